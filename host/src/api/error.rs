@@ -1,0 +1,94 @@
+//! Every HTTP failure, rendered as `{"error": {"code": "...", "message": "..."}}`
+//! with the right status. Internal details are logged, never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The body is not JSON.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// The JSON is not a valid event (or batch of events).
+    #[error("{0}")]
+    InvalidEvent(String),
+    /// A query parameter or path segment is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The Content-Type is not one weir reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is over the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The batch has more events than one request may carry.
+    #[error("{0}")]
+    TooManyEvents(String),
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// No such route for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Storage cannot take writes now (shutting down, or failed); retry later.
+    #[error("storage is unavailable; retry later")]
+    Unavailable,
+    /// A bug or corruption; details are in the log.
+    #[error("internal error; see the weir log")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidEvent(_) => "invalid_event",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::TooManyEvents(_) => "too_many_events",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_) | ApiError::InvalidEvent(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) | ApiError::TooManyEvents(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::queue::QueueError> for ApiError {
+    fn from(error: crate::queue::QueueError) -> Self {
+        tracing::error!(%error, "storage error while answering a request");
+        match error {
+            crate::queue::QueueError::Closed => ApiError::Unavailable,
+            _ => ApiError::Internal,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unavailable) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP API: the router and the state its handlers share.
+
+mod error;
+mod events;
+mod health;
+mod plugins;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use crate::pipeline::Pipeline;
+use crate::queue::GroupCommitter;
+use crate::runtime::Plugin;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The shared pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Where ingest sends events to be made durable.
+    pub committer: GroupCommitter,
+    /// The loaded plugins, by name.
+    pub plugins: Arc<BTreeMap<String, Arc<Plugin>>>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.pipeline.config.ingest.max_body_bytes;
+    Router::new()
+        .route("/v1/events", post(crate::ingest::post_events))
+        .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/plugins", get(plugins::list_plugins))
+        .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
+}

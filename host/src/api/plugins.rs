@@ -1,0 +1,69 @@
+//! `GET /v1/plugins` and `GET /v1/plugins/{name}/state`.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::event::DEFAULT_TENANT;
+
+/// Most state entries one request returns.
+const MAX_STATE_ENTRIES: usize = 1000;
+
+/// The loaded plugins and their limits.
+pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
+    let plugins: Vec<Value> = app
+        .plugins
+        .values()
+        .map(|plugin| {
+            let limits = &plugin.limits;
+            json!({
+                "name": &*plugin.name,
+                "size_bytes": plugin.size_bytes,
+                "instances": limits.instances,
+                "instances_free": plugin.slots.available_permits(),
+                "fuel": limits.fuel,
+                "memory_bytes": limits.memory_bytes,
+                "deadline_ms": limits.deadline.as_millis() as u64,
+                "max_attempts": limits.max_attempts,
+            })
+        })
+        .collect();
+    Json(json!({ "plugins": plugins }))
+}
+
+/// Query of the state listing.
+#[derive(Debug, Deserialize)]
+pub struct StateQuery {
+    tenant: Option<String>,
+    limit: Option<usize>,
+}
+
+/// One plugin's state for one tenant, in key order.
+pub async fn plugin_state(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<StateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !app.plugins.contains_key(&name) {
+        return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
+    }
+    let tenant = query.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_STATE_ENTRIES {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_STATE_ENTRIES}")));
+    }
+    let entries: Vec<Value> = app
+        .pipeline
+        .queue
+        .state_entries(&name, &tenant, limit)?
+        .into_iter()
+        .map(|(key, bytes)| {
+            let value = serde_json::from_slice::<Value>(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            json!({ "key": key, "value": value })
+        })
+        .collect();
+    Ok(Json(json!({ "plugin": name, "tenant": tenant, "entries": entries })))
+}

@@ -1,0 +1,223 @@
+//! Finishing a delivery: its outcome, state writes, emitted events, idempotency
+//! record and new state go to storage in one atomic batch, or not at all.
+
+use crate::config::PluginLimits;
+use crate::dispatch::retry_delay;
+use crate::event::{Event, now_ms};
+use crate::metrics::{FailureLabels, plugin as plugin_label};
+use crate::pipeline::Pipeline;
+use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, Seq, keys};
+use crate::runtime::{Effects, Execution, NewEvent, Outcome};
+
+/// How a delivery ended this attempt.
+enum Ending {
+    /// Handled: commit effects and emitted events.
+    Done { outcome: &'static str, emitted: Vec<NewEvent> },
+    /// Not handled; retry if attempts remain.
+    Retry { reason: &'static str, message: String, hint_ms: Option<u64> },
+    /// Not handled, never will be.
+    Dead { reason: &'static str, message: String },
+}
+
+/// Commits what one attempt of `leased` produced.
+pub fn finish(
+    pipeline: &Pipeline,
+    limits: &PluginLimits,
+    mut leased: Leased,
+    event: &Event,
+    execution: Execution,
+) -> Result<(), QueueError> {
+    let ending = match execution.result {
+        Ok(Outcome::Ack) => Ending::Done { outcome: "ack", emitted: Vec::new() },
+        Ok(Outcome::Emit(events)) => Ending::Done { outcome: "emit", emitted: events },
+        Ok(Outcome::RetryLater(ms)) => Ending::Retry {
+            reason: "retry_later",
+            message: format!("handler asked to retry after {ms} ms"),
+            hint_ms: Some(u64::from(ms)),
+        },
+        Ok(Outcome::Fail(reason)) => Ending::Dead { reason: "fail", message: reason },
+        Err(failure) => Ending::Retry { reason: failure.kind.as_str(), message: failure.message, hint_ms: None },
+    };
+    let (outcome, error) = match &ending {
+        Ending::Done { outcome, .. } => (*outcome, None),
+        Ending::Retry { reason, message, .. } | Ending::Dead { reason, message } => (*reason, Some(message.clone())),
+    };
+    leased.record.history.push(Attempt {
+        started_at_ms: execution.started_at_ms,
+        duration_ms: execution.duration.as_millis() as u64,
+        outcome: outcome.to_owned(),
+        error,
+        fuel_consumed: execution.fuel_consumed,
+    });
+
+    match ending {
+        Ending::Done { outcome, emitted } => {
+            let emitted = match build_emitted(pipeline, event, &leased.plugin, emitted) {
+                Ok(emitted) => emitted,
+                Err(message) => return bury(pipeline, leased, "invalid_output", message),
+            };
+            complete(pipeline, leased, event, outcome, execution.effects, emitted)
+        }
+        Ending::Retry { reason, message, hint_ms } => {
+            count_failure(pipeline, &leased.plugin, reason);
+            if leased.record.attempts < limits.max_attempts {
+                retry(pipeline, limits, leased, hint_ms)
+            } else {
+                let message = format!("gave up after {} attempts; last: {reason}: {message}", leased.record.attempts);
+                bury(pipeline, leased, reason, message)
+            }
+        }
+        Ending::Dead { reason, message } => {
+            count_failure(pipeline, &leased.plugin, reason);
+            bury(pipeline, leased, reason, message)
+        }
+    }
+}
+
+/// Marks a delivery done whose effects were already committed (its idempotency
+/// record exists), without running it again.
+pub fn skip_committed(pipeline: &Pipeline, mut leased: Leased) -> Result<(), QueueError> {
+    leased.record.state = DeliveryState::Done;
+    let mut batch = pipeline.queue.batch();
+    let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
+    batch.remove(&pipeline.queue.leased, index_key);
+    batch.insert(&pipeline.queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.commit()?;
+    pipeline.metrics.queue_depth.get_or_create(&plugin_label(&leased.plugin)).dec();
+    Ok(())
+}
+
+fn complete(
+    pipeline: &Pipeline,
+    mut leased: Leased,
+    event: &Event,
+    outcome: &str,
+    effects: Effects,
+    emitted: Vec<Event>,
+) -> Result<(), QueueError> {
+    let queue = &pipeline.queue;
+    let mut batch = queue.batch();
+    let state_prefix = keys::state_prefix(&leased.plugin, &event.tenant);
+    let state_writes = effects.state_writes.len() as u32;
+    for (key, value) in effects.state_writes {
+        let mut full = state_prefix.clone();
+        full.extend_from_slice(key.as_bytes());
+        match value {
+            Some(value) => batch.insert(&queue.state, full, value),
+            None => batch.remove(&queue.state, full),
+        }
+    }
+    let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
+    let mut emitted_ids = Vec::with_capacity(emitted.len());
+    for child in &emitted {
+        let seq = queue.next_seq();
+        let plugins = pipeline.routes.plugins_for(child);
+        queue.stage_event(&mut batch, seq, child, &plugins);
+        new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
+        emitted_ids.push(child.id.clone());
+    }
+    let committed_at_ms = now_ms();
+    let mut record_value = leased.seq.to_be_bytes().to_vec();
+    record_value.extend_from_slice(&committed_at_ms.to_be_bytes());
+    batch.insert(&queue.idempotency, keys::idempotency(&leased.plugin, &event.id), record_value);
+    leased.record.state = DeliveryState::Done;
+    leased.record.result = Some(DeliveryResult {
+        outcome: outcome.to_owned(),
+        emitted: emitted_ids,
+        state_writes,
+        committed_at_ms,
+    });
+    batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
+    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.commit()?;
+
+    let label = plugin_label(&leased.plugin);
+    pipeline.metrics.deliveries_processed.get_or_create(&label).inc();
+    pipeline.metrics.queue_depth.get_or_create(&label).dec();
+    pipeline.deliveries_added(&new_deliveries);
+    Ok(())
+}
+
+fn retry(pipeline: &Pipeline, limits: &PluginLimits, mut leased: Leased, hint_ms: Option<u64>) -> Result<(), QueueError> {
+    let queue = &pipeline.queue;
+    let due = now_ms() + retry_delay(limits, leased.record.attempts, hint_ms).as_millis() as u64;
+    leased.record.state = DeliveryState::Scheduled;
+    leased.record.next_attempt_at_ms = Some(due);
+    let mut batch = queue.batch();
+    batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
+    batch.insert(&queue.scheduled, keys::scheduled(due, &leased.plugin, leased.seq), []);
+    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.commit()?;
+    pipeline.metrics.deliveries_retried.get_or_create(&plugin_label(&leased.plugin)).inc();
+    Ok(())
+}
+
+fn bury(pipeline: &Pipeline, mut leased: Leased, reason: &str, message: String) -> Result<(), QueueError> {
+    let queue = &pipeline.queue;
+    tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
+    leased.record.state = DeliveryState::Dead;
+    leased.record.error = Some(message);
+    let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
+    let mut batch = queue.batch();
+    batch.remove(&queue.leased, index_key.clone());
+    batch.insert(&queue.dead, index_key, []);
+    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.commit()?;
+    let label = plugin_label(&leased.plugin);
+    pipeline.metrics.deliveries_dead.get_or_create(&label).inc();
+    pipeline.metrics.queue_depth.get_or_create(&label).dec();
+    Ok(())
+}
+
+fn count_failure(pipeline: &Pipeline, plugin: &str, reason: &str) {
+    let labels = FailureLabels { plugin: plugin.to_owned(), reason: reason.to_owned() };
+    pipeline.metrics.deliveries_failed.get_or_create(&labels).inc();
+}
+
+/// Turns what a handler emitted into events: same tenant and priority as the
+/// parent unless it says otherwise, one hop further, linked by causation and
+/// correlation ids.
+fn build_emitted(pipeline: &Pipeline, parent: &Event, plugin: &str, emitted: Vec<NewEvent>) -> Result<Vec<Event>, String> {
+    if emitted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hops = parent.hops + 1;
+    let max_hops = pipeline.config.dispatch.max_hops;
+    if hops > max_hops {
+        return Err(format!(
+            "hop limit {max_hops} exceeded: this event is {} emits deep (an emit loop?)",
+            parent.hops
+        ));
+    }
+    let correlation = parent.extensions.get("correlationid").unwrap_or(&parent.id).clone();
+    emitted
+        .into_iter()
+        .map(|new| {
+            let mut child = Event {
+                id: uuid::Uuid::now_v7().to_string(),
+                source: new.source.unwrap_or_else(|| format!("weir://plugin/{plugin}")),
+                kind: new.type_,
+                subject: new.subject,
+                time: None,
+                datacontenttype: new.datacontenttype,
+                data: new.data,
+                tenant: parent.tenant.clone(),
+                priority: parent.priority,
+                stage: None,
+                partitionkey: None,
+                extensions: Default::default(),
+                hops,
+                ingested_at_ms: now_ms(),
+            };
+            for (name, value) in new.extensions {
+                if name.as_str() == "tenant" {
+                    return Err("an emitted event cannot change its tenant".to_owned());
+                }
+                child.set_extension(&name, value)?;
+            }
+            child.extensions.insert("causationid".to_owned(), parent.id.clone());
+            child.extensions.insert("correlationid".to_owned(), correlation.clone());
+            Ok(child)
+        })
+        .collect()
+}

@@ -1,0 +1,332 @@
+//! `weir.toml`: the raw file model, its defaults, and the validated [`Config`].
+//!
+//! Precedence, lowest first: built-in defaults, the config file, `WEIR_*`
+//! environment variables and command-line flags (the binary merges those two
+//! into [`Overrides`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::route::{RouteSpec, RouteTable};
+
+/// Where weir keeps its data when nothing says otherwise (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "weir-data";
+/// Loopback only by default: weir's default config has no authentication.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A problem with the configuration; the message names the file, key or route.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The raw file, exactly as written; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    plugins_dir: Option<PathBuf>,
+    #[serde(default)]
+    ingest: RawIngest,
+    #[serde(default)]
+    dispatch: RawDispatch,
+    #[serde(default)]
+    plugin_defaults: RawPluginLimits,
+    #[serde(default)]
+    plugins: BTreeMap<String, RawPluginSection>,
+    #[serde(default, rename = "route")]
+    routes: Option<Vec<RouteSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    max_body_bytes: Option<usize>,
+    max_events_per_request: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    max_hops: Option<u32>,
+    shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginLimits {
+    fuel: Option<u64>,
+    memory_bytes: Option<usize>,
+    deadline_ms: Option<u64>,
+    instances: Option<u32>,
+    max_attempts: Option<u32>,
+    backoff_initial_ms: Option<u64>,
+    backoff_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPluginSection {
+    #[serde(flatten)]
+    limits: RawPluginLimits,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+/// Values given on the command line or in `WEIR_*` variables; they win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir` / `WEIR_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `WEIR_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--plugins-dir` / `WEIR_PLUGINS_DIR`.
+    pub plugins_dir: Option<PathBuf>,
+}
+
+/// The validated configuration weir runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where fjall keeps the queue, results and state.
+    pub data_dir: PathBuf,
+    /// The HTTP listen address.
+    pub listen: SocketAddr,
+    /// The directory of `NAME.wasm` plugin components.
+    pub plugins_dir: PathBuf,
+    /// True when no one chose a plugin directory: weir then installs its bundled examples there.
+    pub plugins_dir_is_default: bool,
+    /// Limits on what one ingest request may carry.
+    pub ingest: IngestLimits,
+    /// Bounds on dispatch.
+    pub dispatch: DispatchLimits,
+    /// Limits for plugins without a section of their own.
+    pub plugin_defaults: PluginLimits,
+    /// Per-plugin limits and config values, by plugin name.
+    pub plugins: BTreeMap<String, PluginSettings>,
+    /// The routing table.
+    pub routes: RouteTable,
+}
+
+/// Limits on ingest requests.
+#[derive(Debug, Clone)]
+pub struct IngestLimits {
+    /// Largest request body accepted; larger ones get 413 before anything is parsed.
+    pub max_body_bytes: usize,
+    /// Most events in one batch request; each batch is one write and one fsync.
+    pub max_events_per_request: usize,
+}
+
+/// Bounds on dispatch.
+#[derive(Debug, Clone)]
+pub struct DispatchLimits {
+    /// How many plugin-to-plugin hops an event chain may take before it is dead-lettered.
+    pub max_hops: u32,
+    /// How long shutdown waits for in-flight deliveries before leaving them to be redelivered.
+    pub shutdown_grace: Duration,
+}
+
+/// The limits one plugin runs under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginLimits {
+    /// Fuel per delivery (roughly, Wasm instructions).
+    pub fuel: u64,
+    /// Most linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock deadline for one delivery, host calls included.
+    pub deadline: Duration,
+    /// Instance slots: the most deliveries of this plugin running at once.
+    pub instances: u32,
+    /// Attempts before a retrying delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubles each attempt.
+    pub backoff_initial: Duration,
+    /// Cap on the backoff.
+    pub backoff_max: Duration,
+}
+
+/// One plugin's settings: its limits and the values its `config` import reads.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// Limits overriding the defaults, resolved.
+    pub limits: Option<PluginLimits>,
+    /// Config values for the plugin.
+    pub values: BTreeMap<String, String>,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            // About a second of pure compute on this class of machine: a loop dies fast.
+            fuel: 1_000_000_000,
+            // Room for interpreted guests (Python, JS) whose heaps start at tens of MiB.
+            memory_bytes: 128 << 20,
+            // Handlers are short event transforms; a slow one should not hold a slot long.
+            deadline: Duration::from_secs(5),
+            // Two cores: a few slots per plugin keep both busy without overcommitting.
+            instances: 4,
+            max_attempts: 5,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if any), applies `overrides`, and validates the result.
+    pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let raw = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => RawConfig::default(),
+        };
+        Config::from_raw(raw, overrides, path.is_some())
+    }
+
+    /// The configuration from a TOML string, for tests and tools.
+    pub fn from_toml(text: &str, overrides: Overrides) -> Result<Config, ConfigError> {
+        let raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw, overrides, true)
+    }
+
+    fn from_raw(raw: RawConfig, overrides: Overrides, from_file: bool) -> Result<Config, ConfigError> {
+        let data_dir = overrides
+            .data_dir
+            .or(raw.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        // Absolute, so logs say exactly where and wasmtime's cache (which insists) accepts it.
+        let data_dir = std::path::absolute(&data_dir)
+            .map_err(|e| ConfigError::Invalid(format!("data_dir {}: {e}", data_dir.display())))?;
+        let explicit_plugins_dir = overrides.plugins_dir.or(raw.plugins_dir);
+        let plugins_dir_is_default = explicit_plugins_dir.is_none();
+        let plugins_dir = explicit_plugins_dir.unwrap_or_else(|| data_dir.join("plugins"));
+        let listen = match overrides.listen.or(raw.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid("bad built-in listen address".into()))?,
+        };
+
+        let plugin_defaults = resolve_limits(&PluginLimits::default(), &raw.plugin_defaults, "plugin_defaults")?;
+        let mut plugins = BTreeMap::new();
+        for (name, section) in raw.plugins {
+            let limits = resolve_limits(&plugin_defaults, &section.limits, &format!("plugins.{name}"))?;
+            let limits = (limits != plugin_defaults).then_some(limits);
+            plugins.insert(name, PluginSettings { limits, values: section.config });
+        }
+
+        // Without a config file weir runs its bundled examples, so it routes to them too.
+        let route_specs = match raw.routes {
+            Some(routes) => routes,
+            None if !from_file => crate::examples::default_routes(),
+            None => Vec::new(),
+        };
+        let routes = RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+
+        let ingest = IngestLimits {
+            // Big enough for a 1,000-event batch of small events; webhooks are far smaller.
+            max_body_bytes: raw.ingest.max_body_bytes.unwrap_or(4 << 20),
+            max_events_per_request: raw.ingest.max_events_per_request.unwrap_or(1000),
+        };
+        if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
+            ));
+        }
+        let dispatch = DispatchLimits {
+            // Deep enough for real workflows, shallow enough to stop an emit loop quickly.
+            max_hops: raw.dispatch.max_hops.unwrap_or(16),
+            shutdown_grace: Duration::from_millis(raw.dispatch.shutdown_grace_ms.unwrap_or(10_000)),
+        };
+
+        Ok(Config {
+            data_dir,
+            listen,
+            plugins_dir,
+            plugins_dir_is_default,
+            ingest,
+            dispatch,
+            plugin_defaults,
+            plugins,
+            routes,
+        })
+    }
+
+    /// The limits `plugin` runs under.
+    pub fn limits_for(&self, plugin: &str) -> &PluginLimits {
+        self.plugins
+            .get(plugin)
+            .and_then(|settings| settings.limits.as_ref())
+            .unwrap_or(&self.plugin_defaults)
+    }
+
+    /// The config values `plugin` reads through its `config` import.
+    pub fn values_for(&self, plugin: &str) -> BTreeMap<String, String> {
+        self.plugins
+            .get(plugin)
+            .map(|settings| settings.values.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn resolve_limits(base: &PluginLimits, raw: &RawPluginLimits, section: &str) -> Result<PluginLimits, ConfigError> {
+    let ms = Duration::from_millis;
+    let limits = PluginLimits {
+        fuel: raw.fuel.unwrap_or(base.fuel),
+        memory_bytes: raw.memory_bytes.unwrap_or(base.memory_bytes),
+        deadline: raw.deadline_ms.map(ms).unwrap_or(base.deadline),
+        instances: raw.instances.unwrap_or(base.instances),
+        max_attempts: raw.max_attempts.unwrap_or(base.max_attempts),
+        backoff_initial: raw.backoff_initial_ms.map(ms).unwrap_or(base.backoff_initial),
+        backoff_max: raw.backoff_max_ms.map(ms).unwrap_or(base.backoff_max),
+    };
+    let positive = [
+        ("fuel", limits.fuel == 0),
+        ("memory_bytes", limits.memory_bytes < (64 << 10)),
+        ("deadline_ms", limits.deadline.is_zero()),
+        ("instances", limits.instances == 0),
+        ("max_attempts", limits.max_attempts == 0),
+    ];
+    if let Some((key, _)) = positive.iter().find(|(_, bad)| *bad) {
+        return Err(ConfigError::Invalid(format!(
+            "[{section}] {key} is too small (memory_bytes needs at least one 64 KiB page, the others must be positive)"
+        )));
+    }
+    if limits.instances > 1024 {
+        return Err(ConfigError::Invalid(format!("[{section}] instances must be at most 1024")));
+    }
+    Ok(limits)
+}

@@ -1,0 +1,100 @@
+//! Dispatch: one worker per plugin leases ready deliveries only while the plugin
+//! has a free instance slot, so a slow plugin slows its own lane and nothing else.
+
+mod lanes;
+mod retry;
+mod scheduler;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+pub use lanes::{Lane, Lanes};
+pub use retry::retry_delay;
+pub use scheduler::promote_due_retries;
+
+use crate::commit;
+use crate::metrics::plugin as plugin_label;
+use crate::pipeline::Pipeline;
+use crate::queue::Leased;
+use crate::runtime::Plugin;
+
+/// How long a worker waits after a storage error before trying again.
+const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Leases and runs `plugin`'s deliveries until `stop` is cancelled; each runs as
+/// a task on `deliveries`, so shutdown can wait for the ones in flight.
+pub async fn serve_plugin(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, stop: CancellationToken, deliveries: TaskTracker) {
+    let lane = pipeline.lanes.lane(&plugin.name);
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            permit = plugin.slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
+        match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from)) {
+            Ok(Some(leased)) => {
+                let span = tracing::info_span!("delivery", plugin = %plugin.name, seq = leased.seq, event_id = tracing::field::Empty);
+                let task = run_delivery(pipeline.clone(), plugin.clone(), leased);
+                deliveries.spawn(
+                    async move {
+                        task.await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = lane.woken() => {}
+                }
+            }
+            Err(error) => {
+                drop(permit);
+                tracing::error!(plugin = %plugin.name, %error, "cannot lease deliveries");
+                pipeline.storage_failed(&error);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(STORAGE_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leased) {
+    let label = plugin_label(&plugin.name);
+    let busy = pipeline.metrics.instances_busy.get_or_create(&label).clone();
+    busy.inc();
+    if let Err(error) = handle(&pipeline, &plugin, leased).await {
+        tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
+        pipeline.storage_failed(&error);
+    }
+    busy.dec();
+}
+
+async fn handle(pipeline: &Arc<Pipeline>, plugin: &Plugin, leased: Leased) -> Result<(), crate::queue::QueueError> {
+    let Some(event) = pipeline.queue.event(leased.seq)? else {
+        return Err(crate::queue::QueueError::Corrupt(format!("delivery {} has no event", leased.seq)));
+    };
+    tracing::Span::current().record("event_id", event.id.as_str());
+    if pipeline.queue.is_committed(&plugin.name, &event.id)? {
+        tracing::info!("effects already committed; not running again");
+        return commit::skip_committed(pipeline, leased);
+    }
+    let execution = plugin.run(pipeline.clone(), &event, leased.record.attempts).await;
+    let label = plugin_label(&plugin.name);
+    let metrics = &pipeline.metrics;
+    metrics.handler_duration.get_or_create(&label).observe(execution.duration.as_secs_f64());
+    metrics.fuel_consumed.get_or_create(&label).inc_by(execution.fuel_consumed);
+    if let Err(failure) = &execution.result {
+        tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
+    }
+    commit::finish(pipeline, &plugin.limits, leased, &event, execution)
+}

@@ -1,0 +1,46 @@
+//! Why weir could not start or stopped: each variant names what to fix.
+
+use std::path::PathBuf;
+
+/// A start-up or run failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A directory or file weir needs cannot be used.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What weir was doing.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The queue cannot be opened or written.
+    #[error("queue at {path}: {source}")]
+    Queue {
+        /// The queue directory.
+        path: PathBuf,
+        /// The storage error.
+        source: crate::queue::QueueError,
+    },
+    /// A plugin cannot be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::runtime::PluginError),
+    /// A route names a plugin that is not in the plugin directory.
+    #[error("route {route:?} names plugin {plugin:?}, but {dir} has no {plugin}.wasm")]
+    UnknownPlugin {
+        /// The route.
+        route: String,
+        /// The missing plugin.
+        plugin: String,
+        /// The plugin directory.
+        dir: PathBuf,
+    },
+    /// The WebAssembly engine cannot be set up.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+}

@@ -1,0 +1,137 @@
+//! The event as weir stores it: CloudEvents 1.0 attributes plus weir's own.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The tenant of events that name none.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Dispatch priority, from the `priority` extension attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Served before normal and low.
+    High,
+    /// The default.
+    #[default]
+    Normal,
+    /// Served last.
+    Low,
+}
+
+impl Priority {
+    /// Parses `high`, `normal` or `low`.
+    pub fn parse(text: &str) -> Option<Priority> {
+        match text {
+            "high" => Some(Priority::High),
+            "normal" => Some(Priority::Normal),
+            "low" => Some(Priority::Low),
+            _ => None,
+        }
+    }
+
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// One event, validated. `data` is kept apart from the attributes when stored
+/// (see `queue::codec`), so payloads are never re-encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique within weir; generated (UUIDv7) when the producer sent none.
+    pub id: String,
+    /// Who produced it (a URI reference).
+    pub source: String,
+    /// What happened, e.g. `booking.webhook`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What it is about, e.g. a listing id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub subject: Option<String>,
+    /// When it happened, as the producer said (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub time: Option<String>,
+    /// The media type of `data`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub datacontenttype: Option<String>,
+    /// The payload bytes.
+    #[serde(skip)]
+    pub data: Vec<u8>,
+    /// Whose event it is; routes and state are scoped by it.
+    pub tenant: String,
+    /// Dispatch priority.
+    pub priority: Priority,
+    /// Workflow stage, free text that routes can match.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stage: Option<String>,
+    /// Events with the same key are meant to be handled in order.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub partitionkey: Option<String>,
+    /// Other extension attributes, including `causationid` and `correlationid` on emitted events.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub extensions: BTreeMap<String, String>,
+    /// How many plugin emits led to this event (0 for ingested ones).
+    #[serde(default)]
+    pub hops: u32,
+    /// When weir made it durable, in milliseconds since the Unix epoch.
+    pub ingested_at_ms: u64,
+}
+
+impl Event {
+    /// Sets an extension attribute: `priority`, `stage` and `partitionkey` go to
+    /// their fields, anything else to `extensions`. CloudEvents names are 1 to 20
+    /// lowercase letters or digits.
+    pub fn set_extension(&mut self, name: &str, value: String) -> Result<(), String> {
+        if !is_valid_attribute_name(name) {
+            return Err(format!(
+                "extension attribute name {name:?} is invalid: use 1 to 20 lowercase letters or digits"
+            ));
+        }
+        match name {
+            "priority" => {
+                self.priority = Priority::parse(&value)
+                    .ok_or_else(|| format!("priority is {value:?}; expected high, normal or low"))?;
+            }
+            "stage" => self.stage = Some(value),
+            "partitionkey" => self.partitionkey = Some(value),
+            _ => {
+                self.extensions.insert(name.to_owned(), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Extension attributes as the plugin contract passes them: weir's own
+    /// (priority, stage, partitionkey) first, then the rest.
+    pub fn extension_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![("priority".to_owned(), self.priority.as_str().to_owned())];
+        if let Some(stage) = &self.stage {
+            pairs.push(("stage".to_owned(), stage.clone()));
+        }
+        if let Some(key) = &self.partitionkey {
+            pairs.push(("partitionkey".to_owned(), key.clone()));
+        }
+        pairs.extend(self.extensions.iter().map(|(k, v)| (k.clone(), v.clone())));
+        pairs
+    }
+}
+
+/// Whether `name` is a valid CloudEvents attribute name.
+pub fn is_valid_attribute_name(name: &str) -> bool {
+    (1..=20).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,47 @@
+//! The example plugins and routes weir runs when no one configured it, so that
+//! `weir serve` on a fresh machine has something to show.
+
+use std::path::Path;
+
+use crate::route::{MatchSpec, RouteSpec};
+
+/// The bundled example components, built from `plugins/` with the binary.
+pub const PLUGINS: [(&str, &[u8]); 2] = [
+    (
+        "booking-normalizer",
+        include_bytes!(concat!(env!("WEIR_EXAMPLE_PLUGINS"), "/booking-normalizer.wasm")),
+    ),
+    (
+        "price-calculator",
+        include_bytes!(concat!(env!("WEIR_EXAMPLE_PLUGINS"), "/price-calculator.wasm")),
+    ),
+];
+
+/// The routes of the example pipeline: channel webhooks are normalized, and
+/// normalized bookings (or explicit requests) recalculate a listing's price.
+pub fn default_routes() -> Vec<RouteSpec> {
+    let route = |name: &str, kind: &str, plugin: &str| RouteSpec {
+        name: name.to_owned(),
+        conditions: MatchSpec { kind: Some(kind.to_owned()), ..MatchSpec::default() },
+        plugins: vec![plugin.to_owned()],
+        stop: false,
+    };
+    vec![
+        route("normalize-bookings", "booking.webhook", "booking-normalizer"),
+        route("price-on-booking", "booking.normalized", "price-calculator"),
+        route("price-on-request", "pricing.recalculate", "price-calculator"),
+    ]
+}
+
+/// Writes the example plugins into `dir` if it does not exist yet; an existing
+/// directory is the operator's and is left as it is. Returns whether it wrote.
+pub fn install_if_missing(dir: &Path) -> std::io::Result<bool> {
+    if dir.exists() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir)?;
+    for (name, bytes) in PLUGINS {
+        std::fs::write(dir.join(format!("{name}.wasm")), bytes)?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,79 @@
+//! `POST /v1/events`: check the media type, parse and validate, then hand the
+//! events to the group committer and answer 202 once they are fsync'd.
+
+mod parse;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Value, json};
+
+pub use parse::{is_json, parse_events};
+
+use crate::api::{ApiError, AppState};
+use crate::metrics::ReasonLabel;
+
+/// Media types `POST /v1/events` reads.
+const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+];
+
+/// The handler of `POST /v1/events`.
+pub async fn post_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = admit(&app, &headers, body).await;
+    if let Err(error) = &answer {
+        let reason = ReasonLabel { reason: error.code().to_owned() };
+        app.pipeline.metrics.ingest_rejected.get_or_create(&reason).inc();
+    }
+    answer
+}
+
+async fn admit(
+    app: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_media_type(headers)?;
+    let limits = &app.pipeline.config.ingest;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(format!("the body is larger than {} bytes", limits.max_body_bytes))
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    let events = parse_events(&body, limits.max_events_per_request)?;
+    if !app.pipeline.storage_ok() {
+        return Err(ApiError::Unavailable);
+    }
+    let admissions = app.committer.submit(events).await.map_err(|error| {
+        tracing::error!(%error, "events not stored");
+        ApiError::Unavailable
+    })?;
+    let ids: Vec<&str> = admissions.iter().map(|a| a.id.as_str()).collect();
+    let duplicates: Vec<&str> = admissions.iter().filter(|a| a.duplicate).map(|a| a.id.as_str()).collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids, "duplicates": duplicates }))))
+}
+
+fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    match given {
+        Some(media_type) if ACCEPTED_MEDIA_TYPES.contains(&media_type.as_str()) => Ok(()),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be one of {} (got {})",
+            ACCEPTED_MEDIA_TYPES.join(", "),
+            other.map_or("none".to_owned(), |t| format!("{t:?}"))
+        ))),
+    }
+}

@@ -1,0 +1,38 @@
+//! weir: a durable event pipeline whose handlers are sandboxed WebAssembly
+//! components.
+//!
+//! The modules, in the order an event meets them:
+//!
+//! - [`ingest`]: `POST /v1/events` — media type, parse, validate.
+//! - [`queue`]: fjall storage; group commit (one fsync per group of requests),
+//!   the per-plugin `ready` index, leases, scheduled retries, dead letters.
+//! - [`route`]: the routing table that turns an event into deliveries.
+//! - [`dispatch`]: a worker per plugin that leases only while an instance slot is
+//!   free, and the task that brings due retries back.
+//! - [`runtime`]: the wasmtime engine, the compiled plugins, and one fresh
+//!   instance per delivery under fuel, deadline and memory limits.
+//! - [`commit`]: the outcome, state writes, emitted events and idempotency
+//!   record of a delivery in one atomic batch.
+//!
+//! Beside them: [`config`] (`weir.toml`), [`api`] (the HTTP router and the read
+//! endpoints), [`metrics`], [`examples`] (the bundled example plugins), and
+//! [`server`], which wires it all together: [`server::run`].
+
+pub mod api;
+pub mod commit;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod event;
+pub mod examples;
+pub mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod queue;
+pub mod route;
+pub mod runtime;
+pub mod server;
+
+pub use config::Config;
+pub use error::Error;
+pub use server::run;

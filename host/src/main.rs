@@ -1,0 +1,113 @@
+//! The `weir` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use weir::config::{Config, Overrides};
+
+/// weir: a durable event pipeline with sandboxed WebAssembly handlers.
+#[derive(Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline: HTTP ingest, queue, dispatch and plugins.
+    ///
+    /// With no options weir keeps its data in ./weir-data, installs its example
+    /// plugins into ./weir-data/plugins, routes events to them, and listens on
+    /// 127.0.0.1:8080.
+    Serve {
+        /// weir.toml to read (every value in it has a default).
+        #[arg(long, env = "WEIR_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, env = "WEIR_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+        /// Where the queue, results and state are kept.
+        #[arg(long, env = "WEIR_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The directory of NAME.wasm plugin components.
+        #[arg(long, env = "WEIR_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+        /// Log format.
+        #[arg(long, env = "WEIR_LOG_FORMAT", default_value = "pretty")]
+        log_format: LogFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen, data_dir, plugins_dir, log_format } => {
+            init_logging(log_format);
+            let overrides = Overrides { data_dir, listen, plugins_dir };
+            match serve(config, overrides) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    tracing::error!("{error:#}");
+                    eprintln!("weir: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref(), overrides)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        weir::run(config, listener, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: no new events; finishing deliveries in flight");
+    shutdown.cancel();
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,142 @@
+//! Prometheus metrics (OpenMetrics text at `/metrics`).
+//!
+//! prometheus-client appends `_total` to counters and the unit to metrics
+//! registered with one, so names here carry neither.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// Labels naming a plugin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    /// The plugin name.
+    pub plugin: String,
+}
+
+/// Labels naming a plugin and why an attempt did not succeed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The plugin name.
+    pub plugin: String,
+    /// `retry_later`, `fail`, `out_of_fuel`, `deadline`, `memory_limit`, `trap`, ...
+    pub reason: String,
+}
+
+/// Labels naming why ingest refused a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The error code sent to the client.
+    pub reason: String,
+}
+
+/// The plugin label for `name`.
+pub fn plugin(name: &str) -> PluginLabel {
+    PluginLabel { plugin: name.to_owned() }
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric weir exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Events made durable.
+    pub events_ingested: Counter,
+    /// Ingest requests refused, by error code.
+    pub ingest_rejected: Family<ReasonLabel, Counter>,
+    /// Deliveries handled to completion (ack or emit).
+    pub deliveries_processed: Family<PluginLabel, Counter>,
+    /// Attempts that did not complete, by reason.
+    pub deliveries_failed: Family<FailureLabels, Counter>,
+    /// Attempts scheduled to run again.
+    pub deliveries_retried: Family<PluginLabel, Counter>,
+    /// Deliveries given up on.
+    pub deliveries_dead: Family<PluginLabel, Counter>,
+    /// Deliveries not yet done or dead.
+    pub queue_depth: Family<PluginLabel, Gauge>,
+    /// Instance slots in use.
+    pub instances_busy: Family<PluginLabel, Gauge>,
+    /// Time in the handler, instantiation included.
+    pub handler_duration: HistogramFamily<PluginLabel>,
+    /// Fuel burned by handlers.
+    pub fuel_consumed: Family<PluginLabel, Counter>,
+    /// Events per group commit.
+    pub group_commit_events: Histogram,
+    /// Time to write and fsync one group commit.
+    pub fsync_duration: Histogram,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("weir");
+        let metrics = Metrics {
+            events_ingested: Counter::default(),
+            ingest_rejected: Family::default(),
+            deliveries_processed: Family::default(),
+            deliveries_failed: Family::default(),
+            deliveries_retried: Family::default(),
+            deliveries_dead: Family::default(),
+            queue_depth: Family::default(),
+            instances_busy: Family::default(),
+            handler_duration: Family::new_with_constructor(latency_histogram),
+            fuel_consumed: Family::default(),
+            group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
+            fsync_duration: latency_histogram(),
+            registry: Registry::default(),
+        };
+        registry.register("events_ingested", "Events made durable", metrics.events_ingested.clone());
+        registry.register("ingest_rejected", "Ingest requests refused, by reason", metrics.ingest_rejected.clone());
+        registry.register(
+            "deliveries_processed",
+            "Deliveries handled to completion",
+            metrics.deliveries_processed.clone(),
+        );
+        registry.register(
+            "deliveries_failed",
+            "Delivery attempts that did not complete, by reason",
+            metrics.deliveries_failed.clone(),
+        );
+        registry.register("deliveries_retried", "Delivery attempts scheduled to run again", metrics.deliveries_retried.clone());
+        registry.register("deliveries_dead", "Deliveries given up on", metrics.deliveries_dead.clone());
+        registry.register("queue_depth", "Deliveries not yet done or dead", metrics.queue_depth.clone());
+        registry.register("instances_busy", "Plugin instance slots in use", metrics.instances_busy.clone());
+        registry.register_with_unit(
+            "handler_duration",
+            "Time in the handler, instantiation included",
+            Unit::Seconds,
+            metrics.handler_duration.clone(),
+        );
+        registry.register("fuel_consumed", "Fuel burned by handlers", metrics.fuel_consumed.clone());
+        registry.register("group_commit_events", "Events per group commit", metrics.group_commit_events.clone());
+        registry.register_with_unit(
+            "fsync_duration",
+            "Time to write and fsync one group commit",
+            Unit::Seconds,
+            metrics.fsync_duration.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

@@ -1,0 +1,98 @@
+//! A delivery: one (event, plugin) pair, its state and its attempt history.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a delivery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Waiting for a free instance slot of its plugin.
+    Ready,
+    /// Running now (or was, when the host stopped: recovered as ready at start-up).
+    Leased,
+    /// Waiting for its retry time.
+    Scheduled,
+    /// Handled; its effects are committed.
+    Done,
+    /// Given up on: failed, or out of attempts.
+    Dead,
+}
+
+/// One try at running the handler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: u64,
+    /// How long it ran.
+    pub duration_ms: u64,
+    /// `ack`, `emit`, `retry_later`, `fail`, or a failure kind such as `out_of_fuel`.
+    pub outcome: String,
+    /// What went wrong, if anything.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Fuel the handler burned.
+    pub fuel_consumed: u64,
+}
+
+/// What a done delivery produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryResult {
+    /// `ack` or `emit`.
+    pub outcome: String,
+    /// Ids of the events the handler emitted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub emitted: Vec<String>,
+    /// How many state keys it wrote or deleted.
+    pub state_writes: u32,
+    /// When the result was committed (ms since the Unix epoch).
+    pub committed_at_ms: u64,
+}
+
+/// The stored record of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// The plugin it goes to.
+    pub plugin: String,
+    /// Where it is in its life.
+    pub state: DeliveryState,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// For scheduled deliveries, when the next attempt is due (ms since the Unix epoch).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub next_attempt_at_ms: Option<u64>,
+    /// Every attempt, oldest first (bounded by the plugin's max attempts).
+    #[serde(default)]
+    pub history: Vec<Attempt>,
+    /// For done deliveries, what they produced.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<DeliveryResult>,
+    /// For dead deliveries, why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+}
+
+impl DeliveryRecord {
+    /// A new delivery, ready to run.
+    pub fn ready(plugin: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            plugin: plugin.to_owned(),
+            state: DeliveryState::Ready,
+            attempts: 0,
+            next_attempt_at_ms: None,
+            history: Vec::new(),
+            result: None,
+            error: None,
+        }
+    }
+
+    /// The stored form.
+    pub fn encode(&self) -> Vec<u8> {
+        // A struct of strings and integers always serializes.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a stored record.
+    pub fn decode(bytes: &[u8]) -> Result<DeliveryRecord, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}

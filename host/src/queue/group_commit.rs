@@ -1,0 +1,141 @@
+//! Group commit: ingest requests that arrive while an fsync is running share the
+//! next one. One thread owns the ingest write path, so deduplication by event id
+//! is a plain read-then-write with no race.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fjall::PersistMode;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{QueueError, Seq};
+use crate::event::{Event, now_ms};
+use crate::pipeline::Pipeline;
+
+/// Most events in one write batch and fsync; more wait for the next one.
+const MAX_GROUP_EVENTS: usize = 8192;
+/// Requests queued for the committer before `submit` waits: backpressure on ingest.
+const SUBMISSION_QUEUE: usize = 1024;
+
+/// What became of one submitted event.
+#[derive(Debug, Clone, Serialize)]
+pub struct Admission {
+    /// The event id (generated if the producer sent none).
+    pub id: String,
+    /// True if an event with this id was already stored; nothing new was written.
+    pub duplicate: bool,
+}
+
+struct Submission {
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<Vec<Admission>, QueueError>>,
+}
+
+/// The handle ingest uses to make events durable.
+#[derive(Clone)]
+pub struct GroupCommitter {
+    submissions: mpsc::Sender<Submission>,
+}
+
+impl GroupCommitter {
+    /// Starts the commit thread. It stops when every handle is dropped.
+    pub fn start(pipeline: Arc<Pipeline>) -> std::io::Result<(GroupCommitter, std::thread::JoinHandle<()>)> {
+        let (submissions, receiver) = mpsc::channel(SUBMISSION_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("weir-group-commit".into())
+            .spawn(move || run(&pipeline, receiver))?;
+        Ok((GroupCommitter { submissions }, thread))
+    }
+
+    /// Routes and stores `events` in one atomic batch; returns once they are fsync'd.
+    pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Admission>, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.submissions
+            .send(Submission { events, reply })
+            .await
+            .map_err(|_| QueueError::Closed)?;
+        answer.await.map_err(|_| QueueError::Closed)?
+    }
+}
+
+fn run(pipeline: &Pipeline, mut receiver: mpsc::Receiver<Submission>) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut events = first.events.len();
+        let mut group = vec![first];
+        while events < MAX_GROUP_EVENTS {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    events += next.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(pipeline, group);
+    }
+}
+
+fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
+    let mut replies = Vec::with_capacity(group.len());
+    let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
+    let mut stored = 0u64;
+    let staged = stage_group(pipeline, group, &mut replies, &mut new_deliveries, &mut stored);
+
+    let outcome = staged.and_then(|batch| {
+        let started = Instant::now();
+        let committed = batch.durability(Some(PersistMode::SyncData)).commit();
+        pipeline.metrics.fsync_duration.observe(started.elapsed().as_secs_f64());
+        committed.map_err(QueueError::from)
+    });
+    match outcome {
+        Ok(()) => {
+            pipeline.metrics.events_ingested.inc_by(stored);
+            pipeline.metrics.group_commit_events.observe(stored as f64);
+            pipeline.deliveries_added(&new_deliveries);
+            for (reply, admissions) in replies {
+                let _ = reply.send(Ok(admissions));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "group commit failed; the events were not stored");
+            pipeline.storage_failed(&error);
+            for (reply, _) in replies {
+                let _ = reply.send(Err(QueueError::Corrupt(format!("commit failed: {error}"))));
+            }
+        }
+    }
+}
+
+type Reply = (oneshot::Sender<Result<Vec<Admission>, QueueError>>, Vec<Admission>);
+
+fn stage_group(
+    pipeline: &Pipeline,
+    group: Vec<Submission>,
+    replies: &mut Vec<Reply>,
+    new_deliveries: &mut Vec<(String, Seq)>,
+    stored: &mut u64,
+) -> Result<fjall::OwnedWriteBatch, QueueError> {
+    let queue = &pipeline.queue;
+    let mut batch = queue.batch();
+    let mut ids_in_group = HashSet::new();
+    let ingested_at_ms = now_ms();
+    for submission in group {
+        let mut admissions = Vec::with_capacity(submission.events.len());
+        for mut event in submission.events {
+            let duplicate = !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
+            if !duplicate {
+                event.ingested_at_ms = ingested_at_ms;
+                let seq = queue.next_seq();
+                let plugins = pipeline.routes.plugins_for(&event);
+                queue.stage_event(&mut batch, seq, &event, &plugins);
+                new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
+                *stored += 1;
+            }
+            admissions.push(Admission { id: event.id, duplicate });
+        }
+        replies.push((submission.reply, admissions));
+    }
+    Ok(batch)
+}

@@ -1,0 +1,67 @@
+//! Leasing: taking a ready delivery to run, and handing back leases a crash left.
+
+use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, keys};
+use crate::event::now_ms;
+
+/// A delivery taken to run.
+#[derive(Debug)]
+pub struct Leased {
+    /// The event's sequence number.
+    pub seq: Seq,
+    /// The plugin it goes to.
+    pub plugin: String,
+    /// Its record, with `attempts` already counting this attempt.
+    pub record: DeliveryRecord,
+}
+
+impl Queue {
+    /// Leases the first ready delivery of `plugin` at or after `from`.
+    ///
+    /// Scanning from the caller's cursor skips the tombstones that earlier leases
+    /// left at the head of the range. The lease write is not fsync'd: if it is
+    /// lost in a crash the delivery is simply ready again.
+    pub fn lease_next(&self, plugin: &str, from: Seq) -> Result<Option<Leased>, QueueError> {
+        let range = keys::plugin_seq(plugin, from)..=keys::plugin_seq(plugin, Seq::MAX);
+        let Some(first) = self.ready.range(range).next() else {
+            return Ok(None);
+        };
+        let key = first.key()?;
+        let seq = keys::split_plugin_seq(&key)
+            .map(|(_, seq)| seq)
+            .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
+        let mut record = self
+            .delivery(seq, plugin)?
+            .ok_or_else(|| QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record")))?;
+        // Counted at lease time, so an event that crashes the host still runs out of attempts.
+        record.attempts += 1;
+        record.state = DeliveryState::Leased;
+        let mut batch = self.batch();
+        batch.remove(&self.ready, key.clone());
+        batch.insert(&self.leased, key, now_ms().to_be_bytes());
+        batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+        batch.commit()?;
+        Ok(Some(Leased { seq, plugin: plugin.to_owned(), record }))
+    }
+
+    /// Returns every leased delivery to ready. Run at start-up, before dispatch:
+    /// any lease then belongs to a process that is gone.
+    pub fn recover_leases(&self) -> Result<Vec<(String, Seq)>, QueueError> {
+        let mut batch = self.batch();
+        let mut recovered = Vec::new();
+        for guard in self.leased.iter() {
+            let key = guard.key()?;
+            let Some((plugin, seq)) = keys::split_plugin_seq(&key) else {
+                continue;
+            };
+            if let Some(mut record) = self.delivery(seq, plugin)? {
+                record.state = DeliveryState::Ready;
+                batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+            }
+            batch.insert(&self.ready, key.clone(), []);
+            batch.remove(&self.leased, key.clone());
+            recovered.push((plugin.to_owned(), seq));
+        }
+        batch.commit()?;
+        Ok(recovered)
+    }
+}

@@ -1,0 +1,198 @@
+//! The durable queue: every event, delivery, result, idempotency record and
+//! plugin state lives in one fjall database, and every change that must be
+//! atomic is one write batch (see `keys` for the layout).
+//!
+//! Ingest writes go through [`GroupCommitter`] (shared fsync); the dispatcher
+//! leases from the per-plugin `ready` index (`lease`); retries wait in
+//! `scheduled` until due (`schedule`); `crate::commit` finishes deliveries.
+
+mod codec;
+mod delivery;
+mod group_commit;
+pub mod keys;
+mod lease;
+mod schedule;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+
+pub use codec::CorruptEvent;
+pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
+pub use group_commit::{Admission, GroupCommitter};
+pub use keys::Seq;
+pub use lease::Leased;
+
+use crate::event::Event;
+
+/// A storage failure. Operators act on it; clients only see "try again later".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// fjall failed (I/O, or a poisoned database after a failed fsync).
+    #[error("storage error: {0}")]
+    Storage(#[from] fjall::Error),
+    /// A stored record cannot be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The group committer has stopped (the host is shutting down).
+    #[error("the queue is shutting down")]
+    Closed,
+}
+
+impl From<CorruptEvent> for QueueError {
+    fn from(e: CorruptEvent) -> Self {
+        QueueError::Corrupt(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for QueueError {
+    fn from(e: serde_json::Error) -> Self {
+        QueueError::Corrupt(format!("delivery record: {e}"))
+    }
+}
+
+/// The fjall database and its keyspaces.
+pub struct Queue {
+    db: Database,
+    pub(crate) events: Keyspace,
+    pub(crate) event_ids: Keyspace,
+    pub(crate) deliveries: Keyspace,
+    pub(crate) ready: Keyspace,
+    pub(crate) leased: Keyspace,
+    pub(crate) scheduled: Keyspace,
+    pub(crate) dead: Keyspace,
+    pub(crate) idempotency: Keyspace,
+    pub(crate) state: Keyspace,
+    /// The next event sequence number; seeded from the last stored event.
+    next_seq: AtomicU64,
+}
+
+impl Queue {
+    /// Opens (or creates) the queue in `dir`.
+    pub fn open(dir: &Path) -> Result<Queue, QueueError> {
+        // weir decides when to fsync (group commit); fjall must not sync on its own.
+        let db = Database::builder(dir).manual_journal_persist(true).open()?;
+        let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let events = keyspace("events")?;
+        let next_seq = match events.last_key_value() {
+            Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
+            None => 1,
+        };
+        Ok(Queue {
+            event_ids: keyspace("event_ids")?,
+            deliveries: keyspace("deliveries")?,
+            ready: keyspace("ready")?,
+            leased: keyspace("leased")?,
+            scheduled: keyspace("scheduled")?,
+            dead: keyspace("dead")?,
+            idempotency: keyspace("idempotency")?,
+            state: keyspace("state")?,
+            events,
+            next_seq: AtomicU64::new(next_seq),
+            db,
+        })
+    }
+
+    /// A new write batch.
+    pub fn batch(&self) -> OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Hands out the next event sequence number.
+    pub fn next_seq(&self) -> Seq {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds `event` and one ready delivery per plugin to `batch`.
+    pub fn stage_event(&self, batch: &mut OwnedWriteBatch, seq: Seq, event: &Event, plugins: &[String]) {
+        batch.insert(&self.events, keys::seq(seq), codec::encode(event));
+        batch.insert(&self.event_ids, event.id.as_bytes(), keys::seq(seq));
+        for plugin in plugins {
+            batch.insert(&self.deliveries, keys::delivery(seq, plugin), DeliveryRecord::ready(plugin).encode());
+            batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
+        }
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn sync(&self) -> Result<(), QueueError> {
+        Ok(self.db.persist(PersistMode::SyncData)?)
+    }
+
+    /// The sequence number of the event with this id.
+    pub fn seq_of(&self, id: &str) -> Result<Option<Seq>, QueueError> {
+        Ok(self.event_ids.get(id)?.as_deref().and_then(keys::read_seq))
+    }
+
+    /// The event at `seq`.
+    pub fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
+        match self.events.get(keys::seq(seq))? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The delivery of event `seq` to `plugin`.
+    pub fn delivery(&self, seq: Seq, plugin: &str) -> Result<Option<DeliveryRecord>, QueueError> {
+        match self.deliveries.get(keys::delivery(seq, plugin))? {
+            Some(bytes) => Ok(Some(DeliveryRecord::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every delivery of event `seq`, by plugin name.
+    pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
+        self.deliveries
+            .prefix(keys::seq(seq))
+            .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
+            .collect()
+    }
+
+    /// Whether (`plugin`, event `id`) already committed its effects.
+    pub fn is_committed(&self, plugin: &str, event_id: &str) -> Result<bool, QueueError> {
+        Ok(self.idempotency.contains_key(keys::idempotency(plugin, event_id))?)
+    }
+
+    /// One state value of (`plugin`, `tenant`).
+    pub fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, QueueError> {
+        let mut full = keys::state_prefix(plugin, tenant);
+        full.extend_from_slice(key.as_bytes());
+        Ok(self.state.get(full)?.map(|v| v.to_vec()))
+    }
+
+    /// Up to `limit` state entries of (`plugin`, `tenant`), in key order.
+    pub fn state_entries(&self, plugin: &str, tenant: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+        let prefix = keys::state_prefix(plugin, tenant);
+        self.state
+            .prefix(&prefix)
+            .take(limit)
+            .map(|guard| {
+                let (key, value) = guard.into_inner()?;
+                let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                Ok((name, value.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Deliveries not yet done or dead, per plugin (ready, leased and scheduled).
+    pub fn pending_counts(&self) -> Result<HashMap<String, i64>, QueueError> {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for index in [&self.ready, &self.leased] {
+            for guard in index.iter() {
+                let key = guard.key()?;
+                if let Some((plugin, _)) = keys::split_plugin_seq(&key) {
+                    *counts.entry(plugin.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        for guard in self.scheduled.iter() {
+            let key = guard.key()?;
+            if let Some((_, plugin, _)) = keys::split_scheduled(&key) {
+                *counts.entry(plugin.to_owned()).or_default() += 1;
+            }
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,35 @@
+//! Scheduled retries: deliveries waiting in `scheduled` until their due time.
+
+use super::{DeliveryState, Queue, QueueError, Seq, keys};
+
+impl Queue {
+    /// Moves up to `limit` deliveries due at or before `now_ms` back to ready.
+    pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, Seq)>, QueueError> {
+        let mut batch = self.batch();
+        let mut promoted = Vec::new();
+        for guard in self.scheduled.range(..(now_ms + 1).to_be_bytes()).take(limit) {
+            let key = guard.key()?;
+            let Some((_, plugin, seq)) = keys::split_scheduled(&key) else {
+                continue;
+            };
+            if let Some(mut record) = self.delivery(seq, plugin)? {
+                record.state = DeliveryState::Ready;
+                record.next_attempt_at_ms = None;
+                batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+            }
+            batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
+            batch.remove(&self.scheduled, key.clone());
+            promoted.push((plugin.to_owned(), seq));
+        }
+        batch.commit()?;
+        Ok(promoted)
+    }
+
+    /// When the earliest scheduled retry is due (ms since the Unix epoch).
+    pub fn next_due_ms(&self) -> Result<Option<u64>, QueueError> {
+        match self.scheduled.first_key_value() {
+            Some(guard) => Ok(keys::read_seq(&guard.key()?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The data one delivery's `Store` holds: WASI (with nothing granted), the
+//! plugin's identity and config, the event's tenant, and the effects the handler
+//! buffers until commit.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::pipeline::Pipeline;
+
+/// Bounds on what a handler may buffer or log, so one delivery cannot flood the host.
+pub mod bounds {
+    /// Longest state key.
+    pub const STATE_KEY_BYTES: usize = 1024;
+    /// Largest state value.
+    pub const STATE_VALUE_BYTES: usize = 1 << 20;
+    /// All state writes of one delivery together.
+    pub const STATE_WRITE_BYTES: usize = 8 << 20;
+    /// Longest log message kept (longer ones are cut).
+    pub const LOG_MESSAGE_BYTES: usize = 4096;
+    /// Log lines one delivery may write; later ones are dropped.
+    pub const LOG_LINES: u32 = 1000;
+    /// Events one delivery may emit.
+    pub const EMITTED_EVENTS: usize = 1000;
+    /// Table elements one instance may grow to.
+    pub const TABLE_ELEMENTS: usize = 100_000;
+}
+
+/// What a handler asked to change, applied only if the delivery commits.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Key → new value, or `None` to delete.
+    pub state_writes: BTreeMap<String, Option<Vec<u8>>>,
+    /// Bytes held by `state_writes`.
+    pub state_bytes: usize,
+}
+
+/// The `T` of each delivery's `Store<T>`.
+pub struct DeliveryContext {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Read access to committed plugin state.
+    pub(super) pipeline: Arc<Pipeline>,
+    /// The plugin's name; scopes its state.
+    pub(super) plugin: Arc<str>,
+    /// Values for the `config` import.
+    pub(super) config: Arc<BTreeMap<String, String>>,
+    /// The event's id, for log lines.
+    pub(super) event_id: String,
+    /// The event's tenant; scopes state.
+    pub(super) tenant: String,
+    /// Buffered effects.
+    pub(super) effects: Effects,
+    /// Log lines written so far.
+    pub(super) log_lines: u32,
+    memory_limit: usize,
+    /// Set when the guest tried to grow memory or a table past its limit.
+    pub(super) limit_hit: bool,
+}
+
+impl DeliveryContext {
+    /// A context with no WASI capabilities: no files, sockets, env or args.
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        plugin: Arc<str>,
+        config: Arc<BTreeMap<String, String>>,
+        event_id: String,
+        tenant: String,
+        memory_limit: usize,
+    ) -> DeliveryContext {
+        DeliveryContext {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            pipeline,
+            plugin,
+            config,
+            event_id,
+            tenant,
+            effects: Effects::default(),
+            log_lines: 0,
+            memory_limit,
+            limit_hit: false,
+        }
+    }
+
+    /// The buffered effects, taken when the handler returns.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Whether the guest hit its memory or table limit.
+    pub fn limit_hit(&self) -> bool {
+        self.limit_hit
+    }
+}
+
+impl WasiView for DeliveryContext {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl ResourceLimiter for DeliveryContext {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.memory_limit;
+        self.limit_hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= bounds::TABLE_ELEMENTS;
+        self.limit_hit |= !allowed;
+        Ok(allowed)
+    }
+}

@@ -1,0 +1,61 @@
+//! The one wasmtime [`Engine`] every plugin is compiled for and runs on.
+
+use std::path::Path;
+use std::time::Duration;
+
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances: the granularity of deadlines and of yielding to tokio.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Sizes of the pooling allocator, from the plugins it must hold.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSize {
+    /// Instance slots across every plugin.
+    pub instances: u32,
+    /// The largest memory limit of any plugin.
+    pub max_memory_bytes: usize,
+}
+
+/// Builds the engine (the GC and threads proposals are compiled out of this
+/// wasmtime build, so plugins cannot use them): fuel, epoch interruption, a pooling allocator sized to the
+/// instance slots, and wasmtime's compilation cache under `cache_dir`.
+pub fn build(pool: PoolSize, cache_dir: &Path) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        // Well under the 2 MiB async stack, so a deep recursion traps instead of crashing.
+        .max_wasm_stack(512 << 10)
+        .async_stack_size(2 << 20);
+
+    let slots = pool.instances.max(1);
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(slots)
+        // A component instantiates a few core modules (its code plus adapter shims).
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .total_stacks(slots)
+        .max_memory_size(pool.max_memory_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+
+    let mut cache = CacheConfig::new();
+    cache.with_directory(cache_dir);
+    config.cache(Some(Cache::new(cache)?));
+    Engine::new(&config)
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until `stop` is cancelled.
+pub async fn tick_epochs(engine: Engine, stop: tokio_util::sync::CancellationToken) {
+    let mut ticks = tokio::time::interval(EPOCH_TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticks.tick() => engine.increment_epoch(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Running one delivery: a fresh instance in a fresh `Store`, with a fuel budget,
+//! an epoch deadline and memory limits, and a typed reason when it fails.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::{NewEvent, Outcome, WitEvent};
+use super::context::{DeliveryContext, Effects};
+use super::imports::HostLimitExceeded;
+use super::plugin::Plugin;
+use crate::event::{Event, now_ms};
+use crate::pipeline::Pipeline;
+
+/// Why an attempt did not produce an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Burned its whole fuel budget.
+    OutOfFuel,
+    /// Ran past its wall-clock deadline.
+    Deadline,
+    /// Tried to grow memory or a table past its limit.
+    MemoryLimit,
+    /// Recursed past the Wasm stack limit.
+    StackOverflow,
+    /// Passed a value over a host bound (state size, emitted events).
+    HostLimit,
+    /// Could not be instantiated.
+    Instantiate,
+    /// Any other trap (a panic, `unreachable`, a bad memory access).
+    Trap,
+}
+
+impl FailureKind {
+    /// The reason as it appears in metrics and attempt history.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::OutOfFuel => "out_of_fuel",
+            FailureKind::Deadline => "deadline",
+            FailureKind::MemoryLimit => "memory_limit",
+            FailureKind::StackOverflow => "stack_overflow",
+            FailureKind::HostLimit => "host_limit",
+            FailureKind::Instantiate => "instantiate",
+            FailureKind::Trap => "trap",
+        }
+    }
+}
+
+/// A failed attempt.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The kind, for metrics and retries.
+    pub kind: FailureKind,
+    /// wasmtime's message.
+    pub message: String,
+}
+
+/// What one attempt produced.
+pub struct Execution {
+    /// The handler's outcome, or why there is none.
+    pub result: Result<Outcome, Failure>,
+    /// The state writes it buffered (discarded unless the outcome commits).
+    pub effects: Effects,
+    /// Fuel it burned.
+    pub fuel_consumed: u64,
+    /// When it started (ms since the Unix epoch).
+    pub started_at_ms: u64,
+    /// Wall-clock time, instantiation included.
+    pub duration: Duration,
+}
+
+/// Slack past the epoch deadline before the outer timeout gives up on the call.
+const DEADLINE_SLACK: Duration = Duration::from_secs(1);
+
+impl Plugin {
+    /// Runs the handler on `event`. Never panics and never traps the host: every
+    /// failure of the guest comes back as a [`Failure`].
+    pub async fn run(&self, pipeline: Arc<Pipeline>, event: &Event, attempt: u32) -> Execution {
+        let started = Instant::now();
+        let started_at_ms = now_ms();
+        let context = DeliveryContext::new(
+            pipeline,
+            self.name.clone(),
+            self.config.clone(),
+            event.id.clone(),
+            event.tenant.clone(),
+            self.limits.memory_bytes,
+        );
+        let mut store = Store::new(self.pre.engine(), context);
+        store.limiter(|context| context);
+        let fuel = self.limits.fuel;
+        let fuel_set = store.set_fuel(fuel);
+        let deadline = started + self.limits.deadline;
+        store.set_epoch_deadline(1);
+        // Each tick either yields to tokio (so other tasks run) or, past the deadline, traps.
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let wit_event = to_wit(event, attempt);
+        let call = async {
+            fuel_set.map_err(|e| (FailureKind::Trap, e))?;
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| (FailureKind::Instantiate, e))?;
+            let handler = instance.weir_plugin_handler();
+            handler.call_handle(&mut store, &wit_event).await.map_err(|e| (FailureKind::Trap, e))
+        };
+        let outcome = match tokio::time::timeout(self.limits.deadline + DEADLINE_SLACK, call).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err((fallback, error))) => Err(classify(fallback, error, store.data().limit_hit())),
+            Err(_) => Err(Failure {
+                kind: FailureKind::Deadline,
+                message: format!("no answer within {:?}", self.limits.deadline),
+            }),
+        };
+        let result = outcome.and_then(|outcome| check_outcome(outcome));
+        Execution {
+            result,
+            fuel_consumed: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            effects: store.data_mut().take_effects(),
+            started_at_ms,
+            duration: started.elapsed(),
+        }
+    }
+}
+
+/// The failure kind of `error`: a known trap or host limit, else `fallback`.
+fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> Failure {
+    if let Some(limit) = error.downcast_ref::<HostLimitExceeded>() {
+        return Failure { kind: FailureKind::HostLimit, message: limit.0.clone() };
+    }
+    let kind = match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
+        Some(Trap::Interrupt) => FailureKind::Deadline,
+        Some(Trap::StackOverflow) => FailureKind::StackOverflow,
+        _ if limit_hit => FailureKind::MemoryLimit,
+        _ => fallback,
+    };
+    Failure { kind, message: error.to_string() }
+}
+
+fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {
+    if let Outcome::Emit(events) = &outcome {
+        let limit = super::context::bounds::EMITTED_EVENTS;
+        if events.len() > limit {
+            return Err(Failure {
+                kind: FailureKind::HostLimit,
+                message: format!("emitted {} events; the limit is {limit}", events.len()),
+            });
+        }
+        if let Some(bad) = events.iter().find(|e: &&NewEvent| e.type_.is_empty()) {
+            return Err(Failure {
+                kind: FailureKind::HostLimit,
+                message: format!("emitted an event with an empty type (source {:?})", bad.source),
+            });
+        }
+    }
+    Ok(outcome)
+}
+
+fn to_wit(event: &Event, attempt: u32) -> WitEvent {
+    WitEvent {
+        id: event.id.clone(),
+        source: event.source.clone(),
+        type_: event.kind.clone(),
+        subject: event.subject.clone(),
+        time: event.time.clone(),
+        datacontenttype: event.datacontenttype.clone(),
+        data: event.data.clone(),
+        tenant: event.tenant.clone(),
+        extensions: event.extension_pairs(),
+        attempt,
+    }
+}

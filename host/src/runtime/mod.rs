@@ -1,0 +1,14 @@
+//! The WebAssembly runtime: one engine, one linker, a compiled `InstancePre`
+//! per plugin, and a fresh store and instance per delivery.
+
+mod bindings;
+mod context;
+pub mod engine;
+mod execute;
+mod imports;
+mod plugin;
+
+pub use bindings::{NewEvent, Outcome};
+pub use context::Effects;
+pub use execute::{Execution, Failure, FailureKind};
+pub use plugin::{Plugin, PluginError, discover, is_valid_plugin_name, linker};

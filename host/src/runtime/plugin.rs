@@ -1,0 +1,133 @@
+//! Finding, compiling and holding plugins: one `NAME.wasm` component each.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use super::bindings::{HandlerPlugin, HandlerPluginPre};
+use super::context::DeliveryContext;
+use crate::config::{Config, PluginLimits};
+
+/// A plugin that cannot be loaded; the message names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// The plugin directory or a file in it cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file name that is not a valid plugin name.
+    #[error("{path}: plugin file names must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm")]
+    BadName {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not a valid component, or one that does not fit the `handler-plugin` world.
+    #[error("plugin {plugin} ({path}) cannot be loaded: {message}")]
+    Invalid {
+        /// The plugin name.
+        plugin: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, from wasmtime.
+        message: String,
+    },
+}
+
+/// Whether `name` can name a plugin: it becomes part of storage keys and metric labels.
+pub fn is_valid_plugin_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// The `NAME.wasm` files in `dir`, by name.
+pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
+    let io = |source| PluginError::Io { path: dir.to_owned(), source };
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_none_or(|ext| ext != "wasm") {
+            continue;
+        }
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if !is_valid_plugin_name(name) {
+            return Err(PluginError::BadName { path });
+        }
+        found.insert(name.to_owned(), path);
+    }
+    Ok(found)
+}
+
+/// A compiled plugin, ready to instantiate.
+pub struct Plugin {
+    /// Its name (the file stem).
+    pub name: Arc<str>,
+    pub(super) pre: HandlerPluginPre<DeliveryContext>,
+    /// The limits it runs under.
+    pub limits: PluginLimits,
+    pub(super) config: Arc<BTreeMap<String, String>>,
+    /// Free instance slots: a delivery runs only while it holds one.
+    pub slots: Arc<Semaphore>,
+    /// Size of the component file.
+    pub size_bytes: u64,
+}
+
+/// The linker every plugin is instantiated with: WASI (nothing granted) and weir's imports.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<DeliveryContext>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    HandlerPlugin::add_to_linker::<_, HasSelf<DeliveryContext>>(&mut linker, |context| context)?;
+    Ok(linker)
+}
+
+impl Plugin {
+    /// Compiles `path` and checks it against the `handler-plugin` world.
+    /// Blocking (seconds for large components): call it off the async runtime.
+    pub fn compile(
+        engine: &Engine,
+        linker: &Linker<DeliveryContext>,
+        name: &str,
+        path: &Path,
+        config: &Config,
+    ) -> Result<Plugin, PluginError> {
+        let invalid = |message: String| PluginError::Invalid {
+            plugin: name.to_owned(),
+            path: path.to_owned(),
+            message,
+        };
+        let size_bytes = std::fs::metadata(path)
+            .map_err(|source| PluginError::Io { path: path.to_owned(), source })?
+            .len();
+        // Component::from_file compiles (never deserializes) and uses wasmtime's cache.
+        let component = Component::from_file(engine, path).map_err(|e| invalid(format!("{e:#}")))?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let pre = HandlerPluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?;
+        let limits = config.limits_for(name).clone();
+        Ok(Plugin {
+            name: Arc::from(name),
+            pre,
+            slots: Arc::new(Semaphore::new(limits.instances as usize)),
+            limits,
+            config: Arc::new(config.values_for(name)),
+            size_bytes,
+        })
+    }
+}
+
+impl Plugin {
+    /// The engine the plugin was compiled for.
+    pub fn engine(&self) -> &Engine {
+        self.pre.engine()
+    }
+}
