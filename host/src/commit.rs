@@ -9,14 +9,13 @@ use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, Seq, keys};
 use crate::runtime::{Effects, Execution, NewEvent, Outcome};
 
-/// How a delivery ended this attempt.
-enum Ending {
-    /// Handled: commit effects and emitted events.
-    Done { outcome: &'static str, emitted: Vec<NewEvent> },
-    /// Not handled; retry if attempts remain.
-    Retry { reason: &'static str, message: String, hint_ms: Option<u64> },
-    /// Not handled, never will be.
-    Dead { reason: &'static str, message: String },
+/// What [`finish`] did.
+pub enum Finished {
+    /// The attempt's ending is committed.
+    Committed,
+    /// State the handler read changed under it (a concurrent delivery wrote it);
+    /// nothing was written. Run the delivery again.
+    Conflict(Leased),
 }
 
 /// Commits what one attempt of `leased` produced.
@@ -26,50 +25,68 @@ pub fn finish(
     mut leased: Leased,
     event: &Event,
     execution: Execution,
-) -> Result<(), QueueError> {
-    let ending = match execution.result {
-        Ok(Outcome::Ack) => Ending::Done { outcome: "ack", emitted: Vec::new() },
-        Ok(Outcome::Emit(events)) => Ending::Done { outcome: "emit", emitted: events },
-        Ok(Outcome::RetryLater(ms)) => Ending::Retry {
-            reason: "retry_later",
-            message: format!("handler asked to retry after {ms} ms"),
-            hint_ms: Some(u64::from(ms)),
-        },
-        Ok(Outcome::Fail(reason)) => Ending::Dead { reason: "fail", message: reason },
-        Err(failure) => Ending::Retry { reason: failure.kind.as_str(), message: failure.message, hint_ms: None },
-    };
-    let (outcome, error) = match &ending {
-        Ending::Done { outcome, .. } => (*outcome, None),
-        Ending::Retry { reason, message, .. } | Ending::Dead { reason, message } => (*reason, Some(message.clone())),
-    };
-    leased.record.history.push(Attempt {
+) -> Result<Finished, QueueError> {
+    let attempt = |outcome: &str, error: Option<String>| Attempt {
         started_at_ms: execution.started_at_ms,
         duration_ms: execution.duration.as_millis() as u64,
         outcome: outcome.to_owned(),
         error,
         fuel_consumed: execution.fuel_consumed,
-    });
+    };
+    let (reason, message, hint_ms) = match execution.result {
+        Ok(Outcome::Ack) => return done(pipeline, leased, event, attempt("ack", None), execution.effects, Vec::new()),
+        Ok(Outcome::Emit(events)) => {
+            return done(pipeline, leased, event, attempt("emit", None), execution.effects, events);
+        }
+        Ok(Outcome::Fail(reason)) => {
+            leased.record.history.push(attempt("fail", Some(reason.clone())));
+            count_failure(pipeline, &leased.plugin, "fail");
+            return bury(pipeline, leased, "fail", reason).map(|()| Finished::Committed);
+        }
+        Ok(Outcome::RetryLater(ms)) => {
+            ("retry_later", format!("handler asked to retry after {ms} ms"), Some(u64::from(ms)))
+        }
+        Err(failure) => (failure.kind.as_str(), failure.message, None),
+    };
+    leased.record.history.push(attempt(reason, Some(message.clone())));
+    retry_or_bury(pipeline, limits, leased, reason, message, hint_ms).map(|()| Finished::Committed)
+}
 
-    match ending {
-        Ending::Done { outcome, emitted } => {
-            let emitted = match build_emitted(pipeline, event, &leased.plugin, emitted) {
-                Ok(emitted) => emitted,
-                Err(message) => return bury(pipeline, leased, "invalid_output", message),
-            };
-            complete(pipeline, leased, event, outcome, execution.effects, emitted)
-        }
-        Ending::Retry { reason, message, hint_ms } => {
+/// Schedules another attempt after a backoff (never sooner than `hint_ms`), or
+/// buries the delivery if that was its last attempt.
+pub fn retry_or_bury(
+    pipeline: &Pipeline,
+    limits: &PluginLimits,
+    leased: Leased,
+    reason: &str,
+    message: String,
+    hint_ms: Option<u64>,
+) -> Result<(), QueueError> {
+    count_failure(pipeline, &leased.plugin, reason);
+    if leased.record.attempts < limits.max_attempts {
+        retry(pipeline, limits, leased, hint_ms)
+    } else {
+        let message = format!("gave up after {} attempts; last: {reason}: {message}", leased.record.attempts);
+        bury(pipeline, leased, reason, message)
+    }
+}
+
+/// A handled delivery: commit it with its effects, unless what it emitted is invalid.
+fn done(
+    pipeline: &Pipeline,
+    mut leased: Leased,
+    event: &Event,
+    attempt: Attempt,
+    effects: Effects,
+    emitted: Vec<NewEvent>,
+) -> Result<Finished, QueueError> {
+    match build_emitted(pipeline, event, &leased.plugin, emitted) {
+        Ok(children) => complete(pipeline, leased, attempt, event, effects, children),
+        Err(message) => {
+            let reason = "invalid_output";
+            leased.record.history.push(Attempt { outcome: reason.into(), error: Some(message.clone()), ..attempt });
             count_failure(pipeline, &leased.plugin, reason);
-            if leased.record.attempts < limits.max_attempts {
-                retry(pipeline, limits, leased, hint_ms)
-            } else {
-                let message = format!("gave up after {} attempts; last: {reason}: {message}", leased.record.attempts);
-                bury(pipeline, leased, reason, message)
-            }
-        }
-        Ending::Dead { reason, message } => {
-            count_failure(pipeline, &leased.plugin, reason);
-            bury(pipeline, leased, reason, message)
+            bury(pipeline, leased, reason, message).map(|()| Finished::Committed)
         }
     }
 }
@@ -90,12 +107,22 @@ pub fn skip_committed(pipeline: &Pipeline, mut leased: Leased) -> Result<(), Que
 fn complete(
     pipeline: &Pipeline,
     mut leased: Leased,
+    attempt: Attempt,
     event: &Event,
-    outcome: &str,
     effects: Effects,
     emitted: Vec<Event>,
-) -> Result<(), QueueError> {
+) -> Result<Finished, QueueError> {
     let queue = &pipeline.queue;
+    // Checking what the handler read and writing its effects must not interleave
+    // with another delivery's commit, or two read-modify-writes could both land.
+    let _serial = pipeline.commit_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (key, seen) in &effects.state_reads {
+        if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
+            return Ok(Finished::Conflict(leased));
+        }
+    }
+    let outcome = attempt.outcome.clone();
+    leased.record.history.push(attempt);
     let mut batch = queue.batch();
     let state_prefix = keys::state_prefix(&leased.plugin, &event.tenant);
     let state_writes = effects.state_writes.len() as u32;
@@ -122,7 +149,7 @@ fn complete(
     batch.insert(&queue.idempotency, keys::idempotency(&leased.plugin, &event.id), record_value);
     leased.record.state = DeliveryState::Done;
     leased.record.result = Some(DeliveryResult {
-        outcome: outcome.to_owned(),
+        outcome,
         emitted: emitted_ids,
         state_writes,
         committed_at_ms,
@@ -135,7 +162,7 @@ fn complete(
     pipeline.metrics.deliveries_processed.get_or_create(&label).inc();
     pipeline.metrics.queue_depth.get_or_create(&label).dec();
     pipeline.deliveries_added(&new_deliveries);
-    Ok(())
+    Ok(Finished::Committed)
 }
 
 fn retry(pipeline: &Pipeline, limits: &PluginLimits, mut leased: Leased, hint_ms: Option<u64>) -> Result<(), QueueError> {
@@ -210,9 +237,6 @@ fn build_emitted(pipeline: &Pipeline, parent: &Event, plugin: &str, emitted: Vec
                 ingested_at_ms: now_ms(),
             };
             for (name, value) in new.extensions {
-                if name.as_str() == "tenant" {
-                    return Err("an emitted event cannot change its tenant".to_owned());
-                }
                 child.set_extension(&name, value)?;
             }
             child.extensions.insert("causationid".to_owned(), parent.id.clone());

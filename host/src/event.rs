@@ -74,8 +74,9 @@ pub struct Event {
     /// Events with the same key are meant to be handled in order.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub partitionkey: Option<String>,
-    /// Other extension attributes, including `causationid` and `correlationid` on emitted events.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    /// Other extension attributes, including `causationid` and `correlationid` on
+    /// emitted events. Flattened, as CloudEvents JSON writes them.
+    #[serde(flatten)]
     pub extensions: BTreeMap<String, String>,
     /// How many plugin emits led to this event (0 for ingested ones).
     #[serde(default)]
@@ -93,6 +94,9 @@ impl Event {
             return Err(format!(
                 "extension attribute name {name:?} is invalid: use 1 to 20 lowercase letters or digits"
             ));
+        }
+        if RESERVED_NAMES.contains(&name) {
+            return Err(format!("{name:?} cannot be set as an extension attribute here"));
         }
         match name {
             "priority" => {
@@ -122,6 +126,24 @@ impl Event {
         pairs
     }
 }
+
+/// Names of weir's own fields and of context attributes: an extension attribute
+/// by one of these names would collide with them.
+const RESERVED_NAMES: [&str; 13] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "subject",
+    "time",
+    "datacontenttype",
+    "data",
+    "tenant",
+    "hops",
+    "sequence",
+    "deliveries",
+    "dataschema",
+];
 
 /// Whether `name` is a valid CloudEvents attribute name.
 pub fn is_valid_attribute_name(name: &str) -> bool {

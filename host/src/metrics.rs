@@ -55,6 +55,8 @@ pub struct Metrics {
     pub deliveries_retried: Family<PluginLabel, Counter>,
     /// Deliveries given up on.
     pub deliveries_dead: Family<PluginLabel, Counter>,
+    /// Handler runs whose state reads went stale before commit (then run again).
+    pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
     pub queue_depth: Family<PluginLabel, Gauge>,
     /// Instance slots in use.
@@ -85,6 +87,7 @@ impl Metrics {
             deliveries_failed: Family::default(),
             deliveries_retried: Family::default(),
             deliveries_dead: Family::default(),
+            state_conflicts: Family::default(),
             queue_depth: Family::default(),
             instances_busy: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
@@ -107,6 +110,11 @@ impl Metrics {
         );
         registry.register("deliveries_retried", "Delivery attempts scheduled to run again", metrics.deliveries_retried.clone());
         registry.register("deliveries_dead", "Deliveries given up on", metrics.deliveries_dead.clone());
+        registry.register(
+            "state_conflicts",
+            "Handler runs rerun because state they read changed before commit",
+            metrics.state_conflicts.clone(),
+        );
         registry.register("queue_depth", "Deliveries not yet done or dead", metrics.queue_depth.clone());
         registry.register("instances_busy", "Plugin instance slots in use", metrics.instances_busy.clone());
         registry.register_with_unit(

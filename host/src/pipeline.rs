@@ -1,5 +1,6 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
@@ -20,6 +21,8 @@ pub struct Pipeline {
     pub lanes: Lanes,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Serializes the commits that check and write plugin state (see `commit`).
+    pub commit_lock: Mutex<()>,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
 }
@@ -33,6 +36,7 @@ impl Pipeline {
             queue,
             lanes: Lanes::default(),
             metrics,
+            commit_lock: Mutex::new(()),
             storage_ok: AtomicBool::new(true),
         }
     }

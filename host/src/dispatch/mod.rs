@@ -15,11 +15,15 @@ pub use lanes::{Lane, Lanes};
 pub use retry::retry_delay;
 pub use scheduler::promote_due_retries;
 
-use crate::commit;
+use crate::commit::{self, Finished};
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::Leased;
 use crate::runtime::Plugin;
+
+/// How often a delivery reruns at once when the state it read changed under it,
+/// before it backs off like any other retry.
+const MAX_CONFLICT_RERUNS: u32 = 8;
 
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -88,13 +92,25 @@ async fn handle(pipeline: &Arc<Pipeline>, plugin: &Plugin, leased: Leased) -> Re
         tracing::info!("effects already committed; not running again");
         return commit::skip_committed(pipeline, leased);
     }
-    let execution = plugin.run(pipeline.clone(), &event, leased.record.attempts).await;
     let label = plugin_label(&plugin.name);
     let metrics = &pipeline.metrics;
-    metrics.handler_duration.get_or_create(&label).observe(execution.duration.as_secs_f64());
-    metrics.fuel_consumed.get_or_create(&label).inc_by(execution.fuel_consumed);
-    if let Err(failure) = &execution.result {
-        tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
+    let mut leased = leased;
+    for _ in 0..MAX_CONFLICT_RERUNS {
+        let execution = plugin.run(pipeline.clone(), &event, leased.record.attempts).await;
+        metrics.handler_duration.get_or_create(&label).observe(execution.duration.as_secs_f64());
+        metrics.fuel_consumed.get_or_create(&label).inc_by(execution.fuel_consumed);
+        if let Err(failure) = &execution.result {
+            tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
+        }
+        match commit::finish(pipeline, &plugin.limits, leased, &event, execution)? {
+            Finished::Committed => return Ok(()),
+            Finished::Conflict(again) => {
+                metrics.state_conflicts.get_or_create(&label).inc();
+                leased = again;
+            }
+        }
     }
-    commit::finish(pipeline, &plugin.limits, leased, &event, execution)
+    tracing::warn!("state kept changing under this delivery; retrying it later");
+    let message = "state it read kept changing before it could commit".to_owned();
+    commit::retry_or_bury(pipeline, &plugin.limits, leased, "state_conflict", message, None)
 }

@@ -19,6 +19,8 @@ pub mod bounds {
     pub const STATE_VALUE_BYTES: usize = 1 << 20;
     /// All state writes of one delivery together.
     pub const STATE_WRITE_BYTES: usize = 8 << 20;
+    /// All committed state values one delivery reads (kept to detect conflicts).
+    pub const STATE_READ_BYTES: usize = 8 << 20;
     /// Longest log message kept (longer ones are cut).
     pub const LOG_MESSAGE_BYTES: usize = 4096;
     /// Log lines one delivery may write; later ones are dropped.
@@ -29,13 +31,19 @@ pub mod bounds {
     pub const TABLE_ELEMENTS: usize = 100_000;
 }
 
-/// What a handler asked to change, applied only if the delivery commits.
+/// What a handler read and asked to change. The writes apply only if the
+/// delivery commits, and only if every value it read is still the committed one
+/// (otherwise a concurrent delivery changed it and this one runs again).
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Key → new value, or `None` to delete.
     pub state_writes: BTreeMap<String, Option<Vec<u8>>>,
     /// Bytes held by `state_writes`.
     pub state_bytes: usize,
+    /// Key → the committed value the handler first saw (`None`: absent).
+    pub state_reads: BTreeMap<String, Option<Vec<u8>>>,
+    /// Bytes held by `state_reads`.
+    pub read_bytes: usize,
 }
 
 /// The `T` of each delivery's `Store<T>`.

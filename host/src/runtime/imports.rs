@@ -47,10 +47,24 @@ impl state::Host for DeliveryContext {
         if let Some(buffered) = self.effects.state_writes.get(&key) {
             return Ok(buffered.clone());
         }
-        self.pipeline
+        if let Some(seen) = self.effects.state_reads.get(&key) {
+            return Ok(seen.clone());
+        }
+        let value = self
+            .pipeline
             .queue
             .state_get(&self.plugin, &self.tenant, &key)
-            .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))
+            .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))?;
+        let added = key.len() + value.as_ref().map_or(0, Vec::len);
+        if self.effects.read_bytes + added > bounds::STATE_READ_BYTES {
+            return Err(exceeded(format!(
+                "state reads of one delivery exceed {} bytes",
+                bounds::STATE_READ_BYTES
+            )));
+        }
+        self.effects.read_bytes += added;
+        self.effects.state_reads.insert(key, value.clone());
+        Ok(value)
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {

@@ -1,0 +1,13 @@
+//! Builds every plugin the end-to-end tests load, fixtures included.
+
+include!("../plugins/build_support.rs");
+
+fn main() {
+    let components = build_plugins(&[
+        "booking-normalizer",
+        "price-calculator",
+        "test-always-retry",
+        "test-always-fail",
+    ]);
+    println!("cargo:rustc-env=WEIR_TEST_PLUGINS={}", components.display());
+}

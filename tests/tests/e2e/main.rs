@@ -1,0 +1,41 @@
+//! End-to-end tests. Each starts the real `weir` binary on a loopback port over
+//! a fresh data directory, with real plugin components built from `plugins/`.
+
+mod bad_input;
+mod pipeline;
+mod restart;
+mod retries;
+mod startup;
+mod support;
+
+/// The routes of the example pipeline, as a config file would write them.
+const EXAMPLE_ROUTES: &str = r#"
+[[route]]
+name = "normalize-bookings"
+match = { type = "booking.webhook" }
+plugins = ["booking-normalizer"]
+
+[[route]]
+name = "price-on-booking"
+match = { type = "booking.normalized" }
+plugins = ["price-calculator"]
+"#;
+
+/// A booking.com webhook for `listing`, as weir JSON.
+fn booking_com(id: &str, reservation: u64, listing: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "source": "https://booking.example/webhooks",
+        "type": "booking.webhook",
+        "data": {
+            "channel": "booking.com",
+            "reservation_id": reservation,
+            "hotel_id": listing,
+            "guest_name": "Grace Hopper",
+            "checkin": "2026-12-01",
+            "checkout": "2026-12-04",
+            "total_price": 300.0,
+            "currency": "EUR"
+        }
+    })
+}

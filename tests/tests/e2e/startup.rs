@@ -1,0 +1,49 @@
+//! A bad config or plugin directory stops weir at start-up with a message that
+//! names what to fix.
+
+use crate::EXAMPLE_ROUTES;
+use crate::support::{Workspace, run_to_exit};
+
+fn start_fails_with(workspace: &Workspace, expected: &[&str]) {
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), workspace.path());
+    assert_eq!(code, Some(1), "weir should refuse to start: {stderr}");
+    for text in expected {
+        assert!(stderr.contains(text), "stderr should mention {text:?}:\n{stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_config_key_is_named_with_its_file() {
+    let workspace = Workspace::new(&[], "[ingest]\nmax_body_byte = 10\n");
+    start_fails_with(&workspace, &["weir.toml", "max_body_byte"]);
+}
+
+#[test]
+fn a_route_to_a_missing_plugin_is_named() {
+    let workspace = Workspace::new(&["booking-normalizer"], EXAMPLE_ROUTES);
+    start_fails_with(&workspace, &["price-on-booking", "price-calculator"]);
+}
+
+#[test]
+fn a_broken_plugin_file_is_named() {
+    let workspace = Workspace::new(&[], "");
+    std::fs::write(workspace.path().join("plugins/broken.wasm"), b"\0asm not really").expect("write");
+    start_fails_with(&workspace, &["broken", "broken.wasm"]);
+}
+
+#[test]
+fn a_bad_plugin_file_name_is_named() {
+    let workspace = Workspace::new(&[], "");
+    std::fs::copy(
+        crate::support::plugin_component("test-always-fail"),
+        workspace.path().join("plugins/Not Valid.wasm"),
+    )
+    .expect("copy");
+    start_fails_with(&workspace, &["Not Valid.wasm", "lowercase"]);
+}
+
+#[test]
+fn a_bad_route_is_named() {
+    let workspace = Workspace::new(&[], "[[route]]\nname = \"typo\"\nmatch = { type = \"a[\" }\nplugins = [\"x\"]\n");
+    start_fails_with(&workspace, &["typo", "glob"]);
+}

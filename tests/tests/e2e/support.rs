@@ -1,0 +1,285 @@
+//! The harness: a real `weir` process on a loopback port, over a real data
+//! directory, with real plugin components, driven over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long weir may take to start (it compiles its plugins first).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a test waits for the pipeline to reach what it expects.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Numbers the log files of the processes a test starts.
+static STARTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the test build put the plugin components.
+pub fn plugin_component(name: &str) -> PathBuf {
+    Path::new(env!("WEIR_TEST_PLUGINS")).join(format!("{name}.wasm"))
+}
+
+/// A data directory with a plugin directory holding `plugins` and a `weir.toml`.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// Creates the directory, copies the plugins in and writes the config.
+    pub fn new(plugins: &[&str], config: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins_dir = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
+        for name in plugins {
+            std::fs::copy(plugin_component(name), plugins_dir.join(format!("{name}.wasm"))).expect("copy plugin");
+        }
+        std::fs::write(dir.path().join("weir.toml"), config).expect("write config");
+        Workspace { dir }
+    }
+
+    /// The workspace root.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The arguments that point weir at this workspace.
+    pub fn serve_args(&self) -> Vec<String> {
+        let path = |p: PathBuf| p.display().to_string();
+        vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--config".into(),
+            path(self.path().join("weir.toml")),
+            "--data-dir".into(),
+            path(self.path().join("data")),
+            "--plugins-dir".into(),
+            path(self.path().join("plugins")),
+        ]
+    }
+
+    /// Starts weir on this workspace and waits until it listens.
+    pub fn start(&self) -> Weir {
+        Weir::start(&self.serve_args(), self.path())
+    }
+}
+
+/// A running weir process.
+pub struct Weir {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    agent: ureq::Agent,
+    log: PathBuf,
+}
+
+/// An HTTP answer: status and JSON body (or `Value::Null` if the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The parsed body.
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+    /// The Content-Type header.
+    pub content_type: String,
+}
+
+impl Weir {
+    /// Starts `weir ARGS` in `cwd`, and waits for its "listening" log line.
+    pub fn start(args: &[String], cwd: &Path) -> Weir {
+        let log = cwd.join(format!("weir-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
+            .args(args)
+            .current_dir(cwd)
+            .env("WEIR_LOG_FORMAT", "json")
+            .env("WEIR_LOG", "info,fjall=warn,lsm_tree=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start weir");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (address_tx, address_rx) = mpsc::channel();
+        let log_path = log.clone();
+        // Copies the log to a file (shown when a test fails) and reports the address.
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(&log_path).expect("log file");
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(file, "{line}");
+                if let Some(addr) = listening_address(&line) {
+                    let _ = address_tx.send(addr);
+                }
+            }
+        });
+        let addr = match address_rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("weir did not start within {START_TIMEOUT:?}; log:\n{}", read_log(&log));
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Weir { child, addr, agent, log }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Answer {
+        let response = self.agent.get(&self.url(path)).call().expect("GET reaches weir");
+        answer(response)
+    }
+
+    /// `POST path` with a JSON body (`application/json`).
+    pub fn post_json(&self, path: &str, body: &str) -> Answer {
+        self.post(path, "application/json", body)
+    }
+
+    /// `POST path` with any content type (none if empty).
+    pub fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
+        let mut request = self.agent.post(&self.url(path));
+        if !content_type.is_empty() {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send(body).expect("POST reaches weir");
+        answer(response)
+    }
+
+    /// The value of a metric sample, e.g. `weir_events_ingested_total`, or
+    /// `weir_deliveries_dead_total{plugin="x"}`; 0 if absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let text = self.get("/metrics").text;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Polls `check` until it returns `Some`, or panics after [`SETTLE_TIMEOUT`]
+    /// with `what` and the log.
+    pub fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&Weir) -> Option<T>) -> T {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            if let Some(value) = check(self) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; log:\n{}", read_log(&self.log));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let exit = wait_with_timeout(&mut self.child, Duration::from_secs(30));
+        assert_eq!(exit, Some(0), "weir did not exit cleanly; log:\n{}", read_log(&self.log));
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `event` JSON of `GET /v1/events/{id}` once every delivery is `done` or `dead`.
+pub fn settled_event(weir: &Weir, id: &str) -> Value {
+    weir.wait_for(&format!("event {id} to settle"), |weir| {
+        let answer = weir.get(&format!("/v1/events/{id}"));
+        let deliveries = answer.body["deliveries"].as_array()?;
+        deliveries
+            .iter()
+            .all(|d| d["state"] == "done" || d["state"] == "dead")
+            .then_some(answer.body)
+    })
+}
+
+/// The delivery of `event` to `plugin`.
+pub fn delivery<'a>(event: &'a Value, plugin: &str) -> &'a Value {
+    event["deliveries"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["plugin"] == plugin))
+        .unwrap_or_else(|| panic!("no delivery to {plugin} in {event:#}"))
+}
+
+/// Runs weir to completion with `args` (for start-up errors) and returns (exit code, stderr).
+pub fn run_to_exit(args: &[String], cwd: &Path) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weir");
+    let code = wait_with_timeout(&mut child, START_TIMEOUT);
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    (code, stderr)
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = response.body_mut().read_to_string().expect("read body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer { status, body, text, content_type }
+}
+
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    let log: Value = serde_json::from_str(line).ok()?;
+    let message = log["fields"]["message"].as_str()?;
+    message.strip_prefix("weir is listening on http://")?.parse().ok()
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
