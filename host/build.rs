@@ -4,5 +4,8 @@ include!("../plugins/build_support.rs");
 
 fn main() {
     let components = build_plugins(&["booking-normalizer", "price-calculator"]);
-    println!("cargo:rustc-env=WEIR_EXAMPLE_PLUGINS={}", components.display());
+    println!(
+        "cargo:rustc-env=WEIR_EXAMPLE_PLUGINS={}",
+        components.display()
+    );
 }

@@ -41,7 +41,7 @@ const OUTER_BUILD_PREFIXES: &[&str] = &[
 /// `wasm32-wasip2` with the `plugin` profile and returns the directory holding
 /// `<name>.wasm` for each, already a component.
 ///
-/// The nested cargo uses its own target dir, `<root>/target/plugins`, so it never
+/// The nested cargo uses its own target dir, `<target dir>/plugins`, so it never
 /// waits on the outer build's lock, and it keeps `CARGO_MAKEFLAGS`, so it shares
 /// the outer build's job slots. A failure fails the build with cargo's stderr.
 fn build_plugins(names: &[&str]) -> std::path::PathBuf {
@@ -54,7 +54,12 @@ fn build_plugins(names: &[&str]) -> std::path::PathBuf {
         .parent()
         .expect("the crate is inside the workspace")
         .to_path_buf();
-    let target_dir = root.join("target").join("plugins");
+    // Beside the outer build's artifacts, so a CI cache of the target dir keeps it too.
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| if dir.is_absolute() { dir } else { root.join(dir) })
+        .unwrap_or_else(|| root.join("target"))
+        .join("plugins");
 
     let mut inputs = [
         "wit",

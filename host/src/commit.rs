@@ -34,21 +34,45 @@ pub fn finish(
         fuel_consumed: execution.fuel_consumed,
     };
     let (reason, message, hint_ms) = match execution.result {
-        Ok(Outcome::Ack) => return done(pipeline, leased, event, attempt("ack", None), execution.effects, Vec::new()),
+        Ok(Outcome::Ack) => {
+            return done(
+                pipeline,
+                leased,
+                event,
+                attempt("ack", None),
+                execution.effects,
+                Vec::new(),
+            );
+        }
         Ok(Outcome::Emit(events)) => {
-            return done(pipeline, leased, event, attempt("emit", None), execution.effects, events);
+            return done(
+                pipeline,
+                leased,
+                event,
+                attempt("emit", None),
+                execution.effects,
+                events,
+            );
         }
         Ok(Outcome::Fail(reason)) => {
-            leased.record.history.push(attempt("fail", Some(reason.clone())));
+            leased
+                .record
+                .history
+                .push(attempt("fail", Some(reason.clone())));
             count_failure(pipeline, &leased.plugin, "fail");
             return bury(pipeline, leased, "fail", reason).map(|()| Finished::Committed);
         }
-        Ok(Outcome::RetryLater(ms)) => {
-            ("retry_later", format!("handler asked to retry after {ms} ms"), Some(u64::from(ms)))
-        }
+        Ok(Outcome::RetryLater(ms)) => (
+            "retry_later",
+            format!("handler asked to retry after {ms} ms"),
+            Some(u64::from(ms)),
+        ),
         Err(failure) => (failure.kind.as_str(), failure.message, None),
     };
-    leased.record.history.push(attempt(reason, Some(message.clone())));
+    leased
+        .record
+        .history
+        .push(attempt(reason, Some(message.clone())));
     retry_or_bury(pipeline, limits, leased, reason, message, hint_ms).map(|()| Finished::Committed)
 }
 
@@ -66,7 +90,10 @@ pub fn retry_or_bury(
     if leased.record.attempts < limits.max_attempts {
         retry(pipeline, limits, leased, hint_ms)
     } else {
-        let message = format!("gave up after {} attempts; last: {reason}: {message}", leased.record.attempts);
+        let message = format!(
+            "gave up after {} attempts; last: {reason}: {message}",
+            leased.record.attempts
+        );
         bury(pipeline, leased, reason, message)
     }
 }
@@ -84,7 +111,11 @@ fn done(
         Ok(children) => complete(pipeline, leased, attempt, event, effects, children),
         Err(message) => {
             let reason = "invalid_output";
-            leased.record.history.push(Attempt { outcome: reason.into(), error: Some(message.clone()), ..attempt });
+            leased.record.history.push(Attempt {
+                outcome: reason.into(),
+                error: Some(message.clone()),
+                ..attempt
+            });
             count_failure(pipeline, &leased.plugin, reason);
             bury(pipeline, leased, reason, message).map(|()| Finished::Committed)
         }
@@ -98,9 +129,17 @@ pub fn skip_committed(pipeline: &Pipeline, mut leased: Leased) -> Result<(), Que
     let mut batch = pipeline.queue.batch();
     let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
     batch.remove(&pipeline.queue.leased, index_key);
-    batch.insert(&pipeline.queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.insert(
+        &pipeline.queue.deliveries,
+        keys::delivery(leased.seq, &leased.plugin),
+        leased.record.encode(),
+    );
     batch.commit()?;
-    pipeline.metrics.queue_depth.get_or_create(&plugin_label(&leased.plugin)).dec();
+    pipeline
+        .metrics
+        .queue_depth
+        .get_or_create(&plugin_label(&leased.plugin))
+        .dec();
     Ok(())
 }
 
@@ -115,7 +154,10 @@ fn complete(
     let queue = &pipeline.queue;
     // Checking what the handler read and writing its effects must not interleave
     // with another delivery's commit, or two read-modify-writes could both land.
-    let _serial = pipeline.commit_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _serial = pipeline
+        .commit_lock
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for (key, seen) in &effects.state_reads {
         if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
             return Ok(Finished::Conflict(leased));
@@ -146,7 +188,11 @@ fn complete(
     let committed_at_ms = now_ms();
     let mut record_value = leased.seq.to_be_bytes().to_vec();
     record_value.extend_from_slice(&committed_at_ms.to_be_bytes());
-    batch.insert(&queue.idempotency, keys::idempotency(&leased.plugin, &event.id), record_value);
+    batch.insert(
+        &queue.idempotency,
+        keys::idempotency(&leased.plugin, &event.id),
+        record_value,
+    );
     leased.record.state = DeliveryState::Done;
     leased.record.result = Some(DeliveryResult {
         outcome,
@@ -155,31 +201,61 @@ fn complete(
         committed_at_ms,
     });
     batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
-    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.insert(
+        &queue.deliveries,
+        keys::delivery(leased.seq, &leased.plugin),
+        leased.record.encode(),
+    );
     batch.commit()?;
 
     let label = plugin_label(&leased.plugin);
-    pipeline.metrics.deliveries_processed.get_or_create(&label).inc();
+    pipeline
+        .metrics
+        .deliveries_processed
+        .get_or_create(&label)
+        .inc();
     pipeline.metrics.queue_depth.get_or_create(&label).dec();
     pipeline.deliveries_added(&new_deliveries);
     Ok(Finished::Committed)
 }
 
-fn retry(pipeline: &Pipeline, limits: &PluginLimits, mut leased: Leased, hint_ms: Option<u64>) -> Result<(), QueueError> {
+fn retry(
+    pipeline: &Pipeline,
+    limits: &PluginLimits,
+    mut leased: Leased,
+    hint_ms: Option<u64>,
+) -> Result<(), QueueError> {
     let queue = &pipeline.queue;
     let due = now_ms() + retry_delay(limits, leased.record.attempts, hint_ms).as_millis() as u64;
     leased.record.state = DeliveryState::Scheduled;
     leased.record.next_attempt_at_ms = Some(due);
     let mut batch = queue.batch();
     batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
-    batch.insert(&queue.scheduled, keys::scheduled(due, &leased.plugin, leased.seq), []);
-    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.insert(
+        &queue.scheduled,
+        keys::scheduled(due, &leased.plugin, leased.seq),
+        [],
+    );
+    batch.insert(
+        &queue.deliveries,
+        keys::delivery(leased.seq, &leased.plugin),
+        leased.record.encode(),
+    );
     batch.commit()?;
-    pipeline.metrics.deliveries_retried.get_or_create(&plugin_label(&leased.plugin)).inc();
+    pipeline
+        .metrics
+        .deliveries_retried
+        .get_or_create(&plugin_label(&leased.plugin))
+        .inc();
     Ok(())
 }
 
-fn bury(pipeline: &Pipeline, mut leased: Leased, reason: &str, message: String) -> Result<(), QueueError> {
+fn bury(
+    pipeline: &Pipeline,
+    mut leased: Leased,
+    reason: &str,
+    message: String,
+) -> Result<(), QueueError> {
     let queue = &pipeline.queue;
     tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
     leased.record.state = DeliveryState::Dead;
@@ -188,7 +264,11 @@ fn bury(pipeline: &Pipeline, mut leased: Leased, reason: &str, message: String) 
     let mut batch = queue.batch();
     batch.remove(&queue.leased, index_key.clone());
     batch.insert(&queue.dead, index_key, []);
-    batch.insert(&queue.deliveries, keys::delivery(leased.seq, &leased.plugin), leased.record.encode());
+    batch.insert(
+        &queue.deliveries,
+        keys::delivery(leased.seq, &leased.plugin),
+        leased.record.encode(),
+    );
     batch.commit()?;
     let label = plugin_label(&leased.plugin);
     pipeline.metrics.deliveries_dead.get_or_create(&label).inc();
@@ -197,14 +277,26 @@ fn bury(pipeline: &Pipeline, mut leased: Leased, reason: &str, message: String) 
 }
 
 fn count_failure(pipeline: &Pipeline, plugin: &str, reason: &str) {
-    let labels = FailureLabels { plugin: plugin.to_owned(), reason: reason.to_owned() };
-    pipeline.metrics.deliveries_failed.get_or_create(&labels).inc();
+    let labels = FailureLabels {
+        plugin: plugin.to_owned(),
+        reason: reason.to_owned(),
+    };
+    pipeline
+        .metrics
+        .deliveries_failed
+        .get_or_create(&labels)
+        .inc();
 }
 
 /// Turns what a handler emitted into events: same tenant and priority as the
 /// parent unless it says otherwise, one hop further, linked by causation and
 /// correlation ids.
-fn build_emitted(pipeline: &Pipeline, parent: &Event, plugin: &str, emitted: Vec<NewEvent>) -> Result<Vec<Event>, String> {
+fn build_emitted(
+    pipeline: &Pipeline,
+    parent: &Event,
+    plugin: &str,
+    emitted: Vec<NewEvent>,
+) -> Result<Vec<Event>, String> {
     if emitted.is_empty() {
         return Ok(Vec::new());
     }
@@ -216,13 +308,19 @@ fn build_emitted(pipeline: &Pipeline, parent: &Event, plugin: &str, emitted: Vec
             parent.hops
         ));
     }
-    let correlation = parent.extensions.get("correlationid").unwrap_or(&parent.id).clone();
+    let correlation = parent
+        .extensions
+        .get("correlationid")
+        .unwrap_or(&parent.id)
+        .clone();
     emitted
         .into_iter()
         .map(|new| {
             let mut child = Event {
                 id: uuid::Uuid::now_v7().to_string(),
-                source: new.source.unwrap_or_else(|| format!("weir://plugin/{plugin}")),
+                source: new
+                    .source
+                    .unwrap_or_else(|| format!("weir://plugin/{plugin}")),
                 kind: new.type_,
                 subject: new.subject,
                 time: None,
@@ -239,8 +337,12 @@ fn build_emitted(pipeline: &Pipeline, parent: &Event, plugin: &str, emitted: Vec
             for (name, value) in new.extensions {
                 child.set_extension(&name, value)?;
             }
-            child.extensions.insert("causationid".to_owned(), parent.id.clone());
-            child.extensions.insert("correlationid".to_owned(), correlation.clone());
+            child
+                .extensions
+                .insert("causationid".to_owned(), parent.id.clone());
+            child
+                .extensions
+                .insert("correlationid".to_owned(), correlation.clone());
             Ok(child)
         })
         .collect()

@@ -222,7 +222,11 @@ impl Config {
         Config::from_raw(raw, overrides, true)
     }
 
-    fn from_raw(raw: RawConfig, overrides: Overrides, from_file: bool) -> Result<Config, ConfigError> {
+    fn from_raw(
+        raw: RawConfig,
+        overrides: Overrides,
+        from_file: bool,
+    ) -> Result<Config, ConfigError> {
         let data_dir = overrides
             .data_dir
             .or(raw.data_dir)
@@ -240,12 +244,26 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("bad built-in listen address".into()))?,
         };
 
-        let plugin_defaults = resolve_limits(&PluginLimits::default(), &raw.plugin_defaults, "plugin_defaults")?;
+        let plugin_defaults = resolve_limits(
+            &PluginLimits::default(),
+            &raw.plugin_defaults,
+            "plugin_defaults",
+        )?;
         let mut plugins = BTreeMap::new();
         for (name, section) in raw.plugins {
-            let limits = resolve_limits(&plugin_defaults, &section.limits, &format!("plugins.{name}"))?;
+            let limits = resolve_limits(
+                &plugin_defaults,
+                &section.limits,
+                &format!("plugins.{name}"),
+            )?;
             let limits = (limits != plugin_defaults).then_some(limits);
-            plugins.insert(name, PluginSettings { limits, values: section.config });
+            plugins.insert(
+                name,
+                PluginSettings {
+                    limits,
+                    values: section.config,
+                },
+            );
         }
 
         // Without a config file weir runs its bundled examples, so it routes to them too.
@@ -254,7 +272,8 @@ impl Config {
             None if !from_file => crate::examples::default_routes(),
             None => Vec::new(),
         };
-        let routes = RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let routes =
+            RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
 
         let ingest = IngestLimits {
             // Big enough for a 1,000-event batch of small events; webhooks are far smaller.
@@ -302,7 +321,11 @@ impl Config {
     }
 }
 
-fn resolve_limits(base: &PluginLimits, raw: &RawPluginLimits, section: &str) -> Result<PluginLimits, ConfigError> {
+fn resolve_limits(
+    base: &PluginLimits,
+    raw: &RawPluginLimits,
+    section: &str,
+) -> Result<PluginLimits, ConfigError> {
     let ms = Duration::from_millis;
     let limits = PluginLimits {
         fuel: raw.fuel.unwrap_or(base.fuel),
@@ -310,7 +333,10 @@ fn resolve_limits(base: &PluginLimits, raw: &RawPluginLimits, section: &str) -> 
         deadline: raw.deadline_ms.map(ms).unwrap_or(base.deadline),
         instances: raw.instances.unwrap_or(base.instances),
         max_attempts: raw.max_attempts.unwrap_or(base.max_attempts),
-        backoff_initial: raw.backoff_initial_ms.map(ms).unwrap_or(base.backoff_initial),
+        backoff_initial: raw
+            .backoff_initial_ms
+            .map(ms)
+            .unwrap_or(base.backoff_initial),
         backoff_max: raw.backoff_max_ms.map(ms).unwrap_or(base.backoff_max),
     };
     let positive = [
@@ -326,7 +352,9 @@ fn resolve_limits(base: &PluginLimits, raw: &RawPluginLimits, section: &str) -> 
         )));
     }
     if limits.instances > 1024 {
-        return Err(ConfigError::Invalid(format!("[{section}] instances must be at most 1024")));
+        return Err(ConfigError::Invalid(format!(
+            "[{section}] instances must be at most 1024"
+        )));
     }
     Ok(limits)
 }

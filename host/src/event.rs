@@ -96,12 +96,15 @@ impl Event {
             ));
         }
         if RESERVED_NAMES.contains(&name) {
-            return Err(format!("{name:?} cannot be set as an extension attribute here"));
+            return Err(format!(
+                "{name:?} cannot be set as an extension attribute here"
+            ));
         }
         match name {
             "priority" => {
-                self.priority = Priority::parse(&value)
-                    .ok_or_else(|| format!("priority is {value:?}; expected high, normal or low"))?;
+                self.priority = Priority::parse(&value).ok_or_else(|| {
+                    format!("priority is {value:?}; expected high, normal or low")
+                })?;
             }
             "stage" => self.stage = Some(value),
             "partitionkey" => self.partitionkey = Some(value),
@@ -147,7 +150,10 @@ const RESERVED_NAMES: [&str; 13] = [
 
 /// Whether `name` is a valid CloudEvents attribute name.
 pub fn is_valid_attribute_name(name: &str) -> bool {
-    (1..=20).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (1..=20).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Milliseconds since the Unix epoch, now.

@@ -9,11 +9,17 @@ use crate::route::{MatchSpec, RouteSpec};
 pub const PLUGINS: [(&str, &[u8]); 2] = [
     (
         "booking-normalizer",
-        include_bytes!(concat!(env!("WEIR_EXAMPLE_PLUGINS"), "/booking-normalizer.wasm")),
+        include_bytes!(concat!(
+            env!("WEIR_EXAMPLE_PLUGINS"),
+            "/booking-normalizer.wasm"
+        )),
     ),
     (
         "price-calculator",
-        include_bytes!(concat!(env!("WEIR_EXAMPLE_PLUGINS"), "/price-calculator.wasm")),
+        include_bytes!(concat!(
+            env!("WEIR_EXAMPLE_PLUGINS"),
+            "/price-calculator.wasm"
+        )),
     ),
 ];
 
@@ -22,14 +28,25 @@ pub const PLUGINS: [(&str, &[u8]); 2] = [
 pub fn default_routes() -> Vec<RouteSpec> {
     let route = |name: &str, kind: &str, plugin: &str| RouteSpec {
         name: name.to_owned(),
-        conditions: MatchSpec { kind: Some(kind.to_owned()), ..MatchSpec::default() },
+        conditions: MatchSpec {
+            kind: Some(kind.to_owned()),
+            ..MatchSpec::default()
+        },
         plugins: vec![plugin.to_owned()],
         stop: false,
     };
     vec![
-        route("normalize-bookings", "booking.webhook", "booking-normalizer"),
+        route(
+            "normalize-bookings",
+            "booking.webhook",
+            "booking-normalizer",
+        ),
         route("price-on-booking", "booking.normalized", "price-calculator"),
-        route("price-on-request", "pricing.recalculate", "price-calculator"),
+        route(
+            "price-on-request",
+            "pricing.recalculate",
+            "price-calculator",
+        ),
     ]
 }
 

@@ -51,9 +51,19 @@ enum LogFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, listen, data_dir, plugins_dir, log_format } => {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            plugins_dir,
+            log_format,
+        } => {
             init_logging(log_format);
-            let overrides = Overrides { data_dir, listen, plugins_dir };
+            let overrides = Overrides {
+                data_dir,
+                listen,
+                plugins_dir,
+            };
             match serve(config, overrides) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -105,7 +115,9 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -35,7 +35,9 @@ pub struct ReasonLabel {
 
 /// The plugin label for `name`.
 pub fn plugin(name: &str) -> PluginLabel {
-    PluginLabel { plugin: name.to_owned() }
+    PluginLabel {
+        plugin: name.to_owned(),
+    }
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -96,8 +98,16 @@ impl Metrics {
             fsync_duration: latency_histogram(),
             registry: Registry::default(),
         };
-        registry.register("events_ingested", "Events made durable", metrics.events_ingested.clone());
-        registry.register("ingest_rejected", "Ingest requests refused, by reason", metrics.ingest_rejected.clone());
+        registry.register(
+            "events_ingested",
+            "Events made durable",
+            metrics.events_ingested.clone(),
+        );
+        registry.register(
+            "ingest_rejected",
+            "Ingest requests refused, by reason",
+            metrics.ingest_rejected.clone(),
+        );
         registry.register(
             "deliveries_processed",
             "Deliveries handled to completion",
@@ -108,30 +118,57 @@ impl Metrics {
             "Delivery attempts that did not complete, by reason",
             metrics.deliveries_failed.clone(),
         );
-        registry.register("deliveries_retried", "Delivery attempts scheduled to run again", metrics.deliveries_retried.clone());
-        registry.register("deliveries_dead", "Deliveries given up on", metrics.deliveries_dead.clone());
+        registry.register(
+            "deliveries_retried",
+            "Delivery attempts scheduled to run again",
+            metrics.deliveries_retried.clone(),
+        );
+        registry.register(
+            "deliveries_dead",
+            "Deliveries given up on",
+            metrics.deliveries_dead.clone(),
+        );
         registry.register(
             "state_conflicts",
             "Handler runs rerun because state they read changed before commit",
             metrics.state_conflicts.clone(),
         );
-        registry.register("queue_depth", "Deliveries not yet done or dead", metrics.queue_depth.clone());
-        registry.register("instances_busy", "Plugin instance slots in use", metrics.instances_busy.clone());
+        registry.register(
+            "queue_depth",
+            "Deliveries not yet done or dead",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "instances_busy",
+            "Plugin instance slots in use",
+            metrics.instances_busy.clone(),
+        );
         registry.register_with_unit(
             "handler_duration",
             "Time in the handler, instantiation included",
             Unit::Seconds,
             metrics.handler_duration.clone(),
         );
-        registry.register("fuel_consumed", "Fuel burned by handlers", metrics.fuel_consumed.clone());
-        registry.register("group_commit_events", "Events per group commit", metrics.group_commit_events.clone());
+        registry.register(
+            "fuel_consumed",
+            "Fuel burned by handlers",
+            metrics.fuel_consumed.clone(),
+        );
+        registry.register(
+            "group_commit_events",
+            "Events per group commit",
+            metrics.group_commit_events.clone(),
+        );
         registry.register_with_unit(
             "fsync_duration",
             "Time to write and fsync one group commit",
             Unit::Seconds,
             metrics.fsync_duration.clone(),
         );
-        Metrics { registry, ..metrics }
+        Metrics {
+            registry,
+            ..metrics
+        }
     }
 
     /// The OpenMetrics text exposition.

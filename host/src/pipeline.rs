@@ -44,7 +44,10 @@ impl Pipeline {
     /// Call after committing new ready deliveries: counts them and wakes their lanes.
     pub fn deliveries_added(&self, deliveries: &[(String, Seq)]) {
         for (plugin, seq) in deliveries {
-            self.metrics.queue_depth.get_or_create(&crate::metrics::plugin(plugin)).inc();
+            self.metrics
+                .queue_depth
+                .get_or_create(&crate::metrics::plugin(plugin))
+                .inc();
             self.lanes.wake(plugin, *seq);
         }
     }

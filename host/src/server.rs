@@ -19,34 +19,53 @@ use crate::runtime::{self, Plugin, engine};
 
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
 /// lets in-flight deliveries finish (within `dispatch.shutdown_grace`) and syncs.
-pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<(), Error> {
-    std::fs::create_dir_all(&config.data_dir).map_err(io("create the data directory", &config.data_dir))?;
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(io("create the data directory", &config.data_dir))?;
     if config.plugins_dir_is_default
-        && crate::examples::install_if_missing(&config.plugins_dir).map_err(io("install example plugins into", &config.plugins_dir))?
+        && crate::examples::install_if_missing(&config.plugins_dir)
+            .map_err(io("install example plugins into", &config.plugins_dir))?
     {
         tracing::info!(dir = %config.plugins_dir.display(), "installed the example plugins");
     }
 
     let queue_dir = config.data_dir.join("queue");
-    let queue = Queue::open(&queue_dir).map_err(|source| Error::Queue { path: queue_dir.clone(), source })?;
+    let queue = Queue::open(&queue_dir).map_err(|source| Error::Queue {
+        path: queue_dir.clone(),
+        source,
+    })?;
     let plugins = load_plugins(&config).await?;
-    let recovered = queue
-        .recover_leases()
-        .map_err(|source| Error::Queue { path: queue_dir.clone(), source })?;
-    let pending = queue
-        .pending_counts()
-        .map_err(|source| Error::Queue { path: queue_dir.clone(), source })?;
+    let recovered = queue.recover_leases().map_err(|source| Error::Queue {
+        path: queue_dir.clone(),
+        source,
+    })?;
+    let pending = queue.pending_counts().map_err(|source| Error::Queue {
+        path: queue_dir.clone(),
+        source,
+    })?;
 
     let metrics = Metrics::new();
     for (plugin, count) in &pending {
-        metrics.queue_depth.get_or_create(&plugin_label(plugin)).set(*count);
+        metrics
+            .queue_depth
+            .get_or_create(&plugin_label(plugin))
+            .set(*count);
     }
     let pipeline = Arc::new(Pipeline::new(config, queue, metrics));
     if !recovered.is_empty() {
-        tracing::warn!(count = recovered.len(), "deliveries leased when weir last stopped will run again");
+        tracing::warn!(
+            count = recovered.len(),
+            "deliveries leased when weir last stopped will run again"
+        );
     }
-    let (committer, commit_thread) =
-        GroupCommitter::start(pipeline.clone()).map_err(io("start the group-commit thread in", &pipeline.config.data_dir))?;
+    let (committer, commit_thread) = GroupCommitter::start(pipeline.clone()).map_err(io(
+        "start the group-commit thread in",
+        &pipeline.config.data_dir,
+    ))?;
 
     let background = TaskTracker::new();
     let deliveries = TaskTracker::new();
@@ -54,16 +73,30 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     if let Some(engine) = engine {
         background.spawn(engine::tick_epochs(engine, shutdown.clone()));
     }
-    background.spawn(dispatch::promote_due_retries(pipeline.clone(), shutdown.clone()));
+    background.spawn(dispatch::promote_due_retries(
+        pipeline.clone(),
+        shutdown.clone(),
+    ));
     for plugin in plugins.values() {
-        background.spawn(dispatch::serve_plugin(pipeline.clone(), plugin.clone(), shutdown.clone(), deliveries.clone()));
+        background.spawn(dispatch::serve_plugin(
+            pipeline.clone(),
+            plugin.clone(),
+            shutdown.clone(),
+            deliveries.clone(),
+        ));
         // Whatever waits in the queue from an earlier run is found by a first scan.
         pipeline.lanes.wake(&plugin.name, 0);
     }
 
-    let address = listener.local_addr().map_err(io("read the listen address of", Path::new("socket")))?;
+    let address = listener
+        .local_addr()
+        .map_err(io("read the listen address of", Path::new("socket")))?;
     log_start(&pipeline, &plugins, address);
-    let state = AppState { pipeline: pipeline.clone(), committer, plugins: Arc::new(plugins) };
+    let state = AppState {
+        pipeline: pipeline.clone(),
+        committer,
+        plugins: Arc::new(plugins),
+    };
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
@@ -73,7 +106,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     background.wait().await;
     deliveries.close();
     let grace = pipeline.config.dispatch.shutdown_grace;
-    if tokio::time::timeout(grace, deliveries.wait()).await.is_err() {
+    if tokio::time::timeout(grace, deliveries.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!(
             running = deliveries.len(),
             "deliveries still running after {grace:?}; they will run again after a restart"
@@ -81,10 +117,10 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     }
     // The router (and with it the last committer handle) is gone: the commit thread drains and ends.
     let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
-    pipeline
-        .queue
-        .sync()
-        .map_err(|source| Error::Queue { path: queue_dir, source })?;
+    pipeline.queue.sync().map_err(|source| Error::Queue {
+        path: queue_dir,
+        source,
+    })?;
     tracing::info!("weir stopped");
     served.map_err(io("serve HTTP on", Path::new("listener")))
 }
@@ -92,14 +128,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
 /// Maps an I/O error to [`Error::Io`] naming `action` and `path`.
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_owned();
-    move |source| Error::Io { action, path, source }
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 /// Compiles every plugin in the plugin directory (off the async runtime) and
 /// checks that each route names one of them.
 async fn load_plugins(config: &Config) -> Result<BTreeMap<String, Arc<Plugin>>, Error> {
     let found = runtime::discover(&config.plugins_dir)?;
-    if let Some((plugin, route)) = config.routes.named_plugins().find(|(p, _)| !found.contains_key(*p)) {
+    if let Some((plugin, route)) = config
+        .routes
+        .named_plugins()
+        .find(|(p, _)| !found.contains_key(*p))
+    {
         return Err(Error::UnknownPlugin {
             route: route.to_owned(),
             plugin: plugin.to_owned(),
@@ -107,8 +151,15 @@ async fn load_plugins(config: &Config) -> Result<BTreeMap<String, Arc<Plugin>>, 
         });
     }
     let pool = engine::PoolSize {
-        instances: found.keys().map(|name| config.limits_for(name).instances).sum(),
-        max_memory_bytes: found.keys().map(|name| config.limits_for(name).memory_bytes).max().unwrap_or(1 << 20),
+        instances: found
+            .keys()
+            .map(|name| config.limits_for(name).instances)
+            .sum(),
+        max_memory_bytes: found
+            .keys()
+            .map(|name| config.limits_for(name).memory_bytes)
+            .max()
+            .unwrap_or(1 << 20),
     };
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
@@ -127,7 +178,11 @@ async fn load_plugins(config: &Config) -> Result<BTreeMap<String, Arc<Plugin>>, 
     .map_err(|e| Error::Engine(format!("plugin compilation panicked: {e}")))?
 }
 
-fn log_start(pipeline: &Pipeline, plugins: &BTreeMap<String, Arc<Plugin>>, address: std::net::SocketAddr) {
+fn log_start(
+    pipeline: &Pipeline,
+    plugins: &BTreeMap<String, Arc<Plugin>>,
+    address: std::net::SocketAddr,
+) {
     let config = &pipeline.config;
     let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
     tracing::info!(

@@ -10,7 +10,10 @@ use crate::event::Event;
 use crate::ingest::is_json;
 
 /// The handler.
-pub async fn get_event(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_event(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let queue = &app.pipeline.queue;
     let not_found = || ApiError::NotFound(format!("no event with id {id:?}"));
     let seq = queue.seq_of(&id)?.ok_or_else(not_found)?;
@@ -26,7 +29,10 @@ pub async fn get_event(State(app): State<AppState>, Path(id): Path<String>) -> R
         if let Some(data) = data {
             fields.insert(name.into(), data);
         }
-        fields.insert("deliveries".into(), serde_json::to_value(&deliveries).map_err(|_| ApiError::Internal)?);
+        fields.insert(
+            "deliveries".into(),
+            serde_json::to_value(&deliveries).map_err(|_| ApiError::Internal)?,
+        );
     }
     Ok(Json(view))
 }
@@ -36,20 +42,23 @@ fn data_view(event: &Event) -> (&'static str, Option<Value>) {
     if event.data.is_empty() {
         return ("data", None);
     }
-    if event.datacontenttype.as_deref().is_some_and(is_json) {
-        if let Ok(value) = serde_json::from_slice(&event.data) {
-            return ("data", Some(value));
-        }
+    if event.datacontenttype.as_deref().is_some_and(is_json)
+        && let Ok(value) = serde_json::from_slice(&event.data)
+    {
+        return ("data", Some(value));
     }
     match std::str::from_utf8(&event.data) {
         Ok(text) => ("data", Some(Value::String(text.to_owned()))),
         Err(_) => (
             "data_base64",
-            Some(Value::String(base64::engine::general_purpose::STANDARD.encode(&event.data))),
+            Some(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(&event.data),
+            )),
         ),
     }
 }
 
 fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string()
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
 }

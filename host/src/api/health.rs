@@ -18,14 +18,20 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     if app.pipeline.storage_ok() {
         (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "storage_failed" })))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "storage_failed" })),
+        )
     }
 }
 
 /// Prometheus metrics in OpenMetrics text.
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.pipeline.metrics.encode(),
     )
 }

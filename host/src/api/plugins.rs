@@ -52,7 +52,9 @@ pub async fn plugin_state(
     let tenant = query.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned());
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_STATE_ENTRIES {
-        return Err(ApiError::BadRequest(format!("limit must be 1 to {MAX_STATE_ENTRIES}")));
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_STATE_ENTRIES}"
+        )));
     }
     let entries: Vec<Value> = app
         .pipeline
@@ -65,5 +67,7 @@ pub async fn plugin_state(
             json!({ "key": key, "value": value })
         })
         .collect();
-    Ok(Json(json!({ "plugin": name, "tenant": tenant, "entries": entries })))
+    Ok(Json(
+        json!({ "plugin": name, "tenant": tenant, "entries": entries }),
+    ))
 }

@@ -25,7 +25,10 @@ impl Lane {
         &self,
         lease: impl FnOnce(Seq) -> Result<Option<Leased>, QueueError>,
     ) -> Result<Option<Leased>, QueueError> {
-        let mut cursor = self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cursor = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let leased = lease(*cursor)?;
         if let Some(leased) = &leased {
             *cursor = leased.seq + 1;
@@ -39,7 +42,10 @@ impl Lane {
     }
 
     fn rewind(&self, seq: Seq) {
-        let mut cursor = self.cursor.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cursor = self
+            .cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         *cursor = (*cursor).min(seq);
         drop(cursor);
         // notify_one stores a permit, so a worker that is about to wait still wakes.
@@ -56,7 +62,12 @@ pub struct Lanes {
 impl Lanes {
     /// The lane of `plugin`.
     pub fn lane(&self, plugin: &str) -> Arc<Lane> {
-        if let Some(lane) = self.lanes.read().unwrap_or_else(|p| p.into_inner()).get(plugin) {
+        if let Some(lane) = self
+            .lanes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(plugin)
+        {
             return lane.clone();
         }
         let mut lanes = self.lanes.write().unwrap_or_else(|p| p.into_inner());

@@ -30,7 +30,12 @@ const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(
 
 /// Leases and runs `plugin`'s deliveries until `stop` is cancelled; each runs as
 /// a task on `deliveries`, so shutdown can wait for the ones in flight.
-pub async fn serve_plugin(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, stop: CancellationToken, deliveries: TaskTracker) {
+pub async fn serve_plugin(
+    pipeline: Arc<Pipeline>,
+    plugin: Arc<Plugin>,
+    stop: CancellationToken,
+    deliveries: TaskTracker,
+) {
     let lane = pipeline.lanes.lane(&plugin.name);
     loop {
         let permit = tokio::select! {
@@ -74,7 +79,11 @@ pub async fn serve_plugin(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, stop: Ca
 
 async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leased) {
     let label = plugin_label(&plugin.name);
-    let busy = pipeline.metrics.instances_busy.get_or_create(&label).clone();
+    let busy = pipeline
+        .metrics
+        .instances_busy
+        .get_or_create(&label)
+        .clone();
     busy.inc();
     if let Err(error) = handle(&pipeline, &plugin, leased).await {
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
@@ -83,9 +92,16 @@ async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leas
     busy.dec();
 }
 
-async fn handle(pipeline: &Arc<Pipeline>, plugin: &Plugin, leased: Leased) -> Result<(), crate::queue::QueueError> {
+async fn handle(
+    pipeline: &Arc<Pipeline>,
+    plugin: &Plugin,
+    leased: Leased,
+) -> Result<(), crate::queue::QueueError> {
     let Some(event) = pipeline.queue.event(leased.seq)? else {
-        return Err(crate::queue::QueueError::Corrupt(format!("delivery {} has no event", leased.seq)));
+        return Err(crate::queue::QueueError::Corrupt(format!(
+            "delivery {} has no event",
+            leased.seq
+        )));
     };
     tracing::Span::current().record("event_id", event.id.as_str());
     if pipeline.queue.is_committed(&plugin.name, &event.id)? {
@@ -96,9 +112,17 @@ async fn handle(pipeline: &Arc<Pipeline>, plugin: &Plugin, leased: Leased) -> Re
     let metrics = &pipeline.metrics;
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
-        let execution = plugin.run(pipeline.clone(), &event, leased.record.attempts).await;
-        metrics.handler_duration.get_or_create(&label).observe(execution.duration.as_secs_f64());
-        metrics.fuel_consumed.get_or_create(&label).inc_by(execution.fuel_consumed);
+        let execution = plugin
+            .run(pipeline.clone(), &event, leased.record.attempts)
+            .await;
+        metrics
+            .handler_duration
+            .get_or_create(&label)
+            .observe(execution.duration.as_secs_f64());
+        metrics
+            .fuel_consumed
+            .get_or_create(&label)
+            .inc_by(execution.fuel_consumed);
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
@@ -112,5 +136,12 @@ async fn handle(pipeline: &Arc<Pipeline>, plugin: &Plugin, leased: Leased) -> Re
     }
     tracing::warn!("state kept changing under this delivery; retrying it later");
     let message = "state it read kept changing before it could commit".to_owned();
-    commit::retry_or_bury(pipeline, &plugin.limits, leased, "state_conflict", message, None)
+    commit::retry_or_bury(
+        pipeline,
+        &plugin.limits,
+        leased,
+        "state_conflict",
+        message,
+        None,
+    )
 }

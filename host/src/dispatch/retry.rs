@@ -17,7 +17,10 @@ pub fn retry_delay(limits: &PluginLimits, attempts: u32, hint_ms: Option<u64>) -
         .saturating_mul(1u32 << exponent.min(31))
         .min(limits.backoff_max);
     let jittered = Duration::from_millis(fastrand::u64(0..=ceiling.as_millis() as u64));
-    let hint = hint_ms.map(Duration::from_millis).unwrap_or_default().min(MAX_HINT);
+    let hint = hint_ms
+        .map(Duration::from_millis)
+        .unwrap_or_default()
+        .min(MAX_HINT);
     jittered.max(hint)
 }
 

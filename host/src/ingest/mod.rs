@@ -30,8 +30,14 @@ pub async fn post_events(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let answer = admit(&app, &headers, body).await;
     if let Err(error) = &answer {
-        let reason = ReasonLabel { reason: error.code().to_owned() };
-        app.pipeline.metrics.ingest_rejected.get_or_create(&reason).inc();
+        let reason = ReasonLabel {
+            reason: error.code().to_owned(),
+        };
+        app.pipeline
+            .metrics
+            .ingest_rejected
+            .get_or_create(&reason)
+            .inc();
     }
     answer
 }
@@ -45,7 +51,10 @@ async fn admit(
     let limits = &app.pipeline.config.ingest;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!("the body is larger than {} bytes", limits.max_body_bytes))
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes",
+                limits.max_body_bytes
+            ))
         } else {
             ApiError::BadRequest(rejection.body_text())
         }
@@ -59,15 +68,28 @@ async fn admit(
         ApiError::Unavailable
     })?;
     let ids: Vec<&str> = admissions.iter().map(|a| a.id.as_str()).collect();
-    let duplicates: Vec<&str> = admissions.iter().filter(|a| a.duplicate).map(|a| a.id.as_str()).collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids, "duplicates": duplicates }))))
+    let duplicates: Vec<&str> = admissions
+        .iter()
+        .filter(|a| a.duplicate)
+        .map(|a| a.id.as_str())
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "ids": ids, "duplicates": duplicates })),
+    ))
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     match given {
         Some(media_type) if ACCEPTED_MEDIA_TYPES.contains(&media_type.as_str()) => Ok(()),
         other => Err(ApiError::UnsupportedMediaType(format!(

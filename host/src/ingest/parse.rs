@@ -13,12 +13,15 @@ const MAX_ID_BYTES: usize = 256;
 
 /// Parses a request body into events. `max_events` bounds a batch.
 pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidJson(format!("body is not valid JSON: {e}")))?;
     match value {
         Value::Object(object) => Ok(vec![parse_event(object).map_err(ApiError::InvalidEvent)?]),
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(ApiError::InvalidEvent("the batch is empty: send at least one event".into()));
+                return Err(ApiError::InvalidEvent(
+                    "the batch is empty: send at least one event".into(),
+                ));
             }
             if items.len() > max_events {
                 return Err(ApiError::TooManyEvents(format!(
@@ -29,25 +32,31 @@ pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiErr
             items
                 .into_iter()
                 .enumerate()
-                .map(|(index, item)| match item {
-                    Value::Object(object) => parse_event(object),
-                    _ => Err("is not a JSON object".to_owned()),
-                }
-                .map_err(|message| ApiError::InvalidEvent(format!("event {index}: {message}"))))
+                .map(|(index, item)| {
+                    match item {
+                        Value::Object(object) => parse_event(object),
+                        _ => Err("is not a JSON object".to_owned()),
+                    }
+                    .map_err(|message| ApiError::InvalidEvent(format!("event {index}: {message}")))
+                })
                 .collect()
         }
-        _ => Err(ApiError::InvalidEvent("the body must be an event object or an array of events".into())),
+        _ => Err(ApiError::InvalidEvent(
+            "the body must be an event object or an array of events".into(),
+        )),
     }
 }
 
 fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
-    if let Some(version) = take_string(&mut object, "specversion")? {
-        if version != "1.0" {
-            return Err(format!("specversion is {version:?}; weir reads CloudEvents 1.0"));
-        }
+    if let Some(version) = take_string(&mut object, "specversion")?
+        && version != "1.0"
+    {
+        return Err(format!("specversion is {version:?}; weir reads CloudEvents 1.0"));
     }
     let id = match take_string(&mut object, "id")? {
-        Some(id) if id.len() > MAX_ID_BYTES => return Err(format!("id is longer than {MAX_ID_BYTES} bytes")),
+        Some(id) if id.len() > MAX_ID_BYTES => {
+            return Err(format!("id is longer than {MAX_ID_BYTES} bytes"));
+        }
         Some(id) => id,
         None => uuid::Uuid::now_v7().to_string(),
     };
@@ -82,7 +91,11 @@ fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            _ => return Err(format!("extension attribute {name:?} must be a string, number or boolean")),
+            _ => {
+                return Err(format!(
+                    "extension attribute {name:?} must be a string, number or boolean"
+                ));
+            }
         };
         event.set_extension(&name, value)?;
     }
@@ -91,7 +104,10 @@ fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
 
 /// The payload: `data_base64` decoded, `data` as a string for non-JSON media
 /// types, otherwise `data` re-serialized as JSON (and typed application/json).
-fn take_data(object: &mut Map<String, Value>, datacontenttype: &mut Option<String>) -> Result<Vec<u8>, String> {
+fn take_data(
+    object: &mut Map<String, Value>,
+    datacontenttype: &mut Option<String>,
+) -> Result<Vec<u8>, String> {
     let data = object.remove("data");
     let data_base64 = take_string(object, "data_base64")?;
     match (data, data_base64) {
@@ -99,7 +115,9 @@ fn take_data(object: &mut Map<String, Value>, datacontenttype: &mut Option<Strin
         (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
             .decode(encoded)
             .map_err(|e| format!("data_base64 is not valid base64: {e}")),
-        (Some(Value::String(text)), None) if datacontenttype.as_deref().is_some_and(|ct| !is_json(ct)) => {
+        (Some(Value::String(text)), None)
+            if datacontenttype.as_deref().is_some_and(|ct| !is_json(ct)) =>
+        {
             Ok(text.into_bytes())
         }
         (Some(value), None) => {
@@ -112,7 +130,12 @@ fn take_data(object: &mut Map<String, Value>, datacontenttype: &mut Option<Strin
 
 /// Whether a media type is JSON (`application/json`, `*+json`, `text/json`).
 pub fn is_json(media_type: &str) -> bool {
-    let essence = media_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
@@ -126,7 +149,9 @@ fn is_valid_tenant(tenant: &str) -> bool {
 fn take_string(object: &mut Map<String, Value>, name: &str) -> Result<Option<String>, String> {
     match object.remove(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Err(format!("attribute {name:?} must not be empty")),
+        Some(Value::String(s)) if s.is_empty() => {
+            Err(format!("attribute {name:?} must not be empty"))
+        }
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(format!("attribute {name:?} must be a string")),
     }
@@ -155,7 +180,10 @@ mod tests {
         assert_eq!((event.id.as_str(), event.tenant.as_str()), ("e1", "acme"));
         assert_eq!(event.priority, Priority::High);
         assert_eq!(event.partitionkey.as_deref(), Some("L1"));
-        assert_eq!(event.extensions.get("region").map(String::as_str), Some("eu"));
+        assert_eq!(
+            event.extensions.get("region").map(String::as_str),
+            Some("eu")
+        );
         assert_eq!(event.data, br#"{"a":1}"#);
         assert_eq!(event.datacontenttype.as_deref(), Some("application/json"));
     }
@@ -177,15 +205,33 @@ mod tests {
         let cases = [
             ("{", "invalid_json"),
             (r#"{"source":"s"}"#, "missing required attribute \"type\""),
-            (r#"[{"source":"s","type":"t"},{"type":"t"}]"#, "event 1: missing required attribute \"source\""),
+            (
+                r#"[{"source":"s","type":"t"},{"type":"t"}]"#,
+                "event 1: missing required attribute \"source\"",
+            ),
             (r#"{"source":"s","type":""}"#, "must not be empty"),
-            (r#"{"source":"s","type":"t","specversion":"0.3"}"#, "CloudEvents 1.0"),
-            (r#"{"source":"s","type":"t","priority":"urgent"}"#, "expected high, normal or low"),
+            (
+                r#"{"source":"s","type":"t","specversion":"0.3"}"#,
+                "CloudEvents 1.0",
+            ),
+            (
+                r#"{"source":"s","type":"t","priority":"urgent"}"#,
+                "expected high, normal or low",
+            ),
             (r#"{"source":"s","type":"t","Bad_Name":"x"}"#, "is invalid"),
-            (r#"{"source":"s","type":"t","ext":{"x":1}}"#, "must be a string, number or boolean"),
+            (
+                r#"{"source":"s","type":"t","ext":{"x":1}}"#,
+                "must be a string, number or boolean",
+            ),
             (r#"{"source":"s","type":"t","tenant":"a b"}"#, "tenant"),
-            (r#"{"source":"s","type":"t","data":1,"data_base64":"AA=="}"#, "not both"),
-            (r#"{"source":"s","type":"t","data_base64":"@@"}"#, "not valid base64"),
+            (
+                r#"{"source":"s","type":"t","data":1,"data_base64":"AA=="}"#,
+                "not both",
+            ),
+            (
+                r#"{"source":"s","type":"t","data_base64":"@@"}"#,
+                "not valid base64",
+            ),
             ("[]", "empty"),
             ("42", "event object or an array"),
             ("[1]", "event 0: is not a JSON object"),
@@ -194,7 +240,11 @@ mod tests {
             let error = parse(body).expect_err(body);
             assert!(error.contains(expected), "{body} -> {error}");
         }
-        let eleven = format!("[{}]", vec![r#"{"source":"s","type":"t"}"#; 11].join(","));
-        assert!(parse(&eleven).expect_err("too many").starts_with("too_many_events"));
+        let eleven = format!("[{}]", [r#"{"source":"s","type":"t"}"#; 11].join(","));
+        assert!(
+            parse(&eleven)
+                .expect_err("too many")
+                .starts_with("too_many_events")
+        );
     }
 }

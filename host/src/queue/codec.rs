@@ -29,7 +29,8 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CorruptEvent> {
     let header = bytes
         .get(4..header_end)
         .ok_or_else(|| CorruptEvent("header runs past the end".into()))?;
-    let mut event: Event = serde_json::from_slice(header).map_err(|e| CorruptEvent(e.to_string()))?;
+    let mut event: Event =
+        serde_json::from_slice(header).map_err(|e| CorruptEvent(e.to_string()))?;
     event.data = bytes[header_end..].to_vec();
     Ok(event)
 }

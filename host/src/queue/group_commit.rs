@@ -41,7 +41,9 @@ pub struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the commit thread. It stops when every handle is dropped.
-    pub fn start(pipeline: Arc<Pipeline>) -> std::io::Result<(GroupCommitter, std::thread::JoinHandle<()>)> {
+    pub fn start(
+        pipeline: Arc<Pipeline>,
+    ) -> std::io::Result<(GroupCommitter, std::thread::JoinHandle<()>)> {
         let (submissions, receiver) = mpsc::channel(SUBMISSION_QUEUE);
         let thread = std::thread::Builder::new()
             .name("weir-group-commit".into())
@@ -81,12 +83,21 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
     let mut replies = Vec::with_capacity(group.len());
     let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
     let mut stored = 0u64;
-    let staged = stage_group(pipeline, group, &mut replies, &mut new_deliveries, &mut stored);
+    let staged = stage_group(
+        pipeline,
+        group,
+        &mut replies,
+        &mut new_deliveries,
+        &mut stored,
+    );
 
     let outcome = staged.and_then(|batch| {
         let started = Instant::now();
         let committed = batch.durability(Some(PersistMode::SyncData)).commit();
-        pipeline.metrics.fsync_duration.observe(started.elapsed().as_secs_f64());
+        pipeline
+            .metrics
+            .fsync_duration
+            .observe(started.elapsed().as_secs_f64());
         committed.map_err(QueueError::from)
     });
     match outcome {
@@ -108,7 +119,10 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
     }
 }
 
-type Reply = (oneshot::Sender<Result<Vec<Admission>, QueueError>>, Vec<Admission>);
+type Reply = (
+    oneshot::Sender<Result<Vec<Admission>, QueueError>>,
+    Vec<Admission>,
+);
 
 fn stage_group(
     pipeline: &Pipeline,
@@ -124,7 +138,8 @@ fn stage_group(
     for submission in group {
         let mut admissions = Vec::with_capacity(submission.events.len());
         for mut event in submission.events {
-            let duplicate = !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
+            let duplicate =
+                !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
             if !duplicate {
                 event.ingested_at_ms = ingested_at_ms;
                 let seq = queue.next_seq();
@@ -133,7 +148,10 @@ fn stage_group(
                 new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
                 *stored += 1;
             }
-            admissions.push(Admission { id: event.id, duplicate });
+            admissions.push(Admission {
+                id: event.id,
+                duplicate,
+            });
         }
         replies.push((submission.reply, admissions));
     }

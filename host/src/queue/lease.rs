@@ -29,18 +29,26 @@ impl Queue {
         let seq = keys::split_plugin_seq(&key)
             .map(|(_, seq)| seq)
             .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
-        let mut record = self
-            .delivery(seq, plugin)?
-            .ok_or_else(|| QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record")))?;
+        let mut record = self.delivery(seq, plugin)?.ok_or_else(|| {
+            QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
+        })?;
         // Counted at lease time, so an event that crashes the host still runs out of attempts.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
         let mut batch = self.batch();
         batch.remove(&self.ready, key.clone());
         batch.insert(&self.leased, key, now_ms().to_be_bytes());
-        batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+        batch.insert(
+            &self.deliveries,
+            keys::delivery(seq, plugin),
+            record.encode(),
+        );
         batch.commit()?;
-        Ok(Some(Leased { seq, plugin: plugin.to_owned(), record }))
+        Ok(Some(Leased {
+            seq,
+            plugin: plugin.to_owned(),
+            record,
+        }))
     }
 
     /// Returns every leased delivery to ready. Run at start-up, before dispatch:
@@ -55,7 +63,11 @@ impl Queue {
             };
             if let Some(mut record) = self.delivery(seq, plugin)? {
                 record.state = DeliveryState::Ready;
-                batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+                batch.insert(
+                    &self.deliveries,
+                    keys::delivery(seq, plugin),
+                    record.encode(),
+                );
             }
             batch.insert(&self.ready, key.clone(), []);
             batch.remove(&self.leased, key.clone());

@@ -107,11 +107,21 @@ impl Queue {
     }
 
     /// Adds `event` and one ready delivery per plugin to `batch`.
-    pub fn stage_event(&self, batch: &mut OwnedWriteBatch, seq: Seq, event: &Event, plugins: &[String]) {
+    pub fn stage_event(
+        &self,
+        batch: &mut OwnedWriteBatch,
+        seq: Seq,
+        event: &Event,
+        plugins: &[String],
+    ) {
         batch.insert(&self.events, keys::seq(seq), codec::encode(event));
         batch.insert(&self.event_ids, event.id.as_bytes(), keys::seq(seq));
         for plugin in plugins {
-            batch.insert(&self.deliveries, keys::delivery(seq, plugin), DeliveryRecord::ready(plugin).encode());
+            batch.insert(
+                &self.deliveries,
+                keys::delivery(seq, plugin),
+                DeliveryRecord::ready(plugin).encode(),
+            );
             batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
         }
     }
@@ -152,18 +162,30 @@ impl Queue {
 
     /// Whether (`plugin`, event `id`) already committed its effects.
     pub fn is_committed(&self, plugin: &str, event_id: &str) -> Result<bool, QueueError> {
-        Ok(self.idempotency.contains_key(keys::idempotency(plugin, event_id))?)
+        Ok(self
+            .idempotency
+            .contains_key(keys::idempotency(plugin, event_id))?)
     }
 
     /// One state value of (`plugin`, `tenant`).
-    pub fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, QueueError> {
+    pub fn state_get(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, QueueError> {
         let mut full = keys::state_prefix(plugin, tenant);
         full.extend_from_slice(key.as_bytes());
         Ok(self.state.get(full)?.map(|v| v.to_vec()))
     }
 
     /// Up to `limit` state entries of (`plugin`, `tenant`), in key order.
-    pub fn state_entries(&self, plugin: &str, tenant: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+    pub fn state_entries(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
         let prefix = keys::state_prefix(plugin, tenant);
         self.state
             .prefix(&prefix)

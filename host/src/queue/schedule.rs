@@ -7,7 +7,11 @@ impl Queue {
     pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, Seq)>, QueueError> {
         let mut batch = self.batch();
         let mut promoted = Vec::new();
-        for guard in self.scheduled.range(..(now_ms + 1).to_be_bytes()).take(limit) {
+        for guard in self
+            .scheduled
+            .range(..(now_ms + 1).to_be_bytes())
+            .take(limit)
+        {
             let key = guard.key()?;
             let Some((_, plugin, seq)) = keys::split_scheduled(&key) else {
                 continue;
@@ -15,7 +19,11 @@ impl Queue {
             if let Some(mut record) = self.delivery(seq, plugin)? {
                 record.state = DeliveryState::Ready;
                 record.next_attempt_at_ms = None;
-                batch.insert(&self.deliveries, keys::delivery(seq, plugin), record.encode());
+                batch.insert(
+                    &self.deliveries,
+                    keys::delivery(seq, plugin),
+                    record.encode(),
+                );
             }
             batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
             batch.remove(&self.scheduled, key.clone());

@@ -77,17 +77,26 @@ impl RouteTable {
         let mut names = HashSet::new();
         let mut routes = Vec::with_capacity(specs.len());
         for spec in specs {
-            let error = |message: String| RouteError { route: spec.name.clone(), message };
+            let error = |message: String| RouteError {
+                route: spec.name.clone(),
+                message,
+            };
             if !names.insert(spec.name.clone()) {
                 return Err(error("a route with this name appears twice".into()));
             }
             if spec.plugins.is_empty() {
                 return Err(error("`plugins` is empty: name at least one plugin".into()));
             }
-            if let Some(bad) = spec.plugins.iter().find(|p| !crate::runtime::is_valid_plugin_name(p)) {
+            if let Some(bad) = spec
+                .plugins
+                .iter()
+                .find(|p| !crate::runtime::is_valid_plugin_name(p))
+            {
                 return Err(error(format!("{bad:?} is not a valid plugin name")));
             }
-            let glob = |field: &str, pattern: &Option<String>| -> Result<Option<GlobMatcher>, RouteError> {
+            let glob = |field: &str,
+                        pattern: &Option<String>|
+             -> Result<Option<GlobMatcher>, RouteError> {
                 pattern
                     .as_deref()
                     .map(|p| Glob::new(p).map(|g| g.compile_matcher()))
@@ -97,7 +106,9 @@ impl RouteTable {
             let priority = match spec.conditions.priority.as_deref() {
                 None => None,
                 Some(p) => Some(Priority::parse(p).ok_or_else(|| {
-                    error(format!("match.priority is {p:?}; expected high, normal or low"))
+                    error(format!(
+                        "match.priority is {p:?}; expected high, normal or low"
+                    ))
                 })?),
             };
             routes.push(Route {
@@ -151,10 +162,16 @@ impl RouteTable {
 impl Route {
     fn matches(&self, event: &Event) -> bool {
         self.kind.as_ref().is_none_or(|g| g.is_match(&event.kind))
-            && self.source.as_ref().is_none_or(|g| g.is_match(&event.source))
+            && self
+                .source
+                .as_ref()
+                .is_none_or(|g| g.is_match(&event.source))
             && self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
             && self.priority.is_none_or(|p| p == event.priority)
-            && self.stage.as_ref().is_none_or(|s| Some(s) == event.stage.as_ref())
+            && self
+                .stage
+                .as_ref()
+                .is_none_or(|s| Some(s) == event.stage.as_ref())
     }
 }
 
@@ -209,8 +226,14 @@ mod tests {
             "#,
         )
         .expect("valid table");
-        assert_eq!(table.plugins_for(&event("booking.created", "acme")), ["a", "b", "c"]);
-        assert_eq!(table.plugins_for(&event("booking.created", "other")), ["a", "b", "d"]);
+        assert_eq!(
+            table.plugins_for(&event("booking.created", "acme")),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            table.plugins_for(&event("booking.created", "other")),
+            ["a", "b", "d"]
+        );
         assert_eq!(table.plugins_for(&event("price.updated", "other")), ["d"]);
     }
 
@@ -218,11 +241,15 @@ mod tests {
     fn bad_routes_are_named() {
         let err = table("[[route]]\nname = \"r1\"\nmatch = { type = \"a[\" }\nplugins = [\"a\"]")
             .expect_err("bad glob");
-        assert!(err.to_string().contains("r1") && err.to_string().contains("match.type"), "{err}");
+        assert!(
+            err.to_string().contains("r1") && err.to_string().contains("match.type"),
+            "{err}"
+        );
         let err = table("[[route]]\nname = \"r2\"\nplugins = []").expect_err("no plugins");
         assert!(err.to_string().contains("r2"), "{err}");
-        let err = table("[[route]]\nname = \"r3\"\nmatch = { priority = \"urgent\" }\nplugins = [\"a\"]")
-            .expect_err("bad priority");
+        let err =
+            table("[[route]]\nname = \"r3\"\nmatch = { priority = \"urgent\" }\nplugins = [\"a\"]")
+                .expect_err("bad priority");
         assert!(err.to_string().contains("urgent"), "{err}");
     }
 }

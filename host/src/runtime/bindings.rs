@@ -1,5 +1,8 @@
 //! The host side of the plugin contract in `wit/`, generated once.
-#![allow(missing_docs, reason = "generated from the WIT, whose doc comments it carries")]
+#![allow(
+    missing_docs,
+    reason = "generated from the WIT, whose doc comments it carries"
+)]
 
 wasmtime::component::bindgen!({
     path: "../wit",

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 /// How often the epoch advances: the granularity of deadlines and of yielding to tokio.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);

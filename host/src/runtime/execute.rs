@@ -111,9 +111,13 @@ impl Plugin {
                 .await
                 .map_err(|e| (FailureKind::Instantiate, e))?;
             let handler = instance.weir_plugin_handler();
-            handler.call_handle(&mut store, &wit_event).await.map_err(|e| (FailureKind::Trap, e))
+            handler
+                .call_handle(&mut store, &wit_event)
+                .await
+                .map_err(|e| (FailureKind::Trap, e))
         };
-        let outcome = match tokio::time::timeout(self.limits.deadline + DEADLINE_SLACK, call).await {
+        let outcome = match tokio::time::timeout(self.limits.deadline + DEADLINE_SLACK, call).await
+        {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err((fallback, error))) => Err(classify(fallback, error, store.data().limit_hit())),
             Err(_) => Err(Failure {
@@ -121,7 +125,7 @@ impl Plugin {
                 message: format!("no answer within {:?}", self.limits.deadline),
             }),
         };
-        let result = outcome.and_then(|outcome| check_outcome(outcome));
+        let result = outcome.and_then(check_outcome);
         Execution {
             result,
             fuel_consumed: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
@@ -135,7 +139,10 @@ impl Plugin {
 /// The failure kind of `error`: a known trap or host limit, else `fallback`.
 fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> Failure {
     if let Some(limit) = error.downcast_ref::<HostLimitExceeded>() {
-        return Failure { kind: FailureKind::HostLimit, message: limit.0.clone() };
+        return Failure {
+            kind: FailureKind::HostLimit,
+            message: limit.0.clone(),
+        };
     }
     let kind = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
@@ -144,7 +151,10 @@ fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> F
         _ if limit_hit => FailureKind::MemoryLimit,
         _ => fallback,
     };
-    Failure { kind, message: error.to_string() }
+    Failure {
+        kind,
+        message: error.to_string(),
+    }
 }
 
 fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {
@@ -159,7 +169,10 @@ fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {
         if let Some(bad) = events.iter().find(|e: &&NewEvent| e.type_.is_empty()) {
             return Err(Failure {
                 kind: FailureKind::HostLimit,
-                message: format!("emitted an event with an empty type (source {:?})", bad.source),
+                message: format!(
+                    "emitted an event with an empty type (source {:?})",
+                    bad.source
+                ),
             });
         }
     }

@@ -16,7 +16,12 @@ fn exceeded(message: String) -> wasmtime::Error {
 impl types::Host for DeliveryContext {}
 
 impl log::Host for DeliveryContext {
-    fn log(&mut self, level: log::Level, context: String, mut message: String) -> wasmtime::Result<()> {
+    fn log(
+        &mut self,
+        level: log::Level,
+        context: String,
+        mut message: String,
+    ) -> wasmtime::Result<()> {
         self.log_lines += 1;
         if self.log_lines > bounds::LOG_LINES {
             return Ok(());
@@ -27,7 +32,7 @@ impl log::Host for DeliveryContext {
                 cut -= 1;
             }
             message.truncate(cut);
-            message.push_str("…");
+            message.push('…');
         }
         let (plugin, event_id) = (&*self.plugin, self.event_id.as_str());
         match level {
@@ -35,7 +40,9 @@ impl log::Host for DeliveryContext {
             log::Level::Debug => tracing::debug!(plugin, event_id, context, "{message}"),
             log::Level::Info => tracing::info!(plugin, event_id, context, "{message}"),
             log::Level::Warn => tracing::warn!(plugin, event_id, context, "{message}"),
-            log::Level::Error | log::Level::Critical => tracing::error!(plugin, event_id, context, "{message}"),
+            log::Level::Error | log::Level::Critical => {
+                tracing::error!(plugin, event_id, context, "{message}")
+            }
         }
         Ok(())
     }
@@ -117,6 +124,10 @@ impl config::Host for DeliveryContext {
     }
 
     fn get_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }

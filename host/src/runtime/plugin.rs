@@ -25,7 +25,9 @@ pub enum PluginError {
         source: std::io::Error,
     },
     /// A file name that is not a valid plugin name.
-    #[error("{path}: plugin file names must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm")]
+    #[error(
+        "{path}: plugin file names must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm"
+    )]
     BadName {
         /// The file.
         path: PathBuf,
@@ -53,14 +55,20 @@ pub fn is_valid_plugin_name(name: &str) -> bool {
 
 /// The `NAME.wasm` files in `dir`, by name.
 pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
-    let io = |source| PluginError::Io { path: dir.to_owned(), source };
+    let io = |source| PluginError::Io {
+        path: dir.to_owned(),
+        source,
+    };
     let mut found = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         if path.extension().is_none_or(|ext| ext != "wasm") {
             continue;
         }
-        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if !is_valid_plugin_name(name) {
             return Err(PluginError::BadName { path });
         }
@@ -107,11 +115,17 @@ impl Plugin {
             message,
         };
         let size_bytes = std::fs::metadata(path)
-            .map_err(|source| PluginError::Io { path: path.to_owned(), source })?
+            .map_err(|source| PluginError::Io {
+                path: path.to_owned(),
+                source,
+            })?
             .len();
         // Component::from_file compiles (never deserializes) and uses wasmtime's cache.
-        let component = Component::from_file(engine, path).map_err(|e| invalid(format!("{e:#}")))?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| invalid(format!("{e:#}")))?;
+        let component =
+            Component::from_file(engine, path).map_err(|e| invalid(format!("{e:#}")))?;
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = HandlerPluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?;
         let limits = config.limits_for(name).clone();
         Ok(Plugin {

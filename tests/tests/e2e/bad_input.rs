@@ -6,17 +6,45 @@ use crate::{EXAMPLE_ROUTES, booking_com};
 
 #[test]
 fn bad_requests_are_refused_and_store_nothing() {
-    let config = format!("[ingest]\nmax_body_bytes = 2048\nmax_events_per_request = 5\n{EXAMPLE_ROUTES}");
+    let config =
+        format!("[ingest]\nmax_body_bytes = 2048\nmax_events_per_request = 5\n{EXAMPLE_ROUTES}");
     let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], &config);
     let weir = workspace.start();
 
     let valid = booking_com("never-1", 1, "L1").to_string();
-    let big = format!(r#"{{"id":"never-2","source":"s","type":"t","data":"{}"}}"#, "x".repeat(4096));
-    let six = format!("[{}]", vec![booking_com("never-3", 3, "L1").to_string(); 6].join(","));
+    let big = format!(
+        r#"{{"id":"never-2","source":"s","type":"t","data":"{}"}}"#,
+        "x".repeat(4096)
+    );
+    let six = format!(
+        "[{}]",
+        vec![booking_com("never-3", 3, "L1").to_string(); 6].join(",")
+    );
     let cases: [(&str, &str, String, u16, &str, &str); 9] = [
-        ("json", "application/json", r#"{"id":"never-4","#.into(), 400, "invalid_json", "not valid JSON"),
-        ("no type", "application/json", r#"{"id":"never-5","source":"s"}"#.into(), 400, "invalid_event", "\"type\""),
-        ("no source", "application/json", r#"{"id":"never-6","type":"t"}"#.into(), 400, "invalid_event", "\"source\""),
+        (
+            "json",
+            "application/json",
+            r#"{"id":"never-4","#.into(),
+            400,
+            "invalid_json",
+            "not valid JSON",
+        ),
+        (
+            "no type",
+            "application/json",
+            r#"{"id":"never-5","source":"s"}"#.into(),
+            400,
+            "invalid_event",
+            "\"type\"",
+        ),
+        (
+            "no source",
+            "application/json",
+            r#"{"id":"never-6","type":"t"}"#.into(),
+            400,
+            "invalid_event",
+            "\"source\"",
+        ),
         (
             "one bad event in a batch",
             "application/json",
@@ -25,37 +53,99 @@ fn bad_requests_are_refused_and_store_nothing() {
             "invalid_event",
             "event 1: missing required attribute \"source\"",
         ),
-        ("content type", "text/plain", valid.clone(), 415, "unsupported_media_type", "text/plain"),
-        ("no content type", "", valid.clone(), 415, "unsupported_media_type", "got none"),
-        ("too big", "application/json", big, 413, "payload_too_large", "2048 bytes"),
-        ("too many", "application/json", six, 413, "too_many_events", "at most 5"),
-        ("not an event", "application/json", "\"hello\"".into(), 400, "invalid_event", "event object"),
+        (
+            "content type",
+            "text/plain",
+            valid.clone(),
+            415,
+            "unsupported_media_type",
+            "text/plain",
+        ),
+        (
+            "no content type",
+            "",
+            valid.clone(),
+            415,
+            "unsupported_media_type",
+            "got none",
+        ),
+        (
+            "too big",
+            "application/json",
+            big,
+            413,
+            "payload_too_large",
+            "2048 bytes",
+        ),
+        (
+            "too many",
+            "application/json",
+            six,
+            413,
+            "too_many_events",
+            "at most 5",
+        ),
+        (
+            "not an event",
+            "application/json",
+            "\"hello\"".into(),
+            400,
+            "invalid_event",
+            "event object",
+        ),
     ];
     for (what, content_type, body, status, code, message) in cases {
         let answer = weir.post("/v1/events", content_type, &body);
         assert_eq!(answer.status, status, "{what}: {}", answer.text);
-        assert_eq!(answer.body["error"]["code"], code, "{what}: {}", answer.text);
+        assert_eq!(
+            answer.body["error"]["code"], code,
+            "{what}: {}",
+            answer.text
+        );
         let text = answer.body["error"]["message"].as_str().unwrap_or_default();
-        assert!(text.contains(message), "{what}: {text:?} should mention {message:?}");
+        assert!(
+            text.contains(message),
+            "{what}: {text:?} should mention {message:?}"
+        );
     }
 
     for n in 1..=7 {
         let answer = weir.get(&format!("/v1/events/never-{n}"));
-        assert_eq!(answer.status, 404, "never-{n} must not be stored: {}", answer.text);
+        assert_eq!(
+            answer.status, 404,
+            "never-{n} must not be stored: {}",
+            answer.text
+        );
         assert_eq!(answer.body["error"]["code"], "not_found");
     }
     assert_eq!(weir.metric("weir_events_ingested_total"), 0.0);
-    assert_eq!(weir.metric(r#"weir_ingest_rejected_total{reason="invalid_event"}"#), 4.0);
-    assert_eq!(weir.metric(r#"weir_queue_depth{plugin="booking-normalizer"}"#), 0.0);
+    assert_eq!(
+        weir.metric(r#"weir_ingest_rejected_total{reason="invalid_event"}"#),
+        4.0
+    );
+    assert_eq!(
+        weir.metric(r#"weir_queue_depth{plugin="booking-normalizer"}"#),
+        0.0
+    );
 
     assert_eq!(weir.get("/v1/nowhere").body["error"]["code"], "not_found");
     let wrong_method = weir.get("/v1/events");
-    assert_eq!((wrong_method.status, wrong_method.body["error"]["code"].clone()), (405, "method_not_allowed".into()));
+    assert_eq!(
+        (
+            wrong_method.status,
+            wrong_method.body["error"]["code"].clone()
+        ),
+        (405, "method_not_allowed".into())
+    );
     let bad_limit = weir.get("/v1/plugins/price-calculator/state?limit=0");
     assert_eq!(bad_limit.status, 400);
     assert_eq!(weir.get("/v1/plugins/nope/state").status, 404);
 
     let accepted = weir.post_json("/v1/events", &valid);
-    assert_eq!(accepted.status, 202, "a valid event after all that is accepted: {}", accepted.text);
+    assert_eq!(
+        accepted.status, 202,
+        "a valid event after all that is accepted: {}",
+        accepted.text
+    );
     weir.stop();
 }

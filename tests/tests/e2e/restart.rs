@@ -29,7 +29,11 @@ fn post_bookings(weir: &Weir) -> Vec<String> {
 fn settle_all(weir: &Weir, ids: &[String]) -> Vec<Value> {
     for id in ids {
         let event = settled_event(weir, id);
-        assert_eq!(delivery(&event, "booking-normalizer")["state"], "done", "{event:#}");
+        assert_eq!(
+            delivery(&event, "booking-normalizer")["state"],
+            "done",
+            "{event:#}"
+        );
     }
     weir.wait_for("every normalized booking to be priced", |weir| {
         (weir.metric(r#"weir_queue_depth{plugin="price-calculator"}"#) == 0.0
@@ -64,7 +68,10 @@ fn a_crash_after_ingest_loses_nothing_and_runs_nothing_twice() {
     // A graceful restart with nothing left to do runs nothing again.
     let weir = workspace.start();
     assert_eq!(settle_all(&weir, &ids), entries);
-    assert_eq!(weir.metric(r#"weir_deliveries_processed_total{plugin="price-calculator"}"#), 0.0);
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_processed_total{plugin="price-calculator"}"#),
+        0.0
+    );
     weir.stop();
 }
 
@@ -77,7 +84,10 @@ fn a_graceful_stop_right_after_ingest_resumes_on_restart() {
 
     let weir = workspace.start();
     let entries = settle_all(&weir, &ids);
-    let bookings: u64 = entries.iter().map(|e| e["value"]["bookings"].as_u64().unwrap_or(0)).sum();
+    let bookings: u64 = entries
+        .iter()
+        .map(|e| e["value"]["bookings"].as_u64().unwrap_or(0))
+        .sum();
     assert_eq!(bookings, EVENTS as u64);
     weir.stop();
 }

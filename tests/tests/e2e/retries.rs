@@ -19,14 +19,20 @@ plugins = ["price-calculator", "test-always-retry", "test-always-fail"]
 
 #[test]
 fn retrying_and_failing_plugins_are_dead_lettered_and_others_unaffected() {
-    let workspace = Workspace::new(&["price-calculator", "test-always-retry", "test-always-fail"], CONFIG);
+    let workspace = Workspace::new(
+        &["price-calculator", "test-always-retry", "test-always-fail"],
+        CONFIG,
+    );
     let weir = workspace.start();
     let event = json!({"id": "r1", "source": "ops", "type": "pricing.recalculate", "data": {"listing_id": "L9"}});
     assert_eq!(weir.post_json("/v1/events", &event.to_string()).status, 202);
 
     let event = settled_event(&weir, "r1");
     let pricing = delivery(&event, "price-calculator");
-    assert_eq!((pricing["state"].clone(), pricing["attempts"].clone()), (json!("done"), json!(1)));
+    assert_eq!(
+        (pricing["state"].clone(), pricing["attempts"].clone()),
+        (json!("done"), json!(1))
+    );
 
     let failing = delivery(&event, "test-always-fail");
     assert_eq!(failing["state"], "dead");
@@ -38,25 +44,48 @@ fn retrying_and_failing_plugins_are_dead_lettered_and_others_unaffected() {
     assert_eq!(retrying["attempts"], 3);
     let history = retrying["history"].as_array().expect("history");
     assert_eq!(history.len(), 3);
-    assert!(history.iter().all(|a| a["outcome"] == "retry_later"), "{history:#?}");
+    assert!(
+        history.iter().all(|a| a["outcome"] == "retry_later"),
+        "{history:#?}"
+    );
     // The handler asked for 50 ms; weir waited at least that long between attempts.
-    let starts: Vec<u64> = history.iter().map(|a| a["started_at_ms"].as_u64().expect("start")).collect();
+    let starts: Vec<u64> = history
+        .iter()
+        .map(|a| a["started_at_ms"].as_u64().expect("start"))
+        .collect();
     assert!(starts.windows(2).all(|w| w[1] >= w[0] + 50), "{starts:?}");
     let error = retrying["error"].as_str().expect("error");
     assert!(error.contains("gave up after 3 attempts"), "{error}");
 
-    assert_eq!(weir.metric(r#"weir_deliveries_retried_total{plugin="test-always-retry"}"#), 2.0);
-    assert_eq!(weir.metric(r#"weir_deliveries_dead_total{plugin="test-always-retry"}"#), 1.0);
-    assert_eq!(weir.metric(r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#), 1.0);
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_retried_total{plugin="test-always-retry"}"#),
+        2.0
+    );
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_dead_total{plugin="test-always-retry"}"#),
+        1.0
+    );
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#),
+        1.0
+    );
     assert_eq!(
         weir.metric(r#"weir_deliveries_failed_total{plugin="test-always-fail",reason="fail"}"#),
         1.0
     );
     assert_eq!(
-        weir.metric(r#"weir_deliveries_failed_total{plugin="test-always-retry",reason="retry_later"}"#),
+        weir.metric(
+            r#"weir_deliveries_failed_total{plugin="test-always-retry",reason="retry_later"}"#
+        ),
         3.0
     );
-    assert_eq!(weir.metric(r#"weir_deliveries_processed_total{plugin="price-calculator"}"#), 1.0);
-    assert_eq!(weir.metric(r#"weir_queue_depth{plugin="test-always-retry"}"#), 0.0);
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_processed_total{plugin="price-calculator"}"#),
+        1.0
+    );
+    assert_eq!(
+        weir.metric(r#"weir_queue_depth{plugin="test-always-retry"}"#),
+        0.0
+    );
     weir.stop();
 }

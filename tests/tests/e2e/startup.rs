@@ -8,7 +8,10 @@ fn start_fails_with(workspace: &Workspace, expected: &[&str]) {
     let (code, stderr) = run_to_exit(&workspace.serve_args(), workspace.path());
     assert_eq!(code, Some(1), "weir should refuse to start: {stderr}");
     for text in expected {
-        assert!(stderr.contains(text), "stderr should mention {text:?}:\n{stderr}");
+        assert!(
+            stderr.contains(text),
+            "stderr should mention {text:?}:\n{stderr}"
+        );
     }
 }
 
@@ -27,7 +30,11 @@ fn a_route_to_a_missing_plugin_is_named() {
 #[test]
 fn a_broken_plugin_file_is_named() {
     let workspace = Workspace::new(&[], "");
-    std::fs::write(workspace.path().join("plugins/broken.wasm"), b"\0asm not really").expect("write");
+    std::fs::write(
+        workspace.path().join("plugins/broken.wasm"),
+        b"\0asm not really",
+    )
+    .expect("write");
     start_fails_with(&workspace, &["broken", "broken.wasm"]);
 }
 
@@ -44,6 +51,9 @@ fn a_bad_plugin_file_name_is_named() {
 
 #[test]
 fn a_bad_route_is_named() {
-    let workspace = Workspace::new(&[], "[[route]]\nname = \"typo\"\nmatch = { type = \"a[\" }\nplugins = [\"x\"]\n");
+    let workspace = Workspace::new(
+        &[],
+        "[[route]]\nname = \"typo\"\nmatch = { type = \"a[\" }\nplugins = [\"x\"]\n",
+    );
     start_fails_with(&workspace, &["typo", "glob"]);
 }

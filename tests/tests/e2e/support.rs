@@ -36,7 +36,11 @@ impl Workspace {
         let plugins_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
         for name in plugins {
-            std::fs::copy(plugin_component(name), plugins_dir.join(format!("{name}.wasm"))).expect("copy plugin");
+            std::fs::copy(
+                plugin_component(name),
+                plugins_dir.join(format!("{name}.wasm")),
+            )
+            .expect("copy plugin");
         }
         std::fs::write(dir.path().join("weir.toml"), config).expect("write config");
         Workspace { dir }
@@ -94,7 +98,10 @@ pub struct Answer {
 impl Weir {
     /// Starts `weir ARGS` in `cwd`, and waits for its "listening" log line.
     pub fn start(args: &[String], cwd: &Path) -> Weir {
-        let log = cwd.join(format!("weir-{}.log", STARTS.fetch_add(1, Ordering::Relaxed)));
+        let log = cwd.join(format!(
+            "weir-{}.log",
+            STARTS.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
             .args(args)
             .current_dir(cwd)
@@ -123,7 +130,10 @@ impl Weir {
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("weir did not start within {START_TIMEOUT:?}; log:\n{}", read_log(&log));
+                panic!(
+                    "weir did not start within {START_TIMEOUT:?}; log:\n{}",
+                    read_log(&log)
+                );
             }
         };
         let agent = ureq::Agent::config_builder()
@@ -131,12 +141,21 @@ impl Weir {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .into();
-        Weir { child, addr, agent, log }
+        Weir {
+            child,
+            addr,
+            agent,
+            log,
+        }
     }
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> Answer {
-        let response = self.agent.get(&self.url(path)).call().expect("GET reaches weir");
+        let response = self
+            .agent
+            .get(&self.url(path))
+            .call()
+            .expect("GET reaches weir");
         answer(response)
     }
 
@@ -160,7 +179,13 @@ impl Weir {
     pub fn metric(&self, sample: &str) -> f64 {
         let text = self.get("/metrics").text;
         text.lines()
-            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+            .find_map(|line| {
+                line.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
             .unwrap_or(0.0)
     }
 
@@ -173,7 +198,10 @@ impl Weir {
                 return value;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; log:\n{}", read_log(&self.log));
+                panic!(
+                    "timed out waiting for {what}; log:\n{}",
+                    read_log(&self.log)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -187,7 +215,12 @@ impl Weir {
             .expect("run kill");
         assert!(status.success());
         let exit = wait_with_timeout(&mut self.child, Duration::from_secs(30));
-        assert_eq!(exit, Some(0), "weir did not exit cleanly; log:\n{}", read_log(&self.log));
+        assert_eq!(
+            exit,
+            Some(0),
+            "weir did not exit cleanly; log:\n{}",
+            read_log(&self.log)
+        );
     }
 
     /// Kills the process with SIGKILL, as a crash would.
@@ -271,13 +304,21 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .to_owned();
     let text = response.body_mut().read_to_string().expect("read body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer { status, body, text, content_type }
+    Answer {
+        status,
+        body,
+        text,
+        content_type,
+    }
 }
 
 fn listening_address(line: &str) -> Option<SocketAddr> {
     let log: Value = serde_json::from_str(line).ok()?;
     let message = log["fields"]["message"].as_str()?;
-    message.strip_prefix("weir is listening on http://")?.parse().ok()
+    message
+        .strip_prefix("weir is listening on http://")?
+        .parse()
+        .ok()
 }
 
 fn read_log(path: &Path) -> String {
