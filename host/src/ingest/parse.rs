@@ -51,7 +51,9 @@ fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
     if let Some(version) = take_string(&mut object, "specversion")?
         && version != "1.0"
     {
-        return Err(format!("specversion is {version:?}; weir reads CloudEvents 1.0"));
+        return Err(format!(
+            "specversion is {version:?}; weir reads CloudEvents 1.0"
+        ));
     }
     let id = match take_string(&mut object, "id")? {
         Some(id) if id.len() > MAX_ID_BYTES => {
