@@ -8,6 +8,7 @@ fn main() {
         "price-calculator",
         "test-always-retry",
         "test-always-fail",
+        "test-emit-loop",
     ]);
     println!("cargo:rustc-env=WEIR_TEST_PLUGINS={}", components.display());
 }

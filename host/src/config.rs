@@ -358,3 +358,68 @@ fn resolve_limits(
     }
     Ok(limits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, String> {
+        Config::from_toml(text, Overrides::default()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_overrides_resolve_per_plugin() {
+        let config = load(
+            "[plugin_defaults]\ninstances = 2\n[plugins.slow]\ndeadline_ms = 100\n[plugins.slow.config]\nk = \"v\"\n",
+        )
+        .expect("valid");
+        assert_eq!(config.limits_for("other").instances, 2);
+        assert_eq!(
+            config.limits_for("slow").instances,
+            2,
+            "a plugin section starts from the defaults"
+        );
+        assert_eq!(
+            config.limits_for("slow").deadline,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            config.values_for("slow").get("k").map(String::as_str),
+            Some("v")
+        );
+        assert!(config.data_dir.is_absolute());
+        assert!(
+            config.routes.is_empty(),
+            "a config file without routes has none"
+        );
+
+        let overrides = Overrides {
+            data_dir: Some("/tmp/x".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, overrides).expect("defaults");
+        assert_eq!(config.plugins_dir, Path::new("/tmp/x/plugins"));
+        assert!(config.plugins_dir_is_default);
+        assert_eq!(config.routes.len(), 3, "no file: the example routes");
+    }
+
+    #[test]
+    fn bad_values_name_their_section_and_key() {
+        let cases = [
+            (
+                "[plugin_defaults]\ninstances = 0\n",
+                "[plugin_defaults] instances",
+            ),
+            ("[plugins.p]\nfuel = 0\n", "[plugins.p] fuel"),
+            ("[plugins.p]\nmemory_bytes = 100\n", "memory_bytes"),
+            ("[plugins.p]\ninstances = 5000\n", "at most 1024"),
+            ("[ingest]\nmax_body_bytes = 0\n", "max_body_bytes"),
+            ("[plugins.p]\nfuell = 1\n", "fuell"),
+            ("listen = \"not an address\"\n", "listen"),
+        ];
+        for (text, expected) in cases {
+            let error = load(text).expect_err(text);
+            assert!(error.contains(expected), "{text:?} -> {error}");
+        }
+    }
+}

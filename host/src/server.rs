@@ -69,9 +69,13 @@ pub async fn run(
 
     let background = TaskTracker::new();
     let deliveries = TaskTracker::new();
-    let engine = plugins.values().next().map(|p| p.engine().clone());
-    if let Some(engine) = engine {
-        background.spawn(engine::tick_epochs(engine, shutdown.clone()));
+    // Epochs keep ticking until the last delivery is done: they enforce its deadline.
+    let stop_ticking = CancellationToken::new();
+    if let Some(plugin) = plugins.values().next() {
+        tokio::spawn(engine::tick_epochs(
+            plugin.engine().clone(),
+            stop_ticking.clone(),
+        ));
     }
     background.spawn(dispatch::promote_due_retries(
         pipeline.clone(),
@@ -115,6 +119,7 @@ pub async fn run(
             "deliveries still running after {grace:?}; they will run again after a restart"
         );
     }
+    stop_ticking.cancel();
     // The router (and with it the last committer handle) is gone: the commit thread drains and ends.
     let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
     pipeline.queue.sync().map_err(|source| Error::Queue {

@@ -13,4 +13,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use weir::plugin::types::{Event as WitEvent, NewEvent, Outcome};
+pub use self::weir::plugin::types::{Event as WitEvent, NewEvent, Outcome};

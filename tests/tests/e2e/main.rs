@@ -2,6 +2,7 @@
 //! a fresh data directory, with real plugin components built from `plugins/`.
 
 mod bad_input;
+mod chains;
 mod pipeline;
 mod restart;
 mod retries;

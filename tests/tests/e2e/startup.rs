@@ -5,7 +5,7 @@ use crate::EXAMPLE_ROUTES;
 use crate::support::{Workspace, run_to_exit};
 
 fn start_fails_with(workspace: &Workspace, expected: &[&str]) {
-    let (code, stderr) = run_to_exit(&workspace.serve_args(), workspace.path());
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
     assert_eq!(code, Some(1), "weir should refuse to start: {stderr}");
     for text in expected {
         assert!(
@@ -56,4 +56,22 @@ fn a_bad_route_is_named() {
         "[[route]]\nname = \"typo\"\nmatch = { type = \"a[\" }\nplugins = [\"x\"]\n",
     );
     start_fails_with(&workspace, &["typo", "glob"]);
+}
+
+#[test]
+fn weir_config_names_the_config_file() {
+    let workspace = Workspace::new(&[], "");
+    let config = workspace.path().join("from-env.toml");
+    std::fs::write(&config, "[dispatch]\nmax_hop = 3\n").expect("write");
+    let args = [
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    let (code, stderr) = run_to_exit(&args, &[("WEIR_CONFIG", &config)], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("from-env.toml") && stderr.contains("max_hop"),
+        "{stderr}"
+    );
 }

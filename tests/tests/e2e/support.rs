@@ -261,10 +261,12 @@ pub fn delivery<'a>(event: &'a Value, plugin: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no delivery to {plugin} in {event:#}"))
 }
 
-/// Runs weir to completion with `args` (for start-up errors) and returns (exit code, stderr).
-pub fn run_to_exit(args: &[String], cwd: &Path) -> (Option<i32>, String) {
+/// Runs weir to completion with `args` and extra environment `envs` (for
+/// start-up errors) and returns (exit code, stderr).
+pub fn run_to_exit(args: &[String], envs: &[(&str, &Path)], cwd: &Path) -> (Option<i32>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(cwd)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

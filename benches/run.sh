@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Measures weir on this machine: durable ingest (single events, then batches of
+# 100) and end-to-end processing through both example plugins. Each scenario
+# runs N times (default 3) on a fresh data directory; the medians are printed.
+# Loopback only; every run is bounded in events and seconds.
+#
+#   bash benches/run.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+port=18181
+url="http://127.0.0.1:$port"
+
+cargo build --release --locked -p weir -p weir-bench
+bin="${CARGO_TARGET_DIR:-target}/release"
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_weir() {
+  rm -rf "$work/data"
+  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/weir.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    if curl -sf "$url/readyz" >/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "weir did not start; log:" >&2
+  cat "$work/weir.log" >&2
+  exit 1
+}
+
+stop_weir() {
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+}
+
+scenario() {
+  local name=$1
+  shift
+  for run in $(seq "$runs"); do
+    start_weir
+    sync
+    "$bin/weir-load" --url "$url" --wait-processed "$@" | tee -a "$work/$name.jsonl"
+    stop_weir
+  done
+  python3 - "$name" "$work/$name.jsonl" <<'PY'
+import json, statistics, sys
+name, path = sys.argv[1], sys.argv[2]
+rows = [json.loads(line) for line in open(path)]
+def median(key):
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else float("nan")
+print(f"{name}: median of {len(rows)} runs: "
+      f"ingest {median('ingest_events_per_s'):,.0f} events/s "
+      f"(p50 {median('ingest_p50_ms'):.2f} ms, p99 {median('ingest_p99_ms'):.2f} ms), "
+      f"processed end to end {median('processed_events_per_s'):,.0f} events/s, "
+      f"errors {sum(r['errors'] for r in rows)}")
+PY
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+scenario single --events 20000 --batch 1 --concurrency 64
+scenario batch --events 200000 --batch 100 --concurrency 8

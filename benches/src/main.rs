@@ -1,0 +1,211 @@
+//! `weir-load`: drives a running weir over loopback with booking webhooks and
+//! reports ingest throughput and latency, then (optionally) how long the
+//! pipeline takes to process everything. Bounded in events and in time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// Load generator for a running weir.
+#[derive(Parser, Debug)]
+#[command(name = "weir-load")]
+struct Args {
+    /// weir's base URL (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Events to send in all.
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Events per request (1 sends single events, more sends JSON arrays).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Stop sending after this many seconds, whatever is left.
+    #[arg(long, default_value_t = 120)]
+    max_seconds: u64,
+    /// After ingest, wait until every event has passed both example plugins.
+    #[arg(long)]
+    wait_processed: bool,
+}
+
+/// What one run measured.
+struct Report {
+    events_sent: usize,
+    errors: usize,
+    ingest_seconds: f64,
+    latencies: Vec<Duration>,
+    processed_seconds: Option<f64>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !(args.url.starts_with("http://127.") || args.url.starts_with("http://localhost")) {
+        bail!(
+            "weir-load only talks to loopback addresses, not {}",
+            args.url
+        );
+    }
+    if args.batch == 0 || args.concurrency == 0 {
+        bail!("--batch and --concurrency must be positive");
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let priced_before = metric(
+        &agent,
+        &args.url,
+        r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
+    )?;
+    let report = run(&args, &agent, priced_before)?;
+    print_report(&args, &report);
+    Ok(())
+}
+
+fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<Report> {
+    let requests = args.events.div_ceil(args.batch);
+    let run_id = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (agent, next, url) = (
+                agent.clone(),
+                next.clone(),
+                format!("{}/v1/events", args.url),
+            );
+            let (batch, total) = (args.batch, args.events);
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let (mut sent, mut errors) = (0, 0);
+                loop {
+                    let request = next.fetch_add(1, Ordering::Relaxed);
+                    if request >= requests || Instant::now() > deadline {
+                        break;
+                    }
+                    let first = request * batch;
+                    let body = body(run_id, first, batch.min(total - first));
+                    let began = Instant::now();
+                    let answer = agent
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .send(&body);
+                    latencies.push(began.elapsed());
+                    match answer {
+                        Ok(response) if response.status().as_u16() == 202 => {
+                            sent += batch.min(total - first)
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, sent, errors)
+            })
+        })
+        .collect();
+    let mut report = Report {
+        events_sent: 0,
+        errors: 0,
+        ingest_seconds: 0.0,
+        latencies: Vec::new(),
+        processed_seconds: None,
+    };
+    for worker in workers {
+        let (latencies, sent, errors) = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
+        report.latencies.extend(latencies);
+        report.events_sent += sent;
+        report.errors += errors;
+    }
+    report.ingest_seconds = started.elapsed().as_secs_f64();
+    if args.wait_processed {
+        let target = priced_before + report.events_sent as f64;
+        let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
+        while metric(
+            agent,
+            &args.url,
+            r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
+        )? < target
+        {
+            if Instant::now() > wait_until {
+                bail!(
+                    "the pipeline did not process {} events within {} s",
+                    report.events_sent,
+                    args.max_seconds
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        report.processed_seconds = Some(started.elapsed().as_secs_f64());
+    }
+    Ok(report)
+}
+
+/// A request body: one booking.com webhook, or an array of `count` of them.
+fn body(run_id: u128, first: usize, count: usize) -> String {
+    let event = |n: usize| {
+        json!({
+            "id": format!("load-{run_id:x}-{n}"),
+            "source": "https://booking.example/webhooks",
+            "type": "booking.webhook",
+            "data": {
+                "channel": "booking.com", "reservation_id": n, "hotel_id": format!("L{}", n % 100),
+                "guest_name": "Grace Hopper", "checkin": "2026-12-01", "checkout": "2026-12-04",
+                "total_price": 300.0, "currency": "EUR"
+            }
+        })
+    };
+    if count == 1 {
+        event(first).to_string()
+    } else {
+        Value::Array((first..first + count).map(event).collect()).to_string()
+    }
+}
+
+fn metric(agent: &ureq::Agent, url: &str, sample: &str) -> anyhow::Result<f64> {
+    let text = agent
+        .get(&format!("{url}/metrics"))
+        .call()
+        .context("cannot reach weir's /metrics")?
+        .body_mut()
+        .read_to_string()?;
+    Ok(text
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0))
+}
+
+fn print_report(args: &Args, report: &Report) {
+    let mut latencies = report.latencies.clone();
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let line = json!({
+        "events": report.events_sent,
+        "batch": args.batch,
+        "concurrency": args.concurrency,
+        "errors": report.errors,
+        "ingest_events_per_s": report.events_sent as f64 / report.ingest_seconds,
+        "ingest_p50_ms": percentile(0.50),
+        "ingest_p99_ms": percentile(0.99),
+        "processed_events_per_s": report.processed_seconds.map(|s| report.events_sent as f64 / s),
+    });
+    println!("{line}");
+}
