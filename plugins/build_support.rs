@@ -78,6 +78,7 @@ fn build_plugins(names: &[&str]) -> std::path::PathBuf {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
 
+    ensure_wasm_target();
     let mut cargo =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo.current_dir(&root);
@@ -109,8 +110,7 @@ fn build_plugins(names: &[&str]) -> std::path::PathBuf {
         .unwrap_or_else(|e| panic!("cannot run cargo to build the plugins: {e}"));
     if !output.status.success() {
         panic!(
-            "building the plugins {names:?} for wasm32-wasip2 failed ({}); if the target is \
-             missing, run `rustup target add wasm32-wasip2`\n\n{}",
+            "building the plugins {names:?} for wasm32-wasip2 failed ({})\n\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
@@ -132,4 +132,46 @@ fn build_plugins(names: &[&str]) -> std::path::PathBuf {
             .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
     }
     components
+}
+
+/// Installs the `wasm32-wasip2` standard library with rustup when the toolchain
+/// lacks it: rustup adds `rust-toolchain.toml`'s targets only when it installs
+/// the toolchain itself, so a machine that already had Rust 1.95 would
+/// otherwise fail on a fresh clone.
+fn ensure_wasm_target() {
+    if wasm_target_installed() {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup (once)");
+    let status = std::process::Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
+    // The host's and the tests' build scripts may both be installing it: when
+    // ours loses that race, wait (bounded) for the other one to finish.
+    for _ in 0..60 {
+        if wasm_target_installed() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    panic!(
+        "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` \
+         failed ({status:?}); install it by hand and build again"
+    );
+}
+
+fn wasm_target_installed() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    std::process::Command::new(rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .and_then(|dir| std::fs::read_dir(dir).ok())
+        .is_some_and(|mut files| {
+            files.any(|file| {
+                file.is_ok_and(|f| f.file_name().to_string_lossy().starts_with("libstd-"))
+            })
+        })
 }

@@ -126,20 +126,9 @@ fn done(
 /// record exists), without running it again.
 pub fn skip_committed(pipeline: &Pipeline, mut leased: Leased) -> Result<(), QueueError> {
     leased.record.state = DeliveryState::Done;
-    let mut batch = pipeline.queue.batch();
-    let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
-    batch.remove(&pipeline.queue.leased, index_key);
-    batch.insert(
-        &pipeline.queue.deliveries,
-        keys::delivery(leased.seq, &leased.plugin),
-        leased.record.encode(),
-    );
-    batch.commit()?;
-    pipeline
-        .metrics
-        .queue_depth
-        .get_or_create(&plugin_label(&leased.plugin))
-        .dec();
+    pipeline.queue.release_batch(&leased).commit()?;
+    let label = plugin_label(&leased.plugin);
+    pipeline.metrics.queue_depth.get_or_create(&label).dec();
     Ok(())
 }
 
@@ -163,11 +152,19 @@ fn complete(
             return Ok(Finished::Conflict(leased));
         }
     }
-    let outcome = attempt.outcome.clone();
+
+    let committed_at_ms = now_ms();
+    leased.record.state = DeliveryState::Done;
+    leased.record.result = Some(DeliveryResult {
+        outcome: attempt.outcome.clone(),
+        emitted: emitted.iter().map(|child| child.id.clone()).collect(),
+        state_writes: effects.state_writes.len() as u32,
+        committed_at_ms,
+    });
     leased.record.history.push(attempt);
-    let mut batch = queue.batch();
+    let mut batch = queue.release_batch(&leased);
+
     let state_prefix = keys::state_prefix(&leased.plugin, &event.tenant);
-    let state_writes = effects.state_writes.len() as u32;
     for (key, value) in effects.state_writes {
         let mut full = state_prefix.clone();
         full.extend_from_slice(key.as_bytes());
@@ -177,34 +174,18 @@ fn complete(
         }
     }
     let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
-    let mut emitted_ids = Vec::with_capacity(emitted.len());
     for child in &emitted {
         let seq = queue.next_seq();
         let plugins = pipeline.routes.plugins_for(child);
         queue.stage_event(&mut batch, seq, child, &plugins);
         new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
-        emitted_ids.push(child.id.clone());
     }
-    let committed_at_ms = now_ms();
-    let mut record_value = leased.seq.to_be_bytes().to_vec();
-    record_value.extend_from_slice(&committed_at_ms.to_be_bytes());
+    let mut idempotency_record = leased.seq.to_be_bytes().to_vec();
+    idempotency_record.extend_from_slice(&committed_at_ms.to_be_bytes());
     batch.insert(
         &queue.idempotency,
         keys::idempotency(&leased.plugin, &event.id),
-        record_value,
-    );
-    leased.record.state = DeliveryState::Done;
-    leased.record.result = Some(DeliveryResult {
-        outcome,
-        emitted: emitted_ids,
-        state_writes,
-        committed_at_ms,
-    });
-    batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
-    batch.insert(
-        &queue.deliveries,
-        keys::delivery(leased.seq, &leased.plugin),
-        leased.record.encode(),
+        idempotency_record,
     );
     batch.commit()?;
 
@@ -229,17 +210,11 @@ fn retry(
     let due = now_ms() + retry_delay(limits, leased.record.attempts, hint_ms).as_millis() as u64;
     leased.record.state = DeliveryState::Scheduled;
     leased.record.next_attempt_at_ms = Some(due);
-    let mut batch = queue.batch();
-    batch.remove(&queue.leased, keys::plugin_seq(&leased.plugin, leased.seq));
+    let mut batch = queue.release_batch(&leased);
     batch.insert(
         &queue.scheduled,
         keys::scheduled(due, &leased.plugin, leased.seq),
         [],
-    );
-    batch.insert(
-        &queue.deliveries,
-        keys::delivery(leased.seq, &leased.plugin),
-        leased.record.encode(),
     );
     batch.commit()?;
     pipeline
@@ -260,14 +235,11 @@ fn bury(
     tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
     leased.record.state = DeliveryState::Dead;
     leased.record.error = Some(message);
-    let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
-    let mut batch = queue.batch();
-    batch.remove(&queue.leased, index_key.clone());
-    batch.insert(&queue.dead, index_key, []);
+    let mut batch = queue.release_batch(&leased);
     batch.insert(
-        &queue.deliveries,
-        keys::delivery(leased.seq, &leased.plugin),
-        leased.record.encode(),
+        &queue.dead,
+        keys::plugin_seq(&leased.plugin, leased.seq),
+        [],
     );
     batch.commit()?;
     let label = plugin_label(&leased.plugin);
@@ -316,24 +288,17 @@ fn build_emitted(
     emitted
         .into_iter()
         .map(|new| {
-            let mut child = Event {
-                id: uuid::Uuid::now_v7().to_string(),
-                source: new
-                    .source
-                    .unwrap_or_else(|| format!("weir://plugin/{plugin}")),
-                kind: new.type_,
-                subject: new.subject,
-                time: None,
-                datacontenttype: new.datacontenttype,
-                data: new.data,
-                tenant: parent.tenant.clone(),
-                priority: parent.priority,
-                stage: None,
-                partitionkey: None,
-                extensions: Default::default(),
-                hops,
-                ingested_at_ms: now_ms(),
-            };
+            let source = new
+                .source
+                .unwrap_or_else(|| format!("weir://plugin/{plugin}"));
+            let id = uuid::Uuid::now_v7().to_string();
+            let mut child = Event::new(id, source, new.type_, parent.tenant.clone());
+            child.subject = new.subject;
+            child.datacontenttype = new.datacontenttype;
+            child.data = new.data;
+            child.priority = parent.priority;
+            child.hops = hops;
+            child.ingested_at_ms = now_ms();
             for (name, value) in new.extensions {
                 child.set_extension(&name, value)?;
             }

@@ -86,6 +86,26 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event with these attributes and every optional one empty.
+    pub fn new(id: String, source: String, kind: String, tenant: String) -> Event {
+        Event {
+            id,
+            source,
+            kind,
+            subject: None,
+            time: None,
+            datacontenttype: None,
+            data: Vec::new(),
+            tenant,
+            priority: Priority::Normal,
+            stage: None,
+            partitionkey: None,
+            extensions: BTreeMap::new(),
+            hops: 0,
+            ingested_at_ms: 0,
+        }
+    }
+
     /// Sets an extension attribute: `priority`, `stage` and `partitionkey` go to
     /// their fields, anything else to `extensions`. CloudEvents names are 1 to 20
     /// lowercase letters or digits.

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::api::ApiError;
-use crate::event::{DEFAULT_TENANT, Event, Priority};
+use crate::event::{DEFAULT_TENANT, Event};
 
 /// Longest event id: ids are storage keys.
 const MAX_ID_BYTES: usize = 256;
@@ -72,22 +72,11 @@ fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
     }
     let mut datacontenttype = take_string(&mut object, "datacontenttype")?;
     let data = take_data(&mut object, &mut datacontenttype)?;
-    let mut event = Event {
-        id,
-        source,
-        kind,
-        subject: take_string(&mut object, "subject")?,
-        time: take_string(&mut object, "time")?,
-        datacontenttype,
-        data,
-        tenant,
-        priority: Priority::Normal,
-        stage: None,
-        partitionkey: None,
-        extensions: Default::default(),
-        hops: 0,
-        ingested_at_ms: 0,
-    };
+    let mut event = Event::new(id, source, kind, tenant);
+    event.subject = take_string(&mut object, "subject")?;
+    event.time = take_string(&mut object, "time")?;
+    event.datacontenttype = datacontenttype;
+    event.data = data;
     for (name, value) in object {
         let value = match value {
             Value::String(s) => s,
@@ -166,6 +155,7 @@ fn take_required(object: &mut Map<String, Value>, name: &str) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Priority;
 
     fn parse(body: &str) -> Result<Vec<Event>, String> {
         parse_events(body.as_bytes(), 10).map_err(|e| format!("{}: {e}", e.code()))

@@ -1,5 +1,7 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
+use fjall::OwnedWriteBatch;
+
 use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, keys};
 use crate::event::now_ms;
 
@@ -49,6 +51,19 @@ impl Queue {
             plugin: plugin.to_owned(),
             record,
         }))
+    }
+
+    /// A batch that ends `leased`'s lease and stores its record as it is now; the
+    /// caller adds whatever else its transition writes, then commits.
+    pub fn release_batch(&self, leased: &Leased) -> OwnedWriteBatch {
+        let mut batch = self.batch();
+        batch.remove(&self.leased, keys::plugin_seq(&leased.plugin, leased.seq));
+        batch.insert(
+            &self.deliveries,
+            keys::delivery(leased.seq, &leased.plugin),
+            leased.record.encode(),
+        );
+        batch
     }
 
     /// Returns every leased delivery to ready. Run at start-up, before dispatch:

@@ -180,22 +180,7 @@ mod tests {
     use super::*;
 
     fn event(kind: &str, tenant: &str) -> Event {
-        Event {
-            id: "1".into(),
-            source: "test".into(),
-            kind: kind.into(),
-            subject: None,
-            time: None,
-            datacontenttype: None,
-            data: Vec::new(),
-            tenant: tenant.into(),
-            priority: Priority::Normal,
-            stage: None,
-            partitionkey: None,
-            extensions: Default::default(),
-            hops: 0,
-            ingested_at_ms: 0,
-        }
+        Event::new("1".into(), "test".into(), kind.into(), tenant.into())
     }
 
     fn table(toml_routes: &str) -> Result<RouteTable, RouteError> {
