@@ -9,6 +9,7 @@ fn main() {
         "test-always-retry",
         "test-always-fail",
         "test-emit-loop",
+        "test-recorder",
     ]);
     println!("cargo:rustc-env=WEIR_TEST_PLUGINS={}", components.display());
 }

@@ -6,7 +6,7 @@ use crate::dispatch::retry_delay;
 use crate::event::{Event, now_ms};
 use crate::metrics::{FailureLabels, plugin as plugin_label};
 use crate::pipeline::Pipeline;
-use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, Seq, keys};
+use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, keys};
 use crate::runtime::{Effects, Execution, NewEvent, Outcome};
 
 /// What [`finish`] did.
@@ -16,6 +16,9 @@ pub enum Finished {
     /// State the handler read changed under it (a concurrent delivery wrote it);
     /// nothing was written. Run the delivery again.
     Conflict(Leased),
+    /// The lease expired before the commit and the delivery was handed out
+    /// again; nothing was written, and the other attempt owns it now.
+    LeaseLost,
 }
 
 /// Commits what one attempt of `leased` produced.
@@ -60,7 +63,7 @@ pub fn finish(
                 .history
                 .push(attempt("fail", Some(reason.clone())));
             count_failure(pipeline, &leased.plugin, "fail");
-            return bury(pipeline, leased, "fail", reason).map(|()| Finished::Committed);
+            return bury(pipeline, leased, event, "fail", reason);
         }
         Ok(Outcome::RetryLater(ms)) => (
             "retry_later",
@@ -73,7 +76,7 @@ pub fn finish(
         .record
         .history
         .push(attempt(reason, Some(message.clone())));
-    retry_or_bury(pipeline, limits, leased, reason, message, hint_ms).map(|()| Finished::Committed)
+    retry_or_bury(pipeline, limits, leased, event, reason, message, hint_ms)
 }
 
 /// Schedules another attempt after a backoff (never sooner than `hint_ms`), or
@@ -82,19 +85,20 @@ pub fn retry_or_bury(
     pipeline: &Pipeline,
     limits: &PluginLimits,
     leased: Leased,
+    event: &Event,
     reason: &str,
     message: String,
     hint_ms: Option<u64>,
-) -> Result<(), QueueError> {
+) -> Result<Finished, QueueError> {
     count_failure(pipeline, &leased.plugin, reason);
     if leased.record.attempts < limits.max_attempts {
-        retry(pipeline, limits, leased, hint_ms)
+        retry(pipeline, limits, leased, event, hint_ms)
     } else {
         let message = format!(
             "gave up after {} attempts; last: {reason}: {message}",
             leased.record.attempts
         );
-        bury(pipeline, leased, reason, message)
+        bury(pipeline, leased, event, reason, message)
     }
 }
 
@@ -117,19 +121,27 @@ fn done(
                 ..attempt
             });
             count_failure(pipeline, &leased.plugin, reason);
-            bury(pipeline, leased, reason, message).map(|()| Finished::Committed)
+            bury(pipeline, leased, event, reason, message)
         }
     }
 }
 
 /// Marks a delivery done whose effects were already committed (its idempotency
 /// record exists), without running it again.
-pub fn skip_committed(pipeline: &Pipeline, mut leased: Leased) -> Result<(), QueueError> {
+pub fn skip_committed(
+    pipeline: &Pipeline,
+    mut leased: Leased,
+    event: &Event,
+) -> Result<Finished, QueueError> {
     leased.record.state = DeliveryState::Done;
-    pipeline.queue.release_batch(&leased).commit()?;
+    let mut staging = pipeline.queue.stage();
+    if !staging.release(&leased, event)? {
+        return Ok(Finished::LeaseLost);
+    }
+    pipeline.commit(staging)?;
     let label = plugin_label(&leased.plugin);
     pipeline.metrics.queue_depth.get_or_create(&label).dec();
-    Ok(())
+    Ok(Finished::Committed)
 }
 
 fn complete(
@@ -142,11 +154,9 @@ fn complete(
 ) -> Result<Finished, QueueError> {
     let queue = &pipeline.queue;
     // Checking what the handler read and writing its effects must not interleave
-    // with another delivery's commit, or two read-modify-writes could both land.
-    let _serial = pipeline
-        .commit_lock
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // with another delivery's commit, or two read-modify-writes could both land:
+    // the staging holds the queue's write lock.
+    let mut staging = queue.stage();
     for (key, seen) in &effects.state_reads {
         if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
             return Ok(Finished::Conflict(leased));
@@ -162,32 +172,30 @@ fn complete(
         committed_at_ms,
     });
     leased.record.history.push(attempt);
-    let mut batch = queue.release_batch(&leased);
+    if !staging.release(&leased, event)? {
+        return Ok(Finished::LeaseLost);
+    }
 
     let state_prefix = keys::state_prefix(&leased.plugin, &event.tenant);
     for (key, value) in effects.state_writes {
         let mut full = state_prefix.clone();
         full.extend_from_slice(key.as_bytes());
         match value {
-            Some(value) => batch.insert(&queue.state, full, value),
-            None => batch.remove(&queue.state, full),
+            Some(value) => staging.batch().insert(&queue.state, full, value),
+            None => staging.batch().remove(&queue.state, full),
         }
     }
-    let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
     for child in &emitted {
-        let seq = queue.next_seq();
-        let plugins = pipeline.routes.plugins_for(child);
-        queue.stage_event(&mut batch, seq, child, &plugins);
-        new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
+        staging.add_event(child, &pipeline.routes.plugins_for(child))?;
     }
     let mut idempotency_record = leased.seq.to_be_bytes().to_vec();
     idempotency_record.extend_from_slice(&committed_at_ms.to_be_bytes());
-    batch.insert(
+    staging.batch().insert(
         &queue.idempotency,
         keys::idempotency(&leased.plugin, &event.id),
         idempotency_record,
     );
-    batch.commit()?;
+    pipeline.commit(staging)?;
 
     let label = plugin_label(&leased.plugin);
     pipeline
@@ -196,7 +204,6 @@ fn complete(
         .get_or_create(&label)
         .inc();
     pipeline.metrics.queue_depth.get_or_create(&label).dec();
-    pipeline.deliveries_added(&new_deliveries);
     Ok(Finished::Committed)
 }
 
@@ -204,48 +211,56 @@ fn retry(
     pipeline: &Pipeline,
     limits: &PluginLimits,
     mut leased: Leased,
+    event: &Event,
     hint_ms: Option<u64>,
-) -> Result<(), QueueError> {
+) -> Result<Finished, QueueError> {
     let queue = &pipeline.queue;
     let due = now_ms() + retry_delay(limits, leased.record.attempts, hint_ms).as_millis() as u64;
     leased.record.state = DeliveryState::Scheduled;
     leased.record.next_attempt_at_ms = Some(due);
-    let mut batch = queue.release_batch(&leased);
-    batch.insert(
+    let mut staging = queue.stage();
+    if !staging.release(&leased, event)? {
+        return Ok(Finished::LeaseLost);
+    }
+    staging.batch().insert(
         &queue.scheduled,
         keys::scheduled(due, &leased.plugin, leased.seq),
         [],
     );
-    batch.commit()?;
+    pipeline.commit(staging)?;
     pipeline
         .metrics
         .deliveries_retried
         .get_or_create(&plugin_label(&leased.plugin))
         .inc();
-    Ok(())
+    Ok(Finished::Committed)
 }
 
 fn bury(
     pipeline: &Pipeline,
     mut leased: Leased,
+    event: &Event,
     reason: &str,
     message: String,
-) -> Result<(), QueueError> {
+) -> Result<Finished, QueueError> {
     let queue = &pipeline.queue;
-    tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
     leased.record.state = DeliveryState::Dead;
-    leased.record.error = Some(message);
-    let mut batch = queue.release_batch(&leased);
-    batch.insert(
+    leased.record.error = Some(message.clone());
+    let mut staging = queue.stage();
+    if !staging.release(&leased, event)? {
+        return Ok(Finished::LeaseLost);
+    }
+    staging.batch().insert(
         &queue.dead,
         keys::plugin_seq(&leased.plugin, leased.seq),
         [],
     );
-    batch.commit()?;
+    pipeline.commit(staging)?;
+    tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
     let label = plugin_label(&leased.plugin);
     pipeline.metrics.deliveries_dead.get_or_create(&label).inc();
     pipeline.metrics.queue_depth.get_or_create(&label).dec();
-    Ok(())
+    Ok(Finished::Committed)
 }
 
 fn count_failure(pipeline: &Pipeline, plugin: &str, reason: &str) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::queue::Durability;
 use crate::route::{RouteSpec, RouteTable};
 
 /// Where weir keeps its data when nothing says otherwise (relative to the working directory).
@@ -50,6 +51,8 @@ struct RawConfig {
     listen: Option<SocketAddr>,
     plugins_dir: Option<PathBuf>,
     #[serde(default)]
+    queue: RawQueue,
+    #[serde(default)]
     ingest: RawIngest,
     #[serde(default)]
     dispatch: RawDispatch,
@@ -70,9 +73,16 @@ struct RawIngest {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawQueue {
+    durability: Option<Durability>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawDispatch {
     max_hops: Option<u32>,
     shutdown_grace_ms: Option<u64>,
+    lease_grace_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -118,6 +128,9 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// True when no one chose a plugin directory: weir then installs its bundled examples there.
     pub plugins_dir_is_default: bool,
+    /// What a `202` promises: `fsync` (survives power loss) or `buffered`
+    /// (survives a crash of weir only).
+    pub durability: Durability,
     /// Limits on what one ingest request may carry.
     pub ingest: IngestLimits,
     /// Bounds on dispatch.
@@ -146,6 +159,9 @@ pub struct DispatchLimits {
     pub max_hops: u32,
     /// How long shutdown waits for in-flight deliveries before leaving them to be redelivered.
     pub shutdown_grace: Duration,
+    /// How long past a plugin's deadline a lease holds before the delivery is
+    /// presumed lost and handed out again.
+    pub lease_grace: Duration,
 }
 
 /// The limits one plugin runs under.
@@ -289,6 +305,9 @@ impl Config {
             // Deep enough for real workflows, shallow enough to stop an emit loop quickly.
             max_hops: raw.dispatch.max_hops.unwrap_or(16),
             shutdown_grace: Duration::from_millis(raw.dispatch.shutdown_grace_ms.unwrap_or(10_000)),
+            // A commit takes milliseconds; half a minute covers a stalled disk
+            // without leaving a lost delivery waiting long.
+            lease_grace: Duration::from_millis(raw.dispatch.lease_grace_ms.unwrap_or(30_000)),
         };
 
         Ok(Config {
@@ -296,6 +315,8 @@ impl Config {
             listen,
             plugins_dir,
             plugins_dir_is_default,
+            // fsync: a 202 must survive power loss unless the operator says otherwise.
+            durability: raw.queue.durability.unwrap_or_default(),
             ingest,
             dispatch,
             plugin_defaults,
@@ -416,6 +437,7 @@ mod tests {
             ("[ingest]\nmax_body_bytes = 0\n", "max_body_bytes"),
             ("[plugins.p]\nfuell = 1\n", "fuell"),
             ("listen = \"not an address\"\n", "listen"),
+            ("[queue]\ndurability = \"sometimes\"\n", "fsync"),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);

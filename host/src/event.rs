@@ -127,7 +127,15 @@ impl Event {
                 })?;
             }
             "stage" => self.stage = Some(value),
-            "partitionkey" => self.partitionkey = Some(value),
+            "partitionkey" => {
+                if value.is_empty() || value.len() > MAX_PARTITION_KEY_BYTES || value.contains('\0')
+                {
+                    return Err(format!(
+                        "partitionkey must be 1 to {MAX_PARTITION_KEY_BYTES} bytes without NUL characters"
+                    ));
+                }
+                self.partitionkey = Some(value);
+            }
             _ => {
                 self.extensions.insert(name.to_owned(), value);
             }
@@ -149,6 +157,9 @@ impl Event {
         pairs
     }
 }
+
+/// Longest ordering key: it is part of a storage key.
+const MAX_PARTITION_KEY_BYTES: usize = 256;
 
 /// Names of weir's own fields and of context attributes: an extension attribute
 /// by one of these names would collide with them.

@@ -15,7 +15,8 @@
 //!   record of a delivery in one atomic batch.
 //!
 //! Beside them: [`config`] (`weir.toml`), [`api`] (the HTTP router and the read
-//! endpoints), [`metrics`], [`examples`] (the bundled example plugins), and
+//! endpoints), [`metrics`], [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
+//! tests), and
 //! [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod examples;
+pub mod failpoint;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub deliveries_retried: Family<PluginLabel, Counter>,
     /// Deliveries given up on.
     pub deliveries_dead: Family<PluginLabel, Counter>,
+    /// Dead letters an operator replayed.
+    pub dead_letters_replayed: Family<PluginLabel, Counter>,
     /// Handler runs whose state reads went stale before commit (then run again).
     pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
@@ -89,6 +91,7 @@ impl Metrics {
             deliveries_failed: Family::default(),
             deliveries_retried: Family::default(),
             deliveries_dead: Family::default(),
+            dead_letters_replayed: Family::default(),
             state_conflicts: Family::default(),
             queue_depth: Family::default(),
             instances_busy: Family::default(),
@@ -127,6 +130,11 @@ impl Metrics {
             "deliveries_dead",
             "Deliveries given up on",
             metrics.deliveries_dead.clone(),
+        );
+        registry.register(
+            "dead_letters_replayed",
+            "Dead letters replayed by an operator",
+            metrics.dead_letters_replayed.clone(),
         );
         registry.register(
             "state_conflicts",

@@ -1,12 +1,11 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
-use crate::queue::{Queue, QueueError, Seq};
+use crate::queue::{Queue, QueueError, Seq, Staged, Staging};
 use crate::route::RouteTable;
 
 /// Shared by ingest, dispatch and commit.
@@ -21,8 +20,6 @@ pub struct Pipeline {
     pub lanes: Lanes,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Serializes the commits that check and write plugin state (see `commit`).
-    pub commit_lock: Mutex<()>,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
 }
@@ -36,13 +33,24 @@ impl Pipeline {
             queue,
             lanes: Lanes::default(),
             metrics,
-            commit_lock: Mutex::new(()),
             storage_ok: AtomicBool::new(true),
         }
     }
 
-    /// Call after committing new ready deliveries: counts them and wakes their lanes.
-    pub fn deliveries_added(&self, deliveries: &[(String, Seq)]) {
+    /// Commits `staging`, then counts and wakes what it changed.
+    pub fn commit(&self, staging: Staging<'_>) -> Result<(), QueueError> {
+        let staged = staging.commit()?;
+        self.staged(&staged);
+        Ok(())
+    }
+
+    /// Counts the new deliveries of a committed change and wakes their lanes.
+    pub fn staged(&self, staged: &Staged) {
+        self.deliveries_added(&staged.added);
+        self.deliveries_ready_again(&staged.readied);
+    }
+
+    fn deliveries_added(&self, deliveries: &[(String, Seq)]) {
         for (plugin, seq) in deliveries {
             self.metrics
                 .queue_depth

@@ -34,7 +34,7 @@ pub async fn run(
     }
 
     let queue_dir = config.data_dir.join("queue");
-    let queue = Queue::open(&queue_dir).map_err(|source| Error::Queue {
+    let queue = Queue::open(&queue_dir, config.durability).map_err(|source| Error::Queue {
         path: queue_dir.clone(),
         source,
     })?;
@@ -77,10 +77,7 @@ pub async fn run(
             stop_ticking.clone(),
         ));
     }
-    background.spawn(dispatch::promote_due_retries(
-        pipeline.clone(),
-        shutdown.clone(),
-    ));
+    background.spawn(dispatch::run_timers(pipeline.clone(), shutdown.clone()));
     for plugin in plugins.values() {
         background.spawn(dispatch::serve_plugin(
             pipeline.clone(),

@@ -1,5 +1,6 @@
 //! The HTTP API: the router and the state its handlers share.
 
+mod dead_letters;
 mod error;
 mod events;
 mod health;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
 
@@ -36,6 +37,16 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", post(crate::ingest::post_events))
         .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/dead-letters", get(dead_letters::list))
+        .route(
+            "/v1/dead-letters/replay",
+            post(dead_letters::replay_matching),
+        )
+        .route("/v1/dead-letters/{id}", delete(dead_letters::discard_event))
+        .route(
+            "/v1/dead-letters/{id}/replay",
+            post(dead_letters::replay_event),
+        )
         .route("/v1/plugins", get(plugins::list_plugins))
         .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
         .route("/metrics", get(health::metrics))

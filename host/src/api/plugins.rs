@@ -38,9 +38,11 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
 pub struct StateQuery {
     tenant: Option<String>,
     limit: Option<usize>,
+    /// Start after this key: the `next_after` of the previous page.
+    after: Option<String>,
 }
 
-/// One plugin's state for one tenant, in key order.
+/// One plugin's state for one tenant, in key order, a page at a time.
 pub async fn plugin_state(
     State(app): State<AppState>,
     Path(name): Path<String>,
@@ -59,7 +61,7 @@ pub async fn plugin_state(
     let entries: Vec<Value> = app
         .pipeline
         .queue
-        .state_entries(&name, &tenant, limit)?
+        .state_entries(&name, &tenant, query.after.as_deref(), limit)?
         .into_iter()
         .map(|(key, bytes)| {
             let value = serde_json::from_slice::<Value>(&bytes)
@@ -67,7 +69,11 @@ pub async fn plugin_state(
             json!({ "key": key, "value": value })
         })
         .collect();
+    // A full page may have a next one; an empty `next_after` means this was the last.
+    let next_after = (entries.len() == limit)
+        .then(|| entries.last().map(|entry| entry["key"].clone()))
+        .flatten();
     Ok(Json(
-        json!({ "plugin": name, "tenant": tenant, "entries": entries }),
+        json!({ "plugin": name, "tenant": tenant, "entries": entries, "next_after": next_after }),
     ))
 }

@@ -1,6 +1,7 @@
 //! Dispatch: one worker per plugin leases ready deliveries only while the plugin
 //! has a free instance slot, so a slow plugin slows its own lane and nothing else.
 
+mod expiry;
 mod lanes;
 mod retry;
 mod scheduler;
@@ -13,9 +14,11 @@ use tracing::Instrument;
 
 pub use lanes::{Lane, Lanes};
 pub use retry::retry_delay;
-pub use scheduler::promote_due_retries;
+pub use scheduler::run_timers;
 
 use crate::commit::{self, Finished};
+use crate::config::PluginLimits;
+use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::Leased;
@@ -37,6 +40,7 @@ pub async fn serve_plugin(
     deliveries: TaskTracker,
 ) {
     let lane = pipeline.lanes.lane(&plugin.name);
+    let lease_ms = lease_duration(&pipeline, &plugin.limits).as_millis() as u64;
     loop {
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
@@ -45,7 +49,7 @@ pub async fn serve_plugin(
                 Err(_) => return,
             },
         };
-        match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from)) {
+        match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
             Ok(Some(leased)) => {
                 let span = tracing::info_span!("delivery", plugin = %plugin.name, seq = leased.seq, event_id = tracing::field::Empty);
                 let task = run_delivery(pipeline.clone(), plugin.clone(), leased);
@@ -77,6 +81,13 @@ pub async fn serve_plugin(
     }
 }
 
+/// How long a lease holds: the handler's deadline, the slack of the timeout
+/// around it, and the configured grace for committing. Past that the worker is
+/// presumed gone and the delivery is handed out again.
+fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Duration {
+    limits.deadline + crate::runtime::DEADLINE_SLACK + pipeline.config.dispatch.lease_grace
+}
+
 async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leased) {
     let label = plugin_label(&plugin.name);
     let busy = pipeline
@@ -106,7 +117,7 @@ async fn handle(
     tracing::Span::current().record("event_id", event.id.as_str());
     if pipeline.queue.is_committed(&plugin.name, &event.id)? {
         tracing::info!("effects already committed; not running again");
-        return commit::skip_committed(pipeline, leased);
+        return commit::skip_committed(pipeline, leased, &event).map(log_lost_lease);
     }
     let label = plugin_label(&plugin.name);
     let metrics = &pipeline.metrics;
@@ -126,8 +137,15 @@ async fn handle(
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
-        match commit::finish(pipeline, &plugin.limits, leased, &event, execution)? {
+        failpoint::pass(failpoint::Point::BeforeCommit);
+        let finished = commit::finish(pipeline, &plugin.limits, leased, &event, execution)?;
+        failpoint::pass(failpoint::Point::AfterCommit);
+        match finished {
             Finished::Committed => return Ok(()),
+            Finished::LeaseLost => {
+                log_lost_lease(Finished::LeaseLost);
+                return Ok(());
+            }
             Finished::Conflict(again) => {
                 metrics.state_conflicts.get_or_create(&label).inc();
                 leased = again;
@@ -140,8 +158,16 @@ async fn handle(
         pipeline,
         &plugin.limits,
         leased,
+        &event,
         "state_conflict",
         message,
         None,
     )
+    .map(log_lost_lease)
+}
+
+fn log_lost_lease(finished: Finished) {
+    if let Finished::LeaseLost = finished {
+        tracing::warn!("the lease expired before this attempt committed; its result is dropped");
+    }
 }

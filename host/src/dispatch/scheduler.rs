@@ -1,7 +1,8 @@
-//! Brings scheduled retries back to ready when they come due.
+//! The dispatcher's clock: brings scheduled retries back to ready when they come
+//! due, and expires leases whose worker is gone.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,9 +14,13 @@ use crate::pipeline::Pipeline;
 const MAX_SLEEP: Duration = Duration::from_millis(100);
 /// Most retries promoted in one batch.
 const PROMOTE_BATCH: usize = 1024;
+/// How often leases are checked for expiry: leases last seconds, and the check
+/// scans every lease.
+const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` is cancelled.
-pub async fn promote_due_retries(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+pub async fn run_timers(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+    let mut last_expiry_check = Instant::now();
     loop {
         let sleep = match pipeline.queue.next_due_ms() {
             Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).min(MAX_SLEEP),
@@ -29,6 +34,13 @@ pub async fn promote_due_retries(pipeline: Arc<Pipeline>, stop: CancellationToke
             Ok(promoted) => pipeline.deliveries_ready_again(&promoted),
             Err(error) => {
                 tracing::error!(%error, "cannot promote due retries");
+                pipeline.storage_failed(&error);
+            }
+        }
+        if last_expiry_check.elapsed() >= EXPIRY_CHECK {
+            last_expiry_check = Instant::now();
+            if let Err(error) = super::expiry::expire_leases(&pipeline, now_ms()) {
+                tracing::error!(%error, "cannot expire leases");
                 pipeline.storage_failed(&error);
             }
         }

@@ -8,14 +8,18 @@ use serde::{Deserialize, Serialize};
 pub enum DeliveryState {
     /// Waiting for a free instance slot of its plugin.
     Ready,
+    /// Waiting for an earlier delivery with the same ordering key to finish.
+    Waiting,
     /// Running now (or was, when the host stopped: recovered as ready at start-up).
     Leased,
     /// Waiting for its retry time.
     Scheduled,
     /// Handled; its effects are committed.
     Done,
-    /// Given up on: failed, or out of attempts.
+    /// Given up on: failed, or out of attempts. Listed as a dead letter.
     Dead,
+    /// A dead letter an operator discarded.
+    Discarded,
 }
 
 /// One try at running the handler.
@@ -60,7 +64,11 @@ pub struct DeliveryRecord {
     /// For scheduled deliveries, when the next attempt is due (ms since the Unix epoch).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next_attempt_at_ms: Option<u64>,
-    /// Every attempt, oldest first (bounded by the plugin's max attempts).
+    /// How many times it was replayed from the dead letters.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub replays: u32,
+    /// Every attempt, oldest first (at most max attempts per round; each
+    /// replay starts a new round).
     #[serde(default)]
     pub history: Vec<Attempt>,
     /// For done deliveries, what they produced.
@@ -79,6 +87,7 @@ impl DeliveryRecord {
             state: DeliveryState::Ready,
             attempts: 0,
             next_attempt_at_ms: None,
+            replays: 0,
             history: Vec::new(),
             result: None,
             error: None,
@@ -95,4 +104,8 @@ impl DeliveryRecord {
     pub fn decode(bytes: &[u8]) -> Result<DeliveryRecord, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

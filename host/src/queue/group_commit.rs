@@ -1,16 +1,16 @@
 //! Group commit: ingest requests that arrive while an fsync is running share the
 //! next one. One thread owns the ingest write path, so deduplication by event id
-//! is a plain read-then-write with no race.
+//! is a plain read-then-write with no race. How durable the answer is follows
+//! the configured [`super::Durability`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use fjall::PersistMode;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{QueueError, Seq};
+use super::{QueueError, Staging};
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
 
@@ -81,30 +81,23 @@ fn run(pipeline: &Pipeline, mut receiver: mpsc::Receiver<Submission>) {
 
 fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
     let mut replies = Vec::with_capacity(group.len());
-    let mut new_deliveries: Vec<(String, Seq)> = Vec::new();
     let mut stored = 0u64;
-    let staged = stage_group(
-        pipeline,
-        group,
-        &mut replies,
-        &mut new_deliveries,
-        &mut stored,
-    );
-
-    let outcome = staged.and_then(|batch| {
+    let outcome = stage_group(pipeline, group, &mut replies, &mut stored).and_then(|staging| {
+        let staged = staging.commit()?;
+        // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
-        let committed = batch.durability(Some(PersistMode::SyncData)).commit();
+        let persisted = pipeline.queue.persist();
         pipeline
             .metrics
             .fsync_duration
             .observe(started.elapsed().as_secs_f64());
-        committed.map_err(QueueError::from)
+        persisted.map(|()| staged)
     });
     match outcome {
-        Ok(()) => {
+        Ok(staged) => {
             pipeline.metrics.events_ingested.inc_by(stored);
             pipeline.metrics.group_commit_events.observe(stored as f64);
-            pipeline.deliveries_added(&new_deliveries);
+            pipeline.staged(&staged);
             for (reply, admissions) in replies {
                 let _ = reply.send(Ok(admissions));
             }
@@ -124,15 +117,14 @@ type Reply = (
     Vec<Admission>,
 );
 
-fn stage_group(
-    pipeline: &Pipeline,
+fn stage_group<'q>(
+    pipeline: &'q Pipeline,
     group: Vec<Submission>,
     replies: &mut Vec<Reply>,
-    new_deliveries: &mut Vec<(String, Seq)>,
     stored: &mut u64,
-) -> Result<fjall::OwnedWriteBatch, QueueError> {
+) -> Result<Staging<'q>, QueueError> {
     let queue = &pipeline.queue;
-    let mut batch = queue.batch();
+    let mut staging = queue.stage();
     let mut ids_in_group = HashSet::new();
     let ingested_at_ms = now_ms();
     for submission in group {
@@ -142,10 +134,8 @@ fn stage_group(
                 !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
             if !duplicate {
                 event.ingested_at_ms = ingested_at_ms;
-                let seq = queue.next_seq();
                 let plugins = pipeline.routes.plugins_for(&event);
-                queue.stage_event(&mut batch, seq, &event, &plugins);
-                new_deliveries.extend(plugins.into_iter().map(|p| (p, seq)));
+                staging.add_event(&event, &plugins)?;
                 *stored += 1;
             }
             admissions.push(Admission {
@@ -155,5 +145,5 @@ fn stage_group(
         }
         replies.push((submission.reply, admissions));
     }
-    Ok(batch)
+    Ok(staging)
 }

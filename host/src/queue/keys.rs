@@ -6,14 +6,18 @@
 //! | `event_ids`   | event id                         | seq                    |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
 //! | `ready`       | plugin ‖ 0x00 ‖ seq              | empty                  |
-//! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease start (ms)       |
+//! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
 //! | `idempotency` | plugin ‖ 0x00 ‖ event id         | seq ‖ commit time (ms) |
 //! | `state`       | plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ key | value               |
+//! | `heads`       | ordering key (below)             | seq of the key's head  |
+//! | `waiting`     | ordering key ‖ seq               | empty                  |
+//! | `meta`        | name                             | value                  |
 //!
-//! Plugin names and tenants never contain 0x00 (both are validated), so the
-//! separator keeps one plugin's range from running into another's.
+//! An ordering key is plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ partitionkey ‖ 0x00.
+//! Plugin names, tenants and partition keys never contain 0x00 (all are
+//! validated), so the separator keeps one range from running into another.
 
 /// An event's position in the log, assigned at commit.
 pub type Seq = u64;
@@ -63,6 +67,12 @@ pub fn split_plugin_seq(key: &[u8]) -> Option<(&str, Seq)> {
     Some((plugin, read_seq(&key[split + 1..])?))
 }
 
+/// The plugin a key of a per-plugin keyspace belongs to (its part before the first 0x00).
+pub fn plugin_of(key: &[u8]) -> Option<&str> {
+    let end = key.iter().position(|&b| b == SEP)?;
+    std::str::from_utf8(&key[..end]).ok()
+}
+
 /// Key in `scheduled`: due time first, so due retries are a prefix of the keyspace.
 pub fn scheduled(due_ms: u64, plugin: &str, seq: Seq) -> Vec<u8> {
     let mut key = due_ms.to_be_bytes().to_vec();
@@ -92,6 +102,30 @@ pub fn state_prefix(plugin: &str, tenant: &str) -> Vec<u8> {
     key
 }
 
+/// The ordering key of (`plugin`, `tenant`, `partitionkey`): the prefix of its
+/// `waiting` range and its key in `heads`.
+pub fn ordering(plugin: &str, tenant: &str, partitionkey: &str) -> Vec<u8> {
+    let mut key = state_prefix(plugin, tenant);
+    key.extend_from_slice(partitionkey.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// Value in `leased`: when the lease expires, and which attempt holds it.
+pub fn lease(deadline_ms: u64, attempt: u32) -> [u8; 12] {
+    let mut value = [0; 12];
+    value[..8].copy_from_slice(&deadline_ms.to_be_bytes());
+    value[8..].copy_from_slice(&attempt.to_be_bytes());
+    value
+}
+
+/// Reads a `leased` value back into (deadline, attempt).
+pub fn read_lease(value: &[u8]) -> Option<(u64, u32)> {
+    let deadline = read_seq(value)?;
+    let attempt = u32::from_be_bytes(value.get(8..12)?.try_into().ok()?);
+    Some((deadline, attempt))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +139,7 @@ mod tests {
         let key = scheduled(1_700_000_000_000, "x", 7);
         assert_eq!(split_scheduled(&key), Some((1_700_000_000_000, "x", 7)));
         assert_eq!(split_plugin_seq(b"short"), None);
+        assert_eq!(read_lease(&lease(99, 3)), Some((99, 3)));
+        assert!(!ordering("p", "t", "k").starts_with(&ordering("p", "t", "")));
     }
 }

@@ -1,7 +1,5 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
-use fjall::OwnedWriteBatch;
-
 use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, keys};
 use crate::event::now_ms;
 
@@ -17,12 +15,18 @@ pub struct Leased {
 }
 
 impl Queue {
-    /// Leases the first ready delivery of `plugin` at or after `from`.
+    /// Leases the first ready delivery of `plugin` at or after `from`, until
+    /// `lease_ms` from now.
     ///
     /// Scanning from the caller's cursor skips the tombstones that earlier leases
     /// left at the head of the range. The lease write is not fsync'd: if it is
     /// lost in a crash the delivery is simply ready again.
-    pub fn lease_next(&self, plugin: &str, from: Seq) -> Result<Option<Leased>, QueueError> {
+    pub fn lease_next(
+        &self,
+        plugin: &str,
+        from: Seq,
+        lease_ms: u64,
+    ) -> Result<Option<Leased>, QueueError> {
         let range = keys::plugin_seq(plugin, from)..=keys::plugin_seq(plugin, Seq::MAX);
         let Some(first) = self.ready.range(range).next() else {
             return Ok(None);
@@ -37,9 +41,13 @@ impl Queue {
         // Counted at lease time, so an event that crashes the host still runs out of attempts.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let mut batch = self.batch();
+        let mut batch = self.db.batch();
         batch.remove(&self.ready, key.clone());
-        batch.insert(&self.leased, key, now_ms().to_be_bytes());
+        batch.insert(
+            &self.leased,
+            key,
+            keys::lease(now_ms() + lease_ms, record.attempts),
+        );
         batch.insert(
             &self.deliveries,
             keys::delivery(seq, plugin),
@@ -53,23 +61,27 @@ impl Queue {
         }))
     }
 
-    /// A batch that ends `leased`'s lease and stores its record as it is now; the
-    /// caller adds whatever else its transition writes, then commits.
-    pub fn release_batch(&self, leased: &Leased) -> OwnedWriteBatch {
-        let mut batch = self.batch();
-        batch.remove(&self.leased, keys::plugin_seq(&leased.plugin, leased.seq));
-        batch.insert(
-            &self.deliveries,
-            keys::delivery(leased.seq, &leased.plugin),
-            leased.record.encode(),
-        );
-        batch
+    /// Leases whose deadline passed before `now_ms`, as (plugin, seq, deadline, attempt).
+    pub fn expired_leases(&self, now_ms: u64) -> Result<Vec<(String, Seq, u64, u32)>, QueueError> {
+        let mut expired = Vec::new();
+        for guard in self.leased.iter() {
+            let (key, value) = guard.into_inner()?;
+            let (Some((plugin, seq)), Some((deadline, attempt))) =
+                (keys::split_plugin_seq(&key), keys::read_lease(&value))
+            else {
+                continue;
+            };
+            if deadline < now_ms {
+                expired.push((plugin.to_owned(), seq, deadline, attempt));
+            }
+        }
+        Ok(expired)
     }
 
     /// Returns every leased delivery to ready. Run at start-up, before dispatch:
     /// any lease then belongs to a process that is gone.
     pub fn recover_leases(&self) -> Result<Vec<(String, Seq)>, QueueError> {
-        let mut batch = self.batch();
+        let mut batch = self.db.batch();
         let mut recovered = Vec::new();
         for guard in self.leased.iter() {
             let key = guard.key()?;

@@ -7,23 +7,29 @@
 //! `scheduled` until due (`schedule`); `crate::commit` finishes deliveries.
 
 mod codec;
+mod dead;
 mod delivery;
 mod group_commit;
 pub mod keys;
 mod lease;
 mod schedule;
+mod staging;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use serde::Deserialize;
 
 pub use codec::CorruptEvent;
+pub use dead::{DeadFilter, DeadLetter, DeadPage};
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use keys::Seq;
 pub use lease::Leased;
+pub use staging::{Staged, Staging};
 
 use crate::event::Event;
 
@@ -54,9 +60,24 @@ impl From<serde_json::Error> for QueueError {
     }
 }
 
+/// What an ingest `202` promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync before answering: the events survive a power loss.
+    #[default]
+    Fsync,
+    /// Hand the write to the operating system before answering: the events
+    /// survive a crash of weir, not of the machine.
+    Buffered,
+}
+
 /// The fjall database and its keyspaces.
 pub struct Queue {
     db: Database,
+    durability: Durability,
+    /// Held by every [`Staging`], so the reads a change depends on hold until it commits.
+    write_lock: Mutex<()>,
     pub(crate) events: Keyspace,
     pub(crate) event_ids: Keyspace,
     pub(crate) deliveries: Keyspace,
@@ -66,13 +87,16 @@ pub struct Queue {
     pub(crate) dead: Keyspace,
     pub(crate) idempotency: Keyspace,
     pub(crate) state: Keyspace,
+    pub(crate) heads: Keyspace,
+    pub(crate) waiting: Keyspace,
     /// The next event sequence number; seeded from the last stored event.
     next_seq: AtomicU64,
 }
 
 impl Queue {
-    /// Opens (or creates) the queue in `dir`.
-    pub fn open(dir: &Path) -> Result<Queue, QueueError> {
+    /// Opens (or creates) the queue in `dir`; [`Queue::persist`] makes writes as
+    /// durable as `durability` says.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Queue, QueueError> {
         // weir decides when to fsync (group commit); fjall must not sync on its own.
         let db = Database::builder(dir).manual_journal_persist(true).open()?;
         let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
@@ -90,40 +114,29 @@ impl Queue {
             dead: keyspace("dead")?,
             idempotency: keyspace("idempotency")?,
             state: keyspace("state")?,
+            heads: keyspace("heads")?,
+            waiting: keyspace("waiting")?,
             events,
+            durability,
+            write_lock: Mutex::new(()),
             next_seq: AtomicU64::new(next_seq),
             db,
         })
     }
 
-    /// A new write batch.
-    pub fn batch(&self) -> OwnedWriteBatch {
-        self.db.batch()
-    }
-
     /// Hands out the next event sequence number.
-    pub fn next_seq(&self) -> Seq {
+    fn next_seq(&self) -> Seq {
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Adds `event` and one ready delivery per plugin to `batch`.
-    pub fn stage_event(
-        &self,
-        batch: &mut OwnedWriteBatch,
-        seq: Seq,
-        event: &Event,
-        plugins: &[String],
-    ) {
-        batch.insert(&self.events, keys::seq(seq), codec::encode(event));
-        batch.insert(&self.event_ids, event.id.as_bytes(), keys::seq(seq));
-        for plugin in plugins {
-            batch.insert(
-                &self.deliveries,
-                keys::delivery(seq, plugin),
-                DeliveryRecord::ready(plugin).encode(),
-            );
-            batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
-        }
+    /// Makes everything committed so far as durable as the configured
+    /// [`Durability`]: what ingest does before it answers `202`.
+    pub fn persist(&self) -> Result<(), QueueError> {
+        let mode = match self.durability {
+            Durability::Fsync => PersistMode::SyncData,
+            Durability::Buffered => PersistMode::Buffer,
+        };
+        Ok(self.db.persist(mode)?)
     }
 
     /// Forces everything written so far to disk.
@@ -179,26 +192,33 @@ impl Queue {
         Ok(self.state.get(full)?.map(|v| v.to_vec()))
     }
 
-    /// Up to `limit` state entries of (`plugin`, `tenant`), in key order.
+    /// Up to `limit` state entries of (`plugin`, `tenant`) in key order, after
+    /// the key `after` if given.
     pub fn state_entries(
         &self,
         plugin: &str,
         tenant: &str,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+        use std::ops::Bound;
         let prefix = keys::state_prefix(plugin, tenant);
-        self.state
-            .prefix(&prefix)
-            .take(limit)
-            .map(|guard| {
-                let (key, value) = guard.into_inner()?;
-                let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                Ok((name, value.to_vec()))
-            })
-            .collect()
+        let start = match after {
+            Some(after) => Bound::Excluded([prefix.as_slice(), after.as_bytes()].concat()),
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut entries = Vec::new();
+        for guard in self.state.range((start, Bound::Unbounded)).take(limit) {
+            let (key, value) = guard.into_inner()?;
+            let Some(name) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            entries.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
+        }
+        Ok(entries)
     }
 
-    /// Deliveries not yet done or dead, per plugin (ready, leased and scheduled).
+    /// Deliveries not yet done or dead, per plugin (ready, leased, scheduled, waiting).
     pub fn pending_counts(&self) -> Result<HashMap<String, i64>, QueueError> {
         let mut counts: HashMap<String, i64> = HashMap::new();
         for index in [&self.ready, &self.leased] {
@@ -212,6 +232,12 @@ impl Queue {
         for guard in self.scheduled.iter() {
             let key = guard.key()?;
             if let Some((_, plugin, _)) = keys::split_scheduled(&key) {
+                *counts.entry(plugin.to_owned()).or_default() += 1;
+            }
+        }
+        for guard in self.waiting.iter() {
+            let key = guard.key()?;
+            if let Some(plugin) = keys::plugin_of(&key) {
                 *counts.entry(plugin.to_owned()).or_default() += 1;
             }
         }

@@ -5,7 +5,7 @@ use super::{DeliveryState, Queue, QueueError, Seq, keys};
 impl Queue {
     /// Moves up to `limit` deliveries due at or before `now_ms` back to ready.
     pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, Seq)>, QueueError> {
-        let mut batch = self.batch();
+        let mut batch = self.db.batch();
         let mut promoted = Vec::new();
         for guard in self
             .scheduled

@@ -71,7 +71,7 @@ pub struct Execution {
 }
 
 /// Slack past the epoch deadline before the outer timeout gives up on the call.
-const DEADLINE_SLACK: Duration = Duration::from_secs(1);
+pub const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
 impl Plugin {
     /// Runs the handler on `event`. Never panics and never traps the host: every

@@ -10,5 +10,5 @@ mod plugin;
 
 pub use bindings::{NewEvent, Outcome};
 pub use context::Effects;
-pub use execute::{Execution, Failure, FailureKind};
+pub use execute::{DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{Plugin, PluginError, discover, is_valid_plugin_name, linker};

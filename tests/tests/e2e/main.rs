@@ -3,7 +3,10 @@
 
 mod bad_input;
 mod chains;
+mod crash;
+mod ordering;
 mod pipeline;
+mod recorder;
 mod restart;
 mod retries;
 mod startup;

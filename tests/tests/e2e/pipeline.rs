@@ -156,6 +156,7 @@ fn with_no_config_weir_runs_its_bundled_examples() {
     let dir = tempfile::tempdir().expect("temp dir");
     let weir = Weir::start(
         &["serve".into(), "--listen".into(), "127.0.0.1:0".into()],
+        &[],
         dir.path(),
     );
     assert!(

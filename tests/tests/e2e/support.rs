@@ -32,12 +32,19 @@ pub struct Workspace {
 impl Workspace {
     /// Creates the directory, copies the plugins in and writes the config.
     pub fn new(plugins: &[&str], config: &str) -> Workspace {
+        let named: Vec<(&str, &str)> = plugins.iter().map(|name| (*name, *name)).collect();
+        Workspace::with_named_plugins(&named, config)
+    }
+
+    /// Like [`Workspace::new`], with each (component, name) pair installed under
+    /// its name: one component can then run as several plugins.
+    pub fn with_named_plugins(plugins: &[(&str, &str)], config: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         let plugins_dir = dir.path().join("plugins");
         std::fs::create_dir_all(&plugins_dir).expect("plugins dir");
-        for name in plugins {
+        for (component, name) in plugins {
             std::fs::copy(
-                plugin_component(name),
+                plugin_component(component),
                 plugins_dir.join(format!("{name}.wasm")),
             )
             .expect("copy plugin");
@@ -69,7 +76,12 @@ impl Workspace {
 
     /// Starts weir on this workspace and waits until it listens.
     pub fn start(&self) -> Weir {
-        Weir::start(&self.serve_args(), self.path())
+        self.start_with_env(&[])
+    }
+
+    /// Starts weir with extra environment variables (failpoints, for one).
+    pub fn start_with_env(&self, envs: &[(&str, &str)]) -> Weir {
+        Weir::start(&self.serve_args(), envs, self.path())
     }
 }
 
@@ -97,7 +109,7 @@ pub struct Answer {
 
 impl Weir {
     /// Starts `weir ARGS` in `cwd`, and waits for its "listening" log line.
-    pub fn start(args: &[String], cwd: &Path) -> Weir {
+    pub fn start(args: &[String], envs: &[(&str, &str)], cwd: &Path) -> Weir {
         let log = cwd.join(format!(
             "weir-{}.log",
             STARTS.fetch_add(1, Ordering::Relaxed)
@@ -107,6 +119,7 @@ impl Weir {
             .current_dir(cwd)
             .env("WEIR_LOG_FORMAT", "json")
             .env("WEIR_LOG", "info,fjall=warn,lsm_tree=warn")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -166,12 +179,29 @@ impl Weir {
 
     /// `POST path` with any content type (none if empty).
     pub fn post(&self, path: &str, content_type: &str, body: &str) -> Answer {
+        self.try_post(path, content_type, body)
+            .expect("POST reaches weir")
+    }
+
+    /// `POST path`, or `None` if the connection fails (weir died, say).
+    pub fn try_post(&self, path: &str, content_type: &str, body: &str) -> Option<Answer> {
         let mut request = self.agent.post(&self.url(path));
         if !content_type.is_empty() {
             request = request.header("content-type", content_type);
         }
-        let response = request.send(body).expect("POST reaches weir");
-        answer(response)
+        let response = request.send(body).ok()?;
+        Some(answer(response))
+    }
+
+    /// The process id, to signal it from another thread.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself; its exit code, or `None` if it
+    /// was still running after `timeout` (then it is killed) or died of a signal.
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
+        wait_with_timeout(&mut self.child, timeout)
     }
 
     /// The value of a metric sample, e.g. `weir_events_ingested_total`, or

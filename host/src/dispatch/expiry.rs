@@ -1,0 +1,53 @@
+//! Lease expiry: a delivery whose worker is gone (a panicked task, a commit that
+//! never returned) is not stuck until the next restart. Past its lease deadline
+//! the attempt counts as failed and the delivery retries or is dead-lettered
+//! like any other failure; should the old worker come back, its commit finds the
+//! lease gone and writes nothing.
+
+use crate::commit::{self, Finished};
+use crate::pipeline::Pipeline;
+use crate::queue::{Attempt, Leased, QueueError};
+
+/// Expires every lease whose deadline passed before `now_ms`.
+pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueError> {
+    let queue = &pipeline.queue;
+    let mut expired = 0;
+    for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
+        let (Some(event), Some(mut record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?)
+        else {
+            continue;
+        };
+        if record.attempts != attempt {
+            continue;
+        }
+        let limits = pipeline.config.limits_for(&plugin);
+        let lease_ms = super::lease_duration(pipeline, limits).as_millis() as u64;
+        let message = "no result before the lease expired; the worker is presumed lost".to_owned();
+        record.history.push(Attempt {
+            started_at_ms: deadline_ms.saturating_sub(lease_ms),
+            duration_ms: lease_ms,
+            outcome: "lease_expired".into(),
+            error: Some(message.clone()),
+            fuel_consumed: 0,
+        });
+        tracing::warn!(%plugin, seq, event_id = %event.id, attempt, "lease expired");
+        let leased = Leased {
+            seq,
+            plugin: plugin.clone(),
+            record,
+        };
+        let finished = commit::retry_or_bury(
+            pipeline,
+            limits,
+            leased,
+            &event,
+            "lease_expired",
+            message,
+            None,
+        )?;
+        if matches!(finished, Finished::Committed) {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}

@@ -1,0 +1,127 @@
+//! Dead letters: listing them, replaying them, discarding them.
+
+use std::ops::Bound;
+
+use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
+use crate::event::Event;
+
+/// Most `dead` index entries one listing looks at, matching or not, so a
+/// filter that matches little still answers quickly (with a cursor to go on).
+const MAX_SCAN: usize = 10_000;
+
+/// Which dead letters to list or replay; `None` matches anything.
+#[derive(Debug, Default, Clone)]
+pub struct DeadFilter {
+    /// Only this plugin's.
+    pub plugin: Option<String>,
+    /// Only events of this tenant.
+    pub tenant: Option<String>,
+    /// Only events of this type.
+    pub kind: Option<String>,
+}
+
+/// One dead delivery with its event.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The event's sequence number.
+    pub seq: Seq,
+    /// The event.
+    pub event: Event,
+    /// The delivery, with its history and error.
+    pub record: DeliveryRecord,
+}
+
+/// A page of dead letters.
+#[derive(Debug, Default)]
+pub struct DeadPage {
+    /// The matches, oldest event first within a plugin.
+    pub letters: Vec<DeadLetter>,
+    /// Where the next page starts, if the scan stopped before the end.
+    pub next: Option<Vec<u8>>,
+}
+
+impl Queue {
+    /// Up to `limit` dead letters matching `filter`, from the `dead` key `after`.
+    pub fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<DeadPage, QueueError> {
+        let prefix = filter
+            .plugin
+            .as_deref()
+            .map(keys::plugin_prefix)
+            .unwrap_or_default();
+        let start = match after {
+            Some(after) => Bound::Excluded(after.to_vec()),
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut page = DeadPage::default();
+        for (scanned, guard) in self.dead.range((start, Bound::Unbounded)).enumerate() {
+            let key = guard.key()?;
+            if !key.starts_with(&prefix) {
+                return Ok(page);
+            }
+            if scanned == MAX_SCAN || page.letters.len() == limit {
+                page.next = Some(key.to_vec());
+                return Ok(page);
+            }
+            let (plugin, seq) = keys::split_plugin_seq(&key)
+                .ok_or_else(|| QueueError::Corrupt("malformed dead key".into()))?;
+            let Some(event) = self.event(seq)? else {
+                continue;
+            };
+            let tenant_matches = filter.tenant.as_ref().is_none_or(|t| *t == event.tenant);
+            let kind_matches = filter.kind.as_ref().is_none_or(|k| *k == event.kind);
+            if !(tenant_matches && kind_matches) {
+                continue;
+            }
+            if let Some(record) = self.delivery(seq, plugin)? {
+                page.letters.push(DeadLetter { seq, event, record });
+            }
+        }
+        Ok(page)
+    }
+
+    /// The dead deliveries of event `seq`, to every plugin or to `plugin`.
+    pub fn dead_of(
+        &self,
+        seq: Seq,
+        plugin: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>, QueueError> {
+        Ok(self
+            .deliveries_of(seq)?
+            .into_iter()
+            .filter(|record| record.state == DeliveryState::Dead)
+            .filter(|record| plugin.is_none_or(|p| p == record.plugin))
+            .collect())
+    }
+}
+
+impl Staging<'_> {
+    /// Gives a dead delivery a new round of attempts: it is ready again, its
+    /// history kept. False if it is not dead (any more).
+    pub fn revive(&mut self, seq: Seq, plugin: &str) -> Result<bool, QueueError> {
+        let Some(mut record) = self.dead_record(seq, plugin)? else {
+            return Ok(false);
+        };
+        record.attempts = 0;
+        record.error = None;
+        record.replays += 1;
+        self.remove_dead(seq, plugin);
+        self.make_ready(seq, record);
+        Ok(true)
+    }
+
+    /// Drops a dead delivery for good. False if it is not dead (any more).
+    pub fn discard(&mut self, seq: Seq, plugin: &str) -> Result<bool, QueueError> {
+        let Some(mut record) = self.dead_record(seq, plugin)? else {
+            return Ok(false);
+        };
+        record.state = DeliveryState::Discarded;
+        self.remove_dead(seq, plugin);
+        self.put_record(seq, &record);
+        Ok(true)
+    }
+}

@@ -1,0 +1,218 @@
+//! A change to the queue staged in one write batch, under the queue's write lock.
+//!
+//! The lock is what makes the reads behind a change hold until it commits: that
+//! an ordering key has a head, that a lease is still ours, that the state a
+//! handler read is unchanged. Every writer that depends on such a read stages
+//! through here; leasing and promoting due retries touch nothing of that kind
+//! and write directly.
+
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+
+use fjall::OwnedWriteBatch;
+
+use super::{DeliveryRecord, DeliveryState, Leased, Queue, QueueError, Seq, codec, keys};
+use crate::event::Event;
+
+/// A batch being staged; nothing is written until [`Staging::commit`].
+pub struct Staging<'q> {
+    queue: &'q Queue,
+    _serial: MutexGuard<'q, ()>,
+    batch: OwnedWriteBatch,
+    /// Whether an ordering key has a head once this batch commits, for the keys
+    /// the batch changed: a batch cannot read its own writes.
+    heads: HashMap<Vec<u8>, bool>,
+    /// New deliveries (ready or waiting), to count and wake after the commit.
+    added: Vec<(String, Seq)>,
+    /// Deliveries this batch makes ready again, to wake after the commit.
+    readied: Vec<(String, Seq)>,
+}
+
+/// What a committed [`Staging`] changed, for the caller to count and wake.
+#[derive(Debug, Default)]
+pub struct Staged {
+    /// New deliveries (ready or waiting behind their ordering key).
+    pub added: Vec<(String, Seq)>,
+    /// Existing deliveries made ready.
+    pub readied: Vec<(String, Seq)>,
+}
+
+impl Queue {
+    /// Starts a change; the queue's other stagings wait until it commits or drops.
+    pub fn stage(&self) -> Staging<'_> {
+        Staging {
+            queue: self,
+            _serial: self
+                .write_lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            batch: self.db.batch(),
+            heads: HashMap::new(),
+            added: Vec::new(),
+            readied: Vec::new(),
+        }
+    }
+}
+
+impl Staging<'_> {
+    /// The batch, for writes with no ordering or lease rules of their own.
+    pub fn batch(&mut self) -> &mut OwnedWriteBatch {
+        &mut self.batch
+    }
+
+    /// Stores `event` under a new sequence number with one delivery per plugin.
+    /// A delivery whose ordering key already has a head waits behind it.
+    pub fn add_event(&mut self, event: &Event, plugins: &[String]) -> Result<Seq, QueueError> {
+        let queue = self.queue;
+        let seq = queue.next_seq();
+        self.batch
+            .insert(&queue.events, keys::seq(seq), codec::encode(event));
+        self.batch
+            .insert(&queue.event_ids, event.id.as_bytes(), keys::seq(seq));
+        for plugin in plugins {
+            let mut record = DeliveryRecord::ready(plugin);
+            match &event.partitionkey {
+                Some(partitionkey) => {
+                    let key = keys::ordering(plugin, &event.tenant, partitionkey);
+                    let has_head = match self.heads.get(&key) {
+                        Some(&has_head) => has_head,
+                        None => queue.heads.contains_key(&key)?,
+                    };
+                    if has_head {
+                        record.state = DeliveryState::Waiting;
+                        let mut waiting = key.clone();
+                        waiting.extend_from_slice(&keys::seq(seq));
+                        self.batch.insert(&queue.waiting, waiting, []);
+                    } else {
+                        self.batch.insert(&queue.heads, key.clone(), keys::seq(seq));
+                        self.batch
+                            .insert(&queue.ready, keys::plugin_seq(plugin, seq), []);
+                    }
+                    self.heads.insert(key, true);
+                }
+                None => {
+                    self.batch
+                        .insert(&queue.ready, keys::plugin_seq(plugin, seq), []);
+                }
+            }
+            self.batch.insert(
+                &queue.deliveries,
+                keys::delivery(seq, plugin),
+                record.encode(),
+            );
+            self.added.push((plugin.clone(), seq));
+        }
+        Ok(seq)
+    }
+
+    /// Ends `leased`'s lease and stores its record as it is now; call it before
+    /// adding the events the delivery emitted. Returns false,
+    /// staging nothing, if the lease is no longer held by this attempt (it
+    /// expired and the delivery was handed out again). A delivery that is
+    /// finished (done or dead) hands its ordering key to the next in line.
+    pub fn release(&mut self, leased: &Leased, event: &Event) -> Result<bool, QueueError> {
+        let queue = self.queue;
+        let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
+        let holder = queue
+            .leased
+            .get(&index_key)?
+            .and_then(|value| keys::read_lease(&value));
+        if holder.map(|(_, attempt)| attempt) != Some(leased.record.attempts) {
+            return Ok(false);
+        }
+        self.batch.remove(&queue.leased, index_key);
+        self.put_record(leased.seq, &leased.record);
+        if matches!(
+            leased.record.state,
+            DeliveryState::Done | DeliveryState::Dead
+        ) {
+            self.pass_ordering_key(&leased.plugin, event, leased.seq)?;
+        }
+        Ok(true)
+    }
+
+    /// Stores the record of delivery (`seq`, `record.plugin`).
+    pub fn put_record(&mut self, seq: Seq, record: &DeliveryRecord) {
+        self.batch.insert(
+            &self.queue.deliveries,
+            keys::delivery(seq, &record.plugin),
+            record.encode(),
+        );
+    }
+
+    /// Makes delivery (`seq`, `record.plugin`) ready and stores its record.
+    pub fn make_ready(&mut self, seq: Seq, mut record: DeliveryRecord) {
+        record.state = DeliveryState::Ready;
+        record.next_attempt_at_ms = None;
+        self.batch
+            .insert(&self.queue.ready, keys::plugin_seq(&record.plugin, seq), []);
+        self.put_record(seq, &record);
+        self.readied.push((record.plugin, seq));
+    }
+
+    /// The record of (`seq`, `plugin`) if that delivery is dead.
+    pub(super) fn dead_record(
+        &self,
+        seq: Seq,
+        plugin: &str,
+    ) -> Result<Option<DeliveryRecord>, QueueError> {
+        let record = self.queue.delivery(seq, plugin)?;
+        Ok(record.filter(|record| record.state == DeliveryState::Dead))
+    }
+
+    /// Takes (`seq`, `plugin`) out of the dead-letter index.
+    pub(super) fn remove_dead(&mut self, seq: Seq, plugin: &str) {
+        self.batch
+            .remove(&self.queue.dead, keys::plugin_seq(plugin, seq));
+    }
+
+    /// If delivery `seq` heads its ordering key, hands the key to the next
+    /// delivery waiting on it (which becomes ready), or frees the key.
+    fn pass_ordering_key(
+        &mut self,
+        plugin: &str,
+        event: &Event,
+        seq: Seq,
+    ) -> Result<(), QueueError> {
+        let Some(partitionkey) = &event.partitionkey else {
+            return Ok(());
+        };
+        let queue = self.queue;
+        let key = keys::ordering(plugin, &event.tenant, partitionkey);
+        let head = queue.heads.get(&key)?.as_deref().and_then(keys::read_seq);
+        if head != Some(seq) {
+            return Ok(());
+        }
+        let next = match queue.waiting.prefix(&key).next() {
+            Some(guard) => Some(guard.key()?),
+            None => None,
+        };
+        let Some(waiting_key) = next else {
+            self.batch.remove(&queue.heads, key.clone());
+            self.heads.insert(key, false);
+            return Ok(());
+        };
+        let next_seq = keys::read_seq(&waiting_key[key.len()..])
+            .ok_or_else(|| QueueError::Corrupt("malformed waiting key".into()))?;
+        let record = queue.delivery(next_seq, plugin)?.ok_or_else(|| {
+            QueueError::Corrupt(format!(
+                "waiting delivery {next_seq}/{plugin} has no record"
+            ))
+        })?;
+        self.batch.remove(&queue.waiting, waiting_key.to_vec());
+        self.batch
+            .insert(&queue.heads, key.clone(), keys::seq(next_seq));
+        self.heads.insert(key, true);
+        self.make_ready(next_seq, record);
+        Ok(())
+    }
+
+    /// Writes the batch (not synced: see [`Queue::persist`] for durability).
+    pub fn commit(self) -> Result<Staged, QueueError> {
+        self.batch.commit()?;
+        Ok(Staged {
+            added: self.added,
+            readied: self.readied,
+        })
+    }
+}

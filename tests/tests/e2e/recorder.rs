@@ -1,0 +1,94 @@
+//! Driving the `test-recorder` fixture and reading back what it recorded.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::support::Weir;
+
+/// The event type routed to `test-recorder`.
+pub const TYPE: &str = "recorded";
+
+/// The route to the recorder, as a config file writes it.
+pub const ROUTE: &str = r#"
+[[route]]
+name = "record"
+match = { type = "recorded" }
+plugins = ["test-recorder"]
+"#;
+
+/// Event number `n`, with an ordering key or none; `retry_first` makes its
+/// first attempt ask for a retry.
+pub fn event(n: u64, key: Option<&str>, retry_first: bool) -> Value {
+    let mut event = json!({
+        "id": format!("rec-{n}"),
+        "source": "tests",
+        "type": TYPE,
+        "data": {"n": n, "retry_first": retry_first},
+    });
+    if let Some(key) = key {
+        event["partitionkey"] = json!(key);
+    }
+    event
+}
+
+/// What the recorder saw: the numbers handled per ordering key, in the order
+/// handled, and how many times each unkeyed number was handled.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// `order:<key>` entries.
+    pub order: BTreeMap<String, Vec<u64>>,
+    /// `seen:<n>` entries.
+    pub seen: BTreeMap<u64, u64>,
+}
+
+/// Reads the state of the plugin `test-recorder`.
+pub fn recorded(weir: &Weir) -> Recorded {
+    recorded_by(weir, "test-recorder")
+}
+
+/// Reads the state of a plugin running the recorder component, page by page.
+pub fn recorded_by(weir: &Weir, plugin: &str) -> Recorded {
+    let mut recorded = Recorded::default();
+    let mut path = format!("/v1/plugins/{plugin}/state?limit={PAGE}");
+    // Bounded: every page but the last is full.
+    for _ in 0..MAX_PAGES {
+        let answer = weir.get(&path);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        add_entries(&mut recorded, &answer.body);
+        match answer.body["next_after"].as_str() {
+            Some(after) => path = format!("/v1/plugins/{plugin}/state?limit={PAGE}&after={after}"),
+            None => return recorded,
+        }
+    }
+    panic!("{plugin} has more than {MAX_PAGES} pages of state");
+}
+
+const PAGE: usize = 1000;
+const MAX_PAGES: usize = 100;
+
+fn add_entries(recorded: &mut Recorded, body: &Value) {
+    for entry in body["entries"].as_array().expect("entries") {
+        let key = entry["key"].as_str().expect("key");
+        if let Some(partition) = key.strip_prefix("order:") {
+            let numbers = entry["value"].as_array().expect("a list of numbers");
+            let numbers = numbers
+                .iter()
+                .map(|n| n.as_u64().expect("number"))
+                .collect();
+            recorded.order.insert(partition.to_owned(), numbers);
+        } else if let Some(n) = key.strip_prefix("seen:") {
+            let n = n.parse().expect("seen:<n>");
+            recorded
+                .seen
+                .insert(n, entry["value"].as_u64().expect("count"));
+        }
+    }
+}
+
+/// Waits until the recorder has no delivery pending.
+pub fn wait_until_idle(weir: &Weir) {
+    weir.wait_for("the recorder's queue to drain", |weir| {
+        (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
+    });
+}
