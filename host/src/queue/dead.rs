@@ -1,7 +1,5 @@
 //! Dead letters: listing them, replaying them, discarding them.
 
-use std::ops::Bound;
-
 use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
 use crate::event::Event;
 
@@ -36,16 +34,17 @@ pub struct DeadLetter {
 pub struct DeadPage {
     /// The matches, oldest event first within a plugin.
     pub letters: Vec<DeadLetter>,
-    /// Where the next page starts, if the scan stopped before the end.
+    /// The key the next page starts at, if the scan stopped before the end.
     pub next: Option<Vec<u8>>,
 }
 
 impl Queue {
-    /// Up to `limit` dead letters matching `filter`, from the `dead` key `after`.
+    /// Up to `limit` dead letters matching `filter`, from the `dead` key `from`
+    /// (a [`DeadPage::next`]) on.
     pub fn dead_letters(
         &self,
         filter: &DeadFilter,
-        after: Option<&[u8]>,
+        from: Option<&[u8]>,
         limit: usize,
     ) -> Result<DeadPage, QueueError> {
         let prefix = filter
@@ -53,12 +52,12 @@ impl Queue {
             .as_deref()
             .map(keys::plugin_prefix)
             .unwrap_or_default();
-        let start = match after {
-            Some(after) => Bound::Excluded(after.to_vec()),
-            None => Bound::Included(prefix.clone()),
+        let start = match from {
+            Some(from) => from.to_vec(),
+            None => prefix.clone(),
         };
         let mut page = DeadPage::default();
-        for (scanned, guard) in self.dead.range((start, Bound::Unbounded)).enumerate() {
+        for (scanned, guard) in self.dead.range(start..).enumerate() {
             let key = guard.key()?;
             if !key.starts_with(&prefix) {
                 return Ok(page);

@@ -4,6 +4,7 @@
 mod bad_input;
 mod chains;
 mod crash;
+mod dead_letters;
 mod ordering;
 mod pipeline;
 mod recorder;

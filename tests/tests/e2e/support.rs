@@ -172,6 +172,16 @@ impl Weir {
         answer(response)
     }
 
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Answer {
+        let response = self
+            .agent
+            .delete(&self.url(path))
+            .call()
+            .expect("DELETE reaches weir");
+        answer(response)
+    }
+
     /// `POST path` with a JSON body (`application/json`).
     pub fn post_json(&self, path: &str, body: &str) -> Answer {
         self.post(path, "application/json", body)
