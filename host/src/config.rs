@@ -16,6 +16,8 @@ use crate::route::{RouteSpec, RouteTable};
 
 /// Where weir keeps its data when nothing says otherwise (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "weir-data";
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
 /// Loopback only by default: weir's default config has no authentication.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -75,6 +77,8 @@ struct RawIngest {
 #[serde(deny_unknown_fields)]
 struct RawQueue {
     durability: Option<Durability>,
+    retention_ms: Option<u64>,
+    dedup_window_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +135,8 @@ pub struct Config {
     /// What a `202` promises: `fsync` (survives power loss) or `buffered`
     /// (survives a crash of weir only).
     pub durability: Durability,
+    /// How long finished events are kept.
+    pub retention: Retention,
     /// Limits on what one ingest request may carry.
     pub ingest: IngestLimits,
     /// Bounds on dispatch.
@@ -141,6 +147,18 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// The routing table.
     pub routes: RouteTable,
+}
+
+/// How long weir keeps what it has finished with.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Events whose deliveries are all finished (done, dead or discarded) are
+    /// removed this long after ingest, with their results, dead letters and
+    /// idempotency records.
+    pub retention: Duration,
+    /// The least time a re-sent event id is recognized as a duplicate, and a
+    /// commit's idempotency record kept; `retention` may not be shorter.
+    pub dedup_window: Duration,
 }
 
 /// Limits on ingest requests.
@@ -301,6 +319,20 @@ impl Config {
                 "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
             ));
         }
+        let retention = Retention {
+            // A week: time to inspect results and replay dead letters after an incident.
+            retention: Duration::from_millis(raw.queue.retention_ms.unwrap_or(7 * DAY_MS)),
+            // A day covers producers that retry for hours after an outage.
+            dedup_window: Duration::from_millis(raw.queue.dedup_window_ms.unwrap_or(DAY_MS)),
+        };
+        if retention.retention < retention.dedup_window || retention.dedup_window.is_zero() {
+            return Err(ConfigError::Invalid(format!(
+                "[queue] retention_ms ({}) must be at least dedup_window_ms ({}), which must be positive: \
+                 duplicates are recognized by the events kept",
+                retention.retention.as_millis(),
+                retention.dedup_window.as_millis()
+            )));
+        }
         let dispatch = DispatchLimits {
             // Deep enough for real workflows, shallow enough to stop an emit loop quickly.
             max_hops: raw.dispatch.max_hops.unwrap_or(16),
@@ -317,6 +349,7 @@ impl Config {
             plugins_dir_is_default,
             // fsync: a 202 must survive power loss unless the operator says otherwise.
             durability: raw.queue.durability.unwrap_or_default(),
+            retention,
             ingest,
             dispatch,
             plugin_defaults,
@@ -438,6 +471,7 @@ mod tests {
             ("[plugins.p]\nfuell = 1\n", "fuell"),
             ("listen = \"not an address\"\n", "listen"),
             ("[queue]\ndurability = \"sometimes\"\n", "fsync"),
+            ("[queue]\nretention_ms = 1000\n", "at least dedup_window_ms"),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);

@@ -27,6 +27,15 @@ pub enum Error {
         /// The storage error.
         source: crate::queue::QueueError,
     },
+    /// A write to the queue failed while running; weir stopped so that it can
+    /// be restarted on storage it can trust.
+    #[error(
+        "stopped after a storage failure in {path} (see the log above); restart weir once the disk is healthy"
+    )]
+    StorageFailed {
+        /// The queue directory.
+        path: PathBuf,
+    },
     /// A plugin cannot be loaded.
     #[error(transparent)]
     Plugin(#[from] crate::runtime::PluginError),

@@ -2,8 +2,9 @@
 //! whatever moment weir dies at.
 //!
 //! `WEIR_FAILPOINT=<point>:<action>:<n>` makes the `n`-th pass through `<point>`
-//! (counting from 1) either `abort` the process, as `kill -9` would, or `panic`
-//! the task that reached it. Unset, a pass costs one load of a cached value.
+//! (counting from 1) `abort` the process, as `kill -9` would, `panic` the task
+//! that reached it, or fail the write there with `enospc` (a full disk) or `eio`
+//! (an I/O error). Unset, a pass costs one load of a cached value.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,8 @@ pub enum Point {
     BeforeCommit,
     /// The outcome's batch is committed; nothing after it has run.
     AfterCommit,
+    /// An ingest group is staged and about to be written.
+    GroupCommit,
 }
 
 impl Point {
@@ -22,13 +25,14 @@ impl Point {
         match self {
             Point::BeforeCommit => "before-commit",
             Point::AfterCommit => "after-commit",
+            Point::GroupCommit => "group-commit",
         }
     }
 }
 
 struct Armed {
     point: String,
-    abort: bool,
+    action: String,
     nth: u64,
     passes: AtomicU64,
 }
@@ -40,11 +44,11 @@ fn armed() -> Option<&'static Armed> {
             let spec = std::env::var("WEIR_FAILPOINT").ok()?;
             let mut parts = spec.split(':');
             let point = parts.next()?.to_owned();
-            let abort = parts.next()? == "abort";
+            let action = parts.next()?.to_owned();
             let nth = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
             Some(Armed {
                 point,
-                abort,
+                action,
                 nth,
                 passes: AtomicU64::new(0),
             })
@@ -52,16 +56,23 @@ fn armed() -> Option<&'static Armed> {
         .as_ref()
 }
 
-/// Passes through `point`: dies here if `WEIR_FAILPOINT` says so.
-pub fn pass(point: Point) {
-    let Some(armed) = armed() else { return };
-    if armed.point != point.name() || armed.passes.fetch_add(1, Ordering::Relaxed) + 1 != armed.nth
-    {
-        return;
+/// The armed action, if this pass through `point` is the one that fails.
+fn fires(point: Point) -> Option<&'static str> {
+    let armed = armed()?;
+    let hit = armed.point == point.name()
+        && armed.passes.fetch_add(1, Ordering::Relaxed) + 1 == armed.nth;
+    hit.then_some(armed.action.as_str())
+}
+
+/// Passes through `point`: dies here if `WEIR_FAILPOINT` says so, or returns
+/// the I/O error the write here should fail with.
+pub fn pass(point: Point) -> Option<std::io::Error> {
+    let action = fires(point)?;
+    tracing::error!(point = point.name(), action, "failpoint reached");
+    match action {
+        "abort" => std::process::abort(),
+        "enospc" => Some(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+        "eio" => Some(std::io::Error::other("injected I/O error")),
+        _ => panic!("failpoint {} reached", point.name()),
     }
-    if armed.abort {
-        tracing::error!(point = point.name(), "failpoint: aborting");
-        std::process::abort();
-    }
-    panic!("failpoint {} reached", point.name());
 }

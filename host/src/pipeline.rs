@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
@@ -22,11 +24,18 @@ pub struct Pipeline {
     pub metrics: Metrics,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
+    /// Cancelled when storage fails: weir stops and exits for a restart.
+    stop: CancellationToken,
 }
 
 impl Pipeline {
-    /// Assembles the shared parts.
-    pub fn new(config: Config, queue: Queue, metrics: Metrics) -> Pipeline {
+    /// Assembles the shared parts; a storage failure cancels `stop`.
+    pub fn new(
+        config: Config,
+        queue: Queue,
+        metrics: Metrics,
+        stop: CancellationToken,
+    ) -> Pipeline {
         Pipeline {
             routes: config.routes.clone(),
             config,
@@ -34,6 +43,7 @@ impl Pipeline {
             lanes: Lanes::default(),
             metrics,
             storage_ok: AtomicBool::new(true),
+            stop,
         }
     }
 
@@ -67,12 +77,26 @@ impl Pipeline {
         }
     }
 
-    /// Records a storage failure. A poisoned database cannot be written again.
+    /// Records a storage failure. A failed write (a poisoned database after a
+    /// failed fsync, a full disk, an I/O error) stops admitting and stops weir,
+    /// so that a supervisor restarts it on storage it can trust; a record that
+    /// cannot be read only fails the request or delivery that met it.
     pub fn storage_failed(&self, error: &QueueError) {
-        if matches!(error, QueueError::Storage(fjall::Error::Poisoned)) {
-            tracing::error!("the database is poisoned after a failed fsync; restart weir");
+        if !matches!(
+            error,
+            QueueError::Storage(_) | QueueError::DiskFull | QueueError::WriteFailed(_)
+        ) {
+            return;
         }
-        self.storage_ok.store(false, Ordering::Relaxed);
+        if self.storage_ok.swap(false, Ordering::Relaxed) {
+            tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
+        }
+        self.stop.cancel();
+    }
+
+    /// Whether storage failed and weir is stopping because of it.
+    pub fn storage_failed_already(&self) -> bool {
+        !self.storage_ok()
     }
 
     /// Whether storage has accepted every write so far.

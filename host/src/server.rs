@@ -38,6 +38,10 @@ pub async fn run(
         path: queue_dir.clone(),
         source,
     })?;
+    let events = queue.check_sequence().map_err(|source| Error::Queue {
+        path: queue_dir.clone(),
+        source,
+    })?;
     let plugins = load_plugins(&config).await?;
     let recovered = queue.recover_leases().map_err(|source| Error::Queue {
         path: queue_dir.clone(),
@@ -55,7 +59,10 @@ pub async fn run(
             .get_or_create(&plugin_label(plugin))
             .set(*count);
     }
-    let pipeline = Arc::new(Pipeline::new(config, queue, metrics));
+    // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
+    let stop = shutdown.child_token();
+    let pipeline = Arc::new(Pipeline::new(config, queue, metrics, stop.clone()));
+    tracing::info!(events, "the event log is intact");
     if !recovered.is_empty() {
         tracing::warn!(
             count = recovered.len(),
@@ -77,12 +84,13 @@ pub async fn run(
             stop_ticking.clone(),
         ));
     }
-    background.spawn(dispatch::run_timers(pipeline.clone(), shutdown.clone()));
+    background.spawn(dispatch::run_timers(pipeline.clone(), stop.clone()));
+    background.spawn(crate::queue::run_retention(pipeline.clone(), stop.clone()));
     for plugin in plugins.values() {
         background.spawn(dispatch::serve_plugin(
             pipeline.clone(),
             plugin.clone(),
-            shutdown.clone(),
+            stop.clone(),
             deliveries.clone(),
         ));
         // Whatever waits in the queue from an earlier run is found by a first scan.
@@ -99,7 +107,7 @@ pub async fn run(
         plugins: Arc::new(plugins),
     };
     let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
         .await;
 
     // Stopping: the server no longer admits; workers stopped leasing on the same token.
@@ -119,6 +127,9 @@ pub async fn run(
     stop_ticking.cancel();
     // The router (and with it the last committer handle) is gone: the commit thread drains and ends.
     let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    if pipeline.storage_failed_already() {
+        return Err(Error::StorageFailed { path: queue_dir });
+    }
     pipeline.queue.sync().map_err(|source| Error::Queue {
         path: queue_dir,
         source,

@@ -37,6 +37,9 @@ pub enum ApiError {
     /// Storage cannot take writes now (shutting down, or failed); retry later.
     #[error("storage is unavailable; retry later")]
     Unavailable,
+    /// The disk is full: nothing was stored; retry once space is freed.
+    #[error("the disk is full; nothing was stored; retry later")]
+    InsufficientStorage,
     /// A bug or corruption; details are in the log.
     #[error("internal error; see the weir log")]
     Internal,
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
+            ApiError::InsufficientStorage => "insufficient_storage",
             ApiError::Internal => "internal",
         }
     }
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +95,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, ApiError::Unavailable) {
+        if matches!(self, ApiError::Unavailable | ApiError::InsufficientStorage) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

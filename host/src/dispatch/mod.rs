@@ -21,7 +21,7 @@ use crate::config::PluginLimits;
 use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
-use crate::queue::Leased;
+use crate::queue::{Leased, QueueError};
 use crate::runtime::Plugin;
 
 /// How often a delivery reruns at once when the state it read changed under it,
@@ -137,9 +137,13 @@ async fn handle(
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
-        failpoint::pass(failpoint::Point::BeforeCommit);
+        if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
+            return Err(QueueError::from(fjall::Error::Io(error)));
+        }
         let finished = commit::finish(pipeline, &plugin.limits, leased, &event, execution)?;
-        failpoint::pass(failpoint::Point::AfterCommit);
+        if let Some(error) = failpoint::pass(failpoint::Point::AfterCommit) {
+            return Err(QueueError::from(fjall::Error::Io(error)));
+        }
         match finished {
             Finished::Committed => return Ok(()),
             Finished::LeaseLost => {

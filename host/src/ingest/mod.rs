@@ -14,6 +14,7 @@ pub use parse::{is_json, parse_events};
 
 use crate::api::{ApiError, AppState};
 use crate::metrics::ReasonLabel;
+use crate::queue::QueueError;
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -65,7 +66,10 @@ async fn admit(
     }
     let admissions = app.committer.submit(events).await.map_err(|error| {
         tracing::error!(%error, "events not stored");
-        ApiError::Unavailable
+        match error {
+            QueueError::DiskFull => ApiError::InsufficientStorage,
+            _ => ApiError::Unavailable,
+        }
     })?;
     let ids: Vec<&str> = admissions.iter().map(|a| a.id.as_str()).collect();
     let duplicates: Vec<&str> = admissions

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{QueueError, Staging};
 use crate::event::{Event, now_ms};
+use crate::failpoint;
 use crate::pipeline::Pipeline;
 
 /// Most events in one write batch and fsync; more wait for the next one.
@@ -83,6 +84,9 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
     let mut replies = Vec::with_capacity(group.len());
     let mut stored = 0u64;
     let outcome = stage_group(pipeline, group, &mut replies, &mut stored).and_then(|staging| {
+        if let Some(error) = failpoint::pass(failpoint::Point::GroupCommit) {
+            return Err(fjall::Error::Io(error).into());
+        }
         let staged = staging.commit()?;
         // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
@@ -105,8 +109,14 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
         Err(error) => {
             tracing::error!(%error, "group commit failed; the events were not stored");
             pipeline.storage_failed(&error);
+            let disk_full = matches!(&error, QueueError::Storage(fjall::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull);
             for (reply, _) in replies {
-                let _ = reply.send(Err(QueueError::Corrupt(format!("commit failed: {error}"))));
+                let answer = if disk_full {
+                    QueueError::DiskFull
+                } else {
+                    QueueError::WriteFailed(error.to_string())
+                };
+                let _ = reply.send(Err(answer));
             }
         }
     }

@@ -10,15 +10,16 @@ mod codec;
 mod dead;
 mod delivery;
 mod group_commit;
+mod integrity;
 pub mod keys;
 mod lease;
+mod retention;
 mod schedule;
 mod staging;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::Deserialize;
@@ -29,6 +30,7 @@ pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use keys::Seq;
 pub use lease::Leased;
+pub use retention::run_retention;
 pub use staging::{Staged, Staging};
 
 use crate::event::Event;
@@ -46,6 +48,24 @@ pub enum QueueError {
     /// The group committer has stopped (the host is shutting down).
     #[error("the queue is shutting down")]
     Closed,
+    /// An event is missing from the middle of the log: the files are damaged.
+    #[error(
+        "the event log is damaged: event {expected} is missing (the next one stored is {found}); \
+         weir will not start rather than skip events silently. Restore the data directory \
+         from a backup, or move it aside to start empty"
+    )]
+    Damaged {
+        /// The sequence number that should be there.
+        expected: Seq,
+        /// The one found in its place.
+        found: Seq,
+    },
+    /// The disk is full: nothing was written.
+    #[error("the disk is full; nothing was written")]
+    DiskFull,
+    /// A write failed; nothing of it was stored.
+    #[error("the write failed; nothing was stored: {0}")]
+    WriteFailed(String),
 }
 
 impl From<CorruptEvent> for QueueError {
@@ -76,8 +96,10 @@ pub enum Durability {
 pub struct Queue {
     db: Database,
     durability: Durability,
-    /// Held by every [`Staging`], so the reads a change depends on hold until it commits.
-    write_lock: Mutex<()>,
+    /// Held by every [`Staging`], so the reads a change depends on hold until it
+    /// commits. It guards the next event sequence number: a staging that is
+    /// dropped uncommitted hands out no numbers, so the log has no gaps.
+    write_lock: Mutex<Seq>,
     pub(crate) events: Keyspace,
     pub(crate) event_ids: Keyspace,
     pub(crate) deliveries: Keyspace,
@@ -89,8 +111,7 @@ pub struct Queue {
     pub(crate) state: Keyspace,
     pub(crate) heads: Keyspace,
     pub(crate) waiting: Keyspace,
-    /// The next event sequence number; seeded from the last stored event.
-    next_seq: AtomicU64,
+    pub(crate) meta: Keyspace,
 }
 
 impl Queue {
@@ -116,17 +137,12 @@ impl Queue {
             state: keyspace("state")?,
             heads: keyspace("heads")?,
             waiting: keyspace("waiting")?,
+            meta: keyspace("meta")?,
             events,
             durability,
-            write_lock: Mutex::new(()),
-            next_seq: AtomicU64::new(next_seq),
+            write_lock: Mutex::new(next_seq),
             db,
         })
-    }
-
-    /// Hands out the next event sequence number.
-    fn next_seq(&self) -> Seq {
-        self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Makes everything committed so far as durable as the configured

@@ -17,7 +17,10 @@ use crate::event::Event;
 /// A batch being staged; nothing is written until [`Staging::commit`].
 pub struct Staging<'q> {
     queue: &'q Queue,
-    _serial: MutexGuard<'q, ()>,
+    /// The queue's write lock, guarding its next sequence number.
+    committed_seq: MutexGuard<'q, Seq>,
+    /// The next sequence number as this staging hands them out.
+    next_seq: Seq,
     batch: OwnedWriteBatch,
     /// Whether an ordering key has a head once this batch commits, for the keys
     /// the batch changed: a batch cannot read its own writes.
@@ -40,12 +43,14 @@ pub struct Staged {
 impl Queue {
     /// Starts a change; the queue's other stagings wait until it commits or drops.
     pub fn stage(&self) -> Staging<'_> {
+        let committed_seq = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Staging {
             queue: self,
-            _serial: self
-                .write_lock
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            next_seq: *committed_seq,
+            committed_seq,
             batch: self.db.batch(),
             heads: HashMap::new(),
             added: Vec::new(),
@@ -64,7 +69,8 @@ impl Staging<'_> {
     /// A delivery whose ordering key already has a head waits behind it.
     pub fn add_event(&mut self, event: &Event, plugins: &[String]) -> Result<Seq, QueueError> {
         let queue = self.queue;
-        let seq = queue.next_seq();
+        let seq = self.next_seq;
+        self.next_seq += 1;
         self.batch
             .insert(&queue.events, keys::seq(seq), codec::encode(event));
         self.batch
@@ -208,8 +214,9 @@ impl Staging<'_> {
     }
 
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).
-    pub fn commit(self) -> Result<Staged, QueueError> {
+    pub fn commit(mut self) -> Result<Staged, QueueError> {
         self.batch.commit()?;
+        *self.committed_seq = self.next_seq;
         Ok(Staged {
             added: self.added,
             readied: self.readied,

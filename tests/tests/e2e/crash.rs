@@ -132,8 +132,11 @@ fn a_crash_on_either_side_of_the_commit_applies_effects_once() {
         let workspace = Workspace::new(&["test-recorder"], recorder::ROUTE);
         let failpoint = format!("{point}:abort:5");
         let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", failpoint.as_str())]);
-        let answer = weir.post_json("/v1/events", &batch(0, 12));
-        assert_eq!(answer.status, 202, "{}", answer.text);
+        // The abort may beat the answer to the client; the events were stored
+        // before any handler ran, so both outcomes are fine here.
+        if let Some(answer) = weir.try_post("/v1/events", "application/json", &batch(0, 12)) {
+            assert_eq!(answer.status, 202, "{}", answer.text);
+        }
         let exit = weir.wait_exit(Duration::from_secs(60));
         assert_eq!(
             exit, None,

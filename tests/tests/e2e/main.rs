@@ -11,6 +11,7 @@ mod recorder;
 mod restart;
 mod retries;
 mod startup;
+mod storage;
 mod support;
 
 /// The routes of the example pipeline, as a config file would write them.

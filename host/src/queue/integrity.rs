@@ -1,0 +1,38 @@
+//! The event log's own check. fjall recovers from a torn tail by itself, but
+//! damage in the middle of its files would only show as events that are
+//! silently not there. weir numbers events without gaps, so at start-up every
+//! number from the retention horizon to the last event must be present.
+
+use super::{Queue, QueueError, Seq, keys};
+
+/// `meta` key of the horizon: the lowest sequence number retention has not removed.
+pub(super) const HORIZON: &[u8] = b"horizon";
+
+impl Queue {
+    /// The lowest sequence number still kept (1 until retention removes events).
+    pub fn horizon(&self) -> Result<Seq, QueueError> {
+        Ok(self
+            .meta
+            .get(HORIZON)?
+            .as_deref()
+            .and_then(keys::read_seq)
+            .unwrap_or(1))
+    }
+
+    /// Checks that events run without a gap from the horizon to the last one;
+    /// returns how many there are. A gap is [`QueueError::Damaged`].
+    pub fn check_sequence(&self) -> Result<u64, QueueError> {
+        let horizon = self.horizon()?;
+        let mut count = 0;
+        for (expected, guard) in (horizon..).zip(self.events.range(keys::seq(horizon)..)) {
+            let key = guard.key()?;
+            let found = keys::read_seq(&key)
+                .ok_or_else(|| QueueError::Corrupt("malformed event key".into()))?;
+            if found != expected {
+                return Err(QueueError::Damaged { expected, found });
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,140 @@
+//! What weir does when its storage is damaged or fails, how durable a `202` is
+//! in each mode, and how long finished events are kept.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::recorder::{self, recorded, wait_until_idle};
+use crate::support::{Weir, Workspace, run_to_exit};
+
+fn post_unrouted(weir: &Weir, count: usize) {
+    let events: Vec<_> = (0..count)
+        .map(|n| json!({"id": format!("u{n}"), "source": "tests", "type": "unrouted"}))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+}
+
+#[test]
+fn a_gap_in_the_middle_of_the_event_log_stops_start_up() {
+    let workspace = Workspace::new(&[], "");
+    let weir = workspace.start();
+    post_unrouted(&weir, 10);
+    weir.stop();
+
+    // Damage: event 5 disappears from the middle of the log.
+    let queue_dir = workspace.path().join("data/queue");
+    let db = fjall::Database::builder(&queue_dir)
+        .open()
+        .expect("open the queue");
+    let events = db
+        .keyspace("events", fjall::KeyspaceCreateOptions::default)
+        .expect("events keyspace");
+    events.remove(5u64.to_be_bytes()).expect("remove event 5");
+    db.persist(fjall::PersistMode::SyncAll).expect("persist");
+    drop(events);
+    drop(db);
+
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the event log is damaged: event 5 is missing (the next one stored is 6)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_full_disk_gets_507_stores_nothing_and_stops_weir_until_restarted() {
+    let workspace = Workspace::new(&["test-recorder"], recorder::ROUTE);
+    let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "group-commit:enospc:2")]);
+    let first = weir.post_json(
+        "/v1/events",
+        &json!([recorder::event(1, None, false)]).to_string(),
+    );
+    assert_eq!(first.status, 202, "{}", first.text);
+    let full = weir.post_json(
+        "/v1/events",
+        &json!([recorder::event(2, None, false)]).to_string(),
+    );
+    assert_eq!(full.status, 507, "{}", full.text);
+    assert_eq!(full.body["error"]["code"], "insufficient_storage");
+    // weir stops by itself, reporting why, so a supervisor restarts it.
+    assert_eq!(weir.wait_exit(Duration::from_secs(30)), Some(1));
+
+    // Space freed: a restart serves again; the refused event was never stored.
+    let weir = workspace.start();
+    assert_eq!(weir.get("/v1/events/rec-2").status, 404);
+    let again = weir.post_json(
+        "/v1/events",
+        &json!([recorder::event(2, None, false)]).to_string(),
+    );
+    assert_eq!(again.status, 202, "{}", again.text);
+    wait_until_idle(&weir);
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(1, 1), (2, 1)]);
+    weir.stop();
+}
+
+#[test]
+fn buffered_durability_survives_a_crash_of_weir() {
+    let config = format!("[queue]\ndurability = \"buffered\"\n{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let events: Vec<_> = (0..50)
+        .map(|n| recorder::event(n, Some("k"), false))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    weir.kill();
+
+    let weir = workspace.start();
+    wait_until_idle(&weir);
+    assert_eq!(recorded(&weir).order["k"], (0..50).collect::<Vec<u64>>());
+    weir.stop();
+}
+
+#[test]
+fn finished_events_are_removed_after_the_retention_and_pending_ones_kept() {
+    let config = r#"
+[queue]
+retention_ms = 1000
+dedup_window_ms = 1000
+
+[plugins.test-always-retry]
+max_attempts = 1000
+backoff_initial_ms = 60000
+
+[[route]]
+name = "record"
+match = { type = "recorded" }
+plugins = ["test-recorder"]
+
+[[route]]
+name = "stuck"
+match = { type = "stuck" }
+plugins = ["test-always-retry"]
+"#;
+    let workspace = Workspace::new(&["test-recorder", "test-always-retry"], config);
+    let weir = workspace.start();
+    let events = json!([recorder::event(1, None, false), {"id": "stuck", "source": "tests", "type": "stuck"}]);
+    assert_eq!(
+        weir.post_json("/v1/events", &events.to_string()).status,
+        202
+    );
+    wait_until_idle(&weir);
+    assert_eq!(weir.get("/v1/events/rec-1").status, 200);
+
+    weir.wait_for("the finished event to expire", |weir| {
+        (weir.get("/v1/events/rec-1").status == 404).then_some(())
+    });
+    // Still retrying: kept, however old.
+    assert_eq!(weir.get("/v1/events/stuck").status, 200);
+    // Past the dedup window its id is new again.
+    let resent = weir.post_json(
+        "/v1/events",
+        &json!([recorder::event(1, None, false)]).to_string(),
+    );
+    assert_eq!(resent.body["duplicates"], json!([]), "{}", resent.text);
+    weir.stop();
+}
