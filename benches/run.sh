@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Measures weir on this machine: durable ingest (single events, then batches of
-# 100) and end-to-end processing through both example plugins. Each scenario
-# runs N times (default 3) on a fresh data directory; the medians are printed.
-# Loopback only; every run is bounded in events and seconds.
+# 100) and end-to-end processing through both example plugins, then the queue
+# alone (weir-queue-bench: raw fjall, enqueue through group commit, dequeue and
+# ack). Each scenario runs N times (default 3) on a fresh data directory; the
+# medians are printed. Loopback only; every run is bounded in events and seconds.
 #
 #   bash benches/run.sh [RUNS]
 set -euo pipefail
@@ -64,6 +65,36 @@ print(f"{name}: median of {len(rows)} runs: "
 PY
 }
 
+# The queue without HTTP or plugins; one JSON line per scenario and batch size.
+queue_bench() {
+  for run in $(seq "$runs"); do
+    sync
+    "$bin/weir-queue-bench" --dir "$work" | tee -a "$work/queue.jsonl"
+  done
+  python3 - "$work/queue.jsonl" <<'PY'
+import json, statistics, sys
+groups = {}
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    groups.setdefault((row["scenario"], row["batch"]), []).append(row)
+for (scenario, batch), rows in groups.items():
+    def median(key):
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return statistics.median(values) if values else float("nan")
+    unit = "deliveries" if scenario == "dequeue" else "events"
+    text = f"queue {scenario}" + (f" batch {batch}" if batch is not None else "")
+    text += f": median of {len(rows)} runs: {median(unit + '_per_sec'):,.0f} {unit}/s"
+    if scenario == "enqueue":
+        text += (f" ({median('ratio'):.2f}x raw fjall at the same batch, "
+                 f"{rows[0]['concurrency']} submitters)")
+    capped = sum(r["capped"] for r in rows)
+    if capped:
+        text += f", {capped} runs stopped by the time cap"
+    print(text)
+PY
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 scenario single --events 20000 --batch 1 --concurrency 64
 scenario batch --events 200000 --batch 100 --concurrency 8
+queue_bench

@@ -192,7 +192,7 @@ fn complete(
     idempotency_record.extend_from_slice(&committed_at_ms.to_be_bytes());
     staging.batch().insert(
         &queue.idempotency,
-        keys::idempotency(&leased.plugin, &event.id),
+        keys::idempotency(&leased.plugin, &event.id, leased.record.generation),
         idempotency_record,
     );
     pipeline.commit(staging)?;

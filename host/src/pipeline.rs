@@ -94,6 +94,11 @@ impl Pipeline {
         self.stop.cancel();
     }
 
+    /// Cancelled when weir stops, for tasks started while it runs.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// Whether storage failed and weir is stopping because of it.
     pub fn storage_failed_already(&self) -> bool {
         !self.storage_ok()

@@ -105,6 +105,7 @@ pub async fn run(
         pipeline: pipeline.clone(),
         committer,
         plugins: Arc::new(plugins),
+        replays: Arc::default(),
     };
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(stop.clone().cancelled_owned())

@@ -5,6 +5,7 @@ mod error;
 mod events;
 mod health;
 mod plugins;
+mod replay;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use axum::routing::{delete, get, post};
 
 pub use error::ApiError;
 
+use crate::dispatch::Replays;
 use crate::pipeline::Pipeline;
 use crate::queue::GroupCommitter;
 use crate::runtime::Plugin;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub committer: GroupCommitter,
     /// The loaded plugins, by name.
     pub plugins: Arc<BTreeMap<String, Arc<Plugin>>>,
+    /// Replay jobs started through the API.
+    pub replays: Arc<Replays>,
 }
 
 /// The whole API.
@@ -47,6 +51,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/dead-letters/{id}/replay",
             post(dead_letters::replay_event),
         )
+        .route("/v1/replay", post(replay::start))
+        .route("/v1/replays/{id}", get(replay::progress))
         .route("/v1/plugins", get(plugins::list_plugins))
         .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
         .route("/metrics", get(health::metrics))

@@ -3,6 +3,7 @@
 
 mod expiry;
 mod lanes;
+mod replay;
 mod retry;
 mod scheduler;
 
@@ -13,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use lanes::{Lane, Lanes};
+pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
 pub use scheduler::run_timers;
 
@@ -115,7 +117,10 @@ async fn handle(
         )));
     };
     tracing::Span::current().record("event_id", event.id.as_str());
-    if pipeline.queue.is_committed(&plugin.name, &event.id)? {
+    if pipeline
+        .queue
+        .is_committed(&plugin.name, &event.id, leased.record.generation)?
+    {
         tracing::info!("effects already committed; not running again");
         return commit::skip_committed(pipeline, leased, &event).map(log_lost_lease);
     }

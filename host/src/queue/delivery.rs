@@ -64,6 +64,10 @@ pub struct DeliveryRecord {
     /// For scheduled deliveries, when the next attempt is due (ms since the Unix epoch).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub next_attempt_at_ms: Option<u64>,
+    /// How many times it was re-run by a replay from the log; each run has its
+    /// own idempotency record.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub generation: u32,
     /// How many times it was replayed from the dead letters.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub replays: u32,
@@ -87,6 +91,7 @@ impl DeliveryRecord {
             state: DeliveryState::Ready,
             attempts: 0,
             next_attempt_at_ms: None,
+            generation: 0,
             replays: 0,
             history: Vec::new(),
             result: None,

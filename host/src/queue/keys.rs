@@ -9,7 +9,7 @@
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
-//! | `idempotency` | plugin ‖ 0x00 ‖ event id         | seq ‖ commit time (ms) |
+//! | `idempotency` | plugin ‖ 0x00 ‖ event id [‖ 0x00 ‖ generation] | seq ‖ commit time (ms) |
 //! | `state`       | plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ key | value               |
 //! | `heads`       | ordering key (below)             | seq of the key's head  |
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
@@ -87,10 +87,15 @@ pub fn split_scheduled(key: &[u8]) -> Option<(u64, &str, Seq)> {
     Some((due, plugin, seq))
 }
 
-/// Key of the idempotency record of (`plugin`, event `id`).
-pub fn idempotency(plugin: &str, event_id: &str) -> Vec<u8> {
+/// Key of the idempotency record of (`plugin`, event `id`) in replay
+/// `generation` (0 until the delivery is replayed from the log).
+pub fn idempotency(plugin: &str, event_id: &str, generation: u32) -> Vec<u8> {
     let mut key = plugin_prefix(plugin);
     key.extend_from_slice(event_id.as_bytes());
+    if generation > 0 {
+        key.push(SEP);
+        key.extend_from_slice(&generation.to_be_bytes());
+    }
     key
 }
 

@@ -13,6 +13,7 @@ mod group_commit;
 mod integrity;
 pub mod keys;
 mod lease;
+mod replay;
 mod retention;
 mod schedule;
 mod staging;
@@ -30,6 +31,7 @@ pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use keys::Seq;
 pub use lease::Leased;
+pub use replay::Rerun;
 pub use retention::run_retention;
 pub use staging::{Staged, Staging};
 
@@ -160,6 +162,14 @@ impl Queue {
         Ok(self.db.persist(PersistMode::SyncData)?)
     }
 
+    /// The sequence number of the newest event (0 if there is none).
+    pub fn last_seq(&self) -> Result<Seq, QueueError> {
+        match self.events.last_key_value() {
+            Some(guard) => Ok(keys::read_seq(&guard.key()?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
     /// The sequence number of the event with this id.
     pub fn seq_of(&self, id: &str) -> Result<Option<Seq>, QueueError> {
         Ok(self.event_ids.get(id)?.as_deref().and_then(keys::read_seq))
@@ -189,11 +199,17 @@ impl Queue {
             .collect()
     }
 
-    /// Whether (`plugin`, event `id`) already committed its effects.
-    pub fn is_committed(&self, plugin: &str, event_id: &str) -> Result<bool, QueueError> {
+    /// Whether (`plugin`, event `id`) already committed its effects in replay
+    /// `generation`.
+    pub fn is_committed(
+        &self,
+        plugin: &str,
+        event_id: &str,
+        generation: u32,
+    ) -> Result<bool, QueueError> {
         Ok(self
             .idempotency
-            .contains_key(keys::idempotency(plugin, event_id))?)
+            .contains_key(keys::idempotency(plugin, event_id, generation))?)
     }
 
     /// One state value of (`plugin`, `tenant`).

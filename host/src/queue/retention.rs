@@ -34,10 +34,10 @@ impl Queue {
             batch.remove(&self.event_ids, event.id.as_bytes());
             for delivery in &deliveries {
                 batch.remove(&self.deliveries, keys::delivery(seq, &delivery.plugin));
-                batch.remove(
-                    &self.idempotency,
-                    keys::idempotency(&delivery.plugin, &event.id),
-                );
+                for generation in 0..=delivery.generation {
+                    let key = keys::idempotency(&delivery.plugin, &event.id, generation);
+                    batch.remove(&self.idempotency, key);
+                }
                 if delivery.state == DeliveryState::Dead {
                     batch.remove(&self.dead, keys::plugin_seq(&delivery.plugin, seq));
                 }

@@ -60,6 +60,11 @@ impl Queue {
 }
 
 impl Staging<'_> {
+    /// The queue this change is for.
+    pub fn queue(&self) -> &Queue {
+        self.queue
+    }
+
     /// The batch, for writes with no ordering or lease rules of their own.
     pub fn batch(&mut self) -> &mut OwnedWriteBatch {
         &mut self.batch

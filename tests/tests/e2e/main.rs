@@ -8,6 +8,7 @@ mod dead_letters;
 mod ordering;
 mod pipeline;
 mod recorder;
+mod replay;
 mod restart;
 mod retries;
 mod startup;

@@ -1,0 +1,77 @@
+//! What the scenarios share: scratch directories, the payload, a pipeline that
+//! routes every bench event to one plugin, and the events themselves.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+use weir::config::Overrides;
+use weir::event::{DEFAULT_TENANT, Event};
+use weir::metrics::Metrics;
+use weir::pipeline::Pipeline;
+use weir::queue::{Durability, Queue};
+
+/// The plugin every bench event gets a delivery for. No plugin by that name is
+/// loaded: nothing dispatches, so the queue is measured alone.
+pub const PLUGIN: &str = "sink";
+
+/// The event type the route matches.
+const KIND: &str = "bench";
+
+/// One route, so enqueue pays for routing and one delivery per event, as ingest does.
+const ROUTES: &str = r#"
+[[route]]
+name = "bench"
+match = { type = "bench" }
+plugins = ["sink"]
+"#;
+
+/// A fresh directory under `base`, removed when dropped.
+pub fn scratch_dir(base: &Path, scenario: &str) -> anyhow::Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("weir-queue-bench-{scenario}-"))
+        .tempdir_in(base)
+        .with_context(|| format!("cannot create a scratch directory in {}", base.display()))
+}
+
+/// `bytes` of printable filler that is not one repeated byte, so compression
+/// does not flatter either side.
+pub fn payload(bytes: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    (0..bytes)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            b'!' + (state % 94) as u8
+        })
+        .collect()
+}
+
+/// The pipeline weir would run with this route table, its queue in `dir`, fsync on.
+pub fn pipeline(dir: &Path) -> anyhow::Result<Arc<Pipeline>> {
+    let overrides = Overrides {
+        data_dir: Some(dir.to_owned()),
+        ..Overrides::default()
+    };
+    let config = weir::Config::from_toml(ROUTES, overrides).context("bench config")?;
+    let queue = Queue::open(dir, Durability::Fsync)
+        .with_context(|| format!("cannot open the queue in {}", dir.display()))?;
+    // Nothing here stops on a storage failure: the error reaches the scenario instead.
+    let stop = CancellationToken::new();
+    Ok(Arc::new(Pipeline::new(config, queue, Metrics::new(), stop)))
+}
+
+/// Bench event number `n`, unique within one queue.
+pub fn event(n: u64, payload: &[u8]) -> Event {
+    let mut event = Event::new(
+        format!("bench-{n}"),
+        "weir-queue-bench".to_owned(),
+        KIND.to_owned(),
+        DEFAULT_TENANT.to_owned(),
+    );
+    event.data = payload.to_vec();
+    event
+}

@@ -1,0 +1,98 @@
+//! Replay from the log: `POST /v1/replay` re-runs a plugin over events ingested
+//! since a time or a sequence number; `GET /v1/replays/{id}` follows the job.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::dispatch::ReplaySpec;
+
+/// Deliveries queued per second unless the request says otherwise: well under
+/// what a plugin handles, so live traffic keeps its share.
+const DEFAULT_RATE: u32 = 500;
+const MAX_RATE: u32 = 100_000;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    plugin: String,
+    /// RFC 3339: events ingested at or after this time.
+    since: Option<String>,
+    /// Events from this sequence number on.
+    since_sequence: Option<u64>,
+    /// Events up to this sequence number (default: the newest now).
+    until_sequence: Option<u64>,
+    rate_per_sec: Option<u32>,
+}
+
+/// `POST /v1/replay`: starts a job and answers `202` with its progress.
+pub async fn start(
+    State(app): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let request: ReplayRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
+    if !app.plugins.contains_key(&request.plugin) {
+        return Err(ApiError::NotFound(format!(
+            "no plugin named {:?}",
+            request.plugin
+        )));
+    }
+    let since_ms = request.since.as_deref().map(parse_time).transpose()?;
+    if since_ms.is_none() && request.since_sequence.is_none() {
+        return Err(ApiError::BadRequest(
+            "say where to start: since (RFC 3339) or since_sequence".into(),
+        ));
+    }
+    let rate_per_sec = request.rate_per_sec.unwrap_or(DEFAULT_RATE);
+    if rate_per_sec == 0 || rate_per_sec > MAX_RATE {
+        return Err(ApiError::BadRequest(format!(
+            "rate_per_sec must be 1 to {MAX_RATE}"
+        )));
+    }
+    let queue = &app.pipeline.queue;
+    let newest = queue.last_seq()?;
+    let spec = ReplaySpec {
+        plugin: request.plugin,
+        from: request.since_sequence.unwrap_or(0).max(queue.horizon()?),
+        to: request.until_sequence.unwrap_or(newest).min(newest),
+        since_ms,
+        rate_per_sec,
+    };
+    let pipeline = app.pipeline.clone();
+    let progress = app
+        .replays
+        .start(pipeline.clone(), spec, pipeline.stopping());
+    let mut body = serde_json::to_value(&progress).map_err(|_| ApiError::Internal)?;
+    body["status_url"] = json!(format!("/v1/replays/{}", progress.id));
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// `GET /v1/replays/{id}`.
+pub async fn progress(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let progress = app
+        .replays
+        .progress(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no replay job {id:?}")))?;
+    Ok(Json(
+        serde_json::to_value(&progress).map_err(|_| ApiError::Internal)?,
+    ))
+}
+
+fn parse_time(text: &str) -> Result<u64, ApiError> {
+    let time = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        ApiError::BadRequest(format!("since {text:?} is not an RFC 3339 time: {e}"))
+    })?;
+    let since_epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| ApiError::BadRequest(format!("since {text:?} is before 1970")))?;
+    Ok(since_epoch.as_millis() as u64)
+}
