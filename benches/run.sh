@@ -96,5 +96,5 @@ PY
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 scenario single --events 20000 --batch 1 --concurrency 64
-scenario batch --events 200000 --batch 100 --concurrency 8
+scenario batch --events 50000 --batch 100 --concurrency 8
 queue_bench
