@@ -59,6 +59,10 @@ struct RawConfig {
     #[serde(default)]
     dispatch: RawDispatch,
     #[serde(default)]
+    tenant_defaults: RawTenantLimits,
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenantLimits>,
+    #[serde(default)]
     plugin_defaults: RawPluginLimits,
     #[serde(default)]
     plugins: BTreeMap<String, RawPluginSection>,
@@ -71,6 +75,15 @@ struct RawConfig {
 struct RawIngest {
     max_body_bytes: Option<usize>,
     max_events_per_request: Option<usize>,
+    backlog_high_water: Option<u64>,
+    backlog_low_water: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenantLimits {
+    rate_per_sec: Option<f64>,
+    burst: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,8 +150,12 @@ pub struct Config {
     pub durability: Durability,
     /// How long finished events are kept.
     pub retention: Retention,
-    /// Limits on what one ingest request may carry.
+    /// Limits on what one ingest request may carry, and when ingest sheds load.
     pub ingest: IngestLimits,
+    /// Ingest rate limits for tenants without a section of their own.
+    pub tenant_defaults: TenantLimits,
+    /// Per-tenant ingest rate limits, by tenant.
+    pub tenants: BTreeMap<String, TenantLimits>,
     /// Bounds on dispatch.
     pub dispatch: DispatchLimits,
     /// Limits for plugins without a section of their own.
@@ -168,6 +185,19 @@ pub struct IngestLimits {
     pub max_body_bytes: usize,
     /// Most events in one batch request; each batch is one write and one fsync.
     pub max_events_per_request: usize,
+    /// Pending deliveries at which ingest starts answering 503.
+    pub backlog_high_water: u64,
+    /// Pending deliveries below which it accepts again.
+    pub backlog_low_water: u64,
+}
+
+/// How fast one tenant may ingest: a token bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantLimits {
+    /// Events per second on average; `None`: unlimited.
+    pub rate_per_sec: Option<f64>,
+    /// Events accepted at once above the average rate.
+    pub burst: f64,
 }
 
 /// Bounds on dispatch.
@@ -309,11 +339,39 @@ impl Config {
         let routes =
             RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
 
+        // The backlog lives on disk, so the mark bounds disk use and catch-up
+        // time, not memory: a million deliveries is minutes of work, a few GB.
+        let backlog_high_water = raw.ingest.backlog_high_water.unwrap_or(1_000_000);
         let ingest = IngestLimits {
             // Big enough for a 1,000-event batch of small events; webhooks are far smaller.
             max_body_bytes: raw.ingest.max_body_bytes.unwrap_or(4 << 20),
             max_events_per_request: raw.ingest.max_events_per_request.unwrap_or(1000),
+            backlog_high_water,
+            // 10% below the mark, so admission does not flap around it.
+            backlog_low_water: raw
+                .ingest
+                .backlog_low_water
+                .unwrap_or(backlog_high_water / 10 * 9),
         };
+        if ingest.backlog_low_water > ingest.backlog_high_water {
+            return Err(ConfigError::Invalid(
+                "[ingest] backlog_low_water must not be above backlog_high_water".into(),
+            ));
+        }
+        let unlimited = TenantLimits {
+            rate_per_sec: None,
+            burst: 0.0,
+        };
+        let tenant_defaults = resolve_tenant(&unlimited, &raw.tenant_defaults, "tenant_defaults")?;
+        let tenants = raw
+            .tenants
+            .iter()
+            .map(|(name, limits)| {
+                let resolved =
+                    resolve_tenant(&tenant_defaults, limits, &format!("tenants.{name}"))?;
+                Ok((name.clone(), resolved))
+            })
+            .collect::<Result<_, ConfigError>>()?;
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
                 "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
@@ -351,11 +409,18 @@ impl Config {
             durability: raw.queue.durability.unwrap_or_default(),
             retention,
             ingest,
+            tenant_defaults,
+            tenants,
             dispatch,
             plugin_defaults,
             plugins,
             routes,
         })
+    }
+
+    /// The ingest rate limits of `tenant`.
+    pub fn tenant_limits(&self, tenant: &str) -> &TenantLimits {
+        self.tenants.get(tenant).unwrap_or(&self.tenant_defaults)
     }
 
     /// The limits `plugin` runs under.
@@ -373,6 +438,29 @@ impl Config {
             .map(|settings| settings.values.clone())
             .unwrap_or_default()
     }
+}
+
+fn resolve_tenant(
+    base: &TenantLimits,
+    raw: &RawTenantLimits,
+    section: &str,
+) -> Result<TenantLimits, ConfigError> {
+    let rate_per_sec = raw.rate_per_sec.or(base.rate_per_sec);
+    // A second's worth by default: short bursts pass, a sustained flood does not.
+    let burst = raw
+        .burst
+        .unwrap_or(rate_per_sec.map_or(0.0, |rate| rate.max(1.0)));
+    if rate_per_sec.is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+        || !(burst >= 1.0 || rate_per_sec.is_none())
+    {
+        return Err(ConfigError::Invalid(format!(
+            "[{section}] rate_per_sec must be positive and burst at least 1"
+        )));
+    }
+    Ok(TenantLimits {
+        rate_per_sec,
+        burst,
+    })
 }
 
 fn resolve_limits(
@@ -472,6 +560,14 @@ mod tests {
             ("listen = \"not an address\"\n", "listen"),
             ("[queue]\ndurability = \"sometimes\"\n", "fsync"),
             ("[queue]\nretention_ms = 1000\n", "at least dedup_window_ms"),
+            (
+                "[tenants.acme]\nrate_per_sec = 0\n",
+                "[tenants.acme] rate_per_sec",
+            ),
+            (
+                "[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 20\n",
+                "backlog_low_water",
+            ),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
     pub queue_depth: Family<PluginLabel, Gauge>,
+    /// 1 while an operator has paused the plugin.
+    pub plugin_paused: Family<PluginLabel, Gauge>,
     /// Instance slots in use.
     pub instances_busy: Family<PluginLabel, Gauge>,
     /// Time in the handler, instantiation included.
@@ -95,6 +97,7 @@ impl Metrics {
             state_conflicts: Family::default(),
             queue_depth: Family::default(),
             instances_busy: Family::default(),
+            plugin_paused: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
@@ -150,6 +153,11 @@ impl Metrics {
             "instances_busy",
             "Plugin instance slots in use",
             metrics.instances_busy.clone(),
+        );
+        registry.register(
+            "plugin_paused",
+            "1 while an operator has paused the plugin",
+            metrics.plugin_paused.clone(),
         );
         registry.register_with_unit(
             "handler_duration",

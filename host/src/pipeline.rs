@@ -1,6 +1,6 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,8 @@ pub struct Pipeline {
     storage_ok: AtomicBool,
     /// Cancelled when storage fails: weir stops and exits for a restart.
     stop: CancellationToken,
+    /// Deliveries not yet done or dead (the sum of `weir_queue_depth`).
+    backlog: AtomicI64,
 }
 
 impl Pipeline {
@@ -44,6 +46,7 @@ impl Pipeline {
             metrics,
             storage_ok: AtomicBool::new(true),
             stop,
+            backlog: AtomicI64::new(0),
         }
     }
 
@@ -62,12 +65,24 @@ impl Pipeline {
 
     fn deliveries_added(&self, deliveries: &[(String, Seq)]) {
         for (plugin, seq) in deliveries {
-            self.metrics
-                .queue_depth
-                .get_or_create(&crate::metrics::plugin(plugin))
-                .inc();
+            self.pending_changed(plugin, 1);
             self.lanes.wake(plugin, *seq);
         }
+    }
+
+    /// Counts `change` more (or fewer) pending deliveries of `plugin`: in
+    /// `weir_queue_depth` and in the backlog admission control looks at.
+    pub fn pending_changed(&self, plugin: &str, change: i64) {
+        self.metrics
+            .queue_depth
+            .get_or_create(&crate::metrics::plugin(plugin))
+            .inc_by(change);
+        self.backlog.fetch_add(change, Ordering::Relaxed);
+    }
+
+    /// Deliveries not yet done or dead, over all plugins.
+    pub fn backlog(&self) -> i64 {
+        self.backlog.load(Ordering::Relaxed)
     }
 
     /// Call after deliveries moved back to ready (retries due, recovered leases).

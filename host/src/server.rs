@@ -12,7 +12,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::dispatch;
 use crate::error::Error;
-use crate::metrics::{Metrics, plugin as plugin_label};
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::{GroupCommitter, Queue};
 use crate::runtime::{self, Plugin, engine};
@@ -53,16 +53,13 @@ pub async fn run(
     })?;
 
     let metrics = Metrics::new();
-    for (plugin, count) in &pending {
-        metrics
-            .queue_depth
-            .get_or_create(&plugin_label(plugin))
-            .set(*count);
-    }
     // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
     let stop = shutdown.child_token();
     let pipeline = Arc::new(Pipeline::new(config, queue, metrics, stop.clone()));
     tracing::info!(events, "the event log is intact");
+    for (plugin, count) in &pending {
+        pipeline.pending_changed(plugin, *count);
+    }
     if !recovered.is_empty() {
         tracing::warn!(
             count = recovered.len(),
@@ -106,6 +103,7 @@ pub async fn run(
         committer,
         plugins: Arc::new(plugins),
         replays: Arc::default(),
+        admission: Arc::default(),
     };
     let served = axum::serve(listener, api::router(state))
         .with_graceful_shutdown(stop.clone().cancelled_owned())

@@ -184,7 +184,7 @@ fn revive(app: &AppState, targets: &[(Seq, String)]) -> Result<Vec<String>, ApiE
     pipeline.commit(staging)?;
     for plugin in &revived {
         let label = plugin_label(plugin);
-        pipeline.metrics.queue_depth.get_or_create(&label).inc();
+        pipeline.pending_changed(plugin, 1);
         pipeline
             .metrics
             .dead_letters_replayed

@@ -37,6 +37,22 @@ pub enum ApiError {
     /// Storage cannot take writes now (shutting down, or failed); retry later.
     #[error("storage is unavailable; retry later")]
     Unavailable,
+    /// weir is too far behind to take more now.
+    #[error("{message}")]
+    Overloaded {
+        /// What is over which limit.
+        message: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// The tenant is over its ingest rate.
+    #[error("{message}")]
+    RateLimited {
+        /// Which tenant, which rate.
+        message: String,
+        /// When enough tokens will be back.
+        retry_after_secs: u64,
+    },
     /// The disk is full: nothing was stored; retry once space is freed.
     #[error("the disk is full; nothing was stored; retry later")]
     InsufficientStorage,
@@ -58,6 +74,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::InsufficientStorage => "insufficient_storage",
             ApiError::Internal => "internal",
         }
@@ -74,7 +92,8 @@ impl ApiError {
             }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -95,10 +114,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, ApiError::Unavailable | ApiError::InsufficientStorage) {
+        let retry_after = match &self {
+            ApiError::Unavailable | ApiError::InsufficientStorage => Some(1),
+            ApiError::Overloaded {
+                retry_after_secs, ..
+            }
+            | ApiError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

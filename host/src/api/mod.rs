@@ -18,6 +18,7 @@ use axum::routing::{delete, get, post};
 pub use error::ApiError;
 
 use crate::dispatch::Replays;
+use crate::ingest::Admission;
 use crate::pipeline::Pipeline;
 use crate::queue::GroupCommitter;
 use crate::runtime::Plugin;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub plugins: Arc<BTreeMap<String, Arc<Plugin>>>,
     /// Replay jobs started through the API.
     pub replays: Arc<Replays>,
+    /// Ingest's load shedding and tenant rate limits.
+    pub admission: Arc<Admission>,
 }
 
 /// The whole API.
@@ -55,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/replays/{id}", get(replay::progress))
         .route("/v1/plugins", get(plugins::list_plugins))
         .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
+        .route("/v1/plugins/{name}/pause", post(plugins::pause))
+        .route("/v1/plugins/{name}/resume", post(plugins::resume))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

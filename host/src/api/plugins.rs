@@ -27,10 +27,43 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
                 "memory_bytes": limits.memory_bytes,
                 "deadline_ms": limits.deadline.as_millis() as u64,
                 "max_attempts": limits.max_attempts,
+                "paused": *plugin.paused.borrow(),
             })
         })
         .collect();
     Json(json!({ "plugins": plugins }))
+}
+
+/// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
+/// finish); they wait in the queue, and ingest keeps accepting until the
+/// backlog's high-water mark.
+pub async fn pause(state: State<AppState>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(state, name, true)
+}
+
+/// `POST /v1/plugins/{name}/resume`.
+pub async fn resume(state: State<AppState>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+    set_paused(state, name, false)
+}
+
+fn set_paused(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    paused: bool,
+) -> Result<Json<Value>, ApiError> {
+    let plugin = app
+        .plugins
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("no plugin named {name:?}")))?;
+    plugin.paused.send_replace(paused);
+    let label = crate::metrics::plugin(&name);
+    app.pipeline
+        .metrics
+        .plugin_paused
+        .get_or_create(&label)
+        .set(i64::from(paused));
+    tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
+    Ok(Json(json!({ "name": name, "paused": paused })))
 }
 
 /// Query of the state listing.

@@ -1,5 +1,6 @@
 //! Dispatch: one worker per plugin leases ready deliveries only while the plugin
-//! has a free instance slot, so a slow plugin slows its own lane and nothing else.
+//! has a free instance slot (and is not paused), so a slow plugin slows its own
+//! lane and nothing else.
 
 mod expiry;
 mod lanes;
@@ -43,7 +44,12 @@ pub async fn serve_plugin(
 ) {
     let lane = pipeline.lanes.lane(&plugin.name);
     let lease_ms = lease_duration(&pipeline, &plugin.limits).as_millis() as u64;
+    let mut paused = plugin.paused.subscribe();
     loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            resumed = paused.wait_for(|paused| !paused) => if resumed.is_err() { return },
+        }
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
             permit = plugin.slots.clone().acquire_owned() => match permit {

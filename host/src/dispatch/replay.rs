@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{QueueError, Rerun, Seq};
 
@@ -179,10 +178,6 @@ fn queue_range(
         }
     }
     pipeline.commit(staging)?;
-    let depth = pipeline
-        .metrics
-        .queue_depth
-        .get_or_create(&plugin_label(&spec.plugin));
-    depth.inc_by(queued as i64);
+    pipeline.pending_changed(&spec.plugin, queued as i64);
     Ok((queued, pending))
 }

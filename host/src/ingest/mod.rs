@@ -1,15 +1,18 @@
 //! `POST /v1/events`: check the media type, parse and validate, then hand the
 //! events to the group committer and answer 202 once they are fsync'd.
 
+mod admission;
 mod parse;
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
+pub use admission::Admission;
 pub use parse::{is_json, parse_events};
 
 use crate::api::{ApiError, AppState};
@@ -27,7 +30,7 @@ const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
 pub async fn post_events(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let answer = admit(&app, &headers, body).await;
     if let Err(error) = &answer {
@@ -46,24 +49,35 @@ pub async fn post_events(
 async fn admit(
     app: &AppState,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     check_media_type(headers)?;
-    let limits = &app.pipeline.config.ingest;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(format!(
-                "the body is larger than {} bytes",
-                limits.max_body_bytes
-            ))
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
-    let events = parse_events(&body, limits.max_events_per_request)?;
-    if !app.pipeline.storage_ok() {
+    let pipeline = &app.pipeline;
+    if !pipeline.storage_ok() {
         return Err(ApiError::Unavailable);
     }
+    let limits = &pipeline.config.ingest;
+    // Before the body is read: a shed request costs next to nothing.
+    app.admission.check_backlog(pipeline.backlog(), limits)?;
+    let body = axum::body::to_bytes(body, limits.max_body_bytes)
+        .await
+        .map_err(|error| {
+            let error = error.into_inner();
+            if error.is::<http_body_util::LengthLimitError>() {
+                ApiError::PayloadTooLarge(format!(
+                    "the body is larger than {} bytes",
+                    limits.max_body_bytes
+                ))
+            } else {
+                ApiError::BadRequest(format!("cannot read the body: {error}"))
+            }
+        })?;
+    let events = parse_events(&body, limits.max_events_per_request)?;
+    let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in &events {
+        *per_tenant.entry(event.tenant.as_str()).or_default() += 1;
+    }
+    app.admission.take_tokens(&pipeline.config, &per_tenant)?;
     let admissions = app.committer.submit(events).await.map_err(|error| {
         tracing::error!(%error, "events not stored");
         match error {

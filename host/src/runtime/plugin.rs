@@ -87,6 +87,9 @@ pub struct Plugin {
     pub(super) config: Arc<BTreeMap<String, String>>,
     /// Free instance slots: a delivery runs only while it holds one.
     pub slots: Arc<Semaphore>,
+    /// True while an operator has paused the plugin: nothing new is leased,
+    /// deliveries wait in the queue.
+    pub paused: tokio::sync::watch::Sender<bool>,
     /// Size of the component file.
     pub size_bytes: u64,
 }
@@ -132,6 +135,7 @@ impl Plugin {
             name: Arc::from(name),
             pre,
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
+            paused: tokio::sync::watch::Sender::new(false),
             limits,
             config: Arc::new(config.values_for(name)),
             size_bytes,

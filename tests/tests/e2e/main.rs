@@ -1,6 +1,7 @@
 //! End-to-end tests. Each starts the real `weir` binary on a loopback port over
 //! a fresh data directory, with real plugin components built from `plugins/`.
 
+mod admission;
 mod bad_input;
 mod chains;
 mod crash;

@@ -105,6 +105,8 @@ pub struct Answer {
     pub text: String,
     /// The Content-Type header.
     pub content_type: String,
+    /// The Retry-After header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Weir {
@@ -344,6 +346,11 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let text = response.body_mut().read_to_string().expect("read body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
@@ -351,6 +358,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         body,
         text,
         content_type,
+        retry_after,
     }
 }
 
