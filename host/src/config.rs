@@ -112,6 +112,10 @@ struct RawPluginLimits {
     max_attempts: Option<u32>,
     backoff_initial_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
+    breaker_window: Option<u32>,
+    breaker_failure_rate: Option<f64>,
+    breaker_cooldown_ms: Option<u64>,
+    breaker_probes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +233,23 @@ pub struct PluginLimits {
     pub backoff_initial: Duration,
     /// Cap on the backoff.
     pub backoff_max: Duration,
+    /// The circuit breaker: over the last `window` attempts, a share of
+    /// failures at or above `failure_rate` pauses the plugin for `cooldown`,
+    /// then `probes` deliveries decide whether it runs again.
+    pub breaker: BreakerLimits,
+}
+
+/// When a plugin's circuit breaker opens, for how long, and how it closes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerLimits {
+    /// Attempts looked at.
+    pub window: u32,
+    /// Share of failed attempts in the window that opens the breaker (0–1].
+    pub failure_rate: f64,
+    /// How long it stays open before probing.
+    pub cooldown: Duration,
+    /// Deliveries let through to probe; all must succeed to close it.
+    pub probes: u32,
 }
 
 /// One plugin's settings: its limits and the values its `config` import reads.
@@ -254,6 +275,15 @@ impl Default for PluginLimits {
             max_attempts: 5,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            breaker: BreakerLimits {
+                // Enough attempts that a few unlucky ones do not trip it.
+                window: 20,
+                // Half failing: the downstream is broken, not flaky.
+                failure_rate: 0.5,
+                // Long enough for a restarted downstream to come back.
+                cooldown: Duration::from_secs(30),
+                probes: 3,
+            },
         }
     }
 }
@@ -480,6 +510,17 @@ fn resolve_limits(
             .map(ms)
             .unwrap_or(base.backoff_initial),
         backoff_max: raw.backoff_max_ms.map(ms).unwrap_or(base.backoff_max),
+        breaker: BreakerLimits {
+            window: raw.breaker_window.unwrap_or(base.breaker.window),
+            failure_rate: raw
+                .breaker_failure_rate
+                .unwrap_or(base.breaker.failure_rate),
+            cooldown: raw
+                .breaker_cooldown_ms
+                .map(ms)
+                .unwrap_or(base.breaker.cooldown),
+            probes: raw.breaker_probes.unwrap_or(base.breaker.probes),
+        },
     };
     let positive = [
         ("fuel", limits.fuel == 0),
@@ -487,10 +528,16 @@ fn resolve_limits(
         ("deadline_ms", limits.deadline.is_zero()),
         ("instances", limits.instances == 0),
         ("max_attempts", limits.max_attempts == 0),
+        ("breaker_window", limits.breaker.window == 0),
+        ("breaker_probes", limits.breaker.probes == 0),
+        (
+            "breaker_failure_rate",
+            !(limits.breaker.failure_rate > 0.0 && limits.breaker.failure_rate <= 1.0),
+        ),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, bad)| *bad) {
         return Err(ConfigError::Invalid(format!(
-            "[{section}] {key} is too small (memory_bytes needs at least one 64 KiB page, the others must be positive)"
+            "[{section}] {key} is out of range (memory_bytes needs at least one 64 KiB page, breaker_failure_rate is in (0, 1], the others must be positive)"
         )));
     }
     if limits.instances > 1024 {
@@ -567,6 +614,10 @@ mod tests {
             (
                 "[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 20\n",
                 "backlog_low_water",
+            ),
+            (
+                "[plugins.p]\nbreaker_failure_rate = 1.5\n",
+                "[plugins.p] breaker_failure_rate",
             ),
         ];
         for (text, expected) in cases {

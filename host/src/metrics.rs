@@ -63,6 +63,8 @@ pub struct Metrics {
     pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
     pub queue_depth: Family<PluginLabel, Gauge>,
+    /// Times a plugin's circuit breaker opened.
+    pub breaker_trips: Family<PluginLabel, Counter>,
     /// 1 while an operator has paused the plugin.
     pub plugin_paused: Family<PluginLabel, Gauge>,
     /// Instance slots in use.
@@ -98,6 +100,7 @@ impl Metrics {
             queue_depth: Family::default(),
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
+            breaker_trips: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
@@ -153,6 +156,11 @@ impl Metrics {
             "instances_busy",
             "Plugin instance slots in use",
             metrics.instances_busy.clone(),
+        );
+        registry.register(
+            "breaker_trips",
+            "Times a plugin's circuit breaker opened",
+            metrics.breaker_trips.clone(),
         );
         registry.register(
             "plugin_paused",

@@ -28,6 +28,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
                 "deadline_ms": limits.deadline.as_millis() as u64,
                 "max_attempts": limits.max_attempts,
                 "paused": *plugin.paused.borrow(),
+                "breaker": plugin.breaker.state().as_str(),
             })
         })
         .collect();

@@ -2,6 +2,7 @@
 //! has a free instance slot (and is not paused), so a slow plugin slows its own
 //! lane and nothing else.
 
+mod breaker;
 mod expiry;
 mod lanes;
 mod replay;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use breaker::{Breaker, BreakerState, Permission};
 pub use lanes::{Lane, Lanes};
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
@@ -25,11 +27,14 @@ use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
-use crate::runtime::Plugin;
+use crate::runtime::{Outcome, Plugin};
 
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
 const MAX_CONFLICT_RERUNS: u32 = 8;
+
+/// How often a worker looks whether a half-open breaker's probes decided.
+const PROBE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -57,6 +62,25 @@ pub async fn serve_plugin(
                 Err(_) => return,
             },
         };
+        match plugin.breaker.permission() {
+            Permission::Run => {}
+            Permission::WaitUntil(until) => {
+                drop(permit);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep_until(until.into()) => {}
+                }
+                continue;
+            }
+            Permission::WaitForProbes => {
+                drop(permit);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(PROBE_POLL) => {}
+                }
+                continue;
+            }
+        }
         match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
             Ok(Some(leased)) => {
                 let span = tracing::info_span!("delivery", plugin = %plugin.name, seq = leased.seq, event_id = tracing::field::Empty);
@@ -71,6 +95,7 @@ pub async fn serve_plugin(
             }
             Ok(None) => {
                 drop(permit);
+                plugin.breaker.unused_probe();
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = lane.woken() => {}
@@ -147,6 +172,11 @@ async fn handle(
             .inc_by(execution.fuel_consumed);
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
+        }
+        let failed = !matches!(execution.result, Ok(Outcome::Ack | Outcome::Emit(_)));
+        if plugin.breaker.record(failed) {
+            tracing::warn!(cooldown = ?plugin.limits.breaker.cooldown, "most recent attempts failed: circuit breaker open");
+            metrics.breaker_trips.get_or_create(&label).inc();
         }
         if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));

@@ -90,6 +90,8 @@ pub struct Plugin {
     /// True while an operator has paused the plugin: nothing new is leased,
     /// deliveries wait in the queue.
     pub paused: tokio::sync::watch::Sender<bool>,
+    /// Stops feeding the plugin while most of its recent attempts fail.
+    pub breaker: crate::dispatch::Breaker,
     /// Size of the component file.
     pub size_bytes: u64,
 }
@@ -136,6 +138,7 @@ impl Plugin {
             pre,
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             paused: tokio::sync::watch::Sender::new(false),
+            breaker: crate::dispatch::Breaker::new(limits.breaker.clone()),
             limits,
             config: Arc::new(config.values_for(name)),
             size_bytes,

@@ -3,6 +3,7 @@
 
 mod admission;
 mod bad_input;
+mod breaker;
 mod chains;
 mod crash;
 mod dead_letters;
