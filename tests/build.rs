@@ -10,6 +10,7 @@ fn main() {
         "test-always-fail",
         "test-emit-loop",
         "test-recorder",
+        "test-slow",
     ]);
     println!("cargo:rustc-env=WEIR_TEST_PLUGINS={}", components.display());
 }

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
     pub queue_depth: Family<PluginLabel, Gauge>,
+    /// Deliveries a plugin may run at once now (its adaptive limit).
+    pub concurrency_limit: Family<PluginLabel, Gauge>,
     /// Times a plugin's circuit breaker opened.
     pub breaker_trips: Family<PluginLabel, Counter>,
     /// 1 while an operator has paused the plugin.
@@ -101,6 +103,7 @@ impl Metrics {
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
             breaker_trips: Family::default(),
+            concurrency_limit: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
@@ -156,6 +159,11 @@ impl Metrics {
             "instances_busy",
             "Plugin instance slots in use",
             metrics.instances_busy.clone(),
+        );
+        registry.register(
+            "concurrency_limit",
+            "Deliveries a plugin may run at once now, adapted to its latency",
+            metrics.concurrency_limit.clone(),
         );
         registry.register(
             "breaker_trips",

@@ -29,6 +29,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
                 "max_attempts": limits.max_attempts,
                 "paused": *plugin.paused.borrow(),
                 "breaker": plugin.breaker.state().as_str(),
+                "concurrency_limit": plugin.concurrency.current(),
             })
         })
         .collect();

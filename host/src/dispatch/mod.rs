@@ -3,6 +3,7 @@
 //! lane and nothing else.
 
 mod breaker;
+mod concurrency;
 mod expiry;
 mod lanes;
 mod replay;
@@ -16,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 pub use breaker::{Breaker, BreakerState, Permission};
+pub use concurrency::AdaptiveLimit;
 pub use lanes::{Lane, Lanes};
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
@@ -27,7 +29,7 @@ use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
-use crate::runtime::{Outcome, Plugin};
+use crate::runtime::{Failure, FailureKind, Outcome, Plugin};
 
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
@@ -62,6 +64,16 @@ pub async fn serve_plugin(
                 Err(_) => return,
             },
         };
+        // Slots in use, this one included, against the adaptive limit.
+        let busy = plugin.limits.instances as usize - plugin.slots.available_permits();
+        if busy > plugin.concurrency.current() as usize {
+            drop(permit);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = plugin.slot_freed.notified() => {}
+            }
+            continue;
+        }
         match plugin.breaker.permission() {
             Permission::Run => {}
             Permission::WaitUntil(until) => {
@@ -134,6 +146,7 @@ async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leas
         pipeline.storage_failed(&error);
     }
     busy.dec();
+    plugin.slot_freed.notify_one();
 }
 
 async fn handle(
@@ -174,6 +187,19 @@ async fn handle(
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
         let failed = !matches!(execution.result, Ok(Outcome::Ack | Outcome::Emit(_)));
+        let congested = matches!(
+            &execution.result,
+            Ok(Outcome::RetryLater(_))
+                | Err(Failure {
+                    kind: FailureKind::Deadline,
+                    ..
+                })
+        );
+        let limit = plugin.concurrency.record(execution.duration, congested);
+        metrics
+            .concurrency_limit
+            .get_or_create(&label)
+            .set(i64::from(limit));
         if plugin.breaker.record(failed) {
             tracing::warn!(cooldown = ?plugin.limits.breaker.cooldown, "most recent attempts failed: circuit breaker open");
             metrics.breaker_trips.get_or_create(&label).inc();

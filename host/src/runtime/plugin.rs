@@ -92,6 +92,10 @@ pub struct Plugin {
     pub paused: tokio::sync::watch::Sender<bool>,
     /// Stops feeding the plugin while most of its recent attempts fail.
     pub breaker: crate::dispatch::Breaker,
+    /// How many of its slots it may use now, adapted to its latency.
+    pub concurrency: crate::dispatch::AdaptiveLimit,
+    /// Signalled when one of its deliveries ends and frees a slot.
+    pub slot_freed: tokio::sync::Notify,
     /// Size of the component file.
     pub size_bytes: u64,
 }
@@ -139,6 +143,8 @@ impl Plugin {
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             paused: tokio::sync::watch::Sender::new(false),
             breaker: crate::dispatch::Breaker::new(limits.breaker.clone()),
+            concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
+            slot_freed: tokio::sync::Notify::new(),
             limits,
             config: Arc::new(config.values_for(name)),
             size_bytes,

@@ -5,6 +5,7 @@ mod admission;
 mod bad_input;
 mod breaker;
 mod chains;
+mod concurrency;
 mod crash;
 mod dead_letters;
 mod ordering;

@@ -1,0 +1,73 @@
+//! A plugin whose downstream slows down gets less concurrency, and the other
+//! plugins keep their pace; nothing is lost.
+
+use serde_json::{Value, json};
+
+use crate::recorder::{self, recorded, wait_until_idle};
+use crate::support::{Weir, Workspace};
+
+const CONFIG: &str = r#"
+[plugins.test-slow]
+instances = 4
+
+[[route]]
+name = "slow"
+match = { type = "slow" }
+plugins = ["test-slow"]
+"#;
+
+fn post_slow(weir: &Weir, first: u64, count: u64, sleep_ms: u64) {
+    let events: Vec<Value> = (first..first + count)
+        .map(|n| json!({"id": format!("slow-{n}"), "source": "tests", "type": "slow", "data": {"sleep_ms": sleep_ms}}))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+}
+
+fn slow_depth(weir: &Weir) -> f64 {
+    weir.metric(r#"weir_queue_depth{plugin="test-slow"}"#)
+}
+
+#[test]
+fn a_slowing_plugin_gets_less_concurrency_and_others_keep_their_pace() {
+    let config = format!("{CONFIG}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-slow", "test-recorder"], &config);
+    let weir = workspace.start();
+
+    // Its usual pace: a millisecond a call.
+    post_slow(&weir, 0, 8, 1);
+    weir.wait_for("the fast calls", |weir| {
+        (slow_depth(weir) == 0.0).then_some(())
+    });
+    let limit = r#"weir_concurrency_limit{plugin="test-slow"}"#;
+    assert_eq!(weir.metric(limit), 4.0, "at full concurrency while fast");
+
+    // The downstream slows to 300 ms a call.
+    post_slow(&weir, 8, 20, 300);
+    weir.wait_for("the limit to drop", |weir| {
+        (weir.metric(limit) < 4.0).then_some(())
+    });
+
+    // Another plugin's work goes through while the slow one is still behind.
+    let events: Vec<Value> = (0..50).map(|n| recorder::event(n, None, false)).collect();
+    assert_eq!(
+        weir.post_json("/v1/events", &json!(events).to_string())
+            .status,
+        202
+    );
+    wait_until_idle(&weir);
+    assert!(
+        slow_depth(&weir) > 0.0,
+        "the recorder did not wait for the slow plugin"
+    );
+    assert_eq!(recorded(&weir).seen.len(), 50);
+
+    weir.wait_for("the slow plugin to catch up", |weir| {
+        (slow_depth(weir) == 0.0).then_some(())
+    });
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_processed_total{plugin="test-slow"}"#),
+        28.0
+    );
+    weir.stop();
+}
