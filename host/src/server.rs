@@ -120,8 +120,11 @@ pub async fn run(
     {
         tracing::warn!(
             running = deliveries.len(),
-            "deliveries still running after {grace:?}; they will run again after a restart"
+            "deliveries still running after {grace:?}; their leases are released and they run again after a restart"
         );
+        if let Err(error) = pipeline.queue.recover_leases() {
+            tracing::error!(%error, "cannot release the leases of unfinished deliveries; the next start will");
+        }
     }
     stop_ticking.cancel();
     // The router (and with it the last committer handle) is gone: the commit thread drains and ends.

@@ -78,10 +78,14 @@ impl Queue {
         Ok(expired)
     }
 
-    /// Returns every leased delivery to ready. Run at start-up, before dispatch:
-    /// any lease then belongs to a process that is gone.
+    /// Returns every leased delivery to ready. Run at start-up, before dispatch
+    /// (any lease then belongs to a process that is gone), and at shutdown for
+    /// the deliveries that did not finish within the grace period.
     pub fn recover_leases(&self) -> Result<Vec<(String, Seq)>, QueueError> {
-        let mut batch = self.db.batch();
+        // Under the write lock: at shutdown a straggling delivery may still try
+        // to commit, and must find its lease either still there or gone.
+        let mut staging = self.stage();
+        let batch = staging.batch();
         let mut recovered = Vec::new();
         for guard in self.leased.iter() {
             let key = guard.key()?;
@@ -100,7 +104,7 @@ impl Queue {
             batch.remove(&self.leased, key.clone());
             recovered.push((plugin.to_owned(), seq));
         }
-        batch.commit()?;
+        staging.commit()?;
         Ok(recovered)
     }
 }

@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod dead_letters;
 mod ordering;
+mod overload;
 mod pipeline;
 mod recorder;
 mod replay;
