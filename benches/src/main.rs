@@ -32,12 +32,18 @@ struct Args {
     /// After ingest, wait until every event has passed both example plugins.
     #[arg(long)]
     wait_processed: bool,
+    /// Offer events at this rate (events/s) instead of as fast as weir answers:
+    /// an open-loop load, for overload runs.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 /// What one run measured.
 struct Report {
     events_sent: usize,
     errors: usize,
+    /// Events fully processed while the load was being sent (goodput).
+    processed_while_sending: f64,
     ingest_seconds: f64,
     latencies: Vec<Duration>,
     processed_seconds: Option<f64>,
@@ -51,8 +57,8 @@ fn main() -> anyhow::Result<()> {
             args.url
         );
     }
-    if args.batch == 0 || args.concurrency == 0 {
-        bail!("--batch and --concurrency must be positive");
+    if args.batch == 0 || args.concurrency == 0 || args.rate.is_some_and(|r| r <= 0.0) {
+        bail!("--batch, --concurrency and --rate must be positive");
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -82,7 +88,7 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                 next.clone(),
                 format!("{}/v1/events", args.url),
             );
-            let (batch, total) = (args.batch, args.events);
+            let (batch, total, rate) = (args.batch, args.events, args.rate);
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
                 let (mut sent, mut errors) = (0, 0);
@@ -92,15 +98,20 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                         break;
                     }
                     let first = request * batch;
+                    if let Some(rate) = rate {
+                        let due = started + Duration::from_secs_f64(first as f64 / rate);
+                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    }
                     let body = body(run_id, first, batch.min(total - first));
                     let began = Instant::now();
                     let answer = agent
                         .post(&url)
                         .header("content-type", "application/json")
                         .send(&body);
-                    latencies.push(began.elapsed());
+                    // Latency of accepted requests: a shed one is answered at once.
                     match answer {
                         Ok(response) if response.status().as_u16() == 202 => {
+                            latencies.push(began.elapsed());
                             sent += batch.min(total - first)
                         }
                         _ => errors += 1,
@@ -113,6 +124,7 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
     let mut report = Report {
         events_sent: 0,
         errors: 0,
+        processed_while_sending: 0.0,
         ingest_seconds: 0.0,
         latencies: Vec::new(),
         processed_seconds: None,
@@ -126,6 +138,11 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
         report.errors += errors;
     }
     report.ingest_seconds = started.elapsed().as_secs_f64();
+    report.processed_while_sending = metric(
+        agent,
+        &args.url,
+        r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
+    )? - priced_before;
     if args.wait_processed {
         let target = priced_before + report.events_sent as f64;
         let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
@@ -206,6 +223,8 @@ fn print_report(args: &Args, report: &Report) {
         "ingest_p50_ms": percentile(0.50),
         "ingest_p99_ms": percentile(0.99),
         "processed_events_per_s": report.processed_seconds.map(|s| report.events_sent as f64 / s),
+        "offered_events_per_s": args.rate,
+        "goodput_events_per_s": report.processed_while_sending / report.ingest_seconds,
     });
     println!("{line}");
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 /// How much slower than its usual latency an attempt must be to count as congestion.
 const SLOW_FACTOR: f64 = 2.0;
+/// ... and by at least this much: a millisecond handler that takes three on a
+/// busy machine is jitter, not a struggling downstream.
+const SLOW_FLOOR: Duration = Duration::from_millis(50);
 /// How far one congestion signal cuts the limit.
 const DECREASE: f64 = 0.5;
 /// Weight of a new latency sample in the usual-latency average.
@@ -49,7 +52,7 @@ impl AdaptiveLimit {
     pub fn record(&self, latency: Duration, congested: bool) -> u32 {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let baseline = *inner.baseline.get_or_insert(latency);
-        let slow = latency.as_secs_f64() > baseline.as_secs_f64() * SLOW_FACTOR;
+        let slow = latency > baseline.mul_f64(SLOW_FACTOR).max(baseline + SLOW_FLOOR);
         if congested || slow {
             inner.limit = (inner.limit * DECREASE).max(1.0);
         } else {
@@ -77,6 +80,8 @@ mod tests {
             limit.record(fast, false);
         }
         assert_eq!(limit.current(), 8, "never above the slots");
+        limit.record(Duration::from_millis(20), false);
+        assert_eq!(limit.current(), 8, "a little jitter is not congestion");
         limit.record(Duration::from_millis(200), false);
         limit.record(Duration::from_millis(200), false);
         assert_eq!(limit.current(), 2, "two slow attempts halve it twice");

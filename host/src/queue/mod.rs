@@ -82,6 +82,13 @@ impl From<serde_json::Error> for QueueError {
     }
 }
 
+/// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
+/// weir has twelve keyspaces, so this bounds memtable memory at a few hundred
+/// MiB however deep the backlog, at the cost of more, smaller flushes.
+const MEMTABLE_BYTES: u64 = 16 << 20;
+/// Block cache for reads; the hot part of the queue is its recent tail.
+const BLOCK_CACHE_BYTES: u64 = 64 << 20;
+
 /// What an ingest `202` promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -121,8 +128,12 @@ impl Queue {
     /// durable as `durability` says.
     pub fn open(dir: &Path, durability: Durability) -> Result<Queue, QueueError> {
         // weir decides when to fsync (group commit); fjall must not sync on its own.
-        let db = Database::builder(dir).manual_journal_persist(true).open()?;
-        let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+        let db = Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(BLOCK_CACHE_BYTES)
+            .open()?;
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let keyspace = |name: &str| db.keyspace(name, options);
         let events = keyspace("events")?;
         let next_seq = match events.last_key_value() {
             Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),

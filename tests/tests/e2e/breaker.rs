@@ -34,7 +34,10 @@ breaker_probes = 1
     weir.wait_for("the breaker to open", |weir| {
         (weir.get("/v1/plugins").body["plugins"][0]["breaker"] == "open").then_some(())
     });
-    assert!(weir.metric(r#"weir_breaker_trips_total{plugin="test-recorder"}"#) >= 1.0);
+    // Counted just after the state changes, so wait for it too.
+    weir.wait_for("the trip to be counted", |weir| {
+        (weir.metric(r#"weir_breaker_trips_total{plugin="test-recorder"}"#) >= 1.0).then_some(())
+    });
 
     wait_until_idle(&weir);
     let seen = recorded(&weir).seen;

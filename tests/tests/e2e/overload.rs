@@ -13,7 +13,7 @@ use crate::support::{Weir, Workspace};
 
 /// How long the burst lasts.
 const BURST: Duration = Duration::from_secs(3);
-const BATCH: u64 = 50;
+const BATCH: u64 = 100;
 /// The memory bound the burst must stay under (resident set of the weir process).
 const RSS_BOUND_KB: u64 = 400 * 1024;
 
@@ -36,7 +36,7 @@ fn rss_kb(pid: u32) -> u64 {
 #[test]
 fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all_run() {
     let config = format!(
-        "[ingest]\nbacklog_high_water = 1000\nbacklog_low_water = 500\n{}",
+        "[ingest]\nbacklog_high_water = 300\nbacklog_low_water = 150\n{}",
         recorder::ROUTE
     );
     let workspace = Workspace::new(&["test-recorder"], &config);

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Measures weir under overload and with a deep backlog, N runs each (default 3),
+# medians printed:
+#   1. the sustainable rate R: 20,000 events in batches of 100, processed end to
+#      end through both example plugins;
+#   2. goodput (events processed end to end per second while the load is on) and
+#      p99 ingest latency of accepted requests, with 2R and 10R offered for 30 s
+#      (open loop, batches of 10), and ingest's high-water mark at 20,000
+#      deliveries so that weir sheds;
+#   3. peak RSS while 1,000,000 events pile up behind paused plugins.
+# Loopback only; every run is bounded in events and seconds.
+#
+#   bash benches/overload.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+port=18182
+url="http://127.0.0.1:$port"
+
+cargo build --release --locked -p weir -p weir-bench
+bin="${CARGO_TARGET_DIR:-target}/release"
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The example routes, with ingest's marks set for the scenario.
+write_config() {
+  cat >"$work/weir.toml" <<TOML
+[ingest]
+backlog_high_water = $1
+backlog_low_water = $(($1 * 9 / 10))
+
+[[route]]
+name = "normalize-bookings"
+match = { type = "booking.webhook" }
+plugins = ["booking-normalizer"]
+
+[[route]]
+name = "price-on-booking"
+match = { type = "booking.normalized" }
+plugins = ["price-calculator"]
+TOML
+}
+
+stop_weir() {
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+}
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+# weir installs its bundled example components only into its default plugin
+# directory; this script points it elsewhere, so copy them there once.
+prepare_plugins() {
+  local dir="$work/examples"
+  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$work/install.log" 2>&1 &
+  local installer=$!
+  for _ in $(seq 600); do
+    if curl -sf "$url/readyz" >/dev/null; then break; fi
+    sleep 0.1
+  done
+  kill -TERM "$installer"
+  wait "$installer" || true
+  cp "$dir/plugins/"*.wasm "$work/"
+}
+
+start_with_plugins() {
+  rm -rf "$work/data"
+  mkdir -p "$work/data/plugins"
+  cp "$work/"*.wasm "$work/data/plugins/"
+  "$bin/weir" serve --config "$work/weir.toml" --listen "127.0.0.1:$port" \
+    --data-dir "$work/data" --plugins-dir "$work/data/plugins" >"$work/weir.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    if curl -sf "$url/readyz" >/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "weir did not start; log:" >&2
+  cat "$work/weir.log" >&2
+  exit 1
+}
+
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+prepare_plugins
+declare -a sustainable goodput2 goodput10 p99_2 p99_10 shed2 shed10 rss_idle rss_backlog
+for run in $(seq "$runs"); do
+  write_config 20000
+  start_with_plugins
+  sync
+  line=$("$bin/weir-load" --url "$url" --events 20000 --batch 100 --concurrency 8 --wait-processed)
+  rate=$(field "$line" processed_events_per_s)
+  sustainable+=("$rate")
+  stop_weir
+  for factor in 2 10; do
+    start_with_plugins
+    sync
+    offered=$(python3 -c "print($rate * $factor)")
+    events=$(python3 -c "print(int($rate * $factor * 30))")
+    line=$("$bin/weir-load" --url "$url" --events "$events" --batch 10 --concurrency 64 \
+      --rate "$offered" --max-seconds 30)
+    echo "overload ${factor}x: $line"
+    if [ "$factor" = 2 ]; then
+      goodput2+=("$(field "$line" goodput_events_per_s)"); p99_2+=("$(field "$line" ingest_p99_ms)")
+      shed2+=("$(field "$line" errors)")
+    else
+      goodput10+=("$(field "$line" goodput_events_per_s)"); p99_10+=("$(field "$line" ingest_p99_ms)")
+      shed10+=("$(field "$line" errors)")
+    fi
+    stop_weir
+  done
+  # A deep backlog: plugins paused, a million events in.
+  write_config 3000000
+  start_with_plugins
+  curl -sf -X POST "$url/v1/plugins/booking-normalizer/pause" >/dev/null
+  curl -sf -X POST "$url/v1/plugins/price-calculator/pause" >/dev/null
+  rss_idle+=("$(rss_kb "$pid")")
+  peak=0
+  "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 300 \
+    >"$work/backlog.json" &
+  loader=$!
+  while kill -0 "$loader" 2>/dev/null; do
+    now=$(rss_kb "$pid"); [ "$now" -gt "$peak" ] && peak=$now
+    sleep 1
+  done
+  wait "$loader"
+  echo "backlog: $(cat "$work/backlog.json"), peak RSS ${peak} kB"
+  rss_backlog+=("$peak")
+  stop_weir
+done
+echo "sustainable end to end: median $(median "${sustainable[@]}") events/s"
+echo "2x overload: goodput median $(median "${goodput2[@]}") events/s, p99 accepted $(median "${p99_2[@]}") ms, shed requests $(median "${shed2[@]}")"
+echo "10x overload: goodput median $(median "${goodput10[@]}") events/s, p99 accepted $(median "${p99_10[@]}") ms, shed requests $(median "${shed10[@]}")"
+echo "RSS: idle median $(median "${rss_idle[@]}") kB, peak with a 1,000,000-event backlog median $(median "${rss_backlog[@]}") kB"
