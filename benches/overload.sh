@@ -15,17 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 port=18182
-url="http://127.0.0.1:$port"
 
-cargo build --release --locked -p weir -p weir-bench
-bin="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/common.sh
+# The example components, from a plugin directory of the script's own.
+weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
 
 # The example routes, with ingest's marks set for the scenario.
 write_config() {
@@ -46,12 +39,6 @@ plugins = ["price-calculator"]
 TOML
 }
 
-stop_weir() {
-  kill -TERM "$pid"
-  wait "$pid" || true
-  pid=""
-}
-
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
@@ -60,31 +47,12 @@ median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) f
 # directory; this script points it elsewhere, so copy them there once.
 prepare_plugins() {
   local dir="$work/examples"
-  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$work/install.log" 2>&1 &
-  local installer=$!
-  for _ in $(seq 600); do
-    if curl -sf "$url/readyz" >/dev/null; then break; fi
-    sleep 0.1
-  done
-  kill -TERM "$installer"
-  wait "$installer" || true
-  cp "$dir/plugins/"*.wasm "$work/"
-}
-
-start_with_plugins() {
-  rm -rf "$work/data"
-  mkdir -p "$work/data/plugins"
-  cp "$work/"*.wasm "$work/data/plugins/"
-  "$bin/weir" serve --config "$work/weir.toml" --listen "127.0.0.1:$port" \
-    --data-dir "$work/data" --plugins-dir "$work/data/plugins" >"$work/weir.log" 2>&1 &
+  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$dir" >"$work/weir.log" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do
-    if curl -sf "$url/readyz" >/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "weir did not start; log:" >&2
-  cat "$work/weir.log" >&2
-  exit 1
+  wait_ready
+  stop_weir
+  mkdir -p "$work/plugins"
+  cp "$dir/plugins/"*.wasm "$work/plugins/"
 }
 
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
@@ -94,14 +62,14 @@ prepare_plugins
 declare -a sustainable goodput2 goodput10 p99_2 p99_10 shed2 shed10 rss_idle rss_backlog
 for run in $(seq "$runs"); do
   write_config 20000
-  start_with_plugins
+  start_weir
   sync
   line=$("$bin/weir-load" --url "$url" --events 20000 --batch 100 --concurrency 8 --wait-processed)
   rate=$(field "$line" processed_events_per_s)
   sustainable+=("$rate")
   stop_weir
   for factor in 2 10; do
-    start_with_plugins
+    start_weir
     sync
     offered=$(python3 -c "print($rate * $factor)")
     events=$(python3 -c "print(int($rate * $factor * 30))")
@@ -119,7 +87,7 @@ for run in $(seq "$runs"); do
   done
   # A deep backlog: plugins paused, a million events in.
   write_config 3000000
-  start_with_plugins
+  start_weir
   curl -sf -X POST "$url/v1/plugins/booking-normalizer/pause" >/dev/null
   curl -sf -X POST "$url/v1/plugins/price-calculator/pause" >/dev/null
   rss_idle+=("$(rss_kb "$pid")")

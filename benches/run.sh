@@ -10,36 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 port=18181
-url="http://127.0.0.1:$port"
 
-cargo build --release --locked -p weir -p weir-bench
-bin="${CARGO_TARGET_DIR:-target}/release"
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start_weir() {
-  rm -rf "$work/data"
-  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/weir.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 600); do
-    if curl -sf "$url/readyz" >/dev/null; then return; fi
-    sleep 0.1
-  done
-  echo "weir did not start; log:" >&2
-  cat "$work/weir.log" >&2
-  exit 1
-}
-
-stop_weir() {
-  kill -TERM "$pid"
-  wait "$pid" || true
-  pid=""
-}
+weir_args=()
+source benches/common.sh
 
 scenario() {
   local name=$1

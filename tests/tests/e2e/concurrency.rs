@@ -4,33 +4,12 @@
 use serde_json::{Value, json};
 
 use crate::recorder::{self, recorded, wait_until_idle};
-use crate::support::{Weir, Workspace};
-
-const CONFIG: &str = r#"
-[plugins.test-slow]
-instances = 4
-
-[[route]]
-name = "slow"
-match = { type = "slow" }
-plugins = ["test-slow"]
-"#;
-
-fn post_slow(weir: &Weir, first: u64, count: u64, sleep_ms: u64) {
-    let events: Vec<Value> = (first..first + count)
-        .map(|n| json!({"id": format!("slow-{n}"), "source": "tests", "type": "slow", "data": {"sleep_ms": sleep_ms}}))
-        .collect();
-    let answer = weir.post_json("/v1/events", &json!(events).to_string());
-    assert_eq!(answer.status, 202, "{}", answer.text);
-}
-
-fn slow_depth(weir: &Weir) -> f64 {
-    weir.metric(r#"weir_queue_depth{plugin="test-slow"}"#)
-}
+use crate::slow::{self, depth as slow_depth, post as post_slow};
+use crate::support::Workspace;
 
 #[test]
 fn a_slowing_plugin_gets_less_concurrency_and_others_keep_their_pace() {
-    let config = format!("{CONFIG}{}", recorder::ROUTE);
+    let config = format!("{}{}", slow::CONFIG, recorder::ROUTE);
     let workspace = Workspace::new(&["test-slow", "test-recorder"], &config);
     let weir = workspace.start();
 

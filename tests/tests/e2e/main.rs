@@ -15,6 +15,7 @@ mod recorder;
 mod replay;
 mod restart;
 mod retries;
+mod slow;
 mod startup;
 mod storage;
 mod support;

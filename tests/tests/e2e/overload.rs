@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::recorder::{self, recorded, wait_until_idle};
+use crate::slow;
 use crate::support::{Weir, Workspace};
 
 /// How long the burst lasts.
@@ -83,28 +84,10 @@ fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all
 
 #[test]
 fn sigterm_under_load_exits_in_time_and_a_restart_finishes_every_event() {
-    let config = r#"
-[dispatch]
-shutdown_grace_ms = 500
-
-[plugins.test-slow]
-instances = 4
-
-[[route]]
-name = "slow"
-match = { type = "slow" }
-plugins = ["test-slow"]
-"#;
-    let workspace = Workspace::new(&["test-slow"], config);
+    let config = format!("[dispatch]\nshutdown_grace_ms = 500\n{}", slow::CONFIG);
+    let workspace = Workspace::new(&["test-slow"], &config);
     let weir = workspace.start();
-    let events: Vec<Value> = (0..40)
-        .map(|n| json!({"id": format!("slow-{n}"), "source": "tests", "type": "slow", "data": {"sleep_ms": 300}}))
-        .collect();
-    assert_eq!(
-        weir.post_json("/v1/events", &json!(events).to_string())
-            .status,
-        202
-    );
+    slow::post(&weir, 0, 40, 300);
     std::thread::sleep(Duration::from_millis(400));
 
     let stopping = Instant::now();

@@ -1,0 +1,41 @@
+# Shared by the benchmark scripts (sourced, not run): the release build, a
+# scratch directory removed on exit, and starting and stopping weir on $port.
+# The caller sets `port` and, to start weir, the array `weir_args`.
+
+cargo build --release --locked -p weir -p weir-bench
+bin="${CARGO_TARGET_DIR:-target}/release"
+url="http://127.0.0.1:$port"
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits (bounded) until the weir at $url is ready; exits with its log if not.
+wait_ready() {
+  for _ in $(seq 600); do
+    if curl -sf "$url/readyz" >/dev/null; then return; fi
+    sleep 0.1
+  done
+  echo "weir did not start; log:" >&2
+  cat "$work/weir.log" >&2
+  exit 1
+}
+
+# Starts weir on a fresh data directory with "${weir_args[@]}".
+start_weir() {
+  rm -rf "$work/data"
+  mkdir -p "$work/data"
+  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$work/data" "${weir_args[@]}" \
+    >"$work/weir.log" 2>&1 &
+  pid=$!
+  wait_ready
+}
+
+stop_weir() {
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+}
