@@ -114,11 +114,6 @@ impl Pipeline {
         self.stop.clone()
     }
 
-    /// Whether storage failed and weir is stopping because of it.
-    pub fn storage_failed_already(&self) -> bool {
-        !self.storage_ok()
-    }
-
     /// Whether storage has accepted every write so far.
     pub fn storage_ok(&self) -> bool {
         self.storage_ok.load(Ordering::Relaxed)

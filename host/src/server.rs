@@ -129,7 +129,7 @@ pub async fn run(
     stop_ticking.cancel();
     // The router (and with it the last committer handle) is gone: the commit thread drains and ends.
     let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
-    if pipeline.storage_failed_already() {
+    if !pipeline.storage_ok() {
         return Err(Error::StorageFailed { path: queue_dir });
     }
     pipeline.queue.sync().map_err(|source| Error::Queue {

@@ -85,26 +85,17 @@ impl Queue {
         // Under the write lock: at shutdown a straggling delivery may still try
         // to commit, and must find its lease either still there or gone.
         let mut staging = self.stage();
-        let batch = staging.batch();
-        let mut recovered = Vec::new();
         for guard in self.leased.iter() {
             let key = guard.key()?;
             let Some((plugin, seq)) = keys::split_plugin_seq(&key) else {
                 continue;
             };
-            if let Some(mut record) = self.delivery(seq, plugin)? {
-                record.state = DeliveryState::Ready;
-                batch.insert(
-                    &self.deliveries,
-                    keys::delivery(seq, plugin),
-                    record.encode(),
-                );
-            }
-            batch.insert(&self.ready, key.clone(), []);
-            batch.remove(&self.leased, key.clone());
-            recovered.push((plugin.to_owned(), seq));
+            let Some(record) = self.delivery(seq, plugin)? else {
+                continue;
+            };
+            staging.batch().remove(&self.leased, key.to_vec());
+            staging.make_ready(seq, record);
         }
-        staging.commit()?;
-        Ok(recovered)
+        Ok(staging.commit()?.readied)
     }
 }

@@ -1,12 +1,11 @@
 //! Scheduled retries: deliveries waiting in `scheduled` until their due time.
 
-use super::{DeliveryState, Queue, QueueError, Seq, keys};
+use super::{Queue, QueueError, Seq, keys};
 
 impl Queue {
     /// Moves up to `limit` deliveries due at or before `now_ms` back to ready.
     pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, Seq)>, QueueError> {
-        let mut batch = self.db.batch();
-        let mut promoted = Vec::new();
+        let mut staging = self.stage();
         for guard in self
             .scheduled
             .range(..(now_ms + 1).to_be_bytes())
@@ -16,21 +15,13 @@ impl Queue {
             let Some((_, plugin, seq)) = keys::split_scheduled(&key) else {
                 continue;
             };
-            if let Some(mut record) = self.delivery(seq, plugin)? {
-                record.state = DeliveryState::Ready;
-                record.next_attempt_at_ms = None;
-                batch.insert(
-                    &self.deliveries,
-                    keys::delivery(seq, plugin),
-                    record.encode(),
-                );
-            }
-            batch.insert(&self.ready, keys::plugin_seq(plugin, seq), []);
-            batch.remove(&self.scheduled, key.clone());
-            promoted.push((plugin.to_owned(), seq));
+            let Some(record) = self.delivery(seq, plugin)? else {
+                continue;
+            };
+            staging.batch().remove(&self.scheduled, key.to_vec());
+            staging.make_ready(seq, record);
         }
-        batch.commit()?;
-        Ok(promoted)
+        Ok(staging.commit()?.readied)
     }
 
     /// When the earliest scheduled retry is due (ms since the Unix epoch).

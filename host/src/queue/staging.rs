@@ -3,8 +3,8 @@
 //! The lock is what makes the reads behind a change hold until it commits: that
 //! an ordering key has a head, that a lease is still ours, that the state a
 //! handler read is unchanged. Every writer that depends on such a read stages
-//! through here; leasing and promoting due retries touch nothing of that kind
-//! and write directly.
+//! through here; only leasing, which touches nothing of that kind, writes
+//! directly.
 
 use std::collections::HashMap;
 use std::sync::MutexGuard;
