@@ -139,7 +139,7 @@ pub fn skip_committed(
         return Ok(Finished::LeaseLost);
     }
     pipeline.commit(staging)?;
-    pipeline.pending_changed(&leased.plugin, -1);
+    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
 }
 
@@ -202,7 +202,7 @@ fn complete(
         .deliveries_processed
         .get_or_create(&label)
         .inc();
-    pipeline.pending_changed(&leased.plugin, -1);
+    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
 }
 
@@ -258,7 +258,7 @@ fn bury(
     tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
     let label = plugin_label(&leased.plugin);
     pipeline.metrics.deliveries_dead.get_or_create(&label).inc();
-    pipeline.pending_changed(&leased.plugin, -1);
+    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
 }
 

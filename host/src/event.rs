@@ -4,6 +4,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Checks that `tenant` can name a tenant (it becomes part of storage keys).
+pub fn check_tenant(tenant: &str) -> Result<(), String> {
+    let valid = (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "tenant {tenant:?} is invalid: use 1 to 64 letters, digits, '.', '-' or '_'"
+        ))
+    }
+}
+
 /// The tenant of events that name none.
 pub const DEFAULT_TENANT: &str = "default";
 

@@ -15,11 +15,12 @@
 //!   record of a delivery in one atomic batch.
 //!
 //! Beside them: [`config`] (`weir.toml`), [`api`] (the HTTP router and the read
-//! endpoints), [`metrics`], [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
+//! endpoints), [`metrics`], [`backlog`] (pending deliveries per tenant), [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
 //! tests), and
 //! [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
+pub mod backlog;
 pub mod commit;
 pub mod config;
 pub mod dispatch;

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
 
 /// Labels naming a plugin.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,6 +64,8 @@ pub struct Metrics {
     pub state_conflicts: Family<PluginLabel, Counter>,
     /// Deliveries not yet done or dead.
     pub queue_depth: Family<PluginLabel, Gauge>,
+    /// How long the oldest ready delivery has waited for a slot.
+    pub oldest_ready_age: Family<PluginLabel, Gauge<f64, AtomicU64>>,
     /// Deliveries a plugin may run at once now (its adaptive limit).
     pub concurrency_limit: Family<PluginLabel, Gauge>,
     /// Times a plugin's circuit breaker opened.
@@ -100,6 +103,7 @@ impl Metrics {
             dead_letters_replayed: Family::default(),
             state_conflicts: Family::default(),
             queue_depth: Family::default(),
+            oldest_ready_age: Family::default(),
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
             breaker_trips: Family::default(),
@@ -154,6 +158,12 @@ impl Metrics {
             "queue_depth",
             "Deliveries not yet done or dead",
             metrics.queue_depth.clone(),
+        );
+        registry.register_with_unit(
+            "oldest_ready_age",
+            "How long the oldest ready delivery has waited for an instance slot",
+            Unit::Seconds,
+            metrics.oldest_ready_age.clone(),
         );
         registry.register(
             "instances_busy",

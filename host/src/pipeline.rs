@@ -1,13 +1,16 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::collections::BTreeSet;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
-use crate::queue::{Queue, QueueError, Seq, Staged, Staging};
+use crate::queue::{Pending, Queue, QueueError, Seq, Staged, Staging};
 use crate::route::RouteTable;
 
 /// Shared by ingest, dispatch and commit.
@@ -26,8 +29,10 @@ pub struct Pipeline {
     storage_ok: AtomicBool,
     /// Cancelled when storage fails: weir stops and exits for a restart.
     stop: CancellationToken,
-    /// Deliveries not yet done or dead (the sum of `weir_queue_depth`).
-    backlog: AtomicI64,
+    /// Deliveries not yet done or dead (the sum of `weir_queue_depth`), per tenant.
+    pub backlog: Backlog,
+    /// Tenants an operator paused: their deliveries are held, not run.
+    paused_tenants: RwLock<BTreeSet<String>>,
 }
 
 impl Pipeline {
@@ -46,7 +51,8 @@ impl Pipeline {
             metrics,
             storage_ok: AtomicBool::new(true),
             stop,
-            backlog: AtomicI64::new(0),
+            backlog: Backlog::default(),
+            paused_tenants: RwLock::default(),
         }
     }
 
@@ -63,26 +69,22 @@ impl Pipeline {
         self.deliveries_ready_again(&staged.readied);
     }
 
-    fn deliveries_added(&self, deliveries: &[(String, Seq)]) {
-        for (plugin, seq) in deliveries {
-            self.pending_changed(plugin, 1);
-            self.lanes.wake(plugin, *seq);
+    fn deliveries_added(&self, deliveries: &[Pending]) {
+        for pending in deliveries {
+            self.pending_changed(&pending.plugin, &pending.tenant, 1);
+            self.lanes.wake(&pending.plugin, pending.seq);
         }
     }
 
-    /// Counts `change` more (or fewer) pending deliveries of `plugin`: in
-    /// `weir_queue_depth` and in the backlog admission control looks at.
-    pub fn pending_changed(&self, plugin: &str, change: i64) {
+    /// Counts `change` more (or fewer) pending deliveries of `plugin` for
+    /// `tenant`: in `weir_queue_depth` and in the backlog admission control
+    /// looks at.
+    pub fn pending_changed(&self, plugin: &str, tenant: &str, change: i64) {
         self.metrics
             .queue_depth
             .get_or_create(&crate::metrics::plugin(plugin))
             .inc_by(change);
-        self.backlog.fetch_add(change, Ordering::Relaxed);
-    }
-
-    /// Deliveries not yet done or dead, over all plugins.
-    pub fn backlog(&self) -> i64 {
-        self.backlog.load(Ordering::Relaxed)
+        self.backlog.change(tenant, change);
     }
 
     /// Call after deliveries moved back to ready (retries due, recovered leases).
@@ -107,6 +109,28 @@ impl Pipeline {
             tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
         }
         self.stop.cancel();
+    }
+
+    /// Whether an operator paused `tenant`.
+    pub fn tenant_paused(&self, tenant: &str) -> bool {
+        let paused = self.paused_tenants.read().unwrap_or_else(|p| p.into_inner());
+        !paused.is_empty() && paused.contains(tenant)
+    }
+
+    /// The tenants an operator paused.
+    pub fn paused_tenants(&self) -> Vec<String> {
+        let paused = self.paused_tenants.read().unwrap_or_else(|p| p.into_inner());
+        paused.iter().cloned().collect()
+    }
+
+    /// Marks `tenant` paused or not (in memory; the caller persists it).
+    pub fn set_tenant_paused(&self, tenant: &str, paused: bool) {
+        let mut tenants = self.paused_tenants.write().unwrap_or_else(|p| p.into_inner());
+        if paused {
+            tenants.insert(tenant.to_owned());
+        } else {
+            tenants.remove(tenant);
+        }
     }
 
     /// Cancelled when weir stops, for tasks started while it runs.

@@ -14,7 +14,7 @@ use crate::dispatch;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::queue::{GroupCommitter, Queue};
+use crate::queue::{GroupCommitter, PauseScope, Queue};
 use crate::runtime::{self, Plugin, engine};
 
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
@@ -57,8 +57,12 @@ pub async fn run(
     let stop = shutdown.child_token();
     let pipeline = Arc::new(Pipeline::new(config, queue, metrics, stop.clone()));
     tracing::info!(events, "the event log is intact");
-    for (plugin, count) in &pending {
-        pipeline.pending_changed(plugin, *count);
+    restore_pauses(&pipeline, &plugins).map_err(|source| Error::Queue {
+        path: queue_dir.clone(),
+        source,
+    })?;
+    for ((plugin, tenant), count) in &pending {
+        pipeline.pending_changed(plugin, tenant, *count);
     }
     if !recovered.is_empty() {
         tracing::warn!(
@@ -94,6 +98,13 @@ pub async fn run(
         pipeline.lanes.wake(&plugin.name, 0);
     }
 
+    let plugins = Arc::new(plugins);
+    background.spawn(dispatch::watch_oldest_ready(
+        pipeline.clone(),
+        plugins.clone(),
+        stop.clone(),
+    ));
+
     let address = listener
         .local_addr()
         .map_err(io("read the listen address of", Path::new("socket")))?;
@@ -101,7 +112,7 @@ pub async fn run(
     let state = AppState {
         pipeline: pipeline.clone(),
         committer,
-        plugins: Arc::new(plugins),
+        plugins,
         replays: Arc::default(),
         admission: Arc::default(),
     };
@@ -138,6 +149,29 @@ pub async fn run(
     })?;
     tracing::info!("weir stopped");
     served.map_err(io("serve HTTP on", Path::new("listener")))
+}
+
+/// Applies the pauses operators made before the last stop.
+fn restore_pauses(
+    pipeline: &Pipeline,
+    plugins: &BTreeMap<String, Arc<Plugin>>,
+) -> Result<(), crate::queue::QueueError> {
+    for name in pipeline.queue.paused(PauseScope::Plugin)? {
+        if let Some(plugin) = plugins.get(&name) {
+            plugin.paused.send_replace(true);
+            pipeline
+                .metrics
+                .plugin_paused
+                .get_or_create(&crate::metrics::plugin(&name))
+                .set(1);
+            tracing::warn!(plugin = %name, "plugin paused by an operator before the last stop; still paused");
+        }
+    }
+    for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
+        pipeline.set_tenant_paused(&tenant, true);
+        tracing::warn!(%tenant, "tenant paused by an operator before the last stop; still paused");
+    }
+    Ok(())
 }
 
 /// Maps an I/O error to [`Error::Io`] naming `action` and `path`.

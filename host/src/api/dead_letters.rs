@@ -184,7 +184,6 @@ fn revive(app: &AppState, targets: &[(Seq, String)]) -> Result<Vec<String>, ApiE
     pipeline.commit(staging)?;
     for plugin in &revived {
         let label = plugin_label(plugin);
-        pipeline.pending_changed(plugin, 1);
         pipeline
             .metrics
             .dead_letters_replayed

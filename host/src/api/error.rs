@@ -53,6 +53,14 @@ pub enum ApiError {
         /// When enough tokens will be back.
         retry_after_secs: u64,
     },
+    /// The tenant has too many deliveries pending.
+    #[error("{message}")]
+    OverQuota {
+        /// Which tenant, which quota.
+        message: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
     /// The disk is full: nothing was stored; retry once space is freed.
     #[error("the disk is full; nothing was stored; retry later")]
     InsufficientStorage,
@@ -76,6 +84,7 @@ impl ApiError {
             ApiError::Unavailable => "unavailable",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::OverQuota { .. } => "over_quota",
             ApiError::InsufficientStorage => "insufficient_storage",
             ApiError::Internal => "internal",
         }
@@ -93,7 +102,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::OverQuota { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +131,9 @@ impl IntoResponse for ApiError {
                 retry_after_secs, ..
             }
             | ApiError::RateLimited {
+                retry_after_secs, ..
+            }
+            | ApiError::OverQuota {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             _ => None,

@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod plugins;
 mod replay;
+mod tenants;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
         .route("/v1/plugins/{name}/pause", post(plugins::pause))
         .route("/v1/plugins/{name}/resume", post(plugins::resume))
+        .route("/v1/tenants", get(tenants::list))
+        .route("/v1/tenants/{tenant}/pause", post(tenants::pause))
+        .route("/v1/tenants/{tenant}/resume", post(tenants::resume))
         .route("/metrics", get(health::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

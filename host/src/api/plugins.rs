@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::event::DEFAULT_TENANT;
+use crate::queue::PauseScope;
 
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
@@ -38,7 +39,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
 
 /// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
 /// finish); they wait in the queue, and ingest keeps accepting until the
-/// backlog's high-water mark.
+/// backlog's high-water mark. The pause survives a restart.
 pub async fn pause(state: State<AppState>, name: Path<String>) -> Result<Json<Value>, ApiError> {
     set_paused(state, name, true)
 }
@@ -57,6 +58,9 @@ fn set_paused(
         .plugins
         .get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no plugin named {name:?}")))?;
+    app.pipeline
+        .queue
+        .set_paused(PauseScope::Plugin, &name, paused)?;
     plugin.paused.send_replace(paused);
     let label = crate::metrics::plugin(&name);
     app.pipeline

@@ -36,6 +36,14 @@ impl Lane {
         Ok(leased)
     }
 
+    /// Where the next lease starts looking: no ready delivery is before it.
+    pub fn cursor(&self) -> Seq {
+        *self
+            .cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Waits until something may be ready.
     pub async fn woken(&self) {
         self.wake.notified().await;

@@ -5,7 +5,9 @@
 mod breaker;
 mod concurrency;
 mod expiry;
+mod hold;
 mod lanes;
+mod oldest_ready;
 mod replay;
 mod retry;
 mod scheduler;
@@ -19,6 +21,7 @@ use tracing::Instrument;
 pub use breaker::{Breaker, BreakerState, Permission};
 pub use concurrency::AdaptiveLimit;
 pub use lanes::{Lane, Lanes};
+pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
 pub use scheduler::run_timers;
@@ -161,6 +164,9 @@ async fn handle(
         )));
     };
     tracing::Span::current().record("event_id", event.id.as_str());
+    let Some(leased) = hold::hold_if_paused(pipeline, leased, &event)? else {
+        return Ok(());
+    };
     if pipeline
         .queue
         .is_committed(&plugin.name, &event.id, leased.record.generation)?

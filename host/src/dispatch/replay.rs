@@ -172,12 +172,11 @@ fn queue_range(
         if too_old || !pipeline.routes.plugins_for(&event).contains(&spec.plugin) {
             continue;
         }
-        match staging.rerun(seq, &spec.plugin)? {
+        match staging.rerun(seq, &event, &spec.plugin)? {
             Rerun::Queued => queued += 1,
             Rerun::Pending => pending += 1,
         }
     }
     pipeline.commit(staging)?;
-    pipeline.pending_changed(&spec.plugin, queued as i64);
     Ok((queued, pending))
 }

@@ -1,25 +1,36 @@
-//! Admission control: ingest sheds load before it stores anything. Above the
-//! backlog's high-water mark every request gets 503 until the backlog falls
-//! below the low-water mark (hysteresis, so admission does not flap); a tenant
-//! over its rate gets 429. Both answers carry `Retry-After`.
+//! Admission control: ingest sheds load before it stores anything.
+//!
+//! - Above the backlog's high-water mark, or while the oldest ready delivery
+//!   has waited too long for a slot, every request gets 503; it is decided
+//!   before the body is read.
+//! - A tenant over its backlog quota gets 429, and so does one over its rate
+//!   (a token bucket); both need the body, which names the tenants.
+//!
+//! Each mark holds until its measure falls below the low-water mark
+//! (hysteresis, so admission does not flap). Every refusal carries `Retry-After`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::api::ApiError;
-use crate::config::{Config, IngestLimits};
+use crate::config::{Config, Watermarks};
+use crate::pipeline::Pipeline;
 
-/// How long a client shed for the backlog should wait: long enough for a
+/// How long a client shed for a backlog should wait: long enough for a
 /// backlog of deliveries to shrink noticeably.
 const BACKLOG_RETRY_AFTER_SECS: u64 = 5;
 
 /// Admission state shared by all ingest requests.
 #[derive(Default)]
 pub struct Admission {
-    /// True from crossing the high-water mark until falling below the low one.
-    shedding: AtomicBool,
+    /// True from crossing the backlog's high-water mark until below the low one.
+    backlog_shedding: AtomicBool,
+    /// The same for the oldest ready delivery's wait.
+    age_shedding: AtomicBool,
+    /// Tenants over their backlog quota, until below its low-water mark.
+    tenants_shedding: Mutex<HashSet<String>>,
     /// One token bucket per rate-limited tenant that has sent events.
     buckets: Mutex<HashMap<String, Bucket>>,
 }
@@ -29,24 +40,70 @@ struct Bucket {
     refilled: Instant,
 }
 
+/// Updates `flag` from `marks` and `value`; true while shedding.
+fn shedding(flag: &AtomicBool, marks: &Watermarks, value: u64) -> bool {
+    let shed = marks.shed(flag.load(Ordering::Relaxed), value);
+    flag.store(shed, Ordering::Relaxed);
+    shed
+}
+
 impl Admission {
-    /// Refuses with 503 while the backlog (pending deliveries) is too high.
-    pub fn check_backlog(&self, backlog: i64, limits: &IngestLimits) -> Result<(), ApiError> {
-        let backlog = backlog.max(0) as u64;
-        let shedding = if self.shedding.load(Ordering::Relaxed) {
-            backlog > limits.backlog_low_water
-        } else {
-            backlog >= limits.backlog_high_water
-        };
-        self.shedding.store(shedding, Ordering::Relaxed);
-        if shedding {
+    /// Refuses with 503 while the backlog is too high or its oldest ready
+    /// delivery has waited too long; needs nothing of the request.
+    pub fn check_load(&self, pipeline: &Pipeline) -> Result<(), ApiError> {
+        let limits = &pipeline.config.ingest;
+        let backlog = pipeline.backlog.total();
+        if shedding(&self.backlog_shedding, &limits.backlog, backlog) {
             return Err(ApiError::Overloaded {
                 message: format!(
                     "weir is behind: {backlog} deliveries are waiting (the limit is {}); retry later",
-                    limits.backlog_high_water
+                    limits.backlog.high
                 ),
                 retry_after_secs: BACKLOG_RETRY_AFTER_SECS,
             });
+        }
+        if let Some(marks) = &limits.oldest_ready_ms {
+            let waited_ms = pipeline.backlog.oldest_ready_ms();
+            if shedding(&self.age_shedding, marks, waited_ms) {
+                return Err(ApiError::Overloaded {
+                    message: format!(
+                        "weir is behind: the oldest ready delivery has waited {waited_ms} ms for a \
+                         plugin slot (the limit is {} ms); retry later",
+                        marks.high
+                    ),
+                    retry_after_secs: BACKLOG_RETRY_AFTER_SECS,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses with 429 if any tenant of the request is over its backlog quota.
+    pub fn check_quotas(
+        &self,
+        pipeline: &Pipeline,
+        events: &BTreeMap<&str, usize>,
+    ) -> Result<(), ApiError> {
+        let mut over = self
+            .tenants_shedding
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for tenant in events.keys() {
+            let Some(marks) = pipeline.config.tenant_limits(tenant).backlog else {
+                continue;
+            };
+            let backlog = pipeline.backlog.of(tenant);
+            if marks.shed(over.contains(*tenant), backlog) {
+                over.insert((*tenant).to_owned());
+                return Err(ApiError::OverQuota {
+                    message: format!(
+                        "tenant {tenant:?} has {backlog} deliveries waiting (its quota is {}); retry later",
+                        marks.high
+                    ),
+                    retry_after_secs: BACKLOG_RETRY_AFTER_SECS,
+                });
+            }
+            over.remove(*tenant);
         }
         Ok(())
     }

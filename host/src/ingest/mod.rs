@@ -58,7 +58,7 @@ async fn admit(
     }
     let limits = &pipeline.config.ingest;
     // Before the body is read: a shed request costs next to nothing.
-    app.admission.check_backlog(pipeline.backlog(), limits)?;
+    app.admission.check_load(pipeline)?;
     let body = axum::body::to_bytes(body, limits.max_body_bytes)
         .await
         .map_err(|error| {
@@ -77,6 +77,7 @@ async fn admit(
     for event in &events {
         *per_tenant.entry(event.tenant.as_str()).or_default() += 1;
     }
+    app.admission.check_quotas(pipeline, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
     let admissions = app.committer.submit(events).await.map_err(|error| {
         tracing::error!(%error, "events not stored");

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::api::ApiError;
-use crate::event::{DEFAULT_TENANT, Event};
+use crate::event::{DEFAULT_TENANT, Event, check_tenant};
 
 /// Longest event id: ids are storage keys.
 const MAX_ID_BYTES: usize = 256;
@@ -65,11 +65,7 @@ fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
     let source = take_required(&mut object, "source")?;
     let kind = take_required(&mut object, "type")?;
     let tenant = take_string(&mut object, "tenant")?.unwrap_or_else(|| DEFAULT_TENANT.to_owned());
-    if !is_valid_tenant(&tenant) {
-        return Err(format!(
-            "tenant {tenant:?} is invalid: use 1 to 64 letters, digits, '.', '-' or '_'"
-        ));
-    }
+    check_tenant(&tenant)?;
     let mut datacontenttype = take_string(&mut object, "datacontenttype")?;
     let data = take_data(&mut object, &mut datacontenttype)?;
     let mut event = Event::new(id, source, kind, tenant);
@@ -128,13 +124,6 @@ pub fn is_json(media_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
-}
-
-fn is_valid_tenant(tenant: &str) -> bool {
-    (1..=64).contains(&tenant.len())
-        && tenant
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 
 fn take_string(object: &mut Map<String, Value>, name: &str) -> Result<Option<String>, String> {

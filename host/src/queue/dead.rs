@@ -105,11 +105,16 @@ impl Staging<'_> {
         let Some(mut record) = self.dead_record(seq, plugin)? else {
             return Ok(false);
         };
+        let Some(event) = self.queue().event(seq)? else {
+            return Err(QueueError::Corrupt(format!(
+                "dead delivery {seq}/{plugin} has no event"
+            )));
+        };
         record.attempts = 0;
         record.error = None;
         record.replays += 1;
         self.remove_dead(seq, plugin);
-        self.make_ready(seq, record);
+        self.make_pending(seq, record, &event.tenant);
         Ok(true)
     }
 

@@ -12,6 +12,8 @@ pub enum DeliveryState {
     Waiting,
     /// Running now (or was, when the host stopped: recovered as ready at start-up).
     Leased,
+    /// Parked because an operator paused its tenant; ready again on resume.
+    Held,
     /// Waiting for its retry time.
     Scheduled,
     /// Handled; its effects are committed.

@@ -5,7 +5,7 @@
 //! | `events`      | seq                              | event (see `codec`)    |
 //! | `event_ids`   | event id                         | seq                    |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
-//! | `ready`       | plugin ‖ 0x00 ‖ seq              | empty                  |
+//! | `ready`       | plugin ‖ 0x00 ‖ seq              | ready since (ms)       |
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
@@ -13,7 +13,8 @@
 //! | `state`       | plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ key | value               |
 //! | `heads`       | ordering key (below)             | seq of the key's head  |
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
-//! | `meta`        | name                             | value                  |
+//! | `held`        | tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq | empty               |
+//! | `meta`        | name (the horizon; `paused/…` for operators' pauses) | value |
 //!
 //! An ordering key is plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ partitionkey ‖ 0x00.
 //! Plugin names, tenants and partition keys never contain 0x00 (all are
@@ -71,6 +72,18 @@ pub fn split_plugin_seq(key: &[u8]) -> Option<(&str, Seq)> {
 pub fn plugin_of(key: &[u8]) -> Option<&str> {
     let end = key.iter().position(|&b| b == SEP)?;
     std::str::from_utf8(&key[..end]).ok()
+}
+
+/// The prefix of one tenant's range in `held`.
+pub fn tenant_prefix(tenant: &str) -> Vec<u8> {
+    plugin_prefix(tenant)
+}
+
+/// Key in `held`: tenant first, so resuming a tenant reads one range.
+pub fn held(tenant: &str, plugin: &str, seq: Seq) -> Vec<u8> {
+    let mut key = tenant_prefix(tenant);
+    key.extend_from_slice(&plugin_seq(plugin, seq));
+    key
 }
 
 /// Key in `scheduled`: due time first, so due retries are a prefix of the keyspace.

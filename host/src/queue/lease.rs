@@ -61,6 +61,16 @@ impl Queue {
         }))
     }
 
+    /// When the first ready delivery of `plugin` at or after `from` became
+    /// ready (ms since the Unix epoch), if there is one.
+    pub fn ready_since(&self, plugin: &str, from: Seq) -> Result<Option<u64>, QueueError> {
+        let range = keys::plugin_seq(plugin, from)..=keys::plugin_seq(plugin, Seq::MAX);
+        match self.ready.range(range).next() {
+            Some(guard) => Ok(keys::read_seq(&guard.value()?)),
+            None => Ok(None),
+        }
+    }
+
     /// Leases whose deadline passed before `now_ms`, as (plugin, seq, deadline, attempt).
     pub fn expired_leases(&self, now_ms: u64) -> Result<Vec<(String, Seq, u64, u32)>, QueueError> {
         let mut expired = Vec::new();

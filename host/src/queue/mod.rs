@@ -10,9 +10,11 @@ mod codec;
 mod dead;
 mod delivery;
 mod group_commit;
+mod held;
 mod integrity;
 pub mod keys;
 mod lease;
+mod pauses;
 mod replay;
 mod retention;
 mod schedule;
@@ -31,9 +33,10 @@ pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use keys::Seq;
 pub use lease::Leased;
+pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use retention::run_retention;
-pub use staging::{Staged, Staging};
+pub use staging::{Pending, Staged, Staging};
 
 use crate::event::Event;
 
@@ -83,7 +86,7 @@ impl From<serde_json::Error> for QueueError {
 }
 
 /// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
-/// weir has twelve keyspaces, so this bounds memtable memory at a few hundred
+/// weir has thirteen keyspaces, so this bounds memtable memory at a few hundred
 /// MiB however deep the backlog, at the cost of more, smaller flushes.
 const MEMTABLE_BYTES: u64 = 16 << 20;
 /// Block cache for reads; the hot part of the queue is its recent tail.
@@ -120,6 +123,7 @@ pub struct Queue {
     pub(crate) state: Keyspace,
     pub(crate) heads: Keyspace,
     pub(crate) waiting: Keyspace,
+    pub(crate) held: Keyspace,
     pub(crate) meta: Keyspace,
 }
 
@@ -150,6 +154,7 @@ impl Queue {
             state: keyspace("state")?,
             heads: keyspace("heads")?,
             waiting: keyspace("waiting")?,
+            held: keyspace("held")?,
             meta: keyspace("meta")?,
             events,
             durability,
@@ -261,28 +266,39 @@ impl Queue {
         Ok(entries)
     }
 
-    /// Deliveries not yet done or dead, per plugin (ready, leased, scheduled, waiting).
-    pub fn pending_counts(&self) -> Result<HashMap<String, i64>, QueueError> {
-        let mut counts: HashMap<String, i64> = HashMap::new();
+    /// Deliveries not yet done or dead (ready, leased, scheduled, waiting,
+    /// held), per plugin and tenant. Reads the event of each, to learn its tenant.
+    pub fn pending_counts(&self) -> Result<HashMap<(String, String), i64>, QueueError> {
+        let mut counts: HashMap<(String, String), i64> = HashMap::new();
+        let mut count = |plugin: &str, seq: Seq| -> Result<(), QueueError> {
+            let event = self.event(seq)?.ok_or_else(|| {
+                QueueError::Corrupt(format!("pending delivery {seq}/{plugin} has no event"))
+            })?;
+            *counts.entry((plugin.to_owned(), event.tenant)).or_default() += 1;
+            Ok(())
+        };
         for index in [&self.ready, &self.leased] {
             for guard in index.iter() {
-                let key = guard.key()?;
-                if let Some((plugin, _)) = keys::split_plugin_seq(&key) {
-                    *counts.entry(plugin.to_owned()).or_default() += 1;
+                if let Some((plugin, seq)) = keys::split_plugin_seq(&guard.key()?) {
+                    count(plugin, seq)?;
                 }
             }
         }
         for guard in self.scheduled.iter() {
-            let key = guard.key()?;
-            if let Some((_, plugin, _)) = keys::split_scheduled(&key) {
-                *counts.entry(plugin.to_owned()).or_default() += 1;
+            if let Some((_, plugin, seq)) = keys::split_scheduled(&guard.key()?) {
+                count(plugin, seq)?;
             }
         }
         for guard in self.waiting.iter() {
             let key = guard.key()?;
-            if let Some(plugin) = keys::plugin_of(&key) {
-                *counts.entry(plugin.to_owned()).or_default() += 1;
+            let seq = key.len().checked_sub(8).and_then(|at| keys::read_seq(&key[at..]));
+            if let (Some(plugin), Some(seq)) = (keys::plugin_of(&key), seq) {
+                count(plugin, seq)?;
             }
+        }
+        for held in self.held_deliveries() {
+            let (plugin, tenant, _) = held?;
+            *counts.entry((plugin, tenant)).or_default() += 1;
         }
         Ok(counts)
     }

@@ -1,6 +1,7 @@
 //! Replay from the log: running a plugin again over events it already handled.
 
 use super::{DeliveryRecord, DeliveryState, QueueError, Seq, Staging};
+use crate::event::Event;
 
 /// What [`Staging::rerun`] did with one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +16,9 @@ impl Staging<'_> {
     /// Makes (`seq`, `plugin`) ready again in a new generation, so its effects
     /// apply once more; its history is kept. A delivery that never existed is
     /// created. Ordering keys are not waited on: a replay re-runs the past.
-    pub fn rerun(&mut self, seq: Seq, plugin: &str) -> Result<Rerun, QueueError> {
+    pub fn rerun(&mut self, seq: Seq, event: &Event, plugin: &str) -> Result<Rerun, QueueError> {
         let existing = self.queue().delivery(seq, plugin)?;
-        let mut record = match existing {
+        let record = match existing {
             Some(record)
                 if matches!(
                     record.state,
@@ -25,6 +26,7 @@ impl Staging<'_> {
                         | DeliveryState::Leased
                         | DeliveryState::Scheduled
                         | DeliveryState::Waiting
+                        | DeliveryState::Held
                 ) =>
             {
                 return Ok(Rerun::Pending);
@@ -43,8 +45,7 @@ impl Staging<'_> {
             }
             None => DeliveryRecord::ready(plugin),
         };
-        record.next_attempt_at_ms = None;
-        self.make_ready(seq, record);
+        self.make_pending(seq, record, &event.tenant);
         Ok(Rerun::Queued)
     }
 }

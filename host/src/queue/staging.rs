@@ -12,7 +12,7 @@ use std::sync::MutexGuard;
 use fjall::OwnedWriteBatch;
 
 use super::{DeliveryRecord, DeliveryState, Leased, Queue, QueueError, Seq, codec, keys};
-use crate::event::Event;
+use crate::event::{Event, now_ms};
 
 /// A batch being staged; nothing is written until [`Staging::commit`].
 pub struct Staging<'q> {
@@ -25,17 +25,29 @@ pub struct Staging<'q> {
     /// Whether an ordering key has a head once this batch commits, for the keys
     /// the batch changed: a batch cannot read its own writes.
     heads: HashMap<Vec<u8>, bool>,
-    /// New deliveries (ready or waiting), to count and wake after the commit.
-    added: Vec<(String, Seq)>,
+    /// Deliveries that became pending, to count and wake after the commit.
+    added: Vec<Pending>,
     /// Deliveries this batch makes ready again, to wake after the commit.
     readied: Vec<(String, Seq)>,
+}
+
+/// A delivery that became pending: new, revived from the dead letters, or
+/// queued again by a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The plugin it goes to.
+    pub plugin: String,
+    /// The tenant of its event.
+    pub tenant: String,
+    /// Its event's sequence number.
+    pub seq: Seq,
 }
 
 /// What a committed [`Staging`] changed, for the caller to count and wake.
 #[derive(Debug, Default)]
 pub struct Staged {
-    /// New deliveries (ready or waiting behind their ordering key).
-    pub added: Vec<(String, Seq)>,
+    /// Deliveries that became pending (ready, or waiting behind their ordering key).
+    pub added: Vec<Pending>,
     /// Existing deliveries made ready.
     pub readied: Vec<(String, Seq)>,
 }
@@ -59,9 +71,9 @@ impl Queue {
     }
 }
 
-impl Staging<'_> {
+impl<'q> Staging<'q> {
     /// The queue this change is for.
-    pub fn queue(&self) -> &Queue {
+    pub fn queue(&self) -> &'q Queue {
         self.queue
     }
 
@@ -96,22 +108,22 @@ impl Staging<'_> {
                         self.batch.insert(&queue.waiting, waiting, []);
                     } else {
                         self.batch.insert(&queue.heads, key.clone(), keys::seq(seq));
-                        self.batch
-                            .insert(&queue.ready, keys::plugin_seq(plugin, seq), []);
+                        self.index_ready(plugin, seq);
                     }
                     self.heads.insert(key, true);
                 }
-                None => {
-                    self.batch
-                        .insert(&queue.ready, keys::plugin_seq(plugin, seq), []);
-                }
+                None => self.index_ready(plugin, seq),
             }
             self.batch.insert(
                 &queue.deliveries,
                 keys::delivery(seq, plugin),
                 record.encode(),
             );
-            self.added.push((plugin.clone(), seq));
+            self.added.push(Pending {
+                plugin: plugin.clone(),
+                tenant: event.tenant.clone(),
+                seq,
+            });
         }
         Ok(seq)
     }
@@ -122,16 +134,9 @@ impl Staging<'_> {
     /// expired and the delivery was handed out again). A delivery that is
     /// finished (done or dead) hands its ordering key to the next in line.
     pub fn release(&mut self, leased: &Leased, event: &Event) -> Result<bool, QueueError> {
-        let queue = self.queue;
-        let index_key = keys::plugin_seq(&leased.plugin, leased.seq);
-        let holder = queue
-            .leased
-            .get(&index_key)?
-            .and_then(|value| keys::read_lease(&value));
-        if holder.map(|(_, attempt)| attempt) != Some(leased.record.attempts) {
+        if !self.end_lease(&leased.plugin, leased.seq, leased.record.attempts)? {
             return Ok(false);
         }
-        self.batch.remove(&queue.leased, index_key);
         self.put_record(leased.seq, &leased.record);
         if matches!(
             leased.record.state,
@@ -139,6 +144,27 @@ impl Staging<'_> {
         ) {
             self.pass_ordering_key(&leased.plugin, event, leased.seq)?;
         }
+        Ok(true)
+    }
+
+    /// Removes the lease of (`seq`, `plugin`) if `attempt` holds it; false if
+    /// it does not (the lease expired and the delivery was handed out again).
+    pub(super) fn end_lease(
+        &mut self,
+        plugin: &str,
+        seq: Seq,
+        attempt: u32,
+    ) -> Result<bool, QueueError> {
+        let index_key = keys::plugin_seq(plugin, seq);
+        let holder = self
+            .queue
+            .leased
+            .get(&index_key)?
+            .and_then(|value| keys::read_lease(&value));
+        if holder.map(|(_, holder)| holder) != Some(attempt) {
+            return Ok(false);
+        }
+        self.batch.remove(&self.queue.leased, index_key);
         Ok(true)
     }
 
@@ -152,13 +178,37 @@ impl Staging<'_> {
     }
 
     /// Makes delivery (`seq`, `record.plugin`) ready and stores its record.
-    pub fn make_ready(&mut self, seq: Seq, mut record: DeliveryRecord) {
+    pub fn make_ready(&mut self, seq: Seq, record: DeliveryRecord) {
+        self.readied.push((record.plugin.clone(), seq));
+        self.set_ready(seq, record);
+    }
+
+    /// Makes a finished delivery of `tenant`'s event pending again: ready,
+    /// counted in the backlog once the batch commits.
+    pub(super) fn make_pending(&mut self, seq: Seq, record: DeliveryRecord, tenant: &str) {
+        self.added.push(Pending {
+            plugin: record.plugin.clone(),
+            tenant: tenant.to_owned(),
+            seq,
+        });
+        self.set_ready(seq, record);
+    }
+
+    fn set_ready(&mut self, seq: Seq, mut record: DeliveryRecord) {
         record.state = DeliveryState::Ready;
         record.next_attempt_at_ms = None;
-        self.batch
-            .insert(&self.queue.ready, keys::plugin_seq(&record.plugin, seq), []);
+        self.index_ready(&record.plugin, seq);
         self.put_record(seq, &record);
-        self.readied.push((record.plugin, seq));
+    }
+
+    /// Puts (`seq`, `plugin`) in the ready index, stamped with the time it
+    /// started waiting for a slot.
+    fn index_ready(&mut self, plugin: &str, seq: Seq) {
+        self.batch.insert(
+            &self.queue.ready,
+            keys::plugin_seq(plugin, seq),
+            keys::seq(now_ms()),
+        );
     }
 
     /// The record of (`seq`, `plugin`) if that delivery is dead.

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod marks;
+
+pub use marks::Watermarks;
+
 use crate::queue::Durability;
 use crate::route::{RouteSpec, RouteTable};
 
@@ -77,6 +81,8 @@ struct RawIngest {
     max_events_per_request: Option<usize>,
     backlog_high_water: Option<u64>,
     backlog_low_water: Option<u64>,
+    oldest_ready_high_water_ms: Option<u64>,
+    oldest_ready_low_water_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -84,6 +90,8 @@ struct RawIngest {
 struct RawTenantLimits {
     rate_per_sec: Option<f64>,
     burst: Option<f64>,
+    backlog_high_water: Option<u64>,
+    backlog_low_water: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,19 +197,24 @@ pub struct IngestLimits {
     pub max_body_bytes: usize,
     /// Most events in one batch request; each batch is one write and one fsync.
     pub max_events_per_request: usize,
-    /// Pending deliveries at which ingest starts answering 503.
-    pub backlog_high_water: u64,
-    /// Pending deliveries below which it accepts again.
-    pub backlog_low_water: u64,
+    /// Pending deliveries at which ingest starts answering 503, and below
+    /// which it accepts again.
+    pub backlog: Watermarks,
+    /// How long (ms) the oldest ready delivery of a running plugin may wait for
+    /// a slot before ingest answers 503; `None`: no limit.
+    pub oldest_ready_ms: Option<Watermarks>,
 }
 
-/// How fast one tenant may ingest: a token bucket.
+/// How much one tenant may ingest: a token bucket and a backlog quota.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantLimits {
     /// Events per second on average; `None`: unlimited.
     pub rate_per_sec: Option<f64>,
     /// Events accepted at once above the average rate.
     pub burst: f64,
+    /// The tenant's pending deliveries at which its requests get 429, and
+    /// below which they are accepted again; `None`: only the global mark.
+    pub backlog: Option<Watermarks>,
 }
 
 /// Bounds on dispatch.
@@ -369,28 +382,36 @@ impl Config {
         let routes =
             RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
 
-        // The backlog lives on disk, so the mark bounds disk use and catch-up
-        // time, not memory: a million deliveries is minutes of work, a few GB.
-        let backlog_high_water = raw.ingest.backlog_high_water.unwrap_or(1_000_000);
         let ingest = IngestLimits {
             // Big enough for a 1,000-event batch of small events; webhooks are far smaller.
             max_body_bytes: raw.ingest.max_body_bytes.unwrap_or(4 << 20),
             max_events_per_request: raw.ingest.max_events_per_request.unwrap_or(1000),
-            backlog_high_water,
-            // 10% below the mark, so admission does not flap around it.
-            backlog_low_water: raw
+            // The backlog lives on disk, so the mark bounds disk use and catch-up
+            // time, not memory: a million deliveries is minutes of work, a few GB.
+            backlog: Watermarks::resolve(
+                raw.ingest.backlog_high_water.unwrap_or(1_000_000),
+                raw.ingest.backlog_low_water,
+                "ingest",
+                "backlog",
+            )?,
+            // Off by default: how long a wait is too long depends on the workload.
+            oldest_ready_ms: raw
                 .ingest
-                .backlog_low_water
-                .unwrap_or(backlog_high_water / 10 * 9),
+                .oldest_ready_high_water_ms
+                .map(|high| {
+                    Watermarks::resolve(
+                        high,
+                        raw.ingest.oldest_ready_low_water_ms,
+                        "ingest",
+                        "oldest_ready",
+                    )
+                })
+                .transpose()?,
         };
-        if ingest.backlog_low_water > ingest.backlog_high_water {
-            return Err(ConfigError::Invalid(
-                "[ingest] backlog_low_water must not be above backlog_high_water".into(),
-            ));
-        }
         let unlimited = TenantLimits {
             rate_per_sec: None,
             burst: 0.0,
+            backlog: None,
         };
         let tenant_defaults = resolve_tenant(&unlimited, &raw.tenant_defaults, "tenant_defaults")?;
         let tenants = raw
@@ -487,9 +508,19 @@ fn resolve_tenant(
             "[{section}] rate_per_sec must be positive and burst at least 1"
         )));
     }
+    let backlog = match raw.backlog_high_water {
+        Some(high) => Some(Watermarks::resolve(
+            high,
+            raw.backlog_low_water,
+            section,
+            "backlog",
+        )?),
+        None => base.backlog,
+    };
     Ok(TenantLimits {
         rate_per_sec,
         burst,
+        backlog,
     })
 }
 
@@ -593,6 +624,19 @@ mod tests {
     }
 
     #[test]
+    fn tenants_inherit_the_default_backlog_quota() {
+        let config = load(
+            "[tenant_defaults]\nbacklog_high_water = 100\n[tenants.big]\nbacklog_high_water = 1000\nbacklog_low_water = 10\n[tenants.fast]\nrate_per_sec = 5\n",
+        )
+        .expect("valid");
+        let quota = |tenant| config.tenant_limits(tenant).backlog;
+        assert_eq!(quota("other"), Some(Watermarks { high: 100, low: 90 }));
+        assert_eq!(quota("fast"), Some(Watermarks { high: 100, low: 90 }));
+        assert_eq!(quota("big"), Some(Watermarks { high: 1000, low: 10 }));
+        assert_eq!(load("").expect("valid").tenant_limits("x").backlog, None);
+    }
+
+    #[test]
     fn bad_values_name_their_section_and_key() {
         let cases = [
             (
@@ -614,6 +658,14 @@ mod tests {
             (
                 "[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 20\n",
                 "backlog_low_water",
+            ),
+            (
+                "[tenants.acme]\nbacklog_high_water = 0\n",
+                "[tenants.acme] backlog_high_water",
+            ),
+            (
+                "[ingest]\noldest_ready_high_water_ms = 100\noldest_ready_low_water_ms = 200\n",
+                "[ingest] oldest_ready_high_water",
             ),
             (
                 "[plugins.p]\nbreaker_failure_rate = 1.5\n",

@@ -1,0 +1,63 @@
+//! High- and low-water marks: admission control starts shedding at the high
+//! mark and accepts again only below the low one, so it does not flap.
+
+use super::ConfigError;
+
+/// A pair of marks on one measure (deliveries, milliseconds, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// At or above this, shed.
+    pub high: u64,
+    /// Below this, accept again.
+    pub low: u64,
+}
+
+impl Watermarks {
+    /// The marks of `[section] {name}_high_water` / `{name}_low_water`; the low
+    /// mark defaults to 10% below the high one.
+    pub fn resolve(
+        high: u64,
+        low: Option<u64>,
+        section: &str,
+        name: &str,
+    ) -> Result<Watermarks, ConfigError> {
+        let low = low.unwrap_or(high / 10 * 9);
+        if high == 0 || low > high {
+            return Err(ConfigError::Invalid(format!(
+                "[{section}] {name}_high_water must be positive and {name}_low_water \
+                 ({low}) not above it ({high})"
+            )));
+        }
+        Ok(Watermarks { high, low })
+    }
+
+    /// Whether to shed now, given whether it was shedding and the measure now.
+    pub fn shed(&self, was_shedding: bool, value: u64) -> bool {
+        if was_shedding {
+            value >= self.low
+        } else {
+            value >= self.high
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheds_from_high_until_below_low() {
+        let marks = Watermarks::resolve(100, None, "ingest", "backlog").unwrap();
+        assert_eq!(marks.low, 90);
+        assert!(!marks.shed(false, 99));
+        assert!(marks.shed(false, 100));
+        assert!(marks.shed(true, 90));
+        assert!(!marks.shed(true, 89));
+    }
+
+    #[test]
+    fn low_above_high_is_refused() {
+        let error = Watermarks::resolve(10, Some(11), "tenants.acme", "backlog").unwrap_err();
+        assert!(error.to_string().contains("[tenants.acme] backlog_high_water"));
+    }
+}

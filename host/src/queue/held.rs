@@ -1,0 +1,77 @@
+//! Deliveries held for a paused tenant. The dispatcher parks a paused tenant's
+//! delivery when it meets one (`held`: tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq),
+//! and resuming the tenant makes them all ready again, in their order.
+//! A held delivery is still pending, and still heads its ordering key.
+
+use super::{DeliveryState, Leased, Queue, QueueError, Seq, Staging, keys};
+
+/// Most deliveries one resume batch makes ready: each batch holds the write lock.
+const RESUME_BATCH: usize = 1024;
+
+impl Staging<'_> {
+    /// Parks `leased` for `tenant` without counting the attempt. Returns false,
+    /// staging nothing, if the lease is no longer held by this attempt.
+    pub fn hold(&mut self, leased: &Leased, tenant: &str) -> Result<bool, QueueError> {
+        let attempt = leased.record.attempts;
+        if !self.end_lease(&leased.plugin, leased.seq, attempt)? {
+            return Ok(false);
+        }
+        let mut record = leased.record.clone();
+        record.state = DeliveryState::Held;
+        record.attempts = attempt.saturating_sub(1);
+        self.put_record(leased.seq, &record);
+        let held = &self.queue().held;
+        self.batch()
+            .insert(held, keys::held(tenant, &leased.plugin, leased.seq), []);
+        Ok(true)
+    }
+}
+
+impl Queue {
+    /// Makes every delivery held for `tenant` ready again; returns how many.
+    /// `commit` commits each batch (and wakes the lanes).
+    pub fn release_held(
+        &self,
+        tenant: &str,
+        mut commit: impl FnMut(Staging<'_>) -> Result<(), QueueError>,
+    ) -> Result<u64, QueueError> {
+        let prefix = keys::tenant_prefix(tenant);
+        let mut released = 0;
+        loop {
+            let mut staging = self.stage();
+            let mut batch = 0;
+            for guard in self.held.prefix(&prefix).take(RESUME_BATCH) {
+                let key = guard.key()?;
+                let (plugin, seq) = keys::split_plugin_seq(&key[prefix.len()..])
+                    .ok_or_else(|| QueueError::Corrupt("malformed held key".into()))?;
+                let record = self.delivery(seq, plugin)?.ok_or_else(|| {
+                    QueueError::Corrupt(format!("held delivery {seq}/{plugin} has no record"))
+                })?;
+                staging.batch().remove(&self.held, key.to_vec());
+                staging.make_ready(seq, record);
+                batch += 1;
+            }
+            if batch == 0 {
+                return Ok(released);
+            }
+            commit(staging)?;
+            released += batch;
+        }
+    }
+
+    /// Deliveries held for paused tenants, as (plugin, tenant, seq).
+    pub(super) fn held_deliveries(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, String, Seq), QueueError>> + '_ {
+        self.held.iter().map(|guard| {
+            let key = guard.key()?;
+            let split = key.iter().position(|&b| b == 0);
+            let parsed = split.and_then(|at| {
+                let tenant = std::str::from_utf8(&key[..at]).ok()?;
+                let (plugin, seq) = keys::split_plugin_seq(&key[at + 1..])?;
+                Some((plugin.to_owned(), tenant.to_owned(), seq))
+            });
+            parsed.ok_or_else(|| QueueError::Corrupt("malformed held key".into()))
+        })
+    }
+}
