@@ -72,7 +72,10 @@ mod tests {
         backlog.change("a", 3);
         backlog.change("b", 1);
         backlog.change("a", -1);
-        assert_eq!((backlog.total(), backlog.of("a"), backlog.of("b")), (3, 2, 1));
+        assert_eq!(
+            (backlog.total(), backlog.of("a"), backlog.of("b")),
+            (3, 2, 1)
+        );
         backlog.change("b", -1);
         assert_eq!(backlog.tenants(), vec![("a".to_owned(), 2)]);
     }

@@ -113,19 +113,28 @@ impl Pipeline {
 
     /// Whether an operator paused `tenant`.
     pub fn tenant_paused(&self, tenant: &str) -> bool {
-        let paused = self.paused_tenants.read().unwrap_or_else(|p| p.into_inner());
+        let paused = self
+            .paused_tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         !paused.is_empty() && paused.contains(tenant)
     }
 
     /// The tenants an operator paused.
     pub fn paused_tenants(&self) -> Vec<String> {
-        let paused = self.paused_tenants.read().unwrap_or_else(|p| p.into_inner());
+        let paused = self
+            .paused_tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         paused.iter().cloned().collect()
     }
 
     /// Marks `tenant` paused or not (in memory; the caller persists it).
     pub fn set_tenant_paused(&self, tenant: &str, paused: bool) {
-        let mut tenants = self.paused_tenants.write().unwrap_or_else(|p| p.into_inner());
+        let mut tenants = self
+            .paused_tenants
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if paused {
             tenants.insert(tenant.to_owned());
         } else {

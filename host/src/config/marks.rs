@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn sheds_from_high_until_below_low() {
-        let marks = Watermarks::resolve(100, None, "ingest", "backlog").unwrap();
+        let marks = Watermarks::resolve(100, None, "ingest", "backlog").expect("valid marks");
         assert_eq!(marks.low, 90);
         assert!(!marks.shed(false, 99));
         assert!(marks.shed(false, 100));
@@ -57,7 +57,12 @@ mod tests {
 
     #[test]
     fn low_above_high_is_refused() {
-        let error = Watermarks::resolve(10, Some(11), "tenants.acme", "backlog").unwrap_err();
-        assert!(error.to_string().contains("[tenants.acme] backlog_high_water"));
+        let error = Watermarks::resolve(10, Some(11), "tenants.acme", "backlog")
+            .expect_err("low above high");
+        assert!(
+            error
+                .to_string()
+                .contains("[tenants.acme] backlog_high_water")
+        );
     }
 }

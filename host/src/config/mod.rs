@@ -632,7 +632,13 @@ mod tests {
         let quota = |tenant| config.tenant_limits(tenant).backlog;
         assert_eq!(quota("other"), Some(Watermarks { high: 100, low: 90 }));
         assert_eq!(quota("fast"), Some(Watermarks { high: 100, low: 90 }));
-        assert_eq!(quota("big"), Some(Watermarks { high: 1000, low: 10 }));
+        assert_eq!(
+            quota("big"),
+            Some(Watermarks {
+                high: 1000,
+                low: 10
+            })
+        );
         assert_eq!(load("").expect("valid").tenant_limits("x").backlog, None);
     }
 

@@ -291,7 +291,10 @@ impl Queue {
         }
         for guard in self.waiting.iter() {
             let key = guard.key()?;
-            let seq = key.len().checked_sub(8).and_then(|at| keys::read_seq(&key[at..]));
+            let seq = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| keys::read_seq(&key[at..]));
             if let (Some(plugin), Some(seq)) = (keys::plugin_of(&key), seq) {
                 count(plugin, seq)?;
             }

@@ -23,7 +23,12 @@ impl PauseScope {
 
 impl Queue {
     /// Records that `name` is paused (or not), durably.
-    pub fn set_paused(&self, scope: PauseScope, name: &str, paused: bool) -> Result<(), QueueError> {
+    pub fn set_paused(
+        &self,
+        scope: PauseScope,
+        name: &str,
+        paused: bool,
+    ) -> Result<(), QueueError> {
         let key = format!("{}{name}", scope.prefix());
         if paused {
             self.meta.insert(key, [])?;

@@ -19,6 +19,7 @@ mod slow;
 mod startup;
 mod storage;
 mod support;
+mod tenants;
 
 /// The routes of the example pipeline, as a config file would write them.
 const EXAMPLE_ROUTES: &str = r#"

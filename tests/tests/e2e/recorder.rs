@@ -17,6 +17,13 @@ match = { type = "recorded" }
 plugins = ["test-recorder"]
 "#;
 
+/// Event number `n` of `tenant`, with an ordering key or none.
+pub fn tenant_event(n: u64, tenant: &str, key: Option<&str>) -> Value {
+    let mut event = event(n, key, false);
+    event["tenant"] = json!(tenant);
+    event
+}
+
 /// Event number `n`, with an ordering key or none; `retry_first` makes its
 /// first attempt ask for a retry.
 pub fn event(n: u64, key: Option<&str>, retry_first: bool) -> Value {
@@ -49,15 +56,21 @@ pub fn recorded(weir: &Weir) -> Recorded {
 
 /// Reads the state of a plugin running the recorder component, page by page.
 pub fn recorded_by(weir: &Weir, plugin: &str) -> Recorded {
+    recorded_in(weir, plugin, "default")
+}
+
+/// Reads what `plugin` recorded for the events of `tenant`.
+pub fn recorded_in(weir: &Weir, plugin: &str, tenant: &str) -> Recorded {
     let mut recorded = Recorded::default();
-    let mut path = format!("/v1/plugins/{plugin}/state?limit={PAGE}");
+    let first = format!("/v1/plugins/{plugin}/state?tenant={tenant}&limit={PAGE}");
+    let mut path = first.clone();
     // Bounded: every page but the last is full.
     for _ in 0..MAX_PAGES {
         let answer = weir.get(&path);
         assert_eq!(answer.status, 200, "{}", answer.text);
         add_entries(&mut recorded, &answer.body);
         match answer.body["next_after"].as_str() {
-            Some(after) => path = format!("/v1/plugins/{plugin}/state?limit={PAGE}&after={after}"),
+            Some(after) => path = format!("{first}&after={after}"),
             None => return recorded,
         }
     }
