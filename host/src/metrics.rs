@@ -18,6 +18,15 @@ pub struct PluginLabel {
     pub plugin: String,
 }
 
+/// Labels naming a route and the plugin it sends to.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route name.
+    pub route: String,
+    /// The plugin name.
+    pub plugin: String,
+}
+
 /// Labels naming a plugin and why an attempt did not succeed.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
@@ -70,6 +79,8 @@ pub struct Metrics {
     pub concurrency_limit: Family<PluginLabel, Gauge>,
     /// Times a plugin's circuit breaker opened.
     pub breaker_trips: Family<PluginLabel, Counter>,
+    /// Times a route's circuit breaker (for one plugin) opened.
+    pub route_breaker_trips: Family<RouteLabels, Counter>,
     /// 1 while an operator has paused the plugin.
     pub plugin_paused: Family<PluginLabel, Gauge>,
     /// Instance slots in use.
@@ -107,6 +118,7 @@ impl Metrics {
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
             breaker_trips: Family::default(),
+            route_breaker_trips: Family::default(),
             concurrency_limit: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
@@ -179,6 +191,11 @@ impl Metrics {
             "breaker_trips",
             "Times a plugin's circuit breaker opened",
             metrics.breaker_trips.clone(),
+        );
+        registry.register(
+            "route_breaker_trips",
+            "Times the circuit breaker of a route's deliveries to a plugin opened",
+            metrics.route_breaker_trips.clone(),
         );
         registry.register(
             "plugin_paused",

@@ -30,6 +30,12 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
                 "max_attempts": limits.max_attempts,
                 "paused": *plugin.paused.borrow(),
                 "breaker": plugin.breaker.state().as_str(),
+                "route_breakers": plugin
+                    .route_breakers
+                    .states()
+                    .into_iter()
+                    .map(|(route, state)| (route, Value::from(state.as_str())))
+                    .collect::<serde_json::Map<String, Value>>(),
                 "concurrency_limit": plugin.concurrency.current(),
             })
         })

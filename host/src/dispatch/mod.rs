@@ -10,6 +10,7 @@ mod lanes;
 mod oldest_ready;
 mod replay;
 mod retry;
+mod route_breakers;
 mod scheduler;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use lanes::{Lane, Lanes};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
+pub use route_breakers::RouteBreakers;
 pub use scheduler::run_timers;
 
 use crate::commit::{self, Finished};
@@ -167,6 +169,11 @@ async fn handle(
     let Some(leased) = hold::hold_if_paused(pipeline, leased, &event)? else {
         return Ok(());
     };
+    let Some((leased, route)) =
+        route_breakers::pass_route_breaker(pipeline, plugin, leased, &event)?
+    else {
+        return Ok(());
+    };
     if pipeline
         .queue
         .is_committed(&plugin.name, &event.id, leased.record.generation)?
@@ -206,6 +213,9 @@ async fn handle(
             .concurrency_limit
             .get_or_create(&label)
             .set(i64::from(limit));
+        if let Some(route) = &route {
+            route.record(pipeline, plugin, failed);
+        }
         if plugin.breaker.record(failed) {
             tracing::warn!(cooldown = ?plugin.limits.breaker.cooldown, "most recent attempts failed: circuit breaker open");
             metrics.breaker_trips.get_or_create(&label).inc();

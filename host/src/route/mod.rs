@@ -128,17 +128,31 @@ impl RouteTable {
     /// The plugins `event` goes to, each once, in route order.
     pub fn plugins_for(&self, event: &Event) -> Vec<String> {
         let mut plugins: Vec<String> = Vec::new();
-        for route in self.routes.iter().filter(|r| r.matches(event)) {
+        for route in self.matching(event) {
             for plugin in &route.plugins {
                 if !plugins.contains(plugin) {
                     plugins.push(plugin.clone());
                 }
             }
-            if route.stop {
-                break;
-            }
         }
         plugins
+    }
+
+    /// The first route that sends `event` to `plugin`: the route its delivery
+    /// is attributed to (for the route's circuit breaker).
+    pub fn route_to(&self, event: &Event, plugin: &str) -> Option<&str> {
+        self.matching(event)
+            .find(|route| route.plugins.iter().any(|p| p == plugin))
+            .map(|route| route.name.as_str())
+    }
+
+    /// The routes `event` matches, in order, up to the first with `stop`.
+    fn matching<'a>(&'a self, event: &Event) -> impl Iterator<Item = &'a Route> {
+        let mut stopped = false;
+        self.routes
+            .iter()
+            .filter(move |route| route.matches(event))
+            .take_while(move |route| !std::mem::replace(&mut stopped, route.stop))
     }
 
     /// Every plugin some route names, with the first route naming it.
@@ -220,6 +234,15 @@ mod tests {
             ["a", "b", "d"]
         );
         assert_eq!(table.plugins_for(&event("price.updated", "other")), ["d"]);
+
+        let acme = event("booking.created", "acme");
+        assert_eq!(
+            table.route_to(&acme, "b"),
+            Some("all bookings"),
+            "the first route"
+        );
+        assert_eq!(table.route_to(&acme, "c"), Some("acme"));
+        assert_eq!(table.route_to(&acme, "d"), None, "not past a stop");
     }
 
     #[test]

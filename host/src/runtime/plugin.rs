@@ -92,6 +92,8 @@ pub struct Plugin {
     pub paused: tokio::sync::watch::Sender<bool>,
     /// Stops feeding the plugin while most of its recent attempts fail.
     pub breaker: crate::dispatch::Breaker,
+    /// The same, per route that sends to it.
+    pub route_breakers: crate::dispatch::RouteBreakers,
     /// How many of its slots it may use now, adapted to its latency.
     pub concurrency: crate::dispatch::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
@@ -143,6 +145,7 @@ impl Plugin {
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             paused: tokio::sync::watch::Sender::new(false),
             breaker: crate::dispatch::Breaker::new(limits.breaker.clone()),
+            route_breakers: crate::dispatch::RouteBreakers::new(limits.breaker.clone()),
             concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
             limits,

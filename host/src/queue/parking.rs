@@ -1,29 +1,60 @@
-//! Deliveries held for a paused tenant. The dispatcher parks a paused tenant's
-//! delivery when it meets one (`held`: tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq),
-//! and resuming the tenant makes them all ready again, in their order.
-//! A held delivery is still pending, and still heads its ordering key.
+//! Setting a leased delivery aside without counting its attempt:
+//!
+//! - **held** for a paused tenant: the dispatcher parks the delivery when it
+//!   meets it (`held`: tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq), and resuming the
+//!   tenant makes them all ready again, in their order;
+//! - **deferred** past an open route breaker: scheduled for when it may run.
+//!
+//! Either way the delivery is still pending and still heads its ordering key.
 
-use super::{DeliveryState, Leased, Queue, QueueError, Seq, Staging, keys};
+use super::{DeliveryRecord, DeliveryState, Leased, Queue, QueueError, Seq, Staging, keys};
 
 /// Most deliveries one resume batch makes ready: each batch holds the write lock.
 const RESUME_BATCH: usize = 1024;
 
 impl Staging<'_> {
-    /// Parks `leased` for `tenant` without counting the attempt. Returns false,
-    /// staging nothing, if the lease is no longer held by this attempt.
+    /// Parks `leased` for `tenant`. Returns false, staging nothing, if the
+    /// lease is no longer held by this attempt.
     pub fn hold(&mut self, leased: &Leased, tenant: &str) -> Result<bool, QueueError> {
-        let attempt = leased.record.attempts;
-        if !self.end_lease(&leased.plugin, leased.seq, attempt)? {
+        let Some(mut record) = self.set_aside(leased)? else {
             return Ok(false);
-        }
-        let mut record = leased.record.clone();
+        };
         record.state = DeliveryState::Held;
-        record.attempts = attempt.saturating_sub(1);
         self.put_record(leased.seq, &record);
         let held = &self.queue().held;
         self.batch()
             .insert(held, keys::held(tenant, &leased.plugin, leased.seq), []);
         Ok(true)
+    }
+
+    /// Schedules `leased` to be ready at `due_ms`. Returns false, staging
+    /// nothing, if the lease is no longer held by this attempt.
+    pub fn defer(&mut self, leased: &Leased, due_ms: u64) -> Result<bool, QueueError> {
+        let Some(mut record) = self.set_aside(leased)? else {
+            return Ok(false);
+        };
+        record.state = DeliveryState::Scheduled;
+        record.next_attempt_at_ms = Some(due_ms);
+        self.put_record(leased.seq, &record);
+        let scheduled = &self.queue().scheduled;
+        self.batch().insert(
+            scheduled,
+            keys::scheduled(due_ms, &leased.plugin, leased.seq),
+            [],
+        );
+        Ok(true)
+    }
+
+    /// Ends the lease and returns the record with the attempt uncounted, or
+    /// `None` if the lease is no longer held by this attempt.
+    fn set_aside(&mut self, leased: &Leased) -> Result<Option<DeliveryRecord>, QueueError> {
+        let attempt = leased.record.attempts;
+        if !self.end_lease(&leased.plugin, leased.seq, attempt)? {
+            return Ok(None);
+        }
+        let mut record = leased.record.clone();
+        record.attempts = attempt.saturating_sub(1);
+        Ok(Some(record))
     }
 }
 
