@@ -244,7 +244,12 @@ impl<'q> Staging<'q> {
         if head != Some(seq) {
             return Ok(());
         }
-        let next = match queue.waiting.prefix(&key).next() {
+        // Every delivery waiting on the key came after its head, so the scan
+        // starts past it: the tombstones of earlier hand-overs, which lie
+        // before, are never walked again.
+        let after_head = [key.as_slice(), &keys::seq(seq + 1)].concat();
+        let last = [key.as_slice(), &keys::seq(Seq::MAX)].concat();
+        let next = match queue.waiting.range(after_head..=last).next() {
             Some(guard) => Some(guard.key()?),
             None => None,
         };
