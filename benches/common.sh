@@ -1,12 +1,14 @@
 # Shared by the benchmark scripts (sourced, not run): the release build, a
 # scratch directory removed on exit, and starting and stopping weir on $port.
-# The caller sets `port` and, to start weir, the array `weir_args`.
+# The caller sets `port` and, to start weir, the array `weir_args` (and may set
+# `weir_prefix`, a command such as `taskset -c 0` to run weir under).
 
 cargo build --release --locked -p weir -p weir-bench
 bin="${CARGO_TARGET_DIR:-target}/release"
 url="http://127.0.0.1:$port"
 work=$(mktemp -d)
 pid=""
+weir_prefix=("${weir_prefix[@]+"${weir_prefix[@]}"}")
 cleanup() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -28,7 +30,7 @@ wait_ready() {
 start_weir() {
   rm -rf "$work/data"
   mkdir -p "$work/data"
-  "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$work/data" "${weir_args[@]}" \
+  "${weir_prefix[@]}" "$bin/weir" serve --listen "127.0.0.1:$port" --data-dir "$work/data" "${weir_args[@]}" \
     >"$work/weir.log" 2>&1 &
   pid=$!
   wait_ready

@@ -6,8 +6,12 @@
 #   2. goodput (events processed end to end per second while the load is on) and
 #      p99 ingest latency of accepted requests, with 2R and 10R offered for 30 s
 #      (open loop, batches of 10), and ingest's high-water mark at 20,000
-#      deliveries so that weir sheds;
+#      deliveries so that weir sheds; once with clients that ignore
+#      Retry-After (they keep sending) and once with clients that honour it;
 #   3. peak RSS while 1,000,000 events pile up behind paused plugins.
+# On a machine with two cores or more, weir runs on core 0 and the load
+# generator on core 1 (taskset), for R as for the overload runs, so that the
+# ratio measures weir's shedding rather than a fight for the CPU with its client.
 # Loopback only; every run is bounded in events and seconds.
 #
 #   bash benches/overload.sh [RUNS]
@@ -16,6 +20,11 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 port=18182
 
+load_prefix=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  weir_prefix=(taskset -c 0)
+  load_prefix=(taskset -c 1)
+fi
 source benches/common.sh
 # The example components, from a plugin directory of the script's own.
 weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
@@ -57,33 +66,35 @@ prepare_plugins() {
 
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); weir under: ${weir_prefix[*]:-nothing}, load under: ${load_prefix[*]:-nothing}"
 prepare_plugins
-declare -a sustainable goodput2 goodput10 p99_2 p99_10 shed2 shed10 rss_idle rss_backlog
+declare -a sustainable rss_idle rss_backlog
+declare -A goodput p99 shed
 for run in $(seq "$runs"); do
   write_config 20000
   start_weir
   sync
-  line=$("$bin/weir-load" --url "$url" --events 20000 --batch 100 --concurrency 8 --wait-processed)
+  line=$("${load_prefix[@]}" "$bin/weir-load" --url "$url" --events 20000 --batch 100 --concurrency 8 --wait-processed)
   rate=$(field "$line" processed_events_per_s)
   sustainable+=("$rate")
   stop_weir
   for factor in 2 10; do
-    start_weir
-    sync
-    offered=$(python3 -c "print($rate * $factor)")
-    events=$(python3 -c "print(int($rate * $factor * 30))")
-    line=$("$bin/weir-load" --url "$url" --events "$events" --batch 10 --concurrency 64 \
-      --rate "$offered" --max-seconds 30)
-    echo "overload ${factor}x: $line"
-    if [ "$factor" = 2 ]; then
-      goodput2+=("$(field "$line" goodput_events_per_s)"); p99_2+=("$(field "$line" ingest_p99_ms)")
-      shed2+=("$(field "$line" errors)")
-    else
-      goodput10+=("$(field "$line" goodput_events_per_s)"); p99_10+=("$(field "$line" ingest_p99_ms)")
-      shed10+=("$(field "$line" errors)")
-    fi
-    stop_weir
+    for clients in ignore honor; do
+      polite=()
+      [ "$clients" = honor ] && polite=(--honor-retry-after)
+      start_weir
+      sync
+      offered=$(python3 -c "print($rate * $factor)")
+      events=$(python3 -c "print(int($rate * $factor * 30))")
+      line=$("${load_prefix[@]}" "$bin/weir-load" --url "$url" --events "$events" --batch 10 --concurrency 64 \
+        --rate "$offered" --max-seconds 30 "${polite[@]}")
+      echo "overload ${factor}x, clients that ${clients} Retry-After: $line"
+      scenario="${factor}x-${clients}"
+      goodput[$scenario]+=" $(field "$line" goodput_events_per_s)"
+      p99[$scenario]+=" $(field "$line" ingest_p99_ms)"
+      shed[$scenario]+=" $(field "$line" errors)"
+      stop_weir
+    done
   done
   # A deep backlog: plugins paused, a million events in.
   write_config 3000000
@@ -92,7 +103,7 @@ for run in $(seq "$runs"); do
   curl -sf -X POST "$url/v1/plugins/price-calculator/pause" >/dev/null
   rss_idle+=("$(rss_kb "$pid")")
   peak=0
-  "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 300 \
+  "${load_prefix[@]}" "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 300 \
     >"$work/backlog.json" &
   loader=$!
   while kill -0 "$loader" 2>/dev/null; do
@@ -105,6 +116,9 @@ for run in $(seq "$runs"); do
   stop_weir
 done
 echo "sustainable end to end: median $(median "${sustainable[@]}") events/s"
-echo "2x overload: goodput median $(median "${goodput2[@]}") events/s, p99 accepted $(median "${p99_2[@]}") ms, shed requests $(median "${shed2[@]}")"
-echo "10x overload: goodput median $(median "${goodput10[@]}") events/s, p99 accepted $(median "${p99_10[@]}") ms, shed requests $(median "${shed10[@]}")"
+for scenario in 2x-ignore 2x-honor 10x-ignore 10x-honor; do
+  # Unquoted on purpose: each entry is a space-separated list of runs.
+  # shellcheck disable=SC2086
+  echo "$scenario overload: goodput median $(median ${goodput[$scenario]}) events/s, p99 accepted $(median ${p99[$scenario]}) ms, shed requests $(median ${shed[$scenario]})"
+done
 echo "RSS: idle median $(median "${rss_idle[@]}") kB, peak with a 1,000,000-event backlog median $(median "${rss_backlog[@]}") kB"

@@ -36,12 +36,24 @@ struct Args {
     /// an open-loop load, for overload runs.
     #[arg(long)]
     rate: Option<f64>,
+    /// Behave like a client that honours `Retry-After`: after a 429 or 503 a
+    /// connection waits as told, and the requests it would have sent
+    /// meanwhile are not sent (counted as `deferred`) rather than sent late
+    /// in a burst.
+    #[arg(long)]
+    honor_retry_after: bool,
 }
+
+/// With `--rate`, a request slot this far behind its time is skipped by a
+/// client that honours `Retry-After`: its sender was told to wait.
+const STALE_SLOT: Duration = Duration::from_secs(1);
 
 /// What one run measured.
 struct Report {
     events_sent: usize,
     errors: usize,
+    /// Requests not sent because their connection was waiting out a Retry-After.
+    deferred: usize,
     /// Events fully processed while the load was being sent (goodput).
     processed_while_sending: f64,
     ingest_seconds: f64,
@@ -89,9 +101,10 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                 format!("{}/v1/events", args.url),
             );
             let (batch, total, rate) = (args.batch, args.events, args.rate);
+            let polite = args.honor_retry_after;
             std::thread::spawn(move || {
                 let mut latencies = Vec::new();
-                let (mut sent, mut errors) = (0, 0);
+                let (mut sent, mut errors, mut deferred) = (0, 0, 0);
                 loop {
                     let request = next.fetch_add(1, Ordering::Relaxed);
                     if request >= requests || Instant::now() > deadline {
@@ -100,6 +113,10 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                     let first = request * batch;
                     if let Some(rate) = rate {
                         let due = started + Duration::from_secs_f64(first as f64 / rate);
+                        if polite && Instant::now().saturating_duration_since(due) > STALE_SLOT {
+                            deferred += 1;
+                            continue;
+                        }
                         std::thread::sleep(due.saturating_duration_since(Instant::now()));
                     }
                     let body = body(run_id, first, batch.min(total - first));
@@ -114,28 +131,41 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                             latencies.push(began.elapsed());
                             sent += batch.min(total - first)
                         }
-                        _ => errors += 1,
+                        Ok(response) => {
+                            errors += 1;
+                            let wait = response
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                            if let (true, Some(seconds)) = (polite, wait) {
+                                let until = (Instant::now() + Duration::from_secs(seconds)).min(deadline);
+                                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                            }
+                        }
+                        Err(_) => errors += 1,
                     }
                 }
-                (latencies, sent, errors)
+                (latencies, sent, errors, deferred)
             })
         })
         .collect();
     let mut report = Report {
         events_sent: 0,
         errors: 0,
+        deferred: 0,
         processed_while_sending: 0.0,
         ingest_seconds: 0.0,
         latencies: Vec::new(),
         processed_seconds: None,
     };
     for worker in workers {
-        let (latencies, sent, errors) = worker
+        let (latencies, sent, errors, deferred) = worker
             .join()
             .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
         report.latencies.extend(latencies);
         report.events_sent += sent;
         report.errors += errors;
+        report.deferred += deferred;
     }
     report.ingest_seconds = started.elapsed().as_secs_f64();
     report.processed_while_sending = metric(
@@ -219,6 +249,7 @@ fn print_report(args: &Args, report: &Report) {
         "batch": args.batch,
         "concurrency": args.concurrency,
         "errors": report.errors,
+        "deferred": report.deferred,
         "ingest_events_per_s": report.events_sent as f64 / report.ingest_seconds,
         "ingest_p50_ms": percentile(0.50),
         "ingest_p99_ms": percentile(0.99),
