@@ -138,7 +138,8 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                                 .get("retry-after")
                                 .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                             if let (true, Some(seconds)) = (polite, wait) {
-                                let until = (Instant::now() + Duration::from_secs(seconds)).min(deadline);
+                                let until =
+                                    (Instant::now() + Duration::from_secs(seconds)).min(deadline);
                                 std::thread::sleep(until.saturating_duration_since(Instant::now()));
                             }
                         }

@@ -166,12 +166,9 @@ async fn handle(
         )));
     };
     tracing::Span::current().record("event_id", event.id.as_str());
+    // A delivery that does not run hands back the breaker probe it may hold.
     let Some(leased) = hold::hold_if_paused(pipeline, leased, &event)? else {
-        return Ok(());
-    };
-    let Some((leased, route)) =
-        route_breakers::pass_route_breaker(pipeline, plugin, leased, &event)?
-    else {
+        plugin.breaker.unused_probe();
         return Ok(());
     };
     if pipeline
@@ -179,8 +176,15 @@ async fn handle(
         .is_committed(&plugin.name, &event.id, leased.record.generation)?
     {
         tracing::info!("effects already committed; not running again");
+        plugin.breaker.unused_probe();
         return commit::skip_committed(pipeline, leased, &event).map(log_lost_lease);
     }
+    let Some((leased, route)) =
+        route_breakers::pass_route_breaker(pipeline, plugin, leased, &event)?
+    else {
+        plugin.breaker.unused_probe();
+        return Ok(());
+    };
     let label = plugin_label(&plugin.name);
     let metrics = &pipeline.metrics;
     let mut leased = leased;
