@@ -4,10 +4,13 @@
 #   1. the sustainable rate R: 20,000 events in batches of 100, processed end to
 #      end through both example plugins;
 #   2. goodput (events processed end to end per second while the load is on) and
-#      p99 ingest latency of accepted requests, with 2R and 10R offered for 30 s
+#      p99 ingest latency of accepted requests, with R, 2R and 10R offered for 30 s
 #      (open loop, batches of 10), and ingest's high-water mark at 20,000
 #      deliveries so that weir sheds; once with clients that ignore
-#      Retry-After (they keep sending) and once with clients that honour it;
+#      Retry-After (they keep sending) and once with clients that honour it.
+#      Goodput at R offered is the sustained rate S: what weir keeps up with
+#      under the same client shape as the overload runs (R itself is a burst
+#      that weir drains with nothing else to do);
 #   3. peak RSS while 1,000,000 events pile up behind paused plugins.
 # On a machine with two cores or more, weir runs on core 0 and the load
 # generator on core 1 (taskset), for R as for the overload runs, so that the
@@ -78,8 +81,10 @@ for run in $(seq "$runs"); do
   rate=$(field "$line" processed_events_per_s)
   sustainable+=("$rate")
   stop_weir
-  for factor in 2 10; do
+  for factor in 1 2 10; do
     for clients in ignore honor; do
+      # At R offered there is little to shed: one kind of client is enough.
+      if [ "$factor" = 1 ] && [ "$clients" = honor ]; then continue; fi
       polite=()
       [ "$clients" = honor ] && polite=(--honor-retry-after)
       start_weir
@@ -116,9 +121,13 @@ for run in $(seq "$runs"); do
   stop_weir
 done
 echo "sustainable end to end: median $(median "${sustainable[@]}") events/s"
-for scenario in 2x-ignore 2x-honor 10x-ignore 10x-honor; do
-  # Unquoted on purpose: each entry is a space-separated list of runs.
+# Unquoted on purpose below: each entry is a space-separated list of runs.
+# shellcheck disable=SC2086
+sustained=$(median ${goodput[1x-ignore]})
+for scenario in 1x-ignore 2x-ignore 2x-honor 10x-ignore 10x-honor; do
   # shellcheck disable=SC2086
-  echo "$scenario overload: goodput median $(median ${goodput[$scenario]}) events/s, p99 accepted $(median ${p99[$scenario]}) ms, shed requests $(median ${shed[$scenario]})"
+  good=$(median ${goodput[$scenario]})
+  # shellcheck disable=SC2086
+  echo "$scenario: goodput median $good events/s ($(python3 -c "print(f'{$good / $(median "${sustainable[@]}"):.2f} R, {$good / $sustained:.2f} S')")), p99 accepted $(median ${p99[$scenario]}) ms, shed requests $(median ${shed[$scenario]})"
 done
 echo "RSS: idle median $(median "${rss_idle[@]}") kB, peak with a 1,000,000-event backlog median $(median "${rss_backlog[@]}") kB"
