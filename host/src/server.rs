@@ -20,7 +20,7 @@ use crate::runtime::{self, Plugin, engine};
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
 /// lets in-flight deliveries finish (within `dispatch.shutdown_grace`) and syncs.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -42,7 +42,7 @@ pub async fn run(
         path: queue_dir.clone(),
         source,
     })?;
-    let plugins = load_plugins(&config).await?;
+    let plugins = load_plugins(&mut config).await?;
     let recovered = queue.recover_leases().map_err(|source| Error::Queue {
         path: queue_dir.clone(),
         source,
@@ -184,10 +184,12 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
     }
 }
 
-/// Compiles every plugin in the plugin directory (off the async runtime) and
-/// checks that each route names one of them.
-async fn load_plugins(config: &Config) -> Result<BTreeMap<String, Arc<Plugin>>, Error> {
+/// Reads the plugins' manifests into `config`, compiles every plugin in the
+/// plugin directory (off the async runtime) and checks that each route names
+/// one of them.
+async fn load_plugins(config: &mut Config) -> Result<BTreeMap<String, Arc<Plugin>>, Error> {
     let found = runtime::discover(&config.plugins_dir)?;
+    config.apply_manifests(&found)?;
     if let Some((plugin, route)) = config
         .routes
         .named_plugins()

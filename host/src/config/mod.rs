@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod manifest;
 mod marks;
 
 pub use marks::Watermarks;
@@ -40,6 +41,15 @@ pub enum ConfigError {
     #[error("invalid config file {path}: {message}")]
     Parse {
         /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A plugin manifest (`NAME.toml` beside `NAME.wasm`) is not valid TOML
+    /// or has an unknown or mistyped key.
+    #[error("invalid plugin manifest {path}: {message}")]
+    Manifest {
+        /// The manifest file.
         path: PathBuf,
         /// The parser's message, with line and column.
         message: String,
@@ -126,7 +136,7 @@ struct RawPluginLimits {
     breaker_probes: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPluginSection {
     #[serde(flatten)]
@@ -176,6 +186,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// The routing table.
     pub routes: RouteTable,
+    /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
+    plugin_sections: BTreeMap<String, RawPluginSection>,
 }
 
 /// How long weir keeps what it has finished with.
@@ -357,7 +369,7 @@ impl Config {
             "plugin_defaults",
         )?;
         let mut plugins = BTreeMap::new();
-        for (name, section) in raw.plugins {
+        for (name, section) in raw.plugins.clone() {
             let limits = resolve_limits(
                 &plugin_defaults,
                 &section.limits,
@@ -466,6 +478,7 @@ impl Config {
             plugin_defaults,
             plugins,
             routes,
+            plugin_sections: raw.plugins,
         })
     }
 

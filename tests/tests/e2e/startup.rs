@@ -75,3 +75,14 @@ fn weir_config_names_the_config_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_plugin_manifest_with_an_unknown_key_is_named_with_its_file() {
+    let workspace = Workspace::new(&["test-recorder"], "");
+    std::fs::write(
+        workspace.path().join("plugins/test-recorder.toml"),
+        "deadline_ms = 100\nfuell = 10\n",
+    )
+    .expect("write manifest");
+    start_fails_with(&workspace, &["test-recorder.toml", "fuell"]);
+}

@@ -1,0 +1,111 @@
+//! Plugin manifests: an optional `NAME.toml` beside `NAME.wasm`, in which the
+//! plugin's author states the limits and config values it needs, with the same
+//! keys as a `[plugins.NAME]` section of `weir.toml`. The operator has the last
+//! word: built-in defaults and `[plugin_defaults]`, then the manifest, then
+//! `[plugins.NAME]`, key by key.
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::path::PathBuf;
+
+use super::{Config, ConfigError, PluginSettings, RawPluginSection, resolve_limits};
+
+impl Config {
+    /// Reads the manifest of every plugin in `components` (name → `.wasm`
+    /// path) that has one, and resolves that plugin's limits and values again.
+    pub fn apply_manifests(
+        &mut self,
+        components: &BTreeMap<String, PathBuf>,
+    ) -> Result<(), ConfigError> {
+        for (name, component) in components {
+            let path = component.with_extension("toml");
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(error) if error.kind() == ErrorKind::NotFound => continue,
+                Err(source) => return Err(ConfigError::Read { path, source }),
+            };
+            let manifest: RawPluginSection =
+                toml::from_str(&text).map_err(|error| ConfigError::Manifest {
+                    path: path.clone(),
+                    message: error.to_string(),
+                })?;
+            let stated = resolve_limits(
+                &self.plugin_defaults,
+                &manifest.limits,
+                &path.display().to_string(),
+            )?;
+            let mut values = manifest.config;
+            let limits = match self.plugin_sections.get(name) {
+                Some(section) => {
+                    values.extend(section.config.clone());
+                    resolve_limits(&stated, &section.limits, &format!("plugins.{name}"))?
+                }
+                None => stated,
+            };
+            let limits = (limits != self.plugin_defaults).then_some(limits);
+            self.plugins
+                .insert(name.clone(), PluginSettings { limits, values });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Overrides;
+
+    fn component(dir: &std::path::Path, name: &str, manifest: &str) -> (String, PathBuf) {
+        std::fs::write(dir.join(format!("{name}.toml")), manifest).expect("write manifest");
+        (name.to_owned(), dir.join(format!("{name}.wasm")))
+    }
+
+    #[test]
+    fn a_manifest_sets_what_weir_toml_does_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::from_toml(
+            "[plugins.p]\ninstances = 3\n[plugins.p.config]\nmode = \"operator\"\n",
+            Overrides::default(),
+        )
+        .expect("valid");
+        let manifest =
+            "instances = 1\ndeadline_ms = 250\n[config]\nmode = \"author\"\nunit = \"cents\"\n";
+        let components = BTreeMap::from([
+            component(dir.path(), "p", manifest),
+            (String::from("bare"), dir.path().join("bare.wasm")),
+        ]);
+        config.apply_manifests(&components).expect("valid manifest");
+        let limits = config.limits_for("p");
+        assert_eq!(limits.instances, 3, "weir.toml wins");
+        assert_eq!(
+            limits.deadline,
+            Duration::from_millis(250),
+            "the manifest fills in"
+        );
+        let values = config.values_for("p");
+        assert_eq!(values.get("mode").map(String::as_str), Some("operator"));
+        assert_eq!(values.get("unit").map(String::as_str), Some("cents"));
+        assert_eq!(config.limits_for("bare"), &config.plugin_defaults);
+    }
+
+    #[test]
+    fn bad_manifests_name_the_file_and_the_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (manifest, expected) in [
+            ("fuell = 10\n", "fuell"),
+            ("fuel = 0\n", "fuel is out of range"),
+            ("[capabilities]\nhttp = [\"api.example\"]\n", "capabilities"),
+        ] {
+            let mut config = Config::from_toml("", Overrides::default()).expect("valid");
+            let components = BTreeMap::from([component(dir.path(), "p", manifest)]);
+            let error = config
+                .apply_manifests(&components)
+                .expect_err(manifest)
+                .to_string();
+            assert!(error.contains("p.toml"), "{error}");
+            assert!(error.contains(expected), "{manifest:?} -> {error}");
+        }
+    }
+}
