@@ -9,6 +9,7 @@ fn main() {
         "test-always-retry",
         "test-always-fail",
         "test-emit-loop",
+        "test-leak",
         "test-recorder",
         "test-slow",
     ]);

@@ -8,6 +8,7 @@ mod chains;
 mod concurrency;
 mod crash;
 mod dead_letters;
+mod isolation;
 mod manifests;
 mod ordering;
 mod overload;
