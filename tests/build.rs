@@ -6,6 +6,7 @@ fn main() {
     let components = build_plugins(&[
         "booking-normalizer",
         "price-calculator",
+        "hostile",
         "test-always-retry",
         "test-always-fail",
         "test-emit-loop",

@@ -8,6 +8,7 @@ mod chains;
 mod concurrency;
 mod crash;
 mod dead_letters;
+mod hostile;
 mod isolation;
 mod manifests;
 mod ordering;

@@ -1,0 +1,81 @@
+//! Hostile plugins are contained: each attack fails only its own delivery,
+//! with a typed reason in the attempt history and in metrics, while weir stays
+//! up and a canary plugin's deliveries keep flowing.
+
+use serde_json::{Value, json};
+
+use crate::recorder::{self, recorded, wait_until_idle};
+use crate::support::{Workspace, delivery, settled_event};
+
+/// Each attack of the `hostile` fixture and the reason weir must record.
+const ATTACKS: [(&str, &str); 8] = [
+    ("spin", "out_of_fuel"),
+    ("hang", "deadline"),
+    ("memory", "memory_limit"),
+    ("recurse", "stack_overflow"),
+    ("panic", "trap"),
+    ("huge", "host_limit"),
+    ("flood", "host_limit"),
+    ("escape", "fail"),
+];
+
+#[test]
+fn every_attack_fails_only_its_own_delivery_with_a_typed_reason() {
+    let config = format!(
+        r#"
+[plugins.hostile]
+fuel = 50000000
+memory_bytes = 16777216
+deadline_ms = 1000
+max_attempts = 1
+# The attacks fail on purpose: the breaker must not stop the others.
+breaker_failure_rate = 1.0
+breaker_window = 100
+
+[[route]]
+name = "attacks"
+match = {{ type = "hostile.*" }}
+plugins = ["hostile"]
+{}"#,
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["hostile", "test-recorder"], &config);
+    let weir = workspace.start();
+    let mut events: Vec<Value> = ATTACKS
+        .iter()
+        .map(|(attack, _)| json!({"id": format!("attack-{attack}"), "source": "tests", "type": format!("hostile.{attack}")}))
+        .collect();
+    events.extend((0..20).map(|n| recorder::event(n, None, false)));
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+
+    for (attack, reason) in ATTACKS {
+        let event = settled_event(&weir, &format!("attack-{attack}"));
+        let attacked = delivery(&event, "hostile");
+        assert_eq!(attacked["state"], "dead", "{attack}: {attacked}");
+        assert_eq!(
+            attacked["history"][0]["outcome"], reason,
+            "{attack}: {attacked}"
+        );
+    }
+    wait_until_idle(&weir);
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.len(), 20, "the canary's deliveries all ran: {seen:?}");
+    for reason in [
+        "out_of_fuel",
+        "deadline",
+        "memory_limit",
+        "stack_overflow",
+        "trap",
+    ] {
+        let sample =
+            format!(r#"weir_deliveries_failed_total{{plugin="hostile",reason="{reason}"}}"#);
+        assert_eq!(weir.metric(&sample), 1.0, "{sample}");
+    }
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_failed_total{plugin="hostile",reason="host_limit"}"#),
+        2.0
+    );
+    assert_eq!(weir.get("/healthz").status, 200, "weir is still up");
+    weir.stop();
+}
