@@ -42,6 +42,10 @@ impl RouteBreakers {
     /// The breaker of `route`.
     pub fn of(&self, route: &str) -> Arc<Breaker> {
         let mut breakers = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
+        // Asked once per delivery: look up before allocating the key.
+        if let Some(breaker) = breakers.get(route) {
+            return breaker.clone();
+        }
         breakers
             .entry(route.to_owned())
             .or_insert_with(|| Arc::new(Breaker::new(self.limits.clone())))
