@@ -1,5 +1,6 @@
 //! High- and low-water marks: admission control starts shedding at the high
-//! mark and accepts again only below the low one, so it does not flap.
+//! mark and accepts again only once back at or under the low one, so it does
+//! not flap.
 
 use super::ConfigError;
 
@@ -8,7 +9,7 @@ use super::ConfigError;
 pub struct Watermarks {
     /// At or above this, shed.
     pub high: u64,
-    /// Below this, accept again.
+    /// At or under this, accept again (so a low mark of 0 means "once empty").
     pub low: u64,
 }
 
@@ -34,7 +35,7 @@ impl Watermarks {
     /// Whether to shed now, given whether it was shedding and the measure now.
     pub fn shed(&self, was_shedding: bool, value: u64) -> bool {
         if was_shedding {
-            value >= self.low
+            value > self.low
         } else {
             value >= self.high
         }
@@ -46,13 +47,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sheds_from_high_until_below_low() {
+    fn sheds_from_high_until_back_at_the_low_mark() {
         let marks = Watermarks::resolve(100, None, "ingest", "backlog").expect("valid marks");
         assert_eq!(marks.low, 90);
         assert!(!marks.shed(false, 99));
         assert!(marks.shed(false, 100));
-        assert!(marks.shed(true, 90));
-        assert!(!marks.shed(true, 89));
+        assert!(marks.shed(true, 91));
+        assert!(!marks.shed(true, 90));
+        let tiny = Watermarks::resolve(1, None, "ingest", "backlog").expect("valid marks");
+        assert_eq!(tiny.low, 0);
+        assert!(!tiny.shed(true, 0), "a low mark of 0 reopens once empty");
     }
 
     #[test]
