@@ -220,7 +220,7 @@ async fn load_plugins(config: &mut Config) -> Result<BTreeMap<String, Arc<Plugin
         for (name, path) in found {
             let started = std::time::Instant::now();
             let plugin = Plugin::compile(&engine, &linker, &name, &path, &config)?;
-            tracing::info!(plugin = %name, path = %path.display(), took = ?started.elapsed(), "plugin loaded");
+            tracing::info!(plugin = %name, version = %plugin.version, path = %path.display(), took = ?started.elapsed(), "plugin loaded");
             plugins.insert(name, Arc::new(plugin));
         }
         Ok(plugins)

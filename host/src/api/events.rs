@@ -24,7 +24,10 @@ pub async fn get_event(
     if let Value::Object(fields) = &mut view {
         fields.remove("ingested_at_ms");
         fields.insert("sequence".into(), json!(seq));
-        fields.insert("ingested_at".into(), json!(rfc3339(event.ingested_at_ms)));
+        fields.insert(
+            "ingested_at".into(),
+            json!(super::rfc3339(event.ingested_at_ms)),
+        );
         let (name, data) = data_view(&event);
         if let Some(data) = data {
             fields.insert(name.into(), data);
@@ -56,9 +59,4 @@ fn data_view(event: &Event) -> (&'static str, Option<Value>) {
             )),
         ),
     }
-}
-
-fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-        .to_string()
 }

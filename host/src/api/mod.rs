@@ -73,6 +73,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A time in ms since the Unix epoch as RFC 3339, the way the API shows times.
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
 async fn not_found(method: Method, uri: Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {method} {}", uri.path()))
 }

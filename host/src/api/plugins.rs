@@ -21,6 +21,8 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
             let limits = &plugin.limits;
             json!({
                 "name": &*plugin.name,
+                "version": plugin.version,
+                "loaded_at": super::rfc3339(plugin.loaded_at_ms),
                 "size_bytes": plugin.size_bytes,
                 "instances": limits.instances,
                 "instances_free": plugin.slots.available_permits(),

@@ -77,6 +77,19 @@ pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
     Ok(found)
 }
 
+/// How many bytes of the SHA-256 name a version: enough that two different
+/// builds of one plugin never share a version by chance.
+const VERSION_BYTES: usize = 12;
+
+/// The version of a component: the start of the SHA-256 of its bytes, in hex.
+pub fn version_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)[..VERSION_BYTES]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// A compiled plugin, ready to instantiate.
 pub struct Plugin {
     /// Its name (the file stem).
@@ -100,6 +113,10 @@ pub struct Plugin {
     pub slot_freed: tokio::sync::Notify,
     /// Size of the component file.
     pub size_bytes: u64,
+    /// The component's version: the start of the SHA-256 of its bytes, in hex.
+    pub version: String,
+    /// When it was compiled and loaded (ms since the Unix epoch).
+    pub loaded_at_ms: u64,
 }
 
 /// The linker every plugin is instantiated with: WASI (nothing granted) and weir's imports.
@@ -125,15 +142,12 @@ impl Plugin {
             path: path.to_owned(),
             message,
         };
-        let size_bytes = std::fs::metadata(path)
-            .map_err(|source| PluginError::Io {
-                path: path.to_owned(),
-                source,
-            })?
-            .len();
-        // Component::from_file compiles (never deserializes) and uses wasmtime's cache.
-        let component =
-            Component::from_file(engine, path).map_err(|e| invalid(format!("{e:#}")))?;
+        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Component::new compiles (never deserializes) and uses wasmtime's cache.
+        let component = Component::new(engine, &bytes).map_err(|e| invalid(format!("{e:#}")))?;
         let instance_pre = linker
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("{e:#}")))?;
@@ -150,7 +164,9 @@ impl Plugin {
             slot_freed: tokio::sync::Notify::new(),
             limits,
             config: Arc::new(config.values_for(name)),
-            size_bytes,
+            size_bytes: bytes.len() as u64,
+            version: version_of(&bytes),
+            loaded_at_ms: crate::event::now_ms(),
         })
     }
 }

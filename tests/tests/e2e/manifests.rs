@@ -1,5 +1,6 @@
 //! A plugin's manifest (`NAME.toml` beside `NAME.wasm`) sets its limits and
-//! config values; the operator's `weir.toml` overrides it key by key.
+//! config values; the operator's `weir.toml` overrides it key by key. Each
+//! plugin is shown with the version (content hash) of its component.
 
 use serde_json::json;
 
@@ -34,5 +35,47 @@ fn a_manifest_sets_the_plugins_limits_and_weir_toml_has_the_last_word() {
     );
     wait_until_idle(&weir);
     assert_eq!(recorded(&weir).seen.len(), 2);
+    weir.stop();
+}
+
+#[test]
+fn each_plugin_shows_the_version_of_its_component() {
+    let workspace = Workspace::with_named_plugins(
+        &[
+            ("test-recorder", "first"),
+            ("test-recorder", "second"),
+            ("test-slow", "other"),
+        ],
+        "",
+    );
+    let weir = workspace.start();
+    let plugins = weir.get("/v1/plugins").body["plugins"].clone();
+    let field = |name: &str, key: &str| -> String {
+        let plugin = plugins
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .unwrap_or_else(|| panic!("no plugin {name} in {plugins}"));
+        plugin[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}.{key}: {plugin}"))
+            .to_owned()
+    };
+    let version = field("first", "version");
+    assert_eq!(version.len(), 24, "{version}");
+    assert!(version.bytes().all(|b| b.is_ascii_hexdigit()), "{version}");
+    assert_eq!(
+        field("second", "version"),
+        version,
+        "the same bytes, the same version"
+    );
+    assert_ne!(
+        field("other", "version"),
+        version,
+        "other bytes, another version"
+    );
+    assert!(
+        field("first", "loaded_at").ends_with('Z'),
+        "RFC 3339 in UTC"
+    );
     weir.stop();
 }
