@@ -22,7 +22,11 @@ impl Backlog {
     pub fn change(&self, tenant: &str, change: i64) {
         self.total.fetch_add(change, Ordering::Relaxed);
         let mut per_tenant = self.per_tenant.lock().unwrap_or_else(|p| p.into_inner());
-        let count = per_tenant.entry(tenant.to_owned()).or_default();
+        // Called once per finished delivery: allocate the key only for a new tenant.
+        let Some(count) = per_tenant.get_mut(tenant) else {
+            per_tenant.insert(tenant.to_owned(), change);
+            return;
+        };
         *count += change;
         if *count == 0 {
             per_tenant.remove(tenant);

@@ -117,7 +117,7 @@ impl Pipeline {
             .paused_tenants
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        !paused.is_empty() && paused.contains(tenant)
+        paused.contains(tenant)
     }
 
     /// The tenants an operator paused.

@@ -158,12 +158,7 @@ fn restore_pauses(
 ) -> Result<(), crate::queue::QueueError> {
     for name in pipeline.queue.paused(PauseScope::Plugin)? {
         if let Some(plugin) = plugins.get(&name) {
-            plugin.paused.send_replace(true);
-            pipeline
-                .metrics
-                .plugin_paused
-                .get_or_create(&crate::metrics::plugin(&name))
-                .set(1);
+            plugin.set_paused(true, &pipeline.metrics);
             tracing::warn!(plugin = %name, "plugin paused by an operator before the last stop; still paused");
         }
     }

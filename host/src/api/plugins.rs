@@ -69,13 +69,7 @@ fn set_paused(
     app.pipeline
         .queue
         .set_paused(PauseScope::Plugin, &name, paused)?;
-    plugin.paused.send_replace(paused);
-    let label = crate::metrics::plugin(&name);
-    app.pipeline
-        .metrics
-        .plugin_paused
-        .get_or_create(&label)
-        .set(i64::from(paused));
+    plugin.set_paused(paused, &app.pipeline.metrics);
     tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
     Ok(Json(json!({ "name": name, "paused": paused })))
 }

@@ -50,11 +50,7 @@ pub async fn pause(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check_name(&tenant)?;
-    app.pipeline.set_tenant_paused(&tenant, true);
-    app.pipeline
-        .queue
-        .set_paused(PauseScope::Tenant, &tenant, true)?;
+    mark_paused(&app, &tenant, true)?;
     tracing::warn!(%tenant, "tenant paused by an operator: its deliveries are held");
     Ok(Json(json!({ "tenant": tenant, "paused": true })))
 }
@@ -64,12 +60,8 @@ pub async fn resume(
     State(app): State<AppState>,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    check_name(&tenant)?;
     // The flag goes first: see `dispatch::hold` for why that order loses nothing.
-    app.pipeline.set_tenant_paused(&tenant, false);
-    app.pipeline
-        .queue
-        .set_paused(PauseScope::Tenant, &tenant, false)?;
+    mark_paused(&app, &tenant, false)?;
     let pipeline = app.pipeline.clone();
     let name = tenant.clone();
     let released = tokio::task::spawn_blocking(move || {
@@ -85,6 +77,12 @@ pub async fn resume(
     ))
 }
 
-fn check_name(tenant: &str) -> Result<(), ApiError> {
-    check_tenant(tenant).map_err(ApiError::BadRequest)
+/// Checks the name, then marks `tenant` paused or not, in memory and durably.
+fn mark_paused(app: &AppState, tenant: &str, paused: bool) -> Result<(), ApiError> {
+    check_tenant(tenant).map_err(ApiError::BadRequest)?;
+    app.pipeline.set_tenant_paused(tenant, paused);
+    app.pipeline
+        .queue
+        .set_paused(PauseScope::Tenant, tenant, paused)?;
+    Ok(())
 }

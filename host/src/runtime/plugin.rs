@@ -82,7 +82,7 @@ pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
 const VERSION_BYTES: usize = 12;
 
 /// The version of a component: the start of the SHA-256 of its bytes, in hex.
-pub fn version_of(bytes: &[u8]) -> String {
+fn version_of(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)[..VERSION_BYTES]
         .iter()
@@ -172,6 +172,16 @@ impl Plugin {
 }
 
 impl Plugin {
+    /// Pauses or resumes leasing its deliveries, shown in `weir_plugin_paused`
+    /// (the caller persists the pause).
+    pub fn set_paused(&self, paused: bool, metrics: &crate::metrics::Metrics) {
+        self.paused.send_replace(paused);
+        metrics
+            .plugin_paused
+            .get_or_create(&crate::metrics::plugin(&self.name))
+            .set(i64::from(paused));
+    }
+
     /// The engine the plugin was compiled for.
     pub fn engine(&self) -> &Engine {
         self.pre.engine()
