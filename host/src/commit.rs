@@ -35,6 +35,7 @@ pub fn finish(
         outcome: outcome.to_owned(),
         error,
         fuel_consumed: execution.fuel_consumed,
+        version: Some(execution.version.to_string()),
     };
     let (reason, message, hint_ms) = match execution.result {
         Ok(Outcome::Ack) => {

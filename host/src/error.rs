@@ -49,6 +49,16 @@ pub enum Error {
         /// The plugin directory.
         dir: PathBuf,
     },
+    /// The plugin directory cannot be watched for changes.
+    #[error(
+        "cannot watch the plugin directory {dir} for changes: {message} (set [reload] watch = false to run without reloads)"
+    )]
+    Watch {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// Why, from the file watcher.
+        message: String,
+    },
     /// The WebAssembly engine cannot be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -14,10 +14,11 @@
 //! - [`commit`]: the outcome, state writes, emitted events and idempotency
 //!   record of a delivery in one atomic batch.
 //!
-//! Beside them: [`config`] (`weir.toml`), [`api`] (the HTTP router and the read
-//! endpoints), [`metrics`], [`backlog`] (pending deliveries per tenant), [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
-//! tests), and
-//! [`server`], which wires it all together: [`server::run`].
+//! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
+//! watched and changed plugins swapped in), [`api`] (the HTTP router and the
+//! read endpoints), [`metrics`], [`backlog`] (pending deliveries per tenant),
+//! [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
+//! tests), and [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
 pub mod backlog;
@@ -32,6 +33,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
+pub mod reload;
 pub mod route;
 pub mod runtime;
 pub mod server;

@@ -36,6 +36,15 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+/// Labels naming a plugin and what became of a change to its files.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// The plugin name.
+    pub plugin: String,
+    /// `loaded`, `rejected` or `removed`.
+    pub result: String,
+}
+
 /// Labels naming why ingest refused a request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -83,6 +92,8 @@ pub struct Metrics {
     pub route_breaker_trips: Family<RouteLabels, Counter>,
     /// 1 while an operator has paused the plugin.
     pub plugin_paused: Family<PluginLabel, Gauge>,
+    /// Changes to plugin files seen while weir runs, by what became of them.
+    pub plugin_reloads: Family<ReloadLabels, Counter>,
     /// Instance slots in use.
     pub instances_busy: Family<PluginLabel, Gauge>,
     /// Time in the handler, instantiation included.
@@ -117,6 +128,7 @@ impl Metrics {
             oldest_ready_age: Family::default(),
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
+            plugin_reloads: Family::default(),
             breaker_trips: Family::default(),
             route_breaker_trips: Family::default(),
             concurrency_limit: Family::default(),
@@ -201,6 +213,11 @@ impl Metrics {
             "plugin_paused",
             "1 while an operator has paused the plugin",
             metrics.plugin_paused.clone(),
+        );
+        registry.register(
+            "plugin_reloads",
+            "Changes to plugin files seen while weir runs, by result (loaded, rejected, removed)",
+            metrics.plugin_reloads.clone(),
         );
         registry.register_with_unit(
             "handler_duration",

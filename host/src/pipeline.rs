@@ -12,6 +12,7 @@ use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
 use crate::queue::{Pending, Queue, QueueError, Seq, Staged, Staging};
 use crate::route::RouteTable;
+use crate::runtime::Plugins;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {
@@ -25,6 +26,8 @@ pub struct Pipeline {
     pub lanes: Lanes,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The loaded plugins; reloads change them.
+    pub plugins: Plugins,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
     /// Cancelled when storage fails: weir stops and exits for a restart.
@@ -41,6 +44,7 @@ impl Pipeline {
         config: Config,
         queue: Queue,
         metrics: Metrics,
+        plugins: Plugins,
         stop: CancellationToken,
     ) -> Pipeline {
         Pipeline {
@@ -49,6 +53,7 @@ impl Pipeline {
             queue,
             lanes: Lanes::default(),
             metrics,
+            plugins,
             storage_ok: AtomicBool::new(true),
             stop,
             backlog: Backlog::default(),

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::{GroupCommitter, PauseScope, Queue};
-use crate::runtime::{self, Plugin, engine};
+use crate::runtime::{self, Plugin, PluginFiles, Plugins, Version, engine};
 
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
 /// lets in-flight deliveries finish (within `dispatch.shutdown_grace`) and syncs.
@@ -55,9 +55,9 @@ pub async fn run(
     let metrics = Metrics::new();
     // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
     let stop = shutdown.child_token();
-    let pipeline = Arc::new(Pipeline::new(config, queue, metrics, stop.clone()));
+    let pipeline = Arc::new(Pipeline::new(config, queue, metrics, plugins, stop.clone()));
     tracing::info!(events, "the event log is intact");
-    restore_pauses(&pipeline, &plugins).map_err(|source| Error::Queue {
+    restore_pauses(&pipeline).map_err(|source| Error::Queue {
         path: queue_dir.clone(),
         source,
     })?;
@@ -79,40 +79,33 @@ pub async fn run(
     let deliveries = TaskTracker::new();
     // Epochs keep ticking until the last delivery is done: they enforce its deadline.
     let stop_ticking = CancellationToken::new();
-    if let Some(plugin) = plugins.values().next() {
-        tokio::spawn(engine::tick_epochs(
-            plugin.engine().clone(),
-            stop_ticking.clone(),
-        ));
-    }
+    tokio::spawn(engine::tick_epochs(
+        pipeline.plugins.engine().clone(),
+        stop_ticking.clone(),
+    ));
     background.spawn(dispatch::run_timers(pipeline.clone(), stop.clone()));
     background.spawn(crate::queue::run_retention(pipeline.clone(), stop.clone()));
-    for plugin in plugins.values() {
-        background.spawn(dispatch::serve_plugin(
-            pipeline.clone(),
-            plugin.clone(),
-            stop.clone(),
-            deliveries.clone(),
-        ));
-        // Whatever waits in the queue from an earlier run is found by a first scan.
-        pipeline.lanes.wake(&plugin.name, 0);
+    let workers = dispatch::Workers {
+        pipeline: pipeline.clone(),
+        stop: stop.clone(),
+        background: background.clone(),
+        deliveries: deliveries.clone(),
+    };
+    for plugin in pipeline.plugins.all() {
+        workers.start(plugin);
     }
-
-    let plugins = Arc::new(plugins);
-    background.spawn(dispatch::watch_oldest_ready(
-        pipeline.clone(),
-        plugins.clone(),
-        stop.clone(),
-    ));
+    background.spawn(dispatch::watch_oldest_ready(pipeline.clone(), stop.clone()));
+    if pipeline.config.reload.watch {
+        crate::reload::watch(workers)?;
+    }
 
     let address = listener
         .local_addr()
         .map_err(io("read the listen address of", Path::new("socket")))?;
-    log_start(&pipeline, &plugins, address);
+    log_start(&pipeline, address);
     let state = AppState {
         pipeline: pipeline.clone(),
         committer,
-        plugins,
         replays: Arc::default(),
         admission: Arc::default(),
     };
@@ -152,12 +145,9 @@ pub async fn run(
 }
 
 /// Applies the pauses operators made before the last stop.
-fn restore_pauses(
-    pipeline: &Pipeline,
-    plugins: &BTreeMap<String, Arc<Plugin>>,
-) -> Result<(), crate::queue::QueueError> {
+fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
     for name in pipeline.queue.paused(PauseScope::Plugin)? {
-        if let Some(plugin) = plugins.get(&name) {
+        if let Some(plugin) = pipeline.plugins.get(&name) {
             plugin.set_paused(true, &pipeline.metrics);
             tracing::warn!(plugin = %name, "plugin paused by an operator before the last stop; still paused");
         }
@@ -182,7 +172,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 /// Reads the plugins' manifests into `config`, compiles every plugin in the
 /// plugin directory (off the async runtime) and checks that each route names
 /// one of them.
-async fn load_plugins(config: &mut Config) -> Result<BTreeMap<String, Arc<Plugin>>, Error> {
+async fn load_plugins(config: &mut Config) -> Result<Plugins, Error> {
     let found = runtime::discover(&config.plugins_dir)?;
     config.apply_manifests(&found)?;
     if let Some((plugin, route)) = config
@@ -200,12 +190,15 @@ async fn load_plugins(config: &mut Config) -> Result<BTreeMap<String, Arc<Plugin
         instances: found
             .keys()
             .map(|name| config.limits_for(name).instances)
-            .sum(),
+            .sum::<u32>()
+            + config.reload.spare_instances,
+        // Plugins added later with the default limits must fit too.
         max_memory_bytes: found
             .keys()
             .map(|name| config.limits_for(name).memory_bytes)
+            .chain([config.plugin_defaults.memory_bytes])
             .max()
-            .unwrap_or(1 << 20),
+            .unwrap_or_default(),
     };
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
@@ -214,23 +207,26 @@ async fn load_plugins(config: &mut Config) -> Result<BTreeMap<String, Arc<Plugin
         let mut plugins = BTreeMap::new();
         for (name, path) in found {
             let started = std::time::Instant::now();
-            let plugin = Plugin::compile(&engine, &linker, &name, &path, &config)?;
-            tracing::info!(plugin = %name, version = %plugin.version, path = %path.display(), took = ?started.elapsed(), "plugin loaded");
-            plugins.insert(name, Arc::new(plugin));
+            let files = PluginFiles::read(&path)?;
+            let settings = config.settings_with_manifest(&name, &path)?;
+            let version = Version::compile(&engine, &linker, &name, &files, settings, &config.plugin_defaults)?;
+            tracing::info!(plugin = %name, version = %version.id, path = %path.display(), took = ?started.elapsed(), "plugin loaded");
+            plugins.insert(name, Arc::new(Plugin::new(version)));
         }
-        Ok(plugins)
+        Ok(Plugins::new(engine, linker, pool, plugins))
     })
     .await
     .map_err(|e| Error::Engine(format!("plugin compilation panicked: {e}")))?
 }
 
-fn log_start(
-    pipeline: &Pipeline,
-    plugins: &BTreeMap<String, Arc<Plugin>>,
-    address: std::net::SocketAddr,
-) {
+fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
     let config = &pipeline.config;
-    let names: Vec<&str> = plugins.keys().map(String::as_str).collect();
+    let names: Vec<String> = pipeline
+        .plugins
+        .all()
+        .iter()
+        .map(|plugin| plugin.name.to_string())
+        .collect();
     tracing::info!(
         data_dir = %config.data_dir.display(),
         plugins_dir = %config.plugins_dir.display(),

@@ -8,7 +8,6 @@ mod plugins;
 mod replay;
 mod tenants;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -22,7 +21,6 @@ use crate::dispatch::Replays;
 use crate::ingest::Admission;
 use crate::pipeline::Pipeline;
 use crate::queue::GroupCommitter;
-use crate::runtime::Plugin;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -31,8 +29,6 @@ pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     /// Where ingest sends events to be made durable.
     pub committer: GroupCommitter,
-    /// The loaded plugins, by name.
-    pub plugins: Arc<BTreeMap<String, Arc<Plugin>>>,
     /// Replay jobs started through the API.
     pub replays: Arc<Replays>,
     /// Ingest's load shedding and tenant rate limits.

@@ -8,41 +8,77 @@ use serde_json::{Value, json};
 use super::{ApiError, AppState};
 use crate::event::DEFAULT_TENANT;
 use crate::queue::PauseScope;
+use crate::runtime::{Plugin, Rejection};
 
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
 
-/// The loaded plugins and their limits.
+/// Every plugin: the version serving, its limits and state, and the last file
+/// a reload turned down; a name whose only file was turned down shows as `rejected`.
 pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
-    let plugins: Vec<Value> = app
-        .plugins
-        .values()
+    let registry = &app.pipeline.plugins;
+    let mut rejections = registry.rejections();
+    let mut plugins: Vec<Value> = registry
+        .all()
+        .iter()
         .map(|plugin| {
-            let limits = &plugin.limits;
-            json!({
-                "name": &*plugin.name,
-                "version": plugin.version,
-                "loaded_at": super::rfc3339(plugin.loaded_at_ms),
-                "size_bytes": plugin.size_bytes,
-                "instances": limits.instances,
-                "instances_free": plugin.slots.available_permits(),
-                "fuel": limits.fuel,
-                "memory_bytes": limits.memory_bytes,
-                "deadline_ms": limits.deadline.as_millis() as u64,
-                "max_attempts": limits.max_attempts,
-                "paused": *plugin.paused.borrow(),
-                "breaker": plugin.breaker.state().as_str(),
-                "route_breakers": plugin
-                    .route_breakers
-                    .states()
-                    .into_iter()
-                    .map(|(route, state)| (route, Value::from(state.as_str())))
-                    .collect::<serde_json::Map<String, Value>>(),
-                "concurrency_limit": plugin.concurrency.current(),
-            })
+            let mut shown = describe(plugin);
+            shown["rejected"] = rejections
+                .remove(&*plugin.name)
+                .map_or(Value::Null, |rejection| describe_rejection(&rejection));
+            shown
         })
         .collect();
+    plugins.extend(rejections.iter().map(|(name, rejection)| {
+        json!({
+            "name": name,
+            "state": "rejected",
+            "version": null,
+            "rejected": describe_rejection(rejection),
+        })
+    }));
     Json(json!({ "plugins": plugins }))
+}
+
+fn describe(plugin: &Plugin) -> Value {
+    let version = plugin.current();
+    let limits = &version.limits;
+    let gate = *plugin.gate.borrow();
+    let state = match (gate.removed, gate.paused) {
+        (true, _) => "removed",
+        (false, true) => "paused",
+        (false, false) => "serving",
+    };
+    json!({
+        "name": &*plugin.name,
+        "state": state,
+        "version": &*version.id,
+        "loaded_at": super::rfc3339(version.loaded_at_ms),
+        "size_bytes": version.size_bytes,
+        "instances": plugin.instances,
+        "instances_free": plugin.slots.available_permits(),
+        "fuel": limits.fuel,
+        "memory_bytes": limits.memory_bytes,
+        "deadline_ms": limits.deadline.as_millis() as u64,
+        "max_attempts": limits.max_attempts,
+        "paused": gate.paused,
+        "breaker": plugin.breaker.state().as_str(),
+        "route_breakers": plugin
+            .route_breakers
+            .states()
+            .into_iter()
+            .map(|(route, state)| (route, Value::from(state.as_str())))
+            .collect::<serde_json::Map<String, Value>>(),
+        "concurrency_limit": plugin.concurrency.current(),
+    })
+}
+
+fn describe_rejection(rejection: &Rejection) -> Value {
+    json!({
+        "version": rejection.version,
+        "reason": rejection.reason,
+        "at": super::rfc3339(rejection.at_ms),
+    })
 }
 
 /// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
@@ -63,6 +99,7 @@ fn set_paused(
     paused: bool,
 ) -> Result<Json<Value>, ApiError> {
     let plugin = app
+        .pipeline
         .plugins
         .get(&name)
         .ok_or_else(|| ApiError::NotFound(format!("no plugin named {name:?}")))?;
@@ -89,7 +126,7 @@ pub async fn plugin_state(
     Path(name): Path<String>,
     Query(query): Query<StateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if !app.plugins.contains_key(&name) {
+    if app.pipeline.plugins.get(&name).is_none() {
         return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
     }
     let tenant = query.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned());

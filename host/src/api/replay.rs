@@ -37,7 +37,7 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
-    if !app.plugins.contains_key(&request.plugin) {
+    if app.pipeline.plugins.get(&request.plugin).is_none() {
         return Err(ApiError::NotFound(format!(
             "no plugin named {:?}",
             request.plugin

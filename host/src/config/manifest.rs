@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Config, ConfigError, PluginSettings, RawPluginSection, resolve_limits};
 
@@ -18,35 +18,44 @@ impl Config {
         components: &BTreeMap<String, PathBuf>,
     ) -> Result<(), ConfigError> {
         for (name, component) in components {
-            let path = component.with_extension("toml");
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(error) if error.kind() == ErrorKind::NotFound => continue,
-                Err(source) => return Err(ConfigError::Read { path, source }),
-            };
-            let manifest: RawPluginSection =
-                toml::from_str(&text).map_err(|error| ConfigError::Manifest {
-                    path: path.clone(),
-                    message: error.to_string(),
-                })?;
-            let stated = resolve_limits(
-                &self.plugin_defaults,
-                &manifest.limits,
-                &path.display().to_string(),
-            )?;
-            let mut values = manifest.config;
-            let limits = match self.plugin_sections.get(name) {
-                Some(section) => {
-                    values.extend(section.config.clone());
-                    resolve_limits(&stated, &section.limits, &format!("plugins.{name}"))?
-                }
-                None => stated,
-            };
-            let limits = (limits != self.plugin_defaults).then_some(limits);
-            self.plugins
-                .insert(name.clone(), PluginSettings { limits, values });
+            let settings = self.settings_with_manifest(name, component)?;
+            self.plugins.insert(name.clone(), settings);
         }
         Ok(())
+    }
+
+    /// The limits and values of plugin `name` whose component is `component`:
+    /// its manifest (if the file exists) under its `[plugins.NAME]` section.
+    /// Reads the manifest afresh, so a reload sees the file as it is now.
+    pub fn settings_with_manifest(
+        &self,
+        name: &str,
+        component: &Path,
+    ) -> Result<PluginSettings, ConfigError> {
+        let path = component.with_extension("toml");
+        let manifest = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|error| ConfigError::Manifest {
+                path: path.clone(),
+                message: error.to_string(),
+            })?,
+            Err(error) if error.kind() == ErrorKind::NotFound => RawPluginSection::default(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let stated = resolve_limits(
+            &self.plugin_defaults,
+            &manifest.limits,
+            &path.display().to_string(),
+        )?;
+        let mut values = manifest.config;
+        let limits = match self.plugin_sections.get(name) {
+            Some(section) => {
+                values.extend(section.config.clone());
+                resolve_limits(&stated, &section.limits, &format!("plugins.{name}"))?
+            }
+            None => stated,
+        };
+        let limits = (limits != self.plugin_defaults).then_some(limits);
+        Ok(PluginSettings { limits, values })
     }
 }
 

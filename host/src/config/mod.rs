@@ -73,6 +73,8 @@ struct RawConfig {
     #[serde(default)]
     dispatch: RawDispatch,
     #[serde(default)]
+    reload: RawReload,
+    #[serde(default)]
     tenant_defaults: RawTenantLimits,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenantLimits>,
@@ -136,6 +138,14 @@ struct RawPluginLimits {
     breaker_probes: Option<u32>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReload {
+    watch: Option<bool>,
+    debounce_ms: Option<u64>,
+    spare_instances: Option<u32>,
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPluginSection {
@@ -180,6 +190,8 @@ pub struct Config {
     pub tenants: BTreeMap<String, TenantLimits>,
     /// Bounds on dispatch.
     pub dispatch: DispatchLimits,
+    /// How plugin files are reloaded while weir runs.
+    pub reload: Reload,
     /// Limits for plugins without a section of their own.
     pub plugin_defaults: PluginLimits,
     /// Per-plugin limits and config values, by plugin name.
@@ -227,6 +239,18 @@ pub struct TenantLimits {
     /// The tenant's pending deliveries at which its requests get 429, and
     /// below which they are accepted again; `None`: only the global mark.
     pub backlog: Option<Watermarks>,
+}
+
+/// How the plugin directory is watched.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// Whether changes to the plugin directory are loaded while weir runs.
+    pub watch: bool,
+    /// How long the directory must be quiet before a change is loaded.
+    pub debounce: Duration,
+    /// Instance slots the pool keeps beyond the plugins present at start,
+    /// for plugins added later; a plugin that does not fit waits for a restart.
+    pub spare_instances: u32,
 }
 
 /// Bounds on dispatch.
@@ -462,6 +486,13 @@ impl Config {
             // without leaving a lost delivery waiting long.
             lease_grace: Duration::from_millis(raw.dispatch.lease_grace_ms.unwrap_or(30_000)),
         };
+        let reload = Reload {
+            watch: raw.reload.watch.unwrap_or(true),
+            // Long enough that a file copied in several writes is read once, whole.
+            debounce: Duration::from_millis(raw.reload.debounce_ms.unwrap_or(200)),
+            // Room for a few plugins of the default size without a restart.
+            spare_instances: raw.reload.spare_instances.unwrap_or(32),
+        };
 
         Ok(Config {
             data_dir,
@@ -475,6 +506,7 @@ impl Config {
             tenant_defaults,
             tenants,
             dispatch,
+            reload,
             plugin_defaults,
             plugins,
             routes,

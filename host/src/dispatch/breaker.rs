@@ -61,6 +61,11 @@ struct Inner {
 }
 
 impl Breaker {
+    /// How long it stays open before it lets probes through.
+    pub fn cooldown(&self) -> std::time::Duration {
+        self.limits.cooldown
+    }
+
     /// A closed breaker.
     pub fn new(limits: BreakerLimits) -> Breaker {
         Breaker {

@@ -20,8 +20,12 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
         if record.attempts != attempt {
             continue;
         }
-        let limits = pipeline.config.limits_for(&plugin);
-        let lease_ms = super::lease_duration(pipeline, limits).as_millis() as u64;
+        // The current version's limits: those of the version that ran are gone with its worker.
+        let limits = pipeline.plugins.get(&plugin).map_or_else(
+            || pipeline.config.limits_for(&plugin).clone(),
+            |p| p.current().limits.clone(),
+        );
+        let lease_ms = super::lease_duration(pipeline, &limits).as_millis() as u64;
         let message = "no result before the lease expired; the worker is presumed lost".to_owned();
         record.history.push(Attempt {
             started_at_ms: deadline_ms.saturating_sub(lease_ms),
@@ -29,6 +33,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             outcome: "lease_expired".into(),
             error: Some(message.clone()),
             fuel_consumed: 0,
+            version: None,
         });
         tracing::warn!(%plugin, seq, event_id = %event.id, attempt, "lease expired");
         let leased = Leased {
@@ -38,7 +43,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
         };
         let finished = commit::retry_or_bury(
             pipeline,
-            limits,
+            &limits,
             leased,
             &event,
             "lease_expired",

@@ -34,7 +34,7 @@ use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
-use crate::runtime::{Failure, FailureKind, Outcome, Plugin};
+use crate::runtime::{Failure, FailureKind, Outcome, Plugin, Version};
 
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
@@ -46,21 +46,48 @@ const PROBE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What it takes to start a plugin's worker, at start-up or when a reload adds one.
+#[derive(Clone)]
+pub struct Workers {
+    /// The shared stages.
+    pub pipeline: Arc<Pipeline>,
+    /// Cancelled when weir stops.
+    pub stop: CancellationToken,
+    /// Where workers run, so shutdown waits for them.
+    pub background: TaskTracker,
+    /// Where deliveries run, so shutdown can wait for the ones in flight.
+    pub deliveries: TaskTracker,
+}
+
+impl Workers {
+    /// Starts `plugin`'s worker; whatever waits in the queue for it from an
+    /// earlier run is found by a first scan.
+    pub fn start(&self, plugin: Arc<Plugin>) {
+        let name = plugin.name.clone();
+        self.background.spawn(serve_plugin(
+            self.pipeline.clone(),
+            plugin,
+            self.stop.clone(),
+            self.deliveries.clone(),
+        ));
+        self.pipeline.lanes.wake(&name, 0);
+    }
+}
+
 /// Leases and runs `plugin`'s deliveries until `stop` is cancelled; each runs as
 /// a task on `deliveries`, so shutdown can wait for the ones in flight.
-pub async fn serve_plugin(
+async fn serve_plugin(
     pipeline: Arc<Pipeline>,
     plugin: Arc<Plugin>,
     stop: CancellationToken,
     deliveries: TaskTracker,
 ) {
     let lane = pipeline.lanes.lane(&plugin.name);
-    let lease_ms = lease_duration(&pipeline, &plugin.limits).as_millis() as u64;
-    let mut paused = plugin.paused.subscribe();
+    let mut gate = plugin.gate.subscribe();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            resumed = paused.wait_for(|paused| !paused) => if resumed.is_err() { return },
+            opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
         }
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
@@ -70,7 +97,7 @@ pub async fn serve_plugin(
             },
         };
         // Slots in use, this one included, against the adaptive limit.
-        let busy = plugin.limits.instances as usize - plugin.slots.available_permits();
+        let busy = plugin.instances as usize - plugin.slots.available_permits();
         if busy > plugin.concurrency.current() as usize {
             drop(permit);
             tokio::select! {
@@ -98,10 +125,13 @@ pub async fn serve_plugin(
                 continue;
             }
         }
+        // The version is chosen at lease time: the delivery runs on it to the end.
+        let version = plugin.current();
+        let lease_ms = lease_duration(&pipeline, &version.limits).as_millis() as u64;
         match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
             Ok(Some(leased)) => {
-                let span = tracing::info_span!("delivery", plugin = %plugin.name, seq = leased.seq, event_id = tracing::field::Empty);
-                let task = run_delivery(pipeline.clone(), plugin.clone(), leased);
+                let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, event_id = tracing::field::Empty);
+                let task = run_delivery(pipeline.clone(), plugin.clone(), version, leased);
                 deliveries.spawn(
                     async move {
                         task.await;
@@ -138,7 +168,12 @@ fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Dura
     limits.deadline + crate::runtime::DEADLINE_SLACK + pipeline.config.dispatch.lease_grace
 }
 
-async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leased) {
+async fn run_delivery(
+    pipeline: Arc<Pipeline>,
+    plugin: Arc<Plugin>,
+    version: Arc<Version>,
+    leased: Leased,
+) {
     let label = plugin_label(&plugin.name);
     let busy = pipeline
         .metrics
@@ -146,7 +181,7 @@ async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leas
         .get_or_create(&label)
         .clone();
     busy.inc();
-    if let Err(error) = handle(&pipeline, &plugin, leased).await {
+    if let Err(error) = handle(&pipeline, &plugin, &version, leased).await {
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
         pipeline.storage_failed(&error);
     }
@@ -157,6 +192,7 @@ async fn run_delivery(pipeline: Arc<Pipeline>, plugin: Arc<Plugin>, leased: Leas
 async fn handle(
     pipeline: &Arc<Pipeline>,
     plugin: &Plugin,
+    version: &Version,
     leased: Leased,
 ) -> Result<(), crate::queue::QueueError> {
     let Some(event) = pipeline.queue.event(leased.seq)? else {
@@ -189,7 +225,7 @@ async fn handle(
     let metrics = &pipeline.metrics;
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
-        let execution = plugin
+        let execution = version
             .run(pipeline.clone(), &event, leased.record.attempts)
             .await;
         metrics
@@ -221,13 +257,13 @@ async fn handle(
             route.record(pipeline, plugin, failed);
         }
         if plugin.breaker.record(failed) {
-            tracing::warn!(cooldown = ?plugin.limits.breaker.cooldown, "most recent attempts failed: circuit breaker open");
+            tracing::warn!(cooldown = ?plugin.breaker.cooldown(), "most recent attempts failed: circuit breaker open");
             metrics.breaker_trips.get_or_create(&label).inc();
         }
         if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
-        let finished = commit::finish(pipeline, &plugin.limits, leased, &event, execution)?;
+        let finished = commit::finish(pipeline, &version.limits, leased, &event, execution)?;
         if let Some(error) = failpoint::pass(failpoint::Point::AfterCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
@@ -247,7 +283,7 @@ async fn handle(
     let message = "state it read kept changing before it could commit".to_owned();
     commit::retry_or_bury(
         pipeline,
-        &plugin.limits,
+        &version.limits,
         leased,
         &event,
         "state_conflict",

@@ -2,11 +2,10 @@
 //! plugin has waited for an instance slot: the queueing delay that admission
 //! control's `oldest_ready` mark and `weir_oldest_ready_age_seconds` report.
 //!
-//! A paused plugin, or one whose breaker is open, is left out: its deliveries
+//! A paused or removed plugin, or one whose breaker is open, is left out: its deliveries
 //! wait by an operator's or the breaker's decision, not for lack of capacity,
 //! and must not make ingest shed for everyone else.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,24 +16,19 @@ use crate::event::now_ms;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::QueueError;
-use crate::runtime::Plugin;
 
 /// How often the wait is measured: admission reacts within this.
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` is cancelled.
-pub async fn watch_oldest_ready(
-    pipeline: Arc<Pipeline>,
-    plugins: Arc<BTreeMap<String, Arc<Plugin>>>,
-    stop: CancellationToken,
-) {
+pub async fn watch_oldest_ready(pipeline: Arc<Pipeline>, stop: CancellationToken) {
     let mut every = tokio::time::interval(MEASURE_EVERY);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        match oldest_ready_ms(&pipeline, &plugins) {
+        match oldest_ready_ms(&pipeline) {
             Ok(waited_ms) => pipeline.backlog.set_oldest_ready_ms(waited_ms),
             Err(error) => tracing::error!(%error, "cannot measure how long ready deliveries wait"),
         }
@@ -42,13 +36,10 @@ pub async fn watch_oldest_ready(
 }
 
 /// The longest wait over running plugins, updating each plugin's gauge.
-fn oldest_ready_ms(
-    pipeline: &Pipeline,
-    plugins: &BTreeMap<String, Arc<Plugin>>,
-) -> Result<u64, QueueError> {
+fn oldest_ready_ms(pipeline: &Pipeline) -> Result<u64, QueueError> {
     let now = now_ms();
     let mut oldest = 0;
-    for plugin in plugins.values() {
+    for plugin in pipeline.plugins.all() {
         let cursor = pipeline.lanes.lane(&plugin.name).cursor();
         let since = pipeline.queue.ready_since(&plugin.name, cursor)?;
         let waited_ms = since.map_or(0, |since| now.saturating_sub(since));
@@ -57,7 +48,7 @@ fn oldest_ready_ms(
             .oldest_ready_age
             .get_or_create(&plugin_label(&plugin.name))
             .set(waited_ms as f64 / 1000.0);
-        let running = !*plugin.paused.borrow() && plugin.breaker.state() != BreakerState::Open;
+        let running = plugin.gate.borrow().open() && plugin.breaker.state() != BreakerState::Open;
         if running {
             oldest = oldest.max(waited_ms);
         }

@@ -72,7 +72,7 @@ impl RouteGate {
     /// Records an attempt's outcome in the route's breaker.
     pub(super) fn record(&self, pipeline: &Pipeline, plugin: &Plugin, failed: bool) {
         if self.breaker.record(failed) {
-            tracing::warn!(route = %self.route, cooldown = ?plugin.limits.breaker.cooldown,
+            tracing::warn!(route = %self.route, cooldown = ?self.breaker.cooldown(),
                 "most recent attempts of this route failed: its circuit breaker is open");
             let labels = RouteLabels {
                 route: self.route.clone(),

@@ -38,6 +38,9 @@ pub struct Attempt {
     pub error: Option<String>,
     /// Fuel the handler burned.
     pub fuel_consumed: u64,
+    /// The plugin version that ran it; none when it did not run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<String>,
 }
 
 /// What a done delivery produced.

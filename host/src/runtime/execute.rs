@@ -9,7 +9,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::{NewEvent, Outcome, WitEvent};
 use super::context::{DeliveryContext, Effects};
 use super::imports::HostLimitExceeded;
-use super::plugin::Plugin;
+use super::plugin::Version;
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
 
@@ -68,12 +68,14 @@ pub struct Execution {
     pub started_at_ms: u64,
     /// Wall-clock time, instantiation included.
     pub duration: Duration,
+    /// The plugin version that ran.
+    pub version: Arc<str>,
 }
 
 /// Slack past the epoch deadline before the outer timeout gives up on the call.
 pub const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
-impl Plugin {
+impl Version {
     /// Runs the handler on `event`. Never panics and never traps the host: every
     /// failure of the guest comes back as a [`Failure`].
     pub async fn run(&self, pipeline: Arc<Pipeline>, event: &Event, attempt: u32) -> Execution {
@@ -132,6 +134,7 @@ impl Plugin {
             effects: store.data_mut().take_effects(),
             started_at_ms,
             duration: started.elapsed(),
+            version: self.id.clone(),
         }
     }
 }

@@ -7,8 +7,12 @@ pub mod engine;
 mod execute;
 mod imports;
 mod plugin;
+mod registry;
 
 pub use bindings::{NewEvent, Outcome};
 pub use context::Effects;
 pub use execute::{DEADLINE_SLACK, Execution, Failure, FailureKind};
-pub use plugin::{Plugin, PluginError, discover, is_valid_plugin_name, linker};
+pub use plugin::{
+    Gate, Plugin, PluginError, PluginFiles, Version, discover, is_valid_plugin_name, linker, scan,
+};
+pub use registry::{Plugins, Rejection};

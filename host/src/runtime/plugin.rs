@@ -1,8 +1,9 @@
-//! Finding, compiling and holding plugins: one `NAME.wasm` component each.
+//! Finding, compiling and holding plugins: one `NAME.wasm` component each,
+//! and the versions of it that reloads swap in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
@@ -10,7 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{HandlerPlugin, HandlerPluginPre};
 use super::context::DeliveryContext;
-use crate::config::{Config, PluginLimits};
+use crate::config::{PluginLimits, PluginSettings};
 
 /// A plugin that cannot be loaded; the message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +54,25 @@ pub fn is_valid_plugin_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// The `NAME.wasm` files in `dir`, by name.
+/// The `NAME.wasm` files in `dir`, by name; a file whose name cannot name a
+/// plugin is an error.
 pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
+    let (found, mut misnamed) = scan(dir)?;
+    match misnamed.pop() {
+        Some(path) => Err(PluginError::BadName { path }),
+        None => Ok(found),
+    }
+}
+
+/// The `NAME.wasm` files in `dir`, by name, and apart the `.wasm` files whose
+/// name cannot name a plugin.
+pub fn scan(dir: &Path) -> Result<(BTreeMap<String, PathBuf>, Vec<PathBuf>), PluginError> {
     let io = |source| PluginError::Io {
         path: dir.to_owned(),
         source,
     };
     let mut found = BTreeMap::new();
+    let mut misnamed = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         if path.extension().is_none_or(|ext| ext != "wasm") {
@@ -69,40 +82,173 @@ pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
-        if !is_valid_plugin_name(name) {
-            return Err(PluginError::BadName { path });
+        if is_valid_plugin_name(name) {
+            found.insert(name.to_owned(), path);
+        } else {
+            misnamed.push(path);
         }
-        found.insert(name.to_owned(), path);
     }
-    Ok(found)
+    Ok((found, misnamed))
 }
 
 /// How many bytes of the SHA-256 name a version: enough that two different
 /// builds of one plugin never share a version by chance.
 const VERSION_BYTES: usize = 12;
 
-/// The version of a component: the start of the SHA-256 of its bytes, in hex.
-fn version_of(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)[..VERSION_BYTES]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+/// A plugin's files as they are on disk now: the component and its manifest.
+pub struct PluginFiles {
+    /// The `.wasm` file.
+    pub path: PathBuf,
+    /// The component's bytes.
+    pub bytes: Vec<u8>,
+    /// The SHA-256 of the component and its manifest: files with the same
+    /// fingerprint load the same, so a reload skips them.
+    pub fingerprint: [u8; 32],
 }
 
-/// A compiled plugin, ready to instantiate.
-pub struct Plugin {
-    /// Its name (the file stem).
+impl PluginFiles {
+    /// Reads the component at `path` and its manifest beside it, if any.
+    pub fn read(path: &Path) -> Result<PluginFiles, PluginError> {
+        use sha2::Digest;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| PluginError::Io { path, source }
+        };
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let manifest_path = path.with_extension("toml");
+        let manifest = match std::fs::read(&manifest_path) {
+            Ok(manifest) => manifest,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(io(&manifest_path)(error)),
+        };
+        let mut hasher = sha2::Sha256::new();
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+        hasher.update(&manifest);
+        Ok(PluginFiles {
+            path: path.to_owned(),
+            fingerprint: hasher.finalize().into(),
+            bytes,
+        })
+    }
+
+    /// The component's version: the start of the SHA-256 of its bytes, in hex.
+    pub fn version(&self) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(&self.bytes)[..VERSION_BYTES]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
+/// One compiled build of a plugin with the limits and values it was loaded
+/// with. A delivery runs on one version from start to end; a reload swaps in
+/// the next for deliveries that start later.
+pub struct Version {
+    /// The plugin's name.
     pub name: Arc<str>,
     pub(super) pre: HandlerPluginPre<DeliveryContext>,
     /// The limits it runs under.
     pub limits: PluginLimits,
     pub(super) config: Arc<BTreeMap<String, String>>,
+    /// Size of the component file.
+    pub size_bytes: u64,
+    /// The start of the SHA-256 of the component, in hex: what operators and
+    /// attempt histories call the version.
+    pub id: Arc<str>,
+    /// Of the files it was loaded from (see [`PluginFiles::fingerprint`]).
+    pub fingerprint: [u8; 32],
+    /// When it was compiled and loaded (ms since the Unix epoch).
+    pub loaded_at_ms: u64,
+}
+
+impl Version {
+    /// Compiles `files` and checks the component against the `handler-plugin`
+    /// world. Blocking (seconds for large components): call it off the async runtime.
+    pub fn compile(
+        engine: &Engine,
+        linker: &Linker<DeliveryContext>,
+        name: &str,
+        files: &PluginFiles,
+        settings: PluginSettings,
+        defaults: &PluginLimits,
+    ) -> Result<Version, PluginError> {
+        let invalid = |error: wasmtime::Error| PluginError::Invalid {
+            plugin: name.to_owned(),
+            path: files.path.clone(),
+            message: format!("{error:#}"),
+        };
+        if let Some(problem) = not_a_component(&files.bytes) {
+            return Err(PluginError::Invalid {
+                plugin: name.to_owned(),
+                path: files.path.clone(),
+                message: problem.to_owned(),
+            });
+        }
+        // Component::new compiles (never deserializes) and uses wasmtime's cache.
+        let component = Component::new(engine, &files.bytes).map_err(invalid)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(invalid)?;
+        let pre = HandlerPluginPre::new(instance_pre).map_err(invalid)?;
+        Ok(Version {
+            name: Arc::from(name),
+            pre,
+            limits: settings.limits.unwrap_or_else(|| defaults.clone()),
+            config: Arc::new(settings.values),
+            size_bytes: files.bytes.len() as u64,
+            id: Arc::from(files.version()),
+            fingerprint: files.fingerprint,
+            loaded_at_ms: crate::event::now_ms(),
+        })
+    }
+
+    /// The engine it was compiled for.
+    pub fn engine(&self) -> &Engine {
+        self.pre.engine()
+    }
+}
+
+/// What is wrong with `bytes` if they are plainly not a component, in words
+/// more helpful than the parser's.
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    if !bytes.starts_with(MAGIC) {
+        return Some("not a WebAssembly file (it does not start with \\0asm)");
+    }
+    (bytes.get(MAGIC.len()..8) == Some(CORE_MODULE)).then_some(
+        "a core WebAssembly module, not a component: build it for wasm32-wasip2, or wrap it with `wasm-tools component new`",
+    )
+}
+
+/// Why a plugin takes no new deliveries; they wait in the queue meanwhile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gate {
+    /// An operator paused it.
+    pub paused: bool,
+    /// Its file was removed from the plugin directory.
+    pub removed: bool,
+}
+
+impl Gate {
+    /// Whether deliveries may be leased.
+    pub fn open(self) -> bool {
+        !self.paused && !self.removed
+    }
+}
+
+/// A plugin: the version new deliveries run on, and what lives across its
+/// versions (instance slots, pause, breakers, adaptive concurrency).
+pub struct Plugin {
+    /// Its name (the file stem).
+    pub name: Arc<str>,
+    current: RwLock<Arc<Version>>,
+    /// Instance slots, fixed when it was first loaded: the pool was sized for them.
+    pub instances: u32,
     /// Free instance slots: a delivery runs only while it holds one.
     pub slots: Arc<Semaphore>,
-    /// True while an operator has paused the plugin: nothing new is leased,
-    /// deliveries wait in the queue.
-    pub paused: tokio::sync::watch::Sender<bool>,
+    /// Whether deliveries may be leased now, and why not.
+    pub gate: tokio::sync::watch::Sender<Gate>,
     /// Stops feeding the plugin while most of its recent attempts fail.
     pub breaker: crate::dispatch::Breaker,
     /// The same, per route that sends to it.
@@ -111,12 +257,6 @@ pub struct Plugin {
     pub concurrency: crate::dispatch::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
     pub slot_freed: tokio::sync::Notify,
-    /// Size of the component file.
-    pub size_bytes: u64,
-    /// The component's version: the start of the SHA-256 of its bytes, in hex.
-    pub version: String,
-    /// When it was compiled and loaded (ms since the Unix epoch).
-    pub loaded_at_ms: u64,
 }
 
 /// The linker every plugin is instantiated with: WASI (nothing granted) and weir's imports.
@@ -128,62 +268,52 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<DeliveryContext>> {
 }
 
 impl Plugin {
-    /// Compiles `path` and checks it against the `handler-plugin` world.
-    /// Blocking (seconds for large components): call it off the async runtime.
-    pub fn compile(
-        engine: &Engine,
-        linker: &Linker<DeliveryContext>,
-        name: &str,
-        path: &Path,
-        config: &Config,
-    ) -> Result<Plugin, PluginError> {
-        let invalid = |message: String| PluginError::Invalid {
-            plugin: name.to_owned(),
-            path: path.to_owned(),
-            message,
-        };
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        // Component::new compiles (never deserializes) and uses wasmtime's cache.
-        let component = Component::new(engine, &bytes).map_err(|e| invalid(format!("{e:#}")))?;
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("{e:#}")))?;
-        let pre = HandlerPluginPre::new(instance_pre).map_err(|e| invalid(format!("{e:#}")))?;
-        let limits = config.limits_for(name).clone();
-        Ok(Plugin {
-            name: Arc::from(name),
-            pre,
+    /// A plugin serving `version`, with its slots and breakers sized by its limits.
+    pub fn new(version: Version) -> Plugin {
+        let limits = &version.limits;
+        Plugin {
+            name: version.name.clone(),
+            instances: limits.instances,
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
-            paused: tokio::sync::watch::Sender::new(false),
+            gate: tokio::sync::watch::Sender::new(Gate::default()),
             breaker: crate::dispatch::Breaker::new(limits.breaker.clone()),
             route_breakers: crate::dispatch::RouteBreakers::new(limits.breaker.clone()),
             concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
-            limits,
-            config: Arc::new(config.values_for(name)),
-            size_bytes: bytes.len() as u64,
-            version: version_of(&bytes),
-            loaded_at_ms: crate::event::now_ms(),
-        })
+            current: RwLock::new(Arc::new(version)),
+        }
     }
-}
 
-impl Plugin {
+    /// The version a delivery starting now runs on.
+    pub fn current(&self) -> Arc<Version> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Makes `version` the one new deliveries run on; running ones finish on
+    /// theirs. Returns the version it replaced.
+    pub fn swap(&self, version: Version) -> Arc<Version> {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::replace(&mut *current, Arc::new(version))
+    }
+
     /// Pauses or resumes leasing its deliveries, shown in `weir_plugin_paused`
     /// (the caller persists the pause).
     pub fn set_paused(&self, paused: bool, metrics: &crate::metrics::Metrics) {
-        self.paused.send_replace(paused);
+        self.gate.send_modify(|gate| gate.paused = paused);
         metrics
             .plugin_paused
             .get_or_create(&crate::metrics::plugin(&self.name))
             .set(i64::from(paused));
     }
 
-    /// The engine the plugin was compiled for.
-    pub fn engine(&self) -> &Engine {
-        self.pre.engine()
+    /// Marks its file removed (nothing new is leased) or back.
+    pub fn set_removed(&self, removed: bool) {
+        self.gate.send_modify(|gate| gate.removed = removed);
     }
 }

@@ -15,6 +15,7 @@ mod ordering;
 mod overload;
 mod pipeline;
 mod recorder;
+mod reload;
 mod replay;
 mod restart;
 mod retries;

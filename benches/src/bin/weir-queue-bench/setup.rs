@@ -12,6 +12,8 @@ use weir::event::{DEFAULT_TENANT, Event};
 use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
 use weir::queue::{Durability, Queue};
+use weir::runtime::Plugins;
+use weir::runtime::engine::{self, PoolSize};
 
 /// The plugin every bench event gets a delivery for. No plugin by that name is
 /// loaded: nothing dispatches, so the queue is measured alone.
@@ -61,7 +63,26 @@ pub fn pipeline(dir: &Path) -> anyhow::Result<Arc<Pipeline>> {
         .with_context(|| format!("cannot open the queue in {}", dir.display()))?;
     // Nothing here stops on a storage failure: the error reaches the scenario instead.
     let stop = CancellationToken::new();
-    Ok(Arc::new(Pipeline::new(config, queue, Metrics::new(), stop)))
+    Ok(Arc::new(Pipeline::new(
+        config,
+        queue,
+        Metrics::new(),
+        no_plugins(dir)?,
+        stop,
+    )))
+}
+
+/// A plugin registry with nothing loaded: the queue is measured alone.
+fn no_plugins(dir: &Path) -> anyhow::Result<Plugins> {
+    let pool = PoolSize {
+        instances: 1,
+        max_memory_bytes: 1 << 20,
+    };
+    let engine = engine::build(pool, &dir.join("cache"))
+        .map_err(|e| anyhow::anyhow!("cannot build the engine: {e:#}"))?;
+    let linker = weir::runtime::linker(&engine)
+        .map_err(|e| anyhow::anyhow!("cannot build the linker: {e:#}"))?;
+    Ok(Plugins::new(engine, linker, pool, Default::default()))
 }
 
 /// Bench event number `n`, unique within one queue.

@@ -1,0 +1,239 @@
+//! Hot reload: the plugin directory is watched, and once it has been quiet for
+//! the debounce every plugin file is compared with the version serving. What
+//! changed is compiled off the async runtime, checked against the WIT world and
+//! swapped in: deliveries already running finish on the version they started
+//! on. A file that cannot be loaded is rejected (a log line, a metric, an entry
+//! in `GET /v1/plugins`) and the version before it keeps serving. A removed
+//! file stops new deliveries of its plugin; they wait in the queue until it is back.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::dispatch::Workers;
+use crate::error::Error;
+use crate::event::now_ms;
+use crate::pipeline::Pipeline;
+use crate::runtime::{self, Plugin, PluginFiles, Rejection, Version};
+
+/// The longest a stream of changes delays a reload: a file rewritten
+/// without pause is still picked up.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
+
+/// Starts watching the plugin directory; the watch ends when weir stops.
+pub fn watch(workers: Workers) -> Result<(), Error> {
+    let dir = workers.pipeline.config.plugins_dir.clone();
+    let failed = |error: notify::Error| Error::Watch {
+        dir: dir.clone(),
+        message: error.to_string(),
+    };
+    // One pending wake-up is enough: each reload looks at the whole directory.
+    let (wake, woken) = mpsc::channel(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.as_ref().map_or(true, concerns_plugins) {
+            let _ = wake.try_send(());
+        }
+    })
+    .map_err(failed)?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(failed)?;
+    tracing::info!(dir = %dir.display(), "watching the plugin directory for changes");
+    let background = workers.background.clone();
+    background.spawn(reload_on_change(workers, watcher, woken));
+    Ok(())
+}
+
+/// Whether `event` may change a plugin: a write to a component or manifest.
+/// Reads are left out, or reloading (which reads every file) would wake itself.
+fn concerns_plugins(event: &notify::Event) -> bool {
+    let writes = match event.kind {
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    writes
+        && event.paths.iter().any(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "wasm" || ext == "toml")
+        })
+}
+
+async fn reload_on_change(
+    workers: Workers,
+    _watcher: RecommendedWatcher,
+    mut woken: mpsc::Receiver<()>,
+) {
+    let debounce = workers.pipeline.config.reload.debounce;
+    loop {
+        tokio::select! {
+            _ = workers.stop.cancelled() => return,
+            wake = woken.recv() => if wake.is_none() { return },
+        }
+        // Wait until the directory is quiet: a file copied in several writes is read once, whole.
+        let latest = Instant::now() + MAX_DEBOUNCE;
+        loop {
+            tokio::select! {
+                _ = workers.stop.cancelled() => return,
+                _ = tokio::time::sleep(debounce) => break,
+                _ = woken.recv() => if Instant::now() >= latest { break },
+            }
+        }
+        reload(&workers).await;
+    }
+}
+
+/// Brings the loaded plugins in line with the plugin directory.
+async fn reload(workers: &Workers) {
+    let pipeline = &workers.pipeline;
+    let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
+        Ok(scanned) => scanned,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the plugin directory; the plugins stay as they are");
+            return;
+        }
+    };
+    for path in misnamed {
+        tracing::warn!(path = %path.display(), "ignored: a plugin file name must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm");
+    }
+    for plugin in pipeline.plugins.all() {
+        if !found.contains_key(&*plugin.name) && !plugin.gate.borrow().removed {
+            plugin.set_removed(true);
+            count(pipeline, &plugin.name, "removed");
+            tracing::warn!(plugin = %plugin.name, "plugin file removed: its deliveries wait in the queue until it is back");
+        }
+    }
+    pipeline
+        .plugins
+        .retain_rejections(|name| found.contains_key(name));
+    for (name, path) in found {
+        load(workers, name, path).await;
+    }
+}
+
+/// What a plugin file holds compared with the version serving.
+enum Change {
+    /// The same files as the version serving, or as the last rejection.
+    Unchanged,
+    /// A new version, compiled and checked.
+    Compiled(Version),
+    /// Files that cannot be loaded.
+    Rejected(Rejection),
+}
+
+async fn load(workers: &Workers, name: String, path: PathBuf) {
+    let started = Instant::now();
+    let plugin = workers.pipeline.plugins.get(&name);
+    let current = plugin.as_ref().map(|plugin| plugin.current());
+    let pipeline = workers.pipeline.clone();
+    let examined = {
+        let name = name.clone();
+        tokio::task::spawn_blocking(move || examine(&pipeline, &name, &path, current.as_deref()))
+            .await
+    };
+    let pipeline = &workers.pipeline;
+    match examined {
+        Ok(Change::Unchanged) => {
+            if let Some(plugin) = plugin.filter(|plugin| plugin.gate.borrow().removed) {
+                plugin.set_removed(false);
+                tracing::info!(plugin = %name, "plugin file back: its deliveries run again");
+            }
+        }
+        Ok(Change::Compiled(version)) => {
+            let id = version.id.clone();
+            match plugin {
+                Some(plugin) => {
+                    if version.limits.instances != plugin.instances {
+                        tracing::warn!(plugin = %name, instances = plugin.instances, "a change of instances takes effect after a restart");
+                    }
+                    let old = plugin.swap(version);
+                    plugin.set_removed(false);
+                    tracing::info!(plugin = %name, version = %id, previous = %old.id, took = ?started.elapsed(), "plugin reloaded: new deliveries run on the new version");
+                }
+                None => {
+                    let plugin = Arc::new(Plugin::new(version));
+                    pipeline.plugins.insert(plugin.clone());
+                    workers.start(plugin);
+                    tracing::info!(plugin = %name, version = %id, took = ?started.elapsed(), "plugin added");
+                }
+            }
+            pipeline
+                .plugins
+                .retain_rejections(|rejected| rejected != name);
+            count(pipeline, &name, "loaded");
+        }
+        Ok(Change::Rejected(rejection)) => {
+            tracing::error!(plugin = %name, version = %rejection.version, reason = %rejection.reason,
+                "plugin file rejected; {}", if plugin.is_some() { "the version before it keeps serving" } else { "the plugin is not loaded" });
+            pipeline.plugins.reject(&name, rejection);
+            count(pipeline, &name, "rejected");
+        }
+        Err(panicked) => {
+            tracing::error!(plugin = %name, %panicked, "loading the plugin file panicked; the plugin stays as it was");
+        }
+    }
+}
+
+/// Reads and, if they changed, compiles the files of plugin `name`. Blocking.
+fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Version>) -> Change {
+    let files = match PluginFiles::read(path) {
+        Ok(files) => files,
+        Err(error) => {
+            // Most often a file renamed or removed since the scan; the next change reloads it.
+            tracing::warn!(plugin = %name, %error, "cannot read the plugin file; it is left as it was");
+            return Change::Unchanged;
+        }
+    };
+    let rejected = pipeline.plugins.rejections().remove(name);
+    if current.is_some_and(|version| version.fingerprint == files.fingerprint)
+        || rejected.is_some_and(|rejection| rejection.fingerprint == files.fingerprint)
+    {
+        return Change::Unchanged;
+    }
+    let reject = |reason: String| {
+        Change::Rejected(Rejection {
+            fingerprint: files.fingerprint,
+            version: files.version(),
+            reason,
+            at_ms: now_ms(),
+        })
+    };
+    let config = &pipeline.config;
+    let settings = match config.settings_with_manifest(name, path) {
+        Ok(settings) => settings,
+        Err(error) => return reject(error.to_string()),
+    };
+    let limits = settings.limits.as_ref().unwrap_or(&config.plugin_defaults);
+    if let Some(misfit) = pipeline.plugins.misfit(limits, current.is_none()) {
+        return reject(format!("plugin {name} ({}): {misfit}", path.display()));
+    }
+    let registry = &pipeline.plugins;
+    match Version::compile(
+        registry.engine(),
+        registry.linker(),
+        name,
+        &files,
+        settings,
+        &config.plugin_defaults,
+    ) {
+        Ok(version) => Change::Compiled(version),
+        Err(error) => reject(error.to_string()),
+    }
+}
+
+/// Counts a reload of `plugin` with `result` in `weir_plugin_reloads_total`.
+fn count(pipeline: &Pipeline, plugin: &str, result: &str) {
+    pipeline
+        .metrics
+        .plugin_reloads
+        .get_or_create(&crate::metrics::ReloadLabels {
+            plugin: plugin.to_owned(),
+            result: result.to_owned(),
+        })
+        .inc();
+}

@@ -1,0 +1,123 @@
+//! The plugins weir runs, by name, with the engine and linker they are compiled
+//! for, and the files a reload turned down.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use super::context::DeliveryContext;
+use super::engine::PoolSize;
+use super::plugin::Plugin;
+use crate::config::PluginLimits;
+
+/// A plugin file that could not be loaded while weir ran; the version before
+/// it, if any, keeps serving.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Of the files turned down: the same files are not tried again.
+    pub fingerprint: [u8; 32],
+    /// The turned-down component's version.
+    pub version: String,
+    /// Why, naming the file.
+    pub reason: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: u64,
+}
+
+/// Every loaded plugin, and the latest rejection of each plugin name.
+pub struct Plugins {
+    engine: Engine,
+    linker: Linker<DeliveryContext>,
+    /// What the pooling allocator was sized for; later plugins must fit in it.
+    pool: PoolSize,
+    loaded: RwLock<BTreeMap<String, Arc<Plugin>>>,
+    rejected: Mutex<BTreeMap<String, Rejection>>,
+}
+
+impl Plugins {
+    /// The registry of `loaded`, compiled for `engine`, whose pool holds `pool`.
+    pub fn new(
+        engine: Engine,
+        linker: Linker<DeliveryContext>,
+        pool: PoolSize,
+        loaded: BTreeMap<String, Arc<Plugin>>,
+    ) -> Plugins {
+        Plugins {
+            engine,
+            linker,
+            pool,
+            loaded: RwLock::new(loaded),
+            rejected: Mutex::default(),
+        }
+    }
+
+    /// The engine every plugin runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker every plugin is instantiated with.
+    pub fn linker(&self) -> &Linker<DeliveryContext> {
+        &self.linker
+    }
+
+    /// The plugin called `name`, if loaded.
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every loaded plugin, by name.
+    pub fn all(&self) -> Vec<Arc<Plugin>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Adds a plugin loaded while weir runs.
+    pub fn insert(&self, plugin: Arc<Plugin>) {
+        let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        loaded.insert(plugin.name.to_string(), plugin);
+    }
+
+    /// Why `limits` do not fit the pool weir started with, if they do not;
+    /// `new` plugins also need free instance slots.
+    pub fn misfit(&self, limits: &PluginLimits, new: bool) -> Option<String> {
+        if limits.memory_bytes > self.pool.max_memory_bytes {
+            return Some(format!(
+                "memory_bytes {} is over the {} the instance pool was sized for at start; restart weir to load it",
+                limits.memory_bytes, self.pool.max_memory_bytes
+            ));
+        }
+        let taken: u32 = self.read().values().map(|plugin| plugin.instances).sum();
+        let free = self.pool.instances.saturating_sub(taken);
+        (new && limits.instances > free).then(|| {
+            format!(
+                "needs {} instance slots and the pool has {free} free ([reload] spare_instances); restart weir to load it",
+                limits.instances
+            )
+        })
+    }
+
+    /// The latest rejection of each plugin name, by name.
+    pub fn rejections(&self) -> BTreeMap<String, Rejection> {
+        self.rejected_lock().clone()
+    }
+
+    /// Records that `name`'s files were turned down.
+    pub fn reject(&self, name: &str, rejection: Rejection) {
+        self.rejected_lock().insert(name.to_owned(), rejection);
+    }
+
+    /// Forgets the rejections of names for which `keep` is false.
+    pub fn retain_rejections(&self, keep: impl Fn(&str) -> bool) {
+        self.rejected_lock().retain(|name, _| keep(name));
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Plugin>>> {
+        self.loaded.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn rejected_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Rejection>> {
+        self.rejected.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,316 @@
+//! Hot reload: a plugin file changed while weir runs is swapped in for new
+//! deliveries while running ones finish on their version; a broken file is
+//! rejected and the version before it keeps serving; a removed file holds its
+//! plugin's deliveries until it is back; a new file adds a plugin.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::recorder::{self, recorded, wait_until_idle};
+use crate::support::{Weir, Workspace, delivery, plugin_component, settled_event};
+
+/// Reloads quickly, so the tests do not wait on the default debounce.
+const FAST_RELOAD: &str = "[reload]\ndebounce_ms = 50\n";
+
+/// The component `name` with a custom section holding `mark` appended: it
+/// behaves the same and has another version.
+fn rebuilt(name: &str, mark: &str) -> Vec<u8> {
+    let mut bytes = std::fs::read(plugin_component(name)).expect("read component");
+    let section_name = b"weir-test";
+    let mut content = vec![section_name.len() as u8];
+    content.extend_from_slice(section_name);
+    content.extend_from_slice(mark.as_bytes());
+    assert!(content.len() < 128, "one LEB128 byte of size");
+    bytes.push(0); // custom section id
+    bytes.push(content.len() as u8);
+    bytes.extend_from_slice(&content);
+    bytes
+}
+
+/// Writes `bytes` beside the plugin file, then renames it over: the way a
+/// deploy replaces a file without a reader seeing half of it.
+fn install(workspace: &Workspace, name: &str, bytes: &[u8]) {
+    let dir = workspace.path().join("plugins");
+    let staged = dir.join(format!("{name}.wasm.part"));
+    std::fs::write(&staged, bytes).expect("write plugin");
+    std::fs::rename(&staged, dir.join(format!("{name}.wasm"))).expect("rename plugin");
+}
+
+/// The `GET /v1/plugins` entry of `name`, if listed.
+fn plugin_entry(weir: &Weir, name: &str) -> Option<Value> {
+    let plugins = weir.get("/v1/plugins").body["plugins"].clone();
+    plugins
+        .as_array()?
+        .iter()
+        .find(|plugin| plugin["name"] == name)
+        .cloned()
+}
+
+fn version_of(weir: &Weir, name: &str) -> String {
+    plugin_entry(weir, name)
+        .and_then(|plugin| plugin["version"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("plugin {name} is not serving"))
+}
+
+/// Waits until `name` serves a version other than `old`, and returns it.
+fn wait_for_new_version(weir: &Weir, name: &str, old: &str) -> String {
+    weir.wait_for(
+        &format!("{name} to serve a version other than {old}"),
+        |weir| {
+            let version = version_of(weir, name);
+            (version != old).then_some(version)
+        },
+    )
+}
+
+/// The versions that ran the attempts of `event`'s delivery to `plugin`.
+fn attempt_versions(event: &Value, plugin: &str) -> Vec<String> {
+    delivery(event, plugin)["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|attempt| attempt["version"].as_str().unwrap_or("none").to_owned())
+        .collect()
+}
+
+fn post_recorded(weir: &Weir, numbers: std::ops::RangeInclusive<u64>) {
+    let events: Vec<Value> = numbers.map(|n| recorder::event(n, None, false)).collect();
+    for batch in events.chunks(100) {
+        let answer = weir.post_json("/v1/events", &Value::from(batch.to_vec()).to_string());
+        assert_eq!(answer.status, 202, "{}", answer.text);
+    }
+}
+
+#[test]
+fn a_plugin_swapped_under_load_runs_every_delivery_once_on_one_version() {
+    let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let first = version_of(&weir, "test-recorder");
+
+    // A thousand events wait while the plugin is paused, then run as it is swapped.
+    let pause = weir.post("/v1/plugins/test-recorder/pause", "", "");
+    assert_eq!(pause.status, 200, "{}", pause.text);
+    post_recorded(&weir, 1..=1000);
+    let resume = weir.post("/v1/plugins/test-recorder/resume", "", "");
+    assert_eq!(resume.status, 200, "{}", resume.text);
+    weir.wait_for("the first delivery to finish", |weir| {
+        (weir.metric(r#"weir_deliveries_processed_total{plugin="test-recorder"}"#) >= 1.0)
+            .then_some(())
+    });
+    install(&workspace, "test-recorder", &rebuilt("test-recorder", "v2"));
+    let second = wait_for_new_version(&weir, "test-recorder", &first);
+    post_recorded(&weir, 1001..=1200);
+    wait_until_idle(&weir);
+
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.len(), 1200, "nothing lost");
+    assert!(seen.values().all(|&count| count == 1), "nothing run twice");
+    let mut by_version: BTreeMap<String, u64> = BTreeMap::new();
+    for n in 1..=1200u64 {
+        let event = settled_event(&weir, &format!("rec-{n}"));
+        let versions = attempt_versions(&event, "test-recorder");
+        assert_eq!(versions.len(), 1, "event {n} ran once: {event}");
+        assert!(
+            versions[0] == first || versions[0] == second,
+            "event {n} ran on {versions:?}, neither {first} nor {second}"
+        );
+        if n > 1000 {
+            assert_eq!(versions[0], second, "event {n} came after the swap");
+        }
+        *by_version.entry(versions[0].clone()).or_default() += 1;
+    }
+    assert!(by_version[&first] >= 1, "{by_version:?}");
+    assert!(by_version[&second] >= 200, "{by_version:?}");
+    assert_eq!(
+        weir.metric(r#"weir_plugin_reloads_total{plugin="test-recorder",result="loaded"}"#),
+        1.0
+    );
+    weir.stop();
+}
+
+#[test]
+fn a_running_delivery_finishes_on_the_version_it_started_on() {
+    let config = format!(
+        "{FAST_RELOAD}[plugins.test-slow]\ndeadline_ms = 30000\n\n[[route]]\nname = \"slow\"\nmatch = {{ type = \"slow\" }}\nplugins = [\"test-slow\"]\n"
+    );
+    let workspace = Workspace::new(&["test-slow"], &config);
+    let weir = workspace.start();
+    let first = version_of(&weir, "test-slow");
+    let slow = |id: &str, sleep_ms: u64| {
+        json!({"id": id, "source": "tests", "type": "slow", "data": {"sleep_ms": sleep_ms}})
+            .to_string()
+    };
+
+    assert_eq!(
+        weir.post_json("/v1/events", &slow("long", 4000)).status,
+        202
+    );
+    weir.wait_for("the long delivery to start", |weir| {
+        (weir.metric(r#"weir_instances_busy{plugin="test-slow"}"#) == 1.0).then_some(())
+    });
+    install(&workspace, "test-slow", &rebuilt("test-slow", "v2"));
+    let second = wait_for_new_version(&weir, "test-slow", &first);
+    assert_eq!(weir.post_json("/v1/events", &slow("short", 0)).status, 202);
+
+    let long = settled_event(&weir, "long");
+    let short = settled_event(&weir, "short");
+    assert_eq!(attempt_versions(&long, "test-slow"), vec![first]);
+    assert_eq!(attempt_versions(&short, "test-slow"), vec![second]);
+    weir.stop();
+}
+
+#[test]
+fn broken_files_are_rejected_and_the_version_before_keeps_serving() {
+    let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let serving = version_of(&weir, "test-recorder");
+    let component = std::fs::read(plugin_component("test-recorder")).expect("read");
+
+    let broken: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "garbage",
+            b"this is not WebAssembly".to_vec(),
+            "not a WebAssembly file",
+        ),
+        (
+            "truncated",
+            component[..component.len() / 2].to_vec(),
+            "cannot be loaded",
+        ),
+        // A core module, not a component.
+        (
+            "core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "not a component",
+        ),
+        // A valid component of another world: it exports no handler.
+        ("wrong world", b"\0asm\x0d\0\x01\0".to_vec(), "handler"),
+    ];
+    let mut last_rejected = Value::Null;
+    for (n, (what, bytes, expected)) in (1u64..).zip(broken) {
+        install(&workspace, "test-recorder", &bytes);
+        let rejected = weir.wait_for(&format!("the {what} file to be rejected"), |weir| {
+            let rejected = plugin_entry(weir, "test-recorder")?["rejected"].clone();
+            (!rejected.is_null() && rejected != last_rejected).then_some(rejected)
+        });
+        let reason = rejected["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("test-recorder.wasm"), "{what}: {reason}");
+        assert!(reason.contains(expected), "{what}: {reason}");
+        let plugin = plugin_entry(&weir, "test-recorder").expect("still listed");
+        assert_eq!(plugin["state"], "serving", "{what}: {plugin}");
+        assert_eq!(plugin["version"], serving.as_str(), "{what}: {plugin}");
+
+        let answer = weir.post_json("/v1/events", &recorder::event(n, None, false).to_string());
+        assert_eq!(answer.status, 202, "{}", answer.text);
+        let event = settled_event(&weir, &format!("rec-{n}"));
+        assert_eq!(
+            attempt_versions(&event, "test-recorder"),
+            vec![serving.clone()]
+        );
+        last_rejected = rejected;
+    }
+    assert_eq!(
+        weir.metric(r#"weir_plugin_reloads_total{plugin="test-recorder",result="rejected"}"#),
+        4.0
+    );
+
+    // A good file again: loaded, and the rejection is gone.
+    install(
+        &workspace,
+        "test-recorder",
+        &rebuilt("test-recorder", "fixed"),
+    );
+    wait_for_new_version(&weir, "test-recorder", &serving);
+    let plugin = plugin_entry(&weir, "test-recorder").expect("listed");
+    assert!(plugin["rejected"].is_null(), "{plugin}");
+    weir.stop();
+}
+
+#[test]
+fn a_removed_plugin_holds_its_deliveries_until_it_is_back() {
+    let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let file = workspace.path().join("plugins/test-recorder.wasm");
+    let bytes = std::fs::read(&file).expect("read");
+
+    std::fs::remove_file(&file).expect("remove");
+    weir.wait_for("the plugin to show as removed", |weir| {
+        (plugin_entry(weir, "test-recorder")?["state"] == "removed").then_some(())
+    });
+    post_recorded(&weir, 1..=50);
+    // Long enough for a worker that (wrongly) still ran to take some.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        recorded(&weir).seen.is_empty(),
+        "nothing runs while removed"
+    );
+    assert_eq!(
+        weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#),
+        50.0
+    );
+
+    install(&workspace, "test-recorder", &bytes);
+    wait_until_idle(&weir);
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.len(), 50, "every held delivery ran once it was back");
+    assert_eq!(
+        plugin_entry(&weir, "test-recorder").expect("listed")["state"],
+        "serving"
+    );
+    weir.stop();
+}
+
+#[test]
+fn a_new_file_adds_a_plugin_and_a_manifest_edit_changes_its_limits() {
+    let workspace = Workspace::new(&["test-recorder"], FAST_RELOAD);
+    let weir = workspace.start();
+    let plugins = workspace.path().join("plugins");
+
+    std::fs::copy(
+        plugin_component("test-slow"),
+        plugins.join("added.wasm.part"),
+    )
+    .expect("copy");
+    std::fs::rename(plugins.join("added.wasm.part"), plugins.join("added.wasm")).expect("rename");
+    let added = weir.wait_for("the new plugin to be loaded", |weir| {
+        plugin_entry(weir, "added")
+    });
+    assert_eq!(added["state"], "serving", "{added}");
+    assert_eq!(added["deadline_ms"], 5000, "the default: {added}");
+
+    write_manifest(&plugins, "added", "deadline_ms = 1234\n");
+    let edited = weir.wait_for("the manifest edit to load", |weir| {
+        let plugin = plugin_entry(weir, "added")?;
+        (plugin["deadline_ms"] == 1234).then_some(plugin)
+    });
+    assert_eq!(edited["version"], added["version"], "the same component");
+
+    write_manifest(&plugins, "added", "deadline_ms = 1234\nfuell = 5\n");
+    let rejected = weir.wait_for("the bad manifest to be rejected", |weir| {
+        let rejected = plugin_entry(weir, "added")?["rejected"].clone();
+        (!rejected.is_null()).then_some(rejected)
+    });
+    let reason = rejected["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("added.toml") && reason.contains("fuell"),
+        "{reason}"
+    );
+    assert_eq!(
+        plugin_entry(&weir, "added").expect("listed")["deadline_ms"],
+        1234,
+        "the version before keeps serving"
+    );
+    weir.stop();
+}
+
+fn write_manifest(plugins: &Path, name: &str, text: &str) {
+    let staged = plugins.join(format!("{name}.toml.part"));
+    std::fs::write(&staged, text).expect("write manifest");
+    std::fs::rename(&staged, plugins.join(format!("{name}.toml"))).expect("rename manifest");
+}
