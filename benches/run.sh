@@ -2,7 +2,8 @@
 # Measures weir on this machine: durable ingest (single events, then batches of
 # 100) and end-to-end processing through both example plugins, then the queue
 # alone (weir-queue-bench: raw fjall, enqueue through group commit, dequeue and
-# ack). Each scenario runs N times (default 3) on a fresh data directory; the
+# ack), then the plugin runtime (weir-runtime-bench: overhead per delivery, the
+# cost of fuel and epoch interruption, reload latency). Each scenario runs N times (default 3) on a fresh data directory; the
 # medians are printed. Loopback only; every run is bounded in events and seconds.
 #
 #   bash benches/run.sh [RUNS]
@@ -71,3 +72,5 @@ echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname
 scenario single --events 20000 --batch 1 --concurrency 64
 scenario batch --events 50000 --batch 100 --concurrency 8
 queue_bench
+sync
+"$bin/weir-runtime-bench" --runs "$runs"

@@ -4,7 +4,6 @@
 use crate::config::PluginLimits;
 use crate::dispatch::retry_delay;
 use crate::event::{Event, now_ms};
-use crate::metrics::{FailureLabels, plugin as plugin_label};
 use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, keys};
 use crate::runtime::{Effects, Execution, NewEvent, Outcome};
@@ -63,7 +62,7 @@ pub fn finish(
                 .record
                 .history
                 .push(attempt("fail", Some(reason.clone())));
-            count_failure(pipeline, &leased.plugin, "fail");
+            pipeline.metrics.delivery_failed(&leased.plugin, "fail");
             return bury(pipeline, leased, event, "fail", reason);
         }
         Ok(Outcome::RetryLater(ms)) => (
@@ -91,7 +90,7 @@ pub fn retry_or_bury(
     message: String,
     hint_ms: Option<u64>,
 ) -> Result<Finished, QueueError> {
-    count_failure(pipeline, &leased.plugin, reason);
+    pipeline.metrics.delivery_failed(&leased.plugin, reason);
     if leased.record.attempts < limits.max_attempts {
         retry(pipeline, limits, leased, event, hint_ms)
     } else {
@@ -121,7 +120,7 @@ fn done(
                 error: Some(message.clone()),
                 ..attempt
             });
-            count_failure(pipeline, &leased.plugin, reason);
+            pipeline.metrics.delivery_failed(&leased.plugin, reason);
             bury(pipeline, leased, event, reason, message)
         }
     }
@@ -197,12 +196,7 @@ fn complete(
     );
     pipeline.commit(staging)?;
 
-    let label = plugin_label(&leased.plugin);
-    pipeline
-        .metrics
-        .deliveries_processed
-        .get_or_create(&label)
-        .inc();
+    pipeline.metrics.delivery_processed(&leased.plugin);
     pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
 }
@@ -228,11 +222,7 @@ fn retry(
         [],
     );
     pipeline.commit(staging)?;
-    pipeline
-        .metrics
-        .deliveries_retried
-        .get_or_create(&plugin_label(&leased.plugin))
-        .inc();
+    pipeline.metrics.delivery_retried(&leased.plugin);
     Ok(Finished::Committed)
 }
 
@@ -257,22 +247,9 @@ fn bury(
     );
     pipeline.commit(staging)?;
     tracing::warn!(plugin = %leased.plugin, seq = leased.seq, reason, %message, "delivery is dead");
-    let label = plugin_label(&leased.plugin);
-    pipeline.metrics.deliveries_dead.get_or_create(&label).inc();
+    pipeline.metrics.delivery_dead(&leased.plugin);
     pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
-}
-
-fn count_failure(pipeline: &Pipeline, plugin: &str, reason: &str) {
-    let labels = FailureLabels {
-        plugin: plugin.to_owned(),
-        reason: reason.to_owned(),
-    };
-    pipeline
-        .metrics
-        .deliveries_failed
-        .get_or_create(&labels)
-        .inc();
 }
 
 /// Turns what a handler emitted into events: same tenant and priority as the

@@ -16,7 +16,7 @@
 //!
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
-//! read endpoints), [`metrics`], [`backlog`] (pending deliveries per tenant),
+//! read endpoints), [`metrics`] (with [`delivery_counts`]), [`backlog`] (pending deliveries per tenant),
 //! [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
 //! tests), and [`server`], which wires it all together: [`server::run`].
 
@@ -24,6 +24,7 @@ pub mod api;
 pub mod backlog;
 pub mod commit;
 pub mod config;
+pub mod delivery_counts;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -64,6 +64,8 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// Every metric weir exports.
 pub struct Metrics {
     registry: Registry,
+    /// The delivery counters again, per plugin, for `GET /v1/plugins`.
+    pub(crate) counts: crate::delivery_counts::CountsByPlugin,
     /// Events made durable.
     pub events_ingested: Counter,
     /// Ingest requests refused, by error code.
@@ -137,6 +139,7 @@ impl Metrics {
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             fsync_duration: latency_histogram(),
             registry: Registry::default(),
+            counts: Default::default(),
         };
         registry.register(
             "events_ingested",

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::event::DEFAULT_TENANT;
+use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
 
@@ -22,7 +23,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
         .all()
         .iter()
         .map(|plugin| {
-            let mut shown = describe(plugin);
+            let mut shown = describe(plugin, &app.pipeline.metrics);
             shown["rejected"] = rejections
                 .remove(&*plugin.name)
                 .map_or(Value::Null, |rejection| describe_rejection(&rejection));
@@ -40,7 +41,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
     Json(json!({ "plugins": plugins }))
 }
 
-fn describe(plugin: &Plugin) -> Value {
+fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
     let version = plugin.current();
     let limits = &version.limits;
     let gate = *plugin.gate.borrow();
@@ -70,6 +71,7 @@ fn describe(plugin: &Plugin) -> Value {
             .map(|(route, state)| (route, Value::from(state.as_str())))
             .collect::<serde_json::Map<String, Value>>(),
         "concurrency_limit": plugin.concurrency.current(),
+        "deliveries": metrics.delivery_counts(&plugin.name),
     })
 }
 

@@ -633,6 +633,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_configuration_loads_as_pasted() {
+        let readme = include_str!("../../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .find(|block| block.starts_with("data_dir"))
+            .and_then(|block| block.split("```").next())
+            .expect("the README has the full configuration example");
+        let config = load(block).expect("the README's configuration is valid");
+        assert_eq!(config.reload.debounce, Duration::from_millis(200));
+        assert_eq!(config.limits_for("price-calculator").instances, 2);
+    }
+
+    #[test]
     fn defaults_and_overrides_resolve_per_plugin() {
         let config = load(
             "[plugin_defaults]\ninstances = 2\n[plugins.slow]\ndeadline_ms = 100\n[plugins.slow.config]\nk = \"v\"\n",

@@ -154,10 +154,13 @@ fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> F
         _ if limit_hit => FailureKind::MemoryLimit,
         _ => fallback,
     };
-    Failure {
-        kind,
-        message: error.to_string(),
-    }
+    let message = match kind {
+        FailureKind::MemoryLimit => {
+            format!("tried to grow its memory or a table past the limit; then: {error}")
+        }
+        _ => error.to_string(),
+    };
+    Failure { kind, message }
 }
 
 fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {

@@ -1,6 +1,7 @@
 //! Hostile plugins are contained: each attack fails only its own delivery,
 //! with a typed reason in the attempt history and in metrics, while weir stays
-//! up and a canary plugin's deliveries keep flowing.
+//! up and a canary plugin's deliveries keep flowing. `table-bomb` is the
+//! hand-written guest of the table limit.
 
 use serde_json::{Value, json};
 
@@ -76,6 +77,63 @@ plugins = ["hostile"]
         weir.metric(r#"weir_deliveries_failed_total{plugin="hostile",reason="host_limit"}"#),
         2.0
     );
+    // The same counts, per plugin, where operators look first.
+    let plugins = weir.get("/v1/plugins").body["plugins"].clone();
+    let counts_of = |name: &str| {
+        plugins
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name))
+            .map(|plugin| plugin["deliveries"].clone())
+            .unwrap_or_else(|| panic!("no plugin {name} in {plugins}"))
+    };
+    let hostile = counts_of("hostile");
+    assert_eq!(hostile["failed"]["host_limit"], 2, "{hostile}");
+    assert_eq!(hostile["failed"]["out_of_fuel"], 1, "{hostile}");
+    assert_eq!(hostile["processed"], 0, "{hostile}");
+    assert_eq!(hostile["dead"], ATTACKS.len(), "{hostile}");
+    assert_eq!(counts_of("test-recorder")["processed"], 20);
+    assert_eq!(weir.get("/healthz").status, 200, "weir is still up");
+    weir.stop();
+}
+
+/// The table limit, obeyed and violated by a real guest: `table-bomb` grows its
+/// function table by 1,000 elements per byte of the event's data.
+#[test]
+fn a_table_grows_within_its_limit_and_a_table_bomb_fails_alone() {
+    let config = format!(
+        r#"
+[plugins.table-bomb]
+max_attempts = 1
+
+[[route]]
+name = "tables"
+match = {{ type = "table" }}
+plugins = ["table-bomb"]
+{}"#,
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["table-bomb", "test-recorder"], &config);
+    let weir = workspace.start();
+    let table =
+        |id: &str, data: Value| json!({"id": id, "source": "tests", "type": "table", "data": data});
+    let events = json!([
+        // "1": one byte, 1,000 elements: within the limit.
+        table("modest", json!(1)),
+        // 200 bytes, 200,000 elements: past it.
+        table("bomb", json!("x".repeat(198))),
+        recorder::event(1, None, false),
+    ]);
+    let answer = weir.post_json("/v1/events", &events.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+
+    let modest = settled_event(&weir, "modest");
+    assert_eq!(delivery(&modest, "table-bomb")["state"], "done", "{modest}");
+    let bomb = settled_event(&weir, "bomb");
+    let bombed = delivery(&bomb, "table-bomb");
+    assert_eq!(bombed["state"], "dead", "{bomb}");
+    assert_eq!(bombed["history"][0]["outcome"], "memory_limit", "{bomb}");
+    wait_until_idle(&weir);
+    assert_eq!(recorded(&weir).seen.len(), 1, "the canary ran");
     assert_eq!(weir.get("/healthz").status, 200, "weir is still up");
     weir.stop();
 }

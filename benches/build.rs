@@ -1,0 +1,11 @@
+//! Builds the plugins the runtime benchmark loads.
+
+include!("../plugins/build_support.rs");
+
+fn main() {
+    let components = build_plugins(&["test-ack"]);
+    println!(
+        "cargo:rustc-env=WEIR_BENCH_PLUGINS={}",
+        components.display()
+    );
+}
