@@ -10,6 +10,7 @@ fn main() {
         "test-always-retry",
         "test-always-fail",
         "test-emit-loop",
+        "test-fetch",
         "test-leak",
         "test-recorder",
         "test-slow",

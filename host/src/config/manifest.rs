@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, PluginSettings, RawPluginSection, resolve_limits};
+use super::{
+    Config, ConfigError, PluginLimits, PluginSettings, RawPluginSection, capabilities,
+    resolve_limits,
+};
 
 impl Config {
     /// Reads the manifest of every plugin in `components` (name → `.wasm`
@@ -33,7 +36,7 @@ impl Config {
         component: &Path,
     ) -> Result<PluginSettings, ConfigError> {
         let path = component.with_extension("toml");
-        let manifest = match std::fs::read_to_string(&path) {
+        let manifest: RawPluginSection = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|error| ConfigError::Manifest {
                 path: path.clone(),
                 message: error.to_string(),
@@ -41,22 +44,50 @@ impl Config {
             Err(error) if error.kind() == ErrorKind::NotFound => RawPluginSection::default(),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        let stated = resolve_limits(
+        resolve_settings(
             &self.plugin_defaults,
-            &manifest.limits,
-            &path.display().to_string(),
-        )?;
-        let mut values = manifest.config;
-        let limits = match self.plugin_sections.get(name) {
-            Some(section) => {
-                values.extend(section.config.clone());
-                resolve_limits(&stated, &section.limits, &format!("plugins.{name}"))?
-            }
-            None => stated,
-        };
-        let limits = (limits != self.plugin_defaults).then_some(limits);
-        Ok(PluginSettings { limits, values })
+            name,
+            Some((&manifest, &path)),
+            self.plugin_sections.get(name),
+        )
     }
+}
+
+/// Resolves plugin `name`'s settings key by key: `defaults`, then its manifest
+/// (with the manifest's path), then its `[plugins.NAME]` section.
+pub(super) fn resolve_settings(
+    defaults: &PluginLimits,
+    name: &str,
+    manifest: Option<(&RawPluginSection, &Path)>,
+    section: Option<&RawPluginSection>,
+) -> Result<PluginSettings, ConfigError> {
+    let section_origin = format!("plugins.{name}");
+    let no_manifest = RawPluginSection::default();
+    let (manifest, manifest_origin) = match manifest {
+        Some((manifest, path)) => (manifest, path.display().to_string()),
+        None => (&no_manifest, String::new()),
+    };
+    let stated = resolve_limits(defaults, &manifest.limits, &manifest_origin)?;
+    let mut values = manifest.config.clone();
+    let limits = match section {
+        Some(section) => {
+            values.extend(section.config.clone());
+            resolve_limits(&stated, &section.limits, &section_origin)?
+        }
+        None => stated,
+    };
+    let capabilities = capabilities::resolve(
+        &manifest.capabilities,
+        section.map(|section| &section.capabilities),
+        &manifest_origin,
+        &section_origin,
+    )
+    .map_err(ConfigError::Invalid)?;
+    Ok(PluginSettings {
+        limits: (&limits != defaults).then_some(limits),
+        values,
+        capabilities,
+    })
 }
 
 #[cfg(test)]
@@ -105,7 +136,11 @@ mod tests {
         for (manifest, expected) in [
             ("fuell = 10\n", "fuell"),
             ("fuel = 0\n", "fuel is out of range"),
-            ("[capabilities]\nhttp = [\"api.example\"]\n", "capabilities"),
+            ("[capabilities]\nfiles = [\"/\"]\n", "files"),
+            (
+                "[capabilities]\nhttp = [\"https://api.example\"]\n",
+                "capabilities.http",
+            ),
         ] {
             let mut config = Config::from_toml("", Overrides::default()).expect("valid");
             let components = BTreeMap::from([component(dir.path(), "p", manifest)]);

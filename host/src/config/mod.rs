@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod capabilities;
 mod manifest;
 mod marks;
 
+pub use capabilities::{Capabilities, HttpGrant};
 pub use marks::Watermarks;
 
 use crate::queue::Durability;
@@ -153,6 +155,8 @@ struct RawPluginSection {
     limits: RawPluginLimits,
     #[serde(default)]
     config: BTreeMap<String, String>,
+    #[serde(default)]
+    capabilities: capabilities::RawCapabilities,
 }
 
 /// Values given on the command line or in `WEIR_*` variables; they win over the file.
@@ -301,13 +305,16 @@ pub struct BreakerLimits {
     pub probes: u32,
 }
 
-/// One plugin's settings: its limits and the values its `config` import reads.
+/// One plugin's settings: its limits, the values its `config` import reads,
+/// and what it may reach beyond weir.
 #[derive(Debug, Clone, Default)]
 pub struct PluginSettings {
     /// Limits overriding the defaults, resolved.
     pub limits: Option<PluginLimits>,
     /// Config values for the plugin.
     pub values: BTreeMap<String, String>,
+    /// Outbound access granted to it.
+    pub capabilities: Capabilities,
 }
 
 impl Default for PluginLimits {
@@ -393,20 +400,9 @@ impl Config {
             "plugin_defaults",
         )?;
         let mut plugins = BTreeMap::new();
-        for (name, section) in raw.plugins.clone() {
-            let limits = resolve_limits(
-                &plugin_defaults,
-                &section.limits,
-                &format!("plugins.{name}"),
-            )?;
-            let limits = (limits != plugin_defaults).then_some(limits);
-            plugins.insert(
-                name,
-                PluginSettings {
-                    limits,
-                    values: section.config,
-                },
-            );
+        for (name, section) in &raw.plugins {
+            let settings = manifest::resolve_settings(&plugin_defaults, name, None, Some(section))?;
+            plugins.insert(name.clone(), settings);
         }
 
         // Without a config file weir runs its bundled examples, so it routes to them too.

@@ -226,7 +226,12 @@ async fn handle(
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
         let execution = version
-            .run(pipeline.clone(), &event, leased.record.attempts)
+            .run(
+                pipeline.clone(),
+                &event,
+                leased.record.attempts,
+                leased.record.generation,
+            )
             .await;
         metrics
             .handler_duration

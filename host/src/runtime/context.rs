@@ -1,4 +1,5 @@
-//! The data one delivery's `Store` holds: WASI (with nothing granted), the
+//! The data one delivery's `Store` holds: WASI (with nothing granted), HTTP
+//! (only to granted hosts), the
 //! plugin's identity and config, the event's tenant, and the effects the handler
 //! buffers until commit.
 
@@ -8,7 +9,11 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::egress::Egress;
+use super::plugin::Version;
+use crate::event::Event;
 use crate::pipeline::Pipeline;
 
 /// Bounds on what a handler may buffer or log, so one delivery cannot flood the host.
@@ -50,6 +55,9 @@ pub struct Effects {
 pub struct DeliveryContext {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    /// Checks and sends the handler's outbound HTTP requests.
+    egress: Egress,
     /// Read access to committed plugin state.
     pub(super) pipeline: Arc<Pipeline>,
     /// The plugin's name; scopes its state.
@@ -70,26 +78,28 @@ pub struct DeliveryContext {
 }
 
 impl DeliveryContext {
-    /// A context with no WASI capabilities: no files, sockets, env or args.
+    /// The context of one delivery of `event` to `version`: no WASI
+    /// capabilities (no files, sockets, env or args), and outbound HTTP only
+    /// to the hosts the plugin was granted.
     pub fn new(
         pipeline: Arc<Pipeline>,
-        plugin: Arc<str>,
-        config: Arc<BTreeMap<String, String>>,
-        event_id: String,
-        tenant: String,
-        memory_limit: usize,
+        version: &Version,
+        event: &Event,
+        generation: u32,
     ) -> DeliveryContext {
         DeliveryContext {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            egress: Egress::new(version, &event.id, generation),
             pipeline,
-            plugin,
-            config,
-            event_id,
-            tenant,
+            plugin: version.name.clone(),
+            config: version.config.clone(),
+            event_id: event.id.clone(),
+            tenant: event.tenant.clone(),
             effects: Effects::default(),
             log_lines: 0,
-            memory_limit,
+            memory_limit: version.limits.memory_bytes,
             limit_hit: false,
         }
     }
@@ -110,6 +120,16 @@ impl WasiView for DeliveryContext {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for DeliveryContext {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
         }
     }
 }

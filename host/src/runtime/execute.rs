@@ -78,17 +78,18 @@ pub const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 impl Version {
     /// Runs the handler on `event`. Never panics and never traps the host: every
     /// failure of the guest comes back as a [`Failure`].
-    pub async fn run(&self, pipeline: Arc<Pipeline>, event: &Event, attempt: u32) -> Execution {
+    /// `generation` counts the re-runs of the delivery by replays: each has
+    /// its own idempotency key.
+    pub async fn run(
+        &self,
+        pipeline: Arc<Pipeline>,
+        event: &Event,
+        attempt: u32,
+        generation: u32,
+    ) -> Execution {
         let started = Instant::now();
         let started_at_ms = now_ms();
-        let context = DeliveryContext::new(
-            pipeline,
-            self.name.clone(),
-            self.config.clone(),
-            event.id.clone(),
-            event.tenant.clone(),
-            self.limits.memory_bytes,
-        );
+        let context = DeliveryContext::new(pipeline, self, event, generation);
         let mut store = Store::new(self.pre.engine(), context);
         store.limiter(|context| context);
         let fuel = self.limits.fuel;

@@ -3,6 +3,7 @@
 
 mod bindings;
 mod context;
+mod egress;
 pub mod engine;
 mod execute;
 mod imports;

@@ -11,7 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{HandlerPlugin, HandlerPluginPre};
 use super::context::DeliveryContext;
-use crate::config::{PluginLimits, PluginSettings};
+use crate::config::{Capabilities, PluginLimits, PluginSettings};
 
 /// A plugin that cannot be loaded; the message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +152,8 @@ pub struct Version {
     /// The limits it runs under.
     pub limits: PluginLimits,
     pub(super) config: Arc<BTreeMap<String, String>>,
+    /// What it may reach beyond weir.
+    pub capabilities: Arc<Capabilities>,
     /// Size of the component file.
     pub size_bytes: u64,
     /// The start of the SHA-256 of the component, in hex: what operators and
@@ -195,6 +197,7 @@ impl Version {
             pre,
             limits: settings.limits.unwrap_or_else(|| defaults.clone()),
             config: Arc::new(settings.values),
+            capabilities: Arc::new(settings.capabilities),
             size_bytes: files.bytes.len() as u64,
             id: Arc::from(files.version()),
             fingerprint: files.fingerprint,
@@ -259,10 +262,12 @@ pub struct Plugin {
     pub slot_freed: tokio::sync::Notify,
 }
 
-/// The linker every plugin is instantiated with: WASI (nothing granted) and weir's imports.
+/// The linker every plugin is instantiated with: WASI (nothing granted),
+/// `wasi:http` (each request checked against the plugin's grants) and weir's imports.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<DeliveryContext>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     HandlerPlugin::add_to_linker::<_, HasSelf<DeliveryContext>>(&mut linker, |context| context)?;
     Ok(linker)
 }

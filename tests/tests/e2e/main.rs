@@ -4,6 +4,7 @@
 mod admission;
 mod bad_input;
 mod breaker;
+mod capabilities;
 mod chains;
 mod concurrency;
 mod crash;

@@ -67,7 +67,7 @@ async fn deliver(
     let started = Instant::now();
     let mut done = 0;
     while done < count && started.elapsed() < limit {
-        let execution = version.run(pipeline.clone(), event, 1).await;
+        let execution = version.run(pipeline.clone(), event, 1, 0).await;
         if !matches!(execution.result, Ok(Outcome::Ack)) {
             bail!(
                 "the trivial handler did not ack: {:?}",

@@ -1,0 +1,100 @@
+//! Outbound HTTP from a handler (`wasi:http`): a request goes out only to a
+//! host the plugin was granted, carries the delivery's idempotency key so the
+//! receiver can drop the repeats that at-least-once execution brings, and
+//! waits no longer than the plugin's deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use http::uri::Scheme;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::plugin::Version;
+use crate::config::Capabilities;
+
+/// The header that carries the delivery's idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// What a response future resolves to, as `wasi:http` expects it.
+type Sent = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ),
+    Error,
+>;
+
+/// One delivery's outbound HTTP policy.
+pub struct Egress {
+    capabilities: Arc<Capabilities>,
+    plugin: Arc<str>,
+    event_id: String,
+    generation: u32,
+    deadline: Duration,
+}
+
+impl Egress {
+    /// The policy of a delivery of event `event_id` to `version`.
+    pub fn new(version: &Version, event_id: &str, generation: u32) -> Egress {
+        Egress {
+            capabilities: version.capabilities.clone(),
+            plugin: version.name.clone(),
+            event_id: event_id.to_owned(),
+            generation,
+            deadline: version.limits.deadline,
+        }
+    }
+
+    /// The key of this delivery: the same for every attempt, another for a
+    /// replay's re-run (which is meant to apply its effects again).
+    fn idempotency_key(&self) -> String {
+        match self.generation {
+            0 => format!("{}/{}", self.plugin, self.event_id),
+            generation => format!("{}/{}/{generation}", self.plugin, self.event_id),
+        }
+    }
+}
+
+impl WasiHttpHooks for Egress {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<dyn Future<Output = Sent> + Send> {
+        let uri = request.uri();
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if !self.capabilities.allows_http(&host, port) {
+            tracing::warn!(plugin = %self.plugin, event_id = %self.event_id, %host, port,
+                "outbound HTTP request denied: the plugin was not granted this host (capabilities.http)");
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        // Event ids are printable ASCII; a key that is not is left out rather than mangled.
+        if let Ok(key) = HeaderValue::from_str(&self.idempotency_key()) {
+            request.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, key);
+        }
+        // Never wait past the deadline (the default is ten minutes per phase).
+        let bound = |asked: Option<Duration>| {
+            Some(asked.map_or(self.deadline, |asked| asked.min(self.deadline)))
+        };
+        let options = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: bound(options.connect_timeout),
+            first_byte_timeout: bound(options.first_byte_timeout),
+            between_bytes_timeout: bound(options.between_bytes_timeout),
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+            ))
+        })
+    }
+}
