@@ -1,6 +1,6 @@
 //! `weir-runtime-bench`: what running plugins costs on this machine.
 //!
-//! Three scenarios, each run `--runs` times, the median printed as one JSON line:
+//! Four scenarios, each run `--runs` times, the median printed as one JSON line:
 //!
 //! - `delivery` (`delivery.rs`): one delivery to a handler that only acks
 //!   (`plugins/test-ack`), as weir runs it: a fresh store, an instance from the
@@ -12,12 +12,18 @@
 //! - `reload` (`reload.rs`): a real weir serving on loopback; a changed
 //!   component is renamed into its plugin directory, and the time until
 //!   `GET /v1/plugins` shows the new version is taken.
+//! - `startup` (`startup.rs`): weir with ten plugins, from start to `/readyz`,
+//!   on an empty compilation cache and then on a warm one.
+//!
+//! `served.rs` starts a real weir in-process for the last two.
 //!
 //! Every measured loop stops after its count or after `--max-seconds`.
 
 mod delivery;
 mod metering;
 mod reload;
+mod served;
+mod startup;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,7 +35,7 @@ use clap::Parser;
 #[command(name = "weir-runtime-bench")]
 struct Args {
     /// Scenarios to run.
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery".to_owned(), "metering".to_owned(), "reload".to_owned()])]
+    #[arg(long, value_delimiter = ',', default_values_t = ["delivery".to_owned(), "metering".to_owned(), "reload".to_owned(), "startup".to_owned()])]
     scenarios: Vec<String>,
     /// Runs of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
@@ -56,7 +62,10 @@ fn main() -> anyhow::Result<()> {
             "delivery" => delivery::run(args.runs, args.deliveries, limit)?,
             "metering" => metering::run(args.runs, args.iterations)?,
             "reload" => reload::run(args.runs, args.reloads, limit)?,
-            other => anyhow::bail!("no scenario named {other:?} (delivery, metering, reload)"),
+            "startup" => startup::run(args.runs, limit)?,
+            other => {
+                anyhow::bail!("no scenario named {other:?} (delivery, metering, reload, startup)")
+            }
         }
     }
     Ok(())

@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
-/// How often the version is polled: the resolution of the figure.
-const POLL: Duration = Duration::from_millis(5);
+use super::served::{POLL, Served, rebuilt};
 
 pub fn run(runs: usize, reloads: usize, limit: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("scratch directory")?;
@@ -17,22 +15,8 @@ pub fn run(runs: usize, reloads: usize, limit: Duration) -> anyhow::Result<()> {
     std::fs::create_dir_all(&plugins)?;
     let component = std::fs::read(super::component("test-ack")).context("test-ack component")?;
     std::fs::write(plugins.join("test-ack.wasm"), &component)?;
-    let config = weir::Config::from_toml(
-        "",
-        weir::config::Overrides {
-            data_dir: Some(dir.path().join("data")),
-            plugins_dir: Some(plugins.clone()),
-            ..Default::default()
-        },
-    )?;
-
-    let tokio = tokio::runtime::Runtime::new().context("tokio runtime")?;
-    let listener = tokio.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let shutdown = CancellationToken::new();
-    let served = tokio.spawn(weir::server::run(config, listener, shutdown.clone()));
-    let agent = ureq::Agent::new_with_defaults();
-    let mut current = wait_for_version(&agent, &base, None, limit)?;
+    let weir = Served::start(&dir.path().join("data"), &plugins)?;
+    let mut current = wait_for_version(&weir, None, limit)?;
 
     let mut runs_ms = Vec::new();
     for run in 0..runs {
@@ -43,14 +27,13 @@ pub fn run(runs: usize, reloads: usize, limit: Duration) -> anyhow::Result<()> {
             std::fs::write(&staged, bytes)?;
             let started = Instant::now();
             std::fs::rename(&staged, plugins.join("test-ack.wasm"))?;
-            current = wait_for_version(&agent, &base, Some(&current), limit)?;
+            current = wait_for_version(&weir, Some(&current), limit)?;
             took_ms.push(started.elapsed().as_secs_f64() * 1e3);
         }
         took_ms.sort_by(f64::total_cmp);
         runs_ms.push(took_ms);
     }
-    shutdown.cancel();
-    tokio.block_on(served)??;
+    weir.stop()?;
 
     let all: Vec<f64> = runs_ms.iter().flatten().copied().collect();
     println!(
@@ -67,15 +50,10 @@ pub fn run(runs: usize, reloads: usize, limit: Duration) -> anyhow::Result<()> {
 }
 
 /// Waits until test-ack serves a version other than `old` (any, if none).
-fn wait_for_version(
-    agent: &ureq::Agent,
-    base: &str,
-    old: Option<&str>,
-    limit: Duration,
-) -> anyhow::Result<String> {
+fn wait_for_version(weir: &Served, old: Option<&str>, limit: Duration) -> anyhow::Result<String> {
     let started = Instant::now();
     while started.elapsed() < limit {
-        if let Ok(mut answer) = agent.get(format!("{base}/v1/plugins")).call()
+        if let Ok(mut answer) = weir.agent.get(format!("{}/v1/plugins", weir.base)).call()
             && let Ok(body) = answer.body_mut().read_json::<Value>()
             && let Some(version) = body["plugins"][0]["version"].as_str()
             && old != Some(version)
@@ -85,17 +63,4 @@ fn wait_for_version(
         std::thread::sleep(POLL);
     }
     bail!("no new version of test-ack within {limit:?}")
-}
-
-/// `component` with a custom section holding `mark`: the same plugin, another version.
-fn rebuilt(component: &[u8], mark: &str) -> Vec<u8> {
-    let name = b"weir-bench";
-    let mut content = vec![name.len() as u8];
-    content.extend_from_slice(name);
-    content.extend_from_slice(mark.as_bytes());
-    let mut bytes = component.to_vec();
-    bytes.push(0); // custom section id
-    bytes.push(content.len() as u8); // under 128: one LEB128 byte
-    bytes.extend_from_slice(&content);
-    bytes
 }
