@@ -64,6 +64,9 @@ pub enum ApiError {
     /// The disk is full: nothing was stored; retry once space is freed.
     #[error("the disk is full; nothing was stored; retry later")]
     InsufficientStorage,
+    /// An event no route matches, while `[routing] unmatched = "reject"`.
+    #[error("{0}")]
+    Unrouted(String),
     /// A bug or corruption; details are in the log.
     #[error("internal error; see the weir log")]
     Internal,
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::OverQuota { .. } => "over_quota",
             ApiError::InsufficientStorage => "insufficient_storage",
+            ApiError::Unrouted(_) => "unrouted",
             ApiError::Internal => "internal",
         }
     }
@@ -106,6 +110,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Unrouted(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod plugins;
 mod replay;
+mod routes;
 mod tenants;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/replay", post(replay::start))
         .route("/v1/replays/{id}", get(replay::progress))
+        .route("/v1/routes/explain", post(routes::explain))
         .route("/v1/plugins", get(plugins::list_plugins))
         .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
         .route("/v1/plugins/{name}/pause", post(plugins::pause))

@@ -77,6 +77,8 @@ struct RawConfig {
     #[serde(default)]
     reload: RawReload,
     #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
     tenant_defaults: RawTenantLimits,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenantLimits>,
@@ -142,6 +144,23 @@ struct RawPluginLimits {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawRouting {
+    unmatched: Option<Unmatched>,
+}
+
+/// What becomes of an event no route matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unmatched {
+    /// Stored with no deliveries, visible in `GET /v1/events/{id}`.
+    #[default]
+    Keep,
+    /// Refused at ingest with 422 `unrouted`; nothing is stored.
+    Reject,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawReload {
     watch: Option<bool>,
     debounce_ms: Option<u64>,
@@ -202,6 +221,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// The routing table.
     pub routes: RouteTable,
+    /// What becomes of events no route matches.
+    pub unmatched: Unmatched,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -506,6 +527,8 @@ impl Config {
             plugin_defaults,
             plugins,
             routes,
+            // Kept: an event nobody handles yet is still worth having.
+            unmatched: raw.routing.unmatched.unwrap_or_default(),
             plugin_sections: raw.plugins,
         })
     }

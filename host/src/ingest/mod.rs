@@ -73,6 +73,7 @@ async fn admit(
             }
         })?;
     let events = parse_events(&body, limits.max_events_per_request)?;
+    reject_unrouted(pipeline, &events)?;
     let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &events {
         *per_tenant.entry(event.tenant.as_str()).or_default() += 1;
@@ -96,6 +97,27 @@ async fn admit(
         StatusCode::ACCEPTED,
         Json(json!({ "ids": ids, "duplicates": duplicates })),
     ))
+}
+
+/// Under `[routing] unmatched = "reject"`, refuses the request if an event
+/// matches no route: the sender learns at once, and nothing is stored.
+fn reject_unrouted(
+    pipeline: &crate::pipeline::Pipeline,
+    events: &[crate::event::Event],
+) -> Result<(), ApiError> {
+    if pipeline.config.unmatched != crate::config::Unmatched::Reject {
+        return Ok(());
+    }
+    match events
+        .iter()
+        .find(|event| pipeline.routes.plugins_for(event).is_empty())
+    {
+        Some(event) => Err(ApiError::Unrouted(format!(
+            "event {:?} (type {:?}, source {:?}) matches no route, and [routing] unmatched = \"reject\"; nothing was stored",
+            event.id, event.kind, event.source
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn check_media_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -2,13 +2,21 @@
 //!
 //! Routes are tried in order; every route whose conditions all hold adds its
 //! plugins (fan-out), and a matching route with `stop = true` ends the search.
+//! `condition.rs` is one condition of a route, `attributes.rs` the attribute
+//! predicates, `explain.rs` the account of one event's routing.
 
-use std::collections::HashSet;
+mod attributes;
+mod condition;
+mod explain;
 
-use globset::{Glob, GlobMatcher};
+use std::collections::{BTreeMap, HashSet};
+
+use globset::Glob;
 use serde::Deserialize;
 
 use crate::event::{Event, Priority};
+use attributes::Predicate;
+use condition::{Condition, Test};
 
 /// One `[[route]]` as written in `weir.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +49,9 @@ pub struct MatchSpec {
     pub priority: Option<String>,
     /// An exact workflow stage.
     pub stage: Option<String>,
+    /// Conditions on other attributes, by attribute name.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
 }
 
 /// A route that does not make sense; the message names it.
@@ -56,11 +67,8 @@ pub struct RouteError {
 #[derive(Debug, Clone)]
 struct Route {
     name: String,
-    kind: Option<GlobMatcher>,
-    source: Option<GlobMatcher>,
-    tenant: Option<String>,
-    priority: Option<Priority>,
-    stage: Option<String>,
+    /// All must hold.
+    conditions: Vec<Condition>,
     plugins: Vec<String>,
     stop: bool,
 }
@@ -94,33 +102,25 @@ impl RouteTable {
             {
                 return Err(error(format!("{bad:?} is not a valid plugin name")));
             }
-            let glob = |field: &str,
-                        pattern: &Option<String>|
-             -> Result<Option<GlobMatcher>, RouteError> {
-                pattern
-                    .as_deref()
-                    .map(|p| Glob::new(p).map(|g| g.compile_matcher()))
-                    .transpose()
-                    .map_err(|e| error(format!("bad glob in match.{field}: {e}")))
-            };
-            let priority = match spec.conditions.priority.as_deref() {
-                None => None,
-                Some(p) => Some(Priority::parse(p).ok_or_else(|| {
-                    error(format!(
-                        "match.priority is {p:?}; expected high, normal or low"
-                    ))
-                })?),
-            };
-            routes.push(Route {
-                kind: glob("type", &spec.conditions.kind)?,
-                source: glob("source", &spec.conditions.source)?,
-                tenant: spec.conditions.tenant.clone(),
-                priority,
-                stage: spec.conditions.stage.clone(),
+            let route = Route {
+                conditions: conditions(&spec.conditions).map_err(error)?,
                 plugins: spec.plugins.clone(),
                 stop: spec.stop,
                 name: spec.name,
-            });
+            };
+            if let Some(earlier) = routes
+                .iter()
+                .find(|earlier: &&Route| earlier.stop && earlier.covers(&route))
+            {
+                return Err(RouteError {
+                    route: route.name,
+                    message: format!(
+                        "never reached: every event it matches also matches the earlier route {:?}, which has stop = true",
+                        earlier.name
+                    ),
+                });
+            }
+            routes.push(route);
         }
         Ok(RouteTable { routes })
     }
@@ -175,18 +175,59 @@ impl RouteTable {
 
 impl Route {
     fn matches(&self, event: &Event) -> bool {
-        self.kind.as_ref().is_none_or(|g| g.is_match(&event.kind))
-            && self
-                .source
-                .as_ref()
-                .is_none_or(|g| g.is_match(&event.source))
-            && self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
-            && self.priority.is_none_or(|p| p == event.priority)
-            && self
-                .stage
-                .as_ref()
-                .is_none_or(|s| Some(s) == event.stage.as_ref())
+        self.conditions
+            .iter()
+            .all(|condition| condition.holds(event))
     }
+
+    /// Whether this route surely matches every event `later` matches: each of
+    /// its conditions is one `later` has too, or lets everything through. It
+    /// errs toward "no", so a reachable route is never refused.
+    fn covers(&self, later: &Route) -> bool {
+        self.conditions
+            .iter()
+            .all(|condition| later.conditions.iter().any(|other| condition.covers(other)))
+    }
+}
+
+/// The conditions `spec` states, checked; the error names the bad one.
+fn conditions(spec: &MatchSpec) -> Result<Vec<Condition>, String> {
+    let mut conditions = Vec::new();
+    for (field, pattern) in [("type", &spec.kind), ("source", &spec.source)] {
+        if let Some(pattern) = pattern {
+            let glob = Glob::new(pattern)
+                .map_err(|e| format!("bad glob in match.{field}: {e}"))?
+                .compile_matcher();
+            conditions.push(Condition {
+                field: field.to_owned(),
+                test: Test::Glob(glob),
+            });
+        }
+    }
+    if let Some(priority) = spec.priority.as_deref() {
+        let priority = Priority::parse(priority).ok_or_else(|| {
+            format!("match.priority is {priority:?}; expected high, normal or low")
+        })?;
+        conditions.push(Condition {
+            field: "priority".to_owned(),
+            test: Test::Predicate(Predicate::Equals(priority.as_str().to_owned())),
+        });
+    }
+    for (field, value) in [("tenant", &spec.tenant), ("stage", &spec.stage)] {
+        if let Some(value) = value {
+            conditions.push(Condition {
+                field: field.to_owned(),
+                test: Test::Predicate(Predicate::Equals(value.clone())),
+            });
+        }
+    }
+    for (name, written) in &spec.attributes {
+        conditions.push(Condition {
+            field: name.clone(),
+            test: Test::Predicate(Predicate::parse(name, written)?),
+        });
+    }
+    Ok(conditions)
 }
 
 #[cfg(test)]
@@ -259,5 +300,73 @@ mod tests {
             table("[[route]]\nname = \"r3\"\nmatch = { priority = \"urgent\" }\nplugins = [\"a\"]")
                 .expect_err("bad priority");
         assert!(err.to_string().contains("urgent"), "{err}");
+    }
+
+    #[test]
+    fn attribute_predicates_all_hold() {
+        let table = table(
+            r#"
+            [[route]]
+            name = "vip in europe"
+            match = { type = "booking.*", attributes = { region = { one_of = ["eu", "uk"] }, vip = { exists = true }, plan = "pro" } }
+            plugins = ["vip"]
+            [[route]]
+            name = "no region"
+            match = { attributes = { region = { exists = false } } }
+            plugins = ["unplaced"]
+            "#,
+        )
+        .expect("valid table");
+        let mut vip = event("booking.created", "acme");
+        vip.extensions = [("region", "uk"), ("vip", "yes"), ("plan", "pro")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        assert_eq!(table.plugins_for(&vip), ["vip"]);
+        vip.extensions.insert("plan".into(), "free".into());
+        assert!(
+            table.plugins_for(&vip).is_empty(),
+            "every condition must hold"
+        );
+        assert_eq!(
+            table.plugins_for(&event("booking.created", "acme")),
+            ["unplaced"]
+        );
+    }
+
+    #[test]
+    fn a_route_behind_a_stop_that_covers_it_is_refused() {
+        let shadowed = table(
+            r#"
+            [[route]]
+            name = "all bookings, and nothing else"
+            match = { type = "booking.*" }
+            plugins = ["a"]
+            stop = true
+            [[route]]
+            name = "acme bookings"
+            match = { type = "booking.*", tenant = "acme" }
+            plugins = ["b"]
+            "#,
+        )
+        .expect_err("shadowed");
+        let message = shadowed.to_string();
+        assert!(
+            message.contains("acme bookings") && message.contains("all bookings, and nothing else"),
+            "{message}"
+        );
+        table(
+            r#"
+            [[route]]
+            name = "acme only"
+            match = { type = "booking.*", tenant = "acme" }
+            plugins = ["a"]
+            stop = true
+            [[route]]
+            name = "all bookings"
+            match = { type = "booking.*" }
+            plugins = ["b"]
+            "#,
+        )
+        .expect("a narrower stop leaves later routes reachable");
     }
 }

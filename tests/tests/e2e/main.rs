@@ -20,6 +20,7 @@ mod reload;
 mod replay;
 mod restart;
 mod retries;
+mod routing;
 mod slow;
 mod startup;
 mod storage;

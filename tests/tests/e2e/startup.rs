@@ -86,3 +86,24 @@ fn a_plugin_manifest_with_an_unknown_key_is_named_with_its_file() {
     .expect("write manifest");
     start_fails_with(&workspace, &["test-recorder.toml", "fuell"]);
 }
+
+#[test]
+fn a_route_that_can_never_be_reached_is_named_with_the_route_before_it() {
+    let config = r#"
+[[route]]
+name = "every booking"
+match = { type = "booking.*" }
+plugins = ["booking-normalizer"]
+stop = true
+
+[[route]]
+name = "acme bookings"
+match = { type = "booking.*", tenant = "acme" }
+plugins = ["booking-normalizer"]
+"#;
+    let workspace = Workspace::new(&["booking-normalizer"], config);
+    start_fails_with(
+        &workspace,
+        &["acme bookings", "every booking", "never reached"],
+    );
+}

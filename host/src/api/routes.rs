@@ -1,0 +1,33 @@
+//! `POST /v1/routes/explain`: where an event would go, and why, without storing it.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::config::Unmatched;
+
+/// Routes the one event in the body (weir JSON or CloudEvents structured) and
+/// answers with every route's verdict and the plugins it would reach.
+pub async fn explain(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let pipeline = &app.pipeline;
+    let mut events = crate::ingest::parse_events(&body, 1)?;
+    let event = events
+        .pop()
+        .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
+    let mut explained = pipeline.routes.explain(&event);
+    if explained["plugins"].as_array().is_some_and(Vec::is_empty) {
+        explained["unmatched"] = json!(match pipeline.config.unmatched {
+            Unmatched::Keep => "kept with no deliveries",
+            Unmatched::Reject => "rejected at ingest with 422",
+        });
+    }
+    explained["event"] = json!({
+        "id": event.id,
+        "type": event.kind,
+        "source": event.source,
+        "tenant": event.tenant,
+    });
+    Ok(Json(explained))
+}

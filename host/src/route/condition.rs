@@ -1,0 +1,71 @@
+//! One condition of a route on one attribute of an event: a glob (`type`,
+//! `source`) or a predicate (`tenant`, `priority`, `stage`, and
+//! `match.attributes`). Matching, the reachability check and explain all
+//! read conditions through this one type.
+
+use globset::GlobMatcher;
+use serde_json::{Value, json};
+
+use super::attributes::{Predicate, attribute};
+use crate::event::Event;
+
+/// How a condition tests the attribute's value.
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// The value matches a glob; an absent attribute never does.
+    Glob(GlobMatcher),
+    /// The value satisfies a predicate.
+    Predicate(Predicate),
+}
+
+/// A condition on the attribute `field`.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    /// The attribute's name: `type`, `tenant`, `region`, ...
+    pub field: String,
+    /// The test its value must pass.
+    pub test: Test,
+}
+
+impl Condition {
+    /// Whether `event` passes it.
+    pub fn holds(&self, event: &Event) -> bool {
+        let value = attribute(event, &self.field);
+        match &self.test {
+            Test::Glob(glob) => value.is_some_and(|value| glob.is_match(value)),
+            Test::Predicate(predicate) => predicate.holds(value),
+        }
+    }
+
+    /// Whether it lets through every event `later` lets through, as far as can
+    /// be told without comparing globs' languages (it errs toward "no").
+    pub fn covers(&self, later: &Condition) -> bool {
+        if self.field != later.field {
+            return false;
+        }
+        match (&self.test, &later.test) {
+            (Test::Glob(glob), _) if matches!(glob.glob().glob(), "*" | "**") => true,
+            (Test::Glob(earlier), Test::Glob(later)) => {
+                earlier.glob().glob() == later.glob().glob()
+            }
+            (Test::Predicate(earlier), Test::Predicate(later)) => earlier == later,
+            _ => false,
+        }
+    }
+
+    /// The condition, the event's value and the verdict, for explain.
+    pub fn explain(&self, event: &Event) -> Value {
+        let expected = match &self.test {
+            Test::Glob(glob) => json!({ "glob": glob.glob().glob() }),
+            Test::Predicate(Predicate::Equals(value)) => json!({ "equals": value }),
+            Test::Predicate(Predicate::Exists(exists)) => json!({ "exists": exists }),
+            Test::Predicate(Predicate::OneOf(values)) => json!({ "one_of": values }),
+        };
+        json!({
+            "attribute": self.field,
+            "expected": expected,
+            "actual": attribute(event, &self.field),
+            "holds": self.holds(event),
+        })
+    }
+}

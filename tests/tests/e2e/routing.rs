@@ -1,0 +1,105 @@
+//! The routing table seen from outside: explain shows where an event would go
+//! and why without storing it, and `[routing] unmatched = "reject"` refuses
+//! events no route matches.
+
+use serde_json::json;
+
+use crate::support::Workspace;
+
+const ROUTES: &str = r#"
+[[route]]
+name = "eu bookings"
+match = { type = "booking.*", attributes = { region = { one_of = ["eu", "uk"] } } }
+plugins = ["booking-normalizer"]
+stop = true
+
+[[route]]
+name = "other bookings"
+match = { type = "booking.*" }
+plugins = ["price-calculator"]
+"#;
+
+#[test]
+fn explain_shows_each_route_verdict_and_stores_nothing() {
+    let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], ROUTES);
+    let weir = workspace.start();
+    let event = json!({"id": "explained", "source": "tests", "type": "booking.created",
+                       "region": "uk", "data": {}});
+
+    let answer = weir.post_json("/v1/routes/explain", &event.to_string());
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let explained = &answer.body;
+    assert_eq!(
+        explained["plugins"],
+        json!(["booking-normalizer"]),
+        "{explained}"
+    );
+    let eu = &explained["routes"][0];
+    assert_eq!(eu["matched"], true, "{eu}");
+    let region = &eu["conditions"][1];
+    assert_eq!(region["attribute"], "region", "{region}");
+    assert_eq!(region["actual"], "uk", "{region}");
+    assert_eq!(region["holds"], true, "{region}");
+    let other = &explained["routes"][1];
+    assert_eq!(other["matched"], true, "{other}");
+    assert_eq!(
+        other["stopped_by"], "eu bookings",
+        "cut off by the stop: {other}"
+    );
+
+    let elsewhere = json!({"id": "e2", "source": "tests", "type": "booking.created", "data": {}});
+    let answer = weir.post_json("/v1/routes/explain", &elsewhere.to_string());
+    assert_eq!(
+        answer.body["plugins"],
+        json!(["price-calculator"]),
+        "{}",
+        answer.text
+    );
+    assert_eq!(answer.body["routes"][0]["conditions"][1]["holds"], false);
+
+    let unrouted = json!({"id": "e3", "source": "tests", "type": "refund.created", "data": {}});
+    let answer = weir.post_json("/v1/routes/explain", &unrouted.to_string());
+    assert_eq!(answer.body["plugins"], json!([]), "{}", answer.text);
+    assert_eq!(answer.body["unmatched"], "kept with no deliveries");
+
+    assert_eq!(
+        weir.get("/v1/events/explained").status,
+        404,
+        "nothing stored"
+    );
+    let bad = weir.post_json("/v1/routes/explain", "{\"id\": 1}");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    weir.stop();
+}
+
+#[test]
+fn unmatched_events_are_refused_when_the_table_says_so() {
+    let config = format!("[routing]\nunmatched = \"reject\"\n{ROUTES}");
+    let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], &config);
+    let weir = workspace.start();
+    let batch = json!([
+        {"id": "routed", "source": "tests", "type": "booking.created", "data": {}},
+        {"id": "stray", "source": "tests", "type": "refund.created", "data": {}},
+    ]);
+
+    let answer = weir.post_json("/v1/events", &batch.to_string());
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "unrouted");
+    let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("stray") && message.contains("refund.created"),
+        "{message}"
+    );
+    assert_eq!(
+        weir.get("/v1/events/routed").status,
+        404,
+        "the whole batch is refused"
+    );
+
+    let routed = json!({"id": "routed", "source": "tests", "type": "booking.created", "data": {}});
+    assert_eq!(
+        weir.post_json("/v1/events", &routed.to_string()).status,
+        202
+    );
+    weir.stop();
+}
