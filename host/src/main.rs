@@ -40,6 +40,26 @@ enum Command {
         #[arg(long, env = "WEIR_LOG_FORMAT", default_value = "pretty")]
         log_format: LogFormat,
     },
+    /// Work with the routing table.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Check a config file's routes as start-up would, without starting weir:
+    /// globs, predicates, unreachable routes, and that every plugin a route
+    /// names is in the plugin directory.
+    Check {
+        /// The config file (default: $WEIR_CONFIG, else the built-in example routes).
+        #[arg(env = "WEIR_CONFIG")]
+        file: Option<PathBuf>,
+        /// The directory of NAME.wasm plugin components.
+        #[arg(long, env = "WEIR_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -73,7 +93,43 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Routes {
+            command: RoutesCommand::Check { file, plugins_dir },
+        } => match check_routes(file, plugins_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("weir routes check: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn check_routes(file: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        plugins_dir,
+        ..Overrides::default()
+    };
+    let config = Config::load(file.as_deref(), overrides)?;
+    let checked = weir::route::check(&config)?;
+    let source = file.map_or_else(
+        || "the built-in example routes".to_owned(),
+        |f| f.display().to_string(),
+    );
+    println!(
+        "{source}: {} routes, all reachable, to {}",
+        checked.routes,
+        checked.plugins.join(", ")
+    );
+    if checked.plugins_present {
+        println!("every plugin is in {}", config.plugins_dir.display());
+    } else {
+        println!(
+            "{} does not exist yet: weir installs its example plugins there at first start",
+            config.plugins_dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {

@@ -175,17 +175,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 async fn load_plugins(config: &mut Config) -> Result<Plugins, Error> {
     let found = runtime::discover(&config.plugins_dir)?;
     config.apply_manifests(&found)?;
-    if let Some((plugin, route)) = config
-        .routes
-        .named_plugins()
-        .find(|(p, _)| !found.contains_key(*p))
-    {
-        return Err(Error::UnknownPlugin {
-            route: route.to_owned(),
-            plugin: plugin.to_owned(),
-            dir: config.plugins_dir.clone(),
-        });
-    }
+    crate::route::missing_plugin(config, &found)?;
     let pool = engine::PoolSize {
         instances: found
             .keys()

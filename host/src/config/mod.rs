@@ -381,7 +381,14 @@ impl Config {
             }
             None => RawConfig::default(),
         };
-        Config::from_raw(raw, overrides, path.is_some())
+        Config::from_raw(raw, overrides, path.is_some()).map_err(|error| match (error, path) {
+            // Name the file the invalid value is in.
+            (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            (error, _) => error,
+        })
     }
 
     /// The configuration from a TOML string, for tests and tools.

@@ -3,11 +3,15 @@
 //! Routes are tried in order; every route whose conditions all hold adds its
 //! plugins (fan-out), and a matching route with `stop = true` ends the search.
 //! `condition.rs` is one condition of a route, `attributes.rs` the attribute
-//! predicates, `explain.rs` the account of one event's routing.
+//! predicates, `explain.rs` the account of one event's routing, `check.rs` the
+//! check against the plugin directory.
 
 mod attributes;
+mod check;
 mod condition;
 mod explain;
+
+pub use check::{Checked, check, missing_plugin};
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -18,12 +18,12 @@ use crate::config::{Capabilities, PluginLimits, PluginSettings};
 #[non_exhaustive]
 pub enum PluginError {
     /// The plugin directory or a file in it cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
     Io {
         /// The directory or file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, so not also a `source` that would print it twice).
+        cause: std::io::Error,
     },
     /// A file name that is not a valid plugin name.
     #[error(
@@ -67,9 +67,9 @@ pub fn discover(dir: &Path) -> Result<BTreeMap<String, PathBuf>, PluginError> {
 /// The `NAME.wasm` files in `dir`, by name, and apart the `.wasm` files whose
 /// name cannot name a plugin.
 pub fn scan(dir: &Path) -> Result<(BTreeMap<String, PathBuf>, Vec<PathBuf>), PluginError> {
-    let io = |source| PluginError::Io {
+    let io = |cause| PluginError::Io {
         path: dir.to_owned(),
-        source,
+        cause,
     };
     let mut found = BTreeMap::new();
     let mut misnamed = Vec::new();
@@ -112,7 +112,7 @@ impl PluginFiles {
         use sha2::Digest;
         let io = |path: &Path| {
             let path = path.to_owned();
-            move |source| PluginError::Io { path, source }
+            move |cause| PluginError::Io { path, cause }
         };
         let bytes = std::fs::read(path).map_err(io(path))?;
         let manifest_path = path.with_extension("toml");

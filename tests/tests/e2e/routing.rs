@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::Workspace;
+use crate::support::{Workspace, run_to_exit};
 
 const ROUTES: &str = r#"
 [[route]]
@@ -102,4 +102,46 @@ fn unmatched_events_are_refused_when_the_table_says_so() {
         202
     );
     weir.stop();
+}
+
+#[test]
+fn routes_check_reports_what_start_up_would_refuse() {
+    let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], ROUTES);
+    let check = |config: &str| {
+        let file = workspace.path().join("check.toml");
+        std::fs::write(&file, config).expect("write config");
+        let args = [
+            "routes".to_owned(),
+            "check".to_owned(),
+            file.display().to_string(),
+            "--plugins-dir".to_owned(),
+            workspace.path().join("plugins").display().to_string(),
+        ];
+        run_to_exit(&args, &[], workspace.path())
+    };
+
+    let (code, stderr) = check(ROUTES);
+    assert_eq!(code, Some(0), "a valid table passes: {stderr}");
+
+    let shadowed = ROUTES.replace(
+        "match = { type = \"booking.*\" }",
+        "match = { type = \"booking.*\", attributes = { region = { one_of = [\"eu\", \"uk\"] } } }",
+    );
+    let (code, stderr) = check(&shadowed);
+    assert_eq!(code, Some(1), "{stderr}");
+    for named in [
+        "check.toml",
+        "other bookings",
+        "eu bookings",
+        "never reached",
+    ] {
+        assert!(stderr.contains(named), "{named:?} in {stderr}");
+    }
+
+    let (code, stderr) = check(&ROUTES.replace("price-calculator", "pricer"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("other bookings") && stderr.contains("pricer"),
+        "{stderr}"
+    );
 }
