@@ -45,6 +45,13 @@ pub struct ReloadLabels {
     pub result: String,
 }
 
+/// A label naming what became of an attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `loaded` or `rejected`.
+    pub result: String,
+}
+
 /// Labels naming why ingest refused a request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -96,6 +103,8 @@ pub struct Metrics {
     pub plugin_paused: Family<PluginLabel, Gauge>,
     /// Changes to plugin files seen while weir runs, by what became of them.
     pub plugin_reloads: Family<ReloadLabels, Counter>,
+    /// Changes to the config file's routing table, by what became of them.
+    pub route_reloads: Family<ResultLabel, Counter>,
     /// Instance slots in use.
     pub instances_busy: Family<PluginLabel, Gauge>,
     /// Time in the handler, instantiation included.
@@ -131,6 +140,7 @@ impl Metrics {
             instances_busy: Family::default(),
             plugin_paused: Family::default(),
             plugin_reloads: Family::default(),
+            route_reloads: Family::default(),
             breaker_trips: Family::default(),
             route_breaker_trips: Family::default(),
             concurrency_limit: Family::default(),
@@ -221,6 +231,11 @@ impl Metrics {
             "plugin_reloads",
             "Changes to plugin files seen while weir runs, by result (loaded, rejected, removed)",
             metrics.plugin_reloads.clone(),
+        );
+        registry.register(
+            "route_reloads",
+            "Changes to the config file's routing table, by result (loaded, rejected)",
+            metrics.route_reloads.clone(),
         );
         registry.register_with_unit(
             "handler_duration",

@@ -1,8 +1,8 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
 use std::collections::BTreeSet;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -20,8 +20,8 @@ pub struct Pipeline {
     pub config: Config,
     /// The durable store.
     pub queue: Queue,
-    /// Where events go.
-    pub routes: RouteTable,
+    /// Where events go; a reload of the config file swaps it.
+    routes: RwLock<Arc<RouteTable>>,
     /// One dispatch lane per plugin: its cursor into `ready` and its wake-up.
     pub lanes: Lanes,
     /// Prometheus metrics.
@@ -48,7 +48,7 @@ impl Pipeline {
         stop: CancellationToken,
     ) -> Pipeline {
         Pipeline {
-            routes: config.routes.clone(),
+            routes: RwLock::new(Arc::new(config.routes.clone())),
             config,
             queue,
             lanes: Lanes::default(),
@@ -114,6 +114,19 @@ impl Pipeline {
             tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
         }
         self.stop.cancel();
+    }
+
+    /// The routing table events are routed by now.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Routes events by `table` from now on.
+    pub fn set_routes(&self, table: RouteTable) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
     }
 
     /// Whether an operator paused `tenant`.

@@ -221,10 +221,10 @@ fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
         data_dir = %config.data_dir.display(),
         plugins_dir = %config.plugins_dir.display(),
         plugins = ?names,
-        routes = pipeline.routes.len(),
+        routes = pipeline.routes().len(),
         "weir is listening on http://{address}"
     );
-    if pipeline.routes.is_empty() {
+    if pipeline.routes().is_empty() {
         tracing::warn!("no routes are configured: events are stored but go to no plugin");
     }
 }

@@ -16,7 +16,7 @@ pub async fn explain(State(app): State<AppState>, body: Bytes) -> Result<Json<Va
     let event = events
         .pop()
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
-    let mut explained = pipeline.routes.explain(&event);
+    let mut explained = pipeline.routes().explain(&event);
     if explained["plugins"].as_array().is_some_and(Vec::is_empty) {
         explained["unmatched"] = json!(match pipeline.config.unmatched {
             Unmatched::Keep => "kept with no deliveries",

@@ -223,6 +223,8 @@ pub struct Config {
     pub routes: RouteTable,
     /// What becomes of events no route matches.
     pub unmatched: Unmatched,
+    /// The file it was read from, if any: a reload reads its routes again.
+    pub source: Option<PathBuf>,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -381,14 +383,19 @@ impl Config {
             }
             None => RawConfig::default(),
         };
-        Config::from_raw(raw, overrides, path.is_some()).map_err(|error| match (error, path) {
-            // Name the file the invalid value is in.
-            (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            (error, _) => error,
-        })
+        let mut config =
+            Config::from_raw(raw, overrides, path.is_some()).map_err(|error| {
+                match (error, path) {
+                    // Name the file the invalid value is in.
+                    (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
+                        path: path.to_owned(),
+                        message,
+                    },
+                    (error, _) => error,
+                }
+            })?;
+        config.source = path.map(Path::to_owned);
+        Ok(config)
     }
 
     /// The configuration from a TOML string, for tests and tools.
@@ -536,6 +543,7 @@ impl Config {
             routes,
             // Kept: an event nobody handles yet is still worth having.
             unmatched: raw.routing.unmatched.unwrap_or_default(),
+            source: None,
             plugin_sections: raw.plugins,
         })
     }

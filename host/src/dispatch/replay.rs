@@ -169,7 +169,7 @@ fn queue_range(
         let too_old = spec
             .since_ms
             .is_some_and(|since| event.ingested_at_ms < since);
-        if too_old || !pipeline.routes.plugins_for(&event).contains(&spec.plugin) {
+        if too_old || !pipeline.routes().plugins_for(&event).contains(&spec.plugin) {
             continue;
         }
         match staging.rerun(seq, &event, &spec.plugin)? {

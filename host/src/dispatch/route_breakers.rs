@@ -95,7 +95,8 @@ pub(super) fn pass_route_breaker(
     leased: Leased,
     event: &Event,
 ) -> Result<Option<(Leased, Option<RouteGate>)>, QueueError> {
-    let Some(route) = pipeline.routes.route_to(event, &plugin.name) else {
+    let routes = pipeline.routes();
+    let Some(route) = routes.route_to(event, &plugin.name) else {
         return Ok(Some((leased, None)));
     };
     let breaker = plugin.route_breakers.of(route);

@@ -108,9 +108,10 @@ fn reject_unrouted(
     if pipeline.config.unmatched != crate::config::Unmatched::Reject {
         return Ok(());
     }
+    let routes = pipeline.routes();
     match events
         .iter()
-        .find(|event| pipeline.routes.plugins_for(event).is_empty())
+        .find(|event| routes.plugins_for(event).is_empty())
     {
         Some(event) => Err(ApiError::Unrouted(format!(
             "event {:?} (type {:?}, source {:?}) matches no route, and [routing] unmatched = \"reject\"; nothing was stored",

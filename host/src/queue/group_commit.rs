@@ -137,6 +137,7 @@ fn stage_group<'q>(
     let mut staging = queue.stage();
     let mut ids_in_group = HashSet::new();
     let ingested_at_ms = now_ms();
+    let routes = pipeline.routes();
     for submission in group {
         let mut admissions = Vec::with_capacity(submission.events.len());
         for mut event in submission.events {
@@ -144,7 +145,7 @@ fn stage_group<'q>(
                 !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
             if !duplicate {
                 event.ingested_at_ms = ingested_at_ms;
-                let plugins = pipeline.routes.plugins_for(&event);
+                let plugins = routes.plugins_for(&event);
                 staging.add_event(&event, &plugins)?;
                 *stored += 1;
             }

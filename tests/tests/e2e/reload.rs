@@ -314,3 +314,58 @@ fn write_manifest(plugins: &Path, name: &str, text: &str) {
     std::fs::write(&staged, text).expect("write manifest");
     std::fs::rename(&staged, plugins.join(format!("{name}.toml"))).expect("rename manifest");
 }
+
+#[test]
+fn an_edited_routing_table_is_swapped_in_and_a_broken_one_rejected() {
+    let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let probe = json!({"id": "probe", "source": "tests", "type": "recorded.v2", "data": {"n": 1}});
+    let routed = |weir: &Weir| {
+        weir.post_json("/v1/routes/explain", &probe.to_string())
+            .body["plugins"]
+            .clone()
+    };
+    assert_eq!(routed(&weir), json!([]), "not routed yet");
+
+    let edit = |text: &str| {
+        let staged = workspace.path().join("weir.toml.part");
+        std::fs::write(&staged, text).expect("write config");
+        std::fs::rename(&staged, workspace.path().join("weir.toml")).expect("rename config");
+    };
+    edit(&config.replace("type = \"recorded\"", "type = \"recorded*\""));
+    weir.wait_for("the edited table to serve", |weir| {
+        (routed(weir) == json!(["test-recorder"])).then_some(())
+    });
+    let answer = weir.post_json("/v1/events", &probe.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    wait_until_idle(&weir);
+    assert_eq!(recorded(&weir).seen.len(), 1, "routed by the new table");
+
+    let rejected = r#"weir_route_reloads_total{result="rejected"}"#;
+    for (n, broken) in [
+        (
+            1.0,
+            config.replace("type = \"recorded\"", "type = \"recorded[\""),
+        ),
+        (
+            2.0,
+            config.replace("plugins = [\"test-recorder\"]", "plugins = [\"nobody\"]"),
+        ),
+    ] {
+        edit(&broken);
+        weir.wait_for("the broken table to be rejected", |weir| {
+            (weir.metric(rejected) == n).then_some(())
+        });
+        assert_eq!(
+            routed(&weir),
+            json!(["test-recorder"]),
+            "the table before keeps serving"
+        );
+    }
+    assert_eq!(
+        weir.metric(r#"weir_route_reloads_total{result="loaded"}"#),
+        1.0
+    );
+    weir.stop();
+}

@@ -1,95 +1,28 @@
-//! Hot reload: the plugin directory is watched, and once it has been quiet for
-//! the debounce every plugin file is compared with the version serving. What
-//! changed is compiled off the async runtime, checked against the WIT world and
-//! swapped in: deliveries already running finish on the version they started
-//! on. A file that cannot be loaded is rejected (a log line, a metric, an entry
-//! in `GET /v1/plugins`) and the version before it keeps serving. A removed
-//! file stops new deliveries of its plugin; they wait in the queue until it is back.
+//! Reloading plugins: once the plugin directory has been quiet, every plugin
+//! file is compared with the version serving. What changed is compiled off the
+//! async runtime, checked against the WIT world and swapped in: deliveries
+//! already running finish on the version they started on. A file that cannot
+//! be loaded is rejected (a log line, a metric, an entry in `GET /v1/plugins`)
+//! and the version before it keeps serving. A removed file stops new
+//! deliveries of its plugin; they wait in the queue until it is back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use std::time::Instant;
 
 use crate::dispatch::Workers;
-use crate::error::Error;
 use crate::event::now_ms;
 use crate::pipeline::Pipeline;
 use crate::runtime::{self, Plugin, PluginFiles, Rejection, Version};
 
-/// The longest a stream of changes delays a reload: a file rewritten
-/// without pause is still picked up.
-const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
-
-/// Starts watching the plugin directory; the watch ends when weir stops.
-pub fn watch(workers: Workers) -> Result<(), Error> {
-    let dir = workers.pipeline.config.plugins_dir.clone();
-    let failed = |error: notify::Error| Error::Watch {
-        dir: dir.clone(),
-        message: error.to_string(),
-    };
-    // One pending wake-up is enough: each reload looks at the whole directory.
-    let (wake, woken) = mpsc::channel(1);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.as_ref().map_or(true, concerns_plugins) {
-            let _ = wake.try_send(());
-        }
-    })
-    .map_err(failed)?;
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(failed)?;
-    tracing::info!(dir = %dir.display(), "watching the plugin directory for changes");
-    let background = workers.background.clone();
-    background.spawn(reload_on_change(workers, watcher, woken));
-    Ok(())
-}
-
-/// Whether `event` may change a plugin: a write to a component or manifest.
-/// Reads are left out, or reloading (which reads every file) would wake itself.
-fn concerns_plugins(event: &notify::Event) -> bool {
-    let writes = match event.kind {
-        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
-            true
-        }
-        EventKind::Access(_) => false,
-        _ => true,
-    };
-    writes
-        && event.paths.iter().any(|path| {
-            path.extension()
-                .is_some_and(|ext| ext == "wasm" || ext == "toml")
-        })
-}
-
-async fn reload_on_change(
-    workers: Workers,
-    _watcher: RecommendedWatcher,
-    mut woken: mpsc::Receiver<()>,
-) {
-    let debounce = workers.pipeline.config.reload.debounce;
-    loop {
-        tokio::select! {
-            _ = workers.stop.cancelled() => return,
-            wake = woken.recv() => if wake.is_none() { return },
-        }
-        // Wait until the directory is quiet: a file copied in several writes is read once, whole.
-        let latest = Instant::now() + MAX_DEBOUNCE;
-        loop {
-            tokio::select! {
-                _ = workers.stop.cancelled() => return,
-                _ = tokio::time::sleep(debounce) => break,
-                _ = woken.recv() => if Instant::now() >= latest { break },
-            }
-        }
-        reload(&workers).await;
-    }
+/// Whether a change to `path` may change a plugin: a component or a manifest.
+pub(super) fn concerns_plugins(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "wasm" || ext == "toml")
 }
 
 /// Brings the loaded plugins in line with the plugin directory.
-async fn reload(workers: &Workers) {
+pub(super) async fn reload(workers: &Workers) {
     let pipeline = &workers.pipeline;
     let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
         Ok(scanned) => scanned,

@@ -1,0 +1,130 @@
+//! Hot reload: the plugin directory and the config file are watched (notify),
+//! and once a change has settled for the debounce, what changed is loaded and
+//! swapped in atomically; anything that cannot be loaded is rejected with a
+//! clear log line and a metric, and what served before keeps serving.
+//!
+//! - `plugins.rs`: components and manifests in the plugin directory;
+//! - `routes.rs`: the routing table in the config file.
+
+mod plugins;
+mod routes;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::dispatch::Workers;
+use crate::error::Error;
+
+/// The longest a stream of changes delays a reload: a file rewritten
+/// without pause is still picked up.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
+
+/// Starts watching the plugin directory and, if weir was started with one,
+/// the config file; the watches end when weir stops.
+pub fn watch(workers: Workers) -> Result<(), Error> {
+    let pipeline = workers.pipeline.clone();
+    let dir = pipeline.config.plugins_dir.clone();
+    let plugin_workers = workers.clone();
+    watch_dir(&workers, &dir, plugins::concerns_plugins, move || {
+        let workers = plugin_workers.clone();
+        async move { plugins::reload(&workers).await }
+    })?;
+    if let Some(file) = pipeline.config.source.clone() {
+        let dir = file
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned);
+        let name = file.file_name().map(ToOwned::to_owned);
+        let loaded = Arc::new(Mutex::new(routes::Loaded::default()));
+        watch_dir(
+            &workers,
+            &dir,
+            move |path| path.file_name() == name.as_deref(),
+            move || {
+                let (pipeline, file, loaded) = (pipeline.clone(), file.clone(), loaded.clone());
+                async move {
+                    let reloaded = tokio::task::spawn_blocking(move || {
+                        let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+                        routes::reload(&pipeline, &file, &mut loaded);
+                    });
+                    if let Err(panicked) = reloaded.await {
+                        tracing::error!(%panicked, "reloading the routing table panicked; it stays as it was");
+                    }
+                }
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Watches `dir`; after a change to a path `concerns` accepts has settled,
+/// runs `reload`, one at a time.
+fn watch_dir<R, F>(
+    workers: &Workers,
+    dir: &Path,
+    concerns: impl Fn(&Path) -> bool + Send + Sync + 'static,
+    mut reload: R,
+) -> Result<(), Error>
+where
+    R: FnMut() -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    let failed = |error: notify::Error| Error::Watch {
+        dir: dir.to_owned(),
+        message: error.to_string(),
+    };
+    // One pending wake-up is enough: each reload looks at everything it watches.
+    let (wake, mut woken) = mpsc::channel(1);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.as_ref().map_or(true, |event| {
+            is_write(event) && event.paths.iter().any(|p| concerns(p))
+        }) {
+            let _ = wake.try_send(());
+        }
+    })
+    .map_err(failed)?;
+    watcher
+        .watch(dir, RecursiveMode::NonRecursive)
+        .map_err(failed)?;
+    tracing::info!(dir = %dir.display(), "watching for changes");
+    let debounce = workers.pipeline.config.reload.debounce;
+    let stop = workers.stop.clone();
+    workers.background.spawn(async move {
+        // Dropping the watcher ends the watch: it lives as long as this task.
+        let _watcher: RecommendedWatcher = watcher;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                wake = woken.recv() => if wake.is_none() { return },
+            }
+            // Wait until it is quiet: a file copied in several writes is read once, whole.
+            let latest = Instant::now() + MAX_DEBOUNCE;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(debounce) => break,
+                    _ = woken.recv() => if Instant::now() >= latest { break },
+                }
+            }
+            reload().await;
+        }
+    });
+    Ok(())
+}
+
+/// Whether `event` may have changed a file. Reads are left out, or a reload
+/// (which reads the files) would wake itself.
+fn is_write(event: &notify::Event) -> bool {
+    match event.kind {
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}

@@ -1,0 +1,70 @@
+//! Reloading the routing table: when the config file changes, its routes are
+//! read and checked as at start-up (and every plugin they name must be
+//! loaded) and the table is swapped for new events. Only the routing table is
+//! reloaded; other settings take effect at the next restart.
+
+use std::path::Path;
+
+use crate::config::{Config, Overrides};
+use crate::pipeline::Pipeline;
+
+/// The config file text the serving table was loaded from (its SHA-256):
+/// a write that changes nothing is not a reload.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(super) struct Loaded(Option<[u8; 32]>);
+
+/// Loads the routes of `file` if it changed since `loaded`, and notes what
+/// was read. Blocking (it reads the file): call it off the async runtime.
+pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
+    use sha2::Digest;
+    let text = match std::fs::read(file) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::warn!(file = %file.display(), %error, "cannot read the config file; the routing table stays as it is");
+            return;
+        }
+    };
+    let now = Loaded(Some(sha2::Sha256::digest(&text).into()));
+    if now == *loaded {
+        return;
+    }
+    *loaded = now;
+    match table_of(pipeline, file) {
+        Ok(table) => {
+            let routes = table.len();
+            pipeline.set_routes(table);
+            count(pipeline, "loaded");
+            tracing::info!(file = %file.display(), routes, "routing table reloaded: new events are routed by it");
+        }
+        Err(reason) => {
+            count(pipeline, "rejected");
+            tracing::error!(file = %file.display(), %reason, "routing table rejected; the table before it keeps serving");
+        }
+    }
+}
+
+/// The routing table of `file`, checked, or why it cannot serve.
+fn table_of(pipeline: &Pipeline, file: &Path) -> Result<crate::route::RouteTable, String> {
+    let config = Config::load(Some(file), Overrides::default()).map_err(|e| e.to_string())?;
+    if let Some((plugin, route)) = config
+        .routes
+        .named_plugins()
+        .find(|(plugin, _)| pipeline.plugins.get(plugin).is_none())
+    {
+        return Err(format!(
+            "route {route:?} names plugin {plugin:?}, which is not loaded"
+        ));
+    }
+    Ok(config.routes)
+}
+
+/// Counts a reload of the routing table in `weir_route_reloads_total`.
+fn count(pipeline: &Pipeline, result: &str) {
+    pipeline
+        .metrics
+        .route_reloads
+        .get_or_create(&crate::metrics::ResultLabel {
+            result: result.to_owned(),
+        })
+        .inc();
+}
