@@ -383,17 +383,16 @@ impl Config {
             }
             None => RawConfig::default(),
         };
-        let mut config =
-            Config::from_raw(raw, overrides, path.is_some()).map_err(|error| {
-                match (error, path) {
-                    // Name the file the invalid value is in.
-                    (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
-                        path: path.to_owned(),
-                        message,
-                    },
-                    (error, _) => error,
-                }
-            })?;
+        let mut config = Config::from_raw(raw, overrides, path.is_some()).map_err(|error| {
+            match (error, path) {
+                // Name the file the invalid value is in.
+                (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                },
+                (error, _) => error,
+            }
+        })?;
         config.source = path.map(Path::to_owned);
         Ok(config)
     }
