@@ -3,7 +3,8 @@
 # 100) and end-to-end processing through both example plugins, then the queue
 # alone (weir-queue-bench: raw fjall, enqueue through group commit, dequeue and
 # ack), then the plugin runtime (weir-runtime-bench: overhead per delivery, the
-# cost of fuel and epoch interruption, reload latency). Each scenario runs N times (default 3) on a fresh data directory; the
+# cost of fuel and epoch interruption, reload latency, start-up) and routing
+# (weir-route-bench: a 200-route table). Each scenario runs N times (default 3) on a fresh data directory; the
 # medians are printed. Loopback only; every run is bounded in events and seconds.
 #
 #   bash benches/run.sh [RUNS]
@@ -74,3 +75,4 @@ scenario batch --events 50000 --batch 100 --concurrency 8
 queue_bench
 sync
 "$bin/weir-runtime-bench" --runs "$runs"
+"$bin/weir-route-bench" --runs "$runs"

@@ -4,12 +4,13 @@
 //! plugins (fan-out), and a matching route with `stop = true` ends the search.
 //! `condition.rs` is one condition of a route, `attributes.rs` the attribute
 //! predicates, `explain.rs` the account of one event's routing, `check.rs` the
-//! check against the plugin directory.
+//! check against the plugin directory, `type_index.rs` the one-pass type match.
 
 mod attributes;
 mod check;
 mod condition;
 mod explain;
+mod type_index;
 
 pub use check::{Checked, check, missing_plugin};
 
@@ -81,6 +82,8 @@ struct Route {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// Rules out, in one pass, the routes whose `type` an event does not match.
+    types: type_index::TypeIndex,
 }
 
 impl RouteTable {
@@ -126,7 +129,11 @@ impl RouteTable {
             }
             routes.push(route);
         }
-        Ok(RouteTable { routes })
+        let types = type_index::TypeIndex::new(&routes).map_err(|e| RouteError {
+            route: "(all)".into(),
+            message: format!("cannot index the type globs: {e}"),
+        })?;
+        Ok(RouteTable { routes, types })
     }
 
     /// The plugins `event` goes to, each once, in route order.
@@ -152,10 +159,13 @@ impl RouteTable {
 
     /// The routes `event` matches, in order, up to the first with `stop`.
     fn matching<'a>(&'a self, event: &Event) -> impl Iterator<Item = &'a Route> {
+        let passing = self.types.passing(&event.kind);
         let mut stopped = false;
         self.routes
             .iter()
-            .filter(move |route| route.matches(event))
+            .zip(passing)
+            .filter(move |(route, passing)| *passing && route.matches(event))
+            .map(|(route, _)| route)
             .take_while(move |route| !std::mem::replace(&mut stopped, route.stop))
     }
 
