@@ -14,9 +14,11 @@ use serde::Deserialize;
 mod capabilities;
 mod manifest;
 mod marks;
+mod routes_file;
 
 pub use capabilities::{Capabilities, HttpGrant};
 pub use marks::Watermarks;
+pub use routes_file::ROUTES_FILE;
 
 use crate::queue::Durability;
 use crate::route::{RouteSpec, RouteTable};
@@ -59,6 +61,9 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// A route that does not make sense.
+    #[error("invalid config: {0}")]
+    Route(#[from] crate::route::RouteError),
 }
 
 /// The raw file, exactly as written; every field optional.
@@ -369,28 +374,32 @@ impl Default for PluginLimits {
 
 impl Config {
     /// Reads `path` (if any), applies `overrides`, and validates the result.
+    /// Routes may be in a `routes.toml` beside `path` instead.
     pub fn load(path: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
-        let raw = match path {
+        let (raw, routes_origin) = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                let mut raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: path.to_owned(),
                     message: e.to_string(),
-                })?
+                })?;
+                let origin = routes_file::read_routes(&mut raw, path, text)?;
+                (raw, Some(origin))
             }
-            None => RawConfig::default(),
+            None => (RawConfig::default(), None),
         };
         let mut config = Config::from_raw(raw, overrides, path.is_some()).map_err(|error| {
-            match (error, path) {
-                // Name the file the invalid value is in.
-                (ConfigError::Invalid(message), Some(path)) => ConfigError::Parse {
+            // Name the file (and for a route, the line) the invalid value is in.
+            match (error, path, &routes_origin) {
+                (ConfigError::Route(error), _, Some(origin)) => origin.locate(error),
+                (ConfigError::Invalid(message), Some(path), _) => ConfigError::Parse {
                     path: path.to_owned(),
                     message,
                 },
-                (error, _) => error,
+                (error, _, _) => error,
             }
         })?;
         config.source = path.map(Path::to_owned);
@@ -445,8 +454,7 @@ impl Config {
             None if !from_file => crate::examples::default_routes(),
             None => Vec::new(),
         };
-        let routes =
-            RouteTable::new(route_specs).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let routes = RouteTable::new(route_specs)?;
 
         let ingest = IngestLimits {
             // Big enough for a 1,000-event batch of small events; webhooks are far smaller.

@@ -25,7 +25,7 @@ use crate::error::Error;
 const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 
 /// Starts watching the plugin directory and, if weir was started with one,
-/// the config file; the watches end when weir stops.
+/// the config file and the `routes.toml` beside it; the watches end when weir stops.
 pub fn watch(workers: Workers) -> Result<(), Error> {
     let pipeline = workers.pipeline.clone();
     let dir = pipeline.config.plugins_dir.clone();
@@ -44,7 +44,10 @@ pub fn watch(workers: Workers) -> Result<(), Error> {
         watch_dir(
             &workers,
             &dir,
-            move |path| path.file_name() == name.as_deref(),
+            move |path| {
+                path.file_name() == name.as_deref()
+                    || path.file_name() == Some(std::ffi::OsStr::new(crate::config::ROUTES_FILE))
+            },
             move || {
                 let (pipeline, file, loaded) = (pipeline.clone(), file.clone(), loaded.clone());
                 async move {

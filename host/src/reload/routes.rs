@@ -1,4 +1,5 @@
-//! Reloading the routing table: when the config file changes, its routes are
+//! Reloading the routing table: when the config file (or the `routes.toml`
+//! beside it) changes, its routes are
 //! read and checked as at start-up (and every plugin they name must be
 //! loaded) and the table is swapped for new events. Only the routing table is
 //! reloaded; other settings take effect at the next restart.
@@ -8,8 +9,8 @@ use std::path::Path;
 use crate::config::{Config, Overrides};
 use crate::pipeline::Pipeline;
 
-/// The config file text the serving table was loaded from (its SHA-256):
-/// a write that changes nothing is not a reload.
+/// The texts the serving table was loaded from (their SHA-256): a write that
+/// changes nothing is not a reload.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Loaded(Option<[u8; 32]>);
 
@@ -24,7 +25,14 @@ pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
             return;
         }
     };
-    let now = Loaded(Some(sha2::Sha256::digest(&text).into()));
+    // A routes file that cannot be read now is reported by the load below.
+    let routes_text =
+        std::fs::read(file.with_file_name(crate::config::ROUTES_FILE)).unwrap_or_default();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update((text.len() as u64).to_le_bytes());
+    hasher.update(&text);
+    hasher.update(&routes_text);
+    let now = Loaded(Some(hasher.finalize().into()));
     if now == *loaded {
         return;
     }

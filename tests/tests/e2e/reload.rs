@@ -369,3 +369,30 @@ fn an_edited_routing_table_is_swapped_in_and_a_broken_one_rejected() {
     );
     weir.stop();
 }
+
+#[test]
+fn routes_in_routes_toml_are_loaded_and_reloaded() {
+    let workspace = Workspace::new(&["test-recorder"], FAST_RELOAD);
+    std::fs::write(workspace.path().join("routes.toml"), recorder::ROUTE).expect("routes.toml");
+    let weir = workspace.start();
+    let probe = |kind: &str| {
+        let event = json!({"id": "probe", "source": "tests", "type": kind, "data": {"n": 1}});
+        weir.post_json("/v1/routes/explain", &event.to_string())
+            .body["plugins"]
+            .clone()
+    };
+    assert_eq!(probe("recorded"), json!(["test-recorder"]), "read at start");
+
+    let staged = workspace.path().join("routes.toml.part");
+    std::fs::write(
+        &staged,
+        recorder::ROUTE.replace("\"recorded\"", "\"recorded.v3\""),
+    )
+    .expect("write");
+    std::fs::rename(&staged, workspace.path().join("routes.toml")).expect("rename");
+    weir.wait_for("the edited routes.toml to serve", |_| {
+        (probe("recorded.v3") == json!(["test-recorder"])).then_some(())
+    });
+    assert_eq!(probe("recorded"), json!([]), "the old route is gone");
+    weir.stop();
+}
