@@ -34,6 +34,7 @@ pub fn default_routes() -> Vec<RouteSpec> {
         },
         plugins: vec![plugin.to_owned()],
         stop: false,
+        options: Default::default(),
     };
     vec![
         route(

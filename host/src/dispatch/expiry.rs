@@ -25,7 +25,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             || pipeline.config.limits_for(&plugin).clone(),
             |p| p.current().limits.clone(),
         );
-        let lease_ms = super::lease_duration(pipeline, &limits).as_millis() as u64;
+        let lease_ms = super::lease_ms(pipeline, &plugin, &limits);
         let message = "no result before the lease expired; the worker is presumed lost".to_owned();
         record.history.push(Attempt {
             started_at_ms: deadline_ms.saturating_sub(lease_ms),

@@ -34,7 +34,7 @@ use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
-use crate::runtime::{Failure, FailureKind, Outcome, Plugin, Version};
+use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Plugin, Version};
 
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
@@ -127,7 +127,7 @@ async fn serve_plugin(
         }
         // The version is chosen at lease time: the delivery runs on it to the end.
         let version = plugin.current();
-        let lease_ms = lease_duration(&pipeline, &version.limits).as_millis() as u64;
+        let lease_ms = lease_ms(&pipeline, &plugin.name, &version.limits);
         match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
             Ok(Some(leased)) => {
                 let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, event_id = tracing::field::Empty);
@@ -166,6 +166,17 @@ async fn serve_plugin(
 /// presumed gone and the delivery is handed out again.
 fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Duration {
     limits.deadline + crate::runtime::DEADLINE_SLACK + pipeline.config.dispatch.lease_grace
+}
+
+/// The lease of a delivery to `plugin` (under `limits`) in ms: long enough for
+/// the longest deadline any route to it sets, since the route is known only
+/// once the delivery is leased.
+fn lease_ms(pipeline: &Pipeline, plugin: &str, limits: &PluginLimits) -> u64 {
+    let mut limits = limits.clone();
+    if let Some(longest) = pipeline.routes().longest_deadline(plugin) {
+        limits.deadline = limits.deadline.max(longest);
+    }
+    lease_duration(pipeline, &limits).as_millis() as u64
 }
 
 async fn run_delivery(
@@ -223,16 +234,20 @@ async fn handle(
     };
     let label = plugin_label(&plugin.name);
     let metrics = &pipeline.metrics;
+    // The plugin's limits, with what the delivery's route overrides.
+    let limits = route.as_ref().map_or_else(
+        || version.limits.clone(),
+        |route| route.options.apply(&version.limits),
+    );
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
-        let execution = version
-            .run(
-                pipeline.clone(),
-                &event,
-                leased.record.attempts,
-                leased.record.generation,
-            )
-            .await;
+        let attempt = Attempt {
+            event: &event,
+            number: leased.record.attempts,
+            generation: leased.record.generation,
+            limits: &limits,
+        };
+        let execution = version.run(pipeline.clone(), attempt).await;
         metrics
             .handler_duration
             .get_or_create(&label)
@@ -268,7 +283,7 @@ async fn handle(
         if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
-        let finished = commit::finish(pipeline, &version.limits, leased, &event, execution)?;
+        let finished = commit::finish(pipeline, &limits, leased, &event, execution)?;
         if let Some(error) = failpoint::pass(failpoint::Point::AfterCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
@@ -288,7 +303,7 @@ async fn handle(
     let message = "state it read kept changing before it could commit".to_owned();
     commit::retry_or_bury(
         pipeline,
-        &version.limits,
+        &limits,
         leased,
         &event,
         "state_conflict",

@@ -18,6 +18,7 @@ use crate::event::{Event, now_ms};
 use crate::metrics::RouteLabels;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
+use crate::route::RouteOptions;
 use crate::runtime::Plugin;
 
 /// How long a delivery deferred for a half-open breaker waits before it asks
@@ -66,6 +67,8 @@ impl RouteBreakers {
 pub(super) struct RouteGate {
     route: String,
     breaker: Arc<Breaker>,
+    /// What the route changes about the delivery's limits.
+    pub(super) options: RouteOptions,
 }
 
 impl RouteGate {
@@ -96,7 +99,7 @@ pub(super) fn pass_route_breaker(
     event: &Event,
 ) -> Result<Option<(Leased, Option<RouteGate>)>, QueueError> {
     let routes = pipeline.routes();
-    let Some(route) = routes.route_to(event, &plugin.name) else {
+    let Some((route, options)) = routes.route_to(event, &plugin.name) else {
         return Ok(Some((leased, None)));
     };
     let breaker = plugin.route_breakers.of(route);
@@ -105,6 +108,7 @@ pub(super) fn pass_route_breaker(
             let gate = RouteGate {
                 route: route.to_owned(),
                 breaker,
+                options: options.clone(),
             };
             return Ok(Some((leased, Some(gate))));
         }

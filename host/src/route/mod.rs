@@ -10,7 +10,10 @@ mod attributes;
 mod check;
 mod condition;
 mod explain;
+mod options;
 mod type_index;
+
+pub use options::RouteOptions;
 
 pub use check::{Checked, check, missing_plugin};
 
@@ -37,6 +40,9 @@ pub struct RouteSpec {
     /// Stop evaluating later routes once this one matches.
     #[serde(default)]
     pub stop: bool,
+    /// What it changes about its deliveries over the plugin's limits.
+    #[serde(default)]
+    pub options: RouteOptions,
 }
 
 /// The conditions of a route, as written.
@@ -76,6 +82,7 @@ struct Route {
     conditions: Vec<Condition>,
     plugins: Vec<String>,
     stop: bool,
+    options: RouteOptions,
 }
 
 /// The compiled routing table.
@@ -109,10 +116,12 @@ impl RouteTable {
             {
                 return Err(error(format!("{bad:?} is not a valid plugin name")));
             }
+            spec.options.check().map_err(error)?;
             let route = Route {
                 conditions: conditions(&spec.conditions).map_err(error)?,
                 plugins: spec.plugins.clone(),
                 stop: spec.stop,
+                options: spec.options.clone(),
                 name: spec.name,
             };
             if let Some(earlier) = routes
@@ -149,12 +158,23 @@ impl RouteTable {
         plugins
     }
 
-    /// The first route that sends `event` to `plugin`: the route its delivery
-    /// is attributed to (for the route's circuit breaker).
-    pub fn route_to(&self, event: &Event, plugin: &str) -> Option<&str> {
+    /// The first route that sends `event` to `plugin`, and its options: the
+    /// route its delivery is attributed to (for the route's circuit breaker
+    /// and limits).
+    pub fn route_to(&self, event: &Event, plugin: &str) -> Option<(&str, &RouteOptions)> {
         self.matching(event)
             .find(|route| route.plugins.iter().any(|p| p == plugin))
-            .map(|route| route.name.as_str())
+            .map(|route| (route.name.as_str(), &route.options))
+    }
+
+    /// The longest deadline a route sets for deliveries to `plugin`, if any
+    /// does: a lease must last at least that long.
+    pub fn longest_deadline(&self, plugin: &str) -> Option<std::time::Duration> {
+        self.routes
+            .iter()
+            .filter(|route| route.plugins.iter().any(|p| p == plugin))
+            .filter_map(|route| route.options.deadline())
+            .max()
     }
 
     /// The routes `event` matches, in order, up to the first with `stop`.
@@ -292,12 +312,15 @@ mod tests {
 
         let acme = event("booking.created", "acme");
         assert_eq!(
-            table.route_to(&acme, "b"),
+            table.route_to(&acme, "b").map(|(name, _)| name),
             Some("all bookings"),
             "the first route"
         );
-        assert_eq!(table.route_to(&acme, "c"), Some("acme"));
-        assert_eq!(table.route_to(&acme, "d"), None, "not past a stop");
+        assert_eq!(
+            table.route_to(&acme, "c").map(|(name, _)| name),
+            Some("acme")
+        );
+        assert!(table.route_to(&acme, "d").is_none(), "not past a stop");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::egress::Egress;
+use super::execute::Attempt;
 use super::plugin::Version;
-use crate::event::Event;
 use crate::pipeline::Pipeline;
 
 /// Bounds on what a handler may buffer or log, so one delivery cannot flood the host.
@@ -78,20 +78,20 @@ pub struct DeliveryContext {
 }
 
 impl DeliveryContext {
-    /// The context of one delivery of `event` to `version`: no WASI
-    /// capabilities (no files, sockets, env or args), and outbound HTTP only
-    /// to the hosts the plugin was granted.
+    /// The context of one attempt on `version`: no WASI capabilities (no
+    /// files, sockets, env or args), and outbound HTTP only to the hosts the
+    /// plugin was granted.
     pub fn new(
         pipeline: Arc<Pipeline>,
         version: &Version,
-        event: &Event,
-        generation: u32,
+        attempt: &Attempt<'_>,
     ) -> DeliveryContext {
+        let event = attempt.event;
         DeliveryContext {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            egress: Egress::new(version, &event.id, generation),
+            egress: Egress::new(version, attempt),
             pipeline,
             plugin: version.name.clone(),
             config: version.config.clone(),
@@ -99,7 +99,7 @@ impl DeliveryContext {
             tenant: event.tenant.clone(),
             effects: Effects::default(),
             log_lines: 0,
-            memory_limit: version.limits.memory_bytes,
+            memory_limit: attempt.limits.memory_bytes,
             limit_hit: false,
         }
     }

@@ -11,6 +11,7 @@ use http::HeaderValue;
 use http::uri::Scheme;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::execute::Attempt;
 use super::plugin::Version;
 use crate::config::Capabilities;
 
@@ -36,14 +37,14 @@ pub struct Egress {
 }
 
 impl Egress {
-    /// The policy of a delivery of event `event_id` to `version`.
-    pub fn new(version: &Version, event_id: &str, generation: u32) -> Egress {
+    /// The policy of `attempt` on `version`.
+    pub fn new(version: &Version, attempt: &Attempt<'_>) -> Egress {
         Egress {
             capabilities: version.capabilities.clone(),
             plugin: version.name.clone(),
-            event_id: event_id.to_owned(),
-            generation,
-            deadline: version.limits.deadline,
+            event_id: attempt.event.id.clone(),
+            generation: attempt.generation,
+            deadline: attempt.limits.deadline,
         }
     }
 

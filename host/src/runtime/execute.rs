@@ -10,6 +10,7 @@ use super::bindings::{NewEvent, Outcome, WitEvent};
 use super::context::{DeliveryContext, Effects};
 use super::imports::HostLimitExceeded;
 use super::plugin::Version;
+use crate::config::PluginLimits;
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
 
@@ -75,26 +76,34 @@ pub struct Execution {
 /// Slack past the epoch deadline before the outer timeout gives up on the call.
 pub const DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
+/// One attempt of a delivery: its event, which attempt and which re-run it is,
+/// and the limits it runs under (the plugin's, with its route's overrides).
+#[derive(Clone, Copy)]
+pub struct Attempt<'a> {
+    /// The event handled.
+    pub event: &'a Event,
+    /// 1 on the first attempt.
+    pub number: u32,
+    /// How many times replays re-ran the delivery: each re-run has its own
+    /// idempotency key.
+    pub generation: u32,
+    /// Fuel, memory and deadline.
+    pub limits: &'a PluginLimits,
+}
+
 impl Version {
-    /// Runs the handler on `event`. Never panics and never traps the host: every
-    /// failure of the guest comes back as a [`Failure`].
-    /// `generation` counts the re-runs of the delivery by replays: each has
-    /// its own idempotency key.
-    pub async fn run(
-        &self,
-        pipeline: Arc<Pipeline>,
-        event: &Event,
-        attempt: u32,
-        generation: u32,
-    ) -> Execution {
+    /// Runs the handler for `attempt`. Never panics and never traps the host:
+    /// every failure of the guest comes back as a [`Failure`].
+    pub async fn run(&self, pipeline: Arc<Pipeline>, attempt: Attempt<'_>) -> Execution {
         let started = Instant::now();
         let started_at_ms = now_ms();
-        let context = DeliveryContext::new(pipeline, self, event, generation);
+        let limits = attempt.limits;
+        let context = DeliveryContext::new(pipeline, self, &attempt);
         let mut store = Store::new(self.pre.engine(), context);
         store.limiter(|context| context);
-        let fuel = self.limits.fuel;
+        let fuel = limits.fuel;
         let fuel_set = store.set_fuel(fuel);
-        let deadline = started + self.limits.deadline;
+        let deadline = started + limits.deadline;
         store.set_epoch_deadline(1);
         // Each tick either yields to tokio (so other tasks run) or, past the deadline, traps.
         store.epoch_deadline_callback(move |_| {
@@ -105,7 +114,7 @@ impl Version {
             }
         });
 
-        let wit_event = to_wit(event, attempt);
+        let wit_event = to_wit(attempt.event, attempt.number);
         let call = async {
             fuel_set.map_err(|e| (FailureKind::Trap, e))?;
             let instance = self
@@ -119,13 +128,12 @@ impl Version {
                 .await
                 .map_err(|e| (FailureKind::Trap, e))
         };
-        let outcome = match tokio::time::timeout(self.limits.deadline + DEADLINE_SLACK, call).await
-        {
+        let outcome = match tokio::time::timeout(limits.deadline + DEADLINE_SLACK, call).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err((fallback, error))) => Err(classify(fallback, error, store.data().limit_hit())),
             Err(_) => Err(Failure {
                 kind: FailureKind::Deadline,
-                message: format!("no answer within {:?}", self.limits.deadline),
+                message: format!("no answer within {:?}", limits.deadline),
             }),
         };
         let result = outcome.and_then(check_outcome);

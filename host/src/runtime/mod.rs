@@ -12,7 +12,7 @@ mod registry;
 
 pub use bindings::{NewEvent, Outcome};
 pub use context::Effects;
-pub use execute::{DEADLINE_SLACK, Execution, Failure, FailureKind};
+pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{
     Gate, Plugin, PluginError, PluginFiles, Version, discover, is_valid_plugin_name, linker, scan,
 };

@@ -20,6 +20,7 @@ mod reload;
 mod replay;
 mod restart;
 mod retries;
+mod route_options;
 mod routing;
 mod slow;
 mod startup;

@@ -12,7 +12,7 @@ use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
 use weir::queue::{Durability, Queue};
 use weir::runtime::engine::{self, PoolSize};
-use weir::runtime::{Outcome, Plugin, PluginFiles, Plugins, Version};
+use weir::runtime::{Attempt, Outcome, Plugin, PluginFiles, Plugins, Version};
 
 /// Deliveries before the measured ones: the pool's slots and the caches warm up.
 const WARM_UP: u64 = 1_000;
@@ -67,7 +67,13 @@ async fn deliver(
     let started = Instant::now();
     let mut done = 0;
     while done < count && started.elapsed() < limit {
-        let execution = version.run(pipeline.clone(), event, 1, 0).await;
+        let attempt = Attempt {
+            event,
+            number: 1,
+            generation: 0,
+            limits: &version.limits,
+        };
+        let execution = version.run(pipeline.clone(), attempt).await;
         if !matches!(execution.result, Ok(Outcome::Ack)) {
             bail!(
                 "the trivial handler did not ack: {:?}",
