@@ -1,7 +1,9 @@
-//! `POST /v1/events`: check the media type, parse and validate, then hand the
+//! `POST /v1/events`: check the media type, parse and validate (JSON forms in
+//! `parse.rs`, the CloudEvents binary mode in `binary.rs`), then hand the
 //! events to the group committer and answer 202 once they are fsync'd.
 
 mod admission;
+mod binary;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -51,7 +53,10 @@ async fn admit(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    check_media_type(headers)?;
+    let binary = binary::is_binary(headers);
+    if !binary {
+        check_media_type(headers)?;
+    }
     let pipeline = &app.pipeline;
     if !pipeline.storage_ok() {
         return Err(ApiError::Unavailable);
@@ -72,7 +77,11 @@ async fn admit(
                 ApiError::BadRequest(format!("cannot read the body: {error}"))
             }
         })?;
-    let events = parse_events(&body, limits.max_events_per_request)?;
+    let events = if binary {
+        vec![binary::parse_binary(headers, &body)?]
+    } else {
+        parse_events(&body, limits.max_events_per_request)?
+    };
     reject_unrouted(pipeline, &events)?;
     let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &events {

@@ -47,7 +47,8 @@ pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiErr
     }
 }
 
-fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
+/// One event from its attributes as a JSON object; the message names the problem.
+pub(super) fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
     if let Some(version) = take_string(&mut object, "specversion")?
         && version != "1.0"
     {

@@ -6,6 +6,7 @@ mod bad_input;
 mod breaker;
 mod capabilities;
 mod chains;
+mod cloudevents;
 mod concurrency;
 mod crash;
 mod dead_letters;

@@ -197,9 +197,24 @@ impl Weir {
 
     /// `POST path`, or `None` if the connection fails (weir died, say).
     pub fn try_post(&self, path: &str, content_type: &str, body: &str) -> Option<Answer> {
+        let headers: &[(&str, &str)] = if content_type.is_empty() {
+            &[]
+        } else {
+            &[("content-type", content_type)]
+        };
+        self.try_post_with(path, headers, body)
+    }
+
+    /// `POST path` with `headers`.
+    pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        self.try_post_with(path, headers, body)
+            .expect("POST reaches weir")
+    }
+
+    fn try_post_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Option<Answer> {
         let mut request = self.agent.post(&self.url(path));
-        if !content_type.is_empty() {
-            request = request.header("content-type", content_type);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send(body).ok()?;
         Some(answer(response))
