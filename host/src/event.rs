@@ -152,6 +152,16 @@ impl Event {
                 self.partitionkey = Some(value);
             }
             _ => {
+                if value.len() > MAX_ATTRIBUTE_BYTES {
+                    return Err(format!(
+                        "extension attribute {name:?} is longer than {MAX_ATTRIBUTE_BYTES} bytes"
+                    ));
+                }
+                if self.extensions.len() >= MAX_EXTENSIONS && !self.extensions.contains_key(name) {
+                    return Err(format!(
+                        "an event may carry at most {MAX_EXTENSIONS} extension attributes"
+                    ));
+                }
                 self.extensions.insert(name.to_owned(), value);
             }
         }
@@ -175,6 +185,13 @@ impl Event {
 
 /// Longest ordering key: it is part of a storage key.
 const MAX_PARTITION_KEY_BYTES: usize = 256;
+
+/// Longest value of an attribute: attributes are metadata, kept with every
+/// event and matched by routes; payloads belong in `data`.
+pub const MAX_ATTRIBUTE_BYTES: usize = 4096;
+
+/// Most extension attributes on one event, for the same reason.
+pub const MAX_EXTENSIONS: usize = 64;
 
 /// Names of weir's own fields and of context attributes: an extension attribute
 /// by one of these names would collide with them.

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::api::ApiError;
-use crate::event::{DEFAULT_TENANT, Event, check_tenant};
+use crate::event::{DEFAULT_TENANT, Event, MAX_ATTRIBUTE_BYTES, check_tenant};
 
 /// Longest event id: ids are storage keys.
 const MAX_ID_BYTES: usize = 256;
@@ -133,6 +133,9 @@ fn take_string(object: &mut Map<String, Value>, name: &str) -> Result<Option<Str
         Some(Value::String(s)) if s.is_empty() => {
             Err(format!("attribute {name:?} must not be empty"))
         }
+        Some(Value::String(s)) if s.len() > MAX_ATTRIBUTE_BYTES => Err(format!(
+            "attribute {name:?} is longer than {MAX_ATTRIBUTE_BYTES} bytes"
+        )),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(format!("attribute {name:?} must be a string")),
     }
@@ -222,6 +225,28 @@ mod tests {
             let error = parse(body).expect_err(body);
             assert!(error.contains(expected), "{body} -> {error}");
         }
+        let long = "x".repeat(MAX_ATTRIBUTE_BYTES + 1);
+        let long_source = format!(r#"{{"source":"{long}","type":"t"}}"#);
+        assert!(
+            parse(&long_source)
+                .expect_err("long source")
+                .contains("longer than")
+        );
+        let long_extension = format!(r#"{{"source":"s","type":"t","region":"{long}"}}"#);
+        assert!(
+            parse(&long_extension)
+                .expect_err("long extension")
+                .contains("longer than")
+        );
+        let many: Vec<String> = (0..=crate::event::MAX_EXTENSIONS)
+            .map(|n| format!(r#""x{n}":"v""#))
+            .collect();
+        let crowded = format!(r#"{{"source":"s","type":"t",{}}}"#, many.join(","));
+        assert!(
+            parse(&crowded)
+                .expect_err("too many extensions")
+                .contains("at most")
+        );
         let eleven = format!("[{}]", [r#"{"source":"s","type":"t"}"#; 11].join(","));
         assert!(
             parse(&eleven)
