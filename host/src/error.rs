@@ -49,12 +49,12 @@ pub enum Error {
         /// The plugin directory.
         dir: PathBuf,
     },
-    /// The plugin directory cannot be watched for changes.
+    /// The plugin directory, or the config file's directory, cannot be watched.
     #[error(
-        "cannot watch the plugin directory {dir} for changes: {message} (set [reload] watch = false to run without reloads)"
+        "cannot watch {dir} for changes: {message} (set [reload] watch = false to run without reloads)"
     )]
     Watch {
-        /// The plugin directory.
+        /// The directory.
         dir: PathBuf,
         /// Why, from the file watcher.
         message: String,

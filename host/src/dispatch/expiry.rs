@@ -20,12 +20,18 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
         if record.attempts != attempt {
             continue;
         }
-        // The current version's limits: those of the version that ran are gone with its worker.
+        // The current version's limits (those of the version that ran are gone
+        // with its worker); the lease was sized from them.
         let limits = pipeline.plugins.get(&plugin).map_or_else(
             || pipeline.config.limits_for(&plugin).clone(),
             |p| p.current().limits.clone(),
         );
         let lease_ms = super::lease_ms(pipeline, &plugin, &limits);
+        // Attempts and backoff as the delivery's route sets them.
+        let limits = match pipeline.routes().route_to(&event, &plugin) {
+            Some((_, options)) => options.apply(&limits),
+            None => limits,
+        };
         let message = "no result before the lease expired; the worker is presumed lost".to_owned();
         record.history.push(Attempt {
             started_at_ms: deadline_ms.saturating_sub(lease_ms),

@@ -63,6 +63,9 @@ impl Workers {
     /// Starts `plugin`'s worker; whatever waits in the queue for it from an
     /// earlier run is found by a first scan.
     pub fn start(&self, plugin: Arc<Plugin>) {
+        if self.stop.is_cancelled() {
+            return;
+        }
         let name = plugin.name.clone();
         self.background.spawn(serve_plugin(
             self.pipeline.clone(),

@@ -13,6 +13,7 @@ use std::time::Instant;
 use crate::dispatch::Workers;
 use crate::event::now_ms;
 use crate::pipeline::Pipeline;
+use crate::queue::PauseScope;
 use crate::runtime::{self, Plugin, PluginFiles, Rejection, Version};
 
 /// Whether a change to `path` may change a plugin: a component or a manifest.
@@ -45,14 +46,21 @@ pub(super) async fn reload(workers: &Workers) {
         .plugins
         .retain_rejections(|name| found.contains_key(name));
     for (name, path) in found {
+        // Each load may compile for seconds: stopping does not wait for the rest.
+        if workers.stop.is_cancelled() {
+            return;
+        }
         load(workers, name, path).await;
     }
 }
 
 /// What a plugin file holds compared with the version serving.
 enum Change {
-    /// The same files as the version serving, or as the last rejection.
-    Unchanged,
+    /// The same files as the version serving.
+    Serving,
+    /// Nothing to load: the files of the last rejection, or files that
+    /// cannot be read now.
+    Skipped,
     /// A new version, compiled and checked.
     Compiled(Version),
     /// Files that cannot be loaded.
@@ -71,7 +79,8 @@ async fn load(workers: &Workers, name: String, path: PathBuf) {
     };
     let pipeline = &workers.pipeline;
     match examined {
-        Ok(Change::Unchanged) => {
+        Ok(Change::Skipped) => {}
+        Ok(Change::Serving) => {
             if let Some(plugin) = plugin.filter(|plugin| plugin.gate.borrow().removed) {
                 plugin.set_removed(false);
                 tracing::info!(plugin = %name, "plugin file back: its deliveries run again");
@@ -90,6 +99,17 @@ async fn load(workers: &Workers, name: String, path: PathBuf) {
                 }
                 None => {
                     let plugin = Arc::new(Plugin::new(version));
+                    // An operator's pause outlives the plugin's file.
+                    match pipeline.queue.paused(PauseScope::Plugin) {
+                        Ok(paused) if paused.contains(&name) => {
+                            plugin.set_paused(true, &pipeline.metrics);
+                            tracing::warn!(plugin = %name, "plugin paused by an operator before; still paused");
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::error!(plugin = %name, %error, "cannot read whether the plugin was paused; it runs")
+                        }
+                    }
                     pipeline.plugins.insert(plugin.clone());
                     workers.start(plugin);
                     tracing::info!(plugin = %name, version = %id, took = ?started.elapsed(), "plugin added");
@@ -119,14 +139,15 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         Err(error) => {
             // Most often a file renamed or removed since the scan; the next change reloads it.
             tracing::warn!(plugin = %name, %error, "cannot read the plugin file; it is left as it was");
-            return Change::Unchanged;
+            return Change::Skipped;
         }
     };
+    if current.is_some_and(|version| version.fingerprint == files.fingerprint) {
+        return Change::Serving;
+    }
     let rejected = pipeline.plugins.rejections().remove(name);
-    if current.is_some_and(|version| version.fingerprint == files.fingerprint)
-        || rejected.is_some_and(|rejection| rejection.fingerprint == files.fingerprint)
-    {
-        return Change::Unchanged;
+    if rejected.is_some_and(|rejection| rejection.fingerprint == files.fingerprint) {
+        return Change::Skipped;
     }
     let reject = |reason: String| {
         Change::Rejected(Rejection {

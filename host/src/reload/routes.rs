@@ -14,8 +14,8 @@ use crate::pipeline::Pipeline;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Loaded(Option<[u8; 32]>);
 
-/// Loads the routes of `file` if it changed since `loaded`, and notes what
-/// was read. Blocking (it reads the file): call it off the async runtime.
+/// Loads the routes of `file` if they changed since `loaded`, and notes what
+/// now serves. Blocking (it reads the file): call it off the async runtime.
 pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
     use sha2::Digest;
     let text = match std::fs::read(file) {
@@ -36,11 +36,13 @@ pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
     if now == *loaded {
         return;
     }
-    *loaded = now;
     match table_of(pipeline, file) {
         Ok(table) => {
             let routes = table.len();
             pipeline.set_routes(table);
+            // Only what served is remembered: a rejected text is tried again
+            // on the next change, when a plugin it names may have arrived.
+            *loaded = now;
             count(pipeline, "loaded");
             tracing::info!(file = %file.display(), routes, "routing table reloaded: new events are routed by it");
         }
@@ -56,8 +58,7 @@ fn table_of(pipeline: &Pipeline, file: &Path) -> Result<crate::route::RouteTable
     let config = Config::load(Some(file), Overrides::default()).map_err(|e| e.to_string())?;
     if let Some((plugin, route)) = config
         .routes
-        .named_plugins()
-        .find(|(plugin, _)| pipeline.plugins.get(plugin).is_none())
+        .first_missing(|plugin| pipeline.plugins.get(plugin).is_some())
     {
         return Err(format!(
             "route {route:?} names plugin {plugin:?}, which is not loaded"

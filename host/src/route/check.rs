@@ -44,8 +44,7 @@ pub fn check(config: &Config) -> Result<Checked, Error> {
 pub fn missing_plugin(config: &Config, found: &BTreeMap<String, PathBuf>) -> Result<(), Error> {
     match config
         .routes
-        .named_plugins()
-        .find(|(plugin, _)| !found.contains_key(*plugin))
+        .first_missing(|plugin| found.contains_key(plugin))
     {
         Some((plugin, route)) => Err(Error::UnknownPlugin {
             route: route.to_owned(),

@@ -91,6 +91,8 @@ pub struct RouteTable {
     routes: Vec<Route>,
     /// Rules out, in one pass, the routes whose `type` an event does not match.
     types: type_index::TypeIndex,
+    /// Per plugin, the longest deadline a route to it sets.
+    longest_deadlines: std::collections::HashMap<String, std::time::Duration>,
 }
 
 impl RouteTable {
@@ -142,7 +144,20 @@ impl RouteTable {
             route: "(all)".into(),
             message: format!("cannot index the type globs: {e}"),
         })?;
-        Ok(RouteTable { routes, types })
+        let mut longest_deadlines = std::collections::HashMap::new();
+        for route in &routes {
+            if let Some(deadline) = route.options.deadline() {
+                for plugin in &route.plugins {
+                    let longest = longest_deadlines.entry(plugin.clone()).or_insert(deadline);
+                    *longest = (*longest).max(deadline);
+                }
+            }
+        }
+        Ok(RouteTable {
+            routes,
+            types,
+            longest_deadlines,
+        })
     }
 
     /// The plugins `event` goes to, each once, in route order.
@@ -170,11 +185,12 @@ impl RouteTable {
     /// The longest deadline a route sets for deliveries to `plugin`, if any
     /// does: a lease must last at least that long.
     pub fn longest_deadline(&self, plugin: &str) -> Option<std::time::Duration> {
-        self.routes
-            .iter()
-            .filter(|route| route.plugins.iter().any(|p| p == plugin))
-            .filter_map(|route| route.options.deadline())
-            .max()
+        self.longest_deadlines.get(plugin).copied()
+    }
+
+    /// The first (plugin, route) whose plugin `has` does not have.
+    pub fn first_missing(&self, has: impl Fn(&str) -> bool) -> Option<(&str, &str)> {
+        self.named_plugins().find(|(plugin, _)| !has(plugin))
     }
 
     /// The routes `event` matches, in order, up to the first with `stop`.

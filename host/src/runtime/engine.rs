@@ -50,6 +50,9 @@ pub fn build(pool: PoolSize, cache_dir: &Path) -> wasmtime::Result<Engine> {
         .total_tables(slots * 8)
         .total_stacks(slots)
         .max_memory_size(pool.max_memory_bytes)
+        // The same bound the store's limiter enforces, so growing a table is
+        // refused by the limiter (`memory_limit`), never by the pool (a trap).
+        .table_elements(super::context::bounds::TABLE_ELEMENTS)
         // A slot's next delivery reuses the pages the last one touched: they
         // are reset in place (only the resident ones, found with PAGEMAP_SCAN
         // on Linux 6.7+) instead of being unmapped and faulted back in, which

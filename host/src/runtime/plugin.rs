@@ -204,11 +204,6 @@ impl Version {
             loaded_at_ms: crate::event::now_ms(),
         })
     }
-
-    /// The engine it was compiled for.
-    pub fn engine(&self) -> &Engine {
-        self.pre.engine()
-    }
 }
 
 /// What is wrong with `bytes` if they are plainly not a component, in words

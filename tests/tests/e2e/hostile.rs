@@ -119,6 +119,8 @@ plugins = ["table-bomb"]
     let events = json!([
         // "1": one byte, 1,000 elements: within the limit.
         table("modest", json!(1)),
+        // 50 bytes, 50,000 elements: past the pool's default of 20,000, within weir's bound.
+        table("large", json!("x".repeat(48))),
         // 200 bytes, 200,000 elements: past it.
         table("bomb", json!("x".repeat(198))),
         recorder::event(1, None, false),
@@ -126,8 +128,10 @@ plugins = ["table-bomb"]
     let answer = weir.post_json("/v1/events", &events.to_string());
     assert_eq!(answer.status, 202, "{}", answer.text);
 
-    let modest = settled_event(&weir, "modest");
-    assert_eq!(delivery(&modest, "table-bomb")["state"], "done", "{modest}");
+    for within in ["modest", "large"] {
+        let event = settled_event(&weir, within);
+        assert_eq!(delivery(&event, "table-bomb")["state"], "done", "{event}");
+    }
     let bomb = settled_event(&weir, "bomb");
     let bombed = delivery(&bomb, "table-bomb");
     assert_eq!(bombed["state"], "dead", "{bomb}");
