@@ -26,9 +26,10 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             || pipeline.config.limits_for(&plugin).clone(),
             |p| p.current().limits.clone(),
         );
-        let lease_ms = super::lease_ms(pipeline, &plugin, &limits);
+        let routes = pipeline.routes();
+        let lease_ms = super::lease_ms(pipeline, &routes, &plugin, &limits);
         // Attempts and backoff as the delivery's route sets them.
-        let limits = match pipeline.routes().route_to(&event, &plugin) {
+        let limits = match routes.route_to(&event, &plugin) {
             Some((_, options)) => options.apply(&limits),
             None => limits,
         };

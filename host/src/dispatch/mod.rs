@@ -34,6 +34,7 @@ use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
+use crate::route::RouteTable;
 use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Plugin, Version};
 
 /// How often a delivery reruns at once when the state it read changed under it,
@@ -130,11 +131,14 @@ async fn serve_plugin(
         }
         // The version is chosen at lease time: the delivery runs on it to the end.
         let version = plugin.current();
-        let lease_ms = lease_ms(&pipeline, &plugin.name, &version.limits);
+        // So is the routing table: the lease is sized by the deadline its
+        // route sets, which a reload must not change under it.
+        let routes = pipeline.routes();
+        let lease_ms = lease_ms(&pipeline, &routes, &plugin.name, &version.limits);
         match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
             Ok(Some(leased)) => {
                 let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, event_id = tracing::field::Empty);
-                let task = run_delivery(pipeline.clone(), plugin.clone(), version, leased);
+                let task = run_delivery(pipeline.clone(), plugin.clone(), version, routes, leased);
                 deliveries.spawn(
                     async move {
                         task.await;
@@ -174,9 +178,9 @@ fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Dura
 /// The lease of a delivery to `plugin` (under `limits`) in ms: long enough for
 /// the longest deadline any route to it sets, since the route is known only
 /// once the delivery is leased.
-fn lease_ms(pipeline: &Pipeline, plugin: &str, limits: &PluginLimits) -> u64 {
+fn lease_ms(pipeline: &Pipeline, routes: &RouteTable, plugin: &str, limits: &PluginLimits) -> u64 {
     let mut limits = limits.clone();
-    if let Some(longest) = pipeline.routes().longest_deadline(plugin) {
+    if let Some(longest) = routes.longest_deadline(plugin) {
         limits.deadline = limits.deadline.max(longest);
     }
     lease_duration(pipeline, &limits).as_millis() as u64
@@ -186,6 +190,7 @@ async fn run_delivery(
     pipeline: Arc<Pipeline>,
     plugin: Arc<Plugin>,
     version: Arc<Version>,
+    routes: Arc<RouteTable>,
     leased: Leased,
 ) {
     let label = plugin_label(&plugin.name);
@@ -195,7 +200,7 @@ async fn run_delivery(
         .get_or_create(&label)
         .clone();
     busy.inc();
-    if let Err(error) = handle(&pipeline, &plugin, &version, leased).await {
+    if let Err(error) = handle(&pipeline, &plugin, &version, &routes, leased).await {
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
         pipeline.storage_failed(&error);
     }
@@ -207,6 +212,7 @@ async fn handle(
     pipeline: &Arc<Pipeline>,
     plugin: &Plugin,
     version: &Version,
+    routes: &RouteTable,
     leased: Leased,
 ) -> Result<(), crate::queue::QueueError> {
     let Some(event) = pipeline.queue.event(leased.seq)? else {
@@ -230,7 +236,7 @@ async fn handle(
         return commit::skip_committed(pipeline, leased, &event).map(log_lost_lease);
     }
     let Some((leased, route)) =
-        route_breakers::pass_route_breaker(pipeline, plugin, leased, &event)?
+        route_breakers::pass_route_breaker(pipeline, routes, plugin, leased, &event)?
     else {
         plugin.breaker.unused_probe();
         return Ok(());

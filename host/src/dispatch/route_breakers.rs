@@ -18,7 +18,7 @@ use crate::event::{Event, now_ms};
 use crate::metrics::RouteLabels;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
-use crate::route::RouteOptions;
+use crate::route::{RouteOptions, RouteTable};
 use crate::runtime::Plugin;
 
 /// How long a delivery deferred for a half-open breaker waits before it asks
@@ -94,11 +94,11 @@ impl RouteGate {
 /// gate to record its outcome in; defers it and returns `None` otherwise.
 pub(super) fn pass_route_breaker(
     pipeline: &Pipeline,
+    routes: &RouteTable,
     plugin: &Plugin,
     leased: Leased,
     event: &Event,
 ) -> Result<Option<(Leased, Option<RouteGate>)>, QueueError> {
-    let routes = pipeline.routes();
     let Some((route, options)) = routes.route_to(event, &plugin.name) else {
         return Ok(Some((leased, None)));
     };
