@@ -45,8 +45,11 @@ pub fn watch(workers: Workers) -> Result<(), Error> {
             &workers,
             &dir,
             move |path| {
-                path.file_name() == name.as_deref()
-                    || path.file_name() == Some(std::ffi::OsStr::new(crate::config::ROUTES_FILE))
+                let file_name = path.file_name();
+                file_name == name.as_deref()
+                    || file_name == Some(std::ffi::OsStr::new(crate::config::ROUTES_FILE))
+                    // A Kubernetes ConfigMap mount swaps a `..data` symlink, not the file.
+                    || file_name.is_some_and(|f| f.as_encoded_bytes().starts_with(b".."))
             },
             move || {
                 let (pipeline, file, loaded) = (pipeline.clone(), file.clone(), loaded.clone());

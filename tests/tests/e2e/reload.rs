@@ -396,3 +396,45 @@ fn routes_in_routes_toml_are_loaded_and_reloaded() {
     assert_eq!(probe("recorded"), json!([]), "the old route is gone");
     weir.stop();
 }
+
+/// A Kubernetes ConfigMap mount: `weir.toml` is a symlink into `..data`, itself
+/// a symlink to a versioned directory, and an update swaps `..data` only.
+#[cfg(unix)]
+#[test]
+fn a_config_map_style_symlink_swap_reloads_the_routes() {
+    use std::os::unix::fs::symlink;
+
+    let workspace = Workspace::new(&["test-recorder"], "");
+    let root = workspace.path();
+    let version = |name: &str, routes: &str| {
+        std::fs::create_dir(root.join(name)).expect("version dir");
+        std::fs::write(
+            root.join(name).join("weir.toml"),
+            format!("{FAST_RELOAD}{routes}"),
+        )
+        .expect("config");
+    };
+    version("..v1", recorder::ROUTE);
+    std::fs::remove_file(root.join("weir.toml")).expect("remove the plain file");
+    symlink("..v1", root.join("..data")).expect("..data");
+    symlink("..data/weir.toml", root.join("weir.toml")).expect("weir.toml");
+    let weir = workspace.start();
+    let probe = |kind: &str| {
+        let event = json!({"id": "probe", "source": "tests", "type": kind, "data": {"n": 1}});
+        weir.post_json("/v1/routes/explain", &event.to_string())
+            .body["plugins"]
+            .clone()
+    };
+    assert_eq!(probe("recorded"), json!(["test-recorder"]));
+
+    version(
+        "..v2",
+        &recorder::ROUTE.replace("\"recorded\"", "\"recorded.k8s\""),
+    );
+    symlink("..v2", root.join("..data_tmp")).expect("..data_tmp");
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("swap ..data");
+    weir.wait_for("the swapped config to serve", |_| {
+        (probe("recorded.k8s") == json!(["test-recorder"])).then_some(())
+    });
+    weir.stop();
+}
