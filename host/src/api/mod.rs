@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod plugins;
 mod replay;
+mod request_id;
 mod routes;
 mod tenants;
 
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }
 

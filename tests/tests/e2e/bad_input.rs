@@ -149,3 +149,45 @@ fn bad_requests_are_refused_and_store_nothing() {
     );
     weir.stop();
 }
+
+#[test]
+fn every_answer_carries_a_request_id_and_keeps_the_callers() {
+    let workspace = Workspace::new(&["test-recorder"], "");
+    let weir = workspace.start();
+
+    let ok = weir.get("/healthz");
+    let generated = ok.request_id.expect("an id on a success");
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let refused = weir.post_json("/v1/events", "{");
+    assert_eq!(refused.status, 400);
+    let other = refused.request_id.expect("an id on an error");
+    assert_ne!(other, generated, "one per request");
+
+    let mine = weir.post_with(
+        "/v1/events",
+        &[
+            ("content-type", "application/json"),
+            ("x-request-id", "trace-42"),
+        ],
+        "{",
+    );
+    assert_eq!(
+        mine.request_id.as_deref(),
+        Some("trace-42"),
+        "the caller's own id"
+    );
+    // Pausing a plugin logs a warning: it carries the request's id.
+    let paused = weir.post_with(
+        "/v1/plugins/test-recorder/pause",
+        &[("x-request-id", "trace-43")],
+        "",
+    );
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    let log = weir.log_text();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("trace-43") && line.contains("paused")),
+        "the request's log lines carry its id:\n{log}"
+    );
+    weir.stop();
+}

@@ -107,6 +107,8 @@ pub struct Answer {
     pub content_type: String,
     /// The Retry-After header, if any.
     pub retry_after: Option<String>,
+    /// The x-request-id header, if any.
+    pub request_id: Option<String>,
 }
 
 impl Weir {
@@ -203,6 +205,11 @@ impl Weir {
             &[("content-type", content_type)]
         };
         self.try_post_with(path, headers, body)
+    }
+
+    /// What weir has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// `POST path` with `headers`.
@@ -361,11 +368,14 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (retry_after, request_id) = (header("retry-after"), header("x-request-id"));
     let text = response.body_mut().read_to_string().expect("read body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
@@ -374,6 +384,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         text,
         content_type,
         retry_after,
+        request_id,
     }
 }
 
