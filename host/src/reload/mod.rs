@@ -28,13 +28,31 @@ const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 /// the config file and the `routes.toml` beside it; the watches end when weir stops.
 pub fn watch(workers: Workers) -> Result<(), Error> {
     let pipeline = workers.pipeline.clone();
+    let routes_wake = match pipeline.config.source.clone() {
+        Some(file) => Some(watch_routes(&workers, file)?),
+        None => None,
+    };
     let dir = pipeline.config.plugins_dir.clone();
     let plugin_workers = workers.clone();
     watch_dir(&workers, &dir, plugins::concerns_plugins, move || {
-        let workers = plugin_workers.clone();
-        async move { plugins::reload(&workers).await }
+        let (workers, routes_wake) = (plugin_workers.clone(), routes_wake.clone());
+        async move {
+            // A table rejected for naming a plugin not loaded yet may serve now.
+            if plugins::reload(&workers).await
+                && let Some(wake) = routes_wake
+            {
+                let _ = wake.try_send(());
+            }
+        }
     })?;
-    if let Some(file) = pipeline.config.source.clone() {
+    Ok(())
+}
+
+/// Watches the config `file` and the `routes.toml` beside it; returns a way
+/// to ask for a reload of the routing table.
+fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Error> {
+    let pipeline = workers.pipeline.clone();
+    {
         let dir = file
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
@@ -42,7 +60,7 @@ pub fn watch(workers: Workers) -> Result<(), Error> {
         let name = file.file_name().map(ToOwned::to_owned);
         let loaded = Arc::new(Mutex::new(routes::Loaded::default()));
         watch_dir(
-            &workers,
+            workers,
             &dir,
             move |path| {
                 let file_name = path.file_name();
@@ -63,19 +81,18 @@ pub fn watch(workers: Workers) -> Result<(), Error> {
                     }
                 }
             },
-        )?;
+        )
     }
-    Ok(())
 }
 
-/// Watches `dir`; after a change to a path `concerns` accepts has settled,
-/// runs `reload`, one at a time.
+/// Watches `dir`; after a change to a path `concerns` accepts has settled (or
+/// a wake-up through the returned sender), runs `reload`, one at a time.
 fn watch_dir<R, F>(
     workers: &Workers,
     dir: &Path,
     concerns: impl Fn(&Path) -> bool + Send + Sync + 'static,
     mut reload: R,
-) -> Result<(), Error>
+) -> Result<mpsc::Sender<()>, Error>
 where
     R: FnMut() -> F + Send + 'static,
     F: Future<Output = ()> + Send,
@@ -86,6 +103,7 @@ where
     };
     // One pending wake-up is enough: each reload looks at everything it watches.
     let (wake, mut woken) = mpsc::channel(1);
+    let poke = wake.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.as_ref().map_or(true, |event| {
             is_write(event) && event.paths.iter().any(|p| concerns(p))
@@ -120,7 +138,7 @@ where
             reload().await;
         }
     });
-    Ok(())
+    Ok(poke)
 }
 
 /// Whether `event` may have changed a file. Reads are left out, or a reload

@@ -22,14 +22,15 @@ pub(super) fn concerns_plugins(path: &Path) -> bool {
         .is_some_and(|ext| ext == "wasm" || ext == "toml")
 }
 
-/// Brings the loaded plugins in line with the plugin directory.
-pub(super) async fn reload(workers: &Workers) {
+/// Brings the loaded plugins in line with the plugin directory; returns
+/// whether it added a plugin.
+pub(super) async fn reload(workers: &Workers) -> bool {
     let pipeline = &workers.pipeline;
     let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
         Ok(scanned) => scanned,
         Err(error) => {
             tracing::error!(%error, "cannot read the plugin directory; the plugins stay as they are");
-            return;
+            return false;
         }
     };
     for path in misnamed {
@@ -45,13 +46,15 @@ pub(super) async fn reload(workers: &Workers) {
     pipeline
         .plugins
         .retain_rejections(|name| found.contains_key(name));
+    let mut added = false;
     for (name, path) in found {
         // Each load may compile for seconds: stopping does not wait for the rest.
         if workers.stop.is_cancelled() {
-            return;
+            break;
         }
-        load(workers, name, path).await;
+        added |= load(workers, name, path).await;
     }
+    added
 }
 
 /// What a plugin file holds compared with the version serving.
@@ -67,7 +70,8 @@ enum Change {
     Rejected(Rejection),
 }
 
-async fn load(workers: &Workers, name: String, path: PathBuf) {
+/// Loads `name` from `path` if it changed; returns whether it is a new plugin.
+async fn load(workers: &Workers, name: String, path: PathBuf) -> bool {
     let started = Instant::now();
     let plugin = workers.pipeline.plugins.get(&name);
     let current = plugin.as_ref().map(|plugin| plugin.current());
@@ -78,6 +82,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf) {
             .await
     };
     let pipeline = &workers.pipeline;
+    let mut added = false;
     match examined {
         Ok(Change::Skipped) => {}
         Ok(Change::Serving) => {
@@ -112,6 +117,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf) {
                     }
                     pipeline.plugins.insert(plugin.clone());
                     workers.start(plugin);
+                    added = true;
                     tracing::info!(plugin = %name, version = %id, took = ?started.elapsed(), "plugin added");
                 }
             }
@@ -130,6 +136,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf) {
             tracing::error!(plugin = %name, %panicked, "loading the plugin file panicked; the plugin stays as it was");
         }
     }
+    added
 }
 
 /// Reads and, if they changed, compiles the files of plugin `name`. Blocking.

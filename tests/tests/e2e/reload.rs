@@ -438,3 +438,36 @@ fn a_config_map_style_symlink_swap_reloads_the_routes() {
     });
     weir.stop();
 }
+
+#[test]
+fn a_table_naming_a_plugin_not_yet_loaded_serves_once_the_plugin_arrives() {
+    let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let probe = json!({"id": "probe", "source": "tests", "type": "late", "data": {}});
+    let routed = |weir: &Weir| {
+        weir.post_json("/v1/routes/explain", &probe.to_string())
+            .body["plugins"]
+            .clone()
+    };
+
+    let late_route =
+        "\n[[route]]\nname = \"late\"\nmatch = { type = \"late\" }\nplugins = [\"late\"]\n";
+    let staged = workspace.path().join("weir.toml.part");
+    std::fs::write(&staged, format!("{config}{late_route}")).expect("write config");
+    std::fs::rename(&staged, workspace.path().join("weir.toml")).expect("rename config");
+    weir.wait_for("the table naming a missing plugin to be rejected", |weir| {
+        (weir.metric(r#"weir_route_reloads_total{result="rejected"}"#) == 1.0).then_some(())
+    });
+    assert_eq!(routed(&weir), json!([]));
+
+    install(
+        &workspace,
+        "late",
+        &std::fs::read(plugin_component("test-slow")).expect("test-slow"),
+    );
+    weir.wait_for("the table to serve once its plugin is loaded", |weir| {
+        (routed(weir) == json!(["late"])).then_some(())
+    });
+    weir.stop();
+}
