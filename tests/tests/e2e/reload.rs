@@ -30,13 +30,29 @@ fn rebuilt(name: &str, mark: &str) -> Vec<u8> {
     bytes
 }
 
-/// Writes `bytes` beside the plugin file, then renames it over: the way a
-/// deploy replaces a file without a reader seeing half of it.
+/// Replaces `path` with `contents` by writing beside it and renaming over it:
+/// the way a deploy replaces a file without a reader seeing half of it.
+fn replace_file(path: &Path, contents: impl AsRef<[u8]>) {
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".part");
+    std::fs::write(&staged, contents).expect("write beside the file");
+    std::fs::rename(&staged, path).expect("rename over the file");
+}
+
+/// Installs `bytes` as plugin `name`.
 fn install(workspace: &Workspace, name: &str, bytes: &[u8]) {
-    let dir = workspace.path().join("plugins");
-    let staged = dir.join(format!("{name}.wasm.part"));
-    std::fs::write(&staged, bytes).expect("write plugin");
-    std::fs::rename(&staged, dir.join(format!("{name}.wasm"))).expect("rename plugin");
+    replace_file(
+        &workspace.path().join(format!("plugins/{name}.wasm")),
+        bytes,
+    );
+}
+
+/// The plugins an event of type `kind` would reach, from `POST /v1/routes/explain`.
+fn routed_to(weir: &Weir, kind: &str) -> Value {
+    let event = json!({"id": "probe", "source": "tests", "type": kind, "data": {"n": 1}});
+    weir.post_json("/v1/routes/explain", &event.to_string())
+        .body["plugins"]
+        .clone()
 }
 
 /// The `GET /v1/plugins` entry of `name`, if listed.
@@ -272,12 +288,11 @@ fn a_new_file_adds_a_plugin_and_a_manifest_edit_changes_its_limits() {
     let weir = workspace.start();
     let plugins = workspace.path().join("plugins");
 
-    std::fs::copy(
-        plugin_component("test-slow"),
-        plugins.join("added.wasm.part"),
-    )
-    .expect("copy");
-    std::fs::rename(plugins.join("added.wasm.part"), plugins.join("added.wasm")).expect("rename");
+    install(
+        &workspace,
+        "added",
+        &std::fs::read(plugin_component("test-slow")).expect("test-slow"),
+    );
     let added = weir.wait_for("the new plugin to be loaded", |weir| {
         plugin_entry(weir, "added")
     });
@@ -310,9 +325,7 @@ fn a_new_file_adds_a_plugin_and_a_manifest_edit_changes_its_limits() {
 }
 
 fn write_manifest(plugins: &Path, name: &str, text: &str) {
-    let staged = plugins.join(format!("{name}.toml.part"));
-    std::fs::write(&staged, text).expect("write manifest");
-    std::fs::rename(&staged, plugins.join(format!("{name}.toml"))).expect("rename manifest");
+    replace_file(&plugins.join(format!("{name}.toml")), text);
 }
 
 #[test]
@@ -321,18 +334,10 @@ fn an_edited_routing_table_is_swapped_in_and_a_broken_one_rejected() {
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     let probe = json!({"id": "probe", "source": "tests", "type": "recorded.v2", "data": {"n": 1}});
-    let routed = |weir: &Weir| {
-        weir.post_json("/v1/routes/explain", &probe.to_string())
-            .body["plugins"]
-            .clone()
-    };
+    let routed = |weir: &Weir| routed_to(weir, "recorded.v2");
     assert_eq!(routed(&weir), json!([]), "not routed yet");
 
-    let edit = |text: &str| {
-        let staged = workspace.path().join("weir.toml.part");
-        std::fs::write(&staged, text).expect("write config");
-        std::fs::rename(&staged, workspace.path().join("weir.toml")).expect("rename config");
-    };
+    let edit = |text: &str| replace_file(&workspace.path().join("weir.toml"), text);
     edit(&config.replace("type = \"recorded\"", "type = \"recorded*\""));
     weir.wait_for("the edited table to serve", |weir| {
         (routed(weir) == json!(["test-recorder"])).then_some(())
@@ -375,21 +380,13 @@ fn routes_in_routes_toml_are_loaded_and_reloaded() {
     let workspace = Workspace::new(&["test-recorder"], FAST_RELOAD);
     std::fs::write(workspace.path().join("routes.toml"), recorder::ROUTE).expect("routes.toml");
     let weir = workspace.start();
-    let probe = |kind: &str| {
-        let event = json!({"id": "probe", "source": "tests", "type": kind, "data": {"n": 1}});
-        weir.post_json("/v1/routes/explain", &event.to_string())
-            .body["plugins"]
-            .clone()
-    };
+    let probe = |kind: &str| routed_to(&weir, kind);
     assert_eq!(probe("recorded"), json!(["test-recorder"]), "read at start");
 
-    let staged = workspace.path().join("routes.toml.part");
-    std::fs::write(
-        &staged,
+    replace_file(
+        &workspace.path().join("routes.toml"),
         recorder::ROUTE.replace("\"recorded\"", "\"recorded.v3\""),
-    )
-    .expect("write");
-    std::fs::rename(&staged, workspace.path().join("routes.toml")).expect("rename");
+    );
     weir.wait_for("the edited routes.toml to serve", |_| {
         (probe("recorded.v3") == json!(["test-recorder"])).then_some(())
     });
@@ -419,12 +416,7 @@ fn a_config_map_style_symlink_swap_reloads_the_routes() {
     symlink("..v1", root.join("..data")).expect("..data");
     symlink("..data/weir.toml", root.join("weir.toml")).expect("weir.toml");
     let weir = workspace.start();
-    let probe = |kind: &str| {
-        let event = json!({"id": "probe", "source": "tests", "type": kind, "data": {"n": 1}});
-        weir.post_json("/v1/routes/explain", &event.to_string())
-            .body["plugins"]
-            .clone()
-    };
+    let probe = |kind: &str| routed_to(&weir, kind);
     assert_eq!(probe("recorded"), json!(["test-recorder"]));
 
     version(
@@ -444,18 +436,14 @@ fn a_table_naming_a_plugin_not_yet_loaded_serves_once_the_plugin_arrives() {
     let config = format!("{FAST_RELOAD}{}", recorder::ROUTE);
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
-    let probe = json!({"id": "probe", "source": "tests", "type": "late", "data": {}});
-    let routed = |weir: &Weir| {
-        weir.post_json("/v1/routes/explain", &probe.to_string())
-            .body["plugins"]
-            .clone()
-    };
+    let routed = |weir: &Weir| routed_to(weir, "late");
 
     let late_route =
         "\n[[route]]\nname = \"late\"\nmatch = { type = \"late\" }\nplugins = [\"late\"]\n";
-    let staged = workspace.path().join("weir.toml.part");
-    std::fs::write(&staged, format!("{config}{late_route}")).expect("write config");
-    std::fs::rename(&staged, workspace.path().join("weir.toml")).expect("rename config");
+    replace_file(
+        &workspace.path().join("weir.toml"),
+        format!("{config}{late_route}"),
+    );
     weir.wait_for("the table naming a missing plugin to be rejected", |weir| {
         (weir.metric(r#"weir_route_reloads_total{result="rejected"}"#) == 1.0).then_some(())
     });
