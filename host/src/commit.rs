@@ -14,7 +14,7 @@ pub enum Finished {
     Committed,
     /// State the handler read changed under it (a concurrent delivery wrote it);
     /// nothing was written. Run the delivery again.
-    Conflict(Leased),
+    Conflict(Box<Leased>),
     /// The lease expired before the commit and the delivery was handed out
     /// again; nothing was written, and the other attempt owns it now.
     LeaseLost,
@@ -158,7 +158,7 @@ fn complete(
     let mut staging = queue.stage();
     for (key, seen) in &effects.state_reads {
         if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
-            return Ok(Finished::Conflict(leased));
+            return Ok(Finished::Conflict(Box::new(leased)));
         }
     }
 

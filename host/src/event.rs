@@ -23,9 +23,13 @@ pub fn check_tenant(tenant: &str) -> Result<(), String> {
 pub const DEFAULT_TENANT: &str = "default";
 
 /// Dispatch priority, from the `priority` extension attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
+    /// Served before every other lane.
+    Critical,
     /// Served before normal and low.
     High,
     /// The default.
@@ -36,9 +40,21 @@ pub enum Priority {
 }
 
 impl Priority {
-    /// Parses `high`, `normal` or `low`.
+    /// Every priority, most urgent first: the order of dispatch lanes.
+    pub const ALL: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ];
+
+    /// What the error for an unknown priority says is expected.
+    pub const EXPECTED: &str = "critical, high, normal or low";
+
+    /// Parses `critical`, `high`, `normal` or `low`.
     pub fn parse(text: &str) -> Option<Priority> {
         match text {
+            "critical" => Some(Priority::Critical),
             "high" => Some(Priority::High),
             "normal" => Some(Priority::Normal),
             "low" => Some(Priority::Low),
@@ -49,10 +65,21 @@ impl Priority {
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
+            Priority::Critical => "critical",
             Priority::High => "high",
             Priority::Normal => "normal",
             Priority::Low => "low",
         }
+    }
+
+    /// The lane index: 0 for the most urgent.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
+    /// The priority of lane index `rank`.
+    pub fn from_rank(rank: u8) -> Option<Priority> {
+        Priority::ALL.get(usize::from(rank)).copied()
     }
 }
 
@@ -138,7 +165,7 @@ impl Event {
         match name {
             "priority" => {
                 self.priority = Priority::parse(&value).ok_or_else(|| {
-                    format!("priority is {value:?}; expected high, normal or low")
+                    format!("priority is {value:?}; expected {}", Priority::EXPECTED)
                 })?;
             }
             "stage" => self.stage = Some(value),

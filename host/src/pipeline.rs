@@ -10,7 +10,7 @@ use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
-use crate::queue::{Pending, Queue, QueueError, Seq, Staged, Staging};
+use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
 use crate::runtime::Plugins;
 
@@ -22,7 +22,8 @@ pub struct Pipeline {
     pub queue: Queue,
     /// Where events go; a reload of the config file swaps it.
     routes: RwLock<Arc<RouteTable>>,
-    /// One dispatch lane per plugin: its cursor into `ready` and its wake-up.
+    /// Each plugin's dispatch lanes (priority × tenant), their cursors into
+    /// `ready` and the worker's wake-up.
     pub lanes: Lanes,
     /// Prometheus metrics.
     pub metrics: Metrics,
@@ -49,15 +50,15 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             routes: RwLock::new(Arc::new(config.routes.clone())),
-            config,
             queue,
-            lanes: Lanes::default(),
+            lanes: Lanes::new(&config),
             metrics,
             plugins,
             storage_ok: AtomicBool::new(true),
             stop,
             backlog: Backlog::default(),
             paused_tenants: RwLock::default(),
+            config,
         }
     }
 
@@ -76,8 +77,8 @@ impl Pipeline {
 
     fn deliveries_added(&self, deliveries: &[Pending]) {
         for pending in deliveries {
-            self.pending_changed(&pending.plugin, &pending.tenant, 1);
-            self.lanes.wake(&pending.plugin, pending.seq);
+            self.pending_changed(&pending.plugin, &pending.lane.tenant, 1);
+            self.lanes.wake(&pending.plugin, &pending.lane, pending.seq);
         }
     }
 
@@ -93,9 +94,9 @@ impl Pipeline {
     }
 
     /// Call after deliveries moved back to ready (retries due, recovered leases).
-    pub fn deliveries_ready_again(&self, deliveries: &[(String, Seq)]) {
-        for (plugin, seq) in deliveries {
-            self.lanes.wake(plugin, *seq);
+    pub fn deliveries_ready_again(&self, deliveries: &[Pending]) {
+        for pending in deliveries {
+            self.lanes.wake(&pending.plugin, &pending.lane, pending.seq);
         }
     }
 

@@ -12,11 +12,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod capabilities;
+mod lane_weights;
 mod manifest;
 mod marks;
 mod routes_file;
 
 pub use capabilities::{Capabilities, HttpGrant};
+pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
 pub use routes_file::ROUTES_FILE;
 
@@ -113,6 +115,8 @@ struct RawTenantLimits {
     burst: Option<f64>,
     backlog_high_water: Option<u64>,
     backlog_low_water: Option<u64>,
+    weight: Option<u32>,
+    max_in_flight: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +133,8 @@ struct RawDispatch {
     max_hops: Option<u32>,
     shutdown_grace_ms: Option<u64>,
     lease_grace_ms: Option<u64>,
+    #[serde(default)]
+    lane_weights: lane_weights::RawLaneWeights,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -271,6 +277,11 @@ pub struct TenantLimits {
     /// The tenant's pending deliveries at which its requests get 429, and
     /// below which they are accepted again; `None`: only the global mark.
     pub backlog: Option<Watermarks>,
+    /// The tenant's share of dispatches within a lane, against other tenants'.
+    pub weight: u32,
+    /// Most of the tenant's deliveries running at once, over all plugins;
+    /// `None`: no cap of its own.
+    pub max_in_flight: Option<u32>,
 }
 
 /// How the plugin directory is watched.
@@ -295,6 +306,8 @@ pub struct DispatchLimits {
     /// How long past a plugin's deadline a lease holds before the delivery is
     /// presumed lost and handed out again.
     pub lease_grace: Duration,
+    /// Each priority's share of a plugin's dispatches.
+    pub lane_weights: LaneWeights,
 }
 
 /// The limits one plugin runs under.
@@ -486,6 +499,8 @@ impl Config {
             rate_per_sec: None,
             burst: 0.0,
             backlog: None,
+            weight: 1,
+            max_in_flight: None,
         };
         let tenant_defaults = resolve_tenant(&unlimited, &raw.tenant_defaults, "tenant_defaults")?;
         let tenants = raw
@@ -523,6 +538,7 @@ impl Config {
             // A commit takes milliseconds; half a minute covers a stalled disk
             // without leaving a lost delivery waiting long.
             lease_grace: Duration::from_millis(raw.dispatch.lease_grace_ms.unwrap_or(30_000)),
+            lane_weights: LaneWeights::resolve(&raw.dispatch.lane_weights)?,
         };
         let reload = Reload {
             watch: raw.reload.watch.unwrap_or(true),
@@ -603,10 +619,20 @@ fn resolve_tenant(
         )?),
         None => base.backlog,
     };
+    if raw.max_in_flight == Some(0) {
+        return Err(ConfigError::Invalid(format!(
+            "[{section}] max_in_flight must be at least 1 (leave it out for no cap)"
+        )));
+    }
     Ok(TenantLimits {
         rate_per_sec,
         burst,
         backlog,
+        weight: match raw.weight {
+            Some(weight) => lane_weights::tenant_weight(weight, section)?,
+            None => base.weight,
+        },
+        max_in_flight: raw.max_in_flight.or(base.max_in_flight),
     })
 }
 

@@ -6,7 +6,7 @@
 
 use crate::commit::{self, Finished};
 use crate::pipeline::Pipeline;
-use crate::queue::{Attempt, Leased, QueueError};
+use crate::queue::{Attempt, Lane, Leased, QueueError};
 
 /// Expires every lease whose deadline passed before `now_ms`.
 pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueError> {
@@ -46,6 +46,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
         let leased = Leased {
             seq,
             plugin: plugin.clone(),
+            lane: Lane::of(&event),
             record,
         };
         let finished = commit::retry_or_bury(

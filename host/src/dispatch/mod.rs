@@ -5,6 +5,7 @@
 mod breaker;
 mod concurrency;
 mod expiry;
+mod fair;
 mod hold;
 mod lanes;
 mod oldest_ready;
@@ -12,6 +13,7 @@ mod replay;
 mod retry;
 mod route_breakers;
 mod scheduler;
+mod tenant_slots;
 
 use std::sync::Arc;
 
@@ -21,7 +23,8 @@ use tracing::Instrument;
 
 pub use breaker::{Breaker, BreakerState, Permission};
 pub use concurrency::AdaptiveLimit;
-pub use lanes::{Lane, Lanes};
+pub use fair::{Fair, Tenants};
+pub use lanes::{Lanes, PluginLanes};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
@@ -74,7 +77,9 @@ impl Workers {
             self.stop.clone(),
             self.deliveries.clone(),
         ));
-        self.pipeline.lanes.wake(&name, 0);
+        if let Err(error) = self.pipeline.lanes.discover(&name, &self.pipeline.queue) {
+            tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin");
+        }
     }
 }
 
@@ -86,7 +91,7 @@ async fn serve_plugin(
     stop: CancellationToken,
     deliveries: TaskTracker,
 ) {
-    let lane = pipeline.lanes.lane(&plugin.name);
+    let lanes = pipeline.lanes.of(&plugin.name);
     let mut gate = plugin.gate.subscribe();
     loop {
         tokio::select! {
@@ -135,7 +140,12 @@ async fn serve_plugin(
         // route sets, which a reload must not change under it.
         let routes = pipeline.routes();
         let lease_ms = lease_ms(&pipeline, &routes, &plugin.name, &version.limits);
-        match lane.lease_with(|from| pipeline.queue.lease_next(&plugin.name, from, lease_ms)) {
+        let leased = lanes.lease_with(&pipeline.lanes.tenants, |lane, from| {
+            pipeline
+                .queue
+                .lease_next(&plugin.name, lane, from, lease_ms)
+        });
+        match leased {
             Ok(Some(leased)) => {
                 let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, event_id = tracing::field::Empty);
                 let task = run_delivery(pipeline.clone(), plugin.clone(), version, routes, leased);
@@ -152,7 +162,7 @@ async fn serve_plugin(
                 plugin.breaker.unused_probe();
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = lane.woken() => {}
+                    _ = lanes.woken() => {}
                 }
             }
             Err(error) => {
@@ -200,10 +210,12 @@ async fn run_delivery(
         .get_or_create(&label)
         .clone();
     busy.inc();
+    let tenant = leased.lane.tenant.clone();
     if let Err(error) = handle(&pipeline, &plugin, &version, &routes, leased).await {
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
         pipeline.storage_failed(&error);
     }
+    pipeline.lanes.finished(&tenant);
     busy.dec();
     plugin.slot_freed.notify_one();
 }
@@ -304,7 +316,7 @@ async fn handle(
             }
             Finished::Conflict(again) => {
                 metrics.state_conflicts.get_or_create(&label).inc();
-                leased = again;
+                leased = *again;
             }
         }
     }

@@ -40,9 +40,12 @@ fn oldest_ready_ms(pipeline: &Pipeline) -> Result<u64, QueueError> {
     let now = now_ms();
     let mut oldest = 0;
     for plugin in pipeline.plugins.all() {
-        let cursor = pipeline.lanes.lane(&plugin.name).cursor();
-        let since = pipeline.queue.ready_since(&plugin.name, cursor)?;
-        let waited_ms = since.map_or(0, |since| now.saturating_sub(since));
+        let mut waited_ms = 0;
+        for (lane, cursor) in pipeline.lanes.of(&plugin.name).active() {
+            if let Some(since) = pipeline.queue.ready_since(&plugin.name, &lane, cursor)? {
+                waited_ms = waited_ms.max(now.saturating_sub(since));
+            }
+        }
         pipeline
             .metrics
             .oldest_ready_age

@@ -201,7 +201,7 @@ mod tests {
             ),
             (
                 r#"{"source":"s","type":"t","priority":"urgent"}"#,
-                "expected high, normal or low",
+                "expected critical, high, normal or low",
             ),
             (r#"{"source":"s","type":"t","Bad_Name":"x"}"#, "is invalid"),
             (

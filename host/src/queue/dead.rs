@@ -114,7 +114,7 @@ impl Staging<'_> {
         record.error = None;
         record.replays += 1;
         self.remove_dead(seq, plugin);
-        self.make_pending(seq, record, &event.tenant);
+        self.make_pending(seq, record, &event);
         Ok(true)
     }
 

@@ -5,7 +5,7 @@
 //! | `events`      | seq                              | event (see `codec`)    |
 //! | `event_ids`   | event id                         | seq                    |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
-//! | `ready`       | plugin ‖ 0x00 ‖ seq              | ready since (ms)       |
+//! | `ready_lanes` | plugin ‖ 0x00 ‖ lane ‖ seq (below) | ready since (ms)     |
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
@@ -17,8 +17,15 @@
 //! | `meta`        | name (the horizon; `paused/…` for operators' pauses) | value |
 //!
 //! An ordering key is plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ partitionkey ‖ 0x00.
+//! A lane in `ready_lanes` is priority rank (1 byte) ‖ tenant ‖ 0x00, so one
+//! plugin's lanes sort most urgent first and each lane is one range in seq
+//! order. (The `ready` keyspace of earlier versions, plugin ‖ 0x00 ‖ seq, is
+//! moved into `ready_lanes` at start-up: see `migrate`.)
 //! Plugin names, tenants and partition keys never contain 0x00 (all are
 //! validated), so the separator keeps one range from running into another.
+
+use super::Lane;
+use crate::event::Priority;
 
 /// An event's position in the log, assigned at commit.
 pub type Seq = u64;
@@ -72,6 +79,39 @@ pub fn split_plugin_seq(key: &[u8]) -> Option<(&str, Seq)> {
 pub fn plugin_of(key: &[u8]) -> Option<&str> {
     let end = key.iter().position(|&b| b == SEP)?;
     std::str::from_utf8(&key[..end]).ok()
+}
+
+/// The prefix of one lane of one plugin in `ready_lanes`.
+pub fn lane_prefix(plugin: &str, lane: &Lane) -> Vec<u8> {
+    let mut key = plugin_prefix(plugin);
+    key.push(lane.priority.rank());
+    key.extend_from_slice(lane.tenant.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// Key in `ready_lanes`: the delivery of event `seq` to `plugin`, waiting in `lane`.
+pub fn ready(plugin: &str, lane: &Lane, seq: Seq) -> Vec<u8> {
+    let mut key = lane_prefix(plugin, lane);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Splits a `ready_lanes` key back into (plugin, lane, seq).
+pub fn split_ready(key: &[u8]) -> Option<(&str, Lane, Seq)> {
+    let plugin_end = key.iter().position(|&b| b == SEP)?;
+    let plugin = std::str::from_utf8(&key[..plugin_end]).ok()?;
+    let priority = Priority::from_rank(*key.get(plugin_end + 1)?)?;
+    let seq_at = key.len().checked_sub(8)?;
+    let tenant = key.get(plugin_end + 2..seq_at.checked_sub(1)?)?;
+    if key[seq_at - 1] != SEP {
+        return None;
+    }
+    let lane = Lane {
+        priority,
+        tenant: std::str::from_utf8(tenant).ok()?.to_owned(),
+    };
+    Some((plugin, lane, read_seq(&key[seq_at..])?))
 }
 
 /// The prefix of one tenant's range in `held`.
@@ -159,5 +199,24 @@ mod tests {
         assert_eq!(split_plugin_seq(b"short"), None);
         assert_eq!(read_lease(&lease(99, 3)), Some((99, 3)));
         assert!(!ordering("p", "t", "k").starts_with(&ordering("p", "t", "")));
+    }
+
+    #[test]
+    fn ready_keys_round_trip_and_sort_by_lane_then_seq() {
+        let lane = |priority, tenant: &str| Lane {
+            priority,
+            tenant: tenant.to_owned(),
+        };
+        let acme = lane(Priority::Normal, "acme");
+        let key = ready("p", &acme, 7);
+        assert_eq!(split_ready(&key), Some(("p", acme.clone(), 7)));
+        assert!(key.starts_with(&lane_prefix("p", &acme)));
+        assert!(ready("p", &lane(Priority::Critical, "zeta"), 9) < ready("p", &acme, 1));
+        assert!(ready("p", &acme, 255) < ready("p", &acme, 256));
+        // A tenant that extends another's name is a different range.
+        assert!(
+            !ready("p", &lane(Priority::Normal, "acme2"), 1).starts_with(&lane_prefix("p", &acme))
+        );
+        assert_eq!(split_ready(b"p\0\x09t\0"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
-use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, keys};
+use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
 use crate::event::now_ms;
 
 /// A delivery taken to run.
@@ -10,13 +10,15 @@ pub struct Leased {
     pub seq: Seq,
     /// The plugin it goes to.
     pub plugin: String,
+    /// The lane it waited in.
+    pub lane: Lane,
     /// Its record, with `attempts` already counting this attempt.
     pub record: DeliveryRecord,
 }
 
 impl Queue {
-    /// Leases the first ready delivery of `plugin` at or after `from`, until
-    /// `lease_ms` from now.
+    /// Leases the first delivery of `plugin` ready in `lane` at or after
+    /// `from`, until `lease_ms` from now.
     ///
     /// Scanning from the caller's cursor skips the tombstones that earlier leases
     /// left at the head of the range. The lease write is not fsync'd: if it is
@@ -24,16 +26,17 @@ impl Queue {
     pub fn lease_next(
         &self,
         plugin: &str,
+        lane: &Lane,
         from: Seq,
         lease_ms: u64,
     ) -> Result<Option<Leased>, QueueError> {
-        let range = keys::plugin_seq(plugin, from)..=keys::plugin_seq(plugin, Seq::MAX);
+        let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
         let Some(first) = self.ready.range(range).next() else {
             return Ok(None);
         };
         let key = first.key()?;
-        let seq = keys::split_plugin_seq(&key)
-            .map(|(_, seq)| seq)
+        let seq = keys::split_ready(&key)
+            .map(|(_, _, seq)| seq)
             .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
         let mut record = self.delivery(seq, plugin)?.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
@@ -42,10 +45,10 @@ impl Queue {
         record.attempts += 1;
         record.state = DeliveryState::Leased;
         let mut batch = self.db.batch();
-        batch.remove(&self.ready, key.clone());
+        batch.remove(&self.ready, key);
         batch.insert(
             &self.leased,
-            key,
+            keys::plugin_seq(plugin, seq),
             keys::lease(now_ms() + lease_ms, record.attempts),
         );
         batch.insert(
@@ -57,18 +60,44 @@ impl Queue {
         Ok(Some(Leased {
             seq,
             plugin: plugin.to_owned(),
+            lane: lane.clone(),
             record,
         }))
     }
 
-    /// When the first ready delivery of `plugin` at or after `from` became
-    /// ready (ms since the Unix epoch), if there is one.
-    pub fn ready_since(&self, plugin: &str, from: Seq) -> Result<Option<u64>, QueueError> {
-        let range = keys::plugin_seq(plugin, from)..=keys::plugin_seq(plugin, Seq::MAX);
+    /// When the first delivery of `plugin` ready in `lane` at or after `from`
+    /// became ready (ms since the Unix epoch), if there is one.
+    pub fn ready_since(
+        &self,
+        plugin: &str,
+        lane: &Lane,
+        from: Seq,
+    ) -> Result<Option<u64>, QueueError> {
+        let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
         match self.ready.range(range).next() {
             Some(guard) => Ok(keys::read_seq(&guard.value()?)),
             None => Ok(None),
         }
+    }
+
+    /// The lanes of `plugin` with a ready delivery, found by seeking from one
+    /// lane to the next, so a deep lane costs no more than a shallow one.
+    pub fn ready_lanes(&self, plugin: &str) -> Result<Vec<Lane>, QueueError> {
+        use std::ops::Bound;
+        let prefix = keys::plugin_prefix(plugin);
+        let mut lanes = Vec::new();
+        let mut from = Bound::Included(prefix.clone());
+        while let Some(guard) = self.ready.range((from, Bound::Unbounded)).next() {
+            let key = guard.key()?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let (_, lane, _) = keys::split_ready(&key)
+                .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
+            from = Bound::Excluded(keys::ready(plugin, &lane, Seq::MAX));
+            lanes.push(lane);
+        }
+        Ok(lanes)
     }
 
     /// Leases whose deadline passed before `now_ms`, as (plugin, seq, deadline, attempt).
@@ -91,7 +120,7 @@ impl Queue {
     /// Returns every leased delivery to ready. Run at start-up, before dispatch
     /// (any lease then belongs to a process that is gone), and at shutdown for
     /// the deliveries that did not finish within the grace period.
-    pub fn recover_leases(&self) -> Result<Vec<(String, Seq)>, QueueError> {
+    pub fn recover_leases(&self) -> Result<Vec<Pending>, QueueError> {
         // Under the write lock: at shutdown a straggling delivery may still try
         // to commit, and must find its lease either still there or gone.
         let mut staging = self.stage();
@@ -104,7 +133,7 @@ impl Queue {
                 continue;
             };
             staging.batch().remove(&self.leased, key.to_vec());
-            staging.make_ready(seq, record);
+            staging.make_ready(seq, record)?;
         }
         Ok(staging.commit()?.readied)
     }

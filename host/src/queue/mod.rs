@@ -12,7 +12,9 @@ mod delivery;
 mod group_commit;
 mod integrity;
 pub mod keys;
+mod lane;
 mod lease;
+mod migrate;
 mod parking;
 mod pauses;
 mod replay;
@@ -32,6 +34,7 @@ pub use dead::{DeadFilter, DeadLetter, DeadPage};
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use keys::Seq;
+pub use lane::Lane;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
@@ -143,10 +146,10 @@ impl Queue {
             Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
             None => 1,
         };
-        Ok(Queue {
+        let queue = Queue {
             event_ids: keyspace("event_ids")?,
             deliveries: keyspace("deliveries")?,
-            ready: keyspace("ready")?,
+            ready: keyspace("ready_lanes")?,
             leased: keyspace("leased")?,
             scheduled: keyspace("scheduled")?,
             dead: keyspace("dead")?,
@@ -160,7 +163,9 @@ impl Queue {
             durability,
             write_lock: Mutex::new(next_seq),
             db,
-        })
+        };
+        queue.migrate_legacy_ready()?;
+        Ok(queue)
     }
 
     /// Makes everything committed so far as durable as the configured
@@ -197,6 +202,14 @@ impl Queue {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// The lane the deliveries of event `seq` wait in.
+    pub fn lane_of(&self, seq: Seq) -> Result<Lane, QueueError> {
+        let event = self
+            .event(seq)?
+            .ok_or_else(|| QueueError::Corrupt(format!("delivery of event {seq} has no event")))?;
+        Ok(Lane::of(&event))
     }
 
     /// The delivery of event `seq` to `plugin`.
@@ -267,9 +280,15 @@ impl Queue {
     }
 
     /// Deliveries not yet done or dead (ready, leased, scheduled, waiting,
-    /// held), per plugin and tenant. Reads the event of each, to learn its tenant.
+    /// held), per plugin and tenant. Reads the event of each not in a lane, to
+    /// learn its tenant.
     pub fn pending_counts(&self) -> Result<HashMap<(String, String), i64>, QueueError> {
         let mut counts: HashMap<(String, String), i64> = HashMap::new();
+        for guard in self.ready.iter() {
+            if let Some((plugin, lane, _)) = keys::split_ready(&guard.key()?) {
+                *counts.entry((plugin.to_owned(), lane.tenant)).or_default() += 1;
+            }
+        }
         let mut count = |plugin: &str, seq: Seq| -> Result<(), QueueError> {
             let event = self.event(seq)?.ok_or_else(|| {
                 QueueError::Corrupt(format!("pending delivery {seq}/{plugin} has no event"))
@@ -277,11 +296,9 @@ impl Queue {
             *counts.entry((plugin.to_owned(), event.tenant)).or_default() += 1;
             Ok(())
         };
-        for index in [&self.ready, &self.leased] {
-            for guard in index.iter() {
-                if let Some((plugin, seq)) = keys::split_plugin_seq(&guard.key()?) {
-                    count(plugin, seq)?;
-                }
+        for guard in self.leased.iter() {
+            if let Some((plugin, seq)) = keys::split_plugin_seq(&guard.key()?) {
+                count(plugin, seq)?;
             }
         }
         for guard in self.scheduled.iter() {

@@ -79,7 +79,7 @@ impl Queue {
                     QueueError::Corrupt(format!("held delivery {seq}/{plugin} has no record"))
                 })?;
                 staging.batch().remove(&self.held, key.to_vec());
-                staging.make_ready(seq, record);
+                staging.make_ready(seq, record)?;
                 batch += 1;
             }
             if batch == 0 {

@@ -45,7 +45,7 @@ impl Staging<'_> {
             }
             None => DeliveryRecord::ready(plugin),
         };
-        self.make_pending(seq, record, &event.tenant);
+        self.make_pending(seq, record, event);
         Ok(Rerun::Queued)
     }
 }

@@ -1,10 +1,10 @@
 //! Scheduled retries: deliveries waiting in `scheduled` until their due time.
 
-use super::{Queue, QueueError, Seq, keys};
+use super::{Pending, Queue, QueueError, keys};
 
 impl Queue {
     /// Moves up to `limit` deliveries due at or before `now_ms` back to ready.
-    pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<(String, Seq)>, QueueError> {
+    pub fn promote_due(&self, now_ms: u64, limit: usize) -> Result<Vec<Pending>, QueueError> {
         let mut staging = self.stage();
         for guard in self
             .scheduled
@@ -19,7 +19,7 @@ impl Queue {
                 continue;
             };
             staging.batch().remove(&self.scheduled, key.to_vec());
-            staging.make_ready(seq, record);
+            staging.make_ready(seq, record)?;
         }
         Ok(staging.commit()?.readied)
     }

@@ -11,7 +11,7 @@ use std::sync::MutexGuard;
 
 use fjall::OwnedWriteBatch;
 
-use super::{DeliveryRecord, DeliveryState, Leased, Queue, QueueError, Seq, codec, keys};
+use super::{DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, codec, keys};
 use crate::event::{Event, now_ms};
 
 /// A batch being staged; nothing is written until [`Staging::commit`].
@@ -28,7 +28,7 @@ pub struct Staging<'q> {
     /// Deliveries that became pending, to count and wake after the commit.
     added: Vec<Pending>,
     /// Deliveries this batch makes ready again, to wake after the commit.
-    readied: Vec<(String, Seq)>,
+    readied: Vec<Pending>,
 }
 
 /// A delivery that became pending: new, revived from the dead letters, or
@@ -37,8 +37,8 @@ pub struct Staging<'q> {
 pub struct Pending {
     /// The plugin it goes to.
     pub plugin: String,
-    /// The tenant of its event.
-    pub tenant: String,
+    /// The lane it waits in (its event's priority and tenant).
+    pub lane: Lane,
     /// Its event's sequence number.
     pub seq: Seq,
 }
@@ -49,7 +49,7 @@ pub struct Staged {
     /// Deliveries that became pending (ready, or waiting behind their ordering key).
     pub added: Vec<Pending>,
     /// Existing deliveries made ready.
-    pub readied: Vec<(String, Seq)>,
+    pub readied: Vec<Pending>,
 }
 
 impl Queue {
@@ -88,6 +88,7 @@ impl<'q> Staging<'q> {
         let queue = self.queue;
         let seq = self.next_seq;
         self.next_seq += 1;
+        let lane = Lane::of(event);
         self.batch
             .insert(&queue.events, keys::seq(seq), codec::encode(event));
         self.batch
@@ -108,11 +109,11 @@ impl<'q> Staging<'q> {
                         self.batch.insert(&queue.waiting, waiting, []);
                     } else {
                         self.batch.insert(&queue.heads, key.clone(), keys::seq(seq));
-                        self.index_ready(plugin, seq);
+                        self.index_ready(plugin, &lane, seq);
                     }
                     self.heads.insert(key, true);
                 }
-                None => self.index_ready(plugin, seq),
+                None => self.index_ready(plugin, &lane, seq),
             }
             self.batch.insert(
                 &queue.deliveries,
@@ -121,7 +122,7 @@ impl<'q> Staging<'q> {
             );
             self.added.push(Pending {
                 plugin: plugin.clone(),
-                tenant: event.tenant.clone(),
+                lane: lane.clone(),
                 seq,
             });
         }
@@ -178,35 +179,39 @@ impl<'q> Staging<'q> {
     }
 
     /// Makes delivery (`seq`, `record.plugin`) ready and stores its record.
-    pub fn make_ready(&mut self, seq: Seq, record: DeliveryRecord) {
-        self.readied.push((record.plugin.clone(), seq));
-        self.set_ready(seq, record);
+    /// Its lane is read from the event.
+    pub fn make_ready(&mut self, seq: Seq, record: DeliveryRecord) -> Result<(), QueueError> {
+        let lane = self.queue.lane_of(seq)?;
+        let pending = self.set_ready(seq, record, lane);
+        self.readied.push(pending);
+        Ok(())
     }
 
-    /// Makes a finished delivery of `tenant`'s event pending again: ready,
-    /// counted in the backlog once the batch commits.
-    pub(super) fn make_pending(&mut self, seq: Seq, record: DeliveryRecord, tenant: &str) {
-        self.added.push(Pending {
-            plugin: record.plugin.clone(),
-            tenant: tenant.to_owned(),
-            seq,
-        });
-        self.set_ready(seq, record);
+    /// Makes a finished delivery of `event` pending again: ready, counted in
+    /// the backlog once the batch commits.
+    pub(super) fn make_pending(&mut self, seq: Seq, record: DeliveryRecord, event: &Event) {
+        let pending = self.set_ready(seq, record, Lane::of(event));
+        self.added.push(pending);
     }
 
-    fn set_ready(&mut self, seq: Seq, mut record: DeliveryRecord) {
+    fn set_ready(&mut self, seq: Seq, mut record: DeliveryRecord, lane: Lane) -> Pending {
         record.state = DeliveryState::Ready;
         record.next_attempt_at_ms = None;
-        self.index_ready(&record.plugin, seq);
+        self.index_ready(&record.plugin, &lane, seq);
         self.put_record(seq, &record);
+        Pending {
+            plugin: record.plugin,
+            lane,
+            seq,
+        }
     }
 
-    /// Puts (`seq`, `plugin`) in the ready index, stamped with the time it
-    /// started waiting for a slot.
-    fn index_ready(&mut self, plugin: &str, seq: Seq) {
+    /// Puts (`seq`, `plugin`) in `lane` of the ready index, stamped with the
+    /// time it started waiting for a slot.
+    fn index_ready(&mut self, plugin: &str, lane: &Lane, seq: Seq) {
         self.batch.insert(
             &self.queue.ready,
-            keys::plugin_seq(plugin, seq),
+            keys::ready(plugin, lane, seq),
             keys::seq(now_ms()),
         );
     }
@@ -269,8 +274,7 @@ impl<'q> Staging<'q> {
         self.batch
             .insert(&queue.heads, key.clone(), keys::seq(next_seq));
         self.heads.insert(key, true);
-        self.make_ready(next_seq, record);
-        Ok(())
+        self.make_ready(next_seq, record)
     }
 
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).

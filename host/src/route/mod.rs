@@ -256,7 +256,10 @@ fn conditions(spec: &MatchSpec) -> Result<Vec<Condition>, String> {
     }
     if let Some(priority) = spec.priority.as_deref() {
         let priority = Priority::parse(priority).ok_or_else(|| {
-            format!("match.priority is {priority:?}; expected high, normal or low")
+            format!(
+                "match.priority is {priority:?}; expected {}",
+                Priority::EXPECTED
+            )
         })?;
         conditions.push(Condition {
             field: "priority".to_owned(),

@@ -10,6 +10,7 @@ mod cloudevents;
 mod concurrency;
 mod crash;
 mod dead_letters;
+mod fairness;
 mod hostile;
 mod isolation;
 mod manifests;

@@ -19,6 +19,8 @@ pub struct Load {
     pub batch: usize,
     /// Events in all (rounded up to whole batches).
     pub events: u64,
+    /// Tenants the events are spread over.
+    pub tenants: u64,
     /// Tasks submitting at once: what lets the committer group them.
     pub concurrency: usize,
 }
@@ -53,6 +55,7 @@ pub fn submit_all(
         next_batch: Arc::new(AtomicU64::new(0)),
         batches: load.events.div_ceil(load.batch as u64),
         batch: load.batch as u64,
+        tenants: load.tenants,
         payload: Arc::from(payload),
         deadline: Instant::now() + cap,
     };
@@ -96,6 +99,8 @@ struct Submitters {
     batches: u64,
     /// Events per submit.
     batch: u64,
+    /// Tenants the events are spread over.
+    tenants: u64,
     /// Every event's data, shared rather than copied per task.
     payload: Arc<[u8]>,
     /// When submitters stop claiming batches, whatever is left.
@@ -117,7 +122,7 @@ impl Submitters {
             }
             let first = n * self.batch;
             let events = (first..first + self.batch)
-                .map(|id| setup::event(id, &self.payload))
+                .map(|id| setup::event(id, self.tenants, &self.payload))
                 .collect();
             let admissions = self
                 .committer

@@ -11,7 +11,11 @@
 //!   its ratio to `raw_fjall` at the same batch size. With more than one
 //!   submitter the ratio can pass 1 at small batches: the committer shares one
 //!   fsync among several batches, which the single raw writer cannot;
-//! - `dequeue`: leasing deliveries and marking them done, one thread.
+//! - `dequeue`: leasing deliveries and marking them done, one thread, the
+//!   fair scheduler choosing the lane, once per `--dequeue-tenants` count
+//!   (events spread over that many tenants and all four priorities);
+//! - `scheduler` (`scheduler.rs`): the scheduler's choice alone, in memory,
+//!   per dispatch, with 1, 100 and 10,000 tenants in each priority.
 //!
 //! `setup` builds the pipeline and the events they share. Every measured loop
 //! stops after its count or after `--max-seconds`, whichever comes first.
@@ -19,6 +23,7 @@
 mod dequeue;
 mod enqueue;
 mod raw;
+mod scheduler;
 mod setup;
 
 use std::path::PathBuf;
@@ -48,6 +53,12 @@ struct Args {
     /// Deliveries to lease and finish in the dequeue scenario.
     #[arg(long, default_value_t = 20_000)]
     dequeue_events: u64,
+    /// Tenants to spread the dequeue scenario's events over, one run each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 100])]
+    dequeue_tenants: Vec<u64>,
+    /// Dispatches the scheduler scenario chooses, per tenant count.
+    #[arg(long, default_value_t = 2_000_000)]
+    scheduler_picks: u64,
     /// Payload bytes per event: a small webhook.
     #[arg(long, default_value_t = 200)]
     value_bytes: usize,
@@ -86,6 +97,9 @@ fn main() -> anyhow::Result<()> {
     if args.events == 0 || args.dequeue_events == 0 || args.concurrency == 0 {
         bail!("--events, --dequeue-events and --concurrency must be positive");
     }
+    if args.dequeue_tenants.contains(&0) || args.scheduler_picks == 0 {
+        bail!("--dequeue-tenants and --scheduler-picks must be positive");
+    }
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
     let cap = Duration::from_secs(args.max_seconds);
     let payload = setup::payload(args.value_bytes);
@@ -98,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         let load = enqueue::Load {
             batch,
             events: args.events,
+            tenants: 1,
             concurrency: args.concurrency,
         };
         let measured = enqueue::scenario(&base, &load, &payload, cap)?;
@@ -108,8 +123,27 @@ fn main() -> anyhow::Result<()> {
         });
         report("enqueue", Some(batch), &measured, extra);
     }
-    let measured = dequeue::scenario(&base, args.dequeue_events, args.concurrency, &payload, cap)?;
-    report("dequeue", None, &measured, json!({}));
+    for &tenants in &args.dequeue_tenants {
+        let measured = dequeue::scenario(
+            &base,
+            args.dequeue_events,
+            tenants,
+            args.concurrency,
+            &payload,
+            cap,
+        )?;
+        report("dequeue", None, &measured, json!({ "tenants": tenants }));
+    }
+    for tenants in [1, 100, 10_000] {
+        let ns = scheduler::ns_per_dispatch(tenants, args.scheduler_picks);
+        let line = json!({
+            "scenario": "scheduler",
+            "tenants_per_priority": tenants,
+            "picks": args.scheduler_picks,
+            "ns_per_dispatch": ns,
+        });
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use weir::config::Overrides;
-use weir::event::{DEFAULT_TENANT, Event};
+use weir::event::{DEFAULT_TENANT, Event, Priority};
 use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
 use weir::queue::{Durability, Queue};
@@ -85,14 +85,24 @@ fn no_plugins(dir: &Path) -> anyhow::Result<Plugins> {
     Ok(Plugins::new(engine, linker, pool, Default::default()))
 }
 
-/// Bench event number `n`, unique within one queue.
-pub fn event(n: u64, payload: &[u8]) -> Event {
+/// Bench event number `n`, unique within one queue. With one tenant every
+/// event is the default tenant's at normal priority; with more, events go
+/// round the tenants and the priorities, so dispatch chooses among lanes.
+pub fn event(n: u64, tenants: u64, payload: &[u8]) -> Event {
+    let tenant = if tenants > 1 {
+        format!("tenant-{}", n % tenants)
+    } else {
+        DEFAULT_TENANT.to_owned()
+    };
     let mut event = Event::new(
         format!("bench-{n}"),
         "weir-queue-bench".to_owned(),
         KIND.to_owned(),
-        DEFAULT_TENANT.to_owned(),
+        tenant,
     );
+    if tenants > 1 {
+        event.priority = Priority::ALL[(n % 4) as usize];
+    }
     event.data = payload.to_vec();
     event
 }

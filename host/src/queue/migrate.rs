@@ -1,0 +1,95 @@
+//! Moving data written by earlier versions of weir into today's layout, at
+//! start-up, before anything reads it.
+
+use super::{Queue, QueueError, keys};
+
+/// The ready index of versions before lanes: plugin ‖ 0x00 ‖ seq.
+const LEGACY_READY: &str = "ready";
+
+/// Deliveries moved per write batch: each batch is atomic, so a crash midway
+/// leaves every delivery in exactly one of the two indexes.
+const BATCH: usize = 10_000;
+
+impl Queue {
+    /// Moves the ready deliveries of a pre-lanes database into their lanes,
+    /// then drops the old index. Returns how many moved.
+    pub(super) fn migrate_legacy_ready(&self) -> Result<u64, QueueError> {
+        let db = &self.db;
+        if !db.keyspace_exists(LEGACY_READY) {
+            return Ok(0);
+        }
+        let legacy = db.keyspace(LEGACY_READY, Default::default)?;
+        let mut moved = 0;
+        loop {
+            let mut batch = db.batch();
+            let mut in_batch = 0;
+            for guard in legacy.iter().take(BATCH) {
+                let (key, since) = guard.into_inner()?;
+                let (plugin, seq) = keys::split_plugin_seq(&key)
+                    .ok_or_else(|| QueueError::Corrupt("malformed legacy ready key".into()))?;
+                let lane = self.lane_of(seq)?;
+                batch.insert(&self.ready, keys::ready(plugin, &lane, seq), since);
+                batch.remove(&legacy, key);
+                in_batch += 1;
+            }
+            if in_batch == 0 {
+                break;
+            }
+            batch.commit()?;
+            moved += in_batch;
+        }
+        self.sync()?;
+        db.delete_keyspace(legacy)?;
+        if moved > 0 {
+            tracing::info!(moved, "moved ready deliveries into per-lane order");
+        }
+        Ok(moved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, Priority};
+    use crate::queue::{Durability, Lane};
+
+    #[test]
+    fn ready_deliveries_of_an_earlier_version_move_into_their_lanes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lane = Lane {
+            priority: Priority::High,
+            tenant: "acme".into(),
+        };
+        {
+            let queue = Queue::open(dir.path(), Durability::Fsync).expect("open");
+            let mut staging = queue.stage();
+            for id in ["e1", "e2"] {
+                let mut event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
+                event.priority = Priority::High;
+                staging.add_event(&event, &["p".into()]).expect("stage");
+            }
+            staging.commit().expect("commit");
+            // Rewrite the index the way earlier versions kept it.
+            let legacy = queue
+                .db
+                .keyspace(LEGACY_READY, Default::default)
+                .expect("legacy");
+            for seq in [1, 2] {
+                let key = keys::ready("p", &lane, seq);
+                let since = queue.ready.get(&key).expect("read").expect("indexed");
+                legacy
+                    .insert(keys::plugin_seq("p", seq), since)
+                    .expect("insert");
+                queue.ready.remove(key).expect("remove");
+            }
+            queue.sync().expect("sync");
+        }
+        let queue = Queue::open(dir.path(), Durability::Fsync).expect("reopen");
+        assert!(!queue.db.keyspace_exists(LEGACY_READY));
+        assert_eq!(queue.ready_lanes("p").expect("lanes"), vec![lane.clone()]);
+        let first = queue.lease_next("p", &lane, 0, 1000).expect("lease");
+        assert_eq!(first.map(|leased| leased.seq), Some(1));
+        let second = queue.lease_next("p", &lane, 2, 1000).expect("lease");
+        assert_eq!(second.map(|leased| leased.seq), Some(2));
+    }
+}
