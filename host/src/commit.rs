@@ -185,7 +185,7 @@ fn complete(
         }
     }
     for child in &emitted {
-        staging.add_event(child, &pipeline.routes().plugins_for(child))?;
+        staging.add_event(child, &pipeline.routes().targets_for(child))?;
     }
     let mut idempotency_record = leased.seq.to_be_bytes().to_vec();
     idempotency_record.extend_from_slice(&committed_at_ms.to_be_bytes());

@@ -64,6 +64,9 @@ pub enum ApiError {
     /// The disk is full: nothing was stored; retry once space is freed.
     #[error("the disk is full; nothing was stored; retry later")]
     InsufficientStorage,
+    /// A webhook request whose signature is missing, wrong or too old.
+    #[error("{0}")]
+    InvalidSignature(String),
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
@@ -89,6 +92,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::OverQuota { .. } => "over_quota",
             ApiError::InsufficientStorage => "insufficient_storage",
+            ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unrouted(_) => "unrouted",
             ApiError::Internal => "internal",
         }
@@ -110,6 +114,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             ApiError::Unrouted(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

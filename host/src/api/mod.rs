@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/events", post(crate::ingest::post_events))
         .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/webhooks/{name}", post(crate::ingest::post_webhook))
         .route("/v1/dead-letters", get(dead_letters::list))
         .route(
             "/v1/dead-letters/replay",

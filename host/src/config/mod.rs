@@ -16,11 +16,13 @@ mod lane_weights;
 mod manifest;
 mod marks;
 mod routes_file;
+mod webhooks;
 
 pub use capabilities::{Capabilities, HttpGrant};
 pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
 pub use routes_file::ROUTES_FILE;
+pub use webhooks::{Encoding, EventType, Scheme, Webhook};
 
 use crate::queue::Durability;
 use crate::route::{RouteSpec, RouteTable};
@@ -95,6 +97,8 @@ struct RawConfig {
     plugins: BTreeMap<String, RawPluginSection>,
     #[serde(default, rename = "route")]
     routes: Option<Vec<RouteSpec>>,
+    #[serde(default)]
+    webhooks: BTreeMap<String, webhooks::RawWebhook>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -236,6 +240,8 @@ pub struct Config {
     pub unmatched: Unmatched,
     /// The file it was read from, if any: a reload reads its routes again.
     pub source: Option<PathBuf>,
+    /// Third-party webhook senders, by the name in their URL.
+    pub webhooks: BTreeMap<String, Webhook>,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -547,6 +553,11 @@ impl Config {
             // Room for a few plugins of the default size without a restart.
             spare_instances: raw.reload.spare_instances.unwrap_or(32),
         };
+        let webhooks = raw
+            .webhooks
+            .iter()
+            .map(|(name, section)| Ok((name.clone(), Webhook::resolve(name, section)?)))
+            .collect::<Result<_, ConfigError>>()?;
 
         Ok(Config {
             data_dir,
@@ -567,6 +578,7 @@ impl Config {
             // Kept: an event nobody handles yet is still worth having.
             unmatched: raw.routing.unmatched.unwrap_or_default(),
             source: None,
+            webhooks,
             plugin_sections: raw.plugins,
         })
     }

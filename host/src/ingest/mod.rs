@@ -1,10 +1,14 @@
 //! `POST /v1/events`: check the media type, parse and validate (JSON forms in
 //! `parse.rs`, the CloudEvents binary mode in `binary.rs`), then hand the
 //! events to the group committer and answer 202 once they are fsync'd.
+//! `POST /v1/webhooks/{name}` (`webhook.rs`) takes the same path once a
+//! third-party request's signature checks out.
 
 mod admission;
 mod binary;
 mod parse;
+mod signature;
+mod webhook;
 
 use std::collections::BTreeMap;
 
@@ -16,6 +20,7 @@ use serde_json::{Value, json};
 
 pub use admission::Admission;
 pub use parse::{is_json, parse_events};
+pub use webhook::post_webhook;
 
 use crate::api::{ApiError, AppState};
 use crate::metrics::ReasonLabel;
@@ -35,7 +40,13 @@ pub async fn post_events(
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let answer = admit(&app, &headers, body).await;
-    if let Err(error) = &answer {
+    count_rejection(&app, &answer);
+    answer
+}
+
+/// Counts a refused request in `weir_ingest_rejected_total` by its error code.
+fn count_rejection<T>(app: &AppState, answer: &Result<T, ApiError>) {
+    if let Err(error) = answer {
         let reason = ReasonLabel {
             reason: error.code().to_owned(),
         };
@@ -45,7 +56,6 @@ pub async fn post_events(
             .get_or_create(&reason)
             .inc();
     }
-    answer
 }
 
 async fn admit(
@@ -57,6 +67,18 @@ async fn admit(
     if !binary {
         check_media_type(headers)?;
     }
+    let body = read_body(app, body).await?;
+    let events = if binary {
+        vec![binary::parse_binary(headers, &body)?]
+    } else {
+        parse_events(&body, app.pipeline.config.ingest.max_events_per_request)?
+    };
+    store(app, events).await
+}
+
+/// Sheds load before reading anything, then reads the body up to
+/// `max_body_bytes` (413 past it, without reading the rest).
+async fn read_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let pipeline = &app.pipeline;
     if !pipeline.storage_ok() {
         return Err(ApiError::Unavailable);
@@ -64,7 +86,7 @@ async fn admit(
     let limits = &pipeline.config.ingest;
     // Before the body is read: a shed request costs next to nothing.
     app.admission.check_load(pipeline)?;
-    let body = axum::body::to_bytes(body, limits.max_body_bytes)
+    axum::body::to_bytes(body, limits.max_body_bytes)
         .await
         .map_err(|error| {
             let error = error.into_inner();
@@ -76,12 +98,16 @@ async fn admit(
             } else {
                 ApiError::BadRequest(format!("cannot read the body: {error}"))
             }
-        })?;
-    let events = if binary {
-        vec![binary::parse_binary(headers, &body)?]
-    } else {
-        parse_events(&body, limits.max_events_per_request)?
-    };
+        })
+}
+
+/// Admits valid `events` past the routing policy and the tenants' quotas and
+/// rates, stores them, and answers 202 once they are durable.
+async fn store(
+    app: &AppState,
+    events: Vec<crate::event::Event>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pipeline = &app.pipeline;
     reject_unrouted(pipeline, &events)?;
     let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &events {

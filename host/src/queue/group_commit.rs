@@ -145,8 +145,7 @@ fn stage_group<'q>(
                 !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
             if !duplicate {
                 event.ingested_at_ms = ingested_at_ms;
-                let plugins = routes.plugins_for(&event);
-                staging.add_event(&event, &plugins)?;
+                staging.add_event(&event, &routes.targets_for(&event))?;
                 *stored += 1;
             }
             admissions.push(Admission {

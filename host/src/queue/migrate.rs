@@ -51,7 +51,7 @@ impl Queue {
 mod tests {
     use super::*;
     use crate::event::{Event, Priority};
-    use crate::queue::{Durability, Lane};
+    use crate::queue::{Durability, Lane, Target};
 
     #[test]
     fn ready_deliveries_of_an_earlier_version_move_into_their_lanes() {
@@ -66,7 +66,11 @@ mod tests {
             for id in ["e1", "e2"] {
                 let mut event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
                 event.priority = Priority::High;
-                staging.add_event(&event, &["p".into()]).expect("stage");
+                let target = Target {
+                    plugin: "p".into(),
+                    ordered: true,
+                };
+                staging.add_event(&event, &[target]).expect("stage");
             }
             staging.commit().expect("commit");
             // Rewrite the index the way earlier versions kept it.

@@ -39,7 +39,7 @@ pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use retention::run_retention;
-pub use staging::{Pending, Staged, Staging};
+pub use staging::{Pending, Staged, Staging, Target};
 
 use crate::event::Event;
 

@@ -43,6 +43,16 @@ pub struct Pending {
     pub seq: Seq,
 }
 
+/// One delivery a new event makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The plugin it goes to.
+    pub plugin: String,
+    /// Whether it waits behind earlier deliveries with its event's
+    /// `partitionkey` (when the event has one).
+    pub ordered: bool,
+}
+
 /// What a committed [`Staging`] changed, for the caller to count and wake.
 #[derive(Debug, Default)]
 pub struct Staged {
@@ -82,9 +92,9 @@ impl<'q> Staging<'q> {
         &mut self.batch
     }
 
-    /// Stores `event` under a new sequence number with one delivery per plugin.
-    /// A delivery whose ordering key already has a head waits behind it.
-    pub fn add_event(&mut self, event: &Event, plugins: &[String]) -> Result<Seq, QueueError> {
+    /// Stores `event` under a new sequence number with one delivery per target.
+    /// An ordered delivery whose ordering key already has a head waits behind it.
+    pub fn add_event(&mut self, event: &Event, targets: &[Target]) -> Result<Seq, QueueError> {
         let queue = self.queue;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -93,9 +103,9 @@ impl<'q> Staging<'q> {
             .insert(&queue.events, keys::seq(seq), codec::encode(event));
         self.batch
             .insert(&queue.event_ids, event.id.as_bytes(), keys::seq(seq));
-        for plugin in plugins {
+        for Target { plugin, ordered } in targets {
             let mut record = DeliveryRecord::ready(plugin);
-            match &event.partitionkey {
+            match event.partitionkey.as_ref().filter(|_| *ordered) {
                 Some(partitionkey) => {
                     let key = keys::ordering(plugin, &event.tenant, partitionkey);
                     let has_head = match self.heads.get(&key) {

@@ -13,7 +13,7 @@ mod explain;
 mod options;
 mod type_index;
 
-pub use options::RouteOptions;
+pub use options::{Ordering, RouteOptions};
 
 pub use check::{Checked, check, missing_plugin};
 
@@ -23,6 +23,7 @@ use globset::Glob;
 use serde::Deserialize;
 
 use crate::event::{Event, Priority};
+use crate::queue::Target;
 use attributes::Predicate;
 use condition::{Condition, Test};
 
@@ -162,15 +163,25 @@ impl RouteTable {
 
     /// The plugins `event` goes to, each once, in route order.
     pub fn plugins_for(&self, event: &Event) -> Vec<String> {
-        let mut plugins: Vec<String> = Vec::new();
+        let targets = self.targets_for(event);
+        targets.into_iter().map(|target| target.plugin).collect()
+    }
+
+    /// The deliveries `event` makes, one per plugin in route order, each as
+    /// the first route naming its plugin sets it.
+    pub fn targets_for(&self, event: &Event) -> Vec<Target> {
+        let mut targets: Vec<Target> = Vec::new();
         for route in self.matching(event) {
             for plugin in &route.plugins {
-                if !plugins.contains(plugin) {
-                    plugins.push(plugin.clone());
+                if !targets.iter().any(|target| target.plugin == *plugin) {
+                    targets.push(Target {
+                        plugin: plugin.clone(),
+                        ordered: route.options.ordering == Ordering::Partitionkey,
+                    });
                 }
             }
         }
-        plugins
+        targets
     }
 
     /// The first route that sends `event` to `plugin`, and its options: the

@@ -1,6 +1,6 @@
 //! What a route changes about the deliveries it makes, over the limits of the
 //! plugin they go to: `[route.options]` with `max_attempts`,
-//! `backoff_initial_ms`, `backoff_max_ms` and `deadline_ms`.
+//! `backoff_initial_ms`, `backoff_max_ms`, `deadline_ms`, and `ordering`.
 
 use std::time::Duration;
 
@@ -23,6 +23,21 @@ pub struct RouteOptions {
     pub backoff_max_ms: Option<u64>,
     /// Wall-clock deadline of one delivery.
     pub deadline_ms: Option<u64>,
+    /// Whether deliveries sharing a `partitionkey` run one at a time, in order.
+    #[serde(default)]
+    pub ordering: Ordering,
+}
+
+/// How a route's deliveries with the same `partitionkey` run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// One at a time per (plugin, tenant, partitionkey), in ingest order.
+    #[default]
+    Partitionkey,
+    /// As slots allow, like events without a key: for handlers that do not
+    /// care about order and want the throughput.
+    None,
 }
 
 impl RouteOptions {
@@ -89,6 +104,16 @@ mod tests {
         assert_eq!(applied.deadline, Duration::from_millis(250));
         assert_eq!(applied.backoff_initial, limits.backoff_initial);
         assert_eq!(applied.fuel, limits.fuel);
+    }
+
+    #[test]
+    fn ordering_is_by_partitionkey_unless_a_route_says_none() {
+        let parse = |text: &str| toml::from_str::<RouteOptions>(text);
+        assert_eq!(parse("").expect("empty").ordering, Ordering::Partitionkey);
+        let none = parse(r#"ordering = "none""#).expect("valid");
+        assert_eq!(none.ordering, Ordering::None);
+        let error = parse(r#"ordering = "sorted""#).expect_err("unknown");
+        assert!(error.to_string().contains("partitionkey"), "{error}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod manifests;
 mod ordering;
 mod overload;
 mod pipeline;
+mod python;
 mod recorder;
 mod reload;
 mod replay;
@@ -29,6 +30,7 @@ mod startup;
 mod storage;
 mod support;
 mod tenants;
+mod webhooks;
 
 /// The routes of the example pipeline, as a config file would write them.
 const EXAMPLE_ROUTES: &str = r#"

@@ -1,0 +1,89 @@
+//! `POST /v1/webhooks/{name}`: a third-party sender's request, any body, becomes
+//! one event once its signature checks out against `[webhooks.NAME]`. The body
+//! is the event's data, byte for byte; its Content-Type the data's type.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::{Map, Value};
+
+use super::parse::parse_event;
+use super::{count_rejection, read_body, signature, store};
+use crate::api::{ApiError, AppState};
+use crate::config::{EventType, Scheme, Webhook};
+use crate::event::Event;
+
+/// The handler of `POST /v1/webhooks/{name}`.
+pub async fn post_webhook(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = admit_webhook(&app, &name, &headers, body).await;
+    count_rejection(&app, &answer);
+    answer
+}
+
+async fn admit_webhook(
+    app: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(webhook) = app.pipeline.config.webhooks.get(name) else {
+        return Err(ApiError::NotFound(format!(
+            "no webhook sender {name:?} is configured (add a [webhooks.{name}] section)"
+        )));
+    };
+    let body = read_body(app, body).await?;
+    let now_s = crate::event::now_ms() / 1000;
+    if let Err(message) = signature::verify(webhook, headers, &body, now_s) {
+        tracing::warn!(webhook = %name, %message, "webhook refused: bad signature");
+        return Err(ApiError::InvalidSignature(format!(
+            "{message}; nothing was stored"
+        )));
+    }
+    let event = webhook_event(webhook, headers, &body)?;
+    store(app, vec![event]).await
+}
+
+/// The event a verified request becomes. The sender's delivery id, when it
+/// gives one, is the event id, so a redelivery is recognized as a duplicate.
+fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError> {
+    let text = |name: &str| -> Result<Option<String>, ApiError> {
+        headers
+            .get(name)
+            .map(|value| {
+                value
+                    .to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| ApiError::InvalidEvent(format!("the {name} header is not text")))
+            })
+            .transpose()
+    };
+    let id_header = match &webhook.scheme {
+        Scheme::Standard { .. } => Some("webhook-id"),
+        Scheme::Hmac { .. } => webhook.id_header.as_deref(),
+    };
+    let kind = match &webhook.event_type {
+        EventType::Fixed(kind) => kind.clone(),
+        EventType::Header(name) => text(name)?.ok_or_else(|| {
+            ApiError::InvalidEvent(format!(
+                "the {name} header, which gives the event type, is missing"
+            ))
+        })?,
+    };
+    let mut attributes = Map::new();
+    if let Some(id) = id_header.map(text).transpose()?.flatten() {
+        attributes.insert("id".into(), id.into());
+    }
+    attributes.insert("source".into(), webhook.source.clone().into());
+    attributes.insert("type".into(), kind.into());
+    attributes.insert("tenant".into(), webhook.tenant.clone().into());
+    let mut event = parse_event(attributes).map_err(ApiError::InvalidEvent)?;
+    event.datacontenttype = text(header::CONTENT_TYPE.as_str())?;
+    event.data = body.to_vec();
+    Ok(event)
+}
