@@ -183,11 +183,12 @@ fn every_answer_carries_a_request_id_and_keeps_the_callers() {
         "",
     );
     assert_eq!(paused.status, 200, "{}", paused.text);
-    let log = weir.log_text();
-    assert!(
+    // The log reaches its file through a pipe, a moment after the answer.
+    weir.wait_for("the pause's log line to carry the request's id", |weir| {
+        let log = weir.log_text();
         log.lines()
-            .any(|line| line.contains("trace-43") && line.contains("paused")),
-        "the request's log lines carry its id:\n{log}"
-    );
+            .any(|line| line.contains("trace-43") && line.contains("paused"))
+            .then_some(())
+    });
     weir.stop();
 }

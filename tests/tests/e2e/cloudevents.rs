@@ -1,5 +1,6 @@
 //! The CloudEvents HTTP binary mode: attributes in `ce-*` headers, the body as
-//! the data, `Content-Type` as its type — as the official SDKs send it.
+//! the data, `Content-Type` as its type — as the official SDKs send it; and
+//! what the official Python SDK sends, in binary and structured mode.
 
 use crate::support::Workspace;
 
@@ -57,5 +58,44 @@ fn a_binary_mode_event_is_stored_with_its_headers_as_attributes() {
         404,
         "nothing stored"
     );
+    weir.stop();
+}
+
+/// What the official Python SDK sends for one event in each mode: `{mode:
+/// {"headers": {...}, "body": "..."}}`.
+const SDK_REQUESTS: &str = "import json\n\
+    from cloudevents.v1.http import CloudEvent\n\
+    from cloudevents.v1.conversion import to_binary, to_structured\n\
+    out = {}\n\
+    for mode, convert in [('binary', to_binary), ('structured', to_structured)]:\n\
+    \x20   event = CloudEvent({'type': 'order.created', 'source': 'https://shop.example', 'id': 'sdk-' + mode,\n\
+    \x20                       'tenant': 'acme', 'datacontenttype': 'application/json'}, {'order': 42})\n\
+    \x20   headers, body = convert(event)\n\
+    \x20   out[mode] = {'headers': dict(headers), 'body': body.decode()}\n\
+    print(json.dumps(out))";
+
+#[test]
+fn events_from_the_official_sdk_are_taken_in_binary_and_structured_mode() {
+    let workspace = Workspace::new(&[], "");
+    let weir = workspace.start();
+    let requests: serde_json::Value = serde_json::from_str(&crate::python::run(SDK_REQUESTS, &[]))
+        .expect("the script prints JSON");
+    for mode in ["binary", "structured"] {
+        let request = &requests[mode];
+        let headers: Vec<(&str, &str)> = request["headers"]
+            .as_object()
+            .expect("headers")
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str().expect("header text")))
+            .collect();
+        let body = request["body"].as_str().expect("body");
+        let answer = weir.post_with("/v1/events", &headers, body);
+        assert_eq!(answer.status, 202, "{mode}: {}", answer.text);
+        let event = weir.get(&format!("/v1/events/sdk-{mode}")).body;
+        assert_eq!(event["type"], "order.created", "{mode}: {event}");
+        assert_eq!(event["tenant"], "acme", "{mode}: {event}");
+        assert_eq!(event["data"]["order"], 42, "{mode}: {event}");
+        assert!(event["time"].is_string(), "{mode}: the SDK's time: {event}");
+    }
     weir.stop();
 }
