@@ -51,13 +51,19 @@ import json, statistics, sys
 groups = {}
 for line in open(sys.argv[1]):
     row = json.loads(line)
-    groups.setdefault((row["scenario"], row["batch"]), []).append(row)
-for (scenario, batch), rows in groups.items():
+    lanes = row.get("tenants", row.get("tenants_per_priority"))
+    groups.setdefault((row["scenario"], row.get("batch"), lanes), []).append(row)
+for (scenario, batch, lanes), rows in groups.items():
     def median(key):
         values = [r[key] for r in rows if r.get(key) is not None]
         return statistics.median(values) if values else float("nan")
+    if scenario == "scheduler":
+        print(f"scheduler choice, {lanes} tenants per priority: median of {len(rows)} runs: "
+              f"{median('ns_per_dispatch'):.1f} ns per dispatch")
+        continue
     unit = "deliveries" if scenario == "dequeue" else "events"
     text = f"queue {scenario}" + (f" batch {batch}" if batch is not None else "")
+    text += f" over {lanes} tenants" if lanes is not None else ""
     text += f": median of {len(rows)} runs: {median(unit + '_per_sec'):,.0f} {unit}/s"
     if scenario == "enqueue":
         text += (f" ({median('ratio'):.2f}x raw fjall at the same batch, "
