@@ -1,7 +1,8 @@
 //! Dispatch is fair: a tenant's burst does not hold up another tenant's few
 //! events, and `critical` events overtake a `low` backlog while `low` keeps
-//! moving. Both run the slow plugin, so backlogs build up as they would behind
-//! a slow downstream.
+//! moving; a tenant's `max_in_flight` caps its running deliveries. All run
+//! the slow plugin, so backlogs build up as they would behind a slow
+//! downstream.
 
 use std::time::{Duration, Instant};
 
@@ -108,5 +109,49 @@ fn critical_events_overtake_a_low_backlog_which_still_progresses() {
     assert!(
         (3..=20).contains(&low_meanwhile),
         "low processed {low_meanwhile} while 50 critical ran; expected 3 to 20"
+    );
+}
+
+/// When each attempt of `ids`' slow deliveries ran, as (start, end) in ms.
+fn run_intervals(weir: &Weir, ids: &[String]) -> Vec<(u64, u64)> {
+    ids.iter()
+        .map(|id| {
+            let event = crate::support::settled_event(weir, id);
+            let attempt = &crate::support::delivery(&event, "test-slow")["history"][0];
+            let start = attempt["started_at_ms"].as_u64().expect("a start");
+            let duration = attempt["duration_ms"].as_u64().expect("a duration");
+            (start, start + duration)
+        })
+        .collect()
+}
+
+fn overlap(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+#[test]
+fn a_tenant_capped_at_one_runs_one_delivery_at_a_time_while_others_run_alongside() {
+    let config = format!("{CONFIG}\n[tenants.solo]\nmax_in_flight = 1\n");
+    let workspace = Workspace::new(&["test-slow"], &config);
+    let weir = workspace.start();
+    // Without the cap, solo's later deliveries would take both slots once
+    // other's one event is done.
+    post(&weir, "solo", "normal", 4);
+    post(&weir, "other", "normal", 1);
+    let ids = |tenant: &str, count: u64| -> Vec<String> {
+        (0..count).map(|n| format!("{tenant}-normal-{n}")).collect()
+    };
+    let solo = run_intervals(&weir, &ids("solo", 4));
+    for (n, a) in solo.iter().enumerate() {
+        for b in &solo[n + 1..] {
+            assert!(!overlap(*a, *b), "solo's deliveries overlapped: {solo:?}");
+        }
+    }
+    // The plugin's other slot served the uncapped tenant meanwhile.
+    let other = run_intervals(&weir, &ids("other", 1));
+    let alongside = other.iter().any(|o| solo.iter().any(|s| overlap(*o, *s)));
+    assert!(
+        alongside,
+        "other ran only while solo did not: solo {solo:?}, other {other:?}"
     );
 }
