@@ -3,7 +3,7 @@
 //! atomic is one write batch (see `keys` for the layout).
 //!
 //! Ingest writes go through [`GroupCommitter`] (shared fsync); the dispatcher
-//! leases from the per-plugin `ready` index (`lease`); retries wait in
+//! leases from the per-plugin, per-lane `ready_lanes` index (`lease`); retries wait in
 //! `scheduled` until due (`schedule`); `crate::commit` finishes deliveries.
 
 mod codec;
