@@ -45,6 +45,23 @@ enum Command {
         #[command(subcommand)]
         command: RoutesCommand,
     },
+    /// Make API tokens for `[auth]`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random token and the `[auth]` line that lets it in.
+    New {
+        /// The tenant the token speaks for; without it, an admin token.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Print the `[auth]` hash of a token read from standard input.
+    Hash,
 }
 
 #[derive(Subcommand)]
@@ -102,7 +119,42 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token { command } => match token(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("weir token: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::New { tenant } => {
+            if let Some(tenant) = &tenant {
+                weir::event::check_tenant(tenant).map_err(anyhow::Error::msg)?;
+            }
+            let token = weir::config::new_token().context("no randomness from the system")?;
+            let hash = weir::config::written_hash(&token);
+            println!("token: {token}");
+            println!("\nweir keeps only its hash: give the token to its user now. In weir.toml:\n");
+            match tenant {
+                Some(tenant) => println!("[auth.tenants]\n{tenant} = [\"{hash}\"]"),
+                None => println!("[auth]\nadmin_tokens = [\"{hash}\"]"),
+            }
+        }
+        TokenCommand::Hash => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the token from standard input")?;
+            let token = line.trim();
+            anyhow::ensure!(!token.is_empty(), "no token on standard input");
+            println!("{}", weir::config::written_hash(token));
+        }
+    }
+    Ok(())
 }
 
 fn check_routes(file: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::metrics::plugin as plugin_label;
 use crate::queue::{DeadFilter, DeadLetter, Seq};
 
@@ -39,12 +39,19 @@ pub struct DeadQuery {
 }
 
 impl DeadQuery {
-    fn filter(&self) -> DeadFilter {
-        DeadFilter {
-            plugin: self.plugin.clone(),
-            tenant: self.tenant.clone(),
-            kind: self.kind.clone(),
+    /// The filter, confined to the caller's tenant.
+    fn filter(&self, caller: &Caller) -> Result<DeadFilter, ApiError> {
+        if let Some(tenant) = &self.tenant {
+            caller.require_tenant(tenant)?;
         }
+        Ok(DeadFilter {
+            plugin: self.plugin.clone(),
+            tenant: caller
+                .own_tenant()
+                .map(str::to_owned)
+                .or_else(|| self.tenant.clone()),
+            kind: self.kind.clone(),
+        })
     }
 
     fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
@@ -77,13 +84,15 @@ pub struct PluginQuery {
 /// `GET /v1/dead-letters`.
 pub async fn list(
     State(app): State<AppState>,
+    caller: Caller,
     Query(query): Query<DeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = query.limit(PAGE, MAX_PAGE)?;
-    let page =
-        app.pipeline
-            .queue
-            .dead_letters(&query.filter(), query.cursor()?.as_deref(), limit)?;
+    let page = app.pipeline.queue.dead_letters(
+        &query.filter(&caller)?,
+        query.cursor()?.as_deref(),
+        limit,
+    )?;
     let letters: Vec<Value> = page.letters.iter().map(view).collect();
     Ok(Json(json!({
         "dead_letters": letters,
@@ -95,6 +104,7 @@ pub async fn list(
 /// while `more` is true.
 pub async fn replay_matching(
     State(app): State<AppState>,
+    caller: Caller,
     Query(query): Query<DeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if query.cursor.is_some() {
@@ -104,7 +114,9 @@ pub async fn replay_matching(
     }
     let limit = query.limit(BULK, MAX_BULK)?;
     let pipeline = &app.pipeline;
-    let page = pipeline.queue.dead_letters(&query.filter(), None, limit)?;
+    let page = pipeline
+        .queue
+        .dead_letters(&query.filter(&caller)?, None, limit)?;
     let targets: Vec<(Seq, String)> = page
         .letters
         .into_iter()
@@ -119,10 +131,11 @@ pub async fn replay_matching(
 /// `POST /v1/dead-letters/{id}/replay`.
 pub async fn replay_event(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<PluginQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (seq, plugins) = dead_of_event(&app, &id, query.plugin.as_deref())?;
+    let (seq, plugins) = dead_of_event(&app, &caller, &id, query.plugin.as_deref())?;
     let targets: Vec<(Seq, String)> = plugins.into_iter().map(|p| (seq, p)).collect();
     let replayed = revive(&app, &targets)?;
     Ok(Json(json!({ "id": id, "replayed": replayed })))
@@ -131,10 +144,11 @@ pub async fn replay_event(
 /// `DELETE /v1/dead-letters/{id}`.
 pub async fn discard_event(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<PluginQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (seq, plugins) = dead_of_event(&app, &id, query.plugin.as_deref())?;
+    let (seq, plugins) = dead_of_event(&app, &caller, &id, query.plugin.as_deref())?;
     let mut staging = app.pipeline.queue.stage();
     let mut discarded = Vec::new();
     for plugin in plugins {
@@ -150,13 +164,17 @@ pub async fn discard_event(
 /// if there are none.
 fn dead_of_event(
     app: &AppState,
+    caller: &Caller,
     id: &str,
     plugin: Option<&str>,
 ) -> Result<(Seq, Vec<String>), ApiError> {
     let queue = &app.pipeline.queue;
-    let seq = queue
-        .seq_of(id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))?;
+    let not_found = || ApiError::NotFound(format!("no event with id {id:?}"));
+    let seq = queue.seq_of(id)?.ok_or_else(not_found)?;
+    if caller.own_tenant().is_some() {
+        let event = queue.event(seq)?.ok_or_else(not_found)?;
+        caller.require_tenant(&event.tenant)?;
+    }
     let plugins: Vec<String> = queue
         .dead_of(seq, plugin)?
         .into_iter()

@@ -67,6 +67,12 @@ pub enum ApiError {
     /// A webhook request whose signature is missing, wrong or too old.
     #[error("{0}")]
     InvalidSignature(String),
+    /// No token, or one weir does not know, while auth is on.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
@@ -93,6 +99,8 @@ impl ApiError {
             ApiError::OverQuota { .. } => "over_quota",
             ApiError::InsufficientStorage => "insufficient_storage",
             ApiError::InvalidSignature(_) => "invalid_signature",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::Unrouted(_) => "unrouted",
             ApiError::Internal => "internal",
         }
@@ -114,7 +122,8 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unrouted(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -148,6 +157,12 @@ impl IntoResponse for ApiError {
             } => Some(*retry_after_secs),
             _ => None,
         };
+        if matches!(self, ApiError::Unauthorized(_)) {
+            // RFC 6750: tells the client which scheme to answer with.
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

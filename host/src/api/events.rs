@@ -5,19 +5,21 @@ use axum::extract::{Path, State};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::event::Event;
 use crate::ingest::is_json;
 
 /// The handler.
 pub async fn get_event(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let queue = &app.pipeline.queue;
     let not_found = || ApiError::NotFound(format!("no event with id {id:?}"));
     let seq = queue.seq_of(&id)?.ok_or_else(not_found)?;
     let event = queue.event(seq)?.ok_or_else(not_found)?;
+    caller.require_tenant(&event.tenant)?;
     let deliveries = queue.deliveries_of(seq)?;
 
     let mut view = serde_json::to_value(&event).map_err(|_| ApiError::Internal)?;

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::{ApiError, AppState, Caller};
 
 /// Alive: the process answers.
 pub async fn healthz() -> Json<Value> {
@@ -25,13 +25,18 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
-/// Prometheus metrics in OpenMetrics text.
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
+/// Prometheus metrics in OpenMetrics text; they name tenants and plugins,
+/// so with auth on they take an admin token.
+pub async fn metrics(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    Ok((
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         app.pipeline.metrics.encode(),
-    )
+    ))
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: the router and the state its handlers share.
 
+mod caller;
 mod dead_letters;
 mod error;
 mod events;
@@ -17,6 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::{delete, get, post};
 
+pub use caller::Caller;
 pub use error::ApiError;
 
 use crate::dispatch::Replays;

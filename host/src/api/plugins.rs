@@ -5,8 +5,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
-use crate::event::DEFAULT_TENANT;
+use super::{ApiError, AppState, Caller};
 use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
@@ -16,7 +15,11 @@ const MAX_STATE_ENTRIES: usize = 1000;
 
 /// Every plugin: the version serving, its limits and state, and the last file
 /// a reload turned down; a name whose only file was turned down shows as `rejected`.
-pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
+pub async fn list_plugins(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     let registry = &app.pipeline.plugins;
     let mut rejections = registry.rejections();
     let mut plugins: Vec<Value> = registry
@@ -38,7 +41,7 @@ pub async fn list_plugins(State(app): State<AppState>) -> Json<Value> {
             "rejected": describe_rejection(rejection),
         })
     }));
-    Json(json!({ "plugins": plugins }))
+    Ok(Json(json!({ "plugins": plugins })))
 }
 
 fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
@@ -86,12 +89,22 @@ fn describe_rejection(rejection: &Rejection) -> Value {
 /// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
 /// finish); they wait in the queue, and ingest keeps accepting until the
 /// backlog's high-water mark. The pause survives a restart.
-pub async fn pause(state: State<AppState>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn pause(
+    state: State<AppState>,
+    caller: Caller,
+    name: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     set_paused(state, name, true)
 }
 
 /// `POST /v1/plugins/{name}/resume`.
-pub async fn resume(state: State<AppState>, name: Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn resume(
+    state: State<AppState>,
+    caller: Caller,
+    name: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     set_paused(state, name, false)
 }
 
@@ -125,13 +138,17 @@ pub struct StateQuery {
 /// One plugin's state for one tenant, in key order, a page at a time.
 pub async fn plugin_state(
     State(app): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(query): Query<StateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if app.pipeline.plugins.get(&name).is_none() {
         return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
     }
-    let tenant = query.tenant.unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+    let tenant = query
+        .tenant
+        .unwrap_or_else(|| caller.default_tenant().to_owned());
+    caller.require_tenant(&tenant)?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_STATE_ENTRIES {
         return Err(ApiError::BadRequest(format!(

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::dispatch::ReplaySpec;
 
 /// Deliveries queued per second unless the request says otherwise: well under
@@ -33,8 +33,10 @@ struct ReplayRequest {
 /// `POST /v1/replay`: starts a job and answers `202` with its progress.
 pub async fn start(
     State(app): State<AppState>,
+    caller: Caller,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require_admin()?;
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
     if app.pipeline.plugins.get(&request.plugin).is_none() {
@@ -76,8 +78,10 @@ pub async fn start(
 /// `GET /v1/replays/{id}`.
 pub async fn progress(
     State(app): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     let progress = app
         .replays
         .progress(&id)

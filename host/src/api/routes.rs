@@ -5,17 +5,22 @@ use axum::body::Bytes;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::config::Unmatched;
 
 /// Routes the one event in the body (weir JSON or CloudEvents structured) and
 /// answers with every route's verdict and the plugins it would reach.
-pub async fn explain(State(app): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+pub async fn explain(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
     let pipeline = &app.pipeline;
-    let mut events = crate::ingest::parse_events(&body, 1)?;
+    let mut events = crate::ingest::parse_events(&body, 1, caller.default_tenant())?;
     let event = events
         .pop()
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
+    caller.require_tenant(&event.tenant)?;
     let mut explained = pipeline.routes().explain(&event);
     if explained["plugins"].as_array().is_some_and(Vec::is_empty) {
         explained["unmatched"] = json!(match pipeline.config.unmatched {

@@ -11,12 +11,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Caller};
 use crate::event::check_tenant;
 use crate::queue::PauseScope;
 
-/// Tenants that are configured, paused, or have deliveries pending.
-pub async fn list(State(app): State<AppState>) -> Json<Value> {
+/// Tenants that are configured, paused, or have deliveries pending; a
+/// tenant's token sees its own entry only.
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     let pipeline = &app.pipeline;
     let pending: std::collections::BTreeMap<String, u64> =
         pipeline.backlog.tenants().into_iter().collect();
@@ -28,6 +29,8 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
         .chain(pending.keys())
         .chain(paused.iter())
         .map(String::as_str)
+        .chain(caller.own_tenant())
+        .filter(|tenant| caller.own_tenant().is_none_or(|own| own == *tenant))
         .collect();
     let tenants: Vec<Value> = names
         .into_iter()
@@ -48,8 +51,10 @@ pub async fn list(State(app): State<AppState>) -> Json<Value> {
 /// `POST /v1/tenants/{tenant}/pause`.
 pub async fn pause(
     State(app): State<AppState>,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     mark_paused(&app, &tenant, true)?;
     tracing::warn!(%tenant, "tenant paused by an operator: its deliveries are held");
     Ok(Json(json!({ "tenant": tenant, "paused": true })))
@@ -58,8 +63,10 @@ pub async fn pause(
 /// `POST /v1/tenants/{tenant}/resume`: answers once every held delivery is ready.
 pub async fn resume(
     State(app): State<AppState>,
+    caller: Caller,
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
     // The flag goes first: see `dispatch::hold` for why that order loses nothing.
     mark_paused(&app, &tenant, false)?;
     let pipeline = app.pipeline.clone();

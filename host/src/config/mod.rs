@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod auth;
 mod capabilities;
 mod lane_weights;
 mod manifest;
@@ -18,6 +19,7 @@ mod marks;
 mod routes_file;
 mod webhooks;
 
+pub use auth::{Auth, Principal, new_token, written_hash};
 pub use capabilities::{Capabilities, HttpGrant};
 pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
@@ -99,6 +101,8 @@ struct RawConfig {
     routes: Option<Vec<RouteSpec>>,
     #[serde(default)]
     webhooks: BTreeMap<String, webhooks::RawWebhook>,
+    #[serde(default)]
+    auth: auth::RawAuth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,6 +246,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     /// Third-party webhook senders, by the name in their URL.
     pub webhooks: BTreeMap<String, Webhook>,
+    /// The API's tokens, and whether a request must carry one.
+    pub auth: Auth,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -579,6 +585,7 @@ impl Config {
             unmatched: raw.routing.unmatched.unwrap_or_default(),
             source: None,
             webhooks,
+            auth: Auth::resolve(&raw.auth)?,
             plugin_sections: raw.plugins,
         })
     }
@@ -722,6 +729,7 @@ mod tests {
         let config = load(block).expect("the README's configuration is valid");
         assert_eq!(config.reload.debounce, Duration::from_millis(200));
         assert_eq!(config.limits_for("price-calculator").instances, 2);
+        assert!(config.auth.enabled, "the example lists tokens");
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub fn is_binary(headers: &HeaderMap) -> bool {
 }
 
 /// The event of a binary-mode request.
-pub fn parse_binary(headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError> {
+pub fn parse_binary(
+    headers: &HeaderMap,
+    body: &[u8],
+    default_tenant: &str,
+) -> Result<Event, ApiError> {
     let invalid = |message: String| ApiError::InvalidEvent(message);
     let mut attributes = Map::new();
     for (name, value) in headers {
@@ -54,7 +58,7 @@ pub fn parse_binary(headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError>
                 .map_err(|_| invalid("Content-Type is not visible ASCII".into()))
         })
         .transpose()?;
-    let mut event = parse_event(attributes).map_err(invalid)?;
+    let mut event = parse_event(attributes, default_tenant).map_err(invalid)?;
     event.datacontenttype = content_type.map(str::to_owned);
     event.data = body.to_vec();
     Ok(event)
@@ -65,6 +69,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+    use crate::event::DEFAULT_TENANT;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -86,7 +91,7 @@ mod tests {
             ("content-type", "text/plain; charset=utf-8"),
             ("x-other", "ignored"),
         ]);
-        let event = parse_binary(&headers, b"raw bytes").expect("valid");
+        let event = parse_binary(&headers, b"raw bytes", DEFAULT_TENANT).expect("valid");
         assert_eq!(
             (event.id.as_str(), event.kind.as_str()),
             ("b-1", "order.created")
@@ -114,7 +119,7 @@ mod tests {
             ("ce-id", "1"),
             ("ce-source", "s"),
         ]);
-        let error = parse_binary(&missing, b"")
+        let error = parse_binary(&missing, b"", DEFAULT_TENANT)
             .expect_err("no type")
             .to_string();
         assert!(error.contains("type"), "{error}");
@@ -124,7 +129,7 @@ mod tests {
             ("ce-type", "t"),
             ("ce-datacontenttype", "text/plain"),
         ]);
-        let error = parse_binary(&misplaced, b"")
+        let error = parse_binary(&misplaced, b"", DEFAULT_TENANT)
             .expect_err("datacontenttype header")
             .to_string();
         assert!(error.contains("ce-datacontenttype"), "{error}");
@@ -133,7 +138,9 @@ mod tests {
             ("ce-source", "s"),
             ("ce-type", "t"),
         ]);
-        let error = parse_binary(&old, b"").expect_err("0.3").to_string();
+        let error = parse_binary(&old, b"", DEFAULT_TENANT)
+            .expect_err("0.3")
+            .to_string();
         assert!(
             error.contains("CloudEvents 1.0"),
             "only 1.0 is read: {error}"

@@ -22,7 +22,7 @@ pub use admission::Admission;
 pub use parse::{is_json, parse_events};
 pub use webhook::post_webhook;
 
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, Caller};
 use crate::metrics::ReasonLabel;
 use crate::queue::QueueError;
 
@@ -36,10 +36,14 @@ const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
 /// The handler of `POST /v1/events`.
 pub async fn post_events(
     State(app): State<AppState>,
+    caller: Result<Caller, ApiError>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let answer = admit(&app, &headers, body).await;
+    let answer = match caller {
+        Ok(caller) => admit(&app, &caller, &headers, body).await,
+        Err(refused) => Err(refused),
+    };
     count_rejection(&app, &answer);
     answer
 }
@@ -60,6 +64,7 @@ fn count_rejection<T>(app: &AppState, answer: &Result<T, ApiError>) {
 
 async fn admit(
     app: &AppState,
+    caller: &Caller,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -68,11 +73,19 @@ async fn admit(
         check_media_type(headers)?;
     }
     let body = read_body(app, body).await?;
+    let tenant = caller.default_tenant();
     let events = if binary {
-        vec![binary::parse_binary(headers, &body)?]
+        vec![binary::parse_binary(headers, &body, tenant)?]
     } else {
-        parse_events(&body, app.pipeline.config.ingest.max_events_per_request)?
+        parse_events(
+            &body,
+            app.pipeline.config.ingest.max_events_per_request,
+            tenant,
+        )?
     };
+    for event in &events {
+        caller.require_tenant(&event.tenant)?;
+    }
     store(app, events).await
 }
 

@@ -6,17 +6,24 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::api::ApiError;
-use crate::event::{DEFAULT_TENANT, Event, MAX_ATTRIBUTE_BYTES, check_tenant};
+use crate::event::{Event, MAX_ATTRIBUTE_BYTES, check_tenant};
 
 /// Longest event id: ids are storage keys.
 const MAX_ID_BYTES: usize = 256;
 
-/// Parses a request body into events. `max_events` bounds a batch.
-pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiError> {
+/// Parses a request body into events. `max_events` bounds a batch; events
+/// that name no tenant belong to `default_tenant`.
+pub fn parse_events(
+    body: &[u8],
+    max_events: usize,
+    default_tenant: &str,
+) -> Result<Vec<Event>, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidJson(format!("body is not valid JSON: {e}")))?;
     match value {
-        Value::Object(object) => Ok(vec![parse_event(object).map_err(ApiError::InvalidEvent)?]),
+        Value::Object(object) => Ok(vec![
+            parse_event(object, default_tenant).map_err(ApiError::InvalidEvent)?,
+        ]),
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(ApiError::InvalidEvent(
@@ -34,7 +41,7 @@ pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiErr
                 .enumerate()
                 .map(|(index, item)| {
                     match item {
-                        Value::Object(object) => parse_event(object),
+                        Value::Object(object) => parse_event(object, default_tenant),
                         _ => Err("is not a JSON object".to_owned()),
                     }
                     .map_err(|message| ApiError::InvalidEvent(format!("event {index}: {message}")))
@@ -48,7 +55,10 @@ pub fn parse_events(body: &[u8], max_events: usize) -> Result<Vec<Event>, ApiErr
 }
 
 /// One event from its attributes as a JSON object; the message names the problem.
-pub(super) fn parse_event(mut object: Map<String, Value>) -> Result<Event, String> {
+pub(super) fn parse_event(
+    mut object: Map<String, Value>,
+    default_tenant: &str,
+) -> Result<Event, String> {
     if let Some(version) = take_string(&mut object, "specversion")?
         && version != "1.0"
     {
@@ -65,7 +75,7 @@ pub(super) fn parse_event(mut object: Map<String, Value>) -> Result<Event, Strin
     };
     let source = take_required(&mut object, "source")?;
     let kind = take_required(&mut object, "type")?;
-    let tenant = take_string(&mut object, "tenant")?.unwrap_or_else(|| DEFAULT_TENANT.to_owned());
+    let tenant = take_string(&mut object, "tenant")?.unwrap_or_else(|| default_tenant.to_owned());
     check_tenant(&tenant)?;
     let mut datacontenttype = take_string(&mut object, "datacontenttype")?;
     let data = take_data(&mut object, &mut datacontenttype)?;
@@ -148,10 +158,10 @@ fn take_required(object: &mut Map<String, Value>, name: &str) -> Result<String, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Priority;
+    use crate::event::{DEFAULT_TENANT, Priority};
 
     fn parse(body: &str) -> Result<Vec<Event>, String> {
-        parse_events(body.as_bytes(), 10).map_err(|e| format!("{}: {e}", e.code()))
+        parse_events(body.as_bytes(), 10, DEFAULT_TENANT).map_err(|e| format!("{}: {e}", e.code()))
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::parse::parse_event;
 use super::{count_rejection, read_body, signature, store};
 use crate::api::{ApiError, AppState};
 use crate::config::{EventType, Scheme, Webhook};
-use crate::event::Event;
+use crate::event::{DEFAULT_TENANT, Event};
 
 /// The handler of `POST /v1/webhooks/{name}`.
 pub async fn post_webhook(
@@ -82,7 +82,7 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
     attributes.insert("source".into(), webhook.source.clone().into());
     attributes.insert("type".into(), kind.into());
     attributes.insert("tenant".into(), webhook.tenant.clone().into());
-    let mut event = parse_event(attributes).map_err(ApiError::InvalidEvent)?;
+    let mut event = parse_event(attributes, DEFAULT_TENANT).map_err(ApiError::InvalidEvent)?;
     event.datacontenttype = text(header::CONTENT_TYPE.as_str())?;
     event.data = body.to_vec();
     Ok(event)

@@ -2,6 +2,7 @@
 //! a fresh data directory, with real plugin components built from `plugins/`.
 
 mod admission;
+mod auth;
 mod bad_input;
 mod breaker;
 mod capabilities;

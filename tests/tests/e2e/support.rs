@@ -109,6 +109,8 @@ pub struct Answer {
     pub retry_after: Option<String>,
     /// The x-request-id header, if any.
     pub request_id: Option<String>,
+    /// The WWW-Authenticate header, if any.
+    pub www_authenticate: Option<String>,
 }
 
 impl Weir {
@@ -225,6 +227,24 @@ impl Weir {
         }
         let response = request.send(body).ok()?;
         Some(answer(response))
+    }
+
+    /// `METHOD path` with `headers` and `body` (empty for none).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(body.to_owned()).expect("a valid request");
+        answer(self.agent.run(request).expect("the request reaches weir"))
     }
 
     /// The process id, to signal it from another thread.
@@ -376,6 +396,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
             .map(str::to_owned)
     };
     let (retry_after, request_id) = (header("retry-after"), header("x-request-id"));
+    let www_authenticate = header("www-authenticate");
     let text = response.body_mut().read_to_string().expect("read body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
@@ -385,6 +406,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         content_type,
         retry_after,
         request_id,
+        www_authenticate,
     }
 }
 
