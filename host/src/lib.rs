@@ -30,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod examples;
 pub mod failpoint;
+pub mod http_server;
 pub mod ingest;
 pub mod metrics;
 pub mod pipeline;

@@ -109,9 +109,8 @@ pub async fn run(
         replays: Arc::default(),
         admission: Arc::default(),
     };
-    let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .await;
+    let header_timeout = pipeline.config.ingest.header_timeout;
+    crate::http_server::serve(listener, api::router(state), header_timeout, stop.clone()).await;
 
     // Stopping: the server no longer admits; workers stopped leasing on the same token.
     background.close();
@@ -141,7 +140,7 @@ pub async fn run(
         source,
     })?;
     tracing::info!("weir stopped");
-    served.map_err(io("serve HTTP on", Path::new("listener")))
+    Ok(())
 }
 
 /// Applies the pauses operators made before the last stop.

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// The body is over the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client took too long to send the request.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The batch has more events than one request may carry.
     #[error("{0}")]
     TooManyEvents(String),
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::TooManyEvents(_) => "too_many_events",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Unavailable => "unavailable",
@@ -115,6 +119,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) | ApiError::TooManyEvents(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -114,6 +114,8 @@ struct RawIngest {
     backlog_low_water: Option<u64>,
     oldest_ready_high_water_ms: Option<u64>,
     oldest_ready_low_water_ms: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -277,6 +279,11 @@ pub struct IngestLimits {
     /// How long (ms) the oldest ready delivery of a running plugin may wait for
     /// a slot before ingest answers 503; `None`: no limit.
     pub oldest_ready_ms: Option<Watermarks>,
+    /// How long a connection may take to send a request's headers (and an
+    /// idle keep-alive connection may wait for its next request).
+    pub header_timeout: Duration,
+    /// How long a request may take to send its whole body.
+    pub body_timeout: Duration,
 }
 
 /// How much one tenant may ingest: a token bucket and a backlog quota.
@@ -506,6 +513,10 @@ impl Config {
                     )
                 })
                 .transpose()?,
+            // Generous for a slow mobile client, short enough that holding
+            // connections open costs an attacker a steady stream of them.
+            header_timeout: Duration::from_millis(raw.ingest.header_timeout_ms.unwrap_or(10_000)),
+            body_timeout: Duration::from_millis(raw.ingest.body_timeout_ms.unwrap_or(30_000)),
         };
         let unlimited = TenantLimits {
             rate_per_sec: None,
@@ -527,6 +538,11 @@ impl Config {
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
                 "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
+            ));
+        }
+        if ingest.header_timeout.is_zero() || ingest.body_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "[ingest] header_timeout_ms and body_timeout_ms must be positive".into(),
             ));
         }
         let retention = Retention {

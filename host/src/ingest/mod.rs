@@ -99,19 +99,28 @@ async fn read_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiE
     let limits = &pipeline.config.ingest;
     // Before the body is read: a shed request costs next to nothing.
     app.admission.check_load(pipeline)?;
-    axum::body::to_bytes(body, limits.max_body_bytes)
+    // A deadline on the whole body, not on each read: a client trickling a
+    // byte at a time would pass any per-read limit.
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let read = tokio::time::timeout(limits.body_timeout, read)
         .await
-        .map_err(|error| {
-            let error = error.into_inner();
-            if error.is::<http_body_util::LengthLimitError>() {
-                ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} bytes",
-                    limits.max_body_bytes
-                ))
-            } else {
-                ApiError::BadRequest(format!("cannot read the body: {error}"))
-            }
-        })
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the body did not arrive within {} ms ([ingest] body_timeout_ms); nothing was stored",
+                limits.body_timeout.as_millis()
+            ))
+        })?;
+    read.map_err(|error| {
+        let error = error.into_inner();
+        if error.is::<http_body_util::LengthLimitError>() {
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes",
+                limits.max_body_bytes
+            ))
+        } else {
+            ApiError::BadRequest(format!("cannot read the body: {error}"))
+        }
+    })
 }
 
 /// Admits valid `events` past the routing policy and the tenants' quotas and

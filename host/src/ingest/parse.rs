@@ -18,8 +18,7 @@ pub fn parse_events(
     max_events: usize,
     default_tenant: &str,
 ) -> Result<Vec<Event>, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidJson(format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(json_error)?;
     match value {
         Value::Object(object) => Ok(vec![
             parse_event(object, default_tenant).map_err(ApiError::InvalidEvent)?,
@@ -52,6 +51,19 @@ pub fn parse_events(
             "the body must be an event object or an array of events".into(),
         )),
     }
+}
+
+/// serde_json stops at 128 levels of nesting, so a deep body cannot exhaust
+/// the stack; its message for that is made plain here.
+fn json_error(error: serde_json::Error) -> ApiError {
+    if error.to_string().starts_with("recursion limit exceeded") {
+        return ApiError::InvalidJson(format!(
+            "the body is nested deeper than 128 levels (line {}, column {})",
+            error.line(),
+            error.column()
+        ));
+    }
+    ApiError::InvalidJson(format!("body is not valid JSON: {error}"))
 }
 
 /// One event from its attributes as a JSON object; the message names the problem.

@@ -20,7 +20,20 @@ fn bad_requests_are_refused_and_store_nothing() {
         "[{}]",
         vec![booking_com("never-3", 3, "L1").to_string(); 6].join(",")
     );
-    let cases: [(&str, &str, String, u16, &str, &str); 9] = [
+    let deep = format!(
+        r#"{{"id":"never-9","source":"s","type":"t","data":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let cases: [(&str, &str, String, u16, &str, &str); 10] = [
+        (
+            "too deep",
+            "application/json",
+            deep,
+            400,
+            "invalid_json",
+            "nested deeper than 128 levels",
+        ),
         (
             "json",
             "application/json",
@@ -109,7 +122,7 @@ fn bad_requests_are_refused_and_store_nothing() {
         );
     }
 
-    for n in 1..=7 {
+    for n in (1..=7).chain([9]) {
         let answer = weir.get(&format!("/v1/events/never-{n}"));
         assert_eq!(
             answer.status, 404,

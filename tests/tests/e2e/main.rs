@@ -27,6 +27,7 @@ mod retries;
 mod route_options;
 mod routing;
 mod slow;
+mod slowloris;
 mod startup;
 mod storage;
 mod support;

@@ -158,6 +158,8 @@ impl Weir {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
+            // Under weir's 10 s header timeout, which closes idle connections.
+            .max_idle_age(Duration::from_secs(5))
             .build()
             .into();
         Weir {

@@ -1,0 +1,126 @@
+//! Slow clients: a connection that never finishes its headers is closed after
+//! `[ingest] header_timeout_ms`, one that trickles its body gets `408` after
+//! `body_timeout_ms` with nothing stored, and weir keeps serving everyone else
+//! meanwhile.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Weir, Workspace};
+
+const CONFIG: &str = r#"
+[ingest]
+header_timeout_ms = 500
+body_timeout_ms = 500
+
+[[route]]
+name = "ack"
+match = { type = "*" }
+plugins = ["test-ack"]
+"#;
+
+/// Far longer than either timeout: a connection still open by then was not closed.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn connect(weir: &Weir) -> TcpStream {
+    let stream = TcpStream::connect(weir.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("read timeout");
+    stream
+}
+
+/// Everything weir sends until it closes the connection; panics if it is
+/// still open after `PATIENCE`.
+fn read_until_closed(mut stream: TcpStream) -> String {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
+            Err(error) => panic!(
+                "the connection was still open after {:?}: {error}",
+                started.elapsed()
+            ),
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// One request on its own connection. The shared client's pooled connections
+/// would be closed by the short header timeout between requests.
+fn send(weir: &Weir, method: &str, path: &str, body: &str) -> String {
+    let mut stream = connect(weir);
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: weir\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    read_until_closed(stream)
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let workspace = Workspace::new(&["test-ack"], CONFIG);
+    let weir = workspace.start();
+
+    let silent = connect(&weir);
+    let mut half = connect(&weir);
+    half.write_all(b"POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: app")
+        .expect("send half the headers");
+    // Others are served while both hang.
+    let event = json!({"id": "meanwhile", "source": "tests", "type": "t"}).to_string();
+    let accepted = send(&weir, "POST", "/v1/events", &event);
+    assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
+
+    read_until_closed(silent);
+    let answer = read_until_closed(half);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "unexpected answer: {answer}"
+    );
+    let health = send(&weir, "GET", "/healthz", "");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}
+
+#[test]
+fn a_trickled_body_gets_408_and_nothing_is_stored() {
+    let workspace = Workspace::new(&["test-ack"], CONFIG);
+    let weir = workspace.start();
+    let event = json!({"id": "trickled", "source": "tests", "type": "t"}).to_string();
+
+    let mut stream = connect(&weir);
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        event.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send the headers");
+    // A few bytes, then a pause past the deadline: the rest never comes in time.
+    stream
+        .write_all(&event.as_bytes()[..5])
+        .expect("send a little");
+    let answer = read_until_closed(stream);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    assert!(answer.contains("body_timeout_ms"), "{answer}");
+
+    let stored = send(&weir, "GET", "/v1/events/trickled", "");
+    assert!(stored.starts_with("HTTP/1.1 404"), "{stored}");
+    let metrics = send(&weir, "GET", "/metrics", "");
+    assert!(
+        metrics.contains("weir_ingest_rejected_total{reason=\"request_timeout\"} 1\n"),
+        "{metrics}"
+    );
+    // The same event, sent at once, is taken.
+    let accepted = send(&weir, "POST", "/v1/events", &event);
+    assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
+}
