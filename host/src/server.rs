@@ -108,6 +108,7 @@ pub async fn run(
         committer,
         replays: Arc::default(),
         admission: Arc::default(),
+        keys_in_flight: Arc::default(),
     };
     let header_timeout = pipeline.config.ingest.header_timeout;
     crate::http_server::serve(listener, api::router(state), header_timeout, stop.clone()).await;

@@ -76,6 +76,12 @@ pub enum ApiError {
     /// The token is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A request with an `Idempotency-Key` another request is still using.
+    #[error("{0}")]
+    Conflict(String),
+    /// An `Idempotency-Key` that was used for a different request.
+    #[error("{0}")]
+    KeyReused(String),
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
@@ -105,6 +111,8 @@ impl ApiError {
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "idempotency_key_in_use",
+            ApiError::KeyReused(_) => "idempotency_key_reused",
             ApiError::Unrouted(_) => "unrouted",
             ApiError::Internal => "internal",
         }
@@ -129,7 +137,8 @@ impl ApiError {
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Unrouted(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unrouted(_) | ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

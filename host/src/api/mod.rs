@@ -22,7 +22,7 @@ pub use caller::Caller;
 pub use error::ApiError;
 
 use crate::dispatch::Replays;
-use crate::ingest::Admission;
+use crate::ingest::{Admission, KeysInFlight};
 use crate::pipeline::Pipeline;
 use crate::queue::GroupCommitter;
 
@@ -37,6 +37,8 @@ pub struct AppState {
     pub replays: Arc<Replays>,
     /// Ingest's load shedding and tenant rate limits.
     pub admission: Arc<Admission>,
+    /// Idempotency keys whose first request is being answered.
+    pub keys_in_flight: Arc<KeysInFlight>,
 }
 
 /// The whole API.

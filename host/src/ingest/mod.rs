@@ -6,6 +6,7 @@
 
 mod admission;
 mod binary;
+mod idempotency;
 mod parse;
 mod signature;
 mod webhook;
@@ -15,16 +16,18 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use admission::Admission;
+pub use idempotency::KeysInFlight;
 pub use parse::{is_json, parse_events};
 pub use webhook::post_webhook;
 
 use crate::api::{ApiError, AppState, Caller};
 use crate::metrics::ReasonLabel;
-use crate::queue::QueueError;
+use crate::queue::{Admission as QueueAdmission, QueueError, RequestKey};
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -39,7 +42,7 @@ pub async fn post_events(
     caller: Result<Caller, ApiError>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let answer = match caller {
         Ok(caller) => admit(&app, &caller, &headers, body).await,
         Err(refused) => Err(refused),
@@ -67,12 +70,24 @@ async fn admit(
     caller: &Caller,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let binary = binary::is_binary(headers);
     if !binary {
         check_media_type(headers)?;
     }
+    // Held before the body is read: a second request with the key, sent
+    // while this one is still arriving, gets 409.
+    let mut held = idempotency::hold(app, caller, headers)?;
     let body = read_body(app, body).await?;
+    if let Some(held) = &mut held
+        && let Some(admissions) = held.answered_before(app, headers, &body)?
+    {
+        let mut answer = accepted(&admissions).into_response();
+        answer
+            .headers_mut()
+            .insert(idempotency::REPLAYED, HeaderValue::from_static("true"));
+        return Ok(answer);
+    }
     let tenant = caller.default_tenant();
     let events = if binary {
         vec![binary::parse_binary(headers, &body, tenant)?]
@@ -86,7 +101,8 @@ async fn admit(
     for event in &events {
         caller.require_tenant(&event.tenant)?;
     }
-    store(app, events).await
+    let key = held.as_ref().map(|held| held.key.clone());
+    Ok(store(app, events, key).await?.into_response())
 }
 
 /// Sheds load before reading anything, then reads the body up to
@@ -128,6 +144,7 @@ async fn read_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiE
 async fn store(
     app: &AppState,
     events: Vec<crate::event::Event>,
+    request_key: Option<RequestKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pipeline = &app.pipeline;
     reject_unrouted(pipeline, &events)?;
@@ -137,23 +154,32 @@ async fn store(
     }
     app.admission.check_quotas(pipeline, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
-    let admissions = app.committer.submit(events).await.map_err(|error| {
-        tracing::error!(%error, "events not stored");
-        match error {
-            QueueError::DiskFull => ApiError::InsufficientStorage,
-            _ => ApiError::Unavailable,
-        }
-    })?;
+    let admissions = app
+        .committer
+        .submit(events, request_key)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "events not stored");
+            match error {
+                QueueError::DiskFull => ApiError::InsufficientStorage,
+                _ => ApiError::Unavailable,
+            }
+        })?;
+    Ok(accepted(&admissions))
+}
+
+/// The 202 answer: every event's id, and those already stored before.
+fn accepted(admissions: &[QueueAdmission]) -> (StatusCode, Json<Value>) {
     let ids: Vec<&str> = admissions.iter().map(|a| a.id.as_str()).collect();
     let duplicates: Vec<&str> = admissions
         .iter()
         .filter(|a| a.duplicate)
         .map(|a| a.id.as_str())
         .collect();
-    Ok((
+    (
         StatusCode::ACCEPTED,
         Json(json!({ "ids": ids, "duplicates": duplicates })),
-    ))
+    )
 }
 
 /// Under `[routing] unmatched = "reject"`, refuses the request if an event

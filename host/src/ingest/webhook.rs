@@ -46,7 +46,7 @@ async fn admit_webhook(
         )));
     }
     let event = webhook_event(webhook, headers, &body)?;
-    store(app, vec![event]).await
+    store(app, vec![event], None).await
 }
 
 /// The event a verified request becomes. The sender's delivery id, when it

@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{QueueError, Staging};
+use super::{QueueError, RequestKey, RequestRecord, Staging};
 use crate::event::{Event, now_ms};
 use crate::failpoint;
 use crate::pipeline::Pipeline;
@@ -21,7 +21,7 @@ const MAX_GROUP_EVENTS: usize = 8192;
 const SUBMISSION_QUEUE: usize = 1024;
 
 /// What became of one submitted event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Admission {
     /// The event id (generated if the producer sent none).
     pub id: String,
@@ -31,6 +31,7 @@ pub struct Admission {
 
 struct Submission {
     events: Vec<Event>,
+    request_key: Option<RequestKey>,
     reply: oneshot::Sender<Result<Vec<Admission>, QueueError>>,
 }
 
@@ -52,11 +53,20 @@ impl GroupCommitter {
         Ok((GroupCommitter { submissions }, thread))
     }
 
-    /// Routes and stores `events` in one atomic batch; returns once they are fsync'd.
-    pub async fn submit(&self, events: Vec<Event>) -> Result<Vec<Admission>, QueueError> {
+    /// Routes and stores `events` in one atomic batch, with the record of
+    /// their request's idempotency key if it has one; returns once they are fsync'd.
+    pub async fn submit(
+        &self,
+        events: Vec<Event>,
+        request_key: Option<RequestKey>,
+    ) -> Result<Vec<Admission>, QueueError> {
         let (reply, answer) = oneshot::channel();
         self.submissions
-            .send(Submission { events, reply })
+            .send(Submission {
+                events,
+                request_key,
+                reply,
+            })
             .await
             .map_err(|_| QueueError::Closed)?;
         answer.await.map_err(|_| QueueError::Closed)?
@@ -152,6 +162,14 @@ fn stage_group<'q>(
                 id: event.id,
                 duplicate,
             });
+        }
+        if let Some(key) = &submission.request_key {
+            let record = RequestRecord {
+                fingerprint: key.fingerprint.clone(),
+                created_ms: ingested_at_ms,
+                admissions: admissions.clone(),
+            };
+            staging.put_request_record(key, &record);
         }
         replies.push((submission.reply, admissions));
     }

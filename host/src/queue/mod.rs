@@ -18,6 +18,7 @@ mod migrate;
 mod parking;
 mod pauses;
 mod replay;
+mod request_keys;
 mod retention;
 mod schedule;
 mod staging;
@@ -38,6 +39,7 @@ pub use lane::Lane;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
+pub use request_keys::{RequestKey, RequestRecord};
 pub use retention::run_retention;
 pub use staging::{Pending, Staged, Staging, Target};
 
@@ -128,6 +130,8 @@ pub struct Queue {
     pub(crate) waiting: Keyspace,
     pub(crate) held: Keyspace,
     pub(crate) meta: Keyspace,
+    pub(crate) request_keys: Keyspace,
+    pub(crate) request_keys_by_time: Keyspace,
 }
 
 impl Queue {
@@ -159,6 +163,8 @@ impl Queue {
             waiting: keyspace("waiting")?,
             held: keyspace("held")?,
             meta: keyspace("meta")?,
+            request_keys: keyspace("request_keys")?,
+            request_keys_by_time: keyspace("request_keys_by_time")?,
             events,
             durability,
             write_lock: Mutex::new(next_seq),

@@ -97,5 +97,31 @@ pub async fn run_retention(
                 Err(_) => break,
             }
         }
+        sweep_request_keys(&pipeline).await;
+    }
+}
+
+/// Removes idempotency key records older than the dedup window.
+async fn sweep_request_keys(pipeline: &std::sync::Arc<crate::pipeline::Pipeline>) {
+    let window = pipeline.config.retention.dedup_window.as_millis() as u64;
+    let cutoff = crate::event::now_ms().saturating_sub(window);
+    // Bounded like the event sweep: a short batch ends it.
+    for _ in 0..1000 {
+        let queue_task = pipeline.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            queue_task
+                .queue
+                .remove_expired_request_keys(cutoff, REMOVE_BATCH)
+        })
+        .await;
+        match swept {
+            Ok(Ok(n)) if n == REMOVE_BATCH => continue,
+            Ok(Ok(_)) | Err(_) => break,
+            Ok(Err(error)) => {
+                tracing::error!(%error, "retention cannot remove old idempotency keys");
+                pipeline.storage_failed(&error);
+                break;
+            }
+        }
     }
 }

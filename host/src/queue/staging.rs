@@ -21,7 +21,7 @@ pub struct Staging<'q> {
     committed_seq: MutexGuard<'q, Seq>,
     /// The next sequence number as this staging hands them out.
     next_seq: Seq,
-    batch: OwnedWriteBatch,
+    pub(super) batch: OwnedWriteBatch,
     /// Whether an ordering key has a head once this batch commits, for the keys
     /// the batch changed: a batch cannot read its own writes.
     heads: HashMap<Vec<u8>, bool>,

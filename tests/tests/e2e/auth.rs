@@ -37,14 +37,14 @@ fn new_token(workspace: &Workspace, args: &[&str]) -> (String, String) {
     (token, hash_line)
 }
 
-struct Tokens {
-    admin: String,
-    acme: String,
-    beta: String,
+pub struct Tokens {
+    pub admin: String,
+    pub acme: String,
+    pub beta: String,
 }
 
 /// A weir with an admin token and one token each for tenants acme and beta.
-fn start_with_tokens() -> (Workspace, Weir, Tokens) {
+pub fn start_with_tokens() -> (Workspace, Weir, Tokens) {
     let workspace = Workspace::new(&["test-always-fail"], ROUTES);
     let (admin, admin_line) = new_token(&workspace, &[]);
     let (acme, acme_line) = new_token(&workspace, &["--tenant", "acme"]);
@@ -56,7 +56,7 @@ fn start_with_tokens() -> (Workspace, Weir, Tokens) {
     (workspace, weir, Tokens { admin, acme, beta })
 }
 
-fn call(weir: &Weir, method: &str, path: &str, token: &str, body: &str) -> Answer {
+pub fn call(weir: &Weir, method: &str, path: &str, token: &str, body: &str) -> Answer {
     let bearer = format!("Bearer {token}");
     let headers = [
         ("authorization", bearer.as_str()),

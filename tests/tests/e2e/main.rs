@@ -13,6 +13,7 @@ mod crash;
 mod dead_letters;
 mod fairness;
 mod hostile;
+mod idempotency;
 mod isolation;
 mod manifests;
 mod ordering;

@@ -111,6 +111,8 @@ pub struct Answer {
     pub request_id: Option<String>,
     /// The WWW-Authenticate header, if any.
     pub www_authenticate: Option<String>,
+    /// The Idempotent-Replayed header, if any.
+    pub replayed: Option<String>,
 }
 
 impl Weir {
@@ -399,6 +401,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     };
     let (retry_after, request_id) = (header("retry-after"), header("x-request-id"));
     let www_authenticate = header("www-authenticate");
+    let replayed = header("idempotent-replayed");
     let text = response.body_mut().read_to_string().expect("read body");
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
     Answer {
@@ -409,6 +412,7 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
         retry_after,
         request_id,
         www_authenticate,
+        replayed,
     }
 }
 

@@ -126,7 +126,7 @@ impl Submitters {
                 .collect();
             let admissions = self
                 .committer
-                .submit(events)
+                .submit(events, None)
                 .await
                 .with_context(|| format!("submitting batch {n}"))?;
             if admissions.iter().any(|admission| admission.duplicate) {

@@ -1,0 +1,162 @@
+//! Idempotency keys of ingest requests: what a request sent with an
+//! `Idempotency-Key` was answered, kept so a retry gets the same answer. The
+//! record is written in the batch that stores the request's events, so a key
+//! is recorded if and only if its events are. A second keyspace orders the
+//! records by time, so expired ones are removed without reading the rest.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Admission, Queue, QueueError, Staging};
+
+/// A request's idempotency key, where it applies, and what the request was.
+#[derive(Debug, Clone)]
+pub struct RequestKey {
+    /// The tenant the key belongs to: keys of different tenants never meet.
+    pub scope: String,
+    /// The key as the client sent it.
+    pub key: String,
+    /// The SHA-256 (hex) of what the request sent: a key reused for another
+    /// request is refused.
+    pub fingerprint: String,
+}
+
+impl RequestKey {
+    fn storage_key(&self) -> Vec<u8> {
+        storage_key(&self.scope, &self.key)
+    }
+}
+
+/// What a keyed request was answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// The fingerprint of the request that set the key.
+    pub fingerprint: String,
+    /// When it was answered, in ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Its answer: each event's id and whether it was a duplicate.
+    pub admissions: Vec<Admission>,
+}
+
+/// Tenant names hold no NUL, so the scope ends unambiguously.
+fn storage_key(scope: &str, key: &str) -> Vec<u8> {
+    [scope.as_bytes(), &[0], key.as_bytes()].concat()
+}
+
+/// The time index's key: when, then which record.
+fn time_key(created_ms: u64, storage_key: &[u8]) -> Vec<u8> {
+    [&created_ms.to_be_bytes()[..], storage_key].concat()
+}
+
+impl Queue {
+    /// The record of `key` in `scope`, if one was written.
+    pub fn request_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<RequestRecord>, QueueError> {
+        let Some(bytes) = self.request_keys.get(storage_key(scope, key))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| QueueError::Corrupt(format!("idempotency key record: {e}")))
+    }
+
+    /// Removes up to `limit` records written before `cutoff_ms`, oldest
+    /// first; returns how many index entries it went through. A record
+    /// written again since (its key reused after expiry) is kept.
+    pub fn remove_expired_request_keys(
+        &self,
+        cutoff_ms: u64,
+        limit: usize,
+    ) -> Result<usize, QueueError> {
+        let mut staging = self.stage();
+        let mut seen = 0;
+        for guard in self
+            .request_keys_by_time
+            .range(..time_key(cutoff_ms, &[]))
+            .take(limit)
+        {
+            let (index_key, _) = guard.into_inner()?;
+            let (when, record_key) = index_key.split_at(8);
+            let created_ms = u64::from_be_bytes(when.try_into().unwrap_or_default());
+            let current = self.request_keys.get(record_key)?;
+            let batch = staging.batch();
+            if let Some(bytes) = current
+                && serde_json::from_slice::<RequestRecord>(&bytes)
+                    .is_ok_and(|record| record.created_ms == created_ms)
+            {
+                batch.remove(&self.request_keys, record_key.to_vec());
+            }
+            batch.remove(&self.request_keys_by_time, index_key.to_vec());
+            seen += 1;
+        }
+        if seen > 0 {
+            staging.commit()?;
+        }
+        Ok(seen)
+    }
+}
+
+impl Staging<'_> {
+    /// Records `record` as the answer to `key`, replacing an expired one.
+    pub fn put_request_record(&mut self, key: &RequestKey, record: &RequestRecord) {
+        let value = serde_json::to_vec(record).unwrap_or_default();
+        let queue = self.queue();
+        let storage_key = key.storage_key();
+        let index_key = time_key(record.created_ms, &storage_key);
+        self.batch.insert(&queue.request_keys, storage_key, value);
+        self.batch
+            .insert(&queue.request_keys_by_time, index_key, []);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::Durability;
+
+    fn put(queue: &Queue, key: &str, created_ms: u64) {
+        let key = RequestKey {
+            scope: "acme".into(),
+            key: key.into(),
+            fingerprint: "f".into(),
+        };
+        let record = RequestRecord {
+            fingerprint: "f".into(),
+            created_ms,
+            admissions: Vec::new(),
+        };
+        let mut staging = queue.stage();
+        staging.put_request_record(&key, &record);
+        staging.commit().expect("commit");
+    }
+
+    #[test]
+    fn expired_records_go_and_a_record_written_again_stays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
+        put(&queue, "old", 100);
+        put(&queue, "reused", 200);
+        put(&queue, "reused", 5_000);
+        put(&queue, "young", 6_000);
+
+        assert_eq!(
+            queue.remove_expired_request_keys(1_000, 10).expect("sweep"),
+            2
+        );
+        let created = |key| {
+            queue
+                .request_record("acme", key)
+                .expect("read")
+                .map(|r| r.created_ms)
+        };
+        assert_eq!(created("old"), None);
+        assert_eq!(created("reused"), Some(5_000));
+        assert_eq!(created("young"), Some(6_000));
+        assert_eq!(
+            queue.remove_expired_request_keys(1_000, 10).expect("sweep"),
+            0
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! `Idempotency-Key` on `POST /v1/events`: a repeat of the same request gets
+//! the first answer again, marked as a replay, and stores nothing new; the key
+//! on a different request gets 422; a repeat while the first is still arriving
+//! gets 409; keys of different tenants do not meet.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::auth::{call, start_with_tokens};
+use crate::support::{Answer, Weir, Workspace};
+
+const ROUTES: &str = r#"
+[[route]]
+name = "ack"
+match = { type = "*" }
+plugins = ["test-ack"]
+"#;
+
+fn post_keyed(weir: &Weir, key: &str, body: &str) -> Answer {
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", key),
+    ];
+    weir.post_with("/v1/events", &headers, body)
+}
+
+#[test]
+fn a_repeated_request_gets_the_first_answer_and_stores_nothing_new() {
+    let workspace = Workspace::new(&["test-ack"], ROUTES);
+    let weir = workspace.start();
+    // No ids: weir generates them, so only a recorded answer can repeat them.
+    let batch = json!([
+        {"source": "shop", "type": "order.placed"},
+        {"source": "shop", "type": "order.paid"},
+    ])
+    .to_string();
+
+    let first = post_keyed(&weir, "order-42", &batch);
+    assert_eq!(first.status, 202, "{}", first.text);
+    assert_eq!(first.replayed, None);
+    let again = post_keyed(&weir, "order-42", &batch);
+    assert_eq!(again.status, 202, "{}", again.text);
+    assert_eq!(again.replayed.as_deref(), Some("true"));
+    assert_eq!(again.body, first.body, "the replay differs from the answer");
+    assert_eq!(weir.metric("weir_events_ingested_total"), 2.0);
+
+    // The same key on another request: 422, nothing stored.
+    let other = json!({"id": "other", "source": "shop", "type": "order.placed"}).to_string();
+    let reused = post_keyed(&weir, "order-42", &other);
+    assert_eq!(reused.status, 422, "{}", reused.text);
+    assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
+    assert_eq!(weir.get("/v1/events/other").status, 404);
+
+    // A bad key is refused by name; a request that failed leaves its key free.
+    let long = "k".repeat(256);
+    let refused = post_keyed(&weir, &long, &other);
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("Idempotency-Key must be"),
+        "{}",
+        refused.text
+    );
+    let invalid = post_keyed(&weir, "fresh", r#"{"id": "x"}"#);
+    assert_eq!(invalid.status, 400, "{}", invalid.text);
+    let retried = post_keyed(&weir, "fresh", &other);
+    assert_eq!(retried.status, 202, "{}", retried.text);
+    assert_eq!(retried.replayed, None);
+
+    // The record survives a restart.
+    weir.stop();
+    let weir = workspace.start();
+    let after = post_keyed(&weir, "order-42", &batch);
+    assert_eq!(after.replayed.as_deref(), Some("true"));
+    assert_eq!(after.body, first.body);
+}
+
+#[test]
+fn a_repeat_while_the_first_request_is_still_arriving_gets_409() {
+    let workspace = Workspace::new(&["test-ack"], ROUTES);
+    let weir = workspace.start();
+    let event = json!({"id": "slow-1", "source": "shop", "type": "order.placed"}).to_string();
+
+    // The first request sends its headers and half its body, then waits.
+    let mut first = TcpStream::connect(weir.addr).expect("connect");
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: weir\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Idempotency-Key: slow\r\nContent-Length: {}\r\n\r\n",
+        event.len()
+    );
+    let (start, rest) = event.split_at(10);
+    first
+        .write_all(format!("{head}{start}").as_bytes())
+        .expect("send half");
+    let conflict = weir.wait_for("the key to be held", |weir| {
+        let answer = post_keyed(weir, "slow", &event);
+        (answer.status == 409).then_some(answer)
+    });
+    assert_eq!(conflict.body["error"]["code"], "idempotency_key_in_use");
+    assert_eq!(weir.get("/v1/events/slow-1").status, 404);
+
+    first.write_all(rest.as_bytes()).expect("send the rest");
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).expect("read the answer");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let replay = post_keyed(&weir, "slow", &event);
+    assert_eq!(replay.replayed.as_deref(), Some("true"), "{}", replay.text);
+}
+
+#[test]
+fn keys_belong_to_the_callers_tenant() {
+    let (_workspace, weir, tokens) = start_with_tokens();
+    let send = |token: &str, id: &str| {
+        let event = json!({"id": id, "source": "shop", "type": "doomed"}).to_string();
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("authorization", bearer.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", "same-key"),
+        ];
+        weir.request("POST", "/v1/events", &headers, &event)
+    };
+    // Two tenants, one key, different requests: both are new to their tenant.
+    let acme = send(&tokens.acme, "acme-order");
+    assert_eq!(
+        (acme.status, acme.replayed.clone()),
+        (202, None),
+        "{}",
+        acme.text
+    );
+    let beta = send(&tokens.beta, "beta-order");
+    assert_eq!(
+        (beta.status, beta.replayed.clone()),
+        (202, None),
+        "{}",
+        beta.text
+    );
+    let stored = call(&weir, "GET", "/v1/events/beta-order", &tokens.admin, "");
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(
+        send(&tokens.acme, "acme-order").replayed.as_deref(),
+        Some("true")
+    );
+}
