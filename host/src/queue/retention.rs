@@ -59,69 +59,61 @@ impl Queue {
 /// batches, so ingest and commits never wait long.
 const REMOVE_BATCH: usize = 1000;
 
-/// Removes expired events until `stop` is cancelled: a few times per retention
-/// period, at least once a minute.
+/// Removes expired events, and idempotency key records past the dedup
+/// window, until `stop` is cancelled: a few times per retention period, at
+/// least once a minute.
 pub async fn run_retention(
     pipeline: std::sync::Arc<crate::pipeline::Pipeline>,
     stop: tokio_util::sync::CancellationToken,
 ) {
     use std::time::Duration;
     let retention = pipeline.config.retention.retention;
+    let window = pipeline.config.retention.dedup_window;
     let interval = (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        let cutoff = crate::event::now_ms().saturating_sub(retention.as_millis() as u64);
-        // Bounded: each pass removes at most a full batch, and a short one ends the sweep.
-        for _ in 0..1000 {
-            let queue_task = pipeline.clone();
-            let removed = tokio::task::spawn_blocking(move || {
-                queue_task.queue.remove_expired(cutoff, REMOVE_BATCH)
-            })
-            .await;
-            match removed {
-                Ok(Ok(n)) if n == REMOVE_BATCH => continue,
-                Ok(Ok(n)) => {
-                    if n > 0 {
-                        tracing::debug!(removed = n, "retention removed old events");
-                    }
-                    break;
-                }
-                Ok(Err(error)) => {
-                    tracing::error!(%error, "retention cannot remove old events");
-                    pipeline.storage_failed(&error);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        sweep_request_keys(&pipeline).await;
+        let cutoff = |age: Duration| crate::event::now_ms().saturating_sub(age.as_millis() as u64);
+        let events = cutoff(retention);
+        sweep(&pipeline, "events", move |queue| {
+            queue.remove_expired(events, REMOVE_BATCH)
+        })
+        .await;
+        let keys = cutoff(window);
+        sweep(&pipeline, "idempotency keys", move |queue| {
+            queue.remove_expired_request_keys(keys, REMOVE_BATCH)
+        })
+        .await;
     }
 }
 
-/// Removes idempotency key records older than the dedup window.
-async fn sweep_request_keys(pipeline: &std::sync::Arc<crate::pipeline::Pipeline>) {
-    let window = pipeline.config.retention.dedup_window.as_millis() as u64;
-    let cutoff = crate::event::now_ms().saturating_sub(window);
-    // Bounded like the event sweep: a short batch ends it.
+/// Runs `remove` (which removes up to a batch) until a batch comes back short.
+async fn sweep(
+    pipeline: &std::sync::Arc<crate::pipeline::Pipeline>,
+    what: &'static str,
+    remove: impl Fn(&Queue) -> Result<usize, QueueError> + Clone + Send + 'static,
+) {
+    // Bounded: each pass removes at most a full batch, and a short one ends the sweep.
     for _ in 0..1000 {
         let queue_task = pipeline.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            queue_task
-                .queue
-                .remove_expired_request_keys(cutoff, REMOVE_BATCH)
-        })
-        .await;
-        match swept {
+        let remove = remove.clone();
+        let removed = tokio::task::spawn_blocking(move || remove(&queue_task.queue)).await;
+        match removed {
             Ok(Ok(n)) if n == REMOVE_BATCH => continue,
-            Ok(Ok(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                if n > 0 {
+                    tracing::debug!(removed = n, "retention removed old {what}");
+                }
+                break;
+            }
             Ok(Err(error)) => {
-                tracing::error!(%error, "retention cannot remove old idempotency keys");
+                tracing::error!(%error, "retention cannot remove old {what}");
                 pipeline.storage_failed(&error);
                 break;
             }
+            Err(_) => break,
         }
     }
 }

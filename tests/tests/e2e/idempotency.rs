@@ -147,3 +147,21 @@ fn keys_belong_to_the_callers_tenant() {
         Some("true")
     );
 }
+
+#[test]
+fn a_key_is_free_again_once_the_dedup_window_has_passed() {
+    let config = format!("[queue]\nretention_ms = 500\ndedup_window_ms = 500\n{ROUTES}");
+    let workspace = Workspace::new(&["test-ack"], &config);
+    let weir = workspace.start();
+    let event = |id: &str| json!({"id": id, "source": "shop", "type": "t"}).to_string();
+    assert_eq!(post_keyed(&weir, "monthly", &event("january")).status, 202);
+    let reused = post_keyed(&weir, "monthly", &event("february"));
+    assert_eq!(reused.status, 422, "{}", reused.text);
+
+    let taken = weir.wait_for("the key to expire", |weir| {
+        let answer = post_keyed(weir, "monthly", &event("february"));
+        (answer.status == 202).then_some(answer)
+    });
+    assert_eq!(taken.replayed, None);
+    assert_eq!(taken.body["ids"], json!(["february"]));
+}
