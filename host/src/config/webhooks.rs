@@ -39,6 +39,7 @@ pub(super) struct RawWebhook {
 enum RawScheme {
     Standard,
     Hmac,
+    Stripe,
 }
 
 /// How a signature is written in its header.
@@ -60,6 +61,12 @@ pub enum Scheme {
     /// `id.timestamp.body`.
     Standard {
         /// How far the timestamp may be from now, either way.
+        tolerance: Duration,
+    },
+    /// Stripe's `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=<hex>...]`,
+    /// HMAC-SHA256 over `t.body` with the endpoint secret as written.
+    Stripe {
+        /// How far `t` may be from now, either way.
         tolerance: Duration,
     },
     /// One header holding an HMAC-SHA256 of the raw body (GitHub's
@@ -134,9 +141,23 @@ impl Webhook {
                 let tolerance = Duration::from_secs(raw.tolerance_s.unwrap_or(DEFAULT_TOLERANCE_S));
                 (Scheme::Standard { tolerance }, secrets)
             }
+            RawScheme::Stripe => {
+                if hmac_keys {
+                    return Err(invalid(
+                        "header, prefix and encoding are for scheme = \"hmac\"; \
+                         Stripe signs in Stripe-Signature"
+                            .into(),
+                    ));
+                }
+                let tolerance = Duration::from_secs(raw.tolerance_s.unwrap_or(DEFAULT_TOLERANCE_S));
+                let secrets = raw.secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+                (Scheme::Stripe { tolerance }, secrets)
+            }
             RawScheme::Hmac => {
                 if raw.tolerance_s.is_some() {
-                    return Err(invalid("tolerance_s is for scheme = \"standard\"".into()));
+                    return Err(invalid(
+                        "tolerance_s is for scheme = \"standard\" or \"stripe\"".into(),
+                    ));
                 }
                 let header = raw
                     .header
@@ -248,6 +269,14 @@ mod tests {
             (
                 "scheme = \"standard\"\nsecrets = [\"c2VjcmV0\"]\ntype = \"t\"\nheader = \"h\"",
                 "are for scheme = \"hmac\"",
+            ),
+            (
+                "scheme = \"stripe\"\nsecrets = [\"whsec_x\"]\ntype = \"t\"\nprefix = \"v1=\"",
+                "Stripe signs in Stripe-Signature",
+            ),
+            (
+                "scheme = \"hmac\"\nsecrets = [\"s\"]\ntype = \"t\"\nheader = \"h\"\ntolerance_s = 5",
+                "tolerance_s is for scheme = \"standard\" or \"stripe\"",
             ),
         ];
         for (text, expected) in cases {

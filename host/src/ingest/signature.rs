@@ -2,6 +2,8 @@
 //! sender made it: HMAC-SHA256 with one of the configured secrets, compared in
 //! constant time.
 
+use std::time::Duration;
+
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -25,16 +27,7 @@ pub fn verify(
         Scheme::Standard { tolerance } => {
             let id = header(headers, "webhook-id")?;
             let timestamp = header(headers, "webhook-timestamp")?;
-            let sent_s: u64 = timestamp.parse().map_err(|_| {
-                format!("webhook-timestamp {timestamp:?} is not a Unix time in seconds")
-            })?;
-            let skew = now_s.abs_diff(sent_s);
-            if skew > tolerance.as_secs() {
-                return Err(format!(
-                    "webhook-timestamp is {skew} s away from now, more than the {} s allowed",
-                    tolerance.as_secs()
-                ));
-            }
+            check_age("webhook-timestamp", timestamp, now_s, *tolerance)?;
             // Entries are `v1,<base64>`, space-separated; other versions are skipped.
             let signatures: Vec<Vec<u8>> = header(headers, "webhook-signature")?
                 .split(' ')
@@ -43,6 +36,26 @@ pub fn verify(
                 .collect();
             let signed = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
             matches_any(&webhook.secrets, &signed, &signatures, "webhook-signature")
+        }
+        Scheme::Stripe { tolerance } => {
+            // `t=<unix s>,v1=<hex>,v1=<hex>,v0=...`: every v1 is tried.
+            let value = header(headers, "stripe-signature")?;
+            let entries: Vec<(&str, &str)> = value
+                .split(',')
+                .filter_map(|entry| entry.trim().split_once('='))
+                .collect();
+            let timestamp = entries
+                .iter()
+                .find_map(|&(name, value)| (name == "t").then_some(value))
+                .ok_or("stripe-signature has no t= timestamp")?;
+            check_age("stripe-signature t", timestamp, now_s, *tolerance)?;
+            let signatures: Vec<Vec<u8>> = entries
+                .iter()
+                .filter(|&&(name, _)| name == "v1")
+                .filter_map(|&(_, encoded)| hex::decode(encoded).ok())
+                .collect();
+            let signed = [timestamp.as_bytes(), b".", body];
+            matches_any(&webhook.secrets, &signed, &signatures, "stripe-signature")
         }
         Scheme::Hmac {
             header: name,
@@ -61,6 +74,22 @@ pub fn verify(
             matches_any(&webhook.secrets, &[body], &[signature], name)
         }
     }
+}
+
+/// Refuses a signing time (Unix seconds, as text) more than `tolerance` from
+/// now: an old request replayed by someone who captured it.
+fn check_age(name: &str, timestamp: &str, now_s: u64, tolerance: Duration) -> Result<(), String> {
+    let sent_s: u64 = timestamp
+        .parse()
+        .map_err(|_| format!("{name} {timestamp:?} is not a Unix time in seconds"))?;
+    let skew = now_s.abs_diff(sent_s);
+    if skew > tolerance.as_secs() {
+        return Err(format!(
+            "{name} is {skew} s away from now, more than the {} s allowed",
+            tolerance.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// The value of header `name`, which must be present and text.

@@ -65,7 +65,7 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
     };
     let id_header = match &webhook.scheme {
         Scheme::Standard { .. } => Some("webhook-id"),
-        Scheme::Hmac { .. } => webhook.id_header.as_deref(),
+        Scheme::Hmac { .. } | Scheme::Stripe { .. } => webhook.id_header.as_deref(),
     };
     let kind = match &webhook.event_type {
         EventType::Fixed(kind) => kind.clone(),

@@ -1,7 +1,7 @@
 //! `POST /v1/webhooks/{name}`: signed third-party requests become events, and
 //! anything unsigned, tampered with or stale gets 401 with nothing stored.
 //! Standard Webhooks signatures are made by the `standardwebhooks` package;
-//! GitHub-style ones by Python's `hmac`.
+//! GitHub-style and Stripe ones by Python's `hmac`, as their senders document.
 
 use serde_json::Value;
 
@@ -25,6 +25,11 @@ header = "x-hub-signature-256"
 prefix = "sha256="
 type_header = "x-github-event"
 id_header = "x-github-delivery"
+
+[webhooks.payments]
+scheme = "stripe"
+secrets = ["whsec_stripe-test-secret"]
+type = "stripe.event"
 
 [[route]]
 name = "ack"
@@ -197,4 +202,58 @@ fn hmac_signed_webhooks_take_id_and_type_from_headers_and_keep_any_body() {
         unknown.text
     );
     weir.stop();
+}
+
+#[test]
+fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
+    let workspace = Workspace::new(&["test-ack"], CONFIG);
+    let weir = workspace.start();
+    let body = r#"{"id":"evt_1","type":"invoice.paid"}"#;
+    // Stripe signs `t.body` and lists v1 signatures after `t=`.
+    let sign = |secret: &str, at: u64| {
+        let script = "import sys, hmac, hashlib\n\
+            secret, at, body = sys.argv[1:4]\n\
+            mac = hmac.new(secret.encode(), (at + '.' + body).encode(), hashlib.sha256)\n\
+            print('t=' + at + ',v1=' + mac.hexdigest())";
+        python::run(script, &[secret, &at.to_string(), body])
+    };
+    let post = |signature: &str| {
+        let headers = [
+            ("content-type", "application/json"),
+            ("stripe-signature", signature),
+        ];
+        weir.post_with("/v1/webhooks/payments", &headers, body)
+    };
+    let now = now_s();
+    let answer = post(&sign("whsec_stripe-test-secret", now));
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let id = answer.body["ids"][0].as_str().expect("an id").to_owned();
+    let event = weir.get(&format!("/v1/events/{id}")).body;
+    assert_eq!(event["type"], "stripe.event");
+    assert_eq!(event["data"]["id"], "evt_1", "{event}");
+
+    // A rolled secret's signature listed first, then the right one, passes.
+    let good = sign("whsec_stripe-test-secret", now);
+    let rolled = good.replace("v1=", "v1=00,v1=");
+    assert_eq!(post(&rolled).status, 202);
+    for (signature, reason) in [
+        (
+            sign("whsec_other", now),
+            "no signature in stripe-signature matches",
+        ),
+        (
+            sign("whsec_stripe-test-secret", now - 600),
+            "more than the 300 s allowed",
+        ),
+        (good.replace("t=", "x="), "no t= timestamp"),
+    ] {
+        let answer = post(&signature);
+        assert_eq!(answer.status, 401, "{signature}: {}", answer.text);
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(reason), "{signature}: {message}");
+    }
+    assert_eq!(
+        weir.metric("weir_ingest_rejected_total{reason=\"invalid_signature\"}"),
+        3.0
+    );
 }
