@@ -13,10 +13,13 @@ use crate::event::DEFAULT_TENANT;
 /// The prefix Standard Webhooks puts before a base64 secret.
 const STANDARD_SECRET_PREFIX: &str = "whsec_";
 
+/// How a secret names the environment variable that holds it.
+const ENV_PREFIX: &str = "env:";
+
 /// Five minutes either way, as Standard Webhooks recommends.
 const DEFAULT_TOLERANCE_S: u64 = 300;
 
-/// One `[webhooks.NAME]` section as written.
+/// One `[webhooks.NAME]` section as secret_values.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWebhook {
@@ -42,7 +45,7 @@ enum RawScheme {
     Stripe,
 }
 
-/// How a signature is written in its header.
+/// How a signature is secret_values in its header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
@@ -64,7 +67,7 @@ pub enum Scheme {
         tolerance: Duration,
     },
     /// Stripe's `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=<hex>...]`,
-    /// HMAC-SHA256 over `t.body` with the endpoint secret as written.
+    /// HMAC-SHA256 over `t.body` with the endpoint secret as secret_values.
     Stripe {
         /// How far `t` may be from now, either way.
         tolerance: Duration,
@@ -76,7 +79,7 @@ pub enum Scheme {
         header: String,
         /// Text before the signature, such as `sha256=`.
         prefix: String,
-        /// How the signature is written.
+        /// How the signature is secret_values.
         encoding: Encoding,
     },
 }
@@ -114,7 +117,15 @@ impl Webhook {
     pub(super) fn resolve(name: &str, raw: &RawWebhook) -> Result<Webhook, ConfigError> {
         let invalid =
             |message: String| ConfigError::Invalid(format!("[webhooks.{name}] {message}"));
-        if raw.secrets.is_empty() || raw.secrets.iter().any(String::is_empty) {
+        let secret_values = raw
+            .secrets
+            .iter()
+            .enumerate()
+            .map(|(n, secret)| {
+                from_environment(secret).map_err(|e| invalid(format!("secrets[{n}] {e}")))
+            })
+            .collect::<Result<Vec<String>, _>>()?;
+        if secret_values.is_empty() || secret_values.iter().any(String::is_empty) {
             return Err(invalid(
                 "secrets must list at least one secret, none empty".into(),
             ));
@@ -130,8 +141,7 @@ impl Webhook {
                             .into(),
                     ));
                 }
-                let secrets = raw
-                    .secrets
+                let secrets = secret_values
                     .iter()
                     .enumerate()
                     .map(|(n, secret)| {
@@ -150,7 +160,10 @@ impl Webhook {
                     ));
                 }
                 let tolerance = Duration::from_secs(raw.tolerance_s.unwrap_or(DEFAULT_TOLERANCE_S));
-                let secrets = raw.secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+                let secrets = secret_values
+                    .iter()
+                    .map(|s| s.as_bytes().to_vec())
+                    .collect();
                 (Scheme::Stripe { tolerance }, secrets)
             }
             RawScheme::Hmac => {
@@ -174,7 +187,10 @@ impl Webhook {
                     prefix: raw.prefix.clone().unwrap_or_default(),
                     encoding: raw.encoding.unwrap_or_default(),
                 };
-                let secrets = raw.secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+                let secrets = secret_values
+                    .iter()
+                    .map(|s| s.as_bytes().to_vec())
+                    .collect();
                 (scheme, secrets)
             }
         };
@@ -204,6 +220,20 @@ impl Webhook {
                 .unwrap_or_else(|| format!("/v1/webhooks/{name}")),
             tenant,
         })
+    }
+}
+
+/// A secret as secret_values, or, secret_values `env:NAME`, the value of environment
+/// variable NAME: the config file need not hold the secret itself.
+fn from_environment(secret: &str) -> Result<String, String> {
+    let Some(variable) = secret.strip_prefix(ENV_PREFIX) else {
+        return Ok(secret.to_owned());
+    };
+    match std::env::var(variable) {
+        Ok(value) if !value.is_empty() => Ok(value),
+        _ => Err(format!(
+            "names the environment variable {variable}, which is not set (or is empty)"
+        )),
     }
 }
 
@@ -269,6 +299,10 @@ mod tests {
             (
                 "scheme = \"standard\"\nsecrets = [\"c2VjcmV0\"]\ntype = \"t\"\nheader = \"h\"",
                 "are for scheme = \"hmac\"",
+            ),
+            (
+                "scheme = \"stripe\"\nsecrets = [\"env:WEIR_TEST_UNSET_SECRET\"]\ntype = \"t\"",
+                "secrets[0] names the environment variable WEIR_TEST_UNSET_SECRET, which is not set",
             ),
             (
                 "scheme = \"stripe\"\nsecrets = [\"whsec_x\"]\ntype = \"t\"\nprefix = \"v1=\"",

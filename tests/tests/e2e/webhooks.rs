@@ -206,8 +206,13 @@ fn hmac_signed_webhooks_take_id_and_type_from_headers_and_keep_any_body() {
 
 #[test]
 fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
-    let workspace = Workspace::new(&["test-ack"], CONFIG);
-    let weir = workspace.start();
+    // A second sender whose secret comes from the environment.
+    let config = format!(
+        "{CONFIG}\n[webhooks.from-env]\nscheme = \"stripe\"\n\
+         secrets = [\"env:WEIR_TEST_STRIPE_SECRET\"]\ntype = \"stripe.event\"\n"
+    );
+    let workspace = Workspace::new(&["test-ack"], &config);
+    let weir = workspace.start_with_env(&[("WEIR_TEST_STRIPE_SECRET", "whsec_from-env")]);
     let body = r#"{"id":"evt_1","type":"invoice.paid"}"#;
     // Stripe signs `t.body` and lists v1 signatures after `t=`.
     let sign = |secret: &str, at: u64| {
@@ -217,13 +222,14 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
             print('t=' + at + ',v1=' + mac.hexdigest())";
         python::run(script, &[secret, &at.to_string(), body])
     };
-    let post = |signature: &str| {
+    let post_to = |sender: &str, signature: &str| {
         let headers = [
             ("content-type", "application/json"),
             ("stripe-signature", signature),
         ];
-        weir.post_with("/v1/webhooks/payments", &headers, body)
+        weir.post_with(&format!("/v1/webhooks/{sender}"), &headers, body)
     };
+    let post = |signature: &str| post_to("payments", signature);
     let now = now_s();
     let answer = post(&sign("whsec_stripe-test-secret", now));
     assert_eq!(answer.status, 202, "{}", answer.text);
@@ -252,8 +258,15 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
         let message = answer.body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(reason), "{signature}: {message}");
     }
+    let from_env = post_to("from-env", &sign("whsec_from-env", now));
+    assert_eq!(from_env.status, 202, "{}", from_env.text);
+    let literal = post_to("from-env", &sign("env:WEIR_TEST_STRIPE_SECRET", now));
+    assert_eq!(
+        literal.status, 401,
+        "the reference itself is not the secret"
+    );
     assert_eq!(
         weir.metric("weir_ingest_rejected_total{reason=\"invalid_signature\"}"),
-        3.0
+        4.0
     );
 }
