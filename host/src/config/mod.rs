@@ -33,7 +33,7 @@ use crate::route::{RouteSpec, RouteTable};
 pub const DEFAULT_DATA_DIR: &str = "weir-data";
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
-/// Loopback only by default: weir's default config has no authentication.
+/// Loopback only by default: weir's default config lists no tokens, so auth is off.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// A problem with the configuration; the message names the file, key or route.
