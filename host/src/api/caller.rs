@@ -50,6 +50,12 @@ impl Caller {
         }
     }
 
+    /// Where the caller's idempotency keys live: its tenant's, or for the
+    /// admin (and anyone, with auth off) a scope no tenant name can be.
+    pub fn key_scope(&self) -> &str {
+        self.own_tenant().unwrap_or("*")
+    }
+
     /// The tenant of events that name none: the caller's own.
     pub fn default_tenant(&self) -> &str {
         self.own_tenant().unwrap_or(DEFAULT_TENANT)

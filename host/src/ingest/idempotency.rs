@@ -8,7 +8,7 @@
 //! recorded, so the client may try again with the same key.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -29,13 +29,13 @@ const MAX_KEY_BYTES: usize = 255;
 pub struct KeysInFlight(Mutex<HashSet<(String, String)>>);
 
 /// A key held while its first request is answered.
-pub struct Held<'a> {
-    keys: &'a KeysInFlight,
+pub struct Held {
+    keys: Arc<KeysInFlight>,
     /// The key, to record with the request's events.
     pub key: RequestKey,
 }
 
-impl Drop for Held<'_> {
+impl Drop for Held {
     fn drop(&mut self) {
         let entry = (self.key.scope.clone(), self.key.key.clone());
         self.keys
@@ -49,11 +49,11 @@ impl Drop for Held<'_> {
 /// Holds the request's key, if it sent one, before its body is read: 400 for
 /// a key that is empty, too long or not visible ASCII, 409 while another
 /// request holds it.
-pub fn hold<'a>(
-    app: &'a AppState,
+pub fn hold(
+    app: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-) -> Result<Option<Held<'a>>, ApiError> {
+) -> Result<Option<Held>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
@@ -66,8 +66,8 @@ pub fn hold<'a>(
                 "Idempotency-Key must be 1 to {MAX_KEY_BYTES} visible ASCII characters"
             ))
         })?;
-    let keys = &app.keys_in_flight;
-    let entry = (caller.default_tenant().to_owned(), key.to_owned());
+    let keys = app.keys_in_flight.clone();
+    let entry = (caller.key_scope().to_owned(), key.to_owned());
     if !keys
         .0
         .lock()
@@ -89,7 +89,7 @@ pub fn hold<'a>(
     }))
 }
 
-impl Held<'_> {
+impl Held {
     /// Fingerprints the request, then looks for an earlier answer to its key:
     /// that answer to replay, 422 if the key was used for a different request.
     pub fn answered_before(

@@ -101,8 +101,19 @@ async fn admit(
     for event in &events {
         caller.require_tenant(&event.tenant)?;
     }
-    let key = held.as_ref().map(|held| held.key.clone());
-    Ok(store(app, events, key).await?.into_response())
+    let Some(held) = held else {
+        return Ok(store(app, events, None).await?.into_response());
+    };
+    // A client that gives up mid-commit drops this handler, not the commit:
+    // the key stays held until its record is stored, so a retry then sees it.
+    let app = app.clone();
+    let committing = tokio::spawn(async move {
+        let answer = store(&app, events, Some(held.key.clone())).await;
+        drop(held);
+        answer
+    });
+    let answer = committing.await.map_err(|_| ApiError::Internal)?;
+    Ok(answer?.into_response())
 }
 
 /// Sheds load before reading anything, then reads the body up to
