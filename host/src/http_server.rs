@@ -18,11 +18,12 @@ use tokio_util::sync::CancellationToken;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `app` on `listener` until `stop` is cancelled, then lets the
-/// requests in flight finish and closes idle connections.
+/// requests in flight finish, for at most `grace`, and closes idle connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_timeout: Duration,
+    grace: Duration,
     stop: CancellationToken,
 ) {
     let mut builder = http1::Builder::new();
@@ -31,7 +32,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let connections = GracefulShutdown::new();
+    // The connection tasks, so those still open after the grace can be ended:
+    // each holds the router, and with it the handles the commit thread waits on.
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
+        while tasks.try_join_next().is_some() {}
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stop.cancelled() => break,
@@ -48,11 +53,18 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
-    connections.shutdown().await;
+    // A client that never finishes its request must not hold up the stop.
+    if tokio::time::timeout(grace, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after {grace:?}; closing them");
+    }
+    tasks.shutdown().await;
 }

@@ -111,7 +111,15 @@ pub async fn run(
         keys_in_flight: Arc::default(),
     };
     let header_timeout = pipeline.config.ingest.header_timeout;
-    crate::http_server::serve(listener, api::router(state), header_timeout, stop.clone()).await;
+    let grace = pipeline.config.dispatch.shutdown_grace;
+    crate::http_server::serve(
+        listener,
+        api::router(state),
+        header_timeout,
+        grace,
+        stop.clone(),
+    )
+    .await;
 
     // Stopping: the server no longer admits; workers stopped leasing on the same token.
     background.close();

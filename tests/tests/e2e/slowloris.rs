@@ -124,3 +124,23 @@ fn a_trickled_body_gets_408_and_nothing_is_stored() {
     let accepted = send(&weir, "POST", "/v1/events", &event);
     assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
 }
+
+#[test]
+fn a_request_that_never_finishes_does_not_hold_up_the_stop() {
+    let config = format!("[dispatch]\nshutdown_grace_ms = 500\n{CONFIG}");
+    let workspace = Workspace::new(&["test-ack"], &config);
+    let weir = workspace.start();
+    // Explain reads its body without ingest's deadline; this one never ends.
+    let mut stream = connect(&weir);
+    stream
+        .write_all(
+            b"POST /v1/routes/explain HTTP/1.1\r\nHost: weir\r\nContent-Length: 100\r\n\r\n{\"id\"",
+        )
+        .expect("send part of a request");
+    // Time for weir to read the headers and start the handler, which then
+    // waits for the rest of the body.
+    std::thread::sleep(Duration::from_millis(300));
+    // `stop` asserts a clean exit within 30 s.
+    weir.stop();
+    drop(stream);
+}
