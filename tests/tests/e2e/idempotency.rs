@@ -3,14 +3,12 @@
 //! on a different request gets 422; a repeat while the first is still arriving
 //! gets 409; keys of different tenants do not meet.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+use std::io::Write;
 
 use serde_json::json;
 
 use crate::auth::{call, start_with_tokens};
-use crate::support::{Answer, Weir, Workspace};
+use crate::support::{Answer, Weir, Workspace, raw_connection, read_until_closed};
 
 const ROUTES: &str = r#"
 [[route]]
@@ -84,10 +82,7 @@ fn a_repeat_while_the_first_request_is_still_arriving_gets_409() {
     let event = json!({"id": "slow-1", "source": "shop", "type": "order.placed"}).to_string();
 
     // The first request sends its headers and half its body, then waits.
-    let mut first = TcpStream::connect(weir.addr).expect("connect");
-    first
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("read timeout");
+    let mut first = raw_connection(&weir);
     let head = format!(
         "POST /v1/events HTTP/1.1\r\nHost: weir\r\nConnection: close\r\nContent-Type: application/json\r\n\
          Idempotency-Key: slow\r\nContent-Length: {}\r\n\r\n",
@@ -105,8 +100,7 @@ fn a_repeat_while_the_first_request_is_still_arriving_gets_409() {
     assert_eq!(weir.get("/v1/events/slow-1").status, 404);
 
     first.write_all(rest.as_bytes()).expect("send the rest");
-    let mut answer = String::new();
-    first.read_to_string(&mut answer).expect("read the answer");
+    let answer = read_until_closed(first);
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
     let replay = post_keyed(&weir, "slow", &event);
     assert_eq!(replay.replayed.as_deref(), Some("true"), "{}", replay.text);

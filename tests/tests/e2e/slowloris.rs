@@ -3,13 +3,12 @@
 //! `body_timeout_ms` with nothing stored, and weir keeps serving everyone else
 //! meanwhile.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Weir, Workspace};
+use crate::support::{Weir, Workspace, raw_connection, read_until_closed};
 
 const CONFIG: &str = r#"
 [ingest]
@@ -22,41 +21,10 @@ match = { type = "*" }
 plugins = ["test-ack"]
 "#;
 
-/// Far longer than either timeout: a connection still open by then was not closed.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-fn connect(weir: &Weir) -> TcpStream {
-    let stream = TcpStream::connect(weir.addr).expect("connect");
-    stream
-        .set_read_timeout(Some(PATIENCE))
-        .expect("read timeout");
-    stream
-}
-
-/// Everything weir sends until it closes the connection; panics if it is
-/// still open after `PATIENCE`.
-fn read_until_closed(mut stream: TcpStream) -> String {
-    let started = Instant::now();
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => received.extend_from_slice(&buffer[..n]),
-            Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
-            Err(error) => panic!(
-                "the connection was still open after {:?}: {error}",
-                started.elapsed()
-            ),
-        }
-    }
-    String::from_utf8_lossy(&received).into_owned()
-}
-
 /// One request on its own connection. The shared client's pooled connections
 /// would be closed by the short header timeout between requests.
 fn send(weir: &Weir, method: &str, path: &str, body: &str) -> String {
-    let mut stream = connect(weir);
+    let mut stream = raw_connection(weir);
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: weir\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -73,8 +41,8 @@ fn a_connection_that_never_finishes_its_headers_is_closed() {
     let workspace = Workspace::new(&["test-ack"], CONFIG);
     let weir = workspace.start();
 
-    let silent = connect(&weir);
-    let mut half = connect(&weir);
+    let silent = raw_connection(&weir);
+    let mut half = raw_connection(&weir);
     half.write_all(b"POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: app")
         .expect("send half the headers");
     // Others are served while both hang.
@@ -98,7 +66,7 @@ fn a_trickled_body_gets_408_and_nothing_is_stored() {
     let weir = workspace.start();
     let event = json!({"id": "trickled", "source": "tests", "type": "t"}).to_string();
 
-    let mut stream = connect(&weir);
+    let mut stream = raw_connection(&weir);
     let head = format!(
         "POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         event.len()
@@ -131,7 +99,7 @@ fn a_request_that_never_finishes_does_not_hold_up_the_stop() {
     let workspace = Workspace::new(&["test-ack"], &config);
     let weir = workspace.start();
     // Explain reads its body without ingest's deadline; this one never ends.
-    let mut stream = connect(&weir);
+    let mut stream = raw_connection(&weir);
     stream
         .write_all(
             b"POST /v1/routes/explain HTTP/1.1\r\nHost: weir\r\nContent-Length: 100\r\n\r\n{\"id\"",

@@ -1,8 +1,8 @@
 //! The harness: a real `weir` process on a loopback port, over a real data
 //! directory, with real plugin components, driven over HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -427,4 +427,38 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
 
 fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Far longer than any timeout a test sets: a raw connection still open by
+/// then was not closed.
+const RAW_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A plain TCP connection to weir, for requests the HTTP client cannot make
+/// (half sent, trickled); reads time out after [`RAW_PATIENCE`].
+pub fn raw_connection(weir: &Weir) -> TcpStream {
+    let stream = TcpStream::connect(weir.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(RAW_PATIENCE))
+        .expect("read timeout");
+    stream
+}
+
+/// Everything weir sends until it closes the connection; panics if it is
+/// still open after [`RAW_PATIENCE`].
+pub fn read_until_closed(mut stream: TcpStream) -> String {
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
+            Err(error) => panic!(
+                "the connection was still open after {:?}: {error}",
+                started.elapsed()
+            ),
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
 }
