@@ -187,12 +187,10 @@ fn complete(
     for child in &emitted {
         staging.add_event(child, &pipeline.routes().targets_for(child))?;
     }
-    let mut idempotency_record = leased.seq.to_be_bytes().to_vec();
-    idempotency_record.extend_from_slice(&committed_at_ms.to_be_bytes());
     staging.batch().insert(
-        &queue.idempotency,
-        keys::idempotency(&leased.plugin, &event.id, leased.record.generation),
-        idempotency_record,
+        &queue.committed,
+        keys::committed(&leased.plugin, leased.seq, leased.record.generation),
+        committed_at_ms.to_be_bytes(),
     );
     pipeline.commit(staging)?;
 

@@ -22,13 +22,15 @@
 
 pub mod api;
 pub mod backlog;
+pub mod client;
 pub mod commit;
 pub mod config;
 pub mod delivery_counts;
 pub mod dispatch;
 pub mod error;
-pub mod event;
+pub use weir_event as event;
 pub mod examples;
+pub mod exposition;
 pub mod failpoint;
 pub mod http_server;
 pub mod ingest;

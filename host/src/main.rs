@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
+use weir::client::{self, DeadFilter, Remote};
 use weir::config::{Config, Overrides};
 
 /// weir: a durable event pipeline with sandboxed WebAssembly handlers.
@@ -49,6 +50,84 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Show a running weir: readiness, each plugin's deliveries, each
+    /// tenant's backlog.
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Read events from a running weir.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Dead letters: list them, or run them again.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List a running weir's plugins: state, version, slots and limits.
+    Plugins {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Post events to a running weir: a JSON event, a JSON array of events, or
+    /// one event per line, from FILE or standard input.
+    Send {
+        /// The file of events; `-` or none for standard input.
+        file: Option<PathBuf>,
+        /// Events per request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print an event with its deliveries, attempts and results.
+    Show {
+        /// The event id.
+        id: String,
+        /// The event's tenant, if several tenants used the id.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The event's source, if several sources used the id.
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List dead letters, oldest first.
+    List {
+        #[command(flatten)]
+        filter: DeadFilter,
+        /// Letters per page (1 to 1,000).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Where the previous page ended (it prints the command).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Run dead deliveries again: one event's, or with --all every one that
+    /// matches the filter.
+    Replay {
+        /// The event id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter that matches the filter.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        filter: DeadFilter,
     },
 }
 
@@ -112,20 +191,50 @@ fn main() -> ExitCode {
         }
         Command::Routes {
             command: RoutesCommand::Check { file, plugins_dir },
-        } => match check_routes(file, plugins_dir) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("weir routes check: {error:#}");
-                ExitCode::FAILURE
-            }
+        } => finish("routes check", check_routes(file, plugins_dir)),
+        Command::Token { command } => finish("token", token(command)),
+        Command::Status { remote } => finish("status", client::status(&remote.client())),
+        Command::Events {
+            command: EventsCommand::Show { id, tenant, source },
+            remote,
+        } => finish(
+            "events show",
+            client::show_event(&remote.client(), &id, tenant.as_deref(), source.as_deref()),
+        ),
+        Command::Dlq { command, remote } => match command {
+            DlqCommand::List {
+                filter,
+                limit,
+                cursor,
+            } => finish(
+                "dlq list",
+                client::list_dead_letters(&remote.client(), &filter, limit, cursor.as_deref()),
+            ),
+            DlqCommand::Replay { id, filter, .. } => finish(
+                "dlq replay",
+                client::replay_dead_letters(&remote.client(), id.as_deref(), &filter),
+            ),
         },
-        Command::Token { command } => match token(command) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("weir token: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Plugins { remote } => finish("plugins", client::show_plugins(&remote.client())),
+        Command::Send {
+            file,
+            batch,
+            remote,
+        } => finish(
+            "send",
+            client::send(&remote.client(), file.as_deref(), batch),
+        ),
+    }
+}
+
+/// The exit code of command `name`, with its error printed.
+fn finish(name: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weir {name}: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -12,8 +12,9 @@ use axum::extract::{Path, Query, State};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
 use crate::metrics::plugin as plugin_label;
 use crate::queue::{DeadFilter, DeadLetter, Seq};
 
@@ -27,14 +28,21 @@ const MAX_BULK: usize = 10_000;
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// Filter and paging of the listing and the bulk replay.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadQuery {
+    /// Only this plugin's.
     plugin: Option<String>,
+    /// Only this tenant's.
     tenant: Option<String>,
+    /// Only events of this type.
     #[serde(rename = "type")]
     kind: Option<String>,
+    /// How many: a page of the listing (1 to 1,000, default 100), or a bulk
+    /// replay (1 to 10,000, default 1,000).
     limit: Option<usize>,
+    /// The listing's `next_cursor`, for the next page.
     cursor: Option<String>,
 }
 
@@ -75,13 +83,30 @@ impl DeadQuery {
 }
 
 /// Which plugin's delivery of one event an operation is about (all if none).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct PluginQuery {
+#[into_params(parameter_in = Query)]
+pub struct OneEventQuery {
+    /// Only the delivery to this plugin.
     plugin: Option<String>,
+    /// The event's tenant, if several events have the id.
+    tenant: Option<String>,
+    /// The event's source, if several events have the id.
+    source: Option<String>,
 }
 
 /// `GET /v1/dead-letters`.
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    tag = "dead-letters",
+    summary = "List dead letters, oldest first",
+    params(DeadQuery),
+    responses(
+        (status = 200, description = "`dead_letters` (event, plugin, attempts, last error) and `next_cursor`", body = Object),
+        (status = 400, description = "A bad limit or cursor", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -102,6 +127,17 @@ pub async fn list(
 
 /// `POST /v1/dead-letters/replay`: revives up to `limit` matches; call again
 /// while `more` is true.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/replay",
+    tag = "dead-letters",
+    summary = "Replay every dead letter that matches",
+    params(DeadQuery),
+    responses(
+        (status = 200, description = "How many were `replayed`, and whether `more` match", body = Object),
+        (status = 400, description = "A bad limit, or a cursor", body = ErrorBody),
+    ),
+)]
 pub async fn replay_matching(
     State(app): State<AppState>,
     caller: Caller,
@@ -129,26 +165,50 @@ pub async fn replay_matching(
 }
 
 /// `POST /v1/dead-letters/{id}/replay`.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/{id}/replay",
+    tag = "dead-letters",
+    summary = "Replay one event's dead deliveries",
+    params(("id" = String, Path, description = "The event id"), OneEventQuery),
+    responses(
+        (status = 200, description = "The plugins whose deliveries were `replayed`", body = Object),
+        (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
+        (status = 409, description = "Several events have the id", body = ErrorBody),
+    ),
+)]
 pub async fn replay_event(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<PluginQuery>,
+    Query(query): Query<OneEventQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (seq, plugins) = dead_of_event(&app, &caller, &id, query.plugin.as_deref())?;
+    let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let targets: Vec<(Seq, String)> = plugins.into_iter().map(|p| (seq, p)).collect();
     let replayed = revive(&app, &targets)?;
     Ok(Json(json!({ "id": id, "replayed": replayed })))
 }
 
 /// `DELETE /v1/dead-letters/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/dead-letters/{id}",
+    tag = "dead-letters",
+    summary = "Discard one event's dead deliveries",
+    params(("id" = String, Path, description = "The event id"), OneEventQuery),
+    responses(
+        (status = 200, description = "The plugins whose deliveries were `discarded`", body = Object),
+        (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
+        (status = 409, description = "Several events have the id", body = ErrorBody),
+    ),
+)]
 pub async fn discard_event(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(query): Query<PluginQuery>,
+    Query(query): Query<OneEventQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (seq, plugins) = dead_of_event(&app, &caller, &id, query.plugin.as_deref())?;
+    let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let mut staging = app.pipeline.queue.stage();
     let mut discarded = Vec::new();
     for plugin in plugins {
@@ -166,15 +226,12 @@ fn dead_of_event(
     app: &AppState,
     caller: &Caller,
     id: &str,
-    plugin: Option<&str>,
+    query: &OneEventQuery,
 ) -> Result<(Seq, Vec<String>), ApiError> {
     let queue = &app.pipeline.queue;
-    let not_found = || ApiError::NotFound(format!("no event with id {id:?}"));
-    let seq = queue.seq_of(id)?.ok_or_else(not_found)?;
-    if caller.own_tenant().is_some() {
-        let event = queue.event(seq)?.ok_or_else(not_found)?;
-        caller.require_tenant(&event.tenant)?;
-    }
+    let (tenant, source) = (query.tenant.as_deref(), query.source.as_deref());
+    let seq = event_ref::resolve(app, caller, id, tenant, source)?;
+    let plugin = query.plugin.as_deref();
     let plugins: Vec<String> = queue
         .dead_of(seq, plugin)?
         .into_iter()

@@ -4,7 +4,24 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs and for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `invalid_event`.
+    pub code: &'static str,
+    /// Names the problem and, where it can, the fix.
+    pub message: String,
+}
 
 /// An error answer.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +99,9 @@ pub enum ApiError {
     /// An `Idempotency-Key` that was used for a different request.
     #[error("{0}")]
     KeyReused(String),
+    /// An event id that several stored events share (with other sources or tenants).
+    #[error("{0}")]
+    AmbiguousId(String),
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
@@ -113,6 +133,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::Conflict(_) => "idempotency_key_in_use",
             ApiError::KeyReused(_) => "idempotency_key_reused",
+            ApiError::AmbiguousId(_) => "ambiguous_event_id",
             ApiError::Unrouted(_) => "unrouted",
             ApiError::Internal => "internal",
         }
@@ -138,25 +159,43 @@ impl ApiError {
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unrouted(_) | ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::AmbiguousId(_) => StatusCode::CONFLICT,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<crate::event::ParseError> for ApiError {
+    fn from(error: crate::event::ParseError) -> Self {
+        use crate::event::ParseError;
+        match error {
+            ParseError::InvalidJson(message) => ApiError::InvalidJson(message),
+            ParseError::InvalidEvent(message) => ApiError::InvalidEvent(message),
+            ParseError::TooManyEvents(message) => ApiError::TooManyEvents(message),
         }
     }
 }
 
 impl From<crate::queue::QueueError> for ApiError {
     fn from(error: crate::queue::QueueError) -> Self {
-        tracing::error!(%error, "storage error while answering a request");
         match error {
-            crate::queue::QueueError::Closed => ApiError::Unavailable,
-            _ => ApiError::Internal,
+            crate::queue::QueueError::IdReused(message) => return ApiError::KeyReused(message),
+            crate::queue::QueueError::Closed => return ApiError::Unavailable,
+            _ => {}
         }
+        tracing::error!(%error, "storage error while answering a request");
+        ApiError::Internal
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        };
         let mut response = (self.status(), Json(body)).into_response();
         let retry_after = match &self {
             ApiError::Unavailable | ApiError::InsufficientStorage => Some(1),

@@ -1,25 +1,59 @@
-//! `GET /v1/events/{id}`: an event, its deliveries and their results.
+//! `GET /v1/events/{id}`: an event, its deliveries and their results
+//! (`?tenant=` and `?source=` pick one of several events with that id).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use base64::Engine as _;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
-use super::{ApiError, AppState, Caller};
+use super::event_ref;
+use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::Event;
-use crate::ingest::is_json;
+use crate::event::is_json;
+
+/// The query parameters that narrow an event id shared by several events.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// The event's tenant.
+    tenant: Option<String>,
+    /// The event's source.
+    source: Option<String>,
+}
 
 /// The handler.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "events",
+    summary = "Read an event with its deliveries",
+    params(("id" = String, Path, description = "The event id"), EventQuery),
+    responses(
+        (status = 200, description = "The event, its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = Object),
+        (status = 404, description = "No event the caller may see has the id", body = ErrorBody),
+        (status = 409, description = "Several events have the id: `ambiguous_event_id`", body = ErrorBody),
+    ),
+)]
 pub async fn get_event(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(query): Query<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let queue = &app.pipeline.queue;
-    let not_found = || ApiError::NotFound(format!("no event with id {id:?}"));
-    let seq = queue.seq_of(&id)?.ok_or_else(not_found)?;
-    let event = queue.event(seq)?.ok_or_else(not_found)?;
-    caller.require_tenant(&event.tenant)?;
+    let seq = event_ref::resolve(
+        &app,
+        &caller,
+        &id,
+        query.tenant.as_deref(),
+        query.source.as_deref(),
+    )?;
+    let event = queue
+        .event(seq)?
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))?;
     let deliveries = queue.deliveries_of(seq)?;
 
     let mut view = serde_json::to_value(&event).map_err(|_| ApiError::Internal)?;

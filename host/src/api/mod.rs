@@ -1,10 +1,13 @@
 //! The HTTP API: the router and the state its handlers share.
 
+mod body;
 mod caller;
 mod dead_letters;
 mod error;
+mod event_ref;
 mod events;
 mod health;
+pub mod openapi;
 mod plugins;
 mod replay;
 mod request_id;
@@ -13,13 +16,17 @@ mod tenants;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use body::read_body;
 pub use caller::Caller;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 use crate::dispatch::Replays;
 use crate::ingest::{Admission, KeysInFlight};
@@ -41,36 +48,35 @@ pub struct AppState {
     pub keys_in_flight: Arc<KeysInFlight>,
 }
 
-/// The whole API.
+/// The whole API, and its OpenAPI document at `/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.pipeline.config.ingest.max_body_bytes;
-    Router::new()
-        .route("/v1/events", post(crate::ingest::post_events))
-        .route("/v1/events/{id}", get(events::get_event))
-        .route("/v1/webhooks/{name}", post(crate::ingest::post_webhook))
-        .route("/v1/dead-letters", get(dead_letters::list))
-        .route(
-            "/v1/dead-letters/replay",
-            post(dead_letters::replay_matching),
-        )
-        .route("/v1/dead-letters/{id}", delete(dead_letters::discard_event))
-        .route(
-            "/v1/dead-letters/{id}/replay",
-            post(dead_letters::replay_event),
-        )
-        .route("/v1/replay", post(replay::start))
-        .route("/v1/replays/{id}", get(replay::progress))
-        .route("/v1/routes/explain", post(routes::explain))
-        .route("/v1/plugins", get(plugins::list_plugins))
-        .route("/v1/plugins/{name}/state", get(plugins::plugin_state))
-        .route("/v1/plugins/{name}/pause", post(plugins::pause))
-        .route("/v1/plugins/{name}/resume", post(plugins::resume))
-        .route("/v1/tenants", get(tenants::list))
-        .route("/v1/tenants/{tenant}/pause", post(tenants::pause))
-        .route("/v1/tenants/{tenant}/resume", post(tenants::resume))
-        .route("/metrics", get(health::metrics))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(crate::ingest::post_events))
+        .routes(routes!(events::get_event))
+        .routes(routes!(crate::ingest::webhook::post_webhook))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(dead_letters::replay_matching))
+        .routes(routes!(dead_letters::discard_event))
+        .routes(routes!(dead_letters::replay_event))
+        .routes(routes!(replay::start))
+        .routes(routes!(replay::progress))
+        .routes(routes!(routes::explain))
+        .routes(routes!(plugins::list_plugins))
+        .routes(routes!(plugins::plugin_state))
+        .routes(routes!(plugins::pause))
+        .routes(routes!(plugins::resume))
+        .routes(routes!(tenants::list))
+        .routes(routes!(tenants::pause))
+        .routes(routes!(tenants::resume))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .split_for_parts();
+    openapi::add_error_answers(&mut document);
+    let document = Json(document);
+    router
+        .route("/v1/openapi.json", get(move || async move { document }))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

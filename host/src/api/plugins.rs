@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
@@ -15,6 +16,13 @@ const MAX_STATE_ENTRIES: usize = 1000;
 
 /// Every plugin: the version serving, its limits and state, and the last file
 /// a reload turned down; a name whose only file was turned down shows as `rejected`.
+#[utoipa::path(
+    get,
+    path = "/v1/plugins",
+    tag = "plugins",
+    summary = "List plugins",
+    responses((status = 200, description = "`plugins`: each one's version, limits, state and counts", body = Object)),
+)]
 pub async fn list_plugins(
     State(app): State<AppState>,
     caller: Caller,
@@ -89,6 +97,17 @@ fn describe_rejection(rejection: &Rejection) -> Value {
 /// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
 /// finish); they wait in the queue, and ingest keeps accepting until the
 /// backlog's high-water mark. The pause survives a restart.
+#[utoipa::path(
+    post,
+    path = "/v1/plugins/{name}/pause",
+    tag = "plugins",
+    summary = "Pause a plugin",
+    params(("name" = String, Path, description = "The plugin")),
+    responses(
+        (status = 200, description = "The plugin is paused", body = Object),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn pause(
     state: State<AppState>,
     caller: Caller,
@@ -99,6 +118,17 @@ pub async fn pause(
 }
 
 /// `POST /v1/plugins/{name}/resume`.
+#[utoipa::path(
+    post,
+    path = "/v1/plugins/{name}/resume",
+    tag = "plugins",
+    summary = "Resume a paused plugin",
+    params(("name" = String, Path, description = "The plugin")),
+    responses(
+        (status = 200, description = "The plugin runs again", body = Object),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn resume(
     state: State<AppState>,
     caller: Caller,
@@ -127,15 +157,29 @@ fn set_paused(
 }
 
 /// Query of the state listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StateQuery {
+    /// Whose state (default: the caller's tenant, or `default`).
     tenant: Option<String>,
+    /// Entries per page (1 to 1,000; default 1,000).
     limit: Option<usize>,
     /// Start after this key: the `next_after` of the previous page.
     after: Option<String>,
 }
 
 /// One plugin's state for one tenant, in key order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/plugins/{name}/state",
+    tag = "plugins",
+    summary = "Read a plugin's state for a tenant",
+    params(("name" = String, Path, description = "The plugin"), StateQuery),
+    responses(
+        (status = 200, description = "`entries` in key order and `next_after`", body = Object),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn plugin_state(
     State(app): State<AppState>,
     caller: Caller,

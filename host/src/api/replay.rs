@@ -2,13 +2,14 @@
 //! since a time or a sequence number; `GET /v1/replays/{id}` follows the job.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, ErrorBody, read_body};
 use crate::dispatch::ReplaySpec;
 
 /// Deliveries queued per second unless the request says otherwise: well under
@@ -17,9 +18,10 @@ const DEFAULT_RATE: u32 = 500;
 const MAX_RATE: u32 = 100_000;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReplayRequest {
+pub struct ReplayRequest {
+    /// The plugin to run again.
     plugin: String,
     /// RFC 3339: events ingested at or after this time.
     since: Option<String>,
@@ -27,16 +29,30 @@ struct ReplayRequest {
     since_sequence: Option<u64>,
     /// Events up to this sequence number (default: the newest now).
     until_sequence: Option<u64>,
+    /// Deliveries queued per second (1 to 100,000; default 500).
     rate_per_sec: Option<u32>,
 }
 
 /// `POST /v1/replay`: starts a job and answers `202` with its progress.
+#[utoipa::path(
+    post,
+    path = "/v1/replay",
+    tag = "replay",
+    summary = "Re-run a plugin over past events",
+    request_body(content = ReplayRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The job's progress and its `status_url`", body = Object),
+        (status = 400, description = "Not a valid replay request", body = ErrorBody),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+)]
 pub async fn start(
     State(app): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
+    let body = read_body(body, &app.pipeline.config.ingest).await?;
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
     if app.pipeline.plugins.get(&request.plugin).is_none() {
@@ -76,6 +92,17 @@ pub async fn start(
 }
 
 /// `GET /v1/replays/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/replays/{id}",
+    tag = "replay",
+    summary = "Follow a replay job",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job's progress", body = Object),
+        (status = 404, description = "No such job", body = ErrorBody),
+    ),
+)]
 pub async fn progress(
     State(app): State<AppState>,
     caller: Caller,

@@ -1,22 +1,35 @@
 //! `POST /v1/routes/explain`: where an event would go, and why, without storing it.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, Caller};
+use super::openapi::CloudEvent;
+use super::{ApiError, AppState, Caller, ErrorBody, read_body};
 use crate::config::Unmatched;
 
 /// Routes the one event in the body (weir JSON or CloudEvents structured) and
 /// answers with every route's verdict and the plugins it would reach.
+#[utoipa::path(
+    post,
+    path = "/v1/routes/explain",
+    tag = "routes",
+    summary = "Explain where an event would go",
+    request_body(content = CloudEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every route's verdict and the `plugins` the event would reach; nothing is stored", body = Object),
+        (status = 400, description = "Not a valid event", body = ErrorBody),
+    ),
+)]
 pub async fn explain(
     State(app): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = &app.pipeline;
-    let mut events = crate::ingest::parse_events(&body, 1, caller.default_tenant())?;
+    let body = read_body(body, &pipeline.config.ingest).await?;
+    let mut events = crate::event::parse_events(&body, 1, caller.default_tenant())?;
     let event = events
         .pop()
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;

@@ -11,12 +11,19 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, Caller};
+use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::check_tenant;
 use crate::queue::PauseScope;
 
 /// Tenants that are configured, paused, or have deliveries pending; a
 /// tenant's token sees its own entry only.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants",
+    tag = "tenants",
+    summary = "List tenants",
+    responses((status = 200, description = "`tenants`: each one's backlog, pause and quotas", body = Object)),
+)]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     let pipeline = &app.pipeline;
     let pending: std::collections::BTreeMap<String, u64> =
@@ -49,6 +56,17 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
 }
 
 /// `POST /v1/tenants/{tenant}/pause`.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/pause",
+    tag = "tenants",
+    summary = "Hold a tenant's deliveries",
+    params(("tenant" = String, Path, description = "The tenant")),
+    responses(
+        (status = 200, description = "The tenant is paused", body = Object),
+        (status = 400, description = "Not a valid tenant name", body = ErrorBody),
+    ),
+)]
 pub async fn pause(
     State(app): State<AppState>,
     caller: Caller,
@@ -61,6 +79,17 @@ pub async fn pause(
 }
 
 /// `POST /v1/tenants/{tenant}/resume`: answers once every held delivery is ready.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/resume",
+    tag = "tenants",
+    summary = "Release a paused tenant's deliveries",
+    params(("tenant" = String, Path, description = "The tenant")),
+    responses(
+        (status = 200, description = "Every held delivery is ready again", body = Object),
+        (status = 400, description = "Not a valid tenant name", body = ErrorBody),
+    ),
+)]
 pub async fn resume(
     State(app): State<AppState>,
     caller: Caller,

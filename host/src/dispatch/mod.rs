@@ -241,7 +241,7 @@ async fn handle(
     };
     if pipeline
         .queue
-        .is_committed(&plugin.name, &event.id, leased.record.generation)?
+        .is_committed(&plugin.name, leased.seq, leased.record.generation)?
     {
         tracing::info!("effects already committed; not running again");
         plugin.breaker.unused_probe();

@@ -1,15 +1,13 @@
-//! `POST /v1/events`: check the media type, parse and validate (JSON forms in
-//! `parse.rs`, the CloudEvents binary mode in `binary.rs`), then hand the
+//! `POST /v1/events`: check the media type, parse and validate (the
+//! `weir-event` crate: JSON forms and the CloudEvents binary mode), then hand the
 //! events to the group committer and answer 202 once they are fsync'd.
 //! `POST /v1/webhooks/{name}` (`webhook.rs`) takes the same path once a
 //! third-party request's signature checks out.
 
 mod admission;
-mod binary;
 mod idempotency;
-mod parse;
 mod signature;
-mod webhook;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 
@@ -18,14 +16,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 pub use admission::Admission;
 pub use idempotency::KeysInFlight;
-pub use parse::{is_json, parse_events};
-pub use webhook::post_webhook;
 
-use crate::api::{ApiError, AppState, Caller};
+use crate::api::openapi::{CloudEvent, EventOrBatch};
+use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
+use crate::event::parse_events;
 use crate::metrics::ReasonLabel;
 use crate::queue::{Admission as QueueAdmission, QueueError, RequestKey};
 
@@ -37,6 +36,39 @@ const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
 ];
 
 /// The handler of `POST /v1/events`.
+#[utoipa::path(
+    post,
+    path = "/v1/events",
+    tag = "events",
+    summary = "Ingest events",
+    description = "One event or a batch, in weir's JSON form or CloudEvents 1.0 (structured, \
+        batch, or binary mode: attributes in `ce-*` headers and the body as the data). \
+        Answers 202 once the events are durable; a batch is stored whole or not at all.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 255 characters; a repeat of the request within the dedup window gets the first answer again"),
+        ("ce-specversion" = Option<String>, Header,
+            description = "`1.0` selects the CloudEvents binary mode: every `ce-*` header is an attribute"),
+    ),
+    request_body(
+        description = "An event or an array of events",
+        content(
+            (EventOrBatch = "application/json"),
+            (CloudEvent = "application/cloudevents+json"),
+            (Vec<CloudEvent> = "application/cloudevents-batch+json"),
+        ),
+    ),
+    responses(
+        (status = 202, description = "Stored durably", body = Accepted,
+            headers(("Idempotent-Replayed" = String, description = "`true` when the answer repeats an earlier one"))),
+        (status = 400, description = "Not JSON, or not a valid event", body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key is in use by a request still being answered", body = ErrorBody),
+        (status = 413, description = "The body or the batch is too large", body = ErrorBody),
+        (status = 415, description = "A media type weir does not read", body = ErrorBody),
+        (status = 422, description = "An Idempotency-Key or event identity reused with other content, or an event no route matches", body = ErrorBody),
+        (status = 429, description = "A tenant over its rate or backlog quota", body = ErrorBody),
+    ),
+)]
 pub async fn post_events(
     State(app): State<AppState>,
     caller: Result<Caller, ApiError>,
@@ -71,26 +103,22 @@ async fn admit(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let binary = binary::is_binary(headers);
+    let binary = crate::event::is_binary(headers);
     if !binary {
         check_media_type(headers)?;
     }
     // Held before the body is read: a second request with the key, sent
     // while this one is still arriving, gets 409.
     let mut held = idempotency::hold(app, caller, headers)?;
-    let body = read_body(app, body).await?;
+    let body = admit_body(app, body).await?;
     if let Some(held) = &mut held
         && let Some(admissions) = held.answered_before(app, headers, &body)?
     {
-        let mut answer = accepted(&admissions).into_response();
-        answer
-            .headers_mut()
-            .insert(idempotency::REPLAYED, HeaderValue::from_static("true"));
-        return Ok(answer);
+        return Ok(accepted(&admissions, true));
     }
     let tenant = caller.default_tenant();
     let events = if binary {
-        vec![binary::parse_binary(headers, &body, tenant)?]
+        vec![crate::event::parse_binary(headers, &body, tenant)?]
     } else {
         parse_events(
             &body,
@@ -102,7 +130,7 @@ async fn admit(
         caller.require_tenant(&event.tenant)?;
     }
     let Some(held) = held else {
-        return Ok(store(app, events, None).await?.into_response());
+        return store(app, events, None).await;
     };
     // A client that gives up mid-commit drops this handler, not the commit:
     // the key stays held until its record is stored, so a retry then sees it.
@@ -112,42 +140,19 @@ async fn admit(
         drop(held);
         answer
     });
-    let answer = committing.await.map_err(|_| ApiError::Internal)?;
-    Ok(answer?.into_response())
+    committing.await.map_err(|_| ApiError::Internal)?
 }
 
 /// Sheds load before reading anything, then reads the body up to
 /// `max_body_bytes` (413 past it, without reading the rest).
-async fn read_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
+async fn admit_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let pipeline = &app.pipeline;
     if !pipeline.storage_ok() {
         return Err(ApiError::Unavailable);
     }
-    let limits = &pipeline.config.ingest;
     // Before the body is read: a shed request costs next to nothing.
     app.admission.check_load(pipeline)?;
-    // A deadline on the whole body, not on each read: a client trickling a
-    // byte at a time would pass any per-read limit.
-    let read = axum::body::to_bytes(body, limits.max_body_bytes);
-    let read = tokio::time::timeout(limits.body_timeout, read)
-        .await
-        .map_err(|_| {
-            ApiError::RequestTimeout(format!(
-                "the body did not arrive within {} ms ([ingest] body_timeout_ms); nothing was stored",
-                limits.body_timeout.as_millis()
-            ))
-        })?;
-    read.map_err(|error| {
-        let error = error.into_inner();
-        if error.is::<http_body_util::LengthLimitError>() {
-            ApiError::PayloadTooLarge(format!(
-                "the body is larger than {} bytes",
-                limits.max_body_bytes
-            ))
-        } else {
-            ApiError::BadRequest(format!("cannot read the body: {error}"))
-        }
-    })
+    read_body(body, &pipeline.config.ingest).await
 }
 
 /// Admits valid `events` past the routing policy and the tenants' quotas and
@@ -156,7 +161,7 @@ async fn store(
     app: &AppState,
     events: Vec<crate::event::Event>,
     request_key: Option<RequestKey>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let pipeline = &app.pipeline;
     reject_unrouted(pipeline, &events)?;
     let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
@@ -170,27 +175,45 @@ async fn store(
         .submit(events, request_key)
         .await
         .map_err(|error| {
+            if let QueueError::IdReused(message) = error {
+                return ApiError::KeyReused(message);
+            }
             tracing::error!(%error, "events not stored");
             match error {
                 QueueError::DiskFull => ApiError::InsufficientStorage,
                 _ => ApiError::Unavailable,
             }
         })?;
-    Ok(accepted(&admissions))
+    // Every event stored before: the request repeats an earlier one.
+    let replayed = admissions.iter().all(|admission| admission.duplicate);
+    Ok(accepted(&admissions, replayed))
 }
 
-/// The 202 answer: every event's id, and those already stored before.
-fn accepted(admissions: &[QueueAdmission]) -> (StatusCode, Json<Value>) {
-    let ids: Vec<&str> = admissions.iter().map(|a| a.id.as_str()).collect();
-    let duplicates: Vec<&str> = admissions
+/// The answer to a request whose events are stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Every event's id, in the order sent (generated where none was sent).
+    pub ids: Vec<String>,
+    /// The ids of events stored before: nothing new was written for them.
+    pub duplicates: Vec<String>,
+}
+
+/// The 202 answer: every event's id, and those already stored before;
+/// marked `Idempotent-Replayed` when it repeats an earlier answer.
+fn accepted(admissions: &[QueueAdmission], replayed: bool) -> Response {
+    let ids = admissions.iter().map(|a| a.id.clone()).collect();
+    let duplicates = admissions
         .iter()
         .filter(|a| a.duplicate)
-        .map(|a| a.id.as_str())
+        .map(|a| a.id.clone())
         .collect();
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({ "ids": ids, "duplicates": duplicates })),
-    )
+    let mut answer = (StatusCode::ACCEPTED, Json(Accepted { ids, duplicates })).into_response();
+    if replayed {
+        answer
+            .headers_mut()
+            .insert(idempotency::REPLAYED, HeaderValue::from_static("true"));
+    }
+    answer
 }
 
 /// Under `[routing] unmatched = "reject"`, refuses the request if an event

@@ -2,25 +2,41 @@
 //! one event once its signature checks out against `[webhooks.NAME]`. The body
 //! is the event's data, byte for byte; its Content-Type the data's type.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use serde_json::{Map, Value};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use serde_json::Map;
 
-use super::parse::parse_event;
-use super::{count_rejection, read_body, signature, store};
-use crate::api::{ApiError, AppState};
+use super::Accepted;
+use super::{admit_body, count_rejection, signature, store};
+use crate::api::{ApiError, AppState, ErrorBody};
 use crate::config::{EventType, Scheme, Webhook};
-use crate::event::{DEFAULT_TENANT, Event};
+use crate::event::{DEFAULT_TENANT, Event, parse_event};
 
 /// The handler of `POST /v1/webhooks/{name}`.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{name}",
+    tag = "webhooks",
+    summary = "Take a third-party webhook",
+    description = "Any body, verified against `[webhooks.NAME]` (Standard Webhooks, Stripe or \
+        an HMAC header), becomes one event whose data is the body byte for byte.",
+    params(("name" = String, Path, description = "The sender's name in `[webhooks]`")),
+    request_body(description = "The sender's body, as it sent it", content(("*/*"))),
+    responses(
+        (status = 202, description = "Verified and stored", body = Accepted),
+        (status = 401, description = "The signature is missing, wrong or too old: `invalid_signature`", body = ErrorBody),
+        (status = 404, description = "No such sender is configured", body = ErrorBody),
+    ),
+    security(()),
+)]
 pub async fn post_webhook(
     State(app): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let answer = admit_webhook(&app, &name, &headers, body).await;
     count_rejection(&app, &answer);
     answer
@@ -31,13 +47,13 @@ async fn admit_webhook(
     name: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let Some(webhook) = app.pipeline.config.webhooks.get(name) else {
         return Err(ApiError::NotFound(format!(
             "no webhook sender {name:?} is configured (add a [webhooks.{name}] section)"
         )));
     };
-    let body = read_body(app, body).await?;
+    let body = admit_body(app, body).await?;
     let now_s = crate::event::now_ms() / 1000;
     if let Err(message) = signature::verify(webhook, headers, &body, now_s) {
         tracing::warn!(webhook = %name, %message, "webhook refused: bad signature");

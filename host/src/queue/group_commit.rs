@@ -1,16 +1,16 @@
 //! Group commit: ingest requests that arrive while an fsync is running share the
-//! next one. One thread owns the ingest write path, so deduplication by event id
-//! is a plain read-then-write with no race. How durable the answer is follows
+//! next one. One thread owns the ingest write path, so deduplication by event
+//! identity (tenant, source, id) is a plain read-then-write with no race. How durable the answer is follows
 //! the configured [`super::Durability`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{QueueError, RequestKey, RequestRecord, Staging};
+use super::{Queue, QueueError, RequestKey, RequestRecord, Staging};
 use crate::event::{Event, now_ms};
 use crate::failpoint;
 use crate::pipeline::Pipeline;
@@ -25,7 +25,8 @@ const SUBMISSION_QUEUE: usize = 1024;
 pub struct Admission {
     /// The event id (generated if the producer sent none).
     pub id: String,
-    /// True if an event with this id was already stored; nothing new was written.
+    /// True if this event (same tenant, source, id and content) was already
+    /// stored; nothing new was written.
     pub duplicate: bool,
 }
 
@@ -145,25 +146,47 @@ fn stage_group<'q>(
 ) -> Result<Staging<'q>, QueueError> {
     let queue = &pipeline.queue;
     let mut staging = queue.stage();
-    let mut ids_in_group = HashSet::new();
     let ingested_at_ms = now_ms();
     let routes = pipeline.routes();
-    for submission in group {
-        let mut admissions = Vec::with_capacity(submission.events.len());
-        for mut event in submission.events {
-            let duplicate =
-                !ids_in_group.insert(event.id.clone()) || queue.seq_of(&event.id)?.is_some();
+    let (mut requests, senders): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|submission| {
+            (
+                (submission.events, submission.request_key),
+                submission.reply,
+            )
+        })
+        .unzip();
+    for (events, _) in &mut requests {
+        for event in events {
+            event.ingested_at_ms = ingested_at_ms;
+        }
+    }
+    // The events staged so far in this group, by identity; sized once, since
+    // growing it rehashed every identity again.
+    let events_in_group = requests.iter().map(|(events, _)| events.len()).sum();
+    let mut in_group: HashMap<Identity<'_>, &Event> = HashMap::with_capacity(events_in_group);
+    for ((events, request_key), reply) in requests.iter().zip(senders) {
+        let duplicates = match find_duplicates(queue, events, &in_group)? {
+            Ok(duplicates) => duplicates,
+            Err(reused) => {
+                let _ = reply.send(Err(reused));
+                continue;
+            }
+        };
+        let mut admissions = Vec::with_capacity(events.len());
+        for (event, duplicate) in events.iter().zip(duplicates) {
             if !duplicate {
-                event.ingested_at_ms = ingested_at_ms;
-                staging.add_event(&event, &routes.targets_for(&event))?;
+                staging.add_event(event, &routes.targets_for(event))?;
                 *stored += 1;
             }
             admissions.push(Admission {
-                id: event.id,
+                id: event.id.clone(),
                 duplicate,
             });
+            in_group.entry(identity(event)).or_insert(event);
         }
-        if let Some(key) = &submission.request_key {
+        if let Some(key) = request_key {
             let record = RequestRecord {
                 fingerprint: key.fingerprint.clone(),
                 created_ms: ingested_at_ms,
@@ -171,7 +194,52 @@ fn stage_group<'q>(
             };
             staging.put_request_record(key, &record);
         }
-        replies.push((submission.reply, admissions));
+        replies.push((reply, admissions));
     }
     Ok(staging)
+}
+
+/// What makes an event unique: tenant, source and id.
+type Identity<'e> = (&'e str, &'e str, &'e str);
+
+fn identity(event: &Event) -> Identity<'_> {
+    (&event.tenant, &event.source, &event.id)
+}
+
+/// Which of a request's `events` were stored before (or earlier in this group
+/// or request), or the error if one of them has the identity of an event with
+/// different content: then nothing of the request is stored.
+fn find_duplicates(
+    queue: &Queue,
+    events: &[Event],
+    in_group: &HashMap<Identity<'_>, &Event>,
+) -> Result<Result<Vec<bool>, QueueError>, QueueError> {
+    let mut in_request: HashMap<Identity<'_>, &Event> = HashMap::with_capacity(events.len());
+    let mut duplicates = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let key = identity(event);
+        let stored;
+        let earlier = match in_request.get(&key).or_else(|| in_group.get(&key)) {
+            Some(&earlier) => Some(earlier),
+            None => {
+                stored = match queue.seq_of(&event.id, &event.tenant, &event.source)? {
+                    Some(seq) => queue.event(seq)?,
+                    None => None,
+                };
+                stored.as_ref()
+            }
+        };
+        if let Some(earlier) = earlier
+            && !earlier.same_content(event)
+        {
+            return Ok(Err(QueueError::IdReused(format!(
+                "event {index}: id {:?} from source {:?} was sent before with other content; \
+                 a source's event id names one event, so give a new event a new id",
+                event.id, event.source
+            ))));
+        }
+        duplicates.push(earlier.is_some());
+        in_request.entry(key).or_insert(event);
+    }
+    Ok(Ok(duplicates))
 }

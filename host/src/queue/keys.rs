@@ -3,19 +3,23 @@
 //! | keyspace      | key                              | value                  |
 //! |---------------|----------------------------------|------------------------|
 //! | `events`      | seq                              | event (see `codec`)    |
-//! | `event_ids`   | event id                         | seq                    |
+//! | `event_keys`  | id ‖ 0x00 ‖ tenant ‖ 0x00 ‖ source | seq                  |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
 //! | `ready_lanes` | plugin ‖ 0x00 ‖ lane ‖ seq (below) | ready since (ms)     |
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
-//! | `idempotency` | plugin ‖ 0x00 ‖ event id [‖ 0x00 ‖ generation] | seq ‖ commit time (ms) |
+//! | `committed`   | plugin ‖ 0x00 ‖ seq ‖ generation | commit time (ms)       |
 //! | `state`       | plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ key | value               |
 //! | `heads`       | ordering key (below)             | seq of the key's head  |
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
 //! | `held`        | tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq | empty               |
 //! | `meta`        | name (the horizon; `paused/…` for operators' pauses) | value |
 //!
+//! An event is known by (tenant, source, id), as CloudEvents defines its
+//! identity; the id comes first in `event_keys` so that looking an event up by
+//! its id alone is one prefix scan. Ids never contain 0x00 (ingest refuses
+//! them) and the source is the key's last part.
 //! An ordering key is plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ partitionkey ‖ 0x00.
 //! A lane in `ready_lanes` is priority rank (1 byte) ‖ tenant ‖ 0x00, so one
 //! plugin's lanes sort most urgent first and each lane is one range in seq
@@ -140,16 +144,38 @@ pub fn split_scheduled(key: &[u8]) -> Option<(u64, &str, Seq)> {
     Some((due, plugin, seq))
 }
 
-/// Key of the idempotency record of (`plugin`, event `id`) in replay
-/// `generation` (0 until the delivery is replayed from the log).
-pub fn idempotency(plugin: &str, event_id: &str, generation: u32) -> Vec<u8> {
-    let mut key = plugin_prefix(plugin);
-    key.extend_from_slice(event_id.as_bytes());
-    if generation > 0 {
-        key.push(SEP);
-        key.extend_from_slice(&generation.to_be_bytes());
-    }
+/// Key of the record that (`plugin`, event `seq`) committed its effects in
+/// replay `generation` (0 until the delivery is replayed from the log).
+pub fn committed(plugin: &str, seq: Seq, generation: u32) -> Vec<u8> {
+    let mut key = plugin_seq(plugin, seq);
+    key.extend_from_slice(&generation.to_be_bytes());
     key
+}
+
+/// Key in `event_keys`: the identity of an event.
+pub fn event_key(id: &str, tenant: &str, source: &str) -> Vec<u8> {
+    let mut key = event_id_prefix(id);
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(source.as_bytes());
+    key
+}
+
+/// The prefix of every `event_keys` key of events with this id.
+pub fn event_id_prefix(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 32);
+    key.extend_from_slice(id.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// Splits an `event_keys` key whose id is `id` into (tenant, source).
+pub fn split_event_key<'k>(key: &'k [u8], id: &str) -> Option<(&'k str, &'k str)> {
+    let rest = key.strip_prefix(event_id_prefix(id).as_slice())?;
+    let tenant_end = rest.iter().position(|&b| b == SEP)?;
+    let tenant = std::str::from_utf8(&rest[..tenant_end]).ok()?;
+    let source = std::str::from_utf8(&rest[tenant_end + 1..]).ok()?;
+    Some((tenant, source))
 }
 
 /// The prefix of one (plugin, tenant) state bucket.
@@ -199,6 +225,18 @@ mod tests {
         assert_eq!(split_plugin_seq(b"short"), None);
         assert_eq!(read_lease(&lease(99, 3)), Some((99, 3)));
         assert!(!ordering("p", "t", "k").starts_with(&ordering("p", "t", "")));
+    }
+
+    #[test]
+    fn event_keys_round_trip_and_keep_ids_apart() {
+        let key = event_key("e1", "acme", "/a\0b");
+        assert_eq!(split_event_key(&key, "e1"), Some(("acme", "/a\0b")));
+        assert!(key.starts_with(&event_id_prefix("e1")));
+        // An id that extends another is a different range.
+        assert!(!event_key("e10", "acme", "s").starts_with(&event_id_prefix("e1")));
+        assert_eq!(split_event_key(&key, "e2"), None);
+        assert!(committed("p", 1, 0) < committed("p", 1, 1));
+        assert!(committed("p", 1, u32::MAX) < committed("p", 2, 0));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod codec;
 mod dead;
 mod delivery;
 mod group_commit;
+mod identity;
 mod integrity;
 pub mod keys;
 mod lane;
@@ -34,6 +35,7 @@ pub use codec::CorruptEvent;
 pub use dead::{DeadFilter, DeadLetter, DeadPage};
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
+pub use identity::StoredId;
 pub use keys::Seq;
 pub use lane::Lane;
 pub use lease::Leased;
@@ -73,6 +75,10 @@ pub enum QueueError {
     /// The disk is full: nothing was written.
     #[error("the disk is full; nothing was written")]
     DiskFull,
+    /// An event has the identity of one stored before, with other content;
+    /// nothing of its request was stored.
+    #[error("{0}")]
+    IdReused(String),
     /// A write failed; nothing of it was stored.
     #[error("the write failed; nothing was stored: {0}")]
     WriteFailed(String),
@@ -118,13 +124,13 @@ pub struct Queue {
     /// dropped uncommitted hands out no numbers, so the log has no gaps.
     write_lock: Mutex<Seq>,
     pub(crate) events: Keyspace,
-    pub(crate) event_ids: Keyspace,
+    pub(crate) event_keys: Keyspace,
     pub(crate) deliveries: Keyspace,
     pub(crate) ready: Keyspace,
     pub(crate) leased: Keyspace,
     pub(crate) scheduled: Keyspace,
     pub(crate) dead: Keyspace,
-    pub(crate) idempotency: Keyspace,
+    pub(crate) committed: Keyspace,
     pub(crate) state: Keyspace,
     pub(crate) heads: Keyspace,
     pub(crate) waiting: Keyspace,
@@ -151,13 +157,13 @@ impl Queue {
             None => 1,
         };
         let queue = Queue {
-            event_ids: keyspace("event_ids")?,
+            event_keys: keyspace("event_keys")?,
             deliveries: keyspace("deliveries")?,
             ready: keyspace("ready_lanes")?,
             leased: keyspace("leased")?,
             scheduled: keyspace("scheduled")?,
             dead: keyspace("dead")?,
-            idempotency: keyspace("idempotency")?,
+            committed: keyspace("committed")?,
             state: keyspace("state")?,
             heads: keyspace("heads")?,
             waiting: keyspace("waiting")?,
@@ -171,6 +177,7 @@ impl Queue {
             db,
         };
         queue.migrate_legacy_ready()?;
+        queue.migrate_legacy_identities()?;
         Ok(queue)
     }
 
@@ -195,11 +202,6 @@ impl Queue {
             Some(guard) => Ok(keys::read_seq(&guard.key()?).unwrap_or(0)),
             None => Ok(0),
         }
-    }
-
-    /// The sequence number of the event with this id.
-    pub fn seq_of(&self, id: &str) -> Result<Option<Seq>, QueueError> {
-        Ok(self.event_ids.get(id)?.as_deref().and_then(keys::read_seq))
     }
 
     /// The event at `seq`.
@@ -232,19 +234,6 @@ impl Queue {
             .prefix(keys::seq(seq))
             .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
             .collect()
-    }
-
-    /// Whether (`plugin`, event `id`) already committed its effects in replay
-    /// `generation`.
-    pub fn is_committed(
-        &self,
-        plugin: &str,
-        event_id: &str,
-        generation: u32,
-    ) -> Result<bool, QueueError> {
-        Ok(self
-            .idempotency
-            .contains_key(keys::idempotency(plugin, event_id, generation))?)
     }
 
     /// One state value of (`plugin`, `tenant`).

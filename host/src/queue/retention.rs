@@ -31,12 +31,15 @@ impl Queue {
             }
             let batch = staging.batch();
             batch.remove(&self.events, key.to_vec());
-            batch.remove(&self.event_ids, event.id.as_bytes());
+            batch.remove(
+                &self.event_keys,
+                keys::event_key(&event.id, &event.tenant, &event.source),
+            );
             for delivery in &deliveries {
                 batch.remove(&self.deliveries, keys::delivery(seq, &delivery.plugin));
                 for generation in 0..=delivery.generation {
-                    let key = keys::idempotency(&delivery.plugin, &event.id, generation);
-                    batch.remove(&self.idempotency, key);
+                    let key = keys::committed(&delivery.plugin, seq, generation);
+                    batch.remove(&self.committed, key);
                 }
                 if delivery.state == DeliveryState::Dead {
                     batch.remove(&self.dead, keys::plugin_seq(&delivery.plugin, seq));

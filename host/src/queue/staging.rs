@@ -101,8 +101,11 @@ impl<'q> Staging<'q> {
         let lane = Lane::of(event);
         self.batch
             .insert(&queue.events, keys::seq(seq), codec::encode(event));
-        self.batch
-            .insert(&queue.event_ids, event.id.as_bytes(), keys::seq(seq));
+        self.batch.insert(
+            &queue.event_keys,
+            keys::event_key(&event.id, &event.tenant, &event.source),
+            keys::seq(seq),
+        );
         for Target { plugin, ordered } in targets {
             let mut record = DeliveryRecord::ready(plugin);
             match event.partitionkey.as_ref().filter(|_| *ordered) {

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use http::uri::Scheme;
+use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::execute::Attempt;
 use super::plugin::Version;
 use crate::config::Capabilities;
+use crate::event::Event;
 
 /// The header that carries the delivery's idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
@@ -32,6 +34,7 @@ pub struct Egress {
     capabilities: Arc<Capabilities>,
     plugin: Arc<str>,
     event_id: String,
+    event_key: String,
     generation: u32,
     deadline: Duration,
 }
@@ -43,6 +46,7 @@ impl Egress {
             capabilities: version.capabilities.clone(),
             plugin: version.name.clone(),
             event_id: attempt.event.id.clone(),
+            event_key: event_key(attempt.event),
             generation: attempt.generation,
             deadline: attempt.limits.deadline,
         }
@@ -52,10 +56,24 @@ impl Egress {
     /// replay's re-run (which is meant to apply its effects again).
     fn idempotency_key(&self) -> String {
         match self.generation {
-            0 => format!("{}/{}", self.plugin, self.event_id),
-            generation => format!("{}/{}/{generation}", self.plugin, self.event_id),
+            0 => format!("{}/{}", self.plugin, self.event_key),
+            generation => format!("{}/{}/{generation}", self.plugin, self.event_key),
         }
     }
+}
+
+/// The event's identity (tenant, source, id) as 32 hex digits: printable in a
+/// header whatever the id holds, and the same if the data directory is
+/// ever started afresh, unlike a sequence number.
+fn event_key(event: &Event) -> String {
+    let digest = Sha256::new()
+        .chain_update(&event.tenant)
+        .chain_update([0])
+        .chain_update(&event.source)
+        .chain_update([0])
+        .chain_update(&event.id)
+        .finalize();
+    hex::encode(&digest[..16])
 }
 
 impl WasiHttpHooks for Egress {
@@ -74,7 +92,7 @@ impl WasiHttpHooks for Egress {
                 "outbound HTTP request denied: the plugin was not granted this host (capabilities.http)");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        // Event ids are printable ASCII; a key that is not is left out rather than mangled.
+        // Plugin names and hex digits are printable ASCII.
         if let Ok(key) = HeaderValue::from_str(&self.idempotency_key()) {
             request.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, key);
         }

@@ -1,6 +1,7 @@
 //! `[auth]`: with tokens listed, every API call but the health checks needs
 //! one. A tenant's token reaches its own tenant's events, dead letters and
-//! status only (403 for the rest); the admin token reaches everything. The
+//! status only (403 for naming another tenant; another tenant's event is, to
+//! it, not there: 404); the admin token reaches everything. The
 //! tokens are made by `weir token new`, as the README says to.
 
 use serde_json::{Value, json};
@@ -154,8 +155,18 @@ fn a_tenant_token_reaches_its_own_tenant_only() {
     let own = settled_with(&weir, "acme-1", &tokens.acme);
     assert_eq!(own["tenant"], "acme");
     settled_with(&weir, "beta-1", &tokens.beta);
+    // Another tenant's event is not there, so its existence does not leak.
     let foreign = call(&weir, "GET", "/v1/events/beta-1", &tokens.acme, "");
-    assert_error(&foreign, 403, "forbidden", "cannot reach tenant \"beta\"");
+    assert_error(&foreign, 404, "not_found", "no event with id \"beta-1\"");
+    assert!(!foreign.text.contains("beta\""), "{}", foreign.text);
+    let named = call(
+        &weir,
+        "GET",
+        "/v1/events/beta-1?tenant=beta",
+        &tokens.acme,
+        "",
+    );
+    assert_error(&named, 403, "forbidden", "cannot reach tenant \"beta\"");
     assert_eq!(
         call(&weir, "GET", "/v1/events/acme-1", &tokens.admin, "").status,
         200
@@ -181,9 +192,9 @@ fn a_tenant_token_reaches_its_own_tenant_only() {
         &tokens.acme,
         "",
     );
-    assert_error(&replay, 403, "forbidden", "cannot reach tenant \"beta\"");
+    assert_error(&replay, 404, "not_found", "no event with id \"beta-1\"");
     let discard = call(&weir, "DELETE", "/v1/dead-letters/beta-1", &tokens.acme, "");
-    assert_error(&discard, 403, "forbidden", "cannot reach tenant \"beta\"");
+    assert_error(&discard, 404, "not_found", "no event with id \"beta-1\"");
     let bulk = call(&weir, "POST", "/v1/dead-letters/replay", &tokens.acme, "");
     assert_eq!(bulk.status, 200, "{}", bulk.text);
     assert_eq!(

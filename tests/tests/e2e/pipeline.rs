@@ -91,7 +91,7 @@ fn bookings_are_normalized_priced_and_visible() {
     assert!(
         metrics
             .content_type
-            .starts_with("application/openmetrics-text"),
+            .starts_with("text/plain; version=0.0.4"),
         "{}",
         metrics.content_type
     );

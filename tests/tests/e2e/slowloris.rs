@@ -1,6 +1,6 @@
 //! Slow clients: a connection that never finishes its headers is closed after
-//! `[ingest] header_timeout_ms`, one that trickles its body gets `408` after
-//! `body_timeout_ms` with nothing stored, and weir keeps serving everyone else
+//! `[ingest] header_timeout_ms`, one that trickles its body (to ingest,
+//! explain or replay) gets `408` after `body_timeout_ms` with nothing done, and weir keeps serving everyone else
 //! meanwhile.
 
 use std::io::Write;
@@ -60,23 +60,28 @@ fn a_connection_that_never_finishes_its_headers_is_closed() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
 
+/// Sends `body`'s first bytes to `path`, then nothing more; returns the answer.
+fn trickle(weir: &Weir, path: &str, body: &str) -> String {
+    let mut stream = raw_connection(weir);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("send the headers");
+    // A few bytes, then a pause past the deadline: the rest never comes in time.
+    stream
+        .write_all(&body.as_bytes()[..5])
+        .expect("send a little");
+    read_until_closed(stream)
+}
+
 #[test]
 fn a_trickled_body_gets_408_and_nothing_is_stored() {
     let workspace = Workspace::new(&["test-ack"], CONFIG);
     let weir = workspace.start();
     let event = json!({"id": "trickled", "source": "tests", "type": "t"}).to_string();
 
-    let mut stream = raw_connection(&weir);
-    let head = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        event.len()
-    );
-    stream.write_all(head.as_bytes()).expect("send the headers");
-    // A few bytes, then a pause past the deadline: the rest never comes in time.
-    stream
-        .write_all(&event.as_bytes()[..5])
-        .expect("send a little");
-    let answer = read_until_closed(stream);
+    let answer = trickle(&weir, "/v1/events", &event);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
     assert!(answer.contains("body_timeout_ms"), "{answer}");
@@ -91,14 +96,26 @@ fn a_trickled_body_gets_408_and_nothing_is_stored() {
     // The same event, sent at once, is taken.
     let accepted = send(&weir, "POST", "/v1/events", &event);
     assert!(accepted.starts_with("HTTP/1.1 202"), "{accepted}");
+
+    // The other endpoints that take a body keep the same deadline.
+    let replay = json!({"plugin": "test-ack", "since_sequence": 1}).to_string();
+    for (path, body) in [
+        ("/v1/routes/explain", event.as_str()),
+        ("/v1/replay", &replay),
+    ] {
+        let answer = trickle(&weir, path, body);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    }
 }
 
 #[test]
 fn a_request_that_never_finishes_does_not_hold_up_the_stop() {
-    let config = format!("[dispatch]\nshutdown_grace_ms = 500\n{CONFIG}");
+    // A body deadline far past the test: the request stays unfinished.
+    let config = format!("[dispatch]\nshutdown_grace_ms = 500\n{CONFIG}")
+        .replace("body_timeout_ms = 500", "body_timeout_ms = 600000");
     let workspace = Workspace::new(&["test-ack"], &config);
     let weir = workspace.start();
-    // Explain reads its body without ingest's deadline; this one never ends.
     let mut stream = raw_connection(&weir);
     stream
         .write_all(

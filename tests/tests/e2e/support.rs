@@ -13,6 +13,14 @@ use serde_json::Value;
 
 /// How long weir may take to start (it compiles its plugins first).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// Routes every event to `test-ack`.
+pub const ACK_EVERYTHING: &str = r#"
+[[route]]
+name = "ack"
+match = { type = "*" }
+plugins = ["test-ack"]
+"#;
+
 /// How long a test waits for the pipeline to reach what it expects.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -317,7 +325,7 @@ impl Weir {
         let _ = self.child.wait();
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 }
@@ -441,6 +449,19 @@ pub fn raw_connection(weir: &Weir) -> TcpStream {
         .set_read_timeout(Some(RAW_PATIENCE))
         .expect("read timeout");
     stream
+}
+
+/// Whether weir has sent anything on `stream` yet, without waiting or
+/// consuming it.
+pub fn has_answered(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).expect("non-blocking");
+    let peeked = stream.peek(&mut [0u8; 1]);
+    stream.set_nonblocking(false).expect("blocking");
+    match peeked {
+        Ok(_) => true,
+        Err(error) if error.kind() == ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    }
 }
 
 /// Everything weir sends until it closes the connection; panics if it is

@@ -3,12 +3,11 @@
 //! `Content-Type` is its `datacontenttype`. One event per request, as the
 //! binding defines it; the same validation as the JSON forms.
 
-use axum::http::{HeaderMap, header};
+use http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
-use super::parse::parse_event;
-use crate::api::ApiError;
 use crate::event::Event;
+use crate::{ParseError, parse_event};
 
 /// The prefix of the attribute headers.
 const PREFIX: &str = "ce-";
@@ -23,8 +22,8 @@ pub fn parse_binary(
     headers: &HeaderMap,
     body: &[u8],
     default_tenant: &str,
-) -> Result<Event, ApiError> {
-    let invalid = |message: String| ApiError::InvalidEvent(message);
+) -> Result<Event, ParseError> {
+    let invalid = |message: String| ParseError::InvalidEvent(message);
     let mut attributes = Map::new();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix(PREFIX) else {
@@ -66,7 +65,7 @@ pub fn parse_binary(
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     use super::*;
     use crate::event::DEFAULT_TENANT;

@@ -26,6 +26,7 @@ pub const DEFAULT_TENANT: &str = "default";
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Served before every other lane.
@@ -128,6 +129,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether `other` says the same as this event: every attribute and the
+    /// data, whenever each was stored.
+    pub fn same_content(&self, other: &Event) -> bool {
+        let unstored = |event: &Event| Event {
+            ingested_at_ms: 0,
+            ..event.clone()
+        };
+        unstored(self) == unstored(other)
+    }
+
     /// An event with these attributes and every optional one empty.
     pub fn new(id: String, source: String, kind: String, tenant: String) -> Event {
         Event {

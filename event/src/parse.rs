@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::api::ApiError;
+use crate::ParseError;
 use crate::event::{Event, MAX_ATTRIBUTE_BYTES, check_tenant};
 
 /// Longest event id: ids are storage keys.
@@ -17,20 +17,20 @@ pub fn parse_events(
     body: &[u8],
     max_events: usize,
     default_tenant: &str,
-) -> Result<Vec<Event>, ApiError> {
+) -> Result<Vec<Event>, ParseError> {
     let value: Value = serde_json::from_slice(body).map_err(json_error)?;
     match value {
         Value::Object(object) => Ok(vec![
-            parse_event(object, default_tenant).map_err(ApiError::InvalidEvent)?,
+            parse_event(object, default_tenant).map_err(ParseError::InvalidEvent)?,
         ]),
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(ApiError::InvalidEvent(
+                return Err(ParseError::InvalidEvent(
                     "the batch is empty: send at least one event".into(),
                 ));
             }
             if items.len() > max_events {
-                return Err(ApiError::TooManyEvents(format!(
+                return Err(ParseError::TooManyEvents(format!(
                     "the batch has {} events; at most {max_events} are accepted per request",
                     items.len()
                 )));
@@ -43,11 +43,13 @@ pub fn parse_events(
                         Value::Object(object) => parse_event(object, default_tenant),
                         _ => Err("is not a JSON object".to_owned()),
                     }
-                    .map_err(|message| ApiError::InvalidEvent(format!("event {index}: {message}")))
+                    .map_err(|message| {
+                        ParseError::InvalidEvent(format!("event {index}: {message}"))
+                    })
                 })
                 .collect()
         }
-        _ => Err(ApiError::InvalidEvent(
+        _ => Err(ParseError::InvalidEvent(
             "the body must be an event object or an array of events".into(),
         )),
     }
@@ -55,22 +57,19 @@ pub fn parse_events(
 
 /// serde_json stops at 128 levels of nesting, so a deep body cannot exhaust
 /// the stack; its message for that is made plain here.
-fn json_error(error: serde_json::Error) -> ApiError {
+fn json_error(error: serde_json::Error) -> ParseError {
     if error.to_string().starts_with("recursion limit exceeded") {
-        return ApiError::InvalidJson(format!(
+        return ParseError::InvalidJson(format!(
             "the body is nested deeper than 128 levels (line {}, column {})",
             error.line(),
             error.column()
         ));
     }
-    ApiError::InvalidJson(format!("body is not valid JSON: {error}"))
+    ParseError::InvalidJson(format!("body is not valid JSON: {error}"))
 }
 
 /// One event from its attributes as a JSON object; the message names the problem.
-pub(super) fn parse_event(
-    mut object: Map<String, Value>,
-    default_tenant: &str,
-) -> Result<Event, String> {
+pub fn parse_event(mut object: Map<String, Value>, default_tenant: &str) -> Result<Event, String> {
     if let Some(version) = take_string(&mut object, "specversion")?
         && version != "1.0"
     {
@@ -81,6 +80,10 @@ pub(super) fn parse_event(
     let id = match take_string(&mut object, "id")? {
         Some(id) if id.len() > MAX_ID_BYTES => {
             return Err(format!("id is longer than {MAX_ID_BYTES} bytes"));
+        }
+        // Ids are storage keys, with 0x00 as their separator.
+        Some(id) if id.contains('\0') => {
+            return Err("id must not contain the NUL character (U+0000)".into());
         }
         Some(id) => id,
         None => uuid::Uuid::now_v7().to_string(),
@@ -173,7 +176,7 @@ mod tests {
     use crate::event::{DEFAULT_TENANT, Priority};
 
     fn parse(body: &str) -> Result<Vec<Event>, String> {
-        parse_events(body.as_bytes(), 10, DEFAULT_TENANT).map_err(|e| format!("{}: {e}", e.code()))
+        parse_events(body.as_bytes(), 10, DEFAULT_TENANT).map_err(|e| format!("{e:?} {e}"))
     }
 
     #[test]
@@ -210,13 +213,14 @@ mod tests {
     #[test]
     fn names_the_problem() {
         let cases = [
-            ("{", "invalid_json"),
+            ("{", "InvalidJson"),
             (r#"{"source":"s"}"#, "missing required attribute \"type\""),
             (
                 r#"[{"source":"s","type":"t"},{"type":"t"}]"#,
                 "event 1: missing required attribute \"source\"",
             ),
             (r#"{"source":"s","type":""}"#, "must not be empty"),
+            (r#"{"id":"a\u0000b","source":"s","type":"t"}"#, "NUL"),
             (
                 r#"{"source":"s","type":"t","specversion":"0.3"}"#,
                 "CloudEvents 1.0",
@@ -260,7 +264,7 @@ mod tests {
                 .expect_err("long extension")
                 .contains("longer than")
         );
-        let many: Vec<String> = (0..=crate::event::MAX_EXTENSIONS)
+        let many: Vec<String> = (0..=crate::MAX_EXTENSIONS)
             .map(|n| format!(r#""x{n}":"v""#))
             .collect();
         let crowded = format!(r#"{{"source":"s","type":"t",{}}}"#, many.join(","));
@@ -273,7 +277,7 @@ mod tests {
         assert!(
             parse(&eleven)
                 .expect_err("too many")
-                .starts_with("too_many_events")
+                .starts_with("TooManyEvents")
         );
     }
 }

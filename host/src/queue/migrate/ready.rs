@@ -1,45 +1,21 @@
-//! Moving data written by earlier versions of weir into today's layout, at
-//! start-up, before anything reads it.
+//! The ready index of versions before lanes, moved into `ready_lanes`.
 
-use super::{Queue, QueueError, keys};
+use crate::queue::{Queue, QueueError, keys};
 
 /// The ready index of versions before lanes: plugin ‖ 0x00 ‖ seq.
 const LEGACY_READY: &str = "ready";
 
-/// Deliveries moved per write batch: each batch is atomic, so a crash midway
-/// leaves every delivery in exactly one of the two indexes.
-const BATCH: usize = 10_000;
-
 impl Queue {
     /// Moves the ready deliveries of a pre-lanes database into their lanes,
     /// then drops the old index. Returns how many moved.
-    pub(super) fn migrate_legacy_ready(&self) -> Result<u64, QueueError> {
-        let db = &self.db;
-        if !db.keyspace_exists(LEGACY_READY) {
-            return Ok(0);
-        }
-        let legacy = db.keyspace(LEGACY_READY, Default::default)?;
-        let mut moved = 0;
-        loop {
-            let mut batch = db.batch();
-            let mut in_batch = 0;
-            for guard in legacy.iter().take(BATCH) {
-                let (key, since) = guard.into_inner()?;
-                let (plugin, seq) = keys::split_plugin_seq(&key)
-                    .ok_or_else(|| QueueError::Corrupt("malformed legacy ready key".into()))?;
-                let lane = self.lane_of(seq)?;
-                batch.insert(&self.ready, keys::ready(plugin, &lane, seq), since);
-                batch.remove(&legacy, key);
-                in_batch += 1;
-            }
-            if in_batch == 0 {
-                break;
-            }
-            batch.commit()?;
-            moved += in_batch;
-        }
-        self.sync()?;
-        db.delete_keyspace(legacy)?;
+    pub(in crate::queue) fn migrate_legacy_ready(&self) -> Result<u64, QueueError> {
+        let moved = self.migrate_keyspace(LEGACY_READY, |batch, key, since| {
+            let (plugin, seq) = keys::split_plugin_seq(key)
+                .ok_or_else(|| QueueError::Corrupt("malformed legacy ready key".into()))?;
+            let lane = self.lane_of(seq)?;
+            batch.insert(&self.ready, keys::ready(plugin, &lane, seq), since);
+            Ok(())
+        })?;
         if moved > 0 {
             tracing::info!(moved, "moved ready deliveries into per-lane order");
         }

@@ -1,0 +1,14 @@
+//! weir's event: the CloudEvents 1.0 model it stores, and the parsers that
+//! read one from an HTTP request (weir's JSON, CloudEvents structured, batch
+//! and binary modes). A crate of its own so the parsers can be fuzzed
+//! (`fuzz/`) without building the rest of weir.
+
+mod binary;
+mod error;
+mod event;
+mod parse;
+
+pub use binary::{is_binary, parse_binary};
+pub use error::ParseError;
+pub use event::*;
+pub use parse::{is_json, parse_event, parse_events};

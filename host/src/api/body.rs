@@ -1,0 +1,33 @@
+//! Reading a request body whole: at most `[ingest] max_body_bytes` (413 past
+//! it, without reading the rest), and all of it within `body_timeout_ms` — a
+//! deadline on the whole body, not on each read, since a client trickling a
+//! byte at a time would pass any per-read limit.
+
+use axum::body::{Body, Bytes};
+
+use super::ApiError;
+use crate::config::IngestLimits;
+
+/// The body, or the error that says why it was not read.
+pub async fn read_body(body: Body, limits: &IngestLimits) -> Result<Bytes, ApiError> {
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let read = tokio::time::timeout(limits.body_timeout, read)
+        .await
+        .map_err(|_| {
+            ApiError::RequestTimeout(format!(
+                "the body did not arrive within {} ms ([ingest] body_timeout_ms); nothing was done",
+                limits.body_timeout.as_millis()
+            ))
+        })?;
+    read.map_err(|error| {
+        let error = error.into_inner();
+        if error.is::<http_body_util::LengthLimitError>() {
+            ApiError::PayloadTooLarge(format!(
+                "the body is larger than {} bytes",
+                limits.max_body_bytes
+            ))
+        } else {
+            ApiError::BadRequest(format!("cannot read the body: {error}"))
+        }
+    })
+}

@@ -1,0 +1,164 @@
+//! The OpenAPI 3.1 document of the HTTP API, served at `GET /v1/openapi.json`.
+//! It is generated from the handlers' `#[utoipa::path]` attributes as
+//! `api::router` registers them, so no route is served undescribed and no
+//! description names a path that is not served.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use super::ErrorBody;
+use crate::event::Priority;
+
+/// The document's fixed parts; the paths come from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "weir",
+        description = "A durable event pipeline with sandboxed WebAssembly handlers. \
+            With tokens configured (`[auth]`), every call but the health checks and signed \
+            webhooks takes `Authorization: Bearer TOKEN`; with none, authentication is off."
+    ),
+    modifiers(&BearerToken),
+    security(("bearer" = [])),
+    tags(
+        (name = "events", description = "Ingest and read events"),
+        (name = "webhooks", description = "Third-party senders, verified by signature"),
+        (name = "dead-letters", description = "Deliveries that ran out of attempts"),
+        (name = "replay", description = "Re-running a plugin over past events"),
+        (name = "routes", description = "The routing table"),
+        (name = "plugins", description = "Handler plugins"),
+        (name = "tenants", description = "Tenants and their backlogs"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The `bearer` scheme the operations name.
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("A token from `weir token new`; see the README"))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// Every operation can fail with an error body (401, 403, 503 and the rest),
+/// so each gets a `default` response saying so. Run once the router has
+/// added the paths.
+pub fn add_error_answers(openapi: &mut utoipa::openapi::OpenApi) {
+    let content = ContentBuilder::new()
+        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "ErrorBody",
+        ))))
+        .build();
+    let error = ResponseBuilder::new()
+        .description("An error: `{\"error\": {\"code\", \"message\"}}`")
+        .content("application/json", content)
+        .build();
+    for item in openapi.paths.paths.values_mut() {
+        for operation in operations(item) {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| error.clone().into());
+        }
+    }
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components
+        .schemas
+        .insert("ErrorBody".to_owned(), ErrorBody::schema());
+    let mut detail = Vec::new();
+    ErrorBody::schemas(&mut detail);
+    components.schemas.extend(detail);
+}
+
+/// The operations of one path.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// An event as posted: CloudEvents 1.0 attributes and weir's extensions. Any
+/// other attribute (1 to 20 lowercase letters or digits; a string, number or
+/// boolean) is kept as an extension; at most 64 of them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CloudEvent {
+    /// `1.0` if given.
+    #[schema(pattern = "^1\\.0$")]
+    pub specversion: Option<String>,
+    /// Unique per tenant and source; generated (UUIDv7) if missing.
+    #[schema(max_length = 256)]
+    pub id: Option<String>,
+    /// Who produced the event (a URI reference).
+    #[schema(min_length = 1, max_length = 4096)]
+    pub source: String,
+    /// What happened, e.g. `order.placed`.
+    #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 4096)]
+    pub kind: String,
+    /// What the event is about.
+    pub subject: Option<String>,
+    /// When it happened (RFC 3339).
+    pub time: Option<String>,
+    /// The media type of `data`.
+    pub datacontenttype: Option<String>,
+    /// The payload: any JSON, or a string for a non-JSON `datacontenttype`.
+    pub data: Option<serde_json::Value>,
+    /// The payload as base64, instead of `data`.
+    pub data_base64: Option<String>,
+    /// Whose event it is (default `default`, or the token's tenant).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub tenant: Option<String>,
+    /// Dispatch priority (default `normal`).
+    pub priority: Option<Priority>,
+    /// Workflow stage, free text routes can match.
+    pub stage: Option<String>,
+    /// Events with the same key are handled in order.
+    pub partitionkey: Option<String>,
+    /// Other extension attributes.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, ExtensionValue>,
+}
+
+/// The value of an extension attribute; weir keeps it as text.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ExtensionValue {
+    /// At most 4,096 bytes.
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// `true` or `false`.
+    Flag(bool),
+}
+
+/// One event, or a batch of them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventOrBatch {
+    /// One event.
+    One(Box<CloudEvent>),
+    /// A batch, stored whole or not at all.
+    Batch(Vec<CloudEvent>),
+}
