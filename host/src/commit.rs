@@ -1,6 +1,8 @@
 //! Finishing a delivery: its outcome, state writes, emitted events, idempotency
 //! record and new state go to storage in one atomic batch, or not at all.
 
+use std::time::Duration;
+
 use crate::config::PluginLimits;
 use crate::dispatch::retry_delay;
 use crate::event::{Event, now_ms};
@@ -194,7 +196,8 @@ fn complete(
     );
     pipeline.commit(staging)?;
 
-    pipeline.metrics.delivery_processed(&leased.plugin);
+    let latency = Duration::from_millis(committed_at_ms.saturating_sub(event.ingested_at_ms));
+    pipeline.metrics.delivery_processed(&leased.plugin, latency);
     pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Committed)
 }

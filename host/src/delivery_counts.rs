@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -37,9 +38,15 @@ impl CountsByPlugin {
 }
 
 impl Metrics {
-    /// Counts a delivery of `name` handled to completion.
-    pub fn delivery_processed(&self, name: &str) {
-        self.deliveries_processed.get_or_create(&plugin(name)).inc();
+    /// Counts a delivery of `name` handled to completion, `latency` after
+    /// its event was ingested.
+    pub fn delivery_processed(&self, name: &str, latency: Duration) {
+        let label = plugin(name);
+        self.deliveries_processed.get_or_create(&label).inc();
+        self.event_latency
+            .get_or_create(&label)
+            .observe(latency.as_secs_f64());
+        self.recent_latency.record(latency);
         self.counts.change(name, |counts| counts.processed += 1);
     }
 
@@ -65,6 +72,21 @@ impl Metrics {
     pub fn delivery_dead(&self, name: &str) {
         self.deliveries_dead.get_or_create(&plugin(name)).inc();
         self.counts.change(name, |counts| counts.dead += 1);
+    }
+
+    /// The totals over every plugin so far.
+    pub fn delivery_totals(&self) -> DeliveryCounts {
+        let all = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut totals = DeliveryCounts::default();
+        for counts in all.values() {
+            totals.processed += counts.processed;
+            totals.retried += counts.retried;
+            totals.dead += counts.dead;
+            for (reason, count) in &counts.failed {
+                *totals.failed.entry(reason.clone()).or_default() += count;
+            }
+        }
+        totals
     }
 
     /// The totals of `name` so far.

@@ -25,6 +25,7 @@ pub mod backlog;
 pub mod client;
 pub mod commit;
 pub mod config;
+pub mod dashboard;
 pub mod delivery_counts;
 pub mod dispatch;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod reload;
 pub mod route;
 pub mod runtime;
 pub mod server;
+pub mod tenant_series;
 
 pub use config::Config;
 pub use error::Error;

@@ -59,6 +59,28 @@ pub struct ReasonLabel {
     pub reason: String,
 }
 
+/// Labels naming an HTTP route (its template, not the path asked for), the
+/// method and the status answered: all bounded sets.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template, such as `/v1/events/{id}`, or `unmatched`.
+    pub route: String,
+    /// The request method.
+    pub method: String,
+    /// The status code answered.
+    pub status: u16,
+}
+
+/// A label naming a tenant, for the opt-in per-tenant series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabel {
+    /// The tenant, or [`OTHER_TENANTS`] past `[metrics] tenant_series`.
+    pub tenant: String,
+}
+
+/// The tenant label of every tenant past the cap.
+pub const OTHER_TENANTS: &str = "_other";
+
 /// The plugin label for `name`.
 pub fn plugin(name: &str) -> PluginLabel {
     PluginLabel {
@@ -73,13 +95,19 @@ pub struct Metrics {
     registry: Registry,
     /// The delivery counters again, per plugin, for `GET /v1/plugins`.
     pub(crate) counts: crate::delivery_counts::CountsByPlugin,
+    /// End-to-end latencies since the dashboard's last sample.
+    pub(crate) recent_latency: crate::dashboard::LatencyWindow,
+    /// The latest plugin reloads, for the dashboard.
+    pub(crate) recent_reloads: crate::dashboard::ReloadLog,
     /// Events made durable.
     pub events_ingested: Counter,
     /// Ingest requests refused, by error code.
     pub ingest_rejected: Family<ReasonLabel, Counter>,
     /// Deliveries handled to completion (ack or emit).
     pub deliveries_processed: Family<PluginLabel, Counter>,
-    /// Attempts that did not complete, by reason.
+    /// Attempts that did not complete, by reason: the handler's own (`fail`,
+    /// `retry_later`) or the trap or limit that stopped it (`out_of_fuel`,
+    /// `deadline`, `memory_limit`, `stack_overflow`, `trap`, ...).
     pub deliveries_failed: Family<FailureLabels, Counter>,
     /// Attempts scheduled to run again.
     pub deliveries_retried: Family<PluginLabel, Counter>,
@@ -111,10 +139,22 @@ pub struct Metrics {
     pub handler_duration: HistogramFamily<PluginLabel>,
     /// Fuel burned by handlers.
     pub fuel_consumed: Family<PluginLabel, Counter>,
+    /// Time from ingest to the commit of a plugin's result.
+    pub event_latency: HistogramFamily<PluginLabel>,
+    /// Time to answer an HTTP request.
+    pub http_request_duration: HistogramFamily<HttpLabels>,
+    /// Deliveries not yet done or dead, per tenant, when `[metrics]
+    /// tenant_series` is on.
+    pub tenant_queue_depth: Family<TenantLabel, Gauge>,
     /// Events per group commit.
     pub group_commit_events: Histogram,
     /// Time to write and fsync one group commit.
     pub fsync_duration: Histogram,
+}
+
+/// 1 ms to ~9 min: end-to-end latency includes queueing and retries.
+fn end_to_end_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 20))
 }
 
 fn latency_histogram() -> Histogram {
@@ -146,10 +186,15 @@ impl Metrics {
             concurrency_limit: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
+            event_latency: Family::new_with_constructor(end_to_end_histogram),
+            http_request_duration: Family::new_with_constructor(latency_histogram),
+            tenant_queue_depth: Family::default(),
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             fsync_duration: latency_histogram(),
             registry: Registry::default(),
             counts: Default::default(),
+            recent_latency: Default::default(),
+            recent_reloads: Default::default(),
         };
         registry.register(
             "events_ingested",
@@ -168,7 +213,7 @@ impl Metrics {
         );
         registry.register(
             "deliveries_failed",
-            "Delivery attempts that did not complete, by reason",
+            "Delivery attempts that did not complete, by reason: the handler's own (fail, retry_later) or the trap or limit that stopped it (out_of_fuel, deadline, memory_limit, stack_overflow, trap, ...)",
             metrics.deliveries_failed.clone(),
         );
         registry.register(
@@ -248,6 +293,23 @@ impl Metrics {
             "Fuel burned by handlers",
             metrics.fuel_consumed.clone(),
         );
+        registry.register_with_unit(
+            "event_latency",
+            "Time from an event's ingest to the commit of a plugin's result for it",
+            Unit::Seconds,
+            metrics.event_latency.clone(),
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time to answer an HTTP request, by route template, method and status",
+            Unit::Seconds,
+            metrics.http_request_duration.clone(),
+        );
+        registry.register(
+            "tenant_queue_depth",
+            "Deliveries not yet done or dead, per tenant (with [metrics] tenant_series only; tenants past it are _other)",
+            metrics.tenant_queue_depth.clone(),
+        );
         registry.register(
             "group_commit_events",
             "Events per group commit",
@@ -277,5 +339,103 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The metrics with a sample in every family: prometheus-client leaves
+    /// a family with no labelled child out of the exposition.
+    fn every_family_sampled() -> Metrics {
+        let metrics = Metrics::new();
+        let plugin = plugin("p");
+        let failure = FailureLabels {
+            plugin: "p".into(),
+            reason: "trap".into(),
+        };
+        metrics.events_ingested.inc();
+        metrics
+            .ingest_rejected
+            .get_or_create(&ReasonLabel { reason: "r".into() })
+            .inc();
+        for counter in [
+            &metrics.deliveries_processed,
+            &metrics.deliveries_retried,
+            &metrics.deliveries_dead,
+            &metrics.dead_letters_replayed,
+            &metrics.state_conflicts,
+            &metrics.breaker_trips,
+            &metrics.fuel_consumed,
+        ] {
+            counter.get_or_create(&plugin).inc();
+        }
+        metrics.deliveries_failed.get_or_create(&failure).inc();
+        for gauge in [
+            &metrics.queue_depth,
+            &metrics.concurrency_limit,
+            &metrics.plugin_paused,
+            &metrics.instances_busy,
+        ] {
+            gauge.get_or_create(&plugin).set(1);
+        }
+        metrics.oldest_ready_age.get_or_create(&plugin).set(1.0);
+        let route = RouteLabels {
+            route: "r".into(),
+            plugin: "p".into(),
+        };
+        metrics.route_breaker_trips.get_or_create(&route).inc();
+        let reload = ReloadLabels {
+            plugin: "p".into(),
+            result: "loaded".into(),
+        };
+        metrics.plugin_reloads.get_or_create(&reload).inc();
+        let result = ResultLabel {
+            result: "loaded".into(),
+        };
+        metrics.route_reloads.get_or_create(&result).inc();
+        metrics.handler_duration.get_or_create(&plugin).observe(0.1);
+        metrics.event_latency.get_or_create(&plugin).observe(0.1);
+        let http = HttpLabels {
+            route: "/".into(),
+            method: "GET".into(),
+            status: 200,
+        };
+        metrics
+            .http_request_duration
+            .get_or_create(&http)
+            .observe(0.1);
+        let tenant = TenantLabel { tenant: "t".into() };
+        metrics.tenant_queue_depth.get_or_create(&tenant).set(1);
+        metrics
+    }
+
+    /// The `weir_` metric names in a PromQL expression.
+    fn metric_names(expr: &str) -> impl Iterator<Item = &str> {
+        expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with("weir_"))
+    }
+
+    #[test]
+    fn every_metric_the_grafana_dashboard_queries_is_exported() {
+        let exposed = crate::exposition::classic_text(&every_family_sampled().encode());
+        let dashboard = include_str!("../../deploy/grafana/weir.json");
+        let dashboard: serde_json::Value = serde_json::from_str(dashboard).expect("JSON");
+        let mut checked = 0;
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("expr");
+                for name in metric_names(expr) {
+                    let sampled = exposed.lines().any(|line| {
+                        line.strip_prefix(name)
+                            .is_some_and(|rest| rest.starts_with(['{', ' ']))
+                    });
+                    assert!(sampled, "{name} (in {expr}) is not a metric weir exports");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 20, "only {checked} names found");
     }
 }

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
 use crate::runtime::Plugins;
+use crate::tenant_series::TenantSeries;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {
@@ -37,6 +38,8 @@ pub struct Pipeline {
     pub backlog: Backlog,
     /// Tenants an operator paused: their deliveries are held, not run.
     paused_tenants: RwLock<BTreeSet<String>>,
+    /// Which tenants have a series of their own in `weir_tenant_queue_depth`.
+    tenant_series: TenantSeries,
 }
 
 impl Pipeline {
@@ -52,6 +55,7 @@ impl Pipeline {
             routes: RwLock::new(Arc::new(config.routes.clone())),
             queue,
             lanes: Lanes::new(&config),
+            tenant_series: TenantSeries::new(config.tenant_series),
             metrics,
             plugins,
             storage_ok: AtomicBool::new(true),
@@ -90,6 +94,12 @@ impl Pipeline {
             .queue_depth
             .get_or_create(&crate::metrics::plugin(plugin))
             .inc_by(change);
+        if let Some(label) = self.tenant_series.label(tenant) {
+            self.metrics
+                .tenant_queue_depth
+                .get_or_create(&label)
+                .inc_by(change);
+        }
         self.backlog.change(tenant, change);
     }
 

@@ -103,7 +103,14 @@ pub async fn run(
         .local_addr()
         .map_err(io("read the listen address of", Path::new("socket")))?;
     log_start(&pipeline, address);
+    let history = Arc::<crate::dashboard::History>::default();
+    background.spawn(crate::dashboard::sample(
+        pipeline.clone(),
+        history.clone(),
+        stop.clone(),
+    ));
     let state = AppState {
+        history,
         pipeline: pipeline.clone(),
         committer,
         replays: Arc::default(),

@@ -7,6 +7,7 @@ mod error;
 mod event_ref;
 mod events;
 mod health;
+mod http_metrics;
 pub mod openapi;
 mod plugins;
 mod replay;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Idempotency keys whose first request is being answered.
     pub keys_in_flight: Arc<KeysInFlight>,
+    /// The last minutes of the pipeline, for the dashboard.
+    pub history: Arc<crate::dashboard::History>,
 }
 
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.
@@ -72,14 +75,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::metrics))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(crate::dashboard::data))
         .split_for_parts();
     openapi::add_error_answers(&mut document);
     let document = Json(document);
     router
         .route("/v1/openapi.json", get(move || async move { document }))
+        .route("/", get(crate::dashboard::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http_metrics::observe,
+        ))
         .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
 }

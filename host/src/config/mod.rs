@@ -103,6 +103,8 @@ struct RawConfig {
     webhooks: BTreeMap<String, webhooks::RawWebhook>,
     #[serde(default)]
     auth: auth::RawAuth,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,6 +184,12 @@ pub enum Unmatched {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawMetrics {
+    tenant_series: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawReload {
     watch: Option<bool>,
     debounce_ms: Option<u64>,
@@ -250,6 +258,9 @@ pub struct Config {
     pub webhooks: BTreeMap<String, Webhook>,
     /// The API's tokens, and whether a request must carry one.
     pub auth: Auth,
+    /// How many tenants get series of their own in the per-tenant metrics
+    /// (`[metrics] tenant_series`); 0, the default, leaves those metrics out.
+    pub tenant_series: usize,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -602,6 +613,8 @@ impl Config {
             source: None,
             webhooks,
             auth: Auth::resolve(&raw.auth)?,
+            // Off: a label per tenant is a series per tenant, and there may be thousands.
+            tenant_series: raw.metrics.tenant_series.unwrap_or(0),
             plugin_sections: raw.plugins,
         })
     }

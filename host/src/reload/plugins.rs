@@ -189,6 +189,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
 
 /// Counts a reload of `plugin` with `result` in `weir_plugin_reloads_total`.
 fn count(pipeline: &Pipeline, plugin: &str, result: &str) {
+    pipeline.metrics.recent_reloads.record(plugin, result);
     pipeline
         .metrics
         .plugin_reloads

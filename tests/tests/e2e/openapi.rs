@@ -3,19 +3,20 @@
 //! requests from it against a live weir without getting a server error.
 
 use std::collections::BTreeSet;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::auth::{call, start_with_tokens};
+use crate::support::run_python;
 
 /// The longest a schemathesis run may take; it needs about 15 s.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// Every operation of the API, as (method, path).
-const OPERATIONS: [(&str, &str); 20] = [
+const OPERATIONS: [(&str, &str); 21] = [
     ("get", "/healthz"),
+    ("get", "/v1/dashboard"),
     ("get", "/metrics"),
     ("get", "/readyz"),
     ("delete", "/v1/dead-letters/{id}"),
@@ -100,36 +101,34 @@ fn schemathesis_finds_no_server_error() {
 
     let schema = weir.url("/v1/openapi.json");
     let bearer = format!("Authorization: Bearer {}", tokens.admin);
-    let report = workspace.path().join("schemathesis.txt");
-    let file = std::fs::File::create(&report).expect("report file");
     // Bounded: examples per operation, a timeout per request, and a watchdog.
-    let mut run = Command::new("python3")
-        .args(["-m", "schemathesis.cli", "run", &schema])
-        .args(["--checks", "not_a_server_error", "--max-examples", "25"])
-        .args(["--request-timeout", "10", "--seed", "1"])
-        .args(["-H", &bearer, "--no-color"])
-        .stdout(file.try_clone().expect("report file"))
-        .stderr(file)
-        .spawn()
-        .expect("python3 runs (install it, or run .ci/run)");
-    let deadline = Instant::now() + RUN_LIMIT;
-    let status = loop {
-        if let Some(status) = run.try_wait().expect("schemathesis runs") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = run.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let printed = std::fs::read_to_string(&report).unwrap_or_default();
+    let (code, printed) = run_python(
+        &[
+            "-m",
+            "schemathesis.cli",
+            "run",
+            &schema,
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "25",
+            "--request-timeout",
+            "10",
+            "--seed",
+            "1",
+            "-H",
+            &bearer,
+            "--no-color",
+        ],
+        &workspace.path().join("schemathesis.txt"),
+        RUN_LIMIT,
+    );
     assert!(
-        status.is_some_and(|status| status.success()),
+        code == Some(0),
         "schemathesis failed or ran past {RUN_LIMIT:?} (it comes from \
          `pip install -r tests/requirements.txt`):\n{printed}"
     );
-    assert!(printed.contains("Tested: 20"), "{printed}");
+    assert!(printed.contains("Tested: 21"), "{printed}");
 
     // Still serving, and nothing went wrong inside.
     assert_eq!(weir.get("/healthz").status, 200);

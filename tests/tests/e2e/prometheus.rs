@@ -90,6 +90,9 @@ fn metrics_pass_promtool_and_openmetrics_is_served_when_asked_for() {
     weir.stop();
 }
 
+/// The Grafana dashboard built on weir's metrics.
+const GRAFANA_DASHBOARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/weir.json");
+
 /// Prometheus, stopped when dropped.
 struct Prometheus(Child);
 
@@ -165,5 +168,35 @@ fn a_real_prometheus_scrapes_weir_and_answers_a_query() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(value, "25");
+
+    // Prometheus accepts every query of the Grafana dashboard (that they
+    // name only metrics weir exports is a unit test of `metrics.rs`).
+    for expr in grafana_queries() {
+        let answer: Value = ureq::get(format!("http://{address}/api/v1/query"))
+            .query("query", &expr)
+            .call()
+            .expect("Prometheus answers")
+            .body_mut()
+            .read_json()
+            .expect("JSON");
+        assert_eq!(answer["status"], "success", "{expr}: {answer}");
+    }
     weir.stop();
+}
+
+/// Every PromQL query of `deploy/grafana/weir.json`.
+fn grafana_queries() -> Vec<String> {
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(GRAFANA_DASHBOARD).expect("the Grafana dashboard"),
+    )
+    .expect("the Grafana dashboard is JSON");
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
+        .map(|target| target["expr"].as_str().expect("expr").to_owned())
+        .collect();
+    assert!(queries.len() >= 10, "{queries:?}");
+    queries
 }

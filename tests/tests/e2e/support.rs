@@ -377,6 +377,20 @@ pub fn run_to_exit(args: &[String], envs: &[(&str, &Path)], cwd: &Path) -> (Opti
     (code, stderr)
 }
 
+/// Runs `python3 ARGS`, its output going to `output`, for at most `limit`
+/// (then it is killed): its exit code, `None` past the limit, and what it printed.
+pub fn run_python(args: &[&str], output: &Path, limit: Duration) -> (Option<i32>, String) {
+    let file = std::fs::File::create(output).expect("output file");
+    let mut child = Command::new("python3")
+        .args(args)
+        .stdout(file.try_clone().expect("output file"))
+        .stderr(file)
+        .spawn()
+        .expect("python3 runs (install it, or run .ci/run)");
+    let code = wait_with_timeout(&mut child, limit);
+    (code, std::fs::read_to_string(output).unwrap_or_default())
+}
+
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
     let deadline = Instant::now() + timeout;
     loop {

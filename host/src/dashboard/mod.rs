@@ -1,0 +1,61 @@
+//! The live dashboard: one page at `/`, embedded in the binary, that charts
+//! the pipeline's last minutes from `GET /v1/dashboard` and lists plugins and
+//! dead letters from the admin API. No build step and no asset outside weir.
+
+mod history;
+mod latency_window;
+mod reload_log;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+
+pub use history::{History, Sample, sample};
+pub use latency_window::{LatencyWindow, Percentiles};
+pub use reload_log::{Reload, ReloadLog};
+
+use crate::api::{ApiError, AppState, Caller};
+
+/// The page: HTML, CSS and script in one file.
+const PAGE: &str = include_str!("page.html");
+
+/// What the page charts.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DashboardData {
+    /// Seconds between two samples.
+    pub sample_every_secs: u64,
+    /// The last minutes, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub samples: Vec<Sample>,
+    /// The latest plugin reloads, newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub reloads: Vec<Reload>,
+}
+
+/// `GET /`: the dashboard page. It holds no data, so it needs no token; its
+/// requests for data do.
+pub async fn page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE)
+}
+
+/// The pipeline's last minutes, for the dashboard.
+#[utoipa::path(
+    get,
+    path = "/v1/dashboard",
+    tag = "operations",
+    summary = "The last minutes of throughput, failures, queue depth and latency",
+    responses((status = 200, description = "Samples, oldest first, and recent plugin reloads", body = DashboardData)),
+)]
+pub async fn data(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<DashboardData>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(DashboardData {
+        sample_every_secs: history::SAMPLE_EVERY.as_secs(),
+        samples: app.history.samples(),
+        reloads: app.pipeline.metrics.recent_reloads.recent(),
+    }))
+}
