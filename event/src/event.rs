@@ -128,13 +128,24 @@ pub struct Event {
     pub ingested_at_ms: u64,
 }
 
+/// The CloudEvents distributed tracing extension's attributes.
+pub const TRACE_CONTEXT: [&str; 2] = ["traceparent", "tracestate"];
+
 impl Event {
     /// Whether `other` says the same as this event: every attribute and the
-    /// data, whenever each was stored.
+    /// data, whenever each was stored and whichever trace carried it.
     pub fn same_content(&self, other: &Event) -> bool {
-        let unstored = |event: &Event| Event {
-            ingested_at_ms: 0,
-            ..event.clone()
+        // Trace context says which request carried the event, not what it
+        // is: a client's retry may come in a new trace.
+        let unstored = |event: &Event| {
+            let mut event = Event {
+                ingested_at_ms: 0,
+                ..event.clone()
+            };
+            for field in TRACE_CONTEXT {
+                event.extensions.remove(field);
+            }
+            event
         };
         unstored(self) == unstored(other)
     }
@@ -263,4 +274,23 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_event_in_another_trace_has_the_same_content() {
+        let event = Event::new("e1".into(), "shop".into(), "order".into(), "acme".into());
+        let mut traced = event.clone();
+        traced.extensions.insert(
+            "traceparent".into(),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+        );
+        assert!(event.same_content(&traced));
+        let mut other = traced.clone();
+        other.extensions.insert("region".into(), "eu".into());
+        assert!(!event.same_content(&other));
+    }
 }

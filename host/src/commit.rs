@@ -301,6 +301,7 @@ fn build_emitted(
             child
                 .extensions
                 .insert("correlationid".to_owned(), correlation.clone());
+            crate::telemetry::trace_context::hand_down(parent, &mut child);
             Ok(child)
         })
         .collect()

@@ -42,6 +42,7 @@ pub mod reload;
 pub mod route;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod tenant_series;
 
 pub use config::Config;

@@ -40,6 +40,10 @@ enum Command {
         /// Log format.
         #[arg(long, env = "WEIR_LOG_FORMAT", default_value = "pretty")]
         log_format: LogFormat,
+        /// Export traces over OTLP/HTTP to this collector, e.g.
+        /// http://127.0.0.1:4318 (spans go to its /v1/traces). Off if unset.
+        #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+        otlp_endpoint: Option<String>,
     },
     /// Work with the routing table.
     Routes {
@@ -173,20 +177,31 @@ fn main() -> ExitCode {
             data_dir,
             plugins_dir,
             log_format,
+            otlp_endpoint,
         } => {
-            init_logging(log_format);
+            let json = matches!(log_format, LogFormat::Json);
+            let telemetry = match weir::telemetry::init(json, otlp_endpoint.as_deref()) {
+                Ok(telemetry) => telemetry,
+                Err(error) => {
+                    eprintln!("weir: {error:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let overrides = Overrides {
                 data_dir,
                 listen,
                 plugins_dir,
             };
-            match serve(config, overrides) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!("{error:#}");
-                    eprintln!("weir: {error:#}");
-                    ExitCode::FAILURE
-                }
+            let served = serve(config, overrides);
+            if let Err(error) = &served {
+                tracing::error!("{error:#}");
+                eprintln!("weir: {error:#}");
+            }
+            telemetry.shutdown();
+            if served.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             }
         }
         Command::Routes {
@@ -327,16 +342,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down: no new events; finishing deliveries in flight");
     shutdown.cancel();
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }

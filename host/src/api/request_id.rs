@@ -31,6 +31,8 @@ pub async fn tag(request: Request, next: Next) -> Response {
         method = %request.method(),
         path = request.uri().path(),
     );
+    // Before the span starts: a client's trace context makes it a child.
+    crate::telemetry::trace_context::adopt_from_headers(&span, request.headers());
     let mut response = next.run(request).instrument(span).await;
     response.headers_mut().insert(HEADER, id);
     response

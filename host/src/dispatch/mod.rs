@@ -33,12 +33,14 @@ pub use scheduler::run_timers;
 
 use crate::commit::{self, Finished};
 use crate::config::PluginLimits;
+use crate::event::Event;
 use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::queue::{Leased, QueueError};
 use crate::route::RouteTable;
 use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Plugin, Version};
+use crate::telemetry::trace_context;
 
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
@@ -147,15 +149,11 @@ async fn serve_plugin(
         });
         match leased {
             Ok(Some(leased)) => {
-                let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, event_id = tracing::field::Empty);
                 let task = run_delivery(pipeline.clone(), plugin.clone(), version, routes, leased);
-                deliveries.spawn(
-                    async move {
-                        task.await;
-                        drop(permit);
-                    }
-                    .instrument(span),
-                );
+                deliveries.spawn(async move {
+                    task.await;
+                    drop(permit);
+                });
             }
             Ok(None) => {
                 drop(permit);
@@ -211,7 +209,24 @@ async fn run_delivery(
         .clone();
     busy.inc();
     let tenant = leased.lane.tenant.clone();
-    if let Err(error) = handle(&pipeline, &plugin, &version, &routes, leased).await {
+    let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, %tenant, event_id = tracing::field::Empty);
+    let handled = match pipeline.queue.event(leased.seq) {
+        Ok(Some(event)) => {
+            span.record("event_id", event.id.as_str());
+            // Before the span starts: its parent is the trace that brought the event.
+            trace_context::adopt_from_event(&span, &event);
+            handle(&pipeline, &plugin, &version, &routes, leased, &event)
+                .instrument(span.clone())
+                .await
+        }
+        Ok(None) => Err(QueueError::Corrupt(format!(
+            "delivery {} has no event",
+            leased.seq
+        ))),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = handled {
+        let _entered = span.enter();
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
         pipeline.storage_failed(&error);
     }
@@ -226,16 +241,10 @@ async fn handle(
     version: &Version,
     routes: &RouteTable,
     leased: Leased,
+    event: &Event,
 ) -> Result<(), crate::queue::QueueError> {
-    let Some(event) = pipeline.queue.event(leased.seq)? else {
-        return Err(crate::queue::QueueError::Corrupt(format!(
-            "delivery {} has no event",
-            leased.seq
-        )));
-    };
-    tracing::Span::current().record("event_id", event.id.as_str());
     // A delivery that does not run hands back the breaker probe it may hold.
-    let Some(leased) = hold::hold_if_paused(pipeline, leased, &event)? else {
+    let Some(leased) = hold::hold_if_paused(pipeline, leased, event)? else {
         plugin.breaker.unused_probe();
         return Ok(());
     };
@@ -245,10 +254,10 @@ async fn handle(
     {
         tracing::info!("effects already committed; not running again");
         plugin.breaker.unused_probe();
-        return commit::skip_committed(pipeline, leased, &event).map(log_lost_lease);
+        return commit::skip_committed(pipeline, leased, event).map(log_lost_lease);
     }
     let Some((leased, route)) =
-        route_breakers::pass_route_breaker(pipeline, routes, plugin, leased, &event)?
+        route_breakers::pass_route_breaker(pipeline, routes, plugin, leased, event)?
     else {
         plugin.breaker.unused_probe();
         return Ok(());
@@ -263,12 +272,16 @@ async fn handle(
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
         let attempt = Attempt {
-            event: &event,
+            event,
             number: leased.record.attempts,
             generation: leased.record.generation,
             limits: &limits,
         };
-        let execution = version.run(pipeline.clone(), attempt).await;
+        let execute = tracing::info_span!("execute", attempt = attempt.number + 1);
+        let execution = version
+            .run(pipeline.clone(), attempt)
+            .instrument(execute)
+            .await;
         metrics
             .handler_duration
             .get_or_create(&label)
@@ -304,7 +317,8 @@ async fn handle(
         if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
-        let finished = commit::finish(pipeline, &limits, leased, &event, execution)?;
+        let finished = tracing::info_span!("commit")
+            .in_scope(|| commit::finish(pipeline, &limits, leased, event, execution))?;
         if let Some(error) = failpoint::pass(failpoint::Point::AfterCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }
@@ -326,7 +340,7 @@ async fn handle(
         pipeline,
         &limits,
         leased,
-        &event,
+        event,
         "state_conflict",
         message,
         None,

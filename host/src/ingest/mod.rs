@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 pub use admission::Admission;
@@ -24,9 +25,10 @@ pub use idempotency::KeysInFlight;
 
 use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
-use crate::event::parse_events;
+use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
 use crate::queue::{Admission as QueueAdmission, QueueError, RequestKey};
+use crate::telemetry::trace_context;
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -117,7 +119,7 @@ async fn admit(
         return Ok(accepted(&admissions, true));
     }
     let tenant = caller.default_tenant();
-    let events = if binary {
+    let mut events = if binary {
         vec![crate::event::parse_binary(headers, &body, tenant)?]
     } else {
         parse_events(
@@ -129,18 +131,38 @@ async fn admit(
     for event in &events {
         caller.require_tenant(&event.tenant)?;
     }
+    let span = ingest_span(&events);
+    for event in &mut events {
+        trace_context::stamp_ingested(&span, headers, event);
+    }
     let Some(held) = held else {
-        return store(app, events, None).await;
+        return store(app, events, None).instrument(span).await;
     };
     // A client that gives up mid-commit drops this handler, not the commit:
     // the key stays held until its record is stored, so a retry then sees it.
     let app = app.clone();
     let committing = tokio::spawn(async move {
-        let answer = store(&app, events, Some(held.key.clone())).await;
+        let answer = store(&app, events, Some(held.key.clone()))
+            .instrument(span)
+            .await;
         drop(held);
         answer
     });
     committing.await.map_err(|_| ApiError::Internal)?
+}
+
+/// The span of storing `events`: how many, and which one if there is only one.
+fn ingest_span(events: &[Event]) -> tracing::Span {
+    let single = match events {
+        [event] => Some(event),
+        _ => None,
+    };
+    tracing::info_span!(
+        "ingest",
+        events = events.len(),
+        event_id = single.map(|event| event.id.as_str()),
+        tenant = single.map(|event| event.tenant.as_str()),
+    )
 }
 
 /// Sheds load before reading anything, then reads the body up to

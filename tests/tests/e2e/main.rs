@@ -22,6 +22,7 @@ mod manifests;
 mod metric_values;
 mod openapi;
 mod ordering;
+mod otlp;
 mod overload;
 mod pipeline;
 mod prometheus;
