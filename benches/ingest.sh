@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Durable ingest against its ceiling: the same client (weir-load) posts the same
-# events to weir (fsync before every 202, no plugins routed, so only ingest
-# runs) and to weir-bare-ingest (an axum handler that reads the body and answers
-# 202). Single events over 64 connections, then batches of 100 over 8; the two
-# servers alternate, N runs each (default 3); medians and their ratio are
-# printed. Loopback only; every run is bounded in events and seconds.
+# Durable ingest against its ceiling and its rival: the same client (weir-load)
+# sends the same events to weir (fsync before every 202, no plugins routed, so
+# only ingest runs), to weir-bare-ingest (an axum handler that reads the body
+# and answers 202: the HTTP ceiling), and to Redis (each event XADDed to a
+# stream, `appendfsync always`, one connection per client thread; a batch is
+# one pipelined write; Debian's redis-server). Single events over 64
+# connections, then batches of 100 over 8; the servers alternate, N runs each
+# (default 3); medians and the ratios are printed. Loopback only; every run is
+# bounded in events and seconds.
 #
 #   bash benches/ingest.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 port=18183
+redis_port=18184
 
 source benches/common.sh
 # No routes: events are stored durably and nothing else runs.
@@ -23,14 +27,34 @@ start_bare() {
   wait_ready
 }
 
+start_redis() {
+  rm -rf "$work/redis"
+  mkdir -p "$work/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save '' \
+    --appendonly yes --appendfsync always >"$work/redis.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do
+    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then return; fi
+    sleep 0.1
+  done
+  echo "redis-server did not start; log:" >&2
+  cat "$work/redis.log" >&2
+  exit 1
+}
+
 measure() {
   local name=$1
   shift
   for run in $(seq "$runs"); do
-    for server in bare weir; do
-      if [ "$server" = bare ]; then start_bare; else start_weir; fi
+    for server in bare weir redis; do
+      target=$url
+      case $server in
+        bare) start_bare ;;
+        weir) start_weir ;;
+        redis) start_redis; target="redis://127.0.0.1:$redis_port" ;;
+      esac
       sync
-      "$bin/weir-load" --url "$url" "$@" | sed "s/^{/{\"server\":\"$server\",/" | tee -a "$work/$name.jsonl"
+      "$bin/weir-load" --url "$target" "$@" | sed "s/^{/{\"server\":\"$server\",/" | tee -a "$work/$name.jsonl"
       stop_weir
     done
   done
@@ -39,14 +63,15 @@ import json, statistics, sys
 name, path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(path)]
 median = {}
-for server in ("bare", "weir"):
+for server in ("bare", "weir", "redis"):
     runs = [r["ingest_events_per_s"] for r in rows if r["server"] == server]
     median[server] = statistics.median(runs)
     p50 = statistics.median(r["ingest_p50_ms"] for r in rows if r["server"] == server)
     errors = sum(r["errors"] for r in rows if r["server"] == server)
     print(f"{name} {server}: runs {', '.join(f'{v:,.0f}' for v in runs)} events/s; "
           f"median {median[server]:,.0f} (p50 {p50:.2f} ms), errors {errors}")
-print(f"{name}: weir / bare = {median['weir'] / median['bare']:.2f}")
+print(f"{name}: weir / bare = {median['weir'] / median['bare']:.2f}, "
+      f"weir / redis = {median['weir'] / median['redis']:.2f}")
 PY
 }
 

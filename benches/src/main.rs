@@ -1,6 +1,10 @@
 //! `weir-load`: drives a running weir over loopback with booking webhooks and
 //! reports ingest throughput and latency, then (optionally) how long the
 //! pipeline takes to process everything. Bounded in events and in time.
+//! With `--url redis://127.0.0.1:PORT` it appends the same events to a Redis
+//! stream instead (`redis_stream.rs`), the baseline weir is compared with.
+
+mod redis_stream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +18,8 @@ use serde_json::{Value, json};
 #[derive(Parser, Debug)]
 #[command(name = "weir-load")]
 struct Args {
-    /// weir's base URL (loopback only).
+    /// weir's base URL, or `redis://HOST:PORT` for the Redis baseline
+    /// (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Events to send in all.
@@ -49,6 +54,7 @@ struct Args {
 const STALE_SLOT: Duration = Duration::from_secs(1);
 
 /// What one run measured.
+#[derive(Default)]
 struct Report {
     events_sent: usize,
     errors: usize,
@@ -63,7 +69,13 @@ struct Report {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !(args.url.starts_with("http://127.") || args.url.starts_with("http://localhost")) {
+    let loopback = [
+        "http://127.",
+        "http://localhost",
+        "redis://127.",
+        "redis://localhost",
+    ];
+    if !loopback.iter().any(|prefix| args.url.starts_with(prefix)) {
         bail!(
             "weir-load only talks to loopback addresses, not {}",
             args.url
@@ -77,6 +89,14 @@ fn main() -> anyhow::Result<()> {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
+    if let Some(address) = args.url.strip_prefix("redis://") {
+        if args.wait_processed || args.rate.is_some() {
+            bail!("--wait-processed and --rate are for weir, not Redis");
+        }
+        let report = run_redis(&args, address)?;
+        print_report(&args, &report);
+        return Ok(());
+    }
     let priced_before = metric(
         &agent,
         &args.url,
@@ -150,25 +170,7 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
             })
         })
         .collect();
-    let mut report = Report {
-        events_sent: 0,
-        errors: 0,
-        deferred: 0,
-        processed_while_sending: 0.0,
-        ingest_seconds: 0.0,
-        latencies: Vec::new(),
-        processed_seconds: None,
-    };
-    for worker in workers {
-        let (latencies, sent, errors, deferred) = worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
-        report.latencies.extend(latencies);
-        report.events_sent += sent;
-        report.errors += errors;
-        report.deferred += deferred;
-    }
-    report.ingest_seconds = started.elapsed().as_secs_f64();
+    let mut report = gather(workers, started)?;
     report.processed_while_sending = metric(
         agent,
         &args.url,
@@ -197,20 +199,83 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
     Ok(report)
 }
 
+/// The same events appended to Redis with the same threads and batches:
+/// each thread holds one connection, as each of weir's holds one.
+fn run_redis(args: &Args, address: &str) -> anyhow::Result<Report> {
+    let requests = args.events.div_ceil(args.batch);
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let mut redis = redis_stream::RedisStream::connect(address)?;
+            let next = next.clone();
+            let (batch, total) = (args.batch, args.events);
+            Ok(std::thread::spawn(move || {
+                let (mut latencies, mut sent, mut errors) = (Vec::new(), 0, 0);
+                loop {
+                    let request = next.fetch_add(1, Ordering::Relaxed);
+                    if request >= requests || Instant::now() > deadline {
+                        break;
+                    }
+                    let first = request * batch;
+                    let count = batch.min(total - first);
+                    let events: Vec<String> = (first..first + count)
+                        .map(|n| event(0, n).to_string())
+                        .collect();
+                    let began = Instant::now();
+                    match redis.append(&events) {
+                        Ok(()) => {
+                            latencies.push(began.elapsed());
+                            sent += count;
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latencies, sent, errors, 0)
+            }))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    gather(workers, started)
+}
+
+/// What one load thread did: accepted latencies, events sent, errors, and
+/// requests deferred.
+type Sent = (Vec<Duration>, usize, usize, usize);
+
+/// Joins the load threads started at `started` into one report.
+fn gather(workers: Vec<std::thread::JoinHandle<Sent>>, started: Instant) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    for worker in workers {
+        let (latencies, sent, errors, deferred) = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
+        report.latencies.extend(latencies);
+        report.events_sent += sent;
+        report.errors += errors;
+        report.deferred += deferred;
+    }
+    report.ingest_seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Booking webhook number `n` of run `run_id`.
+fn event(run_id: u128, n: usize) -> Value {
+    json!({
+        "id": format!("load-{run_id:x}-{n}"),
+        "source": "https://booking.example/webhooks",
+        "type": "booking.webhook",
+        "data": {
+            "channel": "booking.com", "reservation_id": n, "hotel_id": format!("L{}", n % 100),
+            "guest_name": "Grace Hopper", "checkin": "2026-12-01", "checkout": "2026-12-04",
+            "total_price": 300.0, "currency": "EUR"
+        }
+    })
+}
+
 /// A request body: one booking.com webhook, or an array of `count` of them.
 fn body(run_id: u128, first: usize, count: usize) -> String {
-    let event = |n: usize| {
-        json!({
-            "id": format!("load-{run_id:x}-{n}"),
-            "source": "https://booking.example/webhooks",
-            "type": "booking.webhook",
-            "data": {
-                "channel": "booking.com", "reservation_id": n, "hotel_id": format!("L{}", n % 100),
-                "guest_name": "Grace Hopper", "checkin": "2026-12-01", "checkout": "2026-12-04",
-                "total_price": 300.0, "currency": "EUR"
-            }
-        })
-    };
+    let event = |n: usize| event(run_id, n);
     if count == 1 {
         event(first).to_string()
     } else {
