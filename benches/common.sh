@@ -36,6 +36,15 @@ start_weir() {
   wait_ready
 }
 
+# The JSON fields of the server ($pid)'s peak RSS (KiB) and CPU time so far;
+# read before stopping it.
+server_usage() {
+  local hwm ticks
+  hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status")
+  ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  echo "\"server_peak_rss_kib\":$hwm,\"server_cpu_s\":$(awk "BEGIN{print $ticks / $(getconf CLK_TCK)}")"
+}
+
 stop_weir() {
   kill -TERM "$pid"
   wait "$pid" || true

@@ -16,6 +16,10 @@ runs=${1:-3}
 port=18183
 redis_port=18184
 
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  echo "ingest.sh measures Redis too: install it first (Debian: apt-get install redis-server)" >&2
+  exit 1
+fi
 source benches/common.sh
 # No routes: events are stored durably and nothing else runs.
 printf '[routing]\nunmatched = "keep"\n[[route]]\nname = "none"\nmatch = { type = "never.sent" }\nplugins = ["booking-normalizer"]\n' >"$work/weir.toml"
@@ -54,7 +58,8 @@ measure() {
         redis) start_redis; target="redis://127.0.0.1:$redis_port" ;;
       esac
       sync
-      "$bin/weir-load" --url "$target" "$@" | sed "s/^{/{\"server\":\"$server\",/" | tee -a "$work/$name.jsonl"
+      report=$("$bin/weir-load" --url "$target" "$@")
+      echo "$report" | sed "s/^{/{\"server\":\"$server\",$(server_usage),/" | tee -a "$work/$name.jsonl"
       stop_weir
     done
   done
@@ -66,10 +71,15 @@ median = {}
 for server in ("bare", "weir", "redis"):
     runs = [r["ingest_events_per_s"] for r in rows if r["server"] == server]
     median[server] = statistics.median(runs)
-    p50 = statistics.median(r["ingest_p50_ms"] for r in rows if r["server"] == server)
-    errors = sum(r["errors"] for r in rows if r["server"] == server)
+    mine = [r for r in rows if r["server"] == server]
+    p50 = statistics.median(r["ingest_p50_ms"] for r in mine)
+    p99 = statistics.median(r["ingest_p99_ms"] for r in mine)
+    rss = statistics.median(r["server_peak_rss_kib"] for r in mine) / 1024
+    cpu = statistics.median(r["server_cpu_s"] / r["events"] * 1e6 for r in mine)
+    errors = sum(r["errors"] for r in mine)
     print(f"{name} {server}: runs {', '.join(f'{v:,.0f}' for v in runs)} events/s; "
-          f"median {median[server]:,.0f} (p50 {p50:.2f} ms), errors {errors}")
+          f"median {median[server]:,.0f} (p50 {p50:.2f} ms, p99 {p99:.2f} ms), "
+          f"server peak RSS {rss:.0f} MiB, server CPU {cpu:.1f} µs/event, errors {errors}")
 print(f"{name}: weir / bare = {median['weir'] / median['bare']:.2f}, "
       f"weir / redis = {median['weir'] / median['redis']:.2f}")
 PY
