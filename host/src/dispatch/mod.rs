@@ -210,8 +210,11 @@ async fn run_delivery(
     busy.inc();
     let tenant = leased.lane.tenant.clone();
     let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, seq = leased.seq, %tenant, event_id = tracing::field::Empty);
-    let handled = match pipeline.queue.event(leased.seq) {
-        Ok(Some(event)) => {
+    let event = pipeline.queue.event(leased.seq).and_then(|event| {
+        event.ok_or_else(|| QueueError::Corrupt(format!("delivery {} has no event", leased.seq)))
+    });
+    let handled = match event {
+        Ok(event) => {
             span.record("event_id", event.id.as_str());
             // Before the span starts: its parent is the trace that brought the event.
             trace_context::adopt_from_event(&span, &event);
@@ -219,10 +222,6 @@ async fn run_delivery(
                 .instrument(span.clone())
                 .await
         }
-        Ok(None) => Err(QueueError::Corrupt(format!(
-            "delivery {} has no event",
-            leased.seq
-        ))),
         Err(error) => Err(error),
     };
     if let Err(error) = handled {

@@ -132,9 +132,7 @@ async fn admit(
         caller.require_tenant(&event.tenant)?;
     }
     let span = ingest_span(&events);
-    for event in &mut events {
-        trace_context::stamp_ingested(&span, headers, event);
-    }
+    trace_context::stamp_ingested(&span, headers, &mut events);
     let Some(held) = held else {
         return store(app, events, None).instrument(span).await;
     };

@@ -34,19 +34,25 @@ fn adopt(span: &tracing::Span, fields: &HashMap<String, String>) {
     }
 }
 
-/// Puts `span`'s trace context on an ingested `event` that carries none, so
+/// Puts `span`'s trace context on each ingested event that carries none, so
 /// its deliveries join the trace; without an exported trace, the context the
-/// request's `headers` carried goes on the event as it is.
-pub fn stamp_ingested(span: &tracing::Span, headers: &HeaderMap, event: &mut Event) {
+/// request's `headers` carried goes on the events as it is. Worked out once
+/// per request, not per event.
+pub fn stamp_ingested(span: &tracing::Span, headers: &HeaderMap, events: &mut [Event]) {
     let fields = span_fields(span).unwrap_or_else(|| header_fields(headers));
-    put(event, fields);
+    if fields.is_empty() {
+        return;
+    }
+    for event in events {
+        put(event, &fields);
+    }
 }
 
 /// Puts the current span's trace context on `child`, an event a delivery
 /// emitted; without an exported trace, the context `parent` carried goes on.
 pub fn hand_down(parent: &Event, child: &mut Event) {
     let fields = span_fields(&tracing::Span::current()).unwrap_or_else(|| event_fields(parent));
-    put(child, fields);
+    put(child, &fields);
 }
 
 /// `span`'s trace context, if it is part of an exported trace.
@@ -61,31 +67,32 @@ fn span_fields(span: &tracing::Span) -> Option<HashMap<String, String>> {
 }
 
 fn header_fields(headers: &HeaderMap) -> HashMap<String, String> {
-    FIELDS
-        .iter()
-        .filter_map(|field| {
-            Some((
-                field.to_string(),
-                headers.get(*field)?.to_str().ok()?.to_owned(),
-            ))
-        })
-        .collect()
+    fields(|field| headers.get(field)?.to_str().ok().map(str::to_owned))
 }
 
 fn event_fields(event: &Event) -> HashMap<String, String> {
+    fields(|field| event.extensions.get(field).cloned())
+}
+
+/// The trace context's fields that `value` has.
+fn fields(value: impl Fn(&str) -> Option<String>) -> HashMap<String, String> {
     FIELDS
         .iter()
-        .filter_map(|field| Some((field.to_string(), event.extensions.get(*field)?.clone())))
+        .filter_map(|field| Some((field.to_string(), value(field)?)))
         .collect()
 }
 
 /// Sets the trace context `fields` on `event`, unless it carries its own.
-fn put(event: &mut Event, fields: HashMap<String, String>) {
+fn put(event: &mut Event, fields: &HashMap<String, String>) {
     if FIELDS
         .iter()
         .any(|field| event.extensions.contains_key(*field))
     {
         return;
     }
-    event.extensions.extend(fields);
+    event.extensions.extend(
+        fields
+            .iter()
+            .map(|(field, value)| (field.clone(), value.clone())),
+    );
 }
