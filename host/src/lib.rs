@@ -21,6 +21,7 @@
 //! tests), and [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
+pub mod authoring;
 pub mod backlog;
 pub mod client;
 pub mod commit;

@@ -80,6 +80,12 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Write plugins: scaffold one in Rust, Python or JavaScript, build it,
+    /// check it against weir's WIT world, and run an event through it.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Post events to a running weir: a JSON event, a JSON array of events, or
     /// one event per line, from FILE or standard input.
     Send {
@@ -132,6 +138,51 @@ enum DlqCommand {
         all: bool,
         #[command(flatten)]
         filter: DeadFilter,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Create the folder NAME with a plugin that builds and passes its own
+    /// test: a handler, a manifest, a test event, a build script and a README.
+    New {
+        /// The plugin's name (and its folder's).
+        name: String,
+        /// The language to write it in.
+        #[arg(long, value_enum)]
+        lang: weir::authoring::Language,
+        /// Where to create the folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The Rust SDK (a weir checkout's plugin-sdk folder); default: the
+        /// one this weir was built from.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the plugin in DIR with its language's toolchain into DIR/NAME.wasm,
+    /// then check it.
+    Build {
+        /// The plugin folder, named after the plugin.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Check that a component loads into weir: compile it as weir would, and
+    /// print what it imports and exports and any import weir will refuse.
+    Check {
+        /// The component, NAME.wasm (its manifest NAME.toml beside it is read too).
+        file: PathBuf,
+    },
+    /// Run one event through a plugin and print its outcome, state writes
+    /// and fuel used (its log lines go to standard error).
+    Test {
+        /// The component, NAME.wasm.
+        file: PathBuf,
+        /// A CloudEvents JSON file; id, source and specversion may be left out.
+        #[arg(long)]
+        event: PathBuf,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -231,6 +282,7 @@ fn main() -> ExitCode {
             ),
         },
         Command::Plugins { remote } => finish("plugins", client::show_plugins(&remote.client())),
+        Command::Plugin { command } => finish("plugin", plugin(command)),
         Command::Send {
             file,
             batch,
@@ -279,6 +331,84 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    use weir::authoring;
+    // Compiling and running a plugin needs a scratch store; it goes when done.
+    let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
+    match command {
+        PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        } => {
+            let folder = authoring::scaffold(&dir, &name, lang, sdk.as_deref())?;
+            println!("created {}; build and test it with:", folder.display());
+            println!("  weir plugin build {}", folder.display());
+            println!(
+                "  weir plugin test {} --event {}",
+                folder.join(format!("{name}.wasm")).display(),
+                folder.join("event.json").display()
+            );
+        }
+        PluginCommand::Build { dir } => {
+            let built = authoring::build(&dir, &mut |command| eprintln!("$ {command}"))?;
+            let report = authoring::check(&built.component, scratch.path())?;
+            println!(
+                "built {} in {:.1} s",
+                built.component.display(),
+                built.took.as_secs_f64()
+            );
+            print_report(&report);
+        }
+        PluginCommand::Check { file } => print_report(&authoring::check(&file, scratch.path())?),
+        PluginCommand::Test { file, event, json } => {
+            // The plugin's log lines, not the scratch store's.
+            tracing_subscriber::fmt()
+                .with_env_filter("warn,weir=info")
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .init();
+            let trial = authoring::trial(&file, &event, scratch.path())?;
+            if json {
+                println!("{}", serde_json::to_string(&trial)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&trial.result)?);
+                match trial.state_writes.is_empty() {
+                    true => println!("state writes: none"),
+                    false => println!(
+                        "state writes: {}",
+                        serde_json::to_string_pretty(&trial.state_writes)?
+                    ),
+                }
+                println!(
+                    "fuel: {} of {}; {:.2} ms (instantiate and handle)",
+                    trial.fuel_consumed, trial.fuel_limit, trial.duration_ms
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &weir::authoring::Report) {
+    println!(
+        "{} (version {}, {} bytes) fits weir's handler-plugin world",
+        report.name, report.version, report.size_bytes
+    );
+    println!("imports:");
+    for name in &report.imports {
+        println!("  {name}");
+    }
+    println!("exports:");
+    for name in &report.exports {
+        println!("  {name}");
+    }
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
 }
 
 fn check_routes(file: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -15,6 +15,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// stack, data and first heap pages.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
+/// Core instances (and tables) one component instance may use: enough for
+/// the interpreters componentize-py and componentize-js link in.
+const CORE_INSTANCES_PER_SLOT: u32 = 32;
+
 /// The same for tables.
 const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
 
@@ -44,10 +48,12 @@ pub fn build(pool: PoolSize, cache_dir: &Path) -> wasmtime::Result<Engine> {
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(slots)
-        // A component instantiates a few core modules (its code plus adapter shims).
-        .total_core_instances(slots * 8)
+        // A Rust component instantiates a few core modules (its code plus
+        // adapter shims); a Python or JavaScript one links a dozen or more
+        // (libc, the interpreter, the bindings), each with its tables.
+        .total_core_instances(slots * CORE_INSTANCES_PER_SLOT)
         .total_memories(slots * 2)
-        .total_tables(slots * 8)
+        .total_tables(slots * CORE_INSTANCES_PER_SLOT)
         .total_stacks(slots)
         .max_memory_size(pool.max_memory_bytes)
         // The same bound the store's limiter enforces, so growing a table is

@@ -149,6 +149,8 @@ pub struct Version {
     /// The plugin's name.
     pub name: Arc<str>,
     pub(super) pre: HandlerPluginPre<DeliveryContext>,
+    /// The compiled component, for what it imports and exports.
+    pub component: Component,
     /// The limits it runs under.
     pub limits: PluginLimits,
     pub(super) config: Arc<BTreeMap<String, String>>,
@@ -195,6 +197,7 @@ impl Version {
         Ok(Version {
             name: Arc::from(name),
             pre,
+            component,
             limits: settings.limits.unwrap_or_else(|| defaults.clone()),
             config: Arc::new(settings.values),
             capabilities: Arc::new(settings.capabilities),

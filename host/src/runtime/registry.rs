@@ -53,6 +53,11 @@ impl Plugins {
         }
     }
 
+    /// The engine, linker and pool size, for a registry of other plugins.
+    pub fn into_parts(self) -> (Engine, Linker<DeliveryContext>, PoolSize) {
+        (self.engine, self.linker, self.pool)
+    }
+
     /// The engine every plugin runs on.
     pub fn engine(&self) -> &Engine {
         &self.engine

@@ -25,6 +25,8 @@ mod ordering;
 mod otlp;
 mod overload;
 mod pipeline;
+mod plugin_tools;
+mod polyglot;
 mod prometheus;
 mod python;
 mod recorder;

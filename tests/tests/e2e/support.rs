@@ -1,12 +1,13 @@
 //! The harness: a real `weir` process on a loopback port, over a real data
 //! directory, with real plugin components, driven over HTTP.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -389,6 +390,82 @@ pub fn run_python(args: &[&str], output: &Path, limit: Duration) -> (Option<i32>
         .expect("python3 runs (install it, or run .ci/run)");
     let code = wait_with_timeout(&mut child, limit);
     (code, std::fs::read_to_string(output).unwrap_or_default())
+}
+
+/// The repository's plugin folders.
+pub const PLUGIN_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins");
+
+/// A toolchain run (componentize-py, componentize-js, cargo) takes seconds to
+/// a minute on two cores; past this it is stuck.
+const BUILD_LIMIT: Duration = Duration::from_secs(600);
+
+/// The examples built in this run: each is built once, by whichever test needs it first.
+static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+
+/// `weir plugin ARGS` with extra environment `envs`, bounded by [`BUILD_LIMIT`].
+pub fn weir_plugin(args: &[&str], envs: &[(&str, &str)]) -> Finished {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir-e2e"));
+    command.arg("plugin").args(args).envs(envs.iter().copied());
+    run_bounded(&mut command, BUILD_LIMIT)
+}
+
+/// The component of the example plugin `name` (a folder in `plugins/`), built with `weir plugin build`.
+pub fn built_example(name: &str) -> PathBuf {
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let folder = Path::new(PLUGIN_SOURCES).join(name);
+    let run = weir_plugin(&["build", &folder.to_string_lossy()], &[]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "weir plugin build {name}:\n{}{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("fits weir's handler-plugin world"),
+        "{}",
+        run.stdout
+    );
+    let component = folder.join(format!("{name}.wasm"));
+    built.insert(name.to_owned(), component.clone());
+    component
+}
+
+/// How a bounded command ended.
+pub struct Finished {
+    /// Its exit code; `None` if it was killed at the limit.
+    pub code: Option<i32>,
+    /// What it printed.
+    pub stdout: String,
+    /// What it printed on standard error.
+    pub stderr: String,
+}
+
+/// Runs `command` for at most `limit` (then kills it); its output goes
+/// through files, so a chatty command never blocks on a full pipe.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> Finished {
+    let (stdout, stderr) = (
+        tempfile::NamedTempFile::new().expect("stdout file"),
+        tempfile::NamedTempFile::new().expect("stderr file"),
+    );
+    let mut child = command
+        .stdout(stdout.reopen().expect("stdout file"))
+        .stderr(stderr.reopen().expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    let code = wait_with_timeout(&mut child, limit);
+    let read =
+        |file: &tempfile::NamedTempFile| std::fs::read_to_string(file.path()).unwrap_or_default();
+    Finished {
+        code,
+        stdout: read(&stdout),
+        stderr: read(&stderr),
+    }
 }
 
 fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<i32> {
