@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::{GroupCommitter, PauseScope, Queue};
-use crate::runtime::{self, Plugin, PluginFiles, Plugins, Version, engine};
+use crate::runtime::{self, Plugins, engine};
 
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
 /// lets in-flight deliveries finish (within `dispatch.shutdown_grace`) and syncs.
@@ -42,7 +42,7 @@ pub async fn run(
         path: queue_dir.clone(),
         source,
     })?;
-    let plugins = load_plugins(&mut config).await?;
+    let plugins = prepare_plugins(&mut config).await?;
     let recovered = queue.recover_leases().map_err(|source| Error::Queue {
         path: queue_dir.clone(),
         source,
@@ -91,13 +91,8 @@ pub async fn run(
         background: background.clone(),
         deliveries: deliveries.clone(),
     };
-    for plugin in pipeline.plugins.all() {
-        workers.start(plugin);
-    }
     background.spawn(dispatch::watch_oldest_ready(pipeline.clone(), stop.clone()));
-    if pipeline.config.reload.watch {
-        crate::reload::watch(workers)?;
-    }
+    crate::reload::start(workers)?;
 
     let address = listener
         .local_addr()
@@ -159,14 +154,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Applies the pauses operators made before the last stop.
+/// Applies the tenant pauses operators made before the last stop (a
+/// plugin's pause is applied when it is loaded).
 fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
-    for name in pipeline.queue.paused(PauseScope::Plugin)? {
-        if let Some(plugin) = pipeline.plugins.get(&name) {
-            plugin.set_paused(true, &pipeline.metrics);
-            tracing::warn!(plugin = %name, "plugin paused by an operator before the last stop; still paused");
-        }
-    }
     for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
         pipeline.set_tenant_paused(&tenant, true);
         tracing::warn!(%tenant, "tenant paused by an operator before the last stop; still paused");
@@ -184,10 +174,11 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
     }
 }
 
-/// Reads the plugins' manifests into `config`, compiles every plugin in the
-/// plugin directory (off the async runtime) and checks that each route names
-/// one of them.
-async fn load_plugins(config: &mut Config) -> Result<Plugins, Error> {
+/// Reads the plugins' manifests into `config`, checks that each route names
+/// a plugin in the plugin directory, and builds the engine and linker with
+/// the instance pool sized for them. The plugins themselves are compiled in
+/// the background once weir serves (`reload::start`).
+async fn prepare_plugins(config: &mut Config) -> Result<Plugins, Error> {
     let found = runtime::discover(&config.plugins_dir)?;
     config.apply_manifests(&found)?;
     crate::route::missing_plugin(config, &found)?;
@@ -205,37 +196,26 @@ async fn load_plugins(config: &mut Config) -> Result<Plugins, Error> {
             .max()
             .unwrap_or_default(),
     };
-    let config = config.clone();
+    let cache = config.data_dir.join("cache");
     tokio::task::spawn_blocking(move || {
-        let engine = engine::build(pool, &config.data_dir.join("cache")).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let engine = engine::build(pool, &cache).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let linker = runtime::linker(&engine).map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let mut plugins = BTreeMap::new();
-        for (name, path) in found {
-            let started = std::time::Instant::now();
-            let files = PluginFiles::read(&path)?;
-            let settings = config.settings_with_manifest(&name, &path)?;
-            let version = Version::compile(&engine, &linker, &name, &files, settings, &config.plugin_defaults)?;
-            tracing::info!(plugin = %name, version = %version.id, path = %path.display(), took = ?started.elapsed(), "plugin loaded");
-            plugins.insert(name, Arc::new(Plugin::new(version)));
+        let plugins = Plugins::new(engine, linker, pool, BTreeMap::new());
+        // `loading` in `GET /v1/plugins` from the first request on.
+        for name in found.keys() {
+            plugins.compiling(name);
         }
-        Ok(Plugins::new(engine, linker, pool, plugins))
+        Ok(plugins)
     })
     .await
-    .map_err(|e| Error::Engine(format!("plugin compilation panicked: {e}")))?
+    .map_err(|e| Error::Engine(format!("building the engine panicked: {e}")))?
 }
 
 fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
     let config = &pipeline.config;
-    let names: Vec<String> = pipeline
-        .plugins
-        .all()
-        .iter()
-        .map(|plugin| plugin.name.to_string())
-        .collect();
     tracing::info!(
         data_dir = %config.data_dir.display(),
         plugins_dir = %config.plugins_dir.display(),
-        plugins = ?names,
         routes = pipeline.routes().len(),
         "weir is listening on http://{address}"
     );

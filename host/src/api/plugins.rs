@@ -2,6 +2,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
@@ -14,8 +16,10 @@ use crate::runtime::{Plugin, Rejection};
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
 
-/// Every plugin: the version serving, its limits and state, and the last file
-/// a reload turned down; a name whose only file was turned down shows as `rejected`.
+/// Every plugin: the version serving, its limits and state, the last file a
+/// reload turned down, and since when a new version is compiling; a name
+/// whose only file was turned down shows as `rejected`, one whose first
+/// version is compiling as `loading`.
 #[utoipa::path(
     get,
     path = "/v1/plugins",
@@ -30,6 +34,10 @@ pub async fn list_plugins(
     caller.require_admin()?;
     let registry = &app.pipeline.plugins;
     let mut rejections = registry.rejections();
+    let mut compiling = registry.being_compiled();
+    let loading_since = |compiling: &mut BTreeMap<String, u64>, name: &str| {
+        compiling.remove(name).map(super::rfc3339)
+    };
     let mut plugins: Vec<Value> = registry
         .all()
         .iter()
@@ -38,6 +46,7 @@ pub async fn list_plugins(
             shown["rejected"] = rejections
                 .remove(&*plugin.name)
                 .map_or(Value::Null, |rejection| describe_rejection(&rejection));
+            shown["loading_since"] = json!(loading_since(&mut compiling, &plugin.name));
             shown
         })
         .collect();
@@ -47,6 +56,17 @@ pub async fn list_plugins(
             "state": "rejected",
             "version": null,
             "rejected": describe_rejection(rejection),
+            "loading_since": loading_since(&mut compiling, name),
+        })
+    }));
+    // A new plugin's first compilation (seconds for Python or JavaScript):
+    // its deliveries wait in the queue until it serves.
+    plugins.extend(compiling.iter().map(|(name, since)| {
+        json!({
+            "name": name,
+            "state": "loading",
+            "version": null,
+            "loading_since": super::rfc3339(*since),
         })
     }));
     Ok(Json(json!({ "plugins": plugins })))

@@ -7,6 +7,8 @@ use super::error::{AuthoringError, io};
 use super::language::Language;
 
 /// The componentize-js version JavaScript plugins are built and tested with.
+/// (Its package imports `@bytecodealliance/preview2-shim` without depending
+/// on it, so the template's package.json names that too.)
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 
 /// Where the Rust SDK was when this weir was built: a scaffold made on the

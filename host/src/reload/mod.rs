@@ -1,4 +1,5 @@
-//! Hot reload: the plugin directory and the config file are watched (notify),
+//! Loading plugins and hot reload: at start-up the plugin directory is loaded
+//! in the background; then it and the config file are watched (notify),
 //! and once a change has settled for the debounce, what changed is loaded and
 //! swapped in atomically; anything that cannot be loaded is rejected with a
 //! clear log line and a metric, and what served before keeps serving.
@@ -19,14 +20,29 @@ use tokio::sync::mpsc;
 
 use crate::dispatch::Workers;
 use crate::error::Error;
+use plugins::Occasion;
 
 /// The longest a stream of changes delays a reload: a file rewritten
 /// without pause is still picked up.
 const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 
-/// Starts watching the plugin directory and, if weir was started with one,
-/// the config file and the `routes.toml` beside it; the watches end when weir stops.
-pub fn watch(workers: Workers) -> Result<(), Error> {
+/// Loads the plugin directory in the background (weir ingests meanwhile;
+/// `plugins loaded` is logged when done) and, unless `[reload] watch =
+/// false`, keeps watching it and the config file.
+pub fn start(workers: Workers) -> Result<(), Error> {
+    if workers.pipeline.config.reload.watch {
+        return watch(workers);
+    }
+    let background = workers.background.clone();
+    background.spawn(async move {
+        plugins::reload(&workers, Occasion::Start).await;
+    });
+    Ok(())
+}
+
+/// Loads the plugin directory, then watches it and, if weir was started with
+/// one, the config file and the `routes.toml` beside it; the watches end when weir stops.
+fn watch(workers: Workers) -> Result<(), Error> {
     let pipeline = workers.pipeline.clone();
     let routes_wake = match pipeline.config.source.clone() {
         Some(file) => Some(watch_routes(&workers, file)?),
@@ -34,17 +50,28 @@ pub fn watch(workers: Workers) -> Result<(), Error> {
     };
     let dir = pipeline.config.plugins_dir.clone();
     let plugin_workers = workers.clone();
-    watch_dir(&workers, &dir, plugins::concerns_plugins, move || {
-        let (workers, routes_wake) = (plugin_workers.clone(), routes_wake.clone());
-        async move {
-            // A table rejected for naming a plugin not loaded yet may serve now.
-            if plugins::reload(&workers).await
-                && let Some(wake) = routes_wake
-            {
-                let _ = wake.try_send(());
+    let mut occasion = Occasion::Start;
+    let load_first = true;
+    watch_dir(
+        &workers,
+        &dir,
+        plugins::concerns_plugins,
+        load_first,
+        move || {
+            let (workers, routes_wake) = (plugin_workers.clone(), routes_wake.clone());
+            let this = std::mem::replace(&mut occasion, Occasion::Change);
+            async move {
+                // A table rejected for naming a plugin not loaded yet may serve
+                // now (at start-up the table was checked against the files).
+                if plugins::reload(&workers, this).await
+                    && this == Occasion::Change
+                    && let Some(wake) = routes_wake
+                {
+                    let _ = wake.try_send(());
+                }
             }
-        }
-    })?;
+        },
+    )?;
     Ok(())
 }
 
@@ -59,6 +86,7 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
             .map_or_else(|| PathBuf::from("."), Path::to_owned);
         let name = file.file_name().map(ToOwned::to_owned);
         let loaded = Arc::new(Mutex::new(routes::Loaded::default()));
+        let load_first = false;
         watch_dir(
             workers,
             &dir,
@@ -69,6 +97,7 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
                     // A Kubernetes ConfigMap mount swaps a `..data` symlink, not the file.
                     || file_name.is_some_and(|f| f.as_encoded_bytes().starts_with(b".."))
             },
+            load_first,
             move || {
                 let (pipeline, file, loaded) = (pipeline.clone(), file.clone(), loaded.clone());
                 async move {
@@ -86,11 +115,13 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
 }
 
 /// Watches `dir`; after a change to a path `concerns` accepts has settled (or
-/// a wake-up through the returned sender), runs `reload`, one at a time.
+/// a wake-up through the returned sender), runs `reload`, one at a time,
+/// and once before any change if `load_first`.
 fn watch_dir<R, F>(
     workers: &Workers,
     dir: &Path,
     concerns: impl Fn(&Path) -> bool + Send + Sync + 'static,
+    load_first: bool,
     mut reload: R,
 ) -> Result<mpsc::Sender<()>, Error>
 where
@@ -121,6 +152,9 @@ where
     workers.background.spawn(async move {
         // Dropping the watcher ends the watch: it lives as long as this task.
         let _watcher: RecommendedWatcher = watcher;
+        if load_first {
+            reload().await;
+        }
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,

@@ -5,6 +5,10 @@
 //! be loaded is rejected (a log line, a metric, an entry in `GET /v1/plugins`)
 //! and the version before it keeps serving. A removed file stops new
 //! deliveries of its plugin; they wait in the queue until it is back.
+//!
+//! Start-up loads the plugins the same way, while weir already ingests: a
+//! large component (Python, JavaScript) compiles for seconds, shown as
+//! `loading` in `GET /v1/plugins`, and its deliveries wait in the queue.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,9 +26,18 @@ pub(super) fn concerns_plugins(path: &Path) -> bool {
         .is_some_and(|ext| ext == "wasm" || ext == "toml")
 }
 
+/// Why the plugin directory is being loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Occasion {
+    /// weir is starting: every plugin is new, and loading it is not a reload.
+    Start,
+    /// The directory changed.
+    Change,
+}
+
 /// Brings the loaded plugins in line with the plugin directory; returns
 /// whether it added a plugin.
-pub(super) async fn reload(workers: &Workers) -> bool {
+pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> bool {
     let pipeline = &workers.pipeline;
     let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
         Ok(scanned) => scanned,
@@ -52,7 +65,12 @@ pub(super) async fn reload(workers: &Workers) -> bool {
         if workers.stop.is_cancelled() {
             break;
         }
-        added |= load(workers, name, path).await;
+        added |= load(workers, name, path, occasion).await;
+    }
+    if occasion == Occasion::Start {
+        let loaded = pipeline.plugins.all().len();
+        let rejected = pipeline.plugins.rejections().len();
+        tracing::info!(loaded, rejected, "plugins loaded");
     }
     added
 }
@@ -71,7 +89,7 @@ enum Change {
 }
 
 /// Loads `name` from `path` if it changed; returns whether it is a new plugin.
-async fn load(workers: &Workers, name: String, path: PathBuf) -> bool {
+async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion) -> bool {
     let started = Instant::now();
     let plugin = workers.pipeline.plugins.get(&name);
     let current = plugin.as_ref().map(|plugin| plugin.current());
@@ -124,7 +142,9 @@ async fn load(workers: &Workers, name: String, path: PathBuf) -> bool {
             pipeline
                 .plugins
                 .retain_rejections(|rejected| rejected != name);
-            count(pipeline, &name, "loaded");
+            if occasion == Occasion::Change {
+                count(pipeline, &name, "loaded");
+            }
         }
         Ok(Change::Rejected(rejection)) => {
             tracing::error!(plugin = %name, version = %rejection.version, reason = %rejection.reason,
@@ -136,6 +156,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf) -> bool {
             tracing::error!(plugin = %name, %panicked, "loading the plugin file panicked; the plugin stays as it was");
         }
     }
+    pipeline.plugins.compiled(&name);
     added
 }
 
@@ -174,6 +195,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         return reject(format!("plugin {name} ({}): {misfit}", path.display()));
     }
     let registry = &pipeline.plugins;
+    registry.compiling(name);
     match Version::compile(
         registry.engine(),
         registry.linker(),

@@ -26,7 +26,8 @@ pub struct Rejection {
     pub at_ms: u64,
 }
 
-/// Every loaded plugin, and the latest rejection of each plugin name.
+/// Every loaded plugin, the ones being compiled, and the latest rejection of
+/// each plugin name.
 pub struct Plugins {
     engine: Engine,
     linker: Linker<DeliveryContext>,
@@ -34,6 +35,9 @@ pub struct Plugins {
     pool: PoolSize,
     loaded: RwLock<BTreeMap<String, Arc<Plugin>>>,
     rejected: Mutex<BTreeMap<String, Rejection>>,
+    /// Names being compiled now, with when it started (ms since the Unix epoch):
+    /// a Python or JavaScript component takes seconds.
+    compiling: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Plugins {
@@ -50,6 +54,7 @@ impl Plugins {
             pool,
             loaded: RwLock::new(loaded),
             rejected: Mutex::default(),
+            compiling: Mutex::default(),
         }
     }
 
@@ -116,6 +121,26 @@ impl Plugins {
     /// Forgets the rejections of names for which `keep` is false.
     pub fn retain_rejections(&self, keep: impl Fn(&str) -> bool) {
         self.rejected_lock().retain(|name, _| keep(name));
+    }
+
+    /// Notes that `name` is being compiled, from now until [`Plugins::compiled`].
+    pub fn compiling(&self, name: &str) {
+        self.compiling_lock()
+            .insert(name.to_owned(), crate::event::now_ms());
+    }
+
+    /// Notes that `name` is no longer being compiled (loaded or rejected).
+    pub fn compiled(&self, name: &str) {
+        self.compiling_lock().remove(name);
+    }
+
+    /// The names being compiled, with when each started.
+    pub fn being_compiled(&self) -> BTreeMap<String, u64> {
+        self.compiling_lock().clone()
+    }
+
+    fn compiling_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        self.compiling.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Plugin>>> {

@@ -25,6 +25,7 @@ mod ordering;
 mod otlp;
 mod overload;
 mod pipeline;
+mod plugin_loading;
 mod plugin_tools;
 mod polyglot;
 mod prometheus;

@@ -293,8 +293,9 @@ fn a_new_file_adds_a_plugin_and_a_manifest_edit_changes_its_limits() {
         "added",
         &std::fs::read(plugin_component("test-slow")).expect("test-slow"),
     );
+    // Listed as `loading` while it compiles, then serving.
     let added = weir.wait_for("the new plugin to be loaded", |weir| {
-        plugin_entry(weir, "added")
+        plugin_entry(weir, "added").filter(|plugin| plugin["state"] != "loading")
     });
     assert_eq!(added["state"], "serving", "{added}");
     assert_eq!(added["deadline_ms"], 5000, "the default: {added}");

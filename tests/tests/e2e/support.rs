@@ -125,8 +125,19 @@ pub struct Answer {
 }
 
 impl Weir {
-    /// Starts `weir ARGS` in `cwd`, and waits for its "listening" log line.
+    /// Starts `weir ARGS` in `cwd`, and waits for its "listening" log line
+    /// and for its plugins to be loaded.
     pub fn start(args: &[String], envs: &[(&str, &str)], cwd: &Path) -> Weir {
+        Weir::launch(args, envs, cwd, true)
+    }
+
+    /// Starts `weir ARGS` in `cwd`, and waits only for its "listening" log
+    /// line: its plugins may still be compiling.
+    pub fn start_listening(args: &[String], envs: &[(&str, &str)], cwd: &Path) -> Weir {
+        Weir::launch(args, envs, cwd, false)
+    }
+
+    fn launch(args: &[String], envs: &[(&str, &str)], cwd: &Path, wait_for_plugins: bool) -> Weir {
         let log = cwd.join(format!(
             "weir-{}.log",
             STARTS.fetch_add(1, Ordering::Relaxed)
@@ -143,6 +154,7 @@ impl Weir {
             .expect("start weir");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (address_tx, address_rx) = mpsc::channel();
+        let (loaded_tx, loaded_rx) = mpsc::channel();
         let log_path = log.clone();
         // Copies the log to a file (shown when a test fails) and reports the address.
         std::thread::spawn(move || {
@@ -153,18 +165,25 @@ impl Weir {
                 if let Some(addr) = listening_address(&line) {
                     let _ = address_tx.send(addr);
                 }
+                if log_message(&line).as_deref() == Some("plugins loaded") {
+                    let _ = loaded_tx.send(());
+                }
             }
         });
-        let addr = match address_rx.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "weir did not start within {START_TIMEOUT:?}; log:\n{}",
-                    read_log(&log)
-                );
-            }
+        let started = Instant::now();
+        let ready = address_rx.recv_timeout(START_TIMEOUT).ok().filter(|_| {
+            !wait_for_plugins
+                || loaded_rx
+                    .recv_timeout(START_TIMEOUT.saturating_sub(started.elapsed()))
+                    .is_ok()
+        });
+        let Some(addr) = ready else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "weir did not start within {START_TIMEOUT:?}; log:\n{}",
+                read_log(&log)
+            );
         };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -516,12 +535,16 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
 }
 
 fn listening_address(line: &str) -> Option<SocketAddr> {
-    let log: Value = serde_json::from_str(line).ok()?;
-    let message = log["fields"]["message"].as_str()?;
-    message
+    log_message(line)?
         .strip_prefix("weir is listening on http://")?
         .parse()
         .ok()
+}
+
+/// The message of a JSON log line.
+fn log_message(line: &str) -> Option<String> {
+    let log: Value = serde_json::from_str(line).ok()?;
+    log["fields"]["message"].as_str().map(str::to_owned)
 }
 
 fn read_log(path: &Path) -> String {

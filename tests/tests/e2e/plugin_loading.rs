@@ -1,0 +1,93 @@
+//! Plugins load in the background at start-up: weir ingests while a large
+//! (Python) component compiles, `GET /v1/plugins` shows it `loading`, and its
+//! deliveries run once it serves; a broken file is rejected without stopping
+//! the others.
+
+use serde_json::json;
+
+use crate::support::{ACK_EVERYTHING, Weir, Workspace, built_example, delivery, settled_event};
+
+fn booking(id: &str) -> String {
+    json!({"specversion": "1.0", "id": id, "source": "https://airbnb.example", "type": "booking.webhook",
+           "data": {"channel": "airbnb", "reservation": {"code": "HM1", "listing_id": "L1",
+             "guest": {"first_name": "Ada", "last_name": "Lovelace"},
+             "start_date": "2026-12-01", "end_date": "2026-12-04",
+             "payout": {"amount": "412.50", "currency": "EUR"}}}})
+    .to_string()
+}
+
+#[test]
+fn weir_ingests_while_a_large_plugin_compiles() {
+    let config = "[[route]]\nname = \"normalize\"\nmatch = { type = \"booking.webhook\" }\nplugins = [\"booking-normalizer-py\"]\n";
+    let workspace = Workspace::new(&[], config);
+    std::fs::copy(
+        built_example("booking-normalizer-py"),
+        workspace.path().join("plugins/booking-normalizer-py.wasm"),
+    )
+    .expect("copy the component");
+    // A fresh data directory: nothing cached, so the 18 MB component compiles for seconds.
+    let weir = Weir::start_listening(&workspace.serve_args(), &[], workspace.path());
+    let plugins = weir.get("/v1/plugins").body;
+    let entry = &plugins["plugins"][0];
+    assert_eq!(entry["name"], "booking-normalizer-py", "{plugins:#}");
+    assert_eq!(entry["state"], "loading", "{plugins:#}");
+    assert!(entry["loading_since"].is_string(), "{plugins:#}");
+    let answer = weir.post_json("/v1/events", &booking("while-loading"));
+    assert_eq!(
+        answer.status, 202,
+        "ingest does not wait for plugins: {}",
+        answer.text
+    );
+
+    let event = settled_event(&weir, "while-loading");
+    assert_eq!(
+        delivery(&event, "booking-normalizer-py")["state"],
+        "done",
+        "{event:#}"
+    );
+    let plugins = weir.get("/v1/plugins").body;
+    assert_eq!(plugins["plugins"][0]["state"], "serving", "{plugins:#}");
+    assert_eq!(
+        plugins["plugins"][0]["loading_since"],
+        json!(null),
+        "{plugins:#}"
+    );
+    assert!(weir.log_text().contains("plugins loaded"));
+    weir.stop();
+}
+
+#[test]
+fn a_broken_plugin_file_at_start_up_is_rejected_and_the_others_serve() {
+    let workspace = Workspace::new(&["test-ack"], ACK_EVERYTHING);
+    std::fs::write(
+        workspace.path().join("plugins/broken.wasm"),
+        b"\0asm not really",
+    )
+    .expect("write");
+    let weir = workspace.start();
+    let plugins = weir.get("/v1/plugins").body;
+    let list = plugins["plugins"].as_array().expect("a list");
+    let broken = list
+        .iter()
+        .find(|p| p["name"] == "broken")
+        .expect("broken is listed");
+    assert_eq!(broken["state"], "rejected", "{plugins:#}");
+    let reason = broken["rejected"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("broken.wasm"),
+        "the reason names the file: {reason}"
+    );
+    assert!(
+        weir.log_text().contains("broken.wasm"),
+        "and so does the log"
+    );
+
+    let answer = weir.post_json(
+        "/v1/events",
+        r#"{"specversion":"1.0","id":"fine","source":"t","type":"anything"}"#,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let event = settled_event(&weir, "fine");
+    assert_eq!(delivery(&event, "test-ack")["state"], "done", "{event:#}");
+    weir.stop();
+}
