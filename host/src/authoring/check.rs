@@ -38,7 +38,7 @@ const UNGRANTED: &[(&str, &str)] = &[
 /// Compiles the component at `path` as weir would load it and reports on it.
 /// An error names what does not fit the `handler-plugin` world.
 pub fn check(path: &Path, scratch: &Path) -> Result<Report, AuthoringError> {
-    let bench = Workbench::open(path, scratch)?;
+    let bench = Workbench::open(path, scratch, &super::workbench::cache_dir()?)?;
     let version = &bench.version;
     let engine = bench.plugins.engine();
     let kind = version.component.component_type();

@@ -23,7 +23,7 @@ pub use language::Language;
 pub use scaffold::scaffold;
 pub use toolchain::{Built, build};
 pub use trial::{Trial, trial};
-pub use workbench::Workbench;
+pub use workbench::{Workbench, cache_dir};
 
 /// weir's WIT contract, written beside a plugin's sources when it is built.
 pub const WIT: &str = include_str!("../../../wit/plugin.wit");

@@ -3,19 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::error::{AuthoringError, io};
-use super::workbench::Workbench;
+use super::workbench::{Workbench, cache_dir};
 use crate::event::{DEFAULT_TENANT, Event, parse_event};
-use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
-use crate::queue::Queue;
-use crate::runtime::{Attempt, NewEvent, Outcome, Plugins, engine};
+use crate::runtime::{Attempt, NewEvent, Outcome, engine};
 
 /// What one event did in the handler.
 #[derive(Debug, serde::Serialize)]
@@ -38,29 +34,14 @@ pub struct Trial {
 /// tracing subscriber.
 pub fn trial(component: &Path, event_file: &Path, scratch: &Path) -> Result<Trial, AuthoringError> {
     let event = read_event(event_file)?;
-    let bench = Workbench::open(component, scratch)?;
-    let queue_dir = scratch.join("queue");
-    let queue = Queue::open(&queue_dir, bench.config.durability)
-        .map_err(|error| AuthoringError::Runtime(format!("{}: {error}", queue_dir.display())))?;
+    let bench = Workbench::open(component, scratch, &cache_dir()?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(io("start a runtime in", scratch))?;
-    let Workbench {
-        config,
-        plugins,
-        version,
-        ..
-    } = bench;
-    let (engine, linker, pool) = plugins.into_parts();
+    let (pipeline, version) = bench.into_pipeline()?;
+    let engine = pipeline.plugins.engine().clone();
     let limits = version.limits.clone();
-    let pipeline = Arc::new(Pipeline::new(
-        config,
-        queue,
-        Metrics::new(),
-        Plugins::new(engine.clone(), linker, pool, BTreeMap::new()),
-        CancellationToken::new(),
-    ));
     let execution = runtime.block_on(async {
         let ticking = CancellationToken::new();
         tokio::spawn(engine::tick_epochs(engine, ticking.clone()));

@@ -3,9 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
 
 use super::error::{AuthoringError, io};
 use crate::config::{Config, Overrides};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::queue::Queue;
 use crate::runtime::{self, PluginFiles, Plugins, Version, engine};
 
 /// A compiled plugin and the runtime it was compiled for.
@@ -22,8 +28,9 @@ pub struct Workbench {
 
 impl Workbench {
     /// Compiles the component at `path` (its manifest `NAME.toml` beside it,
-    /// if any) with weir's defaults; `data_dir` is where a trial keeps its store.
-    pub fn open(path: &Path, data_dir: &Path) -> Result<Workbench, AuthoringError> {
+    /// if any) with weir's defaults; `data_dir` is where a trial keeps its
+    /// store, `cache` wasmtime's compilation cache ([`cache_dir`] for the CLI).
+    pub fn open(path: &Path, data_dir: &Path, cache: &Path) -> Result<Workbench, AuthoringError> {
         let name = path
             .file_stem()
             .and_then(|stem| stem.to_str())
@@ -45,7 +52,7 @@ impl Workbench {
             max_memory_bytes: limits.memory_bytes,
         };
         let runtime_error = |error: wasmtime::Error| AuthoringError::Runtime(format!("{error:#}"));
-        let engine = engine::build(pool, &cache_dir()?).map_err(runtime_error)?;
+        let engine = engine::build(pool, cache).map_err(runtime_error)?;
         let linker = runtime::linker(&engine).map_err(runtime_error)?;
         let plugins = Plugins::new(engine, linker, pool, BTreeMap::new());
         let files = PluginFiles::read(path)?;
@@ -64,11 +71,30 @@ impl Workbench {
             path: path.to_owned(),
         })
     }
+
+    /// The compiled plugin and a pipeline to run it in, over a fresh store
+    /// in the data directory (for the state a handler reads).
+    pub fn into_pipeline(self) -> Result<(Arc<Pipeline>, Version), AuthoringError> {
+        let queue_dir = self.config.data_dir.join("queue");
+        let queue = Queue::open(&queue_dir, self.config.durability).map_err(|error| {
+            AuthoringError::Runtime(format!("{}: {error}", queue_dir.display()))
+        })?;
+        let (engine, linker, pool) = self.plugins.into_parts();
+        let pipeline = Pipeline::new(
+            self.config,
+            queue,
+            Metrics::new(),
+            Plugins::new(engine, linker, pool, BTreeMap::new()),
+            CancellationToken::new(),
+        );
+        Ok((Arc::new(pipeline), self.version))
+    }
 }
 
-/// Where compiled code is cached between runs (`$XDG_CACHE_HOME/weir`, else
-/// `~/.cache/weir`): a large component compiles for seconds the first time only.
-fn cache_dir() -> Result<PathBuf, AuthoringError> {
+/// Where `weir plugin` caches compiled code between runs
+/// (`$XDG_CACHE_HOME/weir`, else `~/.cache/weir`): a large component
+/// compiles for seconds the first time only.
+pub fn cache_dir() -> Result<PathBuf, AuthoringError> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))

@@ -1,6 +1,6 @@
 //! `weir-runtime-bench`: what running plugins costs on this machine.
 //!
-//! Four scenarios, each run `--runs` times, the median printed as one JSON line:
+//! Five scenarios, each run `--runs` times, the median printed as one JSON line:
 //!
 //! - `delivery` (`delivery.rs`): one delivery to a handler that only acks
 //!   (`plugins/test-ack`), as weir runs it: a fresh store, an instance from the
@@ -15,11 +15,17 @@
 //! - `startup` (`startup.rs`): weir with ten plugins, from start to `/readyz`,
 //!   on an empty compilation cache and then on a warm one.
 //!
-//! `served.rs` starts a real weir in-process for the last two.
+//! - `languages` (`languages.rs`, not in the default set: it needs the Python
+//!   and JavaScript examples built, which `benches/languages.sh` does): the
+//!   booking normalizer in Rust, Python and JavaScript, each compiled on an
+//!   empty cache and from the cache, and its cost per delivery.
+//!
+//! `served.rs` starts a real weir in-process for `reload` and `startup`.
 //!
 //! Every measured loop stops after its count or after `--max-seconds`.
 
 mod delivery;
+mod languages;
 mod metering;
 mod reload;
 mod served;
@@ -46,6 +52,9 @@ struct Args {
     /// Loop iterations per `metering` call.
     #[arg(long, default_value_t = 200_000_000)]
     iterations: u64,
+    /// Deliveries per `languages` run, per language.
+    #[arg(long, default_value_t = 500)]
+    language_deliveries: u64,
     /// Swaps per `reload` run.
     #[arg(long, default_value_t = 10)]
     reloads: usize,
@@ -63,8 +72,11 @@ fn main() -> anyhow::Result<()> {
             "metering" => metering::run(args.runs, args.iterations)?,
             "reload" => reload::run(args.runs, args.reloads, limit)?,
             "startup" => startup::run(args.runs, limit)?,
+            "languages" => languages::run(args.runs, args.language_deliveries, limit)?,
             other => {
-                anyhow::bail!("no scenario named {other:?} (delivery, metering, reload, startup)")
+                anyhow::bail!(
+                    "no scenario named {other:?} (delivery, metering, reload, startup, languages)"
+                )
             }
         }
     }
