@@ -18,12 +18,15 @@ for plugin in booking-normalizer-py booking-normalizer-js; do
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 sync
-"$bin/weir-runtime-bench" --scenarios languages --runs "$runs" | tee /dev/stderr | python3 -c '
+summary=$(cat <<'PY'
 import json, sys
 rows = [json.loads(line) for line in sys.stdin]
 rust = next(r for r in rows if r["language"] == "rust")
 for r in rows:
-    print(f"{r[\"language\"]:>10}: {r[\"size_bytes\"] / 1e6:5.1f} MB, compile {r[\"median_compile_cold_s\"]:5.2f} s cold, "
-          f"{r[\"median_compile_cached_ms\"]:6.1f} ms cached; {r[\"median_us_per_delivery\"]:8.0f} us per delivery "
-          f"({r[\"median_us_per_delivery\"] / rust[\"median_us_per_delivery\"]:.0f}x Rust), {r[\"fuel_per_delivery\"]:,} fuel")
-'
+    ratio = r["median_us_per_delivery"] / rust["median_us_per_delivery"]
+    print(f"{r['language']:>10}: {r['size_bytes'] / 1e6:5.1f} MB, "
+          f"compile {r['median_compile_cold_s']:5.2f} s cold, {r['median_compile_cached_ms']:6.1f} ms cached; "
+          f"{r['median_us_per_delivery']:8.0f} us per delivery ({ratio:.0f}x Rust), {r['fuel_per_delivery']:,} fuel")
+PY
+)
+"$bin/weir-runtime-bench" --scenarios languages --runs "$runs" | tee /dev/stderr | python3 -c "$summary"
