@@ -26,7 +26,7 @@ pub enum AuthoringError {
     },
     /// The folder holds none of the files that name a language.
     #[error(
-        "{path} is not a plugin folder: it has no Cargo.toml (Rust), app.py (Python) or handler.js (JavaScript); `weir plugin new` makes one"
+        "{path} is not a plugin folder: it has no Cargo.toml (Rust), app.py (Python), handler.js (JavaScript) or handler.c (C); `weir plugin new` makes one"
     )]
     UnknownLanguage {
         /// The folder.

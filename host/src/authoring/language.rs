@@ -11,6 +11,8 @@ pub enum Language {
     Python,
     /// `componentize-js` (npm).
     Js,
+    /// `zig cc` for `wasm32-wasi` with weir's C SDK (`weir_plugin.h`).
+    C,
 }
 
 impl Language {
@@ -20,12 +22,13 @@ impl Language {
             Language::Rust => "Cargo.toml",
             Language::Python => "app.py",
             Language::Js => "handler.js",
+            Language::C => "handler.c",
         }
     }
 
     /// The language of the plugin in `dir`, by its marker file.
     pub fn of_folder(dir: &Path) -> Option<Language> {
-        [Language::Rust, Language::Python, Language::Js]
+        [Language::Rust, Language::Python, Language::Js, Language::C]
             .into_iter()
             .find(|language| dir.join(language.marker()).is_file())
     }

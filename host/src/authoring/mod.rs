@@ -4,11 +4,13 @@
 //!
 //! - [`Language`] (`language.rs`): which languages, and how a folder says which it is.
 //! - [`scaffold`] (`scaffold.rs`): `weir plugin new`, from the templates in `templates/`.
-//! - [`build`] (`toolchain.rs`): `weir plugin build`, one toolchain per language.
+//! - [`build`] (`toolchain.rs`): `weir plugin build`, one toolchain per language;
+//!   C's (`c_toolchain.rs`) writes the bindings and makes the component itself.
 //! - [`Workbench`] (`workbench.rs`): one component loaded as weir loads it.
 //! - [`check`] (`check.rs`): `weir plugin check`, what a component imports and exports.
 //! - [`trial`] (`trial.rs`): `weir plugin test`, one event through the handler.
 
+mod c_toolchain;
 mod check;
 mod error;
 mod language;

@@ -39,6 +39,7 @@ impl Language {
                 ("handler.js", include_str!("templates/js/handler.js")),
                 ("package.json", include_str!("templates/js/package.json")),
             ],
+            Language::C => &[("handler.c", include_str!("templates/c/handler.c"))],
         }
     }
 
@@ -47,6 +48,7 @@ impl Language {
             Language::Rust => "Rust",
             Language::Python => "Python",
             Language::Js => "JavaScript",
+            Language::C => "C",
         }
     }
 
@@ -65,6 +67,12 @@ impl Language {
             Language::Js => "It needs Node.js 18 or later: run `npm install` here once, which \
                 installs componentize-js; `weir plugin build` runs it against weir's WIT."
                 .to_owned(),
+            Language::C => format!(
+                "It needs Zig: `pip install ziglang=={}`. The handler includes `weir_plugin.h`, \
+                weir's C SDK, which `weir plugin build` compiles with it together with the bindings \
+                of weir's WIT; every `.c` file in this folder is compiled.",
+                super::c_toolchain::ZIGLANG
+            ),
         }
     }
 }

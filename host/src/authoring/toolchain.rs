@@ -64,6 +64,7 @@ pub fn build(dir: &Path, report: &mut dyn FnMut(&str)) -> Result<Built, Authorin
             let hint = format!("install it with `pip install componentize-py=={COMPONENTIZE_PY}`");
             run(&mut command, &hint, report)?;
         }
+        Language::C => super::c_toolchain::build_c(&dir, contract.path(), &component, report)?,
         Language::Js => {
             let tool = dir.join("node_modules/.bin/componentize-js");
             if !tool.is_file() {
@@ -140,7 +141,7 @@ fn build_rust(
 
 /// Runs `command` (its stderr passed through) and returns its stdout if piped;
 /// a missing program is [`AuthoringError::MissingTool`] with `hint`.
-fn run(
+pub(super) fn run(
     command: &mut Command,
     hint: &str,
     report: &mut dyn FnMut(&str),
@@ -182,7 +183,7 @@ fn describe(command: &Command) -> String {
         .join(" ")
 }
 
-fn write(path: &Path, text: &str) -> Result<(), AuthoringError> {
+pub(super) fn write(path: &Path, text: &str) -> Result<(), AuthoringError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io("create", parent))?;
     }

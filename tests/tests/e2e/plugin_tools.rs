@@ -126,6 +126,11 @@ fn a_javascript_scaffold_builds_and_passes_its_own_test() {
 }
 
 #[test]
+fn a_c_scaffold_builds_and_passes_its_own_test() {
+    scaffold_builds_and_passes_its_own_test("c");
+}
+
+#[test]
 fn check_lists_imports_and_warns_of_what_weir_will_refuse() {
     let folder = tempfile::tempdir().expect("temp dir");
     let fetch = folder.path().join("test-fetch.wasm");
@@ -213,6 +218,33 @@ fn bad_plugins_folders_and_events_are_named() {
     failed_with(
         &weir_plugin(&["build", &path("js-greeter")], &[]),
         "run `npm install` in",
+    );
+
+    succeeded(
+        &weir_plugin(&["new", "c-greeter", "--lang", "c", "--dir", &dir], &[]),
+        "new",
+    );
+    failed_with(
+        &weir_plugin(&["build", &path("c-greeter")], &no_tools),
+        "zig is not installed or not on PATH; install it with `pip install ziglang==0.17.0`",
+    );
+    let handler = parent.path().join("c-greeter/handler.c");
+    std::fs::write(&handler, "weir_outcome weir_handle(void) { return; }\n").expect("write");
+    failed_with(
+        &weir_plugin(&["build", &path("c-greeter")], &[]),
+        "failed (exit status: 1); its output is above",
+    );
+    // It compiles, but imports a function weir's world does not have.
+    std::fs::write(
+        &handler,
+        "#include \"weir_plugin.h\"\n\
+         __attribute__((import_module(\"env\"), import_name(\"missing\"))) void missing(void);\n\
+         weir_outcome weir_handle(const weir_event *e) { (void)e; missing(); return weir_ack(); }\n",
+    )
+    .expect("write");
+    failed_with(
+        &weir_plugin(&["build", &path("c-greeter")], &[]),
+        "the module cannot be made a component: failed to decode world from module",
     );
 
     std::fs::write(path("core.wasm"), b"\0asm\x01\0\0\0").expect("write");

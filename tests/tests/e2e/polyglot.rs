@@ -1,5 +1,5 @@
-//! One plugin in every language: the booking normalizer's Python and
-//! JavaScript versions, built with `weir plugin build`, give the Rust one's
+//! One plugin in every language: the booking normalizer's Python, JavaScript
+//! and C versions, built with `weir plugin build`, give the Rust one's
 //! outcomes for the shared test vectors, through a live weir.
 
 use std::path::Path;
@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 
 use crate::support::{PLUGIN_SOURCES, Workspace, built_example, delivery, settled_event};
 
-const EVERY_LANGUAGE: [&str; 3] = [
+const EVERY_LANGUAGE: [&str; 4] = [
     "booking-normalizer",
     "booking-normalizer-py",
     "booking-normalizer-js",
+    "booking-normalizer-c",
 ];
 
 #[test]
