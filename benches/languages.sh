@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The booking normalizer in Rust, Python and JavaScript: compile time on an
+# The booking normalizer in Rust, Python, JavaScript and C: compile time on an
 # empty cache and from the cache, and the cost of one delivery, each run N
-# times (default 3), medians printed. Builds the Python and JavaScript
-# examples with `weir plugin build` first (componentize-py from
+# times (default 3), medians printed. Builds the Python, JavaScript and C
+# examples with `weir plugin build` first (componentize-py and ziglang from
 # tests/requirements.txt; componentize-js from `npm ci --prefix
 # plugins/booking-normalizer-js`). In process, no network.
 #
@@ -13,7 +13,7 @@ runs=${1:-3}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cargo build --release --locked -p weir -p weir-bench
 bin="$CARGO_TARGET_DIR/release"
-for plugin in booking-normalizer-py booking-normalizer-js; do
+for plugin in booking-normalizer-py booking-normalizer-js booking-normalizer-c; do
   "$bin/weir" plugin build "plugins/$plugin" >/dev/null
 done
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"

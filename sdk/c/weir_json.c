@@ -116,12 +116,13 @@ static char *read_string(reader *in) {
     char *out = allocate(in->len - in->at + 1);
     size_t len = 0;
     while (in->at < in->len) {
-        unsigned char c = in->text[in->at++];
+        unsigned char c = in->text[in->at];
+        if (c < 0x20) return refuse(in, "a control character in a string"), NULL;
+        in->at++;
         if (c == '"') {
             out[len] = '\0';
             return out;
         }
-        if (c < 0x20) return refuse(in, "a control character in a string"), NULL;
         if (c != '\\') {
             out[len++] = (char)c;
             continue;
@@ -298,11 +299,17 @@ const weir_json *weir_json_at(const weir_json *value, const char *path) {
 }
 
 size_t weir_json_length(const weir_json *value) {
-    return value && value->kind == WEIR_JSON_ARRAY ? value->count : 0;
+    bool container = value && (value->kind == WEIR_JSON_ARRAY || value->kind == WEIR_JSON_OBJECT);
+    return container ? value->count : 0;
 }
 
 const weir_json *weir_json_item(const weir_json *value, size_t index) {
     return index < weir_json_length(value) ? value->items[index] : NULL;
+}
+
+const char *weir_json_key(const weir_json *value, size_t index) {
+    bool member = value && value->kind == WEIR_JSON_OBJECT && index < value->count;
+    return member ? value->keys[index] : NULL;
 }
 
 const char *weir_json_string(const weir_json *value) {

@@ -145,9 +145,12 @@ weir_json_kind weir_json_kind_of(const weir_json *value);
 const weir_json *weir_json_at(const weir_json *value, const char *path);
 /* An object's member `key` (NULL if absent or not an object). */
 const weir_json *weir_json_get(const weir_json *value, const char *key);
-/* An array's length and items (0 and NULL if not an array). */
+/* The items of an array or the members of an object, in order: how many
+ * (0 for any other value), the value of each, and for an object its key
+ * (NULL for an array). */
 size_t weir_json_length(const weir_json *value);
 const weir_json *weir_json_item(const weir_json *value, size_t index);
+const char *weir_json_key(const weir_json *value, size_t index);
 /* A string's text (NULL if not a string). */
 const char *weir_json_string(const weir_json *value);
 /* A number as a double; false if not a number. */

@@ -5,6 +5,7 @@ mod admission;
 mod auth;
 mod bad_input;
 mod breaker;
+mod c_sdk;
 mod capabilities;
 mod chains;
 mod cli;

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{Finished, PLUGIN_SOURCES, built_example, plugin_component, weir_plugin};
+use crate::support::{
+    Finished, PLUGIN_SOURCES, built_example, plugin_component, plugin_trial, weir_plugin,
+};
 
 /// Where scaffolded Rust plugins build: beside the test build, so their
 /// dependencies compile once per machine, not once per run.
@@ -77,18 +79,7 @@ fn scaffold_builds_and_passes_its_own_test(lang: &str) {
 
     let component = folder.join("greeter.wasm");
     let event = folder.join("event.json");
-    let run = weir_plugin(
-        &[
-            "test",
-            &component.to_string_lossy(),
-            "--event",
-            &event.to_string_lossy(),
-            "--json",
-        ],
-        &[],
-    );
-    succeeded(&run, "test");
-    let trial: Value = serde_json::from_str(&run.stdout).expect("--json prints JSON");
+    let (run, trial) = plugin_trial(&component, &event);
     let emitted = &trial["result"]["events"][0];
     assert_eq!(trial["result"]["outcome"], "emit", "{trial:#}");
     assert_eq!(emitted["type"], "greeting.sent", "{trial:#}");

@@ -428,6 +428,30 @@ pub fn weir_plugin(args: &[&str], envs: &[(&str, &str)]) -> Finished {
     run_bounded(&mut command, BUILD_LIMIT)
 }
 
+/// `weir plugin test COMPONENT --event EVENT --json`, once it succeeded:
+/// the run (its stderr has the handler's log) and the report it printed.
+pub fn plugin_trial(component: &Path, event: &Path) -> (Finished, Value) {
+    let run = weir_plugin(
+        &[
+            "test",
+            &component.to_string_lossy(),
+            "--event",
+            &event.to_string_lossy(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "weir plugin test:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let report = serde_json::from_str(&run.stdout).expect("--json prints JSON");
+    (run, report)
+}
+
 /// The component of the example plugin `name` (a folder in `plugins/`), built with `weir plugin build`.
 pub fn built_example(name: &str) -> PathBuf {
     let mut built = BUILT

@@ -1,5 +1,5 @@
-//! The same plugin in each language: the booking normalizer in Rust, Python
-//! and JavaScript (`plugins/booking-normalizer*`, held to one set of test
+//! The same plugin in each language: the booking normalizer in Rust, Python,
+//! JavaScript and C (`plugins/booking-normalizer*`, held to one set of test
 //! vectors). For each: compiling it on an empty cache and from the cache, as
 //! weir loads a plugin, and one delivery of the same webhook (a fresh
 //! instance from the pool, the call, the drop), one at a time.
@@ -20,7 +20,7 @@ use weir::runtime::{Attempt, Outcome, Version, engine};
 const WARM_UP: u64 = 20;
 
 /// The examples built by `weir plugin build` (`benches/languages.sh` builds them).
-fn components() -> [(&'static str, PathBuf); 3] {
+fn components() -> [(&'static str, PathBuf); 4] {
     let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     [
         ("rust", super::component("booking-normalizer")),
@@ -31,6 +31,10 @@ fn components() -> [(&'static str, PathBuf); 3] {
         (
             "javascript",
             sources.join("booking-normalizer-js/booking-normalizer-js.wasm"),
+        ),
+        (
+            "c",
+            sources.join("booking-normalizer-c/booking-normalizer-c.wasm"),
         ),
     ]
 }

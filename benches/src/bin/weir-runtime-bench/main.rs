@@ -15,9 +15,9 @@
 //! - `startup` (`startup.rs`): weir with ten plugins, from start to `/readyz`,
 //!   on an empty compilation cache and then on a warm one.
 //!
-//! - `languages` (`languages.rs`, not in the default set: it needs the Python
-//!   and JavaScript examples built, which `benches/languages.sh` does): the
-//!   booking normalizer in Rust, Python and JavaScript, each compiled on an
+//! - `languages` (`languages.rs`, not in the default set: it needs the Python,
+//!   JavaScript and C examples built, which `benches/languages.sh` does): the
+//!   booking normalizer in Rust, Python, JavaScript and C, each compiled on an
 //!   empty cache and from the cache, and its cost per delivery.
 //!
 //! `served.rs` starts a real weir in-process for `reload` and `startup`.
