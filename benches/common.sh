@@ -4,6 +4,8 @@
 # `weir_prefix`, a command such as `taskset -c 0` to run weir under).
 
 cargo build --release --locked -p weir -p weir-bench
+# The example pipeline's routes, as a config file writes them.
+example_routes=$(cat deploy/example-routes.toml)
 bin="${CARGO_TARGET_DIR:-target}/release"
 url="http://127.0.0.1:$port"
 work=$(mktemp -d)

@@ -38,16 +38,7 @@ write_config() {
 [ingest]
 backlog_high_water = $1
 backlog_low_water = $(($1 * 9 / 10))
-
-[[route]]
-name = "normalize-bookings"
-match = { type = "booking.webhook" }
-plugins = ["booking-normalizer"]
-
-[[route]]
-name = "price-on-booking"
-match = { type = "booking.normalized" }
-plugins = ["price-calculator"]
+$example_routes
 TOML
 }
 

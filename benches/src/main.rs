@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 #[command(name = "weir-load")]
 struct Args {
     /// weir's base URL, or `redis://HOST:PORT` for the Redis baseline
-    /// (loopback only).
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// (loopback only). Given once per node of a NATS-backed cluster:
+    /// requests alternate between the nodes and their counts add up.
+    #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
+    urls: Vec<String>,
     /// Events to send in all.
     #[arg(long, default_value_t = 20_000)]
     events: usize,
@@ -75,11 +76,12 @@ fn main() -> anyhow::Result<()> {
         "redis://127.",
         "redis://localhost",
     ];
-    if !loopback.iter().any(|prefix| args.url.starts_with(prefix)) {
-        bail!(
-            "weir-load only talks to loopback addresses, not {}",
-            args.url
-        );
+    if let Some(url) = args
+        .urls
+        .iter()
+        .find(|url| !loopback.iter().any(|prefix| url.starts_with(prefix)))
+    {
+        bail!("weir-load only talks to loopback addresses, not {url}");
     }
     if args.batch == 0 || args.concurrency == 0 || args.rate.is_some_and(|r| r <= 0.0) {
         bail!("--batch, --concurrency and --rate must be positive");
@@ -89,19 +91,15 @@ fn main() -> anyhow::Result<()> {
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    if let Some(address) = args.url.strip_prefix("redis://") {
-        if args.wait_processed || args.rate.is_some() {
-            bail!("--wait-processed and --rate are for weir, not Redis");
+    if let Some(address) = args.urls[0].strip_prefix("redis://") {
+        if args.wait_processed || args.rate.is_some() || args.urls.len() > 1 {
+            bail!("--wait-processed, --rate and several --url are for weir, not Redis");
         }
         let report = run_redis(&args, address)?;
         print_report(&args, &report);
         return Ok(());
     }
-    let priced_before = metric(
-        &agent,
-        &args.url,
-        r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
-    )?;
+    let priced_before = priced(&agent, &args.urls)?;
     let report = run(&args, &agent, priced_before)?;
     print_report(&args, &report);
     Ok(())
@@ -115,11 +113,12 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
     let started = Instant::now();
     let workers: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let (agent, next, url) = (
-                agent.clone(),
-                next.clone(),
-                format!("{}/v1/events", args.url),
-            );
+            let (agent, next) = (agent.clone(), next.clone());
+            let urls: Vec<String> = args
+                .urls
+                .iter()
+                .map(|url| format!("{url}/v1/events"))
+                .collect();
             let (batch, total, rate) = (args.batch, args.events, args.rate);
             let polite = args.honor_retry_after;
             std::thread::spawn(move || {
@@ -142,7 +141,7 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
                     let body = body(run_id, first, batch.min(total - first));
                     let began = Instant::now();
                     let answer = agent
-                        .post(&url)
+                        .post(&urls[request % urls.len()])
                         .header("content-type", "application/json")
                         .send(&body);
                     // Latency of accepted requests: a shed one is answered at once.
@@ -171,20 +170,11 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
         })
         .collect();
     let mut report = gather(workers, started)?;
-    report.processed_while_sending = metric(
-        agent,
-        &args.url,
-        r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
-    )? - priced_before;
+    report.processed_while_sending = priced(agent, &args.urls)? - priced_before;
     if args.wait_processed {
         let target = priced_before + report.events_sent as f64;
         let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
-        while metric(
-            agent,
-            &args.url,
-            r#"weir_deliveries_processed_total{plugin="price-calculator"}"#,
-        )? < target
-        {
+        while priced(agent, &args.urls)? < target {
             if Instant::now() > wait_until {
                 bail!(
                     "the pipeline did not process {} events within {} s",
@@ -281,6 +271,13 @@ fn body(run_id: u128, first: usize, count: usize) -> String {
     } else {
         Value::Array((first..first + count).map(event).collect()).to_string()
     }
+}
+
+/// Events the price calculator (the end of the example pipeline) has
+/// processed, over every node.
+fn priced(agent: &ureq::Agent, urls: &[String]) -> anyhow::Result<f64> {
+    let sample = r#"weir_deliveries_processed_total{plugin="price-calculator"}"#;
+    urls.iter().map(|url| metric(agent, url, sample)).sum()
 }
 
 fn metric(agent: &ureq::Agent, url: &str, sample: &str) -> anyhow::Result<f64> {

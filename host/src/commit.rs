@@ -256,7 +256,7 @@ fn bury(
 /// Turns what a handler emitted into events: same tenant and priority as the
 /// parent unless it says otherwise, one hop further, linked by causation and
 /// correlation ids.
-fn build_emitted(
+pub(crate) fn build_emitted(
     pipeline: &Pipeline,
     parent: &Event,
     plugin: &str,

@@ -59,6 +59,9 @@ pub enum Error {
         /// Why, from the file watcher.
         message: String,
     },
+    /// The NATS cluster of `[storage] backend = "nats"` cannot be used.
+    #[error(transparent)]
+    Nats(#[from] crate::nats::NatsError),
     /// The WebAssembly engine cannot be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),

@@ -37,6 +37,7 @@ pub mod failpoint;
 pub mod http_server;
 pub mod ingest;
 pub mod metrics;
+pub mod nats;
 pub mod pipeline;
 pub mod queue;
 pub mod reload;

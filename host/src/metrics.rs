@@ -327,6 +327,17 @@ impl Metrics {
         }
     }
 
+    /// Records one run of a handler of the plugin `label`: how long it took
+    /// and the fuel it burned.
+    pub fn handler_ran(&self, label: &PluginLabel, execution: &crate::runtime::Execution) {
+        self.handler_duration
+            .get_or_create(label)
+            .observe(execution.duration.as_secs_f64());
+        self.fuel_consumed
+            .get_or_create(label)
+            .inc_by(execution.fuel_consumed);
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();

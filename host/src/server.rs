@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{Config, Storage};
 use crate::dispatch;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -56,6 +56,10 @@ pub async fn run(
     // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
     let stop = shutdown.child_token();
     let pipeline = Arc::new(Pipeline::new(config, queue, metrics, plugins, stop.clone()));
+    if let Storage::Nats(settings) = &pipeline.config.storage {
+        let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
+        pipeline.use_nats(Arc::new(nats));
+    }
     tracing::info!(events, "the event log is intact");
     restore_pauses(&pipeline).map_err(|source| Error::Queue {
         path: queue_dir.clone(),

@@ -30,19 +30,24 @@ pub async fn healthz() -> Json<Value> {
     summary = "Readiness",
     responses(
         (status = 200, description = "Storage takes writes", body = Object),
-        (status = 503, description = "Storage failed: `{\"status\": \"storage_failed\"}`", body = Object),
+        (status = 503, description = "Storage failed: `{\"status\": \"storage_failed\"}`, or the NATS backend is not connected: `nats_disconnected`", body = Object),
     ),
     security(()),
 )]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    if app.pipeline.storage_ok() {
-        (StatusCode::OK, Json(json!({ "status": "ready" })))
+    let status = if !app.pipeline.storage_ok() {
+        "storage_failed"
+    } else if app.pipeline.nats().is_some_and(|nats| !nats.connected()) {
+        // The client reconnects by itself; meanwhile a load balancer should
+        // send requests to another node.
+        "nats_disconnected"
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "storage_failed" })),
-        )
-    }
+        return (StatusCode::OK, Json(json!({ "status": "ready" })));
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": status })),
+    )
 }
 
 /// Prometheus metrics: OpenMetrics text to a client that asks for it (as

@@ -69,7 +69,9 @@ pub async fn list_plugins(
             "loading_since": super::rfc3339(*since),
         })
     }));
-    Ok(Json(json!({ "plugins": plugins })))
+    // Under the NATS backend each node answers for itself: its name says which.
+    let node = app.pipeline.nats().map(|nats| nats.node().to_owned());
+    Ok(Json(json!({ "node": node, "plugins": plugins })))
 }
 
 fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
@@ -219,10 +221,21 @@ pub async fn plugin_state(
             "limit must be 1 to {MAX_STATE_ENTRIES}"
         )));
     }
-    let entries: Vec<Value> = app
-        .pipeline
-        .queue
-        .state_entries(&name, &tenant, query.after.as_deref(), limit)?
+    let after = query.after.as_deref();
+    let entries = match app.pipeline.nats() {
+        Some(nats) => nats
+            .state_entries(&name, &tenant, after, limit)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot read plugin state");
+                ApiError::Unavailable
+            })?,
+        None => app
+            .pipeline
+            .queue
+            .state_entries(&name, &tenant, after, limit)?,
+    };
+    let entries: Vec<Value> = entries
         .into_iter()
         .map(|(key, bytes)| {
             let value = serde_json::from_slice::<Value>(&bytes)

@@ -17,6 +17,7 @@ mod lane_weights;
 mod manifest;
 mod marks;
 mod routes_file;
+mod storage;
 mod webhooks;
 
 pub use auth::{Auth, Principal, new_token, written_hash};
@@ -24,6 +25,7 @@ pub use capabilities::{Capabilities, HttpGrant};
 pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
 pub use routes_file::ROUTES_FILE;
+pub use storage::{NatsAuth, NatsSettings, Storage};
 pub use webhooks::{Encoding, EventType, Scheme, Webhook};
 
 use crate::queue::Durability;
@@ -105,6 +107,8 @@ struct RawConfig {
     auth: auth::RawAuth,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    storage: storage::RawStorage,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +265,8 @@ pub struct Config {
     /// How many tenants get series of their own in the per-tenant metrics
     /// (`[metrics] tenant_series`); 0, the default, leaves those metrics out.
     pub tenant_series: usize,
+    /// Where deliveries, results and state live: fjall, or a NATS cluster.
+    pub storage: Storage,
     /// The `[plugins.NAME]` sections as written, laid over plugin manifests.
     plugin_sections: BTreeMap<String, RawPluginSection>,
 }
@@ -546,6 +552,7 @@ impl Config {
                 Ok((name.clone(), resolved))
             })
             .collect::<Result<_, ConfigError>>()?;
+        let storage = raw.storage.resolve(listen)?;
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
                 "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
@@ -615,6 +622,7 @@ impl Config {
             auth: Auth::resolve(&raw.auth)?,
             // Off: a label per tenant is a series per tenant, and there may be thousands.
             tenant_series: raw.metrics.tenant_series.unwrap_or(0),
+            storage,
             plugin_sections: raw.plugins,
         })
     }
@@ -851,10 +859,60 @@ mod tests {
                 "[plugins.p]\nbreaker_failure_rate = 1.5\n",
                 "[plugins.p] breaker_failure_rate",
             ),
+            (
+                "[storage]\nbackend = \"nats\"\n",
+                "needs a [storage.nats] section",
+            ),
+            (
+                "[storage.nats]\nservers = [\"nats://a:4222\"]\n",
+                "backend is \"fjall\"",
+            ),
+            ("[storage]\nbackend = \"redis\"\n", "fjall"),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = []\n",
+                "[storage.nats] servers is empty",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://a:notaport\"]\n",
+                "is not a NATS URL",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\nreplicas = 7\n",
+                "replicas must be 1 to 5",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\nprefix = \"a.b\"\n",
+                "prefix \"a.b\" must be",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\nuser = \"u\"\n",
+                "user needs a password",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\ntoken = \"t\"\nuser = \"u\"\npassword = \"p\"\n",
+                "give one of credentials",
+            ),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);
             assert!(error.contains(expected), "{text:?} -> {error}");
         }
+    }
+
+    #[test]
+    fn the_nats_backend_resolves_its_servers_and_defaults() {
+        let config = load(
+            "listen = \"127.0.0.1:9001\"\n[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:4222\", \"127.0.0.1:4223\"]\n",
+        )
+        .expect("valid");
+        let Storage::Nats(nats) = config.storage else {
+            panic!("expected the NATS backend");
+        };
+        assert_eq!(nats.servers.len(), 2);
+        assert_eq!(nats.replicas, 3);
+        assert_eq!(nats.prefix, "weir");
+        assert!(nats.node.ends_with(":9001"), "{}", nats.node);
+        assert!(matches!(nats.auth, NatsAuth::None));
+        assert!(matches!(load("").expect("valid").storage, Storage::Fjall));
     }
 }

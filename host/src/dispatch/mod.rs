@@ -72,6 +72,16 @@ impl Workers {
         if self.stop.is_cancelled() {
             return;
         }
+        if let Some(nats) = self.pipeline.nats() {
+            self.background.spawn(crate::nats::worker::serve_plugin(
+                self.pipeline.clone(),
+                nats.clone(),
+                plugin,
+                self.stop.clone(),
+                self.deliveries.clone(),
+            ));
+            return;
+        }
         let name = plugin.name.clone();
         self.background.spawn(serve_plugin(
             self.pipeline.clone(),
@@ -96,16 +106,8 @@ async fn serve_plugin(
     let lanes = pipeline.lanes.of(&plugin.name);
     let mut gate = plugin.gate.subscribe();
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
-        }
-        let permit = tokio::select! {
-            _ = stop.cancelled() => return,
-            permit = plugin.slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
+        let Some(permit) = plugin.free_slot(&mut gate, &stop).await else {
+            return;
         };
         // Slots in use, this one included, against the adaptive limit.
         let busy = plugin.instances as usize - plugin.slots.available_permits();
@@ -186,7 +188,12 @@ fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Dura
 /// The lease of a delivery to `plugin` (under `limits`) in ms: long enough for
 /// the longest deadline any route to it sets, since the route is known only
 /// once the delivery is leased.
-fn lease_ms(pipeline: &Pipeline, routes: &RouteTable, plugin: &str, limits: &PluginLimits) -> u64 {
+pub(crate) fn lease_ms(
+    pipeline: &Pipeline,
+    routes: &RouteTable,
+    plugin: &str,
+    limits: &PluginLimits,
+) -> u64 {
     let mut limits = limits.clone();
     if let Some(longest) = routes.longest_deadline(plugin) {
         limits.deadline = limits.deadline.max(longest);
@@ -281,14 +288,7 @@ async fn handle(
             .run(pipeline.clone(), attempt)
             .instrument(execute)
             .await;
-        metrics
-            .handler_duration
-            .get_or_create(&label)
-            .observe(execution.duration.as_secs_f64());
-        metrics
-            .fuel_consumed
-            .get_or_create(&label)
-            .inc_by(execution.fuel_consumed);
+        metrics.handler_ran(&label, &execution);
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }

@@ -190,6 +190,17 @@ async fn store(
     }
     app.admission.check_quotas(pipeline, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
+    if let Some(nats) = pipeline.nats() {
+        let admissions = nats
+            .submit(&pipeline.routes(), &events)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "events not stored; the client may send them again");
+                ApiError::Unavailable
+            })?;
+        let replayed = admissions.iter().all(|admission| admission.duplicate);
+        return Ok(accepted(&admissions, replayed));
+    }
     let admissions = app
         .committer
         .submit(events, request_key)

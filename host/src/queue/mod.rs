@@ -6,7 +6,7 @@
 //! leases from the per-plugin, per-lane `ready_lanes` index (`lease`); retries wait in
 //! `scheduled` until due (`schedule`); `crate::commit` finishes deliveries.
 
-mod codec;
+pub mod codec;
 mod dead;
 mod delivery;
 mod group_commit;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
@@ -284,6 +285,24 @@ impl Plugin {
             concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
             current: RwLock::new(Arc::new(version)),
+        }
+    }
+
+    /// Waits until the plugin takes deliveries (`gate`, subscribed to its
+    /// gate) and an instance slot is free, and takes the slot; `None` once
+    /// `stop` is cancelled.
+    pub async fn free_slot(
+        &self,
+        gate: &mut watch::Receiver<Gate>,
+        stop: &CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return None },
+        }
+        tokio::select! {
+            _ = stop.cancelled() => None,
+            permit = self.slots.clone().acquire_owned() => permit.ok(),
         }
     }
 

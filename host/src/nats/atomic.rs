@@ -1,0 +1,93 @@
+//! JetStream atomic batch publish (server 2.12, ADR-50): every message of a
+//! batch is stored, or none is. The messages carry a batch id and sequence;
+//! the last one commits and is answered with the stream's acknowledgement or
+//! the error that abandoned the whole batch.
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use serde::Deserialize;
+
+/// JetStream's error code for a `Nats-Expected-Last-Subject-Sequence` that
+/// did not hold: someone wrote the subject since.
+const WRONG_LAST_SEQUENCE: u64 = 10071;
+
+/// One message of a batch.
+pub struct Outgoing {
+    /// Its subject.
+    pub subject: String,
+    /// Its headers; the batch headers are added.
+    pub headers: HeaderMap,
+    /// Its payload.
+    pub payload: Bytes,
+}
+
+/// Why a batch was not stored.
+#[derive(Debug)]
+pub enum BatchRefused {
+    /// An expected last sequence did not hold; nothing was stored.
+    WrongLastSequence,
+    /// Anything else, with JetStream's or the client's message.
+    Failed(String),
+}
+
+#[derive(Deserialize)]
+struct Reply {
+    error: Option<ApiError>,
+    count: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+/// Publishes `messages` (at least one) as one atomic batch.
+pub async fn publish(
+    client: &async_nats::Client,
+    messages: Vec<Outgoing>,
+) -> Result<(), BatchRefused> {
+    let failed = |e: &dyn std::fmt::Display| BatchRefused::Failed(e.to_string());
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let total = messages.len();
+    let mut reply = None;
+    for (index, mut message) in messages.into_iter().enumerate() {
+        let sequence = index + 1;
+        message.headers.insert("Nats-Batch-Id", id.as_str());
+        message
+            .headers
+            .insert("Nats-Batch-Sequence", sequence.to_string().as_str());
+        if sequence < total {
+            client
+                .publish_with_headers(message.subject, message.headers, message.payload)
+                .await
+                .map_err(|e| failed(&e))?;
+        } else {
+            message.headers.insert("Nats-Batch-Commit", "1");
+            reply = Some(
+                client
+                    .request_with_headers(message.subject, message.headers, message.payload)
+                    .await
+                    .map_err(|e| failed(&e))?,
+            );
+        }
+    }
+    let reply = reply.ok_or_else(|| BatchRefused::Failed("an empty batch".to_owned()))?;
+    let reply: Reply = serde_json::from_slice(&reply.payload)
+        .map_err(|e| BatchRefused::Failed(format!("unreadable batch acknowledgement: {e}")))?;
+    match (reply.error, reply.count) {
+        (None, Some(count)) if count == total => Ok(()),
+        (None, count) => Err(BatchRefused::Failed(format!(
+            "the batch acknowledgement counts {count:?} of {total} messages"
+        ))),
+        (Some(error), _) if error.err_code == WRONG_LAST_SEQUENCE => {
+            Err(BatchRefused::WrongLastSequence)
+        }
+        (Some(error), _) => Err(BatchRefused::Failed(format!(
+            "{} (error {})",
+            error.description, error.err_code
+        ))),
+    }
+}

@@ -1,0 +1,159 @@
+//! Finishing a delivery on NATS: its commit record (keyed by event and
+//! plugin, created only if absent) and every state key it read or wrote
+//! (each expected at the revision it had when the handler saw it) go to the
+//! records bucket in one atomic batch. A second node finishing the same
+//! delivery, or a delivery whose state changed under it, stores nothing.
+
+use std::collections::BTreeSet;
+
+use async_nats::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::atomic::{self, BatchRefused, Outgoing};
+use super::{Nats, NatsError, names};
+use crate::event::Event;
+use crate::queue::codec;
+use crate::runtime::Effects;
+
+/// What a finished delivery left, kept under its commit key.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// `ack` or `emit`.
+    pub outcome: String,
+    /// The node that ran it.
+    pub node: String,
+    /// Which attempt it was (1 for the first).
+    pub attempt: u32,
+    /// When it committed (ms since the Unix epoch).
+    pub committed_at_ms: u64,
+    /// How many state keys it wrote.
+    pub state_writes: usize,
+    /// The events it emitted, as stored (base64): published again by whoever
+    /// finds the record if the node that committed stopped before it could.
+    pub children: Vec<String>,
+}
+
+impl Record {
+    /// Encodes `children` into the record.
+    pub fn encode_children(children: &[Event]) -> Vec<String> {
+        children
+            .iter()
+            .map(|child| STANDARD.encode(codec::encode(child)))
+            .collect()
+    }
+
+    /// The emitted events again.
+    pub fn children(&self) -> Result<Vec<Event>, NatsError> {
+        self.children
+            .iter()
+            .map(|encoded| {
+                let bytes = STANDARD
+                    .decode(encoded)
+                    .map_err(|e| NatsError::request("read a commit record")(e.to_string()))?;
+                codec::decode(&bytes)
+                    .map_err(|e| NatsError::request("read a commit record")(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// What [`Nats::commit`] did.
+pub enum Committed {
+    /// The record and state writes are stored.
+    Now,
+    /// Another attempt committed this delivery first; this one stored nothing.
+    Before(Record),
+    /// State the handler read changed under it; nothing was stored.
+    Conflict,
+}
+
+impl Nats {
+    /// The commit record of `event`'s delivery to `plugin`, if it committed.
+    pub async fn committed(
+        &self,
+        plugin: &str,
+        event: &Event,
+    ) -> Result<Option<Record>, NatsError> {
+        let key = names::commit_key(plugin, event);
+        match self.current(&key).await?.value {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| NatsError::request("read a commit record")(format!("{key}: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `record` and `effects` for `event`'s delivery to `plugin`, all or nothing.
+    pub async fn commit(
+        &self,
+        plugin: &str,
+        event: &Event,
+        effects: &Effects,
+        record: &Record,
+    ) -> Result<Committed, NatsError> {
+        let bucket = self.names.records_bucket();
+        let subject = |key: &str| format!("$KV.{bucket}.{key}");
+        let mut messages = Vec::new();
+        let touched: BTreeSet<&String> = effects
+            .state_reads
+            .keys()
+            .chain(effects.state_writes.keys())
+            .collect();
+        for key in touched {
+            let full = names::state_key(plugin, &event.tenant, key);
+            let current = self.current(&full).await?;
+            if let Some(seen) = effects.state_reads.get(key)
+                && *seen != current.value
+            {
+                return Ok(Committed::Conflict);
+            }
+            // A key only read is written back unchanged: its expected revision
+            // still makes the batch fail if someone wrote it meanwhile.
+            let value = match effects.state_writes.get(key) {
+                Some(written) => written.clone(),
+                None => current.value,
+            };
+            messages.push(expecting(subject(&full), current.revision, value));
+        }
+        let encoded = serde_json::to_vec(record)
+            .map_err(|e| NatsError::request("encode a commit record")(e.to_string()))?;
+        let key = names::commit_key(plugin, event);
+        messages.push(expecting(subject(&key), 0, Some(encoded)));
+        match atomic::publish(&self.client, messages).await {
+            Ok(()) => Ok(Committed::Now),
+            Err(BatchRefused::WrongLastSequence) => match self.committed(plugin, event).await? {
+                Some(record) => Ok(Committed::Before(record)),
+                None => Ok(Committed::Conflict),
+            },
+            Err(BatchRefused::Failed(message)) => Err(NatsError::Request {
+                action: "commit",
+                message,
+            }),
+        }
+    }
+}
+
+/// A write of `value` (a delete marker for `None`) that holds only if the
+/// key is still at `revision` (0: never written).
+fn expecting(subject: String, revision: u64, value: Option<Vec<u8>>) -> Outgoing {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "Nats-Expected-Last-Subject-Sequence",
+        revision.to_string().as_str(),
+    );
+    let payload = match value {
+        Some(value) => Bytes::from(value),
+        None => {
+            headers.insert("KV-Operation", "DEL");
+            Bytes::new()
+        }
+    };
+    Outgoing {
+        subject,
+        headers,
+        payload,
+    }
+}

@@ -1,0 +1,155 @@
+//! Start-up: reach the cluster and make sure weir's streams and bucket exist,
+//! retrying until `connect_timeout_ms` (a cluster that is still electing its
+//! JetStream leader answers errors for a few seconds).
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv, stream};
+
+use super::{Names, Nats, NatsError};
+use crate::config::{NatsAuth, NatsSettings, Retention};
+
+/// How long start-up waits between tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// How long the deliveries stream remembers a `Nats-Msg-Id`: a client's resend
+/// (or a child published again after a crash) within it is stored once.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Connects to the cluster and sets up the streams and the bucket.
+pub async fn connect(settings: &NatsSettings, retention: &Retention) -> Result<Nats, NatsError> {
+    let started = Instant::now();
+    let mut last_error;
+    loop {
+        last_error = match try_connect(settings, retention).await {
+            Ok(nats) => return Ok(nats),
+            Err(error) => error,
+        };
+        if started.elapsed() + RETRY_PAUSE >= settings.connect_timeout {
+            break;
+        }
+        tracing::warn!(error = %last_error, "NATS is not ready yet; trying again");
+        tokio::time::sleep(RETRY_PAUSE).await;
+    }
+    Err(NatsError::Connect {
+        servers: settings.servers.join(", "),
+        timeout: settings.connect_timeout,
+        message: last_error.to_string(),
+    })
+}
+
+async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<Nats, NatsError> {
+    let options = options(settings).await?;
+    let client = options
+        .connect(settings.servers.as_slice())
+        .await
+        .map_err(|e| NatsError::request("connect")(e.to_string()))?;
+    let jetstream = jetstream::new(client.clone());
+    let names = Names::new(&settings.prefix);
+    jetstream
+        .create_or_update_stream(stream::Config {
+            name: names.deliveries_stream(),
+            subjects: vec![names.deliveries_subjects()],
+            // A delivery leaves the stream once a node acknowledges it.
+            retention: stream::RetentionPolicy::WorkQueue,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(names.deliveries_stream()))?;
+    let deliveries = jetstream
+        .get_stream(names.deliveries_stream())
+        .await
+        .map_err(setup(names.deliveries_stream()))?;
+    jetstream
+        .create_or_update_stream(stream::Config {
+            name: names.dead_stream(),
+            subjects: vec![names.dead_subjects()],
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            max_age: retention.retention,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(names.dead_stream()))?;
+    let records = records_bucket(&jetstream, &names, settings).await?;
+    tracing::info!(
+        node = %settings.node,
+        servers = %settings.servers.join(", "),
+        prefix = %settings.prefix,
+        "connected to NATS JetStream"
+    );
+    Ok(Nats {
+        settings: settings.clone(),
+        names,
+        client,
+        jetstream,
+        deliveries,
+        records,
+    })
+}
+
+async fn options(settings: &NatsSettings) -> Result<async_nats::ConnectOptions, NatsError> {
+    let options = async_nats::ConnectOptions::new()
+        .name(format!("weir {}", settings.node))
+        .connection_timeout(settings.connect_timeout.min(Duration::from_secs(5)));
+    Ok(match &settings.auth {
+        NatsAuth::None => options,
+        NatsAuth::Credentials(file) => options.credentials_file(file).await.map_err(|e| {
+            NatsError::request("read credentials")(format!("{}: {e}", file.display()))
+        })?,
+        NatsAuth::UserPassword { user, password } => {
+            options.user_and_password(user.clone(), password.clone())
+        }
+        NatsAuth::Token(token) => options.token(token.clone()),
+    })
+}
+
+/// The bucket of commit records and state, with atomic batches allowed on
+/// its stream (the key/value API does not set that flag itself).
+async fn records_bucket(
+    jetstream: &jetstream::Context,
+    names: &Names,
+    settings: &NatsSettings,
+) -> Result<kv::Store, NatsError> {
+    let bucket = names.records_bucket();
+    let store = jetstream
+        .create_or_update_key_value(kv::Config {
+            bucket: bucket.clone(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(bucket.clone()))?;
+    let stream_name = format!("KV_{bucket}");
+    let mut stream = jetstream
+        .get_stream(&stream_name)
+        .await
+        .map_err(setup(stream_name.clone()))?;
+    let mut config = stream
+        .info()
+        .await
+        .map_err(setup(stream_name.clone()))?
+        .config
+        .clone();
+    if !config.allow_atomic_publish {
+        config.allow_atomic_publish = true;
+        jetstream
+            .update_stream(config)
+            .await
+            .map_err(setup(stream_name))?;
+    }
+    Ok(store)
+}
+
+fn setup<E: std::fmt::Display>(what: String) -> impl FnOnce(E) -> NatsError {
+    move |error| NatsError::Setup {
+        what,
+        message: error.to_string(),
+    }
+}

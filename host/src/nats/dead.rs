@@ -1,0 +1,39 @@
+//! Dead letters on NATS: a delivery that ran out of attempts, failed for
+//! good or emitted invalid events goes to the dead-letter stream with why.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+
+use super::{Nats, NatsError, names};
+use crate::event::Event;
+use crate::queue::codec;
+
+impl Nats {
+    /// Stores `event`'s dead delivery to `plugin`, once (by message id).
+    pub async fn dead_letter(
+        &self,
+        plugin: &str,
+        event: &Event,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), NatsError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Weir-Plugin", plugin);
+        headers.insert("Weir-Reason", reason);
+        // Header values are one line.
+        headers.insert("Weir-Error", message.replace(['\r', '\n'], " ").as_str());
+        headers.insert("Weir-Node", self.node());
+        let publish = PublishMessage::build()
+            .headers(headers)
+            .payload(codec::encode(event).into())
+            .message_id(names::delivery_msg_id(plugin, event));
+        let dead = |e: &dyn std::fmt::Display| NatsError::request("dead letter")(e.to_string());
+        self.jetstream
+            .send_publish(self.names.dead_subject(plugin), publish)
+            .await
+            .map_err(|e| dead(&e))?
+            .await
+            .map_err(|e| dead(&e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! The NATS JetStream storage backend (`[storage] backend = "nats"`): several
+//! weir nodes share one cluster. Ingest publishes each (event, plugin)
+//! delivery to a work-queue stream; every node pulls from one durable consumer
+//! per plugin, with the ack wait as the lease; a finished delivery's commit
+//! record and its state writes go to a key/value bucket in one atomic batch
+//! that fails if the record exists or the state it read changed, so two
+//! nodes racing on a delivery apply its effects once.
+
+mod atomic;
+mod commit;
+mod connect;
+mod dead;
+pub mod ingest;
+mod names;
+mod state;
+pub mod worker;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+
+pub use connect::connect;
+use names::Names;
+
+use crate::config::NatsSettings;
+
+/// Why the NATS backend could not do something; each names what it tried.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// No server of the cluster answered before `connect_timeout_ms`.
+    #[error("cannot reach NATS at {servers} within {timeout:?}: {message}")]
+    Connect {
+        /// The servers tried.
+        servers: String,
+        /// How long weir tried.
+        timeout: Duration,
+        /// The last error.
+        message: String,
+    },
+    /// A stream, consumer or bucket could not be set up.
+    #[error("cannot set up JetStream {what}: {message}")]
+    Setup {
+        /// What weir was setting up.
+        what: String,
+        /// JetStream's answer.
+        message: String,
+    },
+    /// A publish, read or acknowledgement failed.
+    #[error("JetStream {action} failed: {message}")]
+    Request {
+        /// What weir was doing.
+        action: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl NatsError {
+    fn request(action: &'static str) -> impl FnOnce(String) -> NatsError {
+        move |message| NatsError::Request { action, message }
+    }
+}
+
+/// A connection to the cluster, with the streams and bucket set up.
+pub struct Nats {
+    /// What `[storage.nats]` says.
+    pub settings: NatsSettings,
+    names: Names,
+    client: async_nats::Client,
+    jetstream: jetstream::Context,
+    deliveries: jetstream::stream::Stream,
+    records: kv::Store,
+}
+
+impl Nats {
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.settings.node
+    }
+
+    /// Whether the client is connected to a server of the cluster now.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}

@@ -1,0 +1,138 @@
+//! What weir calls things in JetStream: streams, subjects, bucket keys and
+//! message ids, all derived from `[storage.nats] prefix` so that nodes with
+//! the same prefix share one set.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::event::Event;
+
+/// The names of one prefix's streams, subjects and bucket.
+#[derive(Debug, Clone)]
+pub struct Names {
+    prefix: String,
+}
+
+impl Names {
+    /// The names under `prefix`.
+    pub fn new(prefix: &str) -> Names {
+        Names {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The work-queue stream that holds deliveries until a node finishes them.
+    pub fn deliveries_stream(&self) -> String {
+        format!("{}_deliveries", self.prefix)
+    }
+
+    /// Every subject of the deliveries stream.
+    pub fn deliveries_subjects(&self) -> String {
+        format!("{}.deliveries.>", self.prefix)
+    }
+
+    /// Where deliveries to `plugin` are published: its consumer's filter.
+    /// Plugin names are `[a-z0-9_-]`, safe as a subject token.
+    pub fn deliveries_subject(&self, plugin: &str) -> String {
+        format!("{}.deliveries.{plugin}", self.prefix)
+    }
+
+    /// The stream of dead deliveries.
+    pub fn dead_stream(&self) -> String {
+        format!("{}_dead", self.prefix)
+    }
+
+    /// Every subject of the dead-letter stream.
+    pub fn dead_subjects(&self) -> String {
+        format!("{}.dead.>", self.prefix)
+    }
+
+    /// Where `plugin`'s dead deliveries go.
+    pub fn dead_subject(&self, plugin: &str) -> String {
+        format!("{}.dead.{plugin}", self.prefix)
+    }
+
+    /// The key/value bucket of commit records and plugin state: one bucket,
+    /// so one atomic batch can write both.
+    pub fn records_bucket(&self) -> String {
+        format!("{}_records", self.prefix)
+    }
+}
+
+/// The bucket key of the commit record of `event`'s delivery to `plugin`.
+pub fn commit_key(plugin: &str, event: &Event) -> String {
+    format!("c.{plugin}.{}", event_digest(event))
+}
+
+/// The bucket key prefix of `plugin`'s state for `tenant`.
+pub fn state_prefix(plugin: &str, tenant: &str) -> String {
+    format!("s.{plugin}.{}.", URL_SAFE_NO_PAD.encode(tenant))
+}
+
+/// The bucket key of one state entry: tenants and keys may hold any bytes,
+/// so they are base64url-encoded into the key characters NATS allows.
+pub fn state_key(plugin: &str, tenant: &str, key: &str) -> String {
+    format!(
+        "{}{}",
+        state_prefix(plugin, tenant),
+        URL_SAFE_NO_PAD.encode(key)
+    )
+}
+
+/// The state key a bucket key under [`state_prefix`] names.
+pub fn state_key_name(encoded: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The `Nats-Msg-Id` of `event`'s delivery to `plugin`: a re-sent event, or a
+/// child published again after a crash, is stored once.
+pub fn delivery_msg_id(plugin: &str, event: &Event) -> String {
+    format!("{}.{plugin}", event_digest(event))
+}
+
+/// An event's identity (tenant, source and id, as CloudEvents defines it),
+/// hashed to a fixed length of key characters.
+fn event_digest(event: &Event) -> String {
+    let mut hash = Sha256::new();
+    for part in [&event.tenant, &event.source, &event.id] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_hold_any_tenant_and_key_in_the_characters_nats_allows() {
+        let key = state_key("p", "acme corp", "order:a.b/c");
+        assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "{key}"
+        );
+        let encoded = key
+            .strip_prefix(&state_prefix("p", "acme corp"))
+            .expect("under its prefix");
+        assert_eq!(state_key_name(encoded).as_deref(), Some("order:a.b/c"));
+    }
+
+    #[test]
+    fn the_identity_decides_the_message_id() {
+        let event = Event::new("1".into(), "s".into(), "t".into(), "acme".into());
+        let other_tenant = Event::new("1".into(), "s".into(), "t".into(), "beta".into());
+        assert_eq!(
+            delivery_msg_id("p", &event),
+            delivery_msg_id("p", &event.clone())
+        );
+        assert_ne!(
+            delivery_msg_id("p", &event),
+            delivery_msg_id("p", &other_tenant)
+        );
+        assert_ne!(delivery_msg_id("p", &event), delivery_msg_id("q", &event));
+    }
+}

@@ -1,0 +1,91 @@
+//! Plugin state in the records bucket: what a handler's `state.get` reads,
+//! what a commit compares, and what `GET /v1/plugins/{name}/state` lists.
+
+use async_nats::jetstream::kv::Operation;
+use futures_util::TryStreamExt;
+
+use super::{Nats, NatsError, names};
+
+/// One key's current value (`None`: absent or deleted) and its revision in
+/// the bucket (0: never written), which a commit expects unchanged.
+pub struct Current {
+    /// The value.
+    pub value: Option<Vec<u8>>,
+    /// The revision.
+    pub revision: u64,
+}
+
+impl Nats {
+    /// The current value and revision of the bucket key `key`.
+    pub(super) async fn current(&self, key: &str) -> Result<Current, NatsError> {
+        let entry = self
+            .records
+            .entry(key)
+            .await
+            .map_err(|e| NatsError::request("state read")(e.to_string()))?;
+        Ok(match entry {
+            Some(entry) => Current {
+                value: (entry.operation == Operation::Put).then(|| entry.value.to_vec()),
+                revision: entry.revision,
+            },
+            None => Current {
+                value: None,
+                revision: 0,
+            },
+        })
+    }
+
+    /// `plugin`'s state value `key` for `tenant`, for a handler's `state.get`,
+    /// which wasmtime calls synchronously: it blocks this worker thread only,
+    /// the runtime moving its other tasks elsewhere meanwhile.
+    pub fn state_get_blocking(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, NatsError> {
+        let key = names::state_key(plugin, tenant, key);
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| handle.block_on(self.current(&key)))
+            .map(|current| current.value)
+    }
+
+    /// Up to `limit` of `plugin`'s state entries for `tenant`, in key order,
+    /// after the key `after` if given. Lists the bucket's keys to find them.
+    pub async fn state_entries(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, NatsError> {
+        let prefix = names::state_prefix(plugin, tenant);
+        let keys: Vec<String> = self
+            .records
+            .keys()
+            .await
+            .map_err(|e| NatsError::request("state listing")(e.to_string()))?
+            .try_collect()
+            .await
+            .map_err(|e| NatsError::request("state listing")(e.to_string()))?;
+        let mut named: Vec<(String, String)> = keys
+            .into_iter()
+            .filter_map(|full| {
+                let name = names::state_key_name(full.strip_prefix(&prefix)?)?;
+                Some((name, full))
+            })
+            .filter(|(name, _)| after.is_none_or(|after| name.as_str() > after))
+            .collect();
+        named.sort();
+        let mut entries = Vec::new();
+        for (name, full) in named {
+            if entries.len() == limit {
+                break;
+            }
+            if let Some(value) = self.current(&full).await?.value {
+                entries.push((name, value));
+            }
+        }
+        Ok(entries)
+    }
+}
