@@ -1,6 +1,7 @@
-//! Ingest on NATS: one message per (event, plugin) on the deliveries stream,
-//! each with a `Nats-Msg-Id` from the event's identity, all acknowledged by
-//! JetStream before weir answers 202.
+//! Ingest on NATS: one message per (event, plugin) on the deliveries stream
+//! (on the subject of its ordering key's partition, if it has one), each with
+//! a `Nats-Msg-Id` from the event's identity, all acknowledged by JetStream
+//! before weir answers 202.
 
 use async_nats::jetstream::message::PublishMessage;
 use futures_util::future::try_join_all;
@@ -27,9 +28,15 @@ impl Nats {
                 let publish = PublishMessage::build()
                     .payload(payload.clone())
                     .message_id(names::delivery_msg_id(&target.plugin, event));
+                // A keyed delivery goes to its key's partition, unless its
+                // route lets it skip the ordering key.
+                let partition = (event.partitionkey.as_ref())
+                    .filter(|_| target.ordered)
+                    .map(|key| names::partition(&event.tenant, key));
+                let subject = self.names.delivery_subject(&target.plugin, partition);
                 let ack = self
                     .jetstream
-                    .send_publish(self.names.deliveries_subject(&target.plugin), publish)
+                    .send_publish(subject, publish)
                     .await
                     .map_err(|e| NatsError::request("publish")(e.to_string()))?;
                 sent.push(async move { ack.await.map(|ack| (index, ack.duplicate)) });

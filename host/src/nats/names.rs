@@ -8,6 +8,11 @@ use sha2::{Digest, Sha256};
 
 use crate::event::Event;
 
+/// Ordering keys of one plugin are spread over this many partitions, each
+/// consumed one delivery at a time over all nodes: keyed deliveries run up
+/// to this many at once.
+pub const PARTITIONS: u32 = 16;
+
 /// The names of one prefix's streams, subjects and bucket.
 #[derive(Debug, Clone)]
 pub struct Names {
@@ -32,10 +37,23 @@ impl Names {
         format!("{}.deliveries.>", self.prefix)
     }
 
-    /// Where deliveries to `plugin` are published: its consumer's filter.
-    /// Plugin names are `[a-z0-9_-]`, safe as a subject token.
-    pub fn deliveries_subject(&self, plugin: &str) -> String {
-        format!("{}.deliveries.{plugin}", self.prefix)
+    /// Where a delivery to `plugin` is published: by the partition of its
+    /// ordering key, or with the deliveries that have none. Plugin names are
+    /// `[a-z0-9_-]`, safe as a subject token.
+    pub fn delivery_subject(&self, plugin: &str, partition: Option<u32>) -> String {
+        match partition {
+            Some(partition) => format!("{}.deliveries.{plugin}.k{partition}", self.prefix),
+            None => format!("{}.deliveries.{plugin}.any", self.prefix),
+        }
+    }
+
+    /// The durable consumer of one of `plugin`'s subjects. Plugin names have
+    /// no capitals, so `-K` never clashes with one.
+    pub fn consumer(plugin: &str, partition: Option<u32>) -> String {
+        match partition {
+            Some(partition) => format!("{plugin}-K{partition}"),
+            None => plugin.to_owned(),
+        }
     }
 
     /// The stream of dead deliveries.
@@ -92,6 +110,17 @@ pub fn delivery_msg_id(plugin: &str, event: &Event) -> String {
     format!("{}.{plugin}", event_digest(event))
 }
 
+/// The partition of the ordering key `key` of `tenant`: deliveries with the
+/// same key share one, and run one at a time in the order published.
+pub fn partition(tenant: &str, key: &str) -> u32 {
+    let hash = Sha256::new()
+        .chain_update(tenant.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize();
+    u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]) % PARTITIONS
+}
+
 /// An event's identity (tenant, source and id, as CloudEvents defines it),
 /// hashed to a fixed length of key characters.
 fn event_digest(event: &Event) -> String {
@@ -119,6 +148,16 @@ mod tests {
             .strip_prefix(&state_prefix("p", "acme corp"))
             .expect("under its prefix");
         assert_eq!(state_key_name(encoded).as_deref(), Some("order:a.b/c"));
+    }
+
+    #[test]
+    fn a_key_has_one_partition_per_tenant() {
+        assert_eq!(partition("acme", "K1"), partition("acme", "K1"));
+        let spread: std::collections::BTreeSet<u32> = (0..200)
+            .map(|n| partition("acme", &format!("K{n}")))
+            .collect();
+        assert_eq!(spread.len(), PARTITIONS as usize, "{spread:?}");
+        assert!(spread.iter().all(|p| *p < PARTITIONS));
     }
 
     #[test]

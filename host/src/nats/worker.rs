@@ -1,6 +1,8 @@
-//! Dispatch on NATS: each node pulls a plugin's deliveries from one durable
-//! consumer that every node shares, one message per free instance slot. The
-//! consumer's ack wait is the lease: a delivery its node does not finish in
+//! Dispatch on NATS: each node pulls a plugin's deliveries from durable
+//! consumers that every node shares: one for deliveries without an ordering
+//! key, and one per key partition that hands out one delivery at a time, so
+//! a key's deliveries run in the order published, whichever node runs them.
+//! A consumer's ack wait is the lease: a delivery its node does not finish in
 //! time (the node stopped, say) is handed to another node.
 
 use std::sync::Arc;
@@ -9,11 +11,14 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::TryStreamExt;
+use futures_util::future::join_all;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::commit::{Committed, Record};
+use super::names::{self, Names};
 use super::{Nats, NatsError};
 use crate::config::PluginLimits;
 use crate::dispatch::{lease_ms, retry_delay};
@@ -35,6 +40,17 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// before it backs off like any other retry.
 const MAX_CONFLICT_RERUNS: u32 = 8;
 
+/// What every pull loop of one plugin shares.
+struct Puller {
+    pipeline: Arc<Pipeline>,
+    nats: Arc<Nats>,
+    plugin: Arc<Plugin>,
+    stop: CancellationToken,
+    deliveries: TaskTracker,
+    /// The consumers' ack wait: how long a pulled delivery is this node's.
+    ack_wait: Duration,
+}
+
 /// Pulls and runs `plugin`'s deliveries until `stop` is cancelled; each runs
 /// as a task on `deliveries`, so shutdown can wait for the ones in flight.
 pub async fn serve_plugin(
@@ -44,81 +60,118 @@ pub async fn serve_plugin(
     stop: CancellationToken,
     deliveries: TaskTracker,
 ) {
-    let consumer = loop {
-        match consumer(&pipeline, &nats, &plugin).await {
-            Ok(consumer) => break consumer,
-            Err(error) => {
-                tracing::error!(plugin = %plugin.name, %error, "cannot set up this plugin's consumer");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(ERROR_PAUSE) => {}
-                }
-            }
-        }
-    };
-    let mut gate = plugin.gate.subscribe();
-    loop {
-        let Some(permit) = plugin.free_slot(&mut gate, &stop).await else {
+    // The lease of the fjall backend, sized for the longest deadline.
+    let ack_wait = Duration::from_millis(lease_ms(
+        &pipeline,
+        &pipeline.routes(),
+        &plugin.name,
+        &plugin.current().limits,
+    ));
+    let puller = Arc::new(Puller {
+        pipeline,
+        nats,
+        plugin,
+        stop,
+        deliveries,
+        ack_wait,
+    });
+    let partitions = std::iter::once(None).chain((0..names::PARTITIONS).map(Some));
+    join_all(partitions.map(|partition| puller.clone().pull_loop(partition))).await;
+}
+
+impl Puller {
+    /// Pulls from one consumer: a delivery, then a free slot for it.
+    async fn pull_loop(self: Arc<Self>, partition: Option<u32>) {
+        let Some(consumer) = self.consumer(partition).await else {
             return;
         };
-        let pulled = tokio::select! {
-            _ = stop.cancelled() => return,
-            pulled = pull_one(&consumer) => pulled,
-        };
-        match pulled {
-            Ok(Some(message)) => {
-                let task = run_delivery(pipeline.clone(), nats.clone(), plugin.clone(), message);
-                deliveries.spawn(async move {
-                    task.await;
-                    drop(permit);
-                });
+        let mut gate = self.plugin.gate.subscribe();
+        loop {
+            // Nothing is pulled while the plugin is paused or removed.
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
             }
-            Ok(None) => drop(permit),
-            Err(error) => {
+            let pulled = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                pulled = pull_one(&consumer) => pulled,
+            };
+            let message = match pulled {
+                Ok(Some(message)) => message,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::error!(plugin = %self.plugin.name, %error, "cannot pull deliveries");
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                    }
+                    continue;
+                }
+            };
+            let Some(permit) = self.slot_for(&message, &mut gate).await else {
+                // Stopping: hand the delivery back at once rather than after its ack wait.
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                return;
+            };
+            let task = run_delivery(self.clone(), message, partition.is_some());
+            self.deliveries.spawn(async move {
+                task.await;
                 drop(permit);
-                tracing::error!(plugin = %plugin.name, %error, "cannot pull deliveries");
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(ERROR_PAUSE) => {}
+            });
+        }
+    }
+
+    /// The consumer of `partition` (or of unkeyed deliveries), created or
+    /// brought up to date; retried until it exists or weir stops.
+    async fn consumer(&self, partition: Option<u32>) -> Option<PullConsumer> {
+        let names = &self.nats.names;
+        let name = Names::consumer(&self.plugin.name, partition);
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            filter_subject: names.delivery_subject(&self.plugin.name, partition),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            // Attempts are counted by weir, which dead-letters past max_attempts.
+            max_deliver: -1,
+            // A partition hands out its next delivery once the last is acked.
+            max_ack_pending: if partition.is_some() { 1 } else { -1 },
+            ..Default::default()
+        };
+        loop {
+            match self.nats.deliveries.create_consumer(config.clone()).await {
+                Ok(consumer) => return Some(consumer),
+                Err(error) => {
+                    let stream = names.deliveries_stream();
+                    tracing::error!(plugin = %self.plugin.name, %error, "cannot set up consumer {name} on {stream}");
+                }
+            }
+            tokio::select! {
+                _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep(ERROR_PAUSE) => {}
+            }
+        }
+    }
+
+    /// Waits for a free instance slot for `message`, telling JetStream the
+    /// delivery is still in hand meanwhile; `None` once weir stops.
+    async fn slot_for(
+        &self,
+        message: &Message,
+        gate: &mut tokio::sync::watch::Receiver<crate::runtime::Gate>,
+    ) -> Option<OwnedSemaphorePermit> {
+        let free_slot = self.plugin.free_slot(gate, &self.stop);
+        tokio::pin!(free_slot);
+        loop {
+            tokio::select! {
+                permit = &mut free_slot => return permit,
+                _ = tokio::time::sleep(self.ack_wait / 2) => {
+                    if let Err(error) = message.ack_with(AckKind::Progress).await {
+                        tracing::warn!(plugin = %self.plugin.name, %error, "cannot extend a waiting delivery's ack wait");
+                    }
                 }
             }
         }
     }
-}
-
-/// The plugin's durable consumer, created or brought up to date: its ack
-/// wait is the lease of the fjall backend, sized for the longest deadline.
-async fn consumer(
-    pipeline: &Pipeline,
-    nats: &Nats,
-    plugin: &Plugin,
-) -> Result<PullConsumer, NatsError> {
-    let version = plugin.current();
-    let ack_wait = Duration::from_millis(lease_ms(
-        pipeline,
-        &pipeline.routes(),
-        &plugin.name,
-        &version.limits,
-    ));
-    nats.deliveries
-        .create_consumer(pull::Config {
-            durable_name: Some(plugin.name.to_string()),
-            filter_subject: nats.names.deliveries_subject(&plugin.name),
-            ack_policy: AckPolicy::Explicit,
-            ack_wait,
-            // Attempts are counted by weir, which dead-letters past max_attempts.
-            max_deliver: -1,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| NatsError::Setup {
-            what: format!(
-                "consumer {} on {}",
-                plugin.name,
-                nats.names.deliveries_stream()
-            ),
-            message: e.to_string(),
-        })
 }
 
 /// One delivery, or none if none arrived within [`POLL`].
@@ -134,13 +187,10 @@ async fn pull_one(consumer: &PullConsumer) -> Result<Option<Message>, NatsError>
     batch.try_next().await.map_err(|e| pull(&*e))
 }
 
-async fn run_delivery(
-    pipeline: Arc<Pipeline>,
-    nats: Arc<Nats>,
-    plugin: Arc<Plugin>,
-    message: Message,
-) {
-    let busy = pipeline
+async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
+    let plugin = &puller.plugin;
+    let busy = puller
+        .pipeline
         .metrics
         .instances_busy
         .get_or_create(&plugin_label(&plugin.name))
@@ -155,13 +205,12 @@ async fn run_delivery(
         Ok(event) => {
             span.record("event_id", event.id.as_str());
             trace_context::adopt_from_event(&span, &event);
-            let delivery = Delivery {
-                pipeline: &pipeline,
-                nats: &nats,
-                plugin: &plugin,
+            let mut delivery = Delivery {
+                puller: &puller,
                 message: &message,
                 event: &event,
                 attempt,
+                ordered,
             };
             if let Err(error) = delivery.handle(&version).instrument(span.clone()).await {
                 let _entered = span.enter();
@@ -182,24 +231,39 @@ async fn run_delivery(
 
 /// One pulled delivery being run.
 struct Delivery<'a> {
-    pipeline: &'a Arc<Pipeline>,
-    nats: &'a Nats,
-    plugin: &'a Plugin,
+    puller: &'a Puller,
     message: &'a Message,
     event: &'a Event,
-    /// This attempt's number, counted by JetStream (1 for the first).
+    /// This attempt's number (1 for the first): JetStream's count of
+    /// deliveries, plus the retries run in place.
     attempt: u32,
+    /// Whether it holds its ordering key's partition: then a retry waits in
+    /// place, since the partition hands out nothing else until it is acked.
+    ordered: bool,
+}
+
+/// How an attempt ended.
+enum Step {
+    /// The delivery is committed, dead, or handed back to JetStream.
+    Settled,
+    /// Run it again here after this backoff (an ordered delivery).
+    RetryAfter(Duration),
 }
 
 impl Delivery<'_> {
-    async fn handle(&self, version: &Version) -> Result<(), NatsError> {
-        let routes = self.pipeline.routes();
-        if let Some(record) = self.nats.committed(&self.plugin.name, self.event).await? {
+    async fn handle(&mut self, version: &Version) -> Result<(), NatsError> {
+        let (pipeline, nats, plugin) = (
+            &self.puller.pipeline,
+            &self.puller.nats,
+            &self.puller.plugin,
+        );
+        let routes = pipeline.routes();
+        if let Some(record) = nats.committed(&plugin.name, self.event).await? {
             tracing::info!(node = %record.node, "effects already committed; not running again");
             return self.finished(&routes, &record.children()?).await;
         }
         // The plugin's limits, with what the delivery's route overrides.
-        let limits = routes.route_to(self.event, &self.plugin.name).map_or_else(
+        let limits = routes.route_to(self.event, &plugin.name).map_or_else(
             || version.limits.clone(),
             |(_, options)| options.apply(&version.limits),
         );
@@ -208,20 +272,44 @@ impl Delivery<'_> {
                 "gave up after {} attempts; the last ended without an outcome (its node stopped, or it outlived the ack wait)",
                 self.attempt - 1
             );
-            return self.bury("lost", message).await;
+            return self.bury("lost", message).await.map(|_| ());
         }
-        let label = plugin_label(&self.plugin.name);
-        let metrics = &self.pipeline.metrics;
+        loop {
+            match self.run_attempt(version, &routes, &limits).await? {
+                Step::Settled => return Ok(()),
+                Step::RetryAfter(delay) => {
+                    self.hold(delay).await?;
+                    self.attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Runs one attempt (again at once while the state it read changes under
+    /// it) and commits, retries or buries it.
+    async fn run_attempt(
+        &self,
+        version: &Version,
+        routes: &RouteTable,
+        limits: &PluginLimits,
+    ) -> Result<Step, NatsError> {
+        let (pipeline, nats, plugin) = (
+            &self.puller.pipeline,
+            &self.puller.nats,
+            &self.puller.plugin,
+        );
+        let label = plugin_label(&plugin.name);
+        let metrics = &pipeline.metrics;
         for _ in 0..MAX_CONFLICT_RERUNS {
             let attempt = Attempt {
                 event: self.event,
                 number: self.attempt,
                 generation: 0,
-                limits: &limits,
+                limits,
             };
             let execute = tracing::info_span!("execute", attempt = self.attempt);
             let execution = version
-                .run(self.pipeline.clone(), attempt)
+                .run(pipeline.clone(), attempt)
                 .instrument(execute)
                 .await;
             metrics.handler_ran(&label, &execution);
@@ -229,58 +317,54 @@ impl Delivery<'_> {
                 Ok(Outcome::Ack) => ("ack", Vec::new()),
                 Ok(Outcome::Emit(emitted)) => ("emit", emitted),
                 Ok(Outcome::Fail(reason)) => {
-                    metrics.delivery_failed(&self.plugin.name, "fail");
+                    metrics.delivery_failed(&plugin.name, "fail");
                     return self.bury("fail", reason).await;
                 }
                 Ok(Outcome::RetryLater(ms)) => {
                     let message = format!("handler asked to retry after {ms} ms");
                     return self
-                        .retry_or_bury(&limits, "retry_later", message, Some(u64::from(ms)))
+                        .retry_or_bury(limits, "retry_later", message, Some(u64::from(ms)))
                         .await;
                 }
                 Err(failure) => {
                     tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
                     return self
-                        .retry_or_bury(&limits, failure.kind.as_str(), failure.message, None)
+                        .retry_or_bury(limits, failure.kind.as_str(), failure.message, None)
                         .await;
                 }
             };
-            let children = match crate::commit::build_emitted(
-                self.pipeline,
-                self.event,
-                &self.plugin.name,
-                emitted,
-            ) {
-                Ok(children) => children,
-                Err(message) => {
-                    metrics.delivery_failed(&self.plugin.name, "invalid_output");
-                    return self.bury("invalid_output", message).await;
-                }
-            };
+            let children =
+                match crate::commit::build_emitted(pipeline, self.event, &plugin.name, emitted) {
+                    Ok(children) => children,
+                    Err(message) => {
+                        metrics.delivery_failed(&plugin.name, "invalid_output");
+                        return self.bury("invalid_output", message).await;
+                    }
+                };
             let record = Record {
                 outcome: outcome.to_owned(),
-                node: self.nats.node().to_owned(),
+                node: nats.node().to_owned(),
                 attempt: self.attempt,
                 committed_at_ms: now_ms(),
                 state_writes: execution.effects.state_writes.len(),
                 children: Record::encode_children(&children),
             };
-            let committed = self
-                .nats
-                .commit(&self.plugin.name, self.event, &execution.effects, &record)
+            let committed = nats
+                .commit(&plugin.name, self.event, &execution.effects, &record)
                 .await?;
             match committed {
                 Committed::Now => {
-                    self.finished(&routes, &children).await?;
+                    self.finished(routes, &children).await?;
                     let latency = record
                         .committed_at_ms
                         .saturating_sub(self.event.ingested_at_ms);
-                    metrics.delivery_processed(&self.plugin.name, Duration::from_millis(latency));
-                    return Ok(());
+                    metrics.delivery_processed(&plugin.name, Duration::from_millis(latency));
+                    return Ok(Step::Settled);
                 }
                 Committed::Before(record) => {
                     tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
-                    return self.finished(&routes, &record.children()?).await;
+                    self.finished(routes, &record.children()?).await?;
+                    return Ok(Step::Settled);
                 }
                 Committed::Conflict => {
                     metrics.state_conflicts.get_or_create(&label).inc();
@@ -289,7 +373,7 @@ impl Delivery<'_> {
         }
         tracing::warn!("state kept changing under this delivery; retrying it later");
         let message = "state it read kept changing before it could commit".to_owned();
-        self.retry_or_bury(&limits, "state_conflict", message, None)
+        self.retry_or_bury(limits, "state_conflict", message, None)
             .await
     }
 
@@ -297,22 +381,22 @@ impl Delivery<'_> {
     /// committed stopped before it could: the message ids keep one copy),
     /// then takes the delivery off the stream.
     async fn finished(&self, routes: &RouteTable, children: &[Event]) -> Result<(), NatsError> {
-        self.nats.submit(routes, children).await?;
+        self.puller.nats.submit(routes, children).await?;
         self.ack().await
     }
 
-    /// Hands the delivery back for another attempt after a backoff (never
-    /// sooner than `hint_ms`), or dead-letters it after its last attempt.
+    /// Retries the delivery after a backoff (never sooner than `hint_ms`),
+    /// or dead-letters it after its last attempt. An unordered delivery goes
+    /// back to JetStream (`nak`) for any node to run; an ordered one waits here.
     async fn retry_or_bury(
         &self,
         limits: &PluginLimits,
         reason: &str,
         message: String,
         hint_ms: Option<u64>,
-    ) -> Result<(), NatsError> {
-        self.pipeline
-            .metrics
-            .delivery_failed(&self.plugin.name, reason);
+    ) -> Result<Step, NatsError> {
+        let (pipeline, plugin) = (&self.puller.pipeline, &self.puller.plugin);
+        pipeline.metrics.delivery_failed(&plugin.name, reason);
         if self.attempt >= limits.max_attempts {
             let message = format!(
                 "gave up after {} attempts; last: {reason}: {message}",
@@ -321,23 +405,45 @@ impl Delivery<'_> {
             return self.bury(reason, message).await;
         }
         let delay = retry_delay(limits, self.attempt, hint_ms);
+        pipeline.metrics.delivery_retried(&plugin.name);
+        if self.ordered {
+            return Ok(Step::RetryAfter(delay));
+        }
         self.message
             .ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(|e| NatsError::request("nak")(e.to_string()))?;
-        self.pipeline.metrics.delivery_retried(&self.plugin.name);
+        Ok(Step::Settled)
+    }
+
+    /// Waits `delay` before an ordered delivery's next attempt, keeping it
+    /// this node's meanwhile.
+    async fn hold(&self, delay: Duration) -> Result<(), NatsError> {
+        let until = tokio::time::Instant::now() + delay;
+        let extend = self.puller.ack_wait / 2;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep_until(until.min(tokio::time::Instant::now() + extend)).await;
+            self.message
+                .ack_with(AckKind::Progress)
+                .await
+                .map_err(|e| NatsError::request("extend the ack wait")(e.to_string()))?;
+        }
         Ok(())
     }
 
     /// Moves the delivery to the dead-letter stream.
-    async fn bury(&self, reason: &str, message: String) -> Result<(), NatsError> {
-        self.nats
-            .dead_letter(&self.plugin.name, self.event, reason, &message)
+    async fn bury(&self, reason: &str, message: String) -> Result<Step, NatsError> {
+        let (pipeline, nats, plugin) = (
+            &self.puller.pipeline,
+            &self.puller.nats,
+            &self.puller.plugin,
+        );
+        nats.dead_letter(&plugin.name, self.event, reason, &message)
             .await?;
         self.ack().await?;
         tracing::warn!(reason, %message, "delivery is dead");
-        self.pipeline.metrics.delivery_dead(&self.plugin.name);
-        Ok(())
+        pipeline.metrics.delivery_dead(&plugin.name);
+        Ok(Step::Settled)
     }
 
     /// Acknowledges the delivery and waits for JetStream to confirm it, so it

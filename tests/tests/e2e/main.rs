@@ -3,6 +3,7 @@
 
 mod admission;
 mod auth;
+mod backends;
 mod bad_input;
 mod breaker;
 mod c_sdk;
@@ -22,6 +23,7 @@ mod isolation;
 mod manifests;
 mod metric_values;
 mod nats;
+mod nats_cluster;
 mod openapi;
 mod ordering;
 mod otlp;

