@@ -18,6 +18,9 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 /// Connects to the cluster and sets up the streams and the bucket.
 pub async fn connect(settings: &NatsSettings, retention: &Retention) -> Result<Nats, NatsError> {
+    // A credentials file that cannot be read will not become readable by
+    // trying again: say so at once.
+    options(settings).await?;
     let started = Instant::now();
     let mut last_error;
     loop {
@@ -98,9 +101,15 @@ async fn options(settings: &NatsSettings) -> Result<async_nats::ConnectOptions, 
         .connection_timeout(settings.connect_timeout.min(Duration::from_secs(5)));
     Ok(match &settings.auth {
         NatsAuth::None => options,
-        NatsAuth::Credentials(file) => options.credentials_file(file).await.map_err(|e| {
-            NatsError::request("read credentials")(format!("{}: {e}", file.display()))
-        })?,
+        NatsAuth::Credentials(file) => {
+            options
+                .credentials_file(file)
+                .await
+                .map_err(|e| NatsError::Credentials {
+                    path: file.clone(),
+                    message: e.to_string(),
+                })?
+        }
         NatsAuth::UserPassword { user, password } => {
             options.user_and_password(user.clone(), password.clone())
         }

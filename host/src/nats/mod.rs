@@ -37,6 +37,14 @@ pub enum NatsError {
         /// The last error.
         message: String,
     },
+    /// The `credentials` file cannot be read or is not a `.creds` file.
+    #[error("cannot use the NATS credentials file {path}: {message}")]
+    Credentials {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// A stream, consumer or bucket could not be set up.
     #[error("cannot set up JetStream {what}: {message}")]
     Setup {

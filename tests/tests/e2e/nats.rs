@@ -161,3 +161,17 @@ fn an_unreachable_cluster_stops_start_up_naming_the_servers() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_credentials_file_stops_start_up_naming_it() {
+    let workspace = Workspace::new(
+        &["test-recorder"],
+        "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:1\"]\ncredentials = \"/nonexistent/weir.creds\"\n",
+    );
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cannot use the NATS credentials file /nonexistent/weir.creds"),
+        "{stderr}"
+    );
+}
