@@ -37,8 +37,11 @@ trap 'stop_all; cleanup' EXIT
 printf '%s' "$example_routes" >"$work/fjall.toml"
 weir_args=(--config "$work/fjall.toml")
 
+# Each cluster gets ports of its own: the last one's may still be closing.
 start_cluster() {
   rm -rf "$work/nats"
+  client_port=$((client_port + 10))
+  cluster_port=$((cluster_port + 10))
   local routes_list="" i
   for i in 0 1 2; do
     routes_list+="nats-route://127.0.0.1:$((cluster_port + i)), "
@@ -54,6 +57,15 @@ CONF
     nats-server -c "$work/nats/n$i.conf" >"$work/nats/n$i.log" 2>&1 &
     nats_pids+=($!)
   done
+  for i in 0 1 2; do
+    for _ in $(seq 300); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$((client_port + i))") 2>/dev/null; then continue 2; fi
+      sleep 0.1
+    done
+    echo "nats-server n$i did not start; log:" >&2
+    cat "$work/nats/n$i.log" >&2
+    exit 1
+  done
 }
 
 # Starts $1 weir nodes on the cluster, each on its own port and data directory.
@@ -62,7 +74,7 @@ start_nodes() {
   servers="[\"nats://127.0.0.1:$client_port\", \"nats://127.0.0.1:$((client_port + 1))\", \"nats://127.0.0.1:$((client_port + 2))\"]"
   urls=()
   for i in $(seq 0 $((count - 1))); do
-    printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\n%s' \
+    printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\nconnect_timeout_ms = 60000\n%s' \
       "$servers" "$i" "$example_routes" >"$work/node$i.toml"
     rm -rf "$work/data$i"
     "$bin/weir" serve --listen "127.0.0.1:$((port + i))" --data-dir "$work/data$i" \

@@ -34,10 +34,14 @@ pub async fn connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         tracing::warn!(error = %last_error, "NATS is not ready yet; trying again");
         tokio::time::sleep(RETRY_PAUSE).await;
     }
-    Err(NatsError::Connect {
-        servers: settings.servers.join(", "),
-        timeout: settings.connect_timeout,
-        message: last_error.to_string(),
+    Err(match last_error {
+        // The cluster answered, and refused what weir asked for.
+        setup @ NatsError::Setup { .. } => setup,
+        other => NatsError::Connect {
+            servers: settings.servers.join(", "),
+            timeout: settings.connect_timeout,
+            message: other.to_string(),
+        },
     })
 }
 

@@ -92,32 +92,54 @@ impl Puller {
                 _ = self.stop.cancelled() => return,
                 opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
             }
+            // As many as there are free slots, one at the least: JetStream
+            // starts their ack waits at once.
+            let wanted = self.plugin.slots.available_permits().max(1);
             let pulled = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                pulled = pull_one(&consumer) => pulled,
+                pulled = pull(&consumer, wanted) => pulled,
             };
-            let message = match pulled {
-                Ok(Some(message)) => message,
-                Ok(None) => continue,
+            let mut batch = match pulled {
+                Ok(batch) => batch,
                 Err(error) => {
-                    tracing::error!(plugin = %self.plugin.name, %error, "cannot pull deliveries");
-                    tokio::select! {
-                        _ = self.stop.cancelled() => return,
-                        _ = tokio::time::sleep(ERROR_PAUSE) => {}
-                    }
+                    self.pull_failed(error).await;
                     continue;
                 }
             };
-            let Some(permit) = self.slot_for(&message, &mut gate).await else {
-                // Stopping: hand the delivery back at once rather than after its ack wait.
-                let _ = message.ack_with(AckKind::Nak(None)).await;
-                return;
-            };
-            let task = run_delivery(self.clone(), message, partition.is_some());
-            self.deliveries.spawn(async move {
-                task.await;
-                drop(permit);
-            });
+            loop {
+                let next = tokio::select! {
+                    _ = self.stop.cancelled() => return,
+                    next = batch.try_next() => next,
+                };
+                let message = match next {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    Err(error) => {
+                        self.pull_failed(NatsError::request("pull")(error.to_string()))
+                            .await;
+                        break;
+                    }
+                };
+                let Some(permit) = self.slot_for(&message, &mut gate).await else {
+                    // Stopping: hand the delivery back at once rather than after its ack wait.
+                    let _ = message.ack_with(AckKind::Nak(None)).await;
+                    return;
+                };
+                let task = run_delivery(self.clone(), message, partition.is_some());
+                self.deliveries.spawn(async move {
+                    task.await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// Logs a refused pull and pauses before the next (unless weir stops).
+    async fn pull_failed(&self, error: NatsError) {
+        tracing::error!(plugin = %self.plugin.name, %error, "cannot pull deliveries");
+        tokio::select! {
+            _ = self.stop.cancelled() => {}
+            _ = tokio::time::sleep(ERROR_PAUSE) => {}
         }
     }
 
@@ -174,17 +196,15 @@ impl Puller {
     }
 }
 
-/// One delivery, or none if none arrived within [`POLL`].
-async fn pull_one(consumer: &PullConsumer) -> Result<Option<Message>, NatsError> {
-    let pull = |e: &dyn std::fmt::Display| NatsError::request("pull")(e.to_string());
-    let mut batch = consumer
+/// Asks for up to `count` deliveries; the batch ends with them, or after [`POLL`].
+async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, NatsError> {
+    consumer
         .batch()
-        .max_messages(1)
+        .max_messages(count)
         .expires(POLL)
         .messages()
         .await
-        .map_err(|e| pull(&e))?;
-    batch.try_next().await.map_err(|e| pull(&*e))
+        .map_err(|e| NatsError::request("pull")(e.to_string()))
 }
 
 async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
@@ -258,7 +278,10 @@ impl Delivery<'_> {
             &self.puller.plugin,
         );
         let routes = pipeline.routes();
-        if let Some(record) = nats.committed(&plugin.name, self.event).await? {
+        // Only an earlier attempt can have committed: the first skips the lookup.
+        if self.attempt > 1
+            && let Some(record) = nats.committed(&plugin.name, self.event).await?
+        {
             tracing::info!(node = %record.node, "effects already committed; not running again");
             return self.finished(&routes, &record.children()?).await;
         }
@@ -446,11 +469,11 @@ impl Delivery<'_> {
         Ok(Step::Settled)
     }
 
-    /// Acknowledges the delivery and waits for JetStream to confirm it, so it
-    /// is not handed out again.
+    /// Acknowledges the delivery. An ack that is lost only hands it out
+    /// again, and its commit record or dead letter keeps that from counting twice.
     async fn ack(&self) -> Result<(), NatsError> {
         self.message
-            .double_ack()
+            .ack()
             .await
             .map_err(|e| NatsError::request("ack")(e.to_string()))
     }

@@ -175,3 +175,19 @@ fn a_missing_credentials_file_stops_start_up_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn more_replicas_than_servers_stops_start_up_naming_the_stream() {
+    let cluster = NatsCluster::start();
+    let config = format!(
+        "{}replicas = 5\nconnect_timeout_ms = 3000\n",
+        storage_section(&cluster, "node-a")
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cannot set up JetStream weir_deliveries"),
+        "{stderr}"
+    );
+}
