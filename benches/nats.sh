@@ -8,11 +8,20 @@
 # sync_interval always, started fresh for every run. Everything shares this
 # machine's cores. N runs of each setup (default 3), medians and the ratios to
 # fjall printed. Loopback only; every run is bounded in events and seconds.
+# SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
+# nats-server's own default); INSTANCES sets every setup's
+# [plugin_defaults] instances (default: weir's, 4).
 #
 #   bash benches/nats.sh [RUNS]
+#   SYNC_INTERVAL=2m INSTANCES=32 bash benches/nats.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+sync_interval=${SYNC_INTERVAL:-always}
+limits=""
+if [ -n "${INSTANCES:-}" ]; then
+  limits=$(printf '[plugin_defaults]\ninstances = %s\n' "$INSTANCES")
+fi
 port=18191
 client_port=14222
 cluster_port=16222
@@ -34,7 +43,7 @@ stop_all() {
 }
 trap 'stop_all; cleanup' EXIT
 
-printf '%s' "$example_routes" >"$work/fjall.toml"
+printf '%s\n%s' "$limits" "$example_routes" >"$work/fjall.toml"
 weir_args=(--config "$work/fjall.toml")
 
 # Each cluster gets ports of its own: the last one's may still be closing.
@@ -51,7 +60,7 @@ start_cluster() {
     cat >"$work/nats/n$i.conf" <<CONF
 server_name: n$i
 listen: 127.0.0.1:$((client_port + i))
-jetstream { store_dir: "$work/nats/n$i", sync_interval: always }
+jetstream { store_dir: "$work/nats/n$i", sync_interval: $sync_interval }
 cluster { name: weir-bench, listen: 127.0.0.1:$((cluster_port + i)), routes: [${routes_list%, }] }
 CONF
     nats-server -c "$work/nats/n$i.conf" >"$work/nats/n$i.log" 2>&1 &
@@ -74,8 +83,8 @@ start_nodes() {
   servers="[\"nats://127.0.0.1:$client_port\", \"nats://127.0.0.1:$((client_port + 1))\", \"nats://127.0.0.1:$((client_port + 2))\"]"
   urls=()
   for i in $(seq 0 $((count - 1))); do
-    printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\nconnect_timeout_ms = 60000\n%s' \
-      "$servers" "$i" "$example_routes" >"$work/node$i.toml"
+    printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\nconnect_timeout_ms = 60000\n%s\n%s' \
+      "$servers" "$i" "$limits" "$example_routes" >"$work/node$i.toml"
     rm -rf "$work/data$i"
     "$bin/weir" serve --listen "127.0.0.1:$((port + i))" --data-dir "$work/data$i" \
       --config "$work/node$i.toml" >"$work/node$i.log" 2>&1 &
