@@ -283,7 +283,7 @@ async fn handle(
             generation: leased.record.generation,
             limits: &limits,
         };
-        let execute = tracing::info_span!("execute", attempt = attempt.number + 1);
+        let execute = tracing::info_span!("execute", attempt = attempt.number);
         let execution = version
             .run(pipeline.clone(), attempt)
             .instrument(execute)

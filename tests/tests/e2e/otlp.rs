@@ -218,6 +218,15 @@ fn a_clients_trace_runs_through_ingest_deliveries_and_emitted_events() {
             "one {name} span under the delivery: {spans:#?}"
         );
     }
+    let execute = spans
+        .iter()
+        .find(|span| span["name"] == "execute" && span["parentSpanId"] == normalize[0]["spanId"])
+        .expect("an execute span");
+    assert_eq!(
+        attribute(execute, "attempt"),
+        Some("1"),
+        "the first attempt is 1: {execute:#}"
+    );
     weir.stop();
 }
 
