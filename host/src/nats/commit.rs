@@ -52,9 +52,8 @@ impl Record {
             .map(|encoded| {
                 let bytes = STANDARD
                     .decode(encoded)
-                    .map_err(|e| NatsError::request("read a commit record")(e.to_string()))?;
-                codec::decode(&bytes)
-                    .map_err(|e| NatsError::request("read a commit record")(e.to_string()))
+                    .map_err(|e| NatsError::request("read a commit record", e))?;
+                codec::decode(&bytes).map_err(|e| NatsError::request("read a commit record", e))
             })
             .collect()
     }
@@ -81,7 +80,7 @@ impl Nats {
         match self.current(&key).await?.value {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| NatsError::request("read a commit record")(format!("{key}: {e}"))),
+                .map_err(|e| NatsError::request("read a commit record", format!("{key}: {e}"))),
             None => Ok(None),
         }
     }
@@ -119,7 +118,7 @@ impl Nats {
             messages.push(expecting(subject(&full), current.revision, value));
         }
         let encoded = serde_json::to_vec(record)
-            .map_err(|e| NatsError::request("encode a commit record")(e.to_string()))?;
+            .map_err(|e| NatsError::request("encode a commit record", e))?;
         let key = names::commit_key(plugin, event);
         messages.push(expecting(subject(&key), 0, Some(encoded)));
         match atomic::publish(&self.client, messages).await {

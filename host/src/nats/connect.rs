@@ -50,7 +50,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     let client = options
         .connect(settings.servers.as_slice())
         .await
-        .map_err(|e| NatsError::request("connect")(e.to_string()))?;
+        .map_err(|e| NatsError::request("connect", e))?;
     let jetstream = jetstream::new(client.clone());
     let names = Names::new(&settings.prefix);
     jetstream

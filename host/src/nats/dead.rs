@@ -27,13 +27,12 @@ impl Nats {
             .headers(headers)
             .payload(codec::encode(event).into())
             .message_id(names::delivery_msg_id(plugin, event));
-        let dead = |e: &dyn std::fmt::Display| NatsError::request("dead letter")(e.to_string());
         self.jetstream
             .send_publish(self.names.dead_subject(plugin), publish)
             .await
-            .map_err(|e| dead(&e))?
+            .map_err(|e| NatsError::request("dead letter", e))?
             .await
-            .map_err(|e| dead(&e))?;
+            .map_err(|e| NatsError::request("dead letter", e))?;
         Ok(())
     }
 }

@@ -38,13 +38,13 @@ impl Nats {
                     .jetstream
                     .send_publish(subject, publish)
                     .await
-                    .map_err(|e| NatsError::request("publish")(e.to_string()))?;
+                    .map_err(|e| NatsError::request("publish", e))?;
                 sent.push(async move { ack.await.map(|ack| (index, ack.duplicate)) });
             }
         }
         let acks = try_join_all(sent)
             .await
-            .map_err(|e| NatsError::request("publish")(e.to_string()))?;
+            .map_err(|e| NatsError::request("publish", e))?;
         Ok(events
             .iter()
             .enumerate()

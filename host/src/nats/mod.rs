@@ -64,8 +64,12 @@ pub enum NatsError {
 }
 
 impl NatsError {
-    fn request(action: &'static str) -> impl FnOnce(String) -> NatsError {
-        move |message| NatsError::Request { action, message }
+    /// A failed request: what weir was doing, and why it failed.
+    fn request(action: &'static str, error: impl std::fmt::Display) -> NatsError {
+        NatsError::Request {
+            action,
+            message: error.to_string(),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ impl Nats {
             .records
             .entry(key)
             .await
-            .map_err(|e| NatsError::request("state read")(e.to_string()))?;
+            .map_err(|e| NatsError::request("state read", e))?;
         Ok(match entry {
             Some(entry) => Current {
                 value: (entry.operation == Operation::Put).then(|| entry.value.to_vec()),
@@ -64,10 +64,10 @@ impl Nats {
             .records
             .keys()
             .await
-            .map_err(|e| NatsError::request("state listing")(e.to_string()))?
+            .map_err(|e| NatsError::request("state listing", e))?
             .try_collect()
             .await
-            .map_err(|e| NatsError::request("state listing")(e.to_string()))?;
+            .map_err(|e| NatsError::request("state listing", e))?;
         let mut named: Vec<(String, String)> = keys
             .into_iter()
             .filter_map(|full| {

@@ -115,8 +115,7 @@ impl Puller {
                     Ok(Some(message)) => message,
                     Ok(None) => break,
                     Err(error) => {
-                        self.pull_failed(NatsError::request("pull")(error.to_string()))
-                            .await;
+                        self.pull_failed(NatsError::request("pull", error)).await;
                         break;
                     }
                 };
@@ -204,7 +203,7 @@ async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, Nats
         .expires(POLL)
         .messages()
         .await
-        .map_err(|e| NatsError::request("pull")(e.to_string()))
+        .map_err(|e| NatsError::request("pull", e))
 }
 
 async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
@@ -435,7 +434,7 @@ impl Delivery<'_> {
         self.message
             .ack_with(AckKind::Nak(Some(delay)))
             .await
-            .map_err(|e| NatsError::request("nak")(e.to_string()))?;
+            .map_err(|e| NatsError::request("nak", e))?;
         Ok(Step::Settled)
     }
 
@@ -449,7 +448,7 @@ impl Delivery<'_> {
             self.message
                 .ack_with(AckKind::Progress)
                 .await
-                .map_err(|e| NatsError::request("extend the ack wait")(e.to_string()))?;
+                .map_err(|e| NatsError::request("extend the ack wait", e))?;
         }
         Ok(())
     }
@@ -475,6 +474,6 @@ impl Delivery<'_> {
         self.message
             .ack()
             .await
-            .map_err(|e| NatsError::request("ack")(e.to_string()))
+            .map_err(|e| NatsError::request("ack", e))
     }
 }

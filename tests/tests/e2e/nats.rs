@@ -148,31 +148,28 @@ fn ingest_and_delivery_go_on_when_one_nats_server_dies() {
     b.stop();
 }
 
-#[test]
-fn an_unreachable_cluster_stops_start_up_naming_the_servers() {
-    let workspace = Workspace::new(
-        &["test-recorder"],
-        "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:1\"]\nconnect_timeout_ms = 1000\n",
-    );
+/// Starts weir with `config` and checks that it exits at once with an
+/// error that says `expected`.
+fn assert_start_up_fails(config: &str, expected: &str) {
+    let workspace = Workspace::new(&["test-recorder"], config);
     let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
     assert_ne!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("cannot reach NATS at nats://127.0.0.1:1 within 1s"),
-        "{stderr}"
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_cluster_stops_start_up_naming_the_servers() {
+    assert_start_up_fails(
+        "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:1\"]\nconnect_timeout_ms = 1000\n",
+        "cannot reach NATS at nats://127.0.0.1:1 within 1s",
     );
 }
 
 #[test]
 fn a_missing_credentials_file_stops_start_up_naming_it() {
-    let workspace = Workspace::new(
-        &["test-recorder"],
+    assert_start_up_fails(
         "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:1\"]\ncredentials = \"/nonexistent/weir.creds\"\n",
-    );
-    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
-    assert_ne!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("cannot use the NATS credentials file /nonexistent/weir.creds"),
-        "{stderr}"
+        "cannot use the NATS credentials file /nonexistent/weir.creds",
     );
 }
 
@@ -183,11 +180,5 @@ fn more_replicas_than_servers_stops_start_up_naming_the_stream() {
         "{}replicas = 5\nconnect_timeout_ms = 3000\n",
         storage_section(&cluster, "node-a")
     );
-    let workspace = Workspace::new(&["test-recorder"], &config);
-    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
-    assert_ne!(code, Some(0), "{stderr}");
-    assert!(
-        stderr.contains("cannot set up JetStream weir_deliveries"),
-        "{stderr}"
-    );
+    assert_start_up_fails(&config, "cannot set up JetStream weir_deliveries");
 }
