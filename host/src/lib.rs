@@ -22,6 +22,7 @@
 
 pub mod api;
 pub mod authoring;
+pub mod backend;
 pub mod backlog;
 pub mod client;
 pub mod commit;

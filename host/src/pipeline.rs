@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -10,7 +10,6 @@ use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
-use crate::nats::Nats;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
 use crate::runtime::Plugins;
@@ -41,9 +40,6 @@ pub struct Pipeline {
     paused_tenants: RwLock<BTreeSet<String>>,
     /// Which tenants have a series of their own in `weir_tenant_queue_depth`.
     tenant_series: TenantSeries,
-    /// The NATS cluster deliveries, results and state live in under
-    /// `[storage] backend = "nats"`; set once at start-up.
-    nats: OnceLock<Arc<Nats>>,
 }
 
 impl Pipeline {
@@ -66,7 +62,6 @@ impl Pipeline {
             stop,
             backlog: Backlog::default(),
             paused_tenants: RwLock::default(),
-            nats: OnceLock::new(),
             config,
         }
     }
@@ -179,19 +174,6 @@ impl Pipeline {
     /// Cancelled when weir stops, for tasks started while it runs.
     pub fn stopping(&self) -> CancellationToken {
         self.stop.clone()
-    }
-
-    /// The NATS cluster, under `[storage] backend = "nats"`.
-    pub fn nats(&self) -> Option<&Arc<Nats>> {
-        self.nats.get()
-    }
-
-    /// Keeps deliveries, results and state in `nats` from now on; call
-    /// before any plugin's worker starts.
-    pub fn use_nats(&self, nats: Arc<Nats>) {
-        if self.nats.set(nats).is_err() {
-            tracing::error!("the NATS backend was set up twice; keeping the first");
-        }
     }
 
     /// Whether storage has accepted every write so far.

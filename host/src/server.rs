@@ -9,10 +9,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
+use crate::backend::{Backend, Fjall};
 use crate::config::{Config, Storage};
 use crate::dispatch;
 use crate::error::Error;
 use crate::metrics::Metrics;
+use crate::nats::NatsBackend;
 use crate::pipeline::Pipeline;
 use crate::queue::{GroupCommitter, PauseScope, Queue};
 use crate::runtime::{self, Plugins, engine};
@@ -56,10 +58,6 @@ pub async fn run(
     // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
     let stop = shutdown.child_token();
     let pipeline = Arc::new(Pipeline::new(config, queue, metrics, plugins, stop.clone()));
-    if let Storage::Nats(settings) = &pipeline.config.storage {
-        let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
-        pipeline.use_nats(Arc::new(nats));
-    }
     tracing::info!(events, "the event log is intact");
     restore_pauses(&pipeline).map_err(|source| Error::Queue {
         path: queue_dir.clone(),
@@ -74,10 +72,7 @@ pub async fn run(
             "deliveries leased when weir last stopped will run again"
         );
     }
-    let (committer, commit_thread) = GroupCommitter::start(pipeline.clone()).map_err(io(
-        "start the group-commit thread in",
-        &pipeline.config.data_dir,
-    ))?;
+    let (backend, commit_thread) = open_backend(&pipeline).await?;
 
     let background = TaskTracker::new();
     let deliveries = TaskTracker::new();
@@ -94,6 +89,7 @@ pub async fn run(
         stop: stop.clone(),
         background: background.clone(),
         deliveries: deliveries.clone(),
+        backend: backend.clone(),
     };
     background.spawn(dispatch::watch_oldest_ready(pipeline.clone(), stop.clone()));
     crate::reload::start(workers)?;
@@ -111,7 +107,7 @@ pub async fn run(
     let state = AppState {
         history,
         pipeline: pipeline.clone(),
-        committer,
+        backend,
         replays: Arc::default(),
         admission: Arc::default(),
         keys_in_flight: Arc::default(),
@@ -145,8 +141,11 @@ pub async fn run(
         }
     }
     stop_ticking.cancel();
-    // The router (and with it the last committer handle) is gone: the commit thread drains and ends.
-    let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    // The router and the workers (and with them the last committer handle)
+    // are gone: the commit thread drains and ends.
+    if let Some(commit_thread) = commit_thread {
+        let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    }
     if !pipeline.storage_ok() {
         return Err(Error::StorageFailed { path: queue_dir });
     }
@@ -160,6 +159,28 @@ pub async fn run(
 
 /// Applies the tenant pauses operators made before the last stop (a
 /// plugin's pause is applied when it is loaded).
+/// The backend `[storage]` names: on fjall, with the group-commit thread
+/// that writes it, which ends once the backend is dropped.
+async fn open_backend(
+    pipeline: &Arc<Pipeline>,
+) -> Result<(Arc<dyn Backend>, Option<std::thread::JoinHandle<()>>), Error> {
+    match &pipeline.config.storage {
+        Storage::Fjall => {
+            let (committer, commit_thread) =
+                GroupCommitter::start(pipeline.clone()).map_err(io(
+                    "start the group-commit thread in",
+                    &pipeline.config.data_dir,
+                ))?;
+            let backend = Fjall::new(pipeline.clone(), committer);
+            Ok((Arc::new(backend), Some(commit_thread)))
+        }
+        Storage::Nats(settings) => {
+            let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
+            Ok((Arc::new(NatsBackend::new(pipeline.clone(), nats)), None))
+        }
+    }
+}
+
 fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
     for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
         pipeline.set_tenant_paused(&tenant, true);

@@ -37,10 +37,8 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let status = if !app.pipeline.storage_ok() {
         "storage_failed"
-    } else if app.pipeline.nats().is_some_and(|nats| !nats.connected()) {
-        // The client reconnects by itself; meanwhile a load balancer should
-        // send requests to another node.
-        "nats_disconnected"
+    } else if let Some(status) = app.backend.unready() {
+        status
     } else {
         return (StatusCode::OK, Json(json!({ "status": "ready" })));
     };

@@ -29,10 +29,10 @@ pub use body::read_body;
 pub use caller::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
+use crate::backend::Backend;
 use crate::dispatch::Replays;
 use crate::ingest::{Admission, KeysInFlight};
 use crate::pipeline::Pipeline;
-use crate::queue::GroupCommitter;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -40,7 +40,7 @@ pub struct AppState {
     /// The shared pipeline.
     pub pipeline: Arc<Pipeline>,
     /// Where ingest sends events to be made durable.
-    pub committer: GroupCommitter,
+    pub backend: Arc<dyn Backend>,
     /// Replay jobs started through the API.
     pub replays: Arc<Replays>,
     /// Ingest's load shedding and tenant rate limits.

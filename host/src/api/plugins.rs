@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use super::{ApiError, AppState, Caller, ErrorBody};
+use crate::backend::StatePage;
 use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
@@ -70,7 +71,7 @@ pub async fn list_plugins(
         })
     }));
     // Under the NATS backend each node answers for itself: its name says which.
-    let node = app.pipeline.nats().map(|nats| nats.node().to_owned());
+    let node = app.backend.node();
     Ok(Json(json!({ "node": node, "plugins": plugins })))
 }
 
@@ -221,20 +222,19 @@ pub async fn plugin_state(
             "limit must be 1 to {MAX_STATE_ENTRIES}"
         )));
     }
-    let after = query.after.as_deref();
-    let entries = match app.pipeline.nats() {
-        Some(nats) => nats
-            .state_entries(&name, &tenant, after, limit)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "cannot read plugin state");
-                ApiError::Unavailable
-            })?,
-        None => app
-            .pipeline
-            .queue
-            .state_entries(&name, &tenant, after, limit)?,
-    };
+    let entries = app
+        .backend
+        .state_entries(StatePage {
+            plugin: name.clone(),
+            tenant: tenant.clone(),
+            after: query.after,
+            limit,
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot read plugin state");
+            ApiError::Unavailable
+        })?;
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|(key, bytes)| {

@@ -31,6 +31,7 @@ pub use retry::retry_delay;
 pub use route_breakers::RouteBreakers;
 pub use scheduler::run_timers;
 
+use crate::backend::Backend;
 use crate::commit::{self, Finished};
 use crate::config::PluginLimits;
 use crate::event::Event;
@@ -63,41 +64,24 @@ pub struct Workers {
     pub background: TaskTracker,
     /// Where deliveries run, so shutdown can wait for the ones in flight.
     pub deliveries: TaskTracker,
+    /// Where the deliveries come from.
+    pub backend: Arc<dyn Backend>,
 }
 
 impl Workers {
-    /// Starts `plugin`'s worker; whatever waits in the queue for it from an
-    /// earlier run is found by a first scan.
+    /// Starts `plugin`'s worker on the backend; whatever waits for it from
+    /// an earlier run is found too.
     pub fn start(&self, plugin: Arc<Plugin>) {
         if self.stop.is_cancelled() {
             return;
         }
-        if let Some(nats) = self.pipeline.nats() {
-            self.background.spawn(crate::nats::worker::serve_plugin(
-                self.pipeline.clone(),
-                nats.clone(),
-                plugin,
-                self.stop.clone(),
-                self.deliveries.clone(),
-            ));
-            return;
-        }
-        let name = plugin.name.clone();
-        self.background.spawn(serve_plugin(
-            self.pipeline.clone(),
-            plugin,
-            self.stop.clone(),
-            self.deliveries.clone(),
-        ));
-        if let Err(error) = self.pipeline.lanes.discover(&name, &self.pipeline.queue) {
-            tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin");
-        }
+        self.backend.serve(self, plugin);
     }
 }
 
 /// Leases and runs `plugin`'s deliveries until `stop` is cancelled; each runs as
 /// a task on `deliveries`, so shutdown can wait for the ones in flight.
-async fn serve_plugin(
+pub(crate) async fn serve_plugin(
     pipeline: Arc<Pipeline>,
     plugin: Arc<Plugin>,
     stop: CancellationToken,

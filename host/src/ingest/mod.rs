@@ -25,6 +25,7 @@ pub use idempotency::KeysInFlight;
 
 use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
+use crate::backend::BackendError;
 use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
 use crate::queue::{Admission as QueueAdmission, QueueError, RequestKey};
@@ -190,28 +191,17 @@ async fn store(
     }
     app.admission.check_quotas(pipeline, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
-    if let Some(nats) = pipeline.nats() {
-        let admissions = nats
-            .submit(&pipeline.routes(), &events)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "events not stored; the client may send them again");
-                ApiError::Unavailable
-            })?;
-        let replayed = admissions.iter().all(|admission| admission.duplicate);
-        return Ok(accepted(&admissions, replayed));
-    }
     let admissions = app
-        .committer
+        .backend
         .submit(events, request_key)
         .await
         .map_err(|error| {
-            if let QueueError::IdReused(message) = error {
+            if let BackendError::Queue(QueueError::IdReused(message)) = error {
                 return ApiError::KeyReused(message);
             }
-            tracing::error!(%error, "events not stored");
+            tracing::error!(%error, "events not stored; the client may send them again");
             match error {
-                QueueError::DiskFull => ApiError::InsufficientStorage,
+                BackendError::Queue(QueueError::DiskFull) => ApiError::InsufficientStorage,
                 _ => ApiError::Unavailable,
             }
         })?;

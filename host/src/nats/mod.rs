@@ -7,18 +7,20 @@
 //! nodes racing on a delivery apply its effects once.
 
 mod atomic;
+mod backend;
 mod commit;
 mod connect;
 mod dead;
-pub mod ingest;
+mod ingest;
 mod names;
 mod state;
-pub mod worker;
+mod worker;
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 
+pub use backend::NatsBackend;
 pub use connect::connect;
 use names::Names;
 

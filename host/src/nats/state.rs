@@ -5,6 +5,7 @@ use async_nats::jetstream::kv::Operation;
 use futures_util::TryStreamExt;
 
 use super::{Nats, NatsError, names};
+use crate::backend::{StateEntries, StatePage};
 
 /// One key's current value (`None`: absent or deleted) and its revision in
 /// the bucket (0: never written), which a commit expects unchanged.
@@ -52,14 +53,8 @@ impl Nats {
 
     /// Up to `limit` of `plugin`'s state entries for `tenant`, in key order,
     /// after the key `after` if given. Lists the bucket's keys to find them.
-    pub async fn state_entries(
-        &self,
-        plugin: &str,
-        tenant: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, NatsError> {
-        let prefix = names::state_prefix(plugin, tenant);
+    pub async fn state_entries(&self, page: &StatePage) -> Result<StateEntries, NatsError> {
+        let prefix = names::state_prefix(&page.plugin, &page.tenant);
         let keys: Vec<String> = self
             .records
             .keys()
@@ -74,12 +69,12 @@ impl Nats {
                 let name = names::state_key_name(full.strip_prefix(&prefix)?)?;
                 Some((name, full))
             })
-            .filter(|(name, _)| after.is_none_or(|after| name.as_str() > after))
+            .filter(|(name, _)| page.after.as_ref().is_none_or(|after| name > after))
             .collect();
         named.sort();
         let mut entries = Vec::new();
         for (name, full) in named {
-            if entries.len() == limit {
+            if entries.len() == page.limit {
                 break;
             }
             if let Some(value) = self.current(&full).await?.value {

@@ -330,10 +330,7 @@ impl Delivery<'_> {
                 limits,
             };
             let execute = tracing::info_span!("execute", attempt = self.attempt);
-            let execution = version
-                .run(pipeline.clone(), attempt)
-                .instrument(execute)
-                .await;
+            let execution = version.run(nats.clone(), attempt).instrument(execute).await;
             metrics.handler_ran(&label, &execution);
             let (outcome, emitted) = match execution.result {
                 Ok(Outcome::Ack) => ("ack", Vec::new()),

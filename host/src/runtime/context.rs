@@ -11,10 +11,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::committed_state::CommittedState;
 use super::egress::Egress;
 use super::execute::Attempt;
 use super::plugin::Version;
-use crate::pipeline::Pipeline;
 
 /// Bounds on what a handler may buffer or log, so one delivery cannot flood the host.
 pub mod bounds {
@@ -59,7 +59,7 @@ pub struct DeliveryContext {
     /// Checks and sends the handler's outbound HTTP requests.
     egress: Egress,
     /// Read access to committed plugin state.
-    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) state: Arc<dyn CommittedState>,
     /// The plugin's name; scopes its state.
     pub(super) plugin: Arc<str>,
     /// Values for the `config` import.
@@ -82,7 +82,7 @@ impl DeliveryContext {
     /// files, sockets, env or args), and outbound HTTP only to the hosts the
     /// plugin was granted.
     pub fn new(
-        pipeline: Arc<Pipeline>,
+        state: Arc<dyn CommittedState>,
         version: &Version,
         attempt: &Attempt<'_>,
     ) -> DeliveryContext {
@@ -92,7 +92,7 @@ impl DeliveryContext {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             egress: Egress::new(version, attempt),
-            pipeline,
+            state,
             plugin: version.name.clone(),
             config: version.config.clone(),
             event_id: event.id.clone(),

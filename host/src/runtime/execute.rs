@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{NewEvent, Outcome, WitEvent};
+use super::committed_state::CommittedState;
 use super::context::{DeliveryContext, Effects};
 use super::imports::HostLimitExceeded;
 use super::plugin::Version;
 use crate::config::PluginLimits;
 use crate::event::{Event, now_ms};
-use crate::pipeline::Pipeline;
 
 /// Why an attempt did not produce an outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +94,11 @@ pub struct Attempt<'a> {
 impl Version {
     /// Runs the handler for `attempt`. Never panics and never traps the host:
     /// every failure of the guest comes back as a [`Failure`].
-    pub async fn run(&self, pipeline: Arc<Pipeline>, attempt: Attempt<'_>) -> Execution {
+    pub async fn run(&self, state: Arc<dyn CommittedState>, attempt: Attempt<'_>) -> Execution {
         let started = Instant::now();
         let started_at_ms = now_ms();
         let limits = attempt.limits;
-        let context = DeliveryContext::new(pipeline, self, &attempt);
+        let context = DeliveryContext::new(state, self, &attempt);
         let mut store = Store::new(self.pre.engine(), context);
         store.limiter(|context| context);
         let fuel = limits.fuel;

@@ -57,16 +57,10 @@ impl state::Host for DeliveryContext {
         if let Some(seen) = self.effects.state_reads.get(&key) {
             return Ok(seen.clone());
         }
-        let value = match self.pipeline.nats() {
-            Some(nats) => nats
-                .state_get_blocking(&self.plugin, &self.tenant, &key)
-                .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))?,
-            None => self
-                .pipeline
-                .queue
-                .state_get(&self.plugin, &self.tenant, &key)
-                .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))?,
-        };
+        let value = self
+            .state
+            .state_get(&self.plugin, &self.tenant, &key)
+            .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))?;
         let added = key.len() + value.as_ref().map_or(0, Vec::len);
         if self.effects.read_bytes + added > bounds::STATE_READ_BYTES {
             return Err(exceeded(format!(

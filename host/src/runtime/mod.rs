@@ -2,6 +2,7 @@
 //! per plugin, and a fresh store and instance per delivery.
 
 mod bindings;
+mod committed_state;
 mod context;
 mod egress;
 pub mod engine;
@@ -11,6 +12,7 @@ mod plugin;
 mod registry;
 
 pub use bindings::{NewEvent, Outcome};
+pub use committed_state::CommittedState;
 pub use context::Effects;
 pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{

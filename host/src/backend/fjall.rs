@@ -1,0 +1,84 @@
+//! The embedded backend: fjall on this node's disk. Ingest hands events to
+//! the group committer; each plugin's worker leases from its dispatch lanes.
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::{Backend, BackendError, StateEntries, StatePage};
+use crate::dispatch::{Workers, serve_plugin};
+use crate::event::Event;
+use crate::pipeline::Pipeline;
+use crate::queue::{Admission, GroupCommitter, RequestKey};
+use crate::runtime::{CommittedState, Plugin};
+
+/// The fjall backend of `pipeline`'s queue.
+pub struct Fjall {
+    pipeline: Arc<Pipeline>,
+    /// The commit thread stops once this (and so the router holding it) is
+    /// dropped.
+    committer: GroupCommitter,
+}
+
+impl Fjall {
+    /// The backend of `pipeline`'s queue, written through `committer`.
+    pub fn new(pipeline: Arc<Pipeline>, committer: GroupCommitter) -> Fjall {
+        Fjall {
+            pipeline,
+            committer,
+        }
+    }
+}
+
+impl Backend for Fjall {
+    fn submit(
+        &self,
+        events: Vec<Event>,
+        request_key: Option<RequestKey>,
+    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>> {
+        async move { Ok(self.committer.submit(events, request_key).await?) }.boxed()
+    }
+
+    fn serve(&self, workers: &Workers, plugin: Arc<Plugin>) {
+        let name = plugin.name.clone();
+        workers.background.spawn(serve_plugin(
+            workers.pipeline.clone(),
+            plugin,
+            workers.stop.clone(),
+            workers.deliveries.clone(),
+        ));
+        // Whatever waits for the plugin from an earlier run.
+        if let Err(error) = self.pipeline.lanes.discover(&name, &self.pipeline.queue) {
+            tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin");
+        }
+    }
+
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
+        let queue = &self.pipeline.queue;
+        let entries = queue.state_entries(
+            &page.plugin,
+            &page.tenant,
+            page.after.as_deref(),
+            page.limit,
+        );
+        async move { Ok(entries?) }.boxed()
+    }
+
+    fn node(&self) -> Option<&str> {
+        None
+    }
+
+    fn unready(&self) -> Option<&'static str> {
+        // A failed write is the pipeline's `storage_failed`, for every backend.
+        None
+    }
+}
+
+impl CommittedState for Pipeline {
+    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.queue
+            .state_get(plugin, tenant, key)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,72 @@
+//! The queue stage behind one trait: where admitted events wait for their
+//! plugins, how this node's workers get their deliveries, and where plugin
+//! state lives. `[storage] backend` picks one at start-up: [`Fjall`], the
+//! embedded store of one node (the default), or [`crate::nats::NatsBackend`],
+//! a JetStream cluster several nodes share.
+
+mod fjall;
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+pub use fjall::Fjall;
+
+use crate::dispatch::Workers;
+use crate::event::Event;
+use crate::nats::NatsError;
+use crate::queue::{Admission, QueueError, RequestKey};
+use crate::runtime::Plugin;
+
+/// Why a backend could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The embedded store failed or refused.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The cluster failed or could not be reached.
+    #[error(transparent)]
+    Nats(#[from] NatsError),
+}
+
+/// Plugin state entries, (key, value) in key order.
+pub type StateEntries = Vec<(String, Vec<u8>)>;
+
+/// A page of one plugin's state for one tenant.
+#[derive(Debug, Clone)]
+pub struct StatePage {
+    /// The plugin.
+    pub plugin: String,
+    /// The tenant.
+    pub tenant: String,
+    /// Where the page starts: after this key, or at the first.
+    pub after: Option<String>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+/// A storage backend of the queue stage.
+pub trait Backend: Send + Sync {
+    /// Stores `events`, which ingest has admitted, with one delivery to each
+    /// plugin the routes send them to (and the record of their request's
+    /// idempotency key, where the backend keeps one); resolves once they are
+    /// durable. Nothing of a refused request is stored.
+    fn submit(
+        &self,
+        events: Vec<Event>,
+        request_key: Option<RequestKey>,
+    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>>;
+
+    /// Starts running `plugin`'s deliveries on `workers` until they stop.
+    fn serve(&self, workers: &Workers, plugin: Arc<Plugin>);
+
+    /// The entries of one page of plugin state.
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>>;
+
+    /// This node's name, where several nodes share the backend.
+    fn node(&self) -> Option<&str>;
+
+    /// Why this node cannot store events now though its own disk is fine
+    /// (the `/readyz` status), if it cannot.
+    fn unready(&self) -> Option<&'static str>;
+}

@@ -1,0 +1,76 @@
+//! The NATS backend behind the queue stage's trait.
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::Nats;
+use crate::backend::{Backend, BackendError, StateEntries, StatePage};
+use crate::dispatch::Workers;
+use crate::event::Event;
+use crate::pipeline::Pipeline;
+use crate::queue::{Admission, RequestKey};
+use crate::runtime::{CommittedState, Plugin};
+
+/// `pipeline`'s queue stage on a JetStream cluster.
+pub struct NatsBackend {
+    pipeline: Arc<Pipeline>,
+    nats: Arc<Nats>,
+}
+
+impl NatsBackend {
+    /// The backend of `pipeline` on the cluster `nats` connects to.
+    pub fn new(pipeline: Arc<Pipeline>, nats: Nats) -> NatsBackend {
+        NatsBackend {
+            pipeline,
+            nats: Arc::new(nats),
+        }
+    }
+}
+
+impl Backend for NatsBackend {
+    fn submit(
+        &self,
+        events: Vec<Event>,
+        // Keys are held while their request runs (`KeysInFlight`), not recorded.
+        _request_key: Option<RequestKey>,
+    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>> {
+        async move {
+            let routes = self.pipeline.routes();
+            Ok(self.nats.submit(&routes, &events).await?)
+        }
+        .boxed()
+    }
+
+    fn serve(&self, workers: &Workers, plugin: Arc<Plugin>) {
+        workers.background.spawn(super::worker::serve_plugin(
+            self.pipeline.clone(),
+            self.nats.clone(),
+            plugin,
+            workers.stop.clone(),
+            workers.deliveries.clone(),
+        ));
+    }
+
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
+        async move { Ok(self.nats.state_entries(&page).await?) }.boxed()
+    }
+
+    fn node(&self) -> Option<&str> {
+        Some(self.nats.node())
+    }
+
+    fn unready(&self) -> Option<&'static str> {
+        // The client reconnects by itself; meanwhile a load balancer should
+        // send requests to another node.
+        (!self.nats.connected()).then_some("nats_disconnected")
+    }
+}
+
+impl CommittedState for Nats {
+    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.state_get_blocking(plugin, tenant, key)
+            .map_err(|e| e.to_string())
+    }
+}
