@@ -73,19 +73,23 @@ pub async fn start(
             "rate_per_sec must be 1 to {MAX_RATE}"
         )));
     }
-    let queue = &app.pipeline.queue;
-    let newest = queue.last_seq()?;
+    let log = app
+        .backend
+        .replay_log(&request.plugin)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "cannot start a replay");
+            ApiError::Unavailable
+        })?;
+    let (oldest, newest) = (log.oldest, log.newest);
     let spec = ReplaySpec {
         plugin: request.plugin,
-        from: request.since_sequence.unwrap_or(0).max(queue.horizon()?),
+        from: request.since_sequence.unwrap_or(0).max(oldest),
         to: request.until_sequence.unwrap_or(newest).min(newest),
         since_ms,
         rate_per_sec,
     };
-    let pipeline = app.pipeline.clone();
-    let progress = app
-        .replays
-        .start(pipeline.clone(), spec, pipeline.stopping());
+    let progress = app.replays.start(log.queue, spec, app.pipeline.stopping());
     let mut body = serde_json::to_value(&progress).map_err(|_| ApiError::Internal)?;
     body["status_url"] = json!(format!("/v1/replays/{}", progress.id));
     Ok((StatusCode::ACCEPTED, Json(body)))

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendError, StateEntries, StatePage};
+use super::fjall_replay::FjallRequeue;
+use super::{Backend, BackendError, ReplayLog, StateEntries, StatePage};
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
 use crate::pipeline::Pipeline;
@@ -63,6 +64,23 @@ impl Backend for Fjall {
             page.limit,
         );
         async move { Ok(entries?) }.boxed()
+    }
+
+    fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
+        let queue = &self.pipeline.queue;
+        let bounds = queue
+            .horizon()
+            .and_then(|oldest| Ok((oldest, queue.last_seq()?)));
+        async move {
+            let (oldest, newest) = bounds?;
+            let pipeline = self.pipeline.clone();
+            Ok(ReplayLog {
+                oldest,
+                newest,
+                queue: Box::new(FjallRequeue { pipeline }),
+            })
+        }
+        .boxed()
     }
 
     fn node(&self) -> Option<&str> {

@@ -5,17 +5,19 @@
 //! a JetStream cluster several nodes share.
 
 mod fjall;
+mod fjall_replay;
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 pub use fjall::Fjall;
 
-use crate::dispatch::Workers;
+use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
 use crate::nats::NatsError;
-use crate::queue::{Admission, QueueError, RequestKey};
+use crate::queue::{Admission, QueueError, RequestKey, Seq};
 use crate::runtime::Plugin;
 
 /// Why a backend could not do what it was asked.
@@ -63,10 +65,44 @@ pub trait Backend: Send + Sync {
     /// The entries of one page of plugin state.
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>>;
 
+    /// The event log as a replay of `plugin` starting now sees it.
+    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>>;
+
     /// This node's name, where several nodes share the backend.
     fn node(&self) -> Option<&str>;
 
     /// Why this node cannot store events now though its own disk is fine
     /// (the `/readyz` status), if it cannot.
     fn unready(&self) -> Option<&'static str>;
+}
+
+/// A replay job's view of the event log: the range stored when it began,
+/// and how it queues deliveries of part of it again.
+pub struct ReplayLog {
+    /// The oldest sequence number stored when the job began.
+    pub oldest: Seq,
+    /// The newest.
+    pub newest: Seq,
+    /// What queues the deliveries; it holds no handle that keeps the
+    /// backend's writer running.
+    pub queue: Box<dyn Requeue>,
+}
+
+/// Queues deliveries of stored events again.
+pub trait Requeue: Send + Sync {
+    /// Queues `spec.plugin`'s deliveries of the events `seqs` that route to
+    /// it once more, so its effects apply again.
+    fn requeue(&self, spec: &ReplaySpec, seqs: RangeInclusive<Seq>) -> BoxFuture<'_, Requeued>;
+}
+
+/// What one step of a replay queued, or why it could not.
+pub type Requeued = Result<Reruns, BackendError>;
+
+/// What one step of a replay queued.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reruns {
+    /// Deliveries queued to run again.
+    pub queued: u64,
+    /// Deliveries left alone because they had not finished yet.
+    pub pending: u64,
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Pipeline;
-use crate::queue::{QueueError, Rerun, Seq};
+use crate::backend::Requeue;
+use crate::queue::Seq;
 
 /// How often a job writes a batch; its rate is spread over these ticks.
 const TICK: Duration = Duration::from_millis(100);
@@ -70,7 +70,7 @@ impl Replays {
     /// Starts a job; returns its first progress report.
     pub fn start(
         &self,
-        pipeline: Arc<Pipeline>,
+        queue: Box<dyn Requeue>,
         spec: ReplaySpec,
         stop: CancellationToken,
     ) -> ReplayProgress {
@@ -98,7 +98,7 @@ impl Replays {
             }
             jobs.insert(id, progress.clone());
         }
-        tokio::spawn(run(pipeline, spec, progress, stop));
+        tokio::spawn(run(queue, spec, progress, stop));
         first
     }
 
@@ -114,7 +114,7 @@ fn lock(progress: &Mutex<ReplayProgress>) -> std::sync::MutexGuard<'_, ReplayPro
 }
 
 async fn run(
-    pipeline: Arc<Pipeline>,
+    queue: Box<dyn Requeue>,
     spec: ReplaySpec,
     progress: Arc<Mutex<ReplayProgress>>,
     stop: CancellationToken,
@@ -126,16 +126,15 @@ async fn run(
             break "done";
         }
         let end = (next + per_tick - 1).min(spec.to);
-        match queue_range(&pipeline, &spec, next, end) {
-            Ok((queued, pending)) => {
+        match queue.requeue(&spec, next..=end).await {
+            Ok(reruns) => {
                 let mut progress = lock(&progress);
-                progress.queued += queued;
-                progress.pending += pending;
+                progress.queued += reruns.queued;
+                progress.pending += reruns.pending;
                 progress.next_sequence = end + 1;
             }
             Err(error) => {
                 tracing::error!(%error, plugin = %spec.plugin, "replay failed");
-                pipeline.storage_failed(&error);
                 lock(&progress).error = Some(error.to_string());
                 break "failed";
             }
@@ -148,35 +147,4 @@ async fn run(
     };
     lock(&progress).status = status;
     tracing::info!(plugin = %spec.plugin, status, "replay ended");
-}
-
-/// Queues the deliveries of events `from..=to` that route to the plugin;
-/// returns (queued, left pending).
-fn queue_range(
-    pipeline: &Pipeline,
-    spec: &ReplaySpec,
-    from: Seq,
-    to: Seq,
-) -> Result<(u64, u64), QueueError> {
-    let queue = &pipeline.queue;
-    let mut staging = queue.stage();
-    let (mut queued, mut pending) = (0, 0);
-    for seq in from..=to {
-        // Removed by retention, or never routed to this plugin: nothing to re-run.
-        let Some(event) = queue.event(seq)? else {
-            continue;
-        };
-        let too_old = spec
-            .since_ms
-            .is_some_and(|since| event.ingested_at_ms < since);
-        if too_old || !pipeline.routes().plugins_for(&event).contains(&spec.plugin) {
-            continue;
-        }
-        match staging.rerun(seq, &event, &spec.plugin)? {
-            Rerun::Queued => queued += 1,
-            Rerun::Pending => pending += 1,
-        }
-    }
-    pipeline.commit(staging)?;
-    Ok((queued, pending))
 }

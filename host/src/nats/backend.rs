@@ -6,7 +6,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::Nats;
-use crate::backend::{Backend, BackendError, StateEntries, StatePage};
+use super::replay::NatsRequeue;
+use crate::backend::{Backend, BackendError, ReplayLog, StateEntries, StatePage};
 use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
@@ -55,6 +56,25 @@ impl Backend for NatsBackend {
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
         async move { Ok(self.nats.state_entries(&page).await?) }.boxed()
+    }
+
+    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
+        let plugin = plugin.to_owned();
+        async move {
+            let (oldest, newest) = self.nats.event_bounds().await?;
+            let requeue = NatsRequeue {
+                pipeline: self.pipeline.clone(),
+                nats: self.nats.clone(),
+                generation: self.nats.next_generation(&plugin).await?,
+            };
+            Ok(ReplayLog {
+                // A stream never written reports 0 for both.
+                oldest: oldest.max(1),
+                newest,
+                queue: Box::new(requeue),
+            })
+        }
+        .boxed()
     }
 
     fn node(&self) -> Option<&str> {

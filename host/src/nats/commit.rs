@@ -13,7 +13,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::{self, BatchRefused, Outgoing};
-use super::{Nats, NatsError, names};
+use super::names::{self, DeliveryId};
+use super::{Nats, NatsError};
 use crate::event::Event;
 use crate::queue::codec;
 use crate::runtime::Effects;
@@ -70,13 +71,9 @@ pub enum Committed {
 }
 
 impl Nats {
-    /// The commit record of `event`'s delivery to `plugin`, if it committed.
-    pub async fn committed(
-        &self,
-        plugin: &str,
-        event: &Event,
-    ) -> Result<Option<Record>, NatsError> {
-        let key = names::commit_key(plugin, event);
+    /// The commit record of delivery `id`, if it committed.
+    pub async fn committed(&self, id: &DeliveryId<'_>) -> Result<Option<Record>, NatsError> {
+        let key = id.commit_key();
         match self.current(&key).await?.value {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
@@ -85,11 +82,10 @@ impl Nats {
         }
     }
 
-    /// Stores `record` and `effects` for `event`'s delivery to `plugin`, all or nothing.
+    /// Stores `record` and `effects` for delivery `id`, all or nothing.
     pub async fn commit(
         &self,
-        plugin: &str,
-        event: &Event,
+        id: &DeliveryId<'_>,
         effects: &Effects,
         record: &Record,
     ) -> Result<Committed, NatsError> {
@@ -102,7 +98,7 @@ impl Nats {
             .chain(effects.state_writes.keys())
             .collect();
         for key in touched {
-            let full = names::state_key(plugin, &event.tenant, key);
+            let full = names::state_key(id.plugin, &id.event.tenant, key);
             let current = self.current(&full).await?;
             if let Some(seen) = effects.state_reads.get(key)
                 && *seen != current.value
@@ -119,11 +115,10 @@ impl Nats {
         }
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
-        let key = names::commit_key(plugin, event);
-        messages.push(expecting(subject(&key), 0, Some(encoded)));
+        messages.push(expecting(subject(&id.commit_key()), 0, Some(encoded)));
         match atomic::publish(&self.client, messages).await {
             Ok(()) => Ok(Committed::Now),
-            Err(BatchRefused::WrongLastSequence) => match self.committed(plugin, event).await? {
+            Err(BatchRefused::WrongLastSequence) => match self.committed(id).await? {
                 Some(record) => Ok(Committed::Before(record)),
                 None => Ok(Committed::Conflict),
             },

@@ -70,18 +70,24 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         .get_stream(names.deliveries_stream())
         .await
         .map_err(setup(names.deliveries_stream()))?;
-    jetstream
-        .create_or_update_stream(stream::Config {
-            name: names.dead_stream(),
-            subjects: vec![names.dead_subjects()],
-            storage: stream::StorageType::File,
-            num_replicas: settings.replicas,
-            max_age: retention.retention,
-            duplicate_window: DUPLICATE_WINDOW,
-            ..Default::default()
-        })
-        .await
-        .map_err(setup(names.dead_stream()))?;
+    // Kept until retention removes them: the dead letters to look into,
+    // the events to replay.
+    kept_stream(
+        &jetstream,
+        settings,
+        retention,
+        names.dead_stream(),
+        names.dead_subjects(),
+    )
+    .await?;
+    let events = kept_stream(
+        &jetstream,
+        settings,
+        retention,
+        names.events_stream(),
+        names.events_subject(),
+    )
+    .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
     tracing::info!(
         node = %settings.node,
@@ -95,8 +101,32 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         client,
         jetstream,
         deliveries,
+        events,
         records,
     })
+}
+
+/// A stream that keeps its messages for `retention`.
+async fn kept_stream(
+    jetstream: &jetstream::Context,
+    settings: &NatsSettings,
+    retention: &Retention,
+    name: String,
+    subjects: String,
+) -> Result<stream::Stream, NatsError> {
+    jetstream
+        .create_or_update_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![subjects],
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            max_age: retention.retention,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(name.clone()))?;
+    jetstream.get_stream(&name).await.map_err(setup(name))
 }
 
 async fn options(settings: &NatsSettings) -> Result<async_nats::ConnectOptions, NatsError> {

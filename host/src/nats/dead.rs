@@ -4,31 +4,30 @@
 use async_nats::HeaderMap;
 use async_nats::jetstream::message::PublishMessage;
 
-use super::{Nats, NatsError, names};
-use crate::event::Event;
+use super::names::DeliveryId;
+use super::{Nats, NatsError};
 use crate::queue::codec;
 
 impl Nats {
-    /// Stores `event`'s dead delivery to `plugin`, once (by message id).
+    /// Stores dead delivery `id`, once (by message id).
     pub async fn dead_letter(
         &self,
-        plugin: &str,
-        event: &Event,
+        id: &DeliveryId<'_>,
         reason: &str,
         message: &str,
     ) -> Result<(), NatsError> {
         let mut headers = HeaderMap::new();
-        headers.insert("Weir-Plugin", plugin);
+        headers.insert("Weir-Plugin", id.plugin);
         headers.insert("Weir-Reason", reason);
         // Header values are one line.
         headers.insert("Weir-Error", message.replace(['\r', '\n'], " ").as_str());
         headers.insert("Weir-Node", self.node());
         let publish = PublishMessage::build()
             .headers(headers)
-            .payload(codec::encode(event).into())
-            .message_id(names::delivery_msg_id(plugin, event));
+            .payload(codec::encode(id.event).into())
+            .message_id(id.msg_id());
         self.jetstream
-            .send_publish(self.names.dead_subject(plugin), publish)
+            .send_publish(self.names.dead_subject(id.plugin), publish)
             .await
             .map_err(|e| NatsError::request("dead letter", e))?
             .await

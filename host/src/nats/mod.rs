@@ -13,6 +13,7 @@ mod connect;
 mod dead;
 mod ingest;
 mod names;
+mod replay;
 mod state;
 mod worker;
 
@@ -83,6 +84,8 @@ pub struct Nats {
     client: async_nats::Client,
     jetstream: jetstream::Context,
     deliveries: jetstream::stream::Stream,
+    /// Every event, kept for replay.
+    events: jetstream::stream::Stream,
     records: kv::Store,
 }
 

@@ -56,6 +56,16 @@ impl Names {
         }
     }
 
+    /// The stream that keeps every event for replay, until `retention`.
+    pub fn events_stream(&self) -> String {
+        format!("{}_events", self.prefix)
+    }
+
+    /// The subject of the events stream.
+    pub fn events_subject(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
     /// The stream of dead deliveries.
     pub fn dead_stream(&self) -> String {
         format!("{}_dead", self.prefix)
@@ -78,9 +88,42 @@ impl Names {
     }
 }
 
-/// The bucket key of the commit record of `event`'s delivery to `plugin`.
-pub fn commit_key(plugin: &str, event: &Event) -> String {
-    format!("c.{plugin}.{}", event_digest(event))
+/// One run of an event through a plugin: the delivery ingest publishes is
+/// generation 0, and each replay of the plugin a generation after it, so
+/// its effects apply once more.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryId<'a> {
+    /// The plugin.
+    pub plugin: &'a str,
+    /// The event.
+    pub event: &'a Event,
+    /// 0, or the replay that queued it.
+    pub generation: u32,
+}
+
+impl DeliveryId<'_> {
+    /// The bucket key of its commit record.
+    pub fn commit_key(&self) -> String {
+        format!("c.{}.{}", self.plugin, self.suffix())
+    }
+
+    /// Its `Nats-Msg-Id`: a re-sent event, or a child published again after
+    /// a crash, is stored once.
+    pub fn msg_id(&self) -> String {
+        format!("{}.{}", self.suffix(), self.plugin)
+    }
+
+    fn suffix(&self) -> String {
+        match self.generation {
+            0 => event_digest(self.event),
+            generation => format!("{}.g{generation}", event_digest(self.event)),
+        }
+    }
+}
+
+/// The bucket key counting `plugin`'s replays: each takes the next generation.
+pub fn generation_key(plugin: &str) -> String {
+    format!("g.{plugin}")
 }
 
 /// The bucket key prefix of `plugin`'s state for `tenant`.
@@ -104,10 +147,9 @@ pub fn state_key_name(encoded: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// The `Nats-Msg-Id` of `event`'s delivery to `plugin`: a re-sent event, or a
-/// child published again after a crash, is stored once.
-pub fn delivery_msg_id(plugin: &str, event: &Event) -> String {
-    format!("{}.{plugin}", event_digest(event))
+/// The `Nats-Msg-Id` of `event` on the events stream.
+pub fn event_msg_id(event: &Event) -> String {
+    event_digest(event)
 }
 
 /// The partition of the ordering key `key` of `tenant`: deliveries with the
@@ -161,17 +203,24 @@ mod tests {
     }
 
     #[test]
-    fn the_identity_decides_the_message_id() {
+    fn the_identity_plugin_and_generation_decide_the_message_id_and_record() {
         let event = Event::new("1".into(), "s".into(), "t".into(), "acme".into());
         let other_tenant = Event::new("1".into(), "s".into(), "t".into(), "beta".into());
-        assert_eq!(
-            delivery_msg_id("p", &event),
-            delivery_msg_id("p", &event.clone())
-        );
-        assert_ne!(
-            delivery_msg_id("p", &event),
-            delivery_msg_id("p", &other_tenant)
-        );
-        assert_ne!(delivery_msg_id("p", &event), delivery_msg_id("q", &event));
+        let id = |plugin, event, generation| DeliveryId {
+            plugin,
+            event,
+            generation,
+        };
+        let first = id("p", &event, 0);
+        let same = event.clone();
+        assert_eq!(first.msg_id(), id("p", &same, 0).msg_id());
+        for other in [
+            id("p", &other_tenant, 0),
+            id("q", &event, 0),
+            id("p", &event, 1),
+        ] {
+            assert_ne!(first.msg_id(), other.msg_id());
+            assert_ne!(first.commit_key(), other.commit_key());
+        }
     }
 }

@@ -18,7 +18,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::commit::{Committed, Record};
-use super::names::{self, Names};
+use super::ingest::GENERATION_HEADER;
+use super::names::{self, DeliveryId, Names};
 use super::{Nats, NatsError};
 use crate::config::PluginLimits;
 use crate::dispatch::{lease_ms, retry_delay};
@@ -227,7 +228,11 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
             let mut delivery = Delivery {
                 puller: &puller,
                 message: &message,
-                event: &event,
+                id: DeliveryId {
+                    plugin: &plugin.name,
+                    event: &event,
+                    generation: generation(&message),
+                },
                 attempt,
                 ordered,
             };
@@ -248,11 +253,19 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
     plugin.slot_freed.notify_one();
 }
 
+/// The generation of a pulled delivery: 0 unless a replay published it.
+fn generation(message: &Message) -> u32 {
+    (message.headers.as_ref())
+        .and_then(|headers| headers.get(GENERATION_HEADER))
+        .and_then(|value| value.as_str().parse().ok())
+        .unwrap_or(0)
+}
+
 /// One pulled delivery being run.
 struct Delivery<'a> {
     puller: &'a Puller,
     message: &'a Message,
-    event: &'a Event,
+    id: DeliveryId<'a>,
     /// This attempt's number (1 for the first): JetStream's count of
     /// deliveries, plus the retries run in place.
     attempt: u32,
@@ -279,13 +292,13 @@ impl Delivery<'_> {
         let routes = pipeline.routes();
         // Only an earlier attempt can have committed: the first skips the lookup.
         if self.attempt > 1
-            && let Some(record) = nats.committed(&plugin.name, self.event).await?
+            && let Some(record) = nats.committed(&self.id).await?
         {
             tracing::info!(node = %record.node, "effects already committed; not running again");
             return self.finished(&routes, &record.children()?).await;
         }
         // The plugin's limits, with what the delivery's route overrides.
-        let limits = routes.route_to(self.event, &plugin.name).map_or_else(
+        let limits = routes.route_to(self.id.event, &plugin.name).map_or_else(
             || version.limits.clone(),
             |(_, options)| options.apply(&version.limits),
         );
@@ -324,9 +337,9 @@ impl Delivery<'_> {
         let metrics = &pipeline.metrics;
         for _ in 0..MAX_CONFLICT_RERUNS {
             let attempt = Attempt {
-                event: self.event,
+                event: self.id.event,
                 number: self.attempt,
-                generation: 0,
+                generation: self.id.generation,
                 limits,
             };
             let execute = tracing::info_span!("execute", attempt = self.attempt);
@@ -352,14 +365,18 @@ impl Delivery<'_> {
                         .await;
                 }
             };
-            let children =
-                match crate::commit::build_emitted(pipeline, self.event, &plugin.name, emitted) {
-                    Ok(children) => children,
-                    Err(message) => {
-                        metrics.delivery_failed(&plugin.name, "invalid_output");
-                        return self.bury("invalid_output", message).await;
-                    }
-                };
+            let children = match crate::commit::build_emitted(
+                pipeline,
+                self.id.event,
+                &plugin.name,
+                emitted,
+            ) {
+                Ok(children) => children,
+                Err(message) => {
+                    metrics.delivery_failed(&plugin.name, "invalid_output");
+                    return self.bury("invalid_output", message).await;
+                }
+            };
             let record = Record {
                 outcome: outcome.to_owned(),
                 node: nats.node().to_owned(),
@@ -368,15 +385,13 @@ impl Delivery<'_> {
                 state_writes: execution.effects.state_writes.len(),
                 children: Record::encode_children(&children),
             };
-            let committed = nats
-                .commit(&plugin.name, self.event, &execution.effects, &record)
-                .await?;
+            let committed = nats.commit(&self.id, &execution.effects, &record).await?;
             match committed {
                 Committed::Now => {
                     self.finished(routes, &children).await?;
                     let latency = record
                         .committed_at_ms
-                        .saturating_sub(self.event.ingested_at_ms);
+                        .saturating_sub(self.id.event.ingested_at_ms);
                     metrics.delivery_processed(&plugin.name, Duration::from_millis(latency));
                     return Ok(Step::Settled);
                 }
@@ -457,8 +472,7 @@ impl Delivery<'_> {
             &self.puller.nats,
             &self.puller.plugin,
         );
-        nats.dead_letter(&plugin.name, self.event, reason, &message)
-            .await?;
+        nats.dead_letter(&self.id, reason, &message).await?;
         self.ack().await?;
         tracing::warn!(reason, %message, "delivery is dead");
         pipeline.metrics.delivery_dead(&plugin.name);

@@ -1,8 +1,8 @@
 //! What both storage backends promise, checked on each through what a client
 //! sees (ingest answers, metrics, plugin state): the embedded fjall store as
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
-//! requests alternating between them. Replay and the events and dead-letter
-//! APIs have no NATS form yet, so they are tested on fjall alone elsewhere.
+//! requests alternating between them. The events and dead-letter APIs have
+//! no NATS form yet, so they are tested on fjall alone elsewhere.
 
 use serde_json::{Value, json};
 
@@ -174,4 +174,63 @@ fn each_backend_keeps_key_order_through_a_retry_and_applies_effects_once() {
             assert_eq!(recorded.order[*key], expected, "{backend:?}: key {key}");
         }
     }
+}
+
+#[test]
+fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
+    const TOTAL: u64 = 10;
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-recorder"], recorder::ROUTE);
+        // One at a time, alternating nodes: event n is sequence n + 1 of the log.
+        for n in 0..TOTAL {
+            weir.post(n as usize, &[recorder::event(n, None, false)]);
+        }
+        wait_until_seen(&weir, &[1; TOTAL as usize]);
+
+        // Sequences 4..=10: events 3..=9 run once more, and apply their effects again.
+        let progress = replay(&weir, 4);
+        assert_eq!(
+            (&progress["from_sequence"], &progress["to_sequence"]),
+            (&json!(4), &json!(10)),
+            "{backend:?}"
+        );
+        assert_eq!(progress["queued"], 7, "{backend:?}: {progress:#}");
+        let mut expected: Vec<u64> = (0..TOTAL).map(|n| if n >= 3 { 2 } else { 1 }).collect();
+        wait_until_seen(&weir, &expected);
+        // A second replay is a generation of its own: it runs event 9 a third time.
+        assert_eq!(replay(&weir, 10)["queued"], 1, "{backend:?}");
+        expected[9] = 3;
+        wait_until_seen(&weir, &expected);
+        let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
+        weir.wait_for_metric(processed, 18.0);
+        assert_eq!(weir.metric(processed), 18.0, "{backend:?}");
+    }
+}
+
+/// Replays the recorder from sequence `since` through the second node;
+/// returns the job's progress once it is done.
+fn replay(weir: &Deployment, since: u64) -> Value {
+    let request = json!({"plugin": "test-recorder", "since_sequence": since, "rate_per_sec": 1000});
+    let answer = weir.node(1).post_json("/v1/replay", &request.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let status_url = answer.body["status_url"].as_str().expect("status_url");
+    let progress = weir.node(1).wait_for("the replay to end", |node| {
+        let progress = node.get(status_url).body;
+        (progress["status"] != "running").then_some(progress)
+    });
+    assert_eq!(progress["status"], "done", "{progress:#}");
+    progress
+}
+
+/// Waits until the recorder has seen event n `counts[n]` times, and no more.
+fn wait_until_seen(weir: &Deployment, counts: &[u64]) {
+    let seen = weir
+        .node(0)
+        .wait_for("the recorder to see every event", |node| {
+            let seen = recorded_when_available(node)?.seen;
+            (seen.len() == counts.len() && seen.values().zip(counts).all(|(a, b)| a >= b))
+                .then_some(seen)
+        });
+    let seen: Vec<u64> = seen.into_values().collect();
+    assert_eq!(seen, counts);
 }

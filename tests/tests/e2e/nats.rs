@@ -148,6 +148,28 @@ fn ingest_and_delivery_go_on_when_one_nats_server_dies() {
     b.stop();
 }
 
+#[test]
+fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
+    let mut cluster = NatsCluster::start();
+    let (_dir, weir) = start_node(&cluster, "node-a");
+    send(&[&weir], 0..PER_REQUEST);
+    for server in 0..3 {
+        cluster.kill(server);
+    }
+    let ready = weir.wait_for("/readyz to notice", |weir| {
+        let answer = weir.get("/readyz");
+        (answer.status == 503).then_some(answer.body)
+    });
+    assert_eq!(ready["status"], "nats_disconnected");
+    let events = json!([recorder::event(TOTAL, None, false)]).to_string();
+    let ingest = weir.post_json("/v1/events", &events);
+    assert_eq!(ingest.status, 503, "{}", ingest.text);
+    let request = json!({"plugin": "test-recorder", "since_sequence": 1});
+    let replay = weir.post_json("/v1/replay", &request.to_string());
+    assert_eq!(replay.status, 503, "{}", replay.text);
+    weir.stop();
+}
+
 /// Starts weir with `config` and checks that it exits at once with an
 /// error that says `expected`.
 fn assert_start_up_fails(config: &str, expected: &str) {
