@@ -1,4 +1,5 @@
-//! Under a burst far above what the plugins keep up with, weir sheds load with
+//! Under a burst far above what the plugins keep up with (here: while the
+//! plugin is paused), weir sheds load with
 //! 503/429 and `Retry-After`, keeps its memory bounded, processes every event
 //! it accepted once, and opens admission again when the backlog drains. A
 //! SIGTERM under load exits in time and loses nothing.
@@ -43,6 +44,10 @@ fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     let pid = weir.pid();
+    // Held while the burst lasts: a plugin that keeps up with one client on
+    // a fast disk would leave nothing to shed.
+    let paused = weir.post("/v1/plugins/test-recorder/pause", "", "");
+    assert_eq!(paused.status, 200, "{}", paused.text);
 
     let mut accepted = BTreeSet::new();
     let mut shed = 0;
@@ -69,6 +74,8 @@ fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all
     );
     assert!(max_rss < RSS_BOUND_KB, "RSS reached {max_rss} kB");
 
+    let resumed = weir.post("/v1/plugins/test-recorder/resume", "", "");
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
     wait_until_idle(&weir);
     let seen = recorded(&weir).seen;
     let processed: BTreeSet<u64> = seen.keys().copied().collect();
