@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
+use crate::backend::{BackendError, DeadLetterPage};
 use crate::metrics::plugin as plugin_label;
-use crate::queue::{DeadFilter, DeadLetter, Seq};
+use crate::queue::{DeadFilter, Seq};
 
 /// Default and largest page of `GET /v1/dead-letters`.
 const PAGE: usize = 100;
@@ -112,16 +113,26 @@ pub async fn list(
     caller: Caller,
     Query(query): Query<DeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = query.limit(PAGE, MAX_PAGE)?;
-    let page = app.pipeline.queue.dead_letters(
-        &query.filter(&caller)?,
-        query.cursor()?.as_deref(),
-        limit,
-    )?;
-    let letters: Vec<Value> = page.letters.iter().map(view).collect();
+    let page = DeadLetterPage {
+        filter: query.filter(&caller)?,
+        cursor: query.cursor()?,
+        limit: query.limit(PAGE, MAX_PAGE)?,
+    };
+    let listing = app
+        .backend
+        .dead_letters(page)
+        .await
+        .map_err(|error| match error {
+            BackendError::BadCursor => ApiError::BadRequest(error.to_string()),
+            BackendError::Queue(error) => error.into(),
+            BackendError::Nats(error) => {
+                tracing::error!(%error, "cannot list dead letters");
+                ApiError::Unavailable
+            }
+        })?;
     Ok(Json(json!({
-        "dead_letters": letters,
-        "next_cursor": page.next.map(|key| CURSOR.encode(key)),
+        "dead_letters": listing.letters,
+        "next_cursor": listing.next.map(|key| CURSOR.encode(key)),
     })))
 }
 
@@ -136,6 +147,7 @@ pub async fn list(
     responses(
         (status = 200, description = "How many were `replayed`, and whether `more` match", body = Object),
         (status = 400, description = "A bad limit, or a cursor", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn replay_matching(
@@ -143,6 +155,7 @@ pub async fn replay_matching(
     caller: Caller,
     Query(query): Query<DeadQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    app.require_fjall("POST /v1/dead-letters/replay")?;
     if query.cursor.is_some() {
         return Err(ApiError::BadRequest(
             "a bulk replay takes no cursor: replayed letters leave the list".into(),
@@ -175,6 +188,7 @@ pub async fn replay_matching(
         (status = 200, description = "The plugins whose deliveries were `replayed`", body = Object),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn replay_event(
@@ -183,6 +197,7 @@ pub async fn replay_event(
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    app.require_fjall("POST /v1/dead-letters/{id}/replay")?;
     let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let targets: Vec<(Seq, String)> = plugins.into_iter().map(|p| (seq, p)).collect();
     let replayed = revive(&app, &targets)?;
@@ -200,6 +215,7 @@ pub async fn replay_event(
         (status = 200, description = "The plugins whose deliveries were `discarded`", body = Object),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn discard_event(
@@ -208,6 +224,7 @@ pub async fn discard_event(
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    app.require_fjall("DELETE /v1/dead-letters/{id}")?;
     let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let mut staging = app.pipeline.queue.stage();
     let mut discarded = Vec::new();
@@ -266,20 +283,4 @@ fn revive(app: &AppState, targets: &[(Seq, String)]) -> Result<Vec<String>, ApiE
             .inc();
     }
     Ok(revived)
-}
-
-fn view(letter: &DeadLetter) -> Value {
-    let event = &letter.event;
-    json!({
-        "id": event.id,
-        "sequence": letter.seq,
-        "plugin": letter.record.plugin,
-        "tenant": event.tenant,
-        "type": event.kind,
-        "source": event.source,
-        "attempts": letter.record.attempts,
-        "replays": letter.record.replays,
-        "error": letter.record.error,
-        "history": letter.record.history,
-    })
 }

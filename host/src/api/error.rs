@@ -105,6 +105,9 @@ pub enum ApiError {
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
+    /// What only the embedded store does, asked of a node on NATS.
+    #[error("{0}")]
+    NotOnBackend(String),
     /// A bug or corruption; details are in the log.
     #[error("internal error; see the weir log")]
     Internal,
@@ -135,6 +138,7 @@ impl ApiError {
             ApiError::KeyReused(_) => "idempotency_key_reused",
             ApiError::AmbiguousId(_) => "ambiguous_event_id",
             ApiError::Unrouted(_) => "unrouted",
+            ApiError::NotOnBackend(_) => "not_on_this_backend",
             ApiError::Internal => "internal",
         }
     }
@@ -160,6 +164,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unrouted(_) | ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) | ApiError::AmbiguousId(_) => StatusCode::CONFLICT,
+            ApiError::NotOnBackend(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

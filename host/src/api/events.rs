@@ -35,6 +35,7 @@ pub struct EventQuery {
         (status = 200, description = "The event, its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = Object),
         (status = 404, description = "No event the caller may see has the id", body = ErrorBody),
         (status = 409, description = "Several events have the id: `ambiguous_event_id`", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn get_event(
@@ -43,6 +44,7 @@ pub async fn get_event(
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    app.require_fjall("GET /v1/events/{id}")?;
     let queue = &app.pipeline.queue;
     let seq = event_ref::resolve(
         &app,

@@ -30,6 +30,7 @@ pub use caller::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 
 use crate::backend::Backend;
+use crate::config::Storage;
 use crate::dispatch::Replays;
 use crate::ingest::{Admission, KeysInFlight};
 use crate::pipeline::Pipeline;
@@ -49,6 +50,19 @@ pub struct AppState {
     pub keys_in_flight: Arc<KeysInFlight>,
     /// The last minutes of the pipeline, for the dashboard.
     pub history: Arc<crate::dashboard::History>,
+}
+
+impl AppState {
+    /// Refuses `what` under the NATS backend, which has no form of it yet.
+    pub fn require_fjall(&self, what: &str) -> Result<(), ApiError> {
+        match self.pipeline.config.storage {
+            Storage::Fjall => Ok(()),
+            Storage::Nats(_) => Err(ApiError::NotOnBackend(format!(
+                "{what} needs the embedded fjall store; this node runs on NATS \
+                 ([storage] backend = \"nats\")"
+            ))),
+        }
+    }
 }
 
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.
@@ -94,7 +108,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// A time in ms since the Unix epoch as RFC 3339, the way the API shows times.
-fn rfc3339(ms: u64) -> String {
+pub(crate) fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
         .to_string()
 }

@@ -65,6 +65,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     responses(
         (status = 200, description = "The tenant is paused", body = Object),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn pause(
@@ -73,6 +74,7 @@ pub async fn pause(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
+    app.require_fjall("Pausing a tenant")?;
     mark_paused(&app, &tenant, true)?;
     tracing::warn!(%tenant, "tenant paused by an operator: its deliveries are held");
     Ok(Json(json!({ "tenant": tenant, "paused": true })))
@@ -88,6 +90,7 @@ pub async fn pause(
     responses(
         (status = 200, description = "Every held delivery is ready again", body = Object),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
+        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn resume(
@@ -96,6 +99,7 @@ pub async fn resume(
     Path(tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require_admin()?;
+    app.require_fjall("Resuming a tenant")?;
     // The flag goes first: see `dispatch::hold` for why that order loses nothing.
     mark_paused(&app, &tenant, false)?;
     let pipeline = app.pipeline.clone();

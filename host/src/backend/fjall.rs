@@ -7,11 +7,13 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::fjall_replay::FjallRequeue;
-use super::{Backend, BackendError, ReplayLog, StateEntries, StatePage};
+use super::{
+    Backend, BackendError, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
+};
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
 use crate::pipeline::Pipeline;
-use crate::queue::{Admission, GroupCommitter, RequestKey};
+use crate::queue::{Admission, DeadLetter, GroupCommitter, RequestKey};
 use crate::runtime::{CommittedState, Plugin};
 
 /// The fjall backend of `pipeline`'s queue.
@@ -66,6 +68,22 @@ impl Backend for Fjall {
         async move { Ok(entries?) }.boxed()
     }
 
+    fn dead_letters(
+        &self,
+        page: DeadLetterPage,
+    ) -> BoxFuture<'_, Result<DeadListing, BackendError>> {
+        let cursor = page.cursor.as_deref();
+        let found = self
+            .pipeline
+            .queue
+            .dead_letters(&page.filter, cursor, page.limit);
+        let listing = found.map(|found| DeadListing {
+            letters: found.letters.iter().map(view).collect(),
+            next: found.next,
+        });
+        async move { Ok(listing?) }.boxed()
+    }
+
     fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
         let queue = &self.pipeline.queue;
         let bounds = queue
@@ -99,4 +117,21 @@ impl CommittedState for Pipeline {
             .state_get(plugin, tenant, key)
             .map_err(|e| e.to_string())
     }
+}
+
+/// A dead letter as the API shows it.
+fn view(letter: &DeadLetter) -> serde_json::Value {
+    let event = &letter.event;
+    serde_json::json!({
+        "id": event.id,
+        "sequence": letter.seq,
+        "plugin": letter.record.plugin,
+        "tenant": event.tenant,
+        "type": event.kind,
+        "source": event.source,
+        "attempts": letter.record.attempts,
+        "replays": letter.record.replays,
+        "error": letter.record.error,
+        "history": letter.record.history,
+    })
 }

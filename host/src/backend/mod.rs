@@ -17,7 +17,7 @@ pub use fjall::Fjall;
 use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
 use crate::nats::NatsError;
-use crate::queue::{Admission, QueueError, RequestKey, Seq};
+use crate::queue::{Admission, DeadFilter, QueueError, RequestKey, Seq};
 use crate::runtime::Plugin;
 
 /// Why a backend could not do what it was asked.
@@ -29,6 +29,9 @@ pub enum BackendError {
     /// The cluster failed or could not be reached.
     #[error(transparent)]
     Nats(#[from] NatsError),
+    /// A listing's cursor that this backend did not hand out.
+    #[error("cursor is not one this API handed out")]
+    BadCursor,
 }
 
 /// Plugin state entries, (key, value) in key order.
@@ -65,6 +68,12 @@ pub trait Backend: Send + Sync {
     /// The entries of one page of plugin state.
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>>;
 
+    /// One page of the dead letters.
+    fn dead_letters(
+        &self,
+        page: DeadLetterPage,
+    ) -> BoxFuture<'_, Result<DeadListing, BackendError>>;
+
     /// The event log as a replay of `plugin` starting now sees it.
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>>;
 
@@ -74,6 +83,27 @@ pub trait Backend: Send + Sync {
     /// Why this node cannot store events now though its own disk is fine
     /// (the `/readyz` status), if it cannot.
     fn unready(&self) -> Option<&'static str>;
+}
+
+/// Which dead letters to list: the matches of `filter`, oldest first, from
+/// `cursor` (a listing's `next`) on, at most `limit`.
+#[derive(Debug)]
+pub struct DeadLetterPage {
+    /// What they must match.
+    pub filter: DeadFilter,
+    /// Where the page starts.
+    pub cursor: Option<Vec<u8>>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A page of dead letters, each as the API shows it.
+#[derive(Debug, Default)]
+pub struct DeadListing {
+    /// The letters.
+    pub letters: Vec<serde_json::Value>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Vec<u8>>,
 }
 
 /// A replay job's view of the event log: the range stored when it began,

@@ -6,8 +6,11 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::Nats;
+use super::dead::ListingError;
 use super::replay::NatsRequeue;
-use crate::backend::{Backend, BackendError, ReplayLog, StateEntries, StatePage};
+use crate::backend::{
+    Backend, BackendError, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
+};
 use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
@@ -56,6 +59,22 @@ impl Backend for NatsBackend {
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
         async move { Ok(self.nats.state_entries(&page).await?) }.boxed()
+    }
+
+    fn dead_letters(
+        &self,
+        page: DeadLetterPage,
+    ) -> BoxFuture<'_, Result<DeadListing, BackendError>> {
+        async move {
+            self.nats
+                .dead_letters(&page)
+                .await
+                .map_err(|error| match error {
+                    ListingError::BadCursor => BackendError::BadCursor,
+                    ListingError::Nats(error) => error.into(),
+                })
+        }
+        .boxed()
     }
 
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {

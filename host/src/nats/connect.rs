@@ -72,7 +72,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         .map_err(setup(names.deliveries_stream()))?;
     // Kept until retention removes them: the dead letters to look into,
     // the events to replay.
-    kept_stream(
+    let dead = kept_stream(
         &jetstream,
         settings,
         retention,
@@ -102,6 +102,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         jetstream,
         deliveries,
         events,
+        dead,
         records,
     })
 }

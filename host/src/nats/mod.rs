@@ -86,6 +86,8 @@ pub struct Nats {
     deliveries: jetstream::stream::Stream,
     /// Every event, kept for replay.
     events: jetstream::stream::Stream,
+    /// The dead deliveries.
+    dead: jetstream::stream::Stream,
     records: kv::Store,
 }
 

@@ -472,7 +472,8 @@ impl Delivery<'_> {
             &self.puller.nats,
             &self.puller.plugin,
         );
-        nats.dead_letter(&self.id, reason, &message).await?;
+        nats.dead_letter(&self.id, self.attempt, reason, &message)
+            .await?;
         self.ack().await?;
         tracing::warn!(reason, %message, "delivery is dead");
         pipeline.metrics.delivery_dead(&plugin.name);

@@ -1,8 +1,9 @@
 //! What both storage backends promise, checked on each through what a client
 //! sees (ingest answers, metrics, plugin state): the embedded fjall store as
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
-//! requests alternating between them. The events and dead-letter APIs have
-//! no NATS form yet, so they are tested on fjall alone elsewhere.
+//! requests alternating between them. `GET /v1/events/{id}` and replaying or
+//! discarding dead letters have no NATS form yet, so they are tested on
+//! fjall alone elsewhere.
 
 use serde_json::{Value, json};
 
@@ -125,6 +126,36 @@ fn each_backend_retries_with_backoff_then_dead_letters() {
         // Three attempts each: two retries, then dead.
         assert_eq!(weir.metric(retried), 4.0, "{backend:?}");
         assert_eq!(weir.metric(dead), 2.0, "{backend:?}");
+
+        // Listed a page at a time, from any node.
+        let first = weir.node(1).get("/v1/dead-letters?limit=1").body;
+        let cursor = first["next_cursor"].as_str().expect("a next page");
+        let second = (weir.node(0))
+            .get(&format!("/v1/dead-letters?limit=1&cursor={cursor}"))
+            .body;
+        assert_eq!(second["next_cursor"], Value::Null, "{backend:?}: {second}");
+        let mut ids = Vec::new();
+        for letter in [&first, &second].map(|page| &page["dead_letters"][0]) {
+            assert_eq!(
+                letter["plugin"], "test-always-retry",
+                "{backend:?}: {letter}"
+            );
+            assert_eq!(letter["attempts"], 3, "{backend:?}: {letter}");
+            ids.push(letter["id"].as_str().expect("id").to_owned());
+        }
+        ids.sort();
+        assert_eq!(ids, ["retry-1", "retry-2"], "{backend:?}");
+        // Not base64; and, on NATS, three bytes: not a stream sequence number.
+        let mut bad_cursors = vec!["%21%21"];
+        if let Backend::Nats = backend {
+            bad_cursors.push("AAAA");
+        }
+        for cursor in bad_cursors {
+            let bad = weir
+                .node(0)
+                .get(&format!("/v1/dead-letters?cursor={cursor}"));
+            assert_eq!(bad.status, 400, "{backend:?} {cursor}: {}", bad.text);
+        }
     }
 }
 
@@ -143,6 +174,28 @@ fn each_backend_dead_letters_a_failed_delivery_at_once() {
         assert_eq!(weir.metric(failed), 1.0, "{backend:?}");
         let retried = r#"weir_deliveries_retried_total{plugin="test-always-fail"}"#;
         assert_eq!(weir.metric(retried), 0.0, "{backend:?}");
+
+        let listed = weir.node(1).get("/v1/dead-letters").body;
+        let letters = listed["dead_letters"].as_array().expect("dead_letters");
+        assert_eq!(letters.len(), 1, "{backend:?}: {listed}");
+        let letter = &letters[0];
+        let shown = ["id", "plugin", "tenant", "type", "attempts"].map(|field| &letter[field]);
+        assert_eq!(
+            shown,
+            [
+                &json!("fail-1"),
+                &json!("test-always-fail"),
+                &json!("default"),
+                &json!("suite.event"),
+                &json!(1)
+            ],
+            "{backend:?}: {letter}"
+        );
+        // Filters: another plugin or tenant has none.
+        for filter in ["plugin=test-ack", "tenant=other", "type=other.type"] {
+            let page = weir.node(0).get(&format!("/v1/dead-letters?{filter}")).body;
+            assert_eq!(page["dead_letters"], json!([]), "{backend:?}: {filter}");
+        }
     }
 }
 

@@ -167,6 +167,30 @@ fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
     let request = json!({"plugin": "test-recorder", "since_sequence": 1});
     let replay = weir.post_json("/v1/replay", &request.to_string());
     assert_eq!(replay.status, 503, "{}", replay.text);
+    let dead = weir.get("/v1/dead-letters");
+    assert_eq!(dead.status, 503, "{}", dead.text);
+    weir.stop();
+}
+
+#[test]
+fn what_only_the_embedded_store_does_is_refused_naming_the_backend() {
+    let cluster = NatsCluster::start();
+    let (_dir, weir) = start_node(&cluster, "node-a");
+    send(&[&weir], 0..PER_REQUEST);
+    for (method, path) in [
+        ("GET", "/v1/events/rec-0"),
+        ("POST", "/v1/dead-letters/replay"),
+        ("POST", "/v1/dead-letters/rec-0/replay"),
+        ("DELETE", "/v1/dead-letters/rec-0"),
+        ("POST", "/v1/tenants/acme/pause"),
+        ("POST", "/v1/tenants/acme/resume"),
+    ] {
+        let answer = weir.request(method, path, &[], "");
+        assert_eq!(answer.status, 501, "{method} {path}: {}", answer.text);
+        assert_eq!(answer.body["error"]["code"], "not_on_this_backend");
+        let message = answer.body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("NATS"), "{method} {path}: {message}");
+    }
     weir.stop();
 }
 
