@@ -35,9 +35,14 @@ struct Args {
     /// Stop sending after this many seconds, whatever is left.
     #[arg(long, default_value_t = 120)]
     max_seconds: u64,
-    /// After ingest, wait until every event has passed both example plugins.
+    /// After ingest, wait until every event has passed both example plugins
+    /// (or the `--done-by` plugin).
     #[arg(long)]
     wait_processed: bool,
+    /// The plugin whose processed deliveries count an event as done: the
+    /// end of the pipeline under load.
+    #[arg(long, default_value = "price-calculator")]
+    done_by: String,
     /// Offer events at this rate (events/s) instead of as fast as weir answers:
     /// an open-loop load, for overload runs.
     #[arg(long)]
@@ -99,13 +104,13 @@ fn main() -> anyhow::Result<()> {
         print_report(&args, &report);
         return Ok(());
     }
-    let priced_before = priced(&agent, &args.urls)?;
-    let report = run(&args, &agent, priced_before)?;
+    let done_before = done(&agent, &args)?;
+    let report = run(&args, &agent, done_before)?;
     print_report(&args, &report);
     Ok(())
 }
 
-fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<Report> {
+fn run(args: &Args, agent: &ureq::Agent, done_before: f64) -> anyhow::Result<Report> {
     let requests = args.events.div_ceil(args.batch);
     let run_id = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
     let next = Arc::new(AtomicUsize::new(0));
@@ -170,11 +175,11 @@ fn run(args: &Args, agent: &ureq::Agent, priced_before: f64) -> anyhow::Result<R
         })
         .collect();
     let mut report = gather(workers, started)?;
-    report.processed_while_sending = priced(agent, &args.urls)? - priced_before;
+    report.processed_while_sending = done(agent, args)? - done_before;
     if args.wait_processed {
-        let target = priced_before + report.events_sent as f64;
+        let target = done_before + report.events_sent as f64;
         let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
-        while priced(agent, &args.urls)? < target {
+        while done(agent, args)? < target {
             if Instant::now() > wait_until {
                 bail!(
                     "the pipeline did not process {} events within {} s",
@@ -273,11 +278,17 @@ fn body(run_id: u128, first: usize, count: usize) -> String {
     }
 }
 
-/// Events the price calculator (the end of the example pipeline) has
-/// processed, over every node.
-fn priced(agent: &ureq::Agent, urls: &[String]) -> anyhow::Result<f64> {
-    let sample = r#"weir_deliveries_processed_total{plugin="price-calculator"}"#;
-    urls.iter().map(|url| metric(agent, url, sample)).sum()
+/// Events the `--done-by` plugin (by default the price calculator, the end
+/// of the example pipeline) has processed, over every node.
+fn done(agent: &ureq::Agent, args: &Args) -> anyhow::Result<f64> {
+    let sample = format!(
+        r#"weir_deliveries_processed_total{{plugin="{}"}}"#,
+        args.done_by
+    );
+    args.urls
+        .iter()
+        .map(|url| metric(agent, url, &sample))
+        .sum()
 }
 
 fn metric(agent: &ureq::Agent, url: &str, sample: &str) -> anyhow::Result<f64> {
