@@ -1,5 +1,7 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
+use fjall::Readable;
+
 use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
 use crate::event::now_ms;
 
@@ -30,17 +32,24 @@ impl Queue {
         from: Seq,
         lease_ms: u64,
     ) -> Result<Option<Leased>, QueueError> {
+        // One snapshot for both reads. A keyspace read on its own reads past
+        // the last batch fjall published, so it can see half of one still
+        // being applied: under load a group commit's ready key showed up
+        // without its delivery record, the lease failed as corrupt, and the
+        // worker paused a second.
+        let snapshot = self.db.snapshot();
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
-        let Some(first) = self.ready.range(range).next() else {
+        let Some(first) = snapshot.range(&self.ready, range).next() else {
             return Ok(None);
         };
         let key = first.key()?;
         let seq = keys::split_ready(&key)
             .map(|(_, _, seq)| seq)
             .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
-        let mut record = self.delivery(seq, plugin)?.ok_or_else(|| {
+        let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
+        let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
-        })?;
+        })?)?;
         // Counted at lease time, so an event that crashes the host still runs out of attempts.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
