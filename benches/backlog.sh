@@ -30,7 +30,6 @@ match = { type = "booking.*" }
 plugins = [$(IFS=,; echo "${names[*]}")]
 TOML
 weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 # Plugins load in the background after weir answers: wait (bounded) for all.
 wait_plugins() {
@@ -54,14 +53,10 @@ for run in $(seq "$runs"); do
   done
   idle+=("$(rss_kb "$pid")")
   sync
-  top=0
   "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 600 \
     --done-by ack-1 >"$work/backlog.json" &
   loader=$!
-  while kill -0 "$loader" 2>/dev/null; do
-    now=$(rss_kb "$pid"); [ "$now" -gt "$top" ] && top=$now
-    sleep 1
-  done
+  top=$(peak_rss_while "$pid" "$loader")
   wait "$loader"
   depth=$(curl -sf "$url/metrics" | awk '/^weir_queue_depth\{/ {sum += $2} END {print sum}')
   echo "run $run: $(cat "$work/backlog.json"), pending deliveries $depth, RSS idle ${idle[-1]} kB, peak ${top} kB"

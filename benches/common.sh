@@ -47,6 +47,21 @@ server_usage() {
   echo "\"server_peak_rss_kib\":$hwm,\"server_cpu_s\":$(awk "BEGIN{print $ticks / $(getconf CLK_TCK)}")"
 }
 
+# The resident set (KiB) of process $1 now.
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# The peak resident set (KiB) of process $1 while process $2 runs, sampled
+# every second.
+peak_rss_while() {
+  local top=0 now
+  while kill -0 "$2" 2>/dev/null; do
+    now=$(rss_kb "$1")
+    [ "$now" -gt "$top" ] && top=$now
+    sleep 1
+  done
+  echo "$top"
+}
+
 stop_weir() {
   kill -TERM "$pid"
   wait "$pid" || true

@@ -42,7 +42,6 @@ $example_routes
 TOML
 }
 
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
@@ -98,14 +97,10 @@ for run in $(seq "$runs"); do
   curl -sf -X POST "$url/v1/plugins/booking-normalizer/pause" >/dev/null
   curl -sf -X POST "$url/v1/plugins/price-calculator/pause" >/dev/null
   rss_idle+=("$(rss_kb "$pid")")
-  peak=0
   "${load_prefix[@]}" "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 300 \
     >"$work/backlog.json" &
   loader=$!
-  while kill -0 "$loader" 2>/dev/null; do
-    now=$(rss_kb "$pid"); [ "$now" -gt "$peak" ] && peak=$now
-    sleep 1
-  done
+  peak=$(peak_rss_while "$pid" "$loader")
   wait "$loader"
   echo "backlog: $(cat "$work/backlog.json"), peak RSS ${peak} kB"
   rss_backlog+=("$peak")
