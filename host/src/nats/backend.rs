@@ -6,7 +6,6 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::Nats;
-use super::dead::ListingError;
 use super::replay::NatsRequeue;
 use crate::backend::{
     Backend, BackendError, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
@@ -65,16 +64,7 @@ impl Backend for NatsBackend {
         &self,
         page: DeadLetterPage,
     ) -> BoxFuture<'_, Result<DeadListing, BackendError>> {
-        async move {
-            self.nats
-                .dead_letters(&page)
-                .await
-                .map_err(|error| match error {
-                    ListingError::BadCursor => BackendError::BadCursor,
-                    ListingError::Nats(error) => error.into(),
-                })
-        }
-        .boxed()
+        async move { self.nats.dead_letters(&page).await }.boxed()
     }
 
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {

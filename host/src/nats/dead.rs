@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::names::DeliveryId;
 use super::{Nats, NatsError};
-use crate::backend::{DeadLetterPage, DeadListing};
+use crate::backend::{BackendError, DeadLetterPage, DeadListing};
 use crate::queue::{DeadFilter, codec};
 
 /// Dead letters read from the stream per request while listing.
@@ -23,13 +23,8 @@ const FETCH: usize = 256;
 /// How long JetStream keeps a listing's consumer if weir does not delete it.
 const LISTING_IDLE: Duration = Duration::from_secs(30);
 
-/// Why a page of dead letters could not be read.
-pub enum ListingError {
-    /// The cursor is not a sequence number this listing handed out.
-    BadCursor,
-    /// JetStream failed.
-    Nats(NatsError),
-}
+/// What a failed listing step was doing.
+const LISTING: &str = "list dead letters";
 
 impl Nats {
     /// Stores dead delivery `id` after `attempts`, once (by message id).
@@ -63,17 +58,14 @@ impl Nats {
 
     /// The page of dead letters `page` asks for; its cursor is the stream
     /// sequence number the next page starts at.
-    pub async fn dead_letters(&self, page: &DeadLetterPage) -> Result<DeadListing, ListingError> {
+    pub async fn dead_letters(&self, page: &DeadLetterPage) -> Result<DeadListing, BackendError> {
         let start = match page.cursor.as_deref() {
             None => DeliverPolicy::All,
             Some(cursor) => DeliverPolicy::ByStartSequence {
                 start_sequence: u64::from_be_bytes(
-                    cursor.try_into().map_err(|_| ListingError::BadCursor)?,
+                    cursor.try_into().map_err(|_| BackendError::BadCursor)?,
                 ),
             },
-        };
-        let failed = |e: &dyn std::fmt::Display| {
-            ListingError::Nats(NatsError::request("list dead letters", e))
         };
         let subject = match &page.filter.plugin {
             Some(plugin) => self.names.dead_subject(plugin),
@@ -89,13 +81,13 @@ impl Nats {
                 ..Default::default()
             })
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| NatsError::request(LISTING, e))?;
         let listing = self.read_page(&consumer, page).await;
         let name = consumer.cached_info().name.clone();
         if let Err(error) = self.dead.delete_consumer(&name).await {
             tracing::warn!(%error, "cannot remove a dead-letter listing's consumer; JetStream does after {LISTING_IDLE:?}");
         }
-        listing.map_err(|e| failed(&e))
+        Ok(listing?)
     }
 
     /// Reads matches of `page` from `consumer` until the page is full or the
@@ -105,7 +97,6 @@ impl Nats {
         consumer: &PullConsumer,
         page: &DeadLetterPage,
     ) -> Result<DeadListing, NatsError> {
-        let failed = |e: &dyn std::fmt::Display| NatsError::request("list dead letters", e);
         let mut listing = DeadListing::default();
         let mut left = consumer.cached_info().num_pending;
         while left > 0 {
@@ -114,11 +105,15 @@ impl Nats {
                 .max_messages(FETCH)
                 .messages()
                 .await
-                .map_err(|e| failed(&e))?;
+                .map_err(|e| NatsError::request(LISTING, e))?;
             let mut read = 0;
-            while let Some(message) = batch.try_next().await.map_err(|e| failed(&*e))? {
+            while let Some(message) = batch
+                .try_next()
+                .await
+                .map_err(|e| NatsError::request(LISTING, e))?
+            {
                 read += 1;
-                let info = message.info().map_err(|e| failed(&*e))?;
+                let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
                 left = info.pending;
                 if let Some(letter) = view(&message, &info, &page.filter) {
                     listing.letters.push(letter);
