@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Measures weir on this machine: durable ingest (single events, then batches of
-# 100) and end-to-end processing through both example plugins, then the queue
-# alone (weir-queue-bench: raw fjall, enqueue through group commit, dequeue and
-# ack), then the plugin runtime (weir-runtime-bench: overhead per delivery, the
-# cost of fuel and epoch interruption, reload latency, start-up) and routing
-# (weir-route-bench: a 200-route table). Each scenario runs N times (default 3) on a fresh data directory; the
-# medians are printed. Loopback only; every run is bounded in events and seconds.
+# 100) and end-to-end processing through both example plugins; the queue
+# against raw fjall on the same disk (weir-queue-bench: a batch and an fsync,
+# enqueue through group commit); the plugin runtime (weir-runtime-bench: the
+# cost of fuel and epoch interruption, reload latency, start-up); then the
+# criterion micro-benchmarks (benches/micro: route match, enqueue, dequeue and
+# ack, the scheduler's choice, one delivery, one commit). Each scenario but the
+# criterion ones runs N times (default 3) on a fresh data directory, and the
+# medians are printed; criterion takes its own samples. Loopback only; every run
+# is bounded in events and seconds.
 #
 #   bash benches/run.sh [RUNS]
 set -euo pipefail
@@ -40,7 +43,8 @@ print(f"{name}: median of {len(rows)} runs: "
 PY
 }
 
-# The queue without HTTP or plugins; one JSON line per scenario and batch size.
+# The queue without HTTP or plugins, against raw fjall on the same disk; one
+# JSON line per scenario and batch size.
 queue_bench() {
   for run in $(seq "$runs"); do
     sync
@@ -51,20 +55,11 @@ import json, statistics, sys
 groups = {}
 for line in open(sys.argv[1]):
     row = json.loads(line)
-    lanes = row.get("tenants", row.get("tenants_per_priority"))
-    groups.setdefault((row["scenario"], row.get("batch"), lanes), []).append(row)
-for (scenario, batch, lanes), rows in groups.items():
+    groups.setdefault((row["scenario"], row["batch"]), []).append(row)
+for (scenario, batch), rows in groups.items():
     def median(key):
-        values = [r[key] for r in rows if r.get(key) is not None]
-        return statistics.median(values) if values else float("nan")
-    if scenario == "scheduler":
-        print(f"scheduler choice, {lanes} tenants per priority: median of {len(rows)} runs: "
-              f"{median('ns_per_dispatch'):.1f} ns per dispatch")
-        continue
-    unit = "deliveries" if scenario == "dequeue" else "events"
-    text = f"queue {scenario}" + (f" batch {batch}" if batch is not None else "")
-    text += f" over {lanes} tenants" if lanes is not None else ""
-    text += f": median of {len(rows)} runs: {median(unit + '_per_sec'):,.0f} {unit}/s"
+        return statistics.median(r[key] for r in rows)
+    text = f"queue {scenario} batch {batch}: median of {len(rows)} runs: {median('events_per_sec'):,.0f} events/s"
     if scenario == "enqueue":
         text += (f" ({median('ratio'):.2f}x raw fjall at the same batch, "
                  f"{rows[0]['concurrency']} submitters)")
@@ -75,10 +70,25 @@ for (scenario, batch, lanes), rows in groups.items():
 PY
 }
 
+# The criterion micro-benchmarks (benches/micro), then the median time per
+# element of each, from criterion's own estimates.
+micro_bench() {
+  sync
+  cargo bench --locked -p weir-bench --bench micro
+  python3 - "${CARGO_TARGET_DIR:-target}/criterion" <<'PY'
+import json, pathlib, sys
+for estimates in sorted(pathlib.Path(sys.argv[1]).glob("**/new/estimates.json")):
+    bench = json.loads((estimates.parent / "benchmark.json").read_text())
+    median_ns = json.loads(estimates.read_text())["median"]["point_estimate"]
+    elements = (bench.get("throughput") or {}).get("Elements", 1)
+    print(f"{bench['full_id']}: median {median_ns / elements / 1000:.2f} µs per element")
+PY
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 scenario single --events 20000 --batch 1 --concurrency 64
 scenario batch --events 50000 --batch 100 --concurrency 8
 queue_bench
 sync
 "$bin/weir-runtime-bench" --runs "$runs"
-"$bin/weir-route-bench" --runs "$runs"
+micro_bench

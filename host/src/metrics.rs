@@ -152,9 +152,17 @@ pub struct Metrics {
     pub fsync_duration: Histogram,
 }
 
-/// 1 ms to ~9 min: end-to-end latency includes queueing and retries.
+/// Bounds of the end-to-end histogram, in seconds: 0.5 ms to 10 min, since
+/// the latency includes queueing and retries. Steps of 1, 2.5 and 5 put the
+/// usual latency objectives (10 ms, 25 ms, 100 ms, ...) on bucket bounds, so
+/// whether one is met reads straight off the counts.
+const END_TO_END_BOUNDS: [f64; 19] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+    50.0, 100.0, 250.0, 600.0,
+];
+
 fn end_to_end_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.001, 2.0, 20))
+    Histogram::new(END_TO_END_BOUNDS)
 }
 
 fn latency_histogram() -> Histogram {

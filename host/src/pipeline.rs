@@ -66,24 +66,32 @@ impl Pipeline {
         }
     }
 
-    /// Commits `staging`, then counts and wakes what it changed.
+    /// Commits `staging`, counting and waking what it changed.
     pub fn commit(&self, staging: Staging<'_>) -> Result<(), QueueError> {
-        let staged = staging.commit()?;
-        self.staged(&staged);
+        let staged = self.write(staging)?;
+        self.wake(&staged);
         Ok(())
     }
 
-    /// Counts the new deliveries of a committed change and wakes their lanes.
-    pub fn staged(&self, staged: &Staged) {
-        self.deliveries_added(&staged.added);
-        self.deliveries_ready_again(&staged.readied);
+    /// Commits `staging` and counts the deliveries it adds, without waking
+    /// them yet (see [`Pipeline::wake`]).
+    pub fn write(&self, staging: Staging<'_>) -> Result<Staged, QueueError> {
+        // Counted before the write: once the batch is in, a worker may lease,
+        // run and finish one of its deliveries, and count it off, before this
+        // thread runs again. A failed write poisons the store (every later
+        // write fails too, and weir stops), so the count is not taken back.
+        for pending in staging.added() {
+            self.pending_changed(&pending.plugin, &pending.lane.tenant, 1);
+        }
+        staging.commit()
     }
 
-    fn deliveries_added(&self, deliveries: &[Pending]) {
-        for pending in deliveries {
-            self.pending_changed(&pending.plugin, &pending.lane.tenant, 1);
+    /// Wakes the lanes of the deliveries a committed change added or made ready again.
+    pub fn wake(&self, staged: &Staged) {
+        for pending in &staged.added {
             self.lanes.wake(&pending.plugin, &pending.lane, pending.seq);
         }
+        self.deliveries_ready_again(&staged.readied);
     }
 
     /// Counts `change` more (or fewer) pending deliveries of `plugin` for

@@ -98,7 +98,7 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
         if let Some(error) = failpoint::pass(failpoint::Point::GroupCommit) {
             return Err(fjall::Error::Io(error).into());
         }
-        let staged = staging.commit()?;
+        let staged = pipeline.write(staging)?;
         // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
         let persisted = pipeline.queue.persist();
@@ -112,7 +112,7 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
         Ok(staged) => {
             pipeline.metrics.events_ingested.inc_by(stored);
             pipeline.metrics.group_commit_events.observe(stored as f64);
-            pipeline.staged(&staged);
+            pipeline.wake(&staged);
             for (reply, admissions) in replies {
                 let _ = reply.send(Ok(admissions));
             }

@@ -290,6 +290,11 @@ impl<'q> Staging<'q> {
         self.make_ready(next_seq, record)
     }
 
+    /// The deliveries this change makes pending so far.
+    pub fn added(&self) -> &[Pending] {
+        &self.added
+    }
+
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).
     pub fn commit(mut self) -> Result<Staged, QueueError> {
         self.batch.commit()?;

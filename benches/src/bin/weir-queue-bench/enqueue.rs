@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use weir::pipeline::Pipeline;
-use weir::queue::GroupCommitter;
+use weir::queue::{Durability, GroupCommitter};
 
-use crate::{Measured, setup};
+use weir_bench::queue_setup as setup;
+
+use crate::Measured;
 
 /// How much to submit, and how.
 #[derive(Debug, Clone, Copy)]
@@ -19,8 +21,6 @@ pub struct Load {
     pub batch: usize,
     /// Events in all (rounded up to whole batches).
     pub events: u64,
-    /// Tenants the events are spread over.
-    pub tenants: u64,
     /// Tasks submitting at once: what lets the committer group them.
     pub concurrency: usize,
 }
@@ -33,7 +33,7 @@ pub fn scenario(
     cap: Duration,
 ) -> anyhow::Result<Measured> {
     let dir = setup::scratch_dir(base, "enqueue")?;
-    let pipeline = setup::pipeline(dir.path())?;
+    let pipeline = setup::pipeline(dir.path(), Durability::Fsync)?;
     submit_all(&pipeline, load, payload, cap)
 }
 
@@ -55,7 +55,6 @@ pub fn submit_all(
         next_batch: Arc::new(AtomicU64::new(0)),
         batches: load.events.div_ceil(load.batch as u64),
         batch: load.batch as u64,
-        tenants: load.tenants,
         payload: Arc::from(payload),
         deadline: Instant::now() + cap,
     };
@@ -99,8 +98,6 @@ struct Submitters {
     batches: u64,
     /// Events per submit.
     batch: u64,
-    /// Tenants the events are spread over.
-    tenants: u64,
     /// Every event's data, shared rather than copied per task.
     payload: Arc<[u8]>,
     /// When submitters stop claiming batches, whatever is left.
@@ -122,7 +119,7 @@ impl Submitters {
             }
             let first = n * self.batch;
             let events = (first..first + self.batch)
-                .map(|id| setup::event(id, self.tenants, &self.payload))
+                .map(|id| setup::event(id, 1, &self.payload))
                 .collect();
             let admissions = self
                 .committer

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use fjall::{Database, KeyspaceCreateOptions, PersistMode};
 
-use crate::{Measured, setup};
+use weir_bench::queue_setup as setup;
+
+use crate::Measured;
 
 /// Writes `events` records (rounded up to whole batches) in batches of `batch`.
 pub fn scenario(

@@ -23,7 +23,7 @@ const WARM_UP: u64 = 20;
 fn components() -> [(&'static str, PathBuf); 4] {
     let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     [
-        ("rust", super::component("booking-normalizer")),
+        ("rust", weir_bench::component("booking-normalizer")),
         (
             "python",
             sources.join("booking-normalizer-py/booking-normalizer-py.wasm"),

@@ -1,11 +1,9 @@
 //! `weir-runtime-bench`: what running plugins costs on this machine.
 //!
-//! Five scenarios, each run `--runs` times, the median printed as one JSON line:
+//! Four scenarios, each run `--runs` times, the median printed as one JSON
+//! line (the overhead of one delivery is a criterion micro-benchmark,
+//! `benches/micro/delivery.rs`):
 //!
-//! - `delivery` (`delivery.rs`): one delivery to a handler that only acks
-//!   (`plugins/test-ack`), as weir runs it: a fresh store, an instance from the
-//!   pooling allocator, fuel and deadline set, the call, the drop. One at a
-//!   time, so the figure is the runtime's overhead per delivery.
 //! - `metering` (`metering.rs`): a tight Wasm loop on four engines (no
 //!   metering, fuel, epoch interruption, both), with the cost of each as a
 //!   ratio to none.
@@ -24,14 +22,12 @@
 //!
 //! Every measured loop stops after its count or after `--max-seconds`.
 
-mod delivery;
 mod languages;
 mod metering;
 mod reload;
 mod served;
 mod startup;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -41,14 +37,11 @@ use clap::Parser;
 #[command(name = "weir-runtime-bench")]
 struct Args {
     /// Scenarios to run.
-    #[arg(long, value_delimiter = ',', default_values_t = ["delivery".to_owned(), "metering".to_owned(), "reload".to_owned(), "startup".to_owned()])]
+    #[arg(long, value_delimiter = ',', default_values_t = ["metering".to_owned(), "reload".to_owned(), "startup".to_owned()])]
     scenarios: Vec<String>,
     /// Runs of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Deliveries per `delivery` run.
-    #[arg(long, default_value_t = 20_000)]
-    deliveries: u64,
     /// Loop iterations per `metering` call.
     #[arg(long, default_value_t = 200_000_000)]
     iterations: u64,
@@ -68,24 +61,16 @@ fn main() -> anyhow::Result<()> {
     let limit = Duration::from_secs(args.max_seconds);
     for scenario in &args.scenarios {
         match scenario.as_str() {
-            "delivery" => delivery::run(args.runs, args.deliveries, limit)?,
             "metering" => metering::run(args.runs, args.iterations)?,
             "reload" => reload::run(args.runs, args.reloads, limit)?,
             "startup" => startup::run(args.runs, limit)?,
             "languages" => languages::run(args.runs, args.language_deliveries, limit)?,
             other => {
-                anyhow::bail!(
-                    "no scenario named {other:?} (delivery, metering, reload, startup, languages)"
-                )
+                anyhow::bail!("no scenario named {other:?} (metering, reload, startup, languages)")
             }
         }
     }
     Ok(())
-}
-
-/// The component of the bench plugin `name`, built by `build.rs`.
-fn component(name: &str) -> PathBuf {
-    Path::new(env!("WEIR_BENCH_PLUGINS")).join(format!("{name}.wasm"))
 }
 
 /// The middle of `values` (the upper one of an even count).

@@ -13,7 +13,8 @@ pub fn run(runs: usize, reloads: usize, limit: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("scratch directory")?;
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins)?;
-    let component = std::fs::read(super::component("test-ack")).context("test-ack component")?;
+    let component =
+        std::fs::read(weir_bench::component("test-ack")).context("test-ack component")?;
     std::fs::write(plugins.join("test-ack.wasm"), &component)?;
     let weir = Served::start(&dir.path().join("data"), &plugins)?;
     let mut current = wait_for_version(&weir, None, limit)?;

@@ -14,7 +14,8 @@ use super::served::{Served, rebuilt};
 const PLUGINS: usize = 10;
 
 pub fn run(runs: usize, limit: Duration) -> anyhow::Result<()> {
-    let component = std::fs::read(super::component("test-ack")).context("test-ack component")?;
+    let component =
+        std::fs::read(weir_bench::component("test-ack")).context("test-ack component")?;
     let (mut cold_ms, mut warm_ms) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let dir = tempfile::tempdir().context("scratch directory")?;

@@ -1,17 +1,18 @@
-//! What the scenarios share: scratch directories, the payload, a pipeline that
-//! routes every bench event to one plugin, and the events themselves.
+//! The queue alone: scratch directories, the payload, a pipeline that routes
+//! every bench event to one plugin that is never loaded, the events
+//! themselves, and leasing and finishing their deliveries as a worker does.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use weir::config::Overrides;
 use weir::event::{DEFAULT_TENANT, Event, Priority};
 use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
-use weir::queue::{Durability, Queue};
+use weir::queue::{DeliveryState, Durability, Leased, Queue, Target};
 use weir::runtime::Plugins;
 use weir::runtime::engine::{self, PoolSize};
 
@@ -52,14 +53,19 @@ pub fn payload(bytes: usize) -> Vec<u8> {
         .collect()
 }
 
-/// The pipeline weir would run with this route table, its queue in `dir`, fsync on.
-pub fn pipeline(dir: &Path) -> anyhow::Result<Arc<Pipeline>> {
+/// Events per batch when [`fill`] stores them.
+const FILL_BATCH: u64 = 256;
+/// Long enough that no lease expires during a run.
+const LEASE_MS: u64 = 60_000;
+
+/// The pipeline weir would run with this route table, its queue in `dir`.
+pub fn pipeline(dir: &Path, durability: Durability) -> anyhow::Result<Arc<Pipeline>> {
     let overrides = Overrides {
         data_dir: Some(dir.to_owned()),
         ..Overrides::default()
     };
     let config = weir::Config::from_toml(ROUTES, overrides).context("bench config")?;
-    let queue = Queue::open(dir, Durability::Fsync)
+    let queue = Queue::open(dir, durability)
         .with_context(|| format!("cannot open the queue in {}", dir.display()))?;
     // Nothing here stops on a storage failure: the error reaches the scenario instead.
     let stop = CancellationToken::new();
@@ -105,4 +111,60 @@ pub fn event(n: u64, tenants: u64, payload: &[u8]) -> Event {
     }
     event.data = payload.to_vec();
     event
+}
+
+/// Stores events `first..first + count` with a delivery each to [`PLUGIN`],
+/// in unsynced batches: the setup of what is measured, not a measurement.
+pub fn fill(
+    pipeline: &Pipeline,
+    first: u64,
+    count: u64,
+    tenants: u64,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let targets = [Target {
+        plugin: PLUGIN.to_owned(),
+        ordered: false,
+    }];
+    let end = first + count;
+    for start in (first..end).step_by(FILL_BATCH as usize) {
+        let mut staging = pipeline.queue.stage();
+        for n in start..end.min(start + FILL_BATCH) {
+            staging.add_event(&event(n, tenants, payload), &targets)?;
+        }
+        // Wakes each delivery's lane, as ingest does.
+        pipeline.commit(staging)?;
+    }
+    Ok(())
+}
+
+/// Leases the next ready delivery of [`PLUGIN`] in the fair scheduler's
+/// order, with its event, as a plugin's worker does.
+pub fn lease(pipeline: &Pipeline) -> anyhow::Result<(Leased, Event)> {
+    let queue = &pipeline.queue;
+    let leased = pipeline
+        .lanes
+        .of(PLUGIN)
+        .lease_with(&pipeline.lanes.tenants, |lane, from| {
+            queue.lease_next(PLUGIN, lane, from, LEASE_MS)
+        })?
+        .context("no delivery is ready")?;
+    let event = queue
+        .event(leased.seq)?
+        .with_context(|| format!("delivery {} has no event", leased.seq))?;
+    Ok((leased, event))
+}
+
+/// Releases `leased` as done in a batch of its own, as dispatch finishes a
+/// delivery whose handler only acked. Unsynced, as in weir: a lost ack only
+/// means the delivery runs again.
+pub fn finish(pipeline: &Pipeline, mut leased: Leased, event: &Event) -> anyhow::Result<()> {
+    leased.record.state = DeliveryState::Done;
+    let mut staging = pipeline.queue.stage();
+    if !staging.release(&leased, event)? {
+        bail!("the lease on delivery {} was lost", leased.seq);
+    }
+    pipeline.commit(staging)?;
+    pipeline.lanes.finished(&leased.lane.tenant);
+    Ok(())
 }

@@ -1,0 +1,78 @@
+//! Committing what one delivery produced (`commit::finish`), as dispatch does
+//! after the handler returns: the delivery's outcome and attempt history, its
+//! idempotency record, and any state writes and emitted events, in one
+//! atomic batch. The lease before it is setup, not timed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use weir::commit::{self, Finished};
+use weir::queue::Durability;
+use weir::runtime::{Effects, Execution, NewEvent, Outcome};
+use weir_bench::queue_setup;
+
+/// What the handler returned, for each case measured.
+fn execution(case: &str) -> Execution {
+    let (result, effects) = match case {
+        "ack" => (Ok(Outcome::Ack), Effects::default()),
+        _ => {
+            let emitted = NewEvent {
+                type_: "bench.priced".to_owned(),
+                source: None,
+                subject: None,
+                datacontenttype: Some("application/json".to_owned()),
+                data: queue_setup::payload(200),
+                extensions: Vec::new(),
+            };
+            let value = b"{\"total\":41250}".to_vec();
+            let effects = Effects {
+                state_bytes: value.len(),
+                state_writes: BTreeMap::from([("listing:L1".to_owned(), Some(value))]),
+                ..Effects::default()
+            };
+            (Ok(Outcome::Emit(vec![emitted])), effects)
+        }
+    };
+    Execution {
+        result,
+        effects,
+        fuel_consumed: 1_000,
+        started_at_ms: 0,
+        duration: Duration::from_micros(10),
+        version: Arc::from("bench"),
+    }
+}
+
+pub fn bench(c: &mut Criterion) {
+    let payload = queue_setup::payload(200);
+    let mut group = c.benchmark_group("commit");
+    group.throughput(Throughput::Elements(1));
+    for case in ["ack", "emit_and_state"] {
+        let dir = tempfile::tempdir().expect("scratch directory");
+        let pipeline =
+            queue_setup::pipeline(dir.path(), Durability::Buffered).expect("the bench pipeline");
+        let limits = pipeline.config.plugin_defaults.clone();
+        let mut stored = 0;
+        group.bench_function(BenchmarkId::from_parameter(case), |b| {
+            b.iter_custom(|iters| {
+                queue_setup::fill(&pipeline, stored, iters, 1, &payload)
+                    .expect("the deliveries are stored");
+                stored += iters;
+                let mut took = Duration::ZERO;
+                for _ in 0..iters {
+                    let (leased, event) = queue_setup::lease(&pipeline).expect("a lease");
+                    let execution = execution(case);
+                    let started = Instant::now();
+                    let finished = commit::finish(&pipeline, &limits, leased, &event, execution)
+                        .expect("the commit");
+                    took += started.elapsed();
+                    assert!(matches!(finished, Finished::Committed));
+                }
+                took
+            })
+        });
+    }
+    group.finish();
+}
