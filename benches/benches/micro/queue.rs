@@ -3,7 +3,6 @@
 //! fair scheduler picks a lane, the next delivery in it is leased, then
 //! released as done in a batch of its own).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -26,13 +25,14 @@ pub fn enqueue(c: &mut Criterion) {
         GroupCommitter::start(pipeline.clone()).expect("the group committer starts");
     let payload = queue_setup::payload(PAYLOAD_BYTES);
     // Event ids stay unique across every sample of every batch size.
-    let next_id = AtomicU64::new(0);
+    let mut next_id = 0;
     let mut group = c.benchmark_group("queue/enqueue");
     for batch in [1u64, 100] {
         group.throughput(Throughput::Elements(batch));
         group.bench_function(BenchmarkId::new("events_per_submit", batch), |b| {
             b.iter(|| {
-                let first = next_id.fetch_add(batch, Ordering::Relaxed);
+                let first = next_id;
+                next_id += batch;
                 let events = (first..first + batch)
                     .map(|n| queue_setup::event(n, 1, &payload))
                     .collect();
