@@ -3,12 +3,15 @@
 //! and binary modes). A crate of its own so the parsers can be fuzzed
 //! (`fuzz/`) without building the rest of weir.
 
+mod attributes;
 mod binary;
 mod error;
 mod event;
 mod parse;
+mod wire;
 
+pub use attributes::is_json;
 pub use binary::{is_binary, parse_binary};
 pub use error::ParseError;
 pub use event::*;
-pub use parse::{is_json, parse_event, parse_events};
+pub use parse::{parse_event, parse_events};

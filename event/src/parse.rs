@@ -2,14 +2,12 @@
 //! batch array) with weir's extensions. Any invalid event rejects the whole
 //! request, so a batch is stored entirely or not at all.
 
-use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::ParseError;
-use crate::event::{Event, MAX_ATTRIBUTE_BYTES, check_tenant};
-
-/// Longest event id: ids are storage keys.
-const MAX_ID_BYTES: usize = 256;
+use crate::attributes::Attributes;
+use crate::event::Event;
+use crate::wire::Body;
 
 /// Parses a request body into events. `max_events` bounds a batch; events
 /// that name no tenant belong to `default_tenant`.
@@ -18,12 +16,13 @@ pub fn parse_events(
     max_events: usize,
     default_tenant: &str,
 ) -> Result<Vec<Event>, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(json_error)?;
-    match value {
-        Value::Object(object) => Ok(vec![
-            parse_event(object, default_tenant).map_err(ParseError::InvalidEvent)?,
+    match serde_json::from_slice(body).map_err(json_error)? {
+        Body::One(attributes) => Ok(vec![
+            attributes
+                .into_event(default_tenant)
+                .map_err(ParseError::InvalidEvent)?,
         ]),
-        Value::Array(items) => {
+        Body::Batch(items) => {
             if items.is_empty() {
                 return Err(ParseError::InvalidEvent(
                     "the batch is empty: send at least one event".into(),
@@ -39,17 +38,15 @@ pub fn parse_events(
                 .into_iter()
                 .enumerate()
                 .map(|(index, item)| {
-                    match item {
-                        Value::Object(object) => parse_event(object, default_tenant),
-                        _ => Err("is not a JSON object".to_owned()),
-                    }
-                    .map_err(|message| {
-                        ParseError::InvalidEvent(format!("event {index}: {message}"))
-                    })
+                    item.ok_or_else(|| "is not a JSON object".to_owned())
+                        .and_then(|attributes| attributes.into_event(default_tenant))
+                        .map_err(|message| {
+                            ParseError::InvalidEvent(format!("event {index}: {message}"))
+                        })
                 })
                 .collect()
         }
-        _ => Err(ParseError::InvalidEvent(
+        Body::Other => Err(ParseError::InvalidEvent(
             "the body must be an event object or an array of events".into(),
         )),
     }
@@ -69,111 +66,14 @@ fn json_error(error: serde_json::Error) -> ParseError {
 }
 
 /// One event from its attributes as a JSON object; the message names the problem.
-pub fn parse_event(mut object: Map<String, Value>, default_tenant: &str) -> Result<Event, String> {
-    if let Some(version) = take_string(&mut object, "specversion")?
-        && version != "1.0"
-    {
-        return Err(format!(
-            "specversion is {version:?}; weir reads CloudEvents 1.0"
-        ));
-    }
-    let id = match take_string(&mut object, "id")? {
-        Some(id) if id.len() > MAX_ID_BYTES => {
-            return Err(format!("id is longer than {MAX_ID_BYTES} bytes"));
-        }
-        // Ids are storage keys, with 0x00 as their separator.
-        Some(id) if id.contains('\0') => {
-            return Err("id must not contain the NUL character (U+0000)".into());
-        }
-        Some(id) => id,
-        None => uuid::Uuid::now_v7().to_string(),
-    };
-    let source = take_required(&mut object, "source")?;
-    let kind = take_required(&mut object, "type")?;
-    let tenant = take_string(&mut object, "tenant")?.unwrap_or_else(|| default_tenant.to_owned());
-    check_tenant(&tenant)?;
-    let mut datacontenttype = take_string(&mut object, "datacontenttype")?;
-    let data = take_data(&mut object, &mut datacontenttype)?;
-    let mut event = Event::new(id, source, kind, tenant);
-    event.subject = take_string(&mut object, "subject")?;
-    event.time = take_string(&mut object, "time")?;
-    event.datacontenttype = datacontenttype;
-    event.data = data;
-    for (name, value) in object {
-        let value = match value {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => {
-                return Err(format!(
-                    "extension attribute {name:?} must be a string, number or boolean"
-                ));
-            }
-        };
-        event.set_extension(&name, value)?;
-    }
-    Ok(event)
-}
-
-/// The payload: `data_base64` decoded, `data` as a string for non-JSON media
-/// types, otherwise `data` re-serialized as JSON (and typed application/json).
-fn take_data(
-    object: &mut Map<String, Value>,
-    datacontenttype: &mut Option<String>,
-) -> Result<Vec<u8>, String> {
-    let data = object.remove("data");
-    let data_base64 = take_string(object, "data_base64")?;
-    match (data, data_base64) {
-        (Some(_), Some(_)) => Err("an event has either data or data_base64, not both".into()),
-        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|e| format!("data_base64 is not valid base64: {e}")),
-        (Some(Value::String(text)), None)
-            if datacontenttype.as_deref().is_some_and(|ct| !is_json(ct)) =>
-        {
-            Ok(text.into_bytes())
-        }
-        (Some(value), None) => {
-            datacontenttype.get_or_insert_with(|| "application/json".to_owned());
-            serde_json::to_vec(&value).map_err(|e| format!("data cannot be encoded: {e}"))
-        }
-        (None, None) => Ok(Vec::new()),
-    }
-}
-
-/// Whether a media type is JSON (`application/json`, `*+json`, `text/json`).
-pub fn is_json(media_type: &str) -> bool {
-    let essence = media_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
-}
-
-fn take_string(object: &mut Map<String, Value>, name: &str) -> Result<Option<String>, String> {
-    match object.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => {
-            Err(format!("attribute {name:?} must not be empty"))
-        }
-        Some(Value::String(s)) if s.len() > MAX_ATTRIBUTE_BYTES => Err(format!(
-            "attribute {name:?} is longer than {MAX_ATTRIBUTE_BYTES} bytes"
-        )),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("attribute {name:?} must be a string")),
-    }
-}
-
-fn take_required(object: &mut Map<String, Value>, name: &str) -> Result<String, String> {
-    take_string(object, name)?.ok_or_else(|| format!("missing required attribute {name:?}"))
+pub fn parse_event(object: Map<String, Value>, default_tenant: &str) -> Result<Event, String> {
+    Attributes::from_object(object).into_event(default_tenant)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{DEFAULT_TENANT, Priority};
+    use crate::event::{DEFAULT_TENANT, MAX_ATTRIBUTE_BYTES, Priority};
 
     fn parse(body: &str) -> Result<Vec<Event>, String> {
         parse_events(body.as_bytes(), 10, DEFAULT_TENANT).map_err(|e| format!("{e:?} {e}"))
@@ -208,6 +108,54 @@ mod tests {
         assert!(!events[0].id.is_empty());
         assert_eq!(events[0].data, [0, 1, 2]);
         assert_eq!(events[1].data, b"hi");
+    }
+
+    #[test]
+    fn keeps_data_as_the_json_text_received() {
+        let events = parse(
+            r#"[{"source":"s","type":"t","data" :  {"b": 2,  "a": [1, 2.50]}  },
+                {"s\u006furce":"s","type":"t","datacontenttype":"text/plain","data":"a\"b\u00e9"},
+                {"source":"s","type":"t","data":"quoted"},
+                {"source":"s","type":"t","data":null},
+                {"source":"s","type":"t","id":"first","id":"last","n":1.5,"flag":true}]"#,
+        )
+        .expect("valid");
+        assert_eq!(events[0].data, br#"{"b": 2,  "a": [1, 2.50]}"#);
+        assert_eq!(events[1].source, "s");
+        assert_eq!(events[1].data, "a\"b\u{e9}".as_bytes());
+        assert_eq!(events[2].data, br#""quoted""#);
+        assert_eq!(
+            events[2].datacontenttype.as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(events[3].data, b"null");
+        assert_eq!(events[4].id, "last");
+        assert_eq!(
+            events[4].extensions.get("n").map(String::as_str),
+            Some("1.5")
+        );
+        assert_eq!(
+            events[4].extensions.get("flag").map(String::as_str),
+            Some("true")
+        );
+    }
+
+    #[test]
+    fn data_nests_as_deep_as_serde_json_parses_and_no_deeper() {
+        for levels in [120, 125, 126, 127, 128, 200] {
+            let nested = format!("{}\"[{{\\\"\"{}", "[".repeat(levels), "]".repeat(levels));
+            for body in [
+                format!(r#"{{"source":"s","type":"t","data":{nested}}}"#),
+                format!(r#"[{{"source":"s","type":"t","data":{nested}}}]"#),
+            ] {
+                let parsed = parse(&body);
+                let json_parses = serde_json::from_str::<Value>(&body).is_ok();
+                assert_eq!(parsed.is_ok(), json_parses, "{levels} levels: {parsed:?}");
+                if let Err(error) = parsed {
+                    assert!(error.contains("nested deeper than 128 levels"), "{error}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -246,6 +194,15 @@ mod tests {
             ("[]", "empty"),
             ("42", "event object or an array"),
             ("[1]", "event 0: is not a JSON object"),
+            (
+                r#"[{"source":"s","type":"t"},[{}]]"#,
+                "event 1: is not a JSON object",
+            ),
+            (
+                r#"{"source":"s","type":"t","x":null}"#,
+                "\"x\" must be a string, number or boolean",
+            ),
+            (r#"{"source":1,"type":"t"}"#, "\"source\" must be a string"),
         ];
         for (body, expected) in cases {
             let error = parse(body).expect_err(body);
