@@ -3,16 +3,21 @@
 //! pipeline takes to process everything. Bounded in events and in time.
 //! With `--url redis://127.0.0.1:PORT` it appends the same events to a Redis
 //! stream instead (`redis_stream.rs`), the baseline weir is compared with.
+//! Every connection is a task on the one client thread (`connection.rs`).
 
+mod connection;
 mod redis_stream;
 
-use std::sync::Arc;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use futures_util::future::try_join_all;
 use serde_json::{Value, json};
+
+use connection::{Answer, Connection};
 
 /// Load generator for a running weir.
 #[derive(Parser, Debug)]
@@ -60,8 +65,9 @@ struct Args {
 const STALE_SLOT: Duration = Duration::from_secs(1);
 
 /// What one run measured.
-#[derive(Default)]
 struct Report {
+    /// When the first request was due.
+    started: Instant,
     events_sent: usize,
     errors: usize,
     /// Requests not sent because their connection was waiting out a Retry-After.
@@ -91,167 +97,148 @@ fn main() -> anyhow::Result<()> {
     if args.batch == 0 || args.concurrency == 0 || args.rate.is_some_and(|r| r <= 0.0) {
         bail!("--batch, --concurrency and --rate must be positive");
     }
+    let redis = args.urls[0].starts_with("redis://");
+    if redis && (args.wait_processed || args.rate.is_some() || args.urls.len() > 1) {
+        bail!("--wait-processed, --rate and several --url are for weir, not Redis");
+    }
+    // /metrics is read with a blocking client, outside the load.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
-    if let Some(address) = args.urls[0].strip_prefix("redis://") {
-        if args.wait_processed || args.rate.is_some() || args.urls.len() > 1 {
-            bail!("--wait-processed, --rate and several --url are for weir, not Redis");
+    let done_before = if redis { 0.0 } else { done(&agent, &args)? };
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the client's runtime")?;
+    let mut report = client.block_on(send_all(&args))?;
+    if !redis {
+        report.processed_while_sending = done(&agent, &args)? - done_before;
+        if args.wait_processed {
+            wait_processed(&args, &agent, done_before, &mut report)?;
         }
-        let report = run_redis(&args, address)?;
-        print_report(&args, &report);
-        return Ok(());
     }
-    let done_before = done(&agent, &args)?;
-    let report = run(&args, &agent, done_before)?;
     print_report(&args, &report);
     Ok(())
 }
 
-fn run(args: &Args, agent: &ureq::Agent, done_before: f64) -> anyhow::Result<Report> {
-    let requests = args.events.div_ceil(args.batch);
-    let run_id = Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id());
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (agent, next) = (agent.clone(), next.clone());
-            let urls: Vec<String> = args
-                .urls
-                .iter()
-                .map(|url| format!("{url}/v1/events"))
-                .collect();
-            let (batch, total, rate) = (args.batch, args.events, args.rate);
-            let polite = args.honor_retry_after;
-            std::thread::spawn(move || {
-                let mut latencies = Vec::new();
-                let (mut sent, mut errors, mut deferred) = (0, 0, 0);
-                loop {
-                    let request = next.fetch_add(1, Ordering::Relaxed);
-                    if request >= requests || Instant::now() > deadline {
-                        break;
-                    }
-                    let first = request * batch;
-                    if let Some(rate) = rate {
-                        let due = started + Duration::from_secs_f64(first as f64 / rate);
-                        if polite && Instant::now().saturating_duration_since(due) > STALE_SLOT {
-                            deferred += 1;
-                            continue;
-                        }
-                        std::thread::sleep(due.saturating_duration_since(Instant::now()));
-                    }
-                    let body = body(run_id, first, batch.min(total - first));
-                    let began = Instant::now();
-                    let answer = agent
-                        .post(&urls[request % urls.len()])
-                        .header("content-type", "application/json")
-                        .send(&body);
-                    // Latency of accepted requests: a shed one is answered at once.
-                    match answer {
-                        Ok(response) if response.status().as_u16() == 202 => {
-                            latencies.push(began.elapsed());
-                            sent += batch.min(total - first)
-                        }
-                        Ok(response) => {
-                            errors += 1;
-                            let wait = response
-                                .headers()
-                                .get("retry-after")
-                                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                            if let (true, Some(seconds)) = (polite, wait) {
-                                let until =
-                                    (Instant::now() + Duration::from_secs(seconds)).min(deadline);
-                                std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                            }
-                        }
-                        Err(_) => errors += 1,
-                    }
-                }
-                (latencies, sent, errors, deferred)
-            })
-        })
-        .collect();
-    let mut report = gather(workers, started)?;
-    report.processed_while_sending = done(agent, args)? - done_before;
-    if args.wait_processed {
-        let target = done_before + report.events_sent as f64;
-        let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
-        while done(agent, args)? < target {
-            if Instant::now() > wait_until {
-                bail!(
-                    "the pipeline did not process {} events within {} s",
-                    report.events_sent,
-                    args.max_seconds
-                );
+/// Sends every request over `--concurrency` connections at once.
+async fn send_all(args: &Args) -> anyhow::Result<Report> {
+    let load = Load {
+        args,
+        requests: args.events.div_ceil(args.batch),
+        run_id: Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id()),
+        next: AtomicUsize::new(0),
+        started: Instant::now(),
+        deadline: Instant::now() + Duration::from_secs(args.max_seconds),
+    };
+    let connections = (0..args.concurrency).map(|_| load.connection());
+    let mut all = Sent::default();
+    for sent in try_join_all(connections).await? {
+        all.latencies.extend(sent.latencies);
+        all.events += sent.events;
+        all.errors += sent.errors;
+        all.deferred += sent.deferred;
+    }
+    Ok(Report {
+        started: load.started,
+        events_sent: all.events,
+        errors: all.errors,
+        deferred: all.deferred,
+        processed_while_sending: 0.0,
+        ingest_seconds: load.started.elapsed().as_secs_f64(),
+        latencies: all.latencies,
+        processed_seconds: None,
+    })
+}
+
+/// What every connection of one run shares.
+struct Load<'a> {
+    args: &'a Args,
+    requests: usize,
+    run_id: u128,
+    /// The next request to send.
+    next: AtomicUsize,
+    started: Instant,
+    deadline: Instant,
+}
+
+/// What one connection did.
+#[derive(Default)]
+struct Sent {
+    /// Of accepted requests: a shed one is answered at once.
+    latencies: Vec<Duration>,
+    events: usize,
+    errors: usize,
+    deferred: usize,
+}
+
+impl Load<'_> {
+    /// One connection: takes the next request until none is left or time is up.
+    async fn connection(&self) -> anyhow::Result<Sent> {
+        let args = self.args;
+        let mut connection = Connection::open(&args.urls).await?;
+        let mut sent = Sent::default();
+        loop {
+            let request = self.next.fetch_add(1, Ordering::Relaxed);
+            if request >= self.requests || Instant::now() > self.deadline {
+                return Ok(sent);
             }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        report.processed_seconds = Some(started.elapsed().as_secs_f64());
-    }
-    Ok(report)
-}
-
-/// The same events appended to Redis with the same threads and batches:
-/// each thread holds one connection, as each of weir's holds one.
-fn run_redis(args: &Args, address: &str) -> anyhow::Result<Report> {
-    let requests = args.events.div_ceil(args.batch);
-    let next = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
-    let started = Instant::now();
-    let workers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let mut redis = redis_stream::RedisStream::connect(address)?;
-            let next = next.clone();
-            let (batch, total) = (args.batch, args.events);
-            Ok(std::thread::spawn(move || {
-                let (mut latencies, mut sent, mut errors) = (Vec::new(), 0, 0);
-                loop {
-                    let request = next.fetch_add(1, Ordering::Relaxed);
-                    if request >= requests || Instant::now() > deadline {
-                        break;
-                    }
-                    let first = request * batch;
-                    let count = batch.min(total - first);
-                    let events: Vec<String> = (first..first + count)
-                        .map(|n| event(0, n).to_string())
-                        .collect();
-                    let began = Instant::now();
-                    match redis.append(&events) {
-                        Ok(()) => {
-                            latencies.push(began.elapsed());
-                            sent += count;
-                        }
-                        Err(_) => errors += 1,
+            let first = request * args.batch;
+            let events = first..(first + args.batch).min(args.events);
+            if let Some(rate) = args.rate {
+                let due = self.started + Duration::from_secs_f64(first as f64 / rate);
+                if args.honor_retry_after
+                    && Instant::now().saturating_duration_since(due) > STALE_SLOT
+                {
+                    sent.deferred += 1;
+                    continue;
+                }
+                tokio::time::sleep_until(due.into()).await;
+            }
+            let count = events.len();
+            let began = Instant::now();
+            match connection.send(request, events, self.run_id).await {
+                Answer::Accepted => {
+                    sent.latencies.push(began.elapsed());
+                    sent.events += count;
+                }
+                Answer::Refused { retry_after } => {
+                    sent.errors += 1;
+                    if let (true, Some(seconds)) = (args.honor_retry_after, retry_after) {
+                        let until =
+                            (Instant::now() + Duration::from_secs(seconds)).min(self.deadline);
+                        tokio::time::sleep_until(until.into()).await;
                     }
                 }
-                (latencies, sent, errors, 0)
-            }))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    gather(workers, started)
+                Answer::Failed => sent.errors += 1,
+            }
+        }
+    }
 }
 
-/// What one load thread did: accepted latencies, events sent, errors, and
-/// requests deferred.
-type Sent = (Vec<Duration>, usize, usize, usize);
-
-/// Joins the load threads started at `started` into one report.
-fn gather(workers: Vec<std::thread::JoinHandle<Sent>>, started: Instant) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    for worker in workers {
-        let (latencies, sent, errors, deferred) = worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("a load thread panicked"))?;
-        report.latencies.extend(latencies);
-        report.events_sent += sent;
-        report.errors += errors;
-        report.deferred += deferred;
+/// Waits (bounded by `--max-seconds`) until every event sent is processed.
+fn wait_processed(
+    args: &Args,
+    agent: &ureq::Agent,
+    done_before: f64,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let target = done_before + report.events_sent as f64;
+    let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
+    while done(agent, args)? < target {
+        if Instant::now() > wait_until {
+            bail!(
+                "the pipeline did not process {} events within {} s",
+                report.events_sent,
+                args.max_seconds
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    report.ingest_seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    report.processed_seconds = Some(report.started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Booking webhook number `n` of run `run_id`.
@@ -268,13 +255,13 @@ fn event(run_id: u128, n: usize) -> Value {
     })
 }
 
-/// A request body: one booking.com webhook, or an array of `count` of them.
-fn body(run_id: u128, first: usize, count: usize) -> String {
-    let event = |n: usize| event(run_id, n);
-    if count == 1 {
-        event(first).to_string()
+/// A request body: events `numbers` of run `run_id`, one booking.com
+/// webhook or an array of them.
+fn body(run_id: u128, numbers: Range<usize>) -> String {
+    if numbers.len() == 1 {
+        event(run_id, numbers.start).to_string()
     } else {
-        Value::Array((first..first + count).map(event).collect()).to_string()
+        Value::Array(numbers.map(|n| event(run_id, n)).collect()).to_string()
     }
 }
 

@@ -1,57 +1,59 @@
 //! The hand-rolled alternative weir is measured against: each event appended
-//! to a Redis stream with `XADD`, over one connection per load thread. With
+//! to a Redis stream with `XADD`, over one connection per load task. With
 //! `appendfsync always` Redis fsyncs its log before answering, as weir does
 //! before its 202. A batch is sent as one pipelined write of its `XADD`s.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// The stream every event is appended to.
 const STREAM: &str = "weir-bench";
 
-/// One load thread's connection to Redis.
+/// One load connection to Redis.
 pub struct RedisStream {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
+    writer: OwnedWriteHalf,
+    reader: BufReader<OwnedReadHalf>,
 }
 
 impl RedisStream {
     /// Connects to the Redis at `address` (`127.0.0.1:PORT`).
-    pub fn connect(address: &str) -> anyhow::Result<RedisStream> {
-        let writer = TcpStream::connect(address)
+    pub async fn connect(address: &str) -> anyhow::Result<RedisStream> {
+        let stream = TcpStream::connect(address)
+            .await
             .with_context(|| format!("cannot reach Redis at {address}"))?;
-        writer.set_nodelay(true)?;
-        writer.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let reader = BufReader::new(writer.try_clone()?);
-        Ok(RedisStream { writer, reader })
+        stream.set_nodelay(true)?;
+        let (reader, writer) = stream.into_split();
+        Ok(RedisStream {
+            writer,
+            reader: BufReader::new(reader),
+        })
     }
 
     /// Appends each of `events` (JSON texts) with `XADD`, in one pipelined
     /// write, and reads every reply; an error reply fails the whole call.
-    pub fn append(&mut self, events: &[String]) -> anyhow::Result<()> {
+    pub async fn append(&mut self, events: &[String]) -> anyhow::Result<()> {
         let mut request = Vec::new();
         for event in events {
             command(&mut request, &["XADD", STREAM, "*", "event", event]);
         }
-        self.writer.write_all(&request)?;
+        self.writer.write_all(&request).await?;
         for _ in events {
-            self.read_reply()?;
+            self.read_reply().await?;
         }
         Ok(())
     }
 
     /// Reads one reply: the entry id (a bulk string) or an error.
-    fn read_reply(&mut self) -> anyhow::Result<()> {
+    async fn read_reply(&mut self) -> anyhow::Result<()> {
         let mut line = String::new();
-        self.reader.read_line(&mut line)?;
+        self.reader.read_line(&mut line).await?;
         match line.as_bytes().first() {
             Some(b'$') => {
                 let length: usize = line[1..].trim().parse().context("a bulk length")?;
                 let mut entry = vec![0; length + 2];
-                std::io::Read::read_exact(&mut self.reader, &mut entry)?;
+                self.reader.read_exact(&mut entry).await?;
                 Ok(())
             }
             Some(b'-') => bail!("Redis refused: {}", line.trim()),
