@@ -101,7 +101,7 @@ impl From<serde_json::Error> for QueueError {
 /// deliveries, ready keys), each holding its active memtable and up to four
 /// sealed ones waiting to be flushed, and a small key costs far more memory
 /// there than its bytes. With 8 MiB, ten plugins and ten million deliveries
-/// waiting peak at about 240 MiB in all (`benches/backlog.sh`), at the cost
+/// waiting peak at about 250 MiB in all (`benches/backlog.sh`), at the cost
 /// of more, smaller flushes.
 const MEMTABLE_BYTES: u64 = 8 << 20;
 /// Block cache for reads; the hot part of the queue is its recent tail.
