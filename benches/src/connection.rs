@@ -57,9 +57,10 @@ impl Connection {
                     .strip_prefix("http://")
                     .with_context(|| format!("{url} is not an http:// URL"))?
                     .trim_end_matches('/');
-                let address = match address.contains(':') {
-                    true => address.to_owned(),
-                    false => format!("{address}:80"),
+                let address = if address.contains(':') {
+                    address.to_owned()
+                } else {
+                    format!("{address}:80")
                 };
                 Ok(Node {
                     address,
