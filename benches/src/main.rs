@@ -68,14 +68,11 @@ const STALE_SLOT: Duration = Duration::from_secs(1);
 struct Report {
     /// When the first request was due.
     started: Instant,
-    events_sent: usize,
-    errors: usize,
-    /// Requests not sent because their connection was waiting out a Retry-After.
-    deferred: usize,
+    /// What every connection did, added up.
+    sent: Sent,
     /// Events fully processed while the load was being sent (goodput).
     processed_while_sending: f64,
     ingest_seconds: f64,
-    latencies: Vec<Duration>,
     processed_seconds: Option<f64>,
 }
 
@@ -134,21 +131,15 @@ async fn send_all(args: &Args) -> anyhow::Result<Report> {
         deadline: Instant::now() + Duration::from_secs(args.max_seconds),
     };
     let connections = (0..args.concurrency).map(|_| load.connection());
-    let mut all = Sent::default();
-    for sent in try_join_all(connections).await? {
-        all.latencies.extend(sent.latencies);
-        all.events += sent.events;
-        all.errors += sent.errors;
-        all.deferred += sent.deferred;
+    let mut sent = Sent::default();
+    for connection in try_join_all(connections).await? {
+        sent.add(connection);
     }
     Ok(Report {
         started: load.started,
-        events_sent: all.events,
-        errors: all.errors,
-        deferred: all.deferred,
+        sent,
         processed_while_sending: 0.0,
         ingest_seconds: load.started.elapsed().as_secs_f64(),
-        latencies: all.latencies,
         processed_seconds: None,
     })
 }
@@ -171,7 +162,18 @@ struct Sent {
     latencies: Vec<Duration>,
     events: usize,
     errors: usize,
+    /// Requests not sent because their connection was waiting out a Retry-After.
     deferred: usize,
+}
+
+impl Sent {
+    /// Adds what another connection did.
+    fn add(&mut self, other: Sent) {
+        self.latencies.extend(other.latencies);
+        self.events += other.events;
+        self.errors += other.errors;
+        self.deferred += other.deferred;
+    }
 }
 
 impl Load<'_> {
@@ -225,13 +227,13 @@ fn wait_processed(
     done_before: f64,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let target = done_before + report.events_sent as f64;
+    let target = done_before + report.sent.events as f64;
     let wait_until = Instant::now() + Duration::from_secs(args.max_seconds);
     while done(agent, args)? < target {
         if Instant::now() > wait_until {
             bail!(
                 "the pipeline did not process {} events within {} s",
-                report.events_sent,
+                report.sent.events,
                 args.max_seconds
             );
         }
@@ -298,7 +300,7 @@ fn metric(agent: &ureq::Agent, url: &str, sample: &str) -> anyhow::Result<f64> {
 }
 
 fn print_report(args: &Args, report: &Report) {
-    let mut latencies = report.latencies.clone();
+    let mut latencies = report.sent.latencies.clone();
     latencies.sort();
     let percentile = |p: f64| {
         latencies
@@ -306,15 +308,15 @@ fn print_report(args: &Args, report: &Report) {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     let line = json!({
-        "events": report.events_sent,
+        "events": report.sent.events,
         "batch": args.batch,
         "concurrency": args.concurrency,
-        "errors": report.errors,
-        "deferred": report.deferred,
-        "ingest_events_per_s": report.events_sent as f64 / report.ingest_seconds,
+        "errors": report.sent.errors,
+        "deferred": report.sent.deferred,
+        "ingest_events_per_s": report.sent.events as f64 / report.ingest_seconds,
         "ingest_p50_ms": percentile(0.50),
         "ingest_p99_ms": percentile(0.99),
-        "processed_events_per_s": report.processed_seconds.map(|s| report.events_sent as f64 / s),
+        "processed_events_per_s": report.processed_seconds.map(|s| report.sent.events as f64 / s),
         "offered_events_per_s": args.rate,
         "goodput_events_per_s": report.processed_while_sending / report.ingest_seconds,
     });
