@@ -194,7 +194,11 @@ fn each_backend_dead_letters_a_failed_delivery_at_once() {
         // Filters: another plugin or tenant has none.
         for filter in ["plugin=test-ack", "tenant=other", "type=other.type"] {
             let page = weir.node(0).get(&format!("/v1/dead-letters?{filter}")).body;
-            assert_eq!(page["dead_letters"], json!([]), "{backend:?}: {filter}");
+            assert_eq!(
+                page["dead_letters"],
+                json!([]),
+                "{backend:?}: {filter}: {page}"
+            );
         }
     }
 }
