@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::route::{MatchSpec, RouteSpec};
+use crate::config::{Config, RoutesSource};
+use crate::route::{MatchSpec, RouteSpec, RouteTable};
 
 /// The bundled example components, built from `plugins/` with the binary.
 pub const PLUGINS: [(&str, &[u8]); 2] = [
@@ -49,6 +50,19 @@ pub fn default_routes() -> Vec<RouteSpec> {
             "price-calculator",
         ),
     ]
+}
+
+/// Drops the example pipeline of a `config` whose files name no route unless
+/// every plugin it routes to is `installed`: a plugin directory of the
+/// operator's own plugins then starts with no routes rather than failing on
+/// the examples' missing plugins.
+pub fn keep_routes_if_installed(config: &mut Config, installed: impl Fn(&str) -> bool) {
+    if config.routes_source == RoutesSource::Examples
+        && config.routes.first_missing(installed).is_some()
+    {
+        config.routes = RouteTable::default();
+        config.routes_source = RoutesSource::Nowhere;
+    }
 }
 
 /// Writes the example plugins into `dir` if it does not exist yet; an existing

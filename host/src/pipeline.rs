@@ -32,6 +32,9 @@ pub struct Pipeline {
     pub plugins: Plugins,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
+    /// True once a write failed because the disk is full: ingest then answers
+    /// 507 rather than 503 until weir exits.
+    disk_full: AtomicBool,
     /// Cancelled when storage fails: weir stops and exits for a restart.
     stop: CancellationToken,
     /// Deliveries not yet done or dead (the sum of `weir_queue_depth`), per tenant.
@@ -59,6 +62,7 @@ impl Pipeline {
             metrics,
             plugins,
             storage_ok: AtomicBool::new(true),
+            disk_full: AtomicBool::new(false),
             stop,
             backlog: Backlog::default(),
             paused_tenants: RwLock::default(),
@@ -129,6 +133,9 @@ impl Pipeline {
         ) {
             return;
         }
+        if self.queue.failed_for_space(error) {
+            self.disk_full.store(true, Ordering::Relaxed);
+        }
         if self.storage_ok.swap(false, Ordering::Relaxed) {
             tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
         }
@@ -187,5 +194,10 @@ impl Pipeline {
     /// Whether storage has accepted every write so far.
     pub fn storage_ok(&self) -> bool {
         self.storage_ok.load(Ordering::Relaxed)
+    }
+
+    /// Whether storage failed because the disk is full.
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::Relaxed)
     }
 }

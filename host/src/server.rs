@@ -44,7 +44,8 @@ pub async fn run(
         path: queue_dir.clone(),
         source,
     })?;
-    let plugins = prepare_plugins(&mut config).await?;
+    let (plugins, found) = prepare_plugins(&mut config).await?;
+    let startup_plugins = Arc::new(api::StartupPlugins::new(found, config.reload.ready_wait));
     let recovered = queue.recover_leases().map_err(|source| Error::Queue {
         path: queue_dir.clone(),
         source,
@@ -111,6 +112,7 @@ pub async fn run(
         replays: Arc::default(),
         admission: Arc::default(),
         keys_in_flight: Arc::default(),
+        startup_plugins,
     };
     let header_timeout = pipeline.config.ingest.header_timeout;
     let grace = pipeline.config.dispatch.shutdown_grace;
@@ -202,10 +204,12 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 /// Reads the plugins' manifests into `config`, checks that each route names
 /// a plugin in the plugin directory, and builds the engine and linker with
 /// the instance pool sized for them. The plugins themselves are compiled in
-/// the background once weir serves (`reload::start`).
-async fn prepare_plugins(config: &mut Config) -> Result<Plugins, Error> {
+/// the background once weir serves (`reload::start`). Returns the registry
+/// and the names of the plugins found.
+async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), Error> {
     let found = runtime::discover(&config.plugins_dir)?;
     config.apply_manifests(&found)?;
+    crate::examples::keep_routes_if_installed(config, |plugin| found.contains_key(plugin));
     crate::route::missing_plugin(config, &found)?;
     let pool = engine::PoolSize {
         instances: found
@@ -222,7 +226,8 @@ async fn prepare_plugins(config: &mut Config) -> Result<Plugins, Error> {
             .unwrap_or_default(),
     };
     let cache = config.data_dir.join("cache");
-    tokio::task::spawn_blocking(move || {
+    let names: Vec<String> = found.keys().cloned().collect();
+    let plugins = tokio::task::spawn_blocking(move || {
         let engine = engine::build(pool, &cache).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let linker = runtime::linker(&engine).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let plugins = Plugins::new(engine, linker, pool, BTreeMap::new());
@@ -230,21 +235,33 @@ async fn prepare_plugins(config: &mut Config) -> Result<Plugins, Error> {
         for name in found.keys() {
             plugins.compiling(name);
         }
-        Ok(plugins)
+        Ok::<_, Error>(plugins)
     })
     .await
-    .map_err(|e| Error::Engine(format!("building the engine panicked: {e}")))?
+    .map_err(|e| Error::Engine(format!("building the engine panicked: {e}")))??;
+    Ok((plugins, names))
 }
 
 fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
     let config = &pipeline.config;
+    let routes = pipeline.routes();
     tracing::info!(
         data_dir = %config.data_dir.display(),
         plugins_dir = %config.plugins_dir.display(),
-        routes = pipeline.routes().len(),
+        routes = routes.len(),
         "weir is listening on http://{address}"
     );
-    if pipeline.routes().is_empty() {
-        tracing::warn!("no routes are configured: events are stored but go to no plugin");
+    if routes.is_empty() {
+        tracing::warn!(
+            "no routes are configured: events are stored but go to no plugin; add [[routes]] \
+             to a config file (weir serve --config FILE) or [[route]] to the routes.toml beside \
+             it, and check them with `weir routes check FILE`"
+        );
+    } else {
+        tracing::info!(
+            from = %config.routes_source,
+            routes = %routes.names().collect::<Vec<_>>().join(", "),
+            "routes in force"
+        );
     }
 }

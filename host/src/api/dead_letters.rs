@@ -8,7 +8,9 @@
 //! line it once stood in: replaying is an operator's decision.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};

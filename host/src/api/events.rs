@@ -2,7 +2,9 @@
 //! (`?tenant=` and `?source=` pick one of several events with that id).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use super::readiness::Waiting;
 use super::{ApiError, AppState, Caller};
 use crate::exposition::{CLASSIC_TEXT, classic_text};
 
@@ -22,30 +23,41 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready: storage takes writes, so ingest can accept events.
+/// Ready: storage takes writes, so ingest can accept events, and the plugins
+/// found at start-up have loaded (or were rejected), so events get processed.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     summary = "Readiness",
     responses(
-        (status = 200, description = "Storage takes writes", body = Object),
-        (status = 503, description = "Storage failed: `{\"status\": \"storage_failed\"}`, or the NATS backend is not connected: `nats_disconnected`", body = Object),
+        (status = 200, description = "Storage takes writes and the start-up plugins are loaded", body = Object),
+        (status = 503, description = "Storage failed: `{\"status\": \"storage_failed\"}` (`disk_full` when the disk filled up); the NATS backend is not connected: `nats_disconnected`; \
+            plugins found at start-up still compiling (for at most `[reload] ready_wait_ms`): `{\"status\": \"plugins_loading\", \"loading\": [...]}`", body = Object),
     ),
     security(()),
 )]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let status = if !app.pipeline.storage_ok() {
-        "storage_failed"
+    let unready = if app.pipeline.disk_full() {
+        json!({ "status": "disk_full" })
+    } else if !app.pipeline.storage_ok() {
+        json!({ "status": "storage_failed" })
     } else if let Some(status) = app.backend.unready() {
-        status
+        json!({ "status": status })
+    } else if let Waiting::For(loading) = app.startup_plugins.waiting(&app.pipeline.plugins) {
+        json!({
+            "status": "plugins_loading",
+            "loading": loading,
+            "message": format!(
+                "plugins found at start-up are still compiling; ready once they serve or are \
+                 rejected, or after [reload] ready_wait_ms ({} ms)",
+                app.startup_plugins.wait().as_millis()
+            ),
+        })
     } else {
         return (StatusCode::OK, Json(json!({ "status": "ready" })));
     };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": status })),
-    )
+    (StatusCode::SERVICE_UNAVAILABLE, Json(unready))
 }
 
 /// Prometheus metrics: OpenMetrics text to a client that asks for it (as

@@ -6,10 +6,12 @@ mod dead_letters;
 mod error;
 mod event_ref;
 mod events;
+pub mod extract;
 mod health;
 mod http_metrics;
 pub mod openapi;
 mod plugins;
+mod readiness;
 mod replay;
 mod request_id;
 mod routes;
@@ -28,6 +30,7 @@ use utoipa_axum::routes;
 pub use body::read_body;
 pub use caller::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use readiness::StartupPlugins;
 
 use crate::backend::Backend;
 use crate::config::Storage;
@@ -50,6 +53,8 @@ pub struct AppState {
     pub keys_in_flight: Arc<KeysInFlight>,
     /// The last minutes of the pipeline, for the dashboard.
     pub history: Arc<crate::dashboard::History>,
+    /// The plugins found at start-up, which `/readyz` waits for.
+    pub startup_plugins: Arc<StartupPlugins>,
 }
 
 impl AppState {

@@ -1,7 +1,9 @@
 //! `GET /v1/plugins` and `GET /v1/plugins/{name}/state`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -181,6 +183,7 @@ fn set_paused(
 
 /// Query of the state listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StateQuery {
     /// Whose state (default: the caller's tenant, or `default`).

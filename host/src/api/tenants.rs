@@ -8,7 +8,9 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState, Caller, ErrorBody};

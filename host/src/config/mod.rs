@@ -198,6 +198,7 @@ struct RawReload {
     watch: Option<bool>,
     debounce_ms: Option<u64>,
     spare_instances: Option<u32>,
+    ready_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -220,6 +221,31 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--plugins-dir` / `WEIR_PLUGINS_DIR`.
     pub plugins_dir: Option<PathBuf>,
+}
+
+/// Where the routing table in force came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoutesSource {
+    /// The file that names the routes: `[[routes]]` in the config file, or
+    /// `[[route]]` in the `routes.toml` beside it.
+    File(PathBuf),
+    /// No file names a route, and the example plugins are installed: the
+    /// example pipeline routes to them.
+    Examples,
+    /// No file names a route, and the example plugins are not installed.
+    Nowhere,
+}
+
+impl std::fmt::Display for RoutesSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RoutesSource::File(path) => write!(f, "{}", path.display()),
+            RoutesSource::Examples => f.write_str(
+                "the example pipeline (no file names a route, and the example plugins are installed)",
+            ),
+            RoutesSource::Nowhere => f.write_str("nowhere (no file names a route)"),
+        }
+    }
 }
 
 /// The validated configuration weir runs with.
@@ -254,6 +280,9 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginSettings>,
     /// The routing table.
     pub routes: RouteTable,
+    /// Where the routing table came from: a file, or the example pipeline
+    /// when no file names any route.
+    pub routes_source: RoutesSource,
     /// What becomes of events no route matches.
     pub unmatched: Unmatched,
     /// The file it was read from, if any: a reload reads its routes again.
@@ -330,6 +359,9 @@ pub struct Reload {
     /// Instance slots the pool keeps beyond the plugins present at start,
     /// for plugins added later; a plugin that does not fit waits for a restart.
     pub spare_instances: u32,
+    /// The longest `/readyz` answers not-ready while plugins found at
+    /// start-up are still compiling; after it, ready with a warning.
+    pub ready_wait: Duration,
 }
 
 /// Bounds on dispatch.
@@ -440,7 +472,7 @@ impl Config {
             }
             None => (RawConfig::default(), None),
         };
-        let mut config = Config::from_raw(raw, overrides, path.is_some()).map_err(|error| {
+        let mut config = Config::from_raw(raw, overrides).map_err(|error| {
             // Name the file (and for a route, the line) the invalid value is in.
             match (error, path, &routes_origin) {
                 (ConfigError::Route(error), _, Some(origin)) => origin.locate(error),
@@ -452,6 +484,11 @@ impl Config {
             }
         })?;
         config.source = path.map(Path::to_owned);
+        if let (RoutesSource::File(file), Some(origin)) =
+            (&mut config.routes_source, &routes_origin)
+        {
+            *file = origin.path().to_owned();
+        }
         Ok(config)
     }
 
@@ -461,14 +498,10 @@ impl Config {
             path: PathBuf::from("<inline>"),
             message: e.to_string(),
         })?;
-        Config::from_raw(raw, overrides, true)
+        Config::from_raw(raw, overrides)
     }
 
-    fn from_raw(
-        raw: RawConfig,
-        overrides: Overrides,
-        from_file: bool,
-    ) -> Result<Config, ConfigError> {
+    fn from_raw(raw: RawConfig, overrides: Overrides) -> Result<Config, ConfigError> {
         let data_dir = overrides
             .data_dir
             .or(raw.data_dir)
@@ -497,11 +530,11 @@ impl Config {
             plugins.insert(name.clone(), settings);
         }
 
-        // Without a config file weir runs its bundled examples, so it routes to them too.
-        let route_specs = match raw.routes {
-            Some(routes) => routes,
-            None if !from_file => crate::examples::default_routes(),
-            None => Vec::new(),
+        // No routes anywhere: the example pipeline, kept only if its plugins
+        // are installed (`keep_examples_if_installed`).
+        let (route_specs, routes_source) = match raw.routes {
+            Some(routes) => (routes, RoutesSource::File(PathBuf::from("<inline>"))),
+            None => (crate::examples::default_routes(), RoutesSource::Examples),
         };
         let routes = RouteTable::new(route_specs)?;
 
@@ -592,6 +625,10 @@ impl Config {
             debounce: Duration::from_millis(raw.reload.debounce_ms.unwrap_or(200)),
             // Room for a few plugins of the default size without a restart.
             spare_instances: raw.reload.spare_instances.unwrap_or(32),
+            // Python and JavaScript components take seconds each to compile on
+            // two cores; two minutes covers a directory of them, and a compile
+            // stuck longer should not keep the node out of its load balancer.
+            ready_wait: Duration::from_millis(raw.reload.ready_wait_ms.unwrap_or(120_000)),
         };
         let webhooks = raw
             .webhooks
@@ -615,6 +652,7 @@ impl Config {
             plugin_defaults,
             plugins,
             routes,
+            routes_source,
             // Kept: an event nobody handles yet is still worth having.
             unmatched: raw.routing.unmatched.unwrap_or_default(),
             source: None,

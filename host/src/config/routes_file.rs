@@ -63,6 +63,11 @@ pub(super) fn read_routes(
 }
 
 impl RoutesOrigin {
+    /// The file the routes are in.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// `error` with the file and line of the route it names.
     pub(super) fn locate(&self, error: RouteError) -> ConfigError {
         let line = self

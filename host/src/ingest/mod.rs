@@ -168,6 +168,9 @@ fn ingest_span(events: &[Event]) -> tracing::Span {
 /// `max_body_bytes` (413 past it, without reading the rest).
 async fn admit_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let pipeline = &app.pipeline;
+    if pipeline.disk_full() {
+        return Err(ApiError::InsufficientStorage);
+    }
     if !pipeline.storage_ok() {
         return Err(ApiError::Unavailable);
     }

@@ -3,7 +3,9 @@
 //! is the event's data, byte for byte; its Content-Type the data's type.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::api::extract::Path;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde_json::Map;

@@ -120,7 +120,7 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
         Err(error) => {
             tracing::error!(%error, "group commit failed; the events were not stored");
             pipeline.storage_failed(&error);
-            let disk_full = matches!(&error, QueueError::Storage(fjall::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull);
+            let disk_full = pipeline.queue.failed_for_space(&error);
             for (reply, _) in replies {
                 let answer = if disk_full {
                     QueueError::DiskFull

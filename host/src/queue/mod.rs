@@ -9,6 +9,7 @@
 pub mod codec;
 mod dead;
 mod delivery;
+mod disk_space;
 mod group_commit;
 mod identity;
 mod integrity;
@@ -25,7 +26,7 @@ mod schedule;
 mod staging;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -127,6 +128,9 @@ pub struct Queue {
     /// commits. It guards the next event sequence number: a staging that is
     /// dropped uncommitted hands out no numbers, so the log has no gaps.
     write_lock: Mutex<Seq>,
+    /// The directory fjall keeps its files in, whose free space tells a full
+    /// disk behind a poisoned database.
+    dir: PathBuf,
     pub(crate) events: Keyspace,
     pub(crate) event_keys: Keyspace,
     pub(crate) deliveries: Keyspace,
@@ -177,6 +181,7 @@ impl Queue {
             request_keys_by_time: keyspace("request_keys_by_time")?,
             events,
             durability,
+            dir: dir.to_owned(),
             write_lock: Mutex::new(next_seq),
             db,
         };

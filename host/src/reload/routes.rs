@@ -55,11 +55,10 @@ pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
 
 /// The routing table of `file`, checked, or why it cannot serve.
 fn table_of(pipeline: &Pipeline, file: &Path) -> Result<crate::route::RouteTable, String> {
-    let config = Config::load(Some(file), Overrides::default()).map_err(|e| e.to_string())?;
-    if let Some((plugin, route)) = config
-        .routes
-        .first_missing(|plugin| pipeline.plugins.get(plugin).is_some())
-    {
+    let mut config = Config::load(Some(file), Overrides::default()).map_err(|e| e.to_string())?;
+    let loaded = |plugin: &str| pipeline.plugins.get(plugin).is_some();
+    crate::examples::keep_routes_if_installed(&mut config, loaded);
+    if let Some((plugin, route)) = config.routes.first_missing(loaded) {
         return Err(format!(
             "route {route:?} names plugin {plugin:?}, which is not loaded"
         ));

@@ -223,6 +223,11 @@ impl RouteTable {
             .flat_map(|r| r.plugins.iter().map(move |p| (p.as_str(), r.name.as_str())))
     }
 
+    /// The routes' names, in table order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|route| route.name.as_str())
+    }
+
     /// How many routes there are.
     pub fn len(&self) -> usize {
         self.routes.len()

@@ -205,3 +205,29 @@ fn every_answer_carries_a_request_id_and_keeps_the_callers() {
     });
     weir.stop();
 }
+
+#[test]
+fn a_bad_or_unknown_query_parameter_gets_a_json_error_naming_it() {
+    let workspace = Workspace::new(&["test-ack"], crate::support::ACK_EVERYTHING);
+    let weir = workspace.start();
+    for (path, named) in [
+        ("/v1/plugins/test-ack/state?limit=many", "limit"),
+        ("/v1/events/some-id?tenat=acme", "tenat"),
+        ("/v1/dead-letters?limit=-1", "limit"),
+    ] {
+        let answer = weir.get(path);
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text);
+        assert!(
+            answer.content_type.starts_with("application/json"),
+            "{path}: {}",
+            answer.content_type
+        );
+        assert_eq!(answer.body["error"]["code"], "bad_request", "{path}");
+        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("bad query string") && message.contains(named),
+            "{path}: the message names {named:?}: {message}"
+        );
+    }
+    weir.stop();
+}

@@ -1,7 +1,8 @@
 //! Plugins load in the background at start-up: weir ingests while a large
-//! (Python) component compiles, `GET /v1/plugins` shows it `loading`, and its
-//! deliveries run once it serves; a broken file is rejected without stopping
-//! the others.
+//! (Python) component compiles, `GET /v1/plugins` shows it `loading`,
+//! `/readyz` answers 503 until it serves (or `[reload] ready_wait_ms` passes),
+//! and its deliveries run once it serves; a broken file is rejected without
+//! stopping the others.
 
 use serde_json::json;
 
@@ -18,13 +19,7 @@ fn booking(id: &str) -> String {
 
 #[test]
 fn weir_ingests_while_a_large_plugin_compiles() {
-    let config = "[[route]]\nname = \"normalize\"\nmatch = { type = \"booking.webhook\" }\nplugins = [\"booking-normalizer-py\"]\n";
-    let workspace = Workspace::new(&[], config);
-    std::fs::copy(
-        built_example("booking-normalizer-py"),
-        workspace.path().join("plugins/booking-normalizer-py.wasm"),
-    )
-    .expect("copy the component");
+    let workspace = python_workspace("");
     // A fresh data directory: nothing cached, so the 18 MB component compiles for seconds.
     let weir = Weir::start_listening(&workspace.serve_args(), &[], workspace.path());
     let plugins = weir.get("/v1/plugins").body;
@@ -32,6 +27,14 @@ fn weir_ingests_while_a_large_plugin_compiles() {
     assert_eq!(entry["name"], "booking-normalizer-py", "{plugins:#}");
     assert_eq!(entry["state"], "loading", "{plugins:#}");
     assert!(entry["loading_since"].is_string(), "{plugins:#}");
+    let ready = weir.get("/readyz");
+    assert_eq!(
+        ready.status, 503,
+        "not ready while compiling: {}",
+        ready.text
+    );
+    assert_eq!(ready.body["status"], "plugins_loading", "{}", ready.text);
+    assert_eq!(ready.body["loading"], json!(["booking-normalizer-py"]));
     let answer = weir.post_json("/v1/events", &booking("while-loading"));
     assert_eq!(
         answer.status, 202,
@@ -53,7 +56,41 @@ fn weir_ingests_while_a_large_plugin_compiles() {
         "{plugins:#}"
     );
     assert!(weir.log_text().contains("plugins loaded"));
+    let ready = weir.get("/readyz");
+    assert_eq!(ready.status, 200, "ready once it serves: {}", ready.text);
     weir.stop();
+}
+
+#[test]
+fn readyz_stops_waiting_for_a_slow_plugin_after_ready_wait() {
+    let workspace = python_workspace("[reload]\nready_wait_ms = 1\n");
+    let weir = Weir::start_listening(&workspace.serve_args(), &[], workspace.path());
+    let plugins = weir.get("/v1/plugins").body;
+    assert_eq!(plugins["plugins"][0]["state"], "loading", "{plugins:#}");
+    let ready = weir.get("/readyz");
+    assert_eq!(ready.status, 200, "the wait is over: {}", ready.text);
+    let log = weir.log_text();
+    assert!(
+        log.contains("still compiling after [reload] ready_wait_ms")
+            && log.contains("booking-normalizer-py"),
+        "the log says which plugin readiness stopped waiting for:\n{log}"
+    );
+    // Killed rather than stopped: nothing here needs the compilation to finish.
+    weir.kill();
+}
+
+/// A workspace whose one plugin, the Python example, compiles for seconds.
+fn python_workspace(settings: &str) -> Workspace {
+    let config = format!(
+        "{settings}[[route]]\nname = \"normalize\"\nmatch = {{ type = \"booking.webhook\" }}\nplugins = [\"booking-normalizer-py\"]\n"
+    );
+    let workspace = Workspace::new(&[], &config);
+    std::fs::copy(
+        built_example("booking-normalizer-py"),
+        workspace.path().join("plugins/booking-normalizer-py.wasm"),
+    )
+    .expect("copy the component");
+    workspace
 }
 
 #[test]
