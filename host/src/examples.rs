@@ -62,6 +62,8 @@ pub fn keep_routes_if_installed(config: &mut Config, installed: impl Fn(&str) ->
     {
         config.routes = RouteTable::default();
         config.routes_source = RoutesSource::Nowhere;
+        let source = config.routes_source.to_string();
+        config.routes.set_origin(source, Default::default());
     }
 }
 

@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(replay::start))
         .routes(routes!(replay::progress))
         .routes(routes!(routes::explain))
+        .routes(routes!(routes::list))
         .routes(routes!(plugins::list_plugins))
         .routes(routes!(plugins::plugin_state))
         .routes(routes!(plugins::pause))

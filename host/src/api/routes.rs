@@ -49,3 +49,34 @@ pub async fn explain(
     });
     Ok(Json(explained))
 }
+
+/// The routing table in force: each route as written, with its line in the
+/// file it came from, and when the table was loaded (a reload of the config
+/// file replaces it).
+#[utoipa::path(
+    get,
+    path = "/v1/routes",
+    tag = "routes",
+    summary = "List the routes in force",
+    responses(
+        (status = 200, description = "`source` (the file, or the example pipeline), `loaded_at`, and `routes` in table order, each as written with its `line`", body = Object),
+    ),
+)]
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require_admin()?;
+    let table = app.pipeline.routes();
+    let origin = table.origin();
+    let routes: Vec<Value> = table
+        .written()
+        .map(|route| {
+            let mut shown = json!(route);
+            shown["line"] = json!(origin.lines.get(&route.name));
+            shown
+        })
+        .collect();
+    Ok(Json(json!({
+        "source": origin.source,
+        "loaded_at": super::rfc3339(origin.loaded_at_ms),
+        "routes": routes,
+    })))
+}

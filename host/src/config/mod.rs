@@ -484,11 +484,15 @@ impl Config {
             }
         })?;
         config.source = path.map(Path::to_owned);
+        let mut lines = BTreeMap::new();
         if let (RoutesSource::File(file), Some(origin)) =
             (&mut config.routes_source, &routes_origin)
         {
             *file = origin.path().to_owned();
+            lines = origin.lines(config.routes.names());
         }
+        let source = config.routes_source.to_string();
+        config.routes.set_origin(source, lines);
         Ok(config)
     }
 

@@ -68,13 +68,29 @@ impl RoutesOrigin {
         &self.path
     }
 
+    /// The line (from 1) of each of `names`' routes, where it can be found.
+    pub(super) fn lines<'n>(
+        &self,
+        names: impl Iterator<Item = &'n str>,
+    ) -> std::collections::BTreeMap<String, usize> {
+        names
+            .filter_map(|name| Some((name.to_owned(), self.line_of(name)?)))
+            .collect()
+    }
+
+    fn line_of(&self, route: &str) -> Option<usize> {
+        let index = self
+            .text
+            .lines()
+            .position(|line| names_route(line, route))?;
+        Some(index + 1)
+    }
+
     /// `error` with the file and line of the route it names.
     pub(super) fn locate(&self, error: RouteError) -> ConfigError {
         let line = self
-            .text
-            .lines()
-            .position(|line| names_route(line, &error.route))
-            .map_or_else(String::new, |index| format!("line {}: ", index + 1));
+            .line_of(&error.route)
+            .map_or_else(String::new, |line| format!("line {line}: "));
         ConfigError::Parse {
             path: self.path.clone(),
             message: format!("{line}{error}"),

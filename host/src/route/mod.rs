@@ -20,7 +20,7 @@ pub use check::{Checked, check, missing_plugin};
 use std::collections::{BTreeMap, HashSet};
 
 use globset::Glob;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Priority};
 use crate::queue::Target;
@@ -28,7 +28,7 @@ use attributes::Predicate;
 use condition::{Condition, Test};
 
 /// One `[[route]]` as written in `weir.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSpec {
     /// Names the route in errors, logs and metrics.
@@ -47,7 +47,7 @@ pub struct RouteSpec {
 }
 
 /// The conditions of a route, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
     /// A glob over the event type, e.g. `booking.*`.
@@ -78,6 +78,8 @@ pub struct RouteError {
 
 #[derive(Debug, Clone)]
 struct Route {
+    /// The route as written, for `GET /v1/routes`.
+    written: RouteSpec,
     name: String,
     /// All must hold.
     conditions: Vec<Condition>,
@@ -94,6 +96,19 @@ pub struct RouteTable {
     types: type_index::TypeIndex,
     /// Per plugin, the longest deadline a route to it sets.
     longest_deadlines: std::collections::HashMap<String, std::time::Duration>,
+    /// Where the table was written and when it was loaded.
+    origin: Origin,
+}
+
+/// Where a routing table was written, and when it began to serve.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The file, or what stands in for one (the example pipeline).
+    pub source: String,
+    /// Each route's line in `source`, by route name.
+    pub lines: BTreeMap<String, usize>,
+    /// When the table was compiled (ms since the epoch).
+    pub loaded_at_ms: u64,
 }
 
 impl RouteTable {
@@ -121,6 +136,7 @@ impl RouteTable {
             }
             spec.options.check().map_err(error)?;
             let route = Route {
+                written: spec.clone(),
                 conditions: conditions(&spec.conditions).map_err(error)?,
                 plugins: spec.plugins.clone(),
                 stop: spec.stop,
@@ -158,6 +174,10 @@ impl RouteTable {
             routes,
             types,
             longest_deadlines,
+            origin: Origin {
+                loaded_at_ms: crate::event::now_ms(),
+                ..Origin::default()
+            },
         })
     }
 
@@ -221,6 +241,25 @@ impl RouteTable {
         self.routes
             .iter()
             .flat_map(|r| r.plugins.iter().map(move |p| (p.as_str(), r.name.as_str())))
+    }
+
+    /// Notes where the table was written; it was loaded now.
+    pub fn set_origin(&mut self, source: String, lines: BTreeMap<String, usize>) {
+        self.origin = Origin {
+            source,
+            lines,
+            loaded_at_ms: crate::event::now_ms(),
+        };
+    }
+
+    /// Where the table was written and when it was loaded.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Every route as written, in table order.
+    pub fn written(&self) -> impl Iterator<Item = &RouteSpec> {
+        self.routes.iter().map(|route| &route.written)
     }
 
     /// The routes' names, in table order.

@@ -30,6 +30,13 @@ fn a_config_file_without_routes_keeps_the_example_pipeline() {
             && log.contains("normalize-bookings"),
         "the log names the routes in force and where they came from:\n{log}"
     );
+    let routes = weir.get("/v1/routes").body;
+    let source = routes["source"].as_str().unwrap_or_default();
+    assert!(source.starts_with("the example pipeline"), "{routes:#}");
+    assert_eq!(
+        routes["routes"][0]["name"], "normalize-bookings",
+        "{routes:#}"
+    );
     let body = booking_com("examples-1", 1, "L1").to_string();
     assert_eq!(weir.post_json("/v1/events", &body).status, 202);
     let event = settled_event(&weir, "examples-1");

@@ -14,7 +14,7 @@ use crate::support::run_python;
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// Every operation of the API, as (method, path).
-const OPERATIONS: [(&str, &str); 21] = [
+const OPERATIONS: [(&str, &str); 22] = [
     ("get", "/healthz"),
     ("get", "/v1/dashboard"),
     ("get", "/metrics"),
@@ -25,6 +25,7 @@ const OPERATIONS: [(&str, &str); 21] = [
     ("get", "/v1/plugins"),
     ("get", "/v1/plugins/{name}/state"),
     ("get", "/v1/replays/{id}"),
+    ("get", "/v1/routes"),
     ("get", "/v1/tenants"),
     ("post", "/v1/dead-letters/replay"),
     ("post", "/v1/dead-letters/{id}/replay"),
@@ -128,7 +129,7 @@ fn schemathesis_finds_no_server_error() {
         "schemathesis failed or ran past {RUN_LIMIT:?} (it comes from \
          `pip install -r tests/requirements.txt`):\n{printed}"
     );
-    assert!(printed.contains("Tested: 21"), "{printed}");
+    assert!(printed.contains("Tested: 22"), "{printed}");
 
     // Still serving, and nothing went wrong inside.
     assert_eq!(weir.get("/healthz").status, 200);

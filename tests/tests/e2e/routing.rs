@@ -1,6 +1,6 @@
-//! The routing table seen from outside: explain shows where an event would go
-//! and why without storing it, and `[routing] unmatched = "reject"` refuses
-//! events no route matches.
+//! The routing table seen from outside: `GET /v1/routes` lists the table in
+//! force, explain shows where an event would go and why without storing it,
+//! and `[routing] unmatched = "reject"` refuses events no route matches.
 
 use serde_json::json;
 
@@ -18,6 +18,32 @@ name = "other bookings"
 match = { type = "booking.*" }
 plugins = ["price-calculator"]
 "#;
+
+#[test]
+fn the_routes_in_force_are_listed_with_their_file_and_line() {
+    let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], ROUTES);
+    let weir = workspace.start();
+    let answer = weir.get("/v1/routes");
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let listed = &answer.body;
+    let config = workspace.path().join("weir.toml");
+    assert_eq!(listed["source"], json!(config.display().to_string()));
+    assert!(listed["loaded_at"].is_string(), "{listed:#}");
+    let routes = listed["routes"].as_array().expect("a list of routes");
+    assert_eq!(routes.len(), 2, "{listed:#}");
+    assert_eq!(routes[0]["name"], "eu bookings");
+    assert_eq!(routes[0]["line"], 3, "the line of its `name`: {listed:#}");
+    assert_eq!(routes[0]["match"]["type"], "booking.*");
+    assert_eq!(
+        routes[0]["match"]["attributes"]["region"]["one_of"],
+        json!(["eu", "uk"])
+    );
+    assert_eq!(routes[0]["stop"], true);
+    assert_eq!(routes[1]["name"], "other bookings");
+    assert_eq!(routes[1]["line"], 9);
+    assert_eq!(routes[1]["plugins"], json!(["price-calculator"]));
+    weir.stop();
+}
 
 #[test]
 fn explain_shows_each_route_verdict_and_stores_nothing() {
