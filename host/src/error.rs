@@ -19,6 +19,13 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// Another process (another weir) has the data directory open: fjall
+    /// lets one process at a time hold a database.
+    #[error("another weir process holds {dir}: stop it first, or give this one its own --data-dir")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+    },
     /// The queue cannot be opened or written.
     #[error("queue at {path}: {source}")]
     Queue {
@@ -49,6 +56,28 @@ pub enum Error {
         /// The plugin directory.
         dir: PathBuf,
     },
+    /// The plugin directory that was set does not exist.
+    #[error(
+        "the plugin directory {dir} does not exist: create it and put each plugin the routes name in it as NAME.wasm"
+    )]
+    NoPluginDir {
+        /// The plugin directory.
+        dir: PathBuf,
+    },
+    /// A route names a plugin that is not one of the examples weir will
+    /// install into the default plugin directory, which does not exist yet.
+    #[error(
+        "route {route:?} names plugin {plugin:?}, but {dir} does not exist yet, and at first start weir puts only its example plugins there ({examples}): create {dir} with {plugin}.wasm in it",
+        examples = crate::examples::names().join(", ")
+    )]
+    NotAnExample {
+        /// The route.
+        route: String,
+        /// The plugin that is not an example.
+        plugin: String,
+        /// The default plugin directory.
+        dir: PathBuf,
+    },
     /// The plugin directory, or the config file's directory, cannot be watched.
     #[error(
         "cannot watch {dir} for changes: {message} (set [reload] watch = false to run without reloads)"
@@ -65,4 +94,44 @@ pub enum Error {
     /// The WebAssembly engine cannot be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+}
+
+/// `error` and its causes on one line, each said once.
+///
+/// Most of weir's errors already put their cause in their own message, for the
+/// log lines that print only that message (`%error`); a printer that appends
+/// every cause (`{:#}`) would then say it twice, or three times. A cause whose
+/// text the line already holds is therefore left out.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let said = error.to_string();
+        if !line.contains(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
+        cause = error.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let missing = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = crate::config::ConfigError::Read {
+            path: PathBuf::from("/etc/weir.toml"),
+            source: missing(),
+        };
+        assert_eq!(
+            one_line(&error),
+            "cannot read config file /etc/weir.toml: no such file"
+        );
+        let wrapped = anyhow::Error::new(missing()).context("cannot start");
+        assert_eq!(one_line(wrapped.as_ref()), "cannot start: no such file");
+    }
 }

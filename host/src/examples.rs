@@ -24,6 +24,11 @@ pub const PLUGINS: [(&str, &[u8]); 2] = [
     ),
 ];
 
+/// The example plugins' names.
+pub fn names() -> Vec<&'static str> {
+    PLUGINS.iter().map(|(name, _)| *name).collect()
+}
+
 /// The routes of the example pipeline: channel webhooks are normalized, and
 /// normalized bookings (or explicit requests) recalculate a listing's price.
 pub fn default_routes() -> Vec<RouteSpec> {

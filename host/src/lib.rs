@@ -16,7 +16,7 @@
 //!
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
-//! read endpoints), [`metrics`] (with [`delivery_counts`]), [`backlog`] (pending deliveries per tenant),
+//! read endpoints), [`metrics`] (with [`delivery_counts`] and [`known_series`]), [`backlog`] (pending deliveries per tenant),
 //! [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
 //! tests), and [`server`], which wires it all together: [`server::run`].
 
@@ -37,6 +37,7 @@ pub mod exposition;
 pub mod failpoint;
 pub mod http_server;
 pub mod ingest;
+pub mod known_series;
 pub mod metrics;
 pub mod nats;
 pub mod pipeline;

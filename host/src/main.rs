@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 use weir::client::{self, DeadFilter, Remote};
 use weir::config::{Config, Overrides};
+use weir::error::one_line;
 
 /// weir: a durable event pipeline with sandboxed WebAssembly handlers.
 #[derive(Parser)]
@@ -80,7 +81,7 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Write plugins: scaffold one in Rust, Python or JavaScript, build it,
+    /// Write plugins: scaffold one in Rust, Python, JavaScript or C, build it,
     /// check it against weir's WIT world, and run an event through it.
     Plugin {
         #[command(subcommand)]
@@ -202,11 +203,16 @@ enum TokenCommand {
 enum RoutesCommand {
     /// Check a config file's routes as start-up would, without starting weir:
     /// globs, predicates, unreachable routes, and that every plugin a route
-    /// names is in the plugin directory.
+    /// names is in the plugin directory (give it the --data-dir or
+    /// --plugins-dir that `weir serve` gets).
     Check {
         /// The config file (default: $WEIR_CONFIG, else the built-in example routes).
         #[arg(env = "WEIR_CONFIG")]
         file: Option<PathBuf>,
+        /// The data directory `weir serve` uses; its plugins folder is the
+        /// plugin directory unless one is set.
+        #[arg(long, env = "WEIR_DATA_DIR")]
+        data_dir: Option<PathBuf>,
         /// The directory of NAME.wasm plugin components.
         #[arg(long, env = "WEIR_PLUGINS_DIR")]
         plugins_dir: Option<PathBuf>,
@@ -234,7 +240,7 @@ fn main() -> ExitCode {
             let telemetry = match weir::telemetry::init(json, otlp_endpoint.as_deref()) {
                 Ok(telemetry) => telemetry,
                 Err(error) => {
-                    eprintln!("weir: {error:#}");
+                    eprintln!("weir: {}", one_line(error.as_ref()));
                     return ExitCode::FAILURE;
                 }
             };
@@ -244,9 +250,14 @@ fn main() -> ExitCode {
                 plugins_dir,
             };
             let served = serve(config, overrides);
+            // Said once, in the form of the other lines on stderr: a JSON log
+            // line for a log collector, else a plain sentence for a person.
             if let Err(error) = &served {
-                tracing::error!("{error:#}");
-                eprintln!("weir: {error:#}");
+                let error = one_line(error.as_ref());
+                match json {
+                    true => tracing::error!("{error}"),
+                    false => eprintln!("weir: {error}"),
+                }
             }
             telemetry.shutdown();
             if served.is_ok() {
@@ -256,8 +267,20 @@ fn main() -> ExitCode {
             }
         }
         Command::Routes {
-            command: RoutesCommand::Check { file, plugins_dir },
-        } => finish("routes check", check_routes(file, plugins_dir)),
+            command:
+                RoutesCommand::Check {
+                    file,
+                    data_dir,
+                    plugins_dir,
+                },
+        } => {
+            let overrides = Overrides {
+                data_dir,
+                plugins_dir,
+                ..Overrides::default()
+            };
+            finish("routes check", check_routes(file, overrides))
+        }
         Command::Token { command } => finish("token", token(command)),
         Command::Status { remote } => finish("status", client::status(&remote.client())),
         Command::Events {
@@ -298,8 +321,10 @@ fn main() -> ExitCode {
 fn finish(name: &str, result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `weir status | head -1`: the reader has what it wanted.
+        Err(error) if client::out::reader_left(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("weir {name}: {error:#}");
+            eprintln!("weir {name}: {}", one_line(error.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -313,11 +338,13 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
             let token = weir::config::new_token().context("no randomness from the system")?;
             let hash = weir::config::written_hash(&token);
-            println!("token: {token}");
-            println!("\nweir keeps only its hash: give the token to its user now. In weir.toml:\n");
+            weir::outln!("token: {token}")?;
+            weir::outln!(
+                "\nweir keeps only its hash: give the token to its user now. In weir.toml:\n"
+            )?;
             match tenant {
-                Some(tenant) => println!("[auth.tenants]\n{tenant} = [\"{hash}\"]"),
-                None => println!("[auth]\nadmin_tokens = [\"{hash}\"]"),
+                Some(tenant) => weir::outln!("[auth.tenants]\n{tenant} = [\"{hash}\"]")?,
+                None => weir::outln!("[auth]\nadmin_tokens = [\"{hash}\"]")?,
             }
         }
         TokenCommand::Hash => {
@@ -327,7 +354,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                 .context("cannot read the token from standard input")?;
             let token = line.trim();
             anyhow::ensure!(!token.is_empty(), "no token on standard input");
-            println!("{}", weir::config::written_hash(token));
+            weir::outln!("{}", weir::config::written_hash(token))?;
         }
     }
     Ok(())
@@ -345,25 +372,25 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             sdk,
         } => {
             let folder = authoring::scaffold(&dir, &name, lang, sdk.as_deref())?;
-            println!("created {}; build and test it with:", folder.display());
-            println!("  weir plugin build {}", folder.display());
-            println!(
+            weir::outln!("created {}; build and test it with:", folder.display())?;
+            weir::outln!("  weir plugin build {}", folder.display())?;
+            weir::outln!(
                 "  weir plugin test {} --event {}",
                 folder.join(format!("{name}.wasm")).display(),
                 folder.join("event.json").display()
-            );
+            )?;
         }
         PluginCommand::Build { dir } => {
             let built = authoring::build(&dir, &mut |command| eprintln!("$ {command}"))?;
             let report = authoring::check(&built.component, scratch.path())?;
-            println!(
+            weir::outln!(
                 "built {} in {:.1} s",
                 built.component.display(),
                 built.took.as_secs_f64()
-            );
-            print_report(&report);
+            )?;
+            print_report(&report)?;
         }
-        PluginCommand::Check { file } => print_report(&authoring::check(&file, scratch.path())?),
+        PluginCommand::Check { file } => print_report(&authoring::check(&file, scratch.path())?)?,
         PluginCommand::Test { file, event, json } => {
             // The plugin's log lines, not the scratch store's.
             tracing_subscriber::fmt()
@@ -373,67 +400,71 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 .init();
             let trial = authoring::trial(&file, &event, scratch.path())?;
             if json {
-                println!("{}", serde_json::to_string(&trial)?);
+                weir::outln!("{}", serde_json::to_string(&trial)?)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&trial.result)?);
+                weir::outln!("{}", serde_json::to_string_pretty(&trial.result)?)?;
                 match trial.state_writes.is_empty() {
-                    true => println!("state writes: none"),
-                    false => println!(
+                    true => weir::outln!("state writes: none")?,
+                    false => weir::outln!(
                         "state writes: {}",
                         serde_json::to_string_pretty(&trial.state_writes)?
-                    ),
+                    )?,
                 }
-                println!(
+                weir::outln!(
                     "fuel: {} of {}; {:.2} ms (instantiate and handle)",
-                    trial.fuel_consumed, trial.fuel_limit, trial.duration_ms
-                );
+                    trial.fuel_consumed,
+                    trial.fuel_limit,
+                    trial.duration_ms
+                )?;
             }
         }
     }
     Ok(())
 }
 
-fn print_report(report: &weir::authoring::Report) {
-    println!(
+fn print_report(report: &weir::authoring::Report) -> std::io::Result<()> {
+    weir::outln!(
         "{} (version {}, {} bytes) fits weir's handler-plugin world",
-        report.name, report.version, report.size_bytes
-    );
-    println!("imports:");
+        report.name,
+        report.version,
+        report.size_bytes
+    )?;
+    weir::outln!("imports:")?;
     for name in &report.imports {
-        println!("  {name}");
+        weir::outln!("  {name}")?;
     }
-    println!("exports:");
+    weir::outln!("exports:")?;
     for name in &report.exports {
-        println!("  {name}");
+        weir::outln!("  {name}")?;
     }
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        weir::outln!("warning: {warning}")?;
     }
+    Ok(())
 }
 
-fn check_routes(file: Option<PathBuf>, plugins_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let overrides = Overrides {
-        plugins_dir,
-        ..Overrides::default()
-    };
+fn check_routes(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
     let config = Config::load(file.as_deref(), overrides)?;
     let checked = weir::route::check(&config)?;
     let source = file.map_or_else(
         || "the built-in example routes".to_owned(),
         |f| f.display().to_string(),
     );
-    println!(
-        "{source}: {} routes, all reachable, to {}",
-        checked.routes,
+    let routes = match checked.routes {
+        1 => "1 route".to_owned(),
+        n => format!("{n} routes"),
+    };
+    weir::outln!(
+        "{source}: {routes}, all reachable, to {}",
         checked.plugins.join(", ")
-    );
+    )?;
     if checked.plugins_present {
-        println!("every plugin is in {}", config.plugins_dir.display());
+        weir::outln!("every plugin is in {}", config.plugins_dir.display())?;
     } else {
-        println!(
-            "{} does not exist yet: weir installs its example plugins there at first start",
+        weir::outln!(
+            "{} does not exist yet: weir installs its example plugins there at first start, and the routes name only those",
             config.plugins_dir.display()
-        );
+        )?;
     }
     Ok(())
 }

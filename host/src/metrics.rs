@@ -329,10 +329,12 @@ impl Metrics {
             Unit::Seconds,
             metrics.fsync_duration.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             registry,
             ..metrics
-        }
+        };
+        metrics.known_at_start();
+        metrics
     }
 
     /// Records one run of a handler of the plugin `label`: how long it took

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::nats::NatsBackend;
 use crate::pipeline::Pipeline;
-use crate::queue::{GroupCommitter, PauseScope, Queue};
+use crate::queue::{GroupCommitter, PauseScope, Queue, QueueError};
 use crate::runtime::{self, Plugins, engine};
 
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
@@ -36,9 +36,14 @@ pub async fn run(
     }
 
     let queue_dir = config.data_dir.join("queue");
-    let queue = Queue::open(&queue_dir, config.durability).map_err(|source| Error::Queue {
-        path: queue_dir.clone(),
-        source,
+    let queue = Queue::open(&queue_dir, config.durability).map_err(|source| match source {
+        QueueError::Locked => Error::Locked {
+            dir: config.data_dir.clone(),
+        },
+        source => Error::Queue {
+            path: queue_dir.clone(),
+            source,
+        },
     })?;
     let events = queue.check_sequence().map_err(|source| Error::Queue {
         path: queue_dir.clone(),

@@ -45,7 +45,17 @@ macro_rules! handler {
                 }
             }
 
+            // Only a component exports the handler: the export names
+            // (`weir:plugin/handler@0.1.0#handle`) are not valid in a native
+            // linker's version script, and a native build (`cargo build` or
+            // `cargo clippy` at the workspace root) has no host to call them.
+            #[cfg(target_family = "wasm")]
             $crate::__private::export! { WeirHandler with_types_in $crate::bindings }
+            // Elsewhere the handler is still used, so a native build warns
+            // about nothing the component build would not.
+            #[cfg(not(target_family = "wasm"))]
+            const _: fn($crate::Event) -> $crate::Outcome =
+                <WeirHandler as $crate::__private::Guest>::handle;
         };
     };
 }

@@ -59,8 +59,9 @@ pub fn check(path: &Path, scratch: &Path) -> Result<Report, AuthoringError> {
         .iter()
         .any(|name| name.starts_with("wasi:http/outgoing-handler"));
     if http && version.capabilities.http.is_empty() {
+        // The lines to paste, each on its own line, as they go in the file.
         warnings.push(format!(
-            "imports wasi:http/outgoing-handler but its manifest grants no hosts: add `[capabilities]\\nhttp = [\"api.example.com\"]` to {}, or every request is refused",
+            "imports wasi:http/outgoing-handler but its manifest grants no hosts, so every request is refused; to grant one, add to {}:\n    [capabilities]\n    http = [\"api.example.com\"]",
             path.with_extension("toml").display()
         ));
     }

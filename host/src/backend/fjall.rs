@@ -84,6 +84,14 @@ impl Backend for Fjall {
         async move { Ok(listing?) }.boxed()
     }
 
+    fn newest_dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>> {
+        let found = self.pipeline.queue.newest_dead_letters(limit);
+        async move { Ok(found?.iter().map(view).collect()) }.boxed()
+    }
+
     fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
         let queue = &self.pipeline.queue;
         let bounds = queue

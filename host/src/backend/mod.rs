@@ -74,6 +74,13 @@ pub trait Backend: Send + Sync {
         page: DeadLetterPage,
     ) -> BoxFuture<'_, Result<DeadListing, BackendError>>;
 
+    /// The dead letters of the latest events, latest first, at most `limit`
+    /// (the dashboard's "recent dead letters").
+    fn newest_dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>>;
+
     /// The event log as a replay of `plugin` starting now sees it.
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>>;
 

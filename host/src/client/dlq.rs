@@ -59,9 +59,9 @@ pub fn list_dead_letters(
     print_table(
         &["ID", "PLUGIN", "TENANT", "TYPE", "ATTEMPTS", "LAST ERROR"],
         &rows,
-    );
+    )?;
     if let Some(next) = page["next_cursor"].as_str() {
-        println!("\nmore: weir dlq list --cursor {next}");
+        crate::outln!("\nmore: weir dlq list --cursor {next}")?;
     }
     Ok(())
 }
@@ -85,7 +85,7 @@ pub fn replay_dead_letters(
         );
         let answer = client.post(&path, "", b"")?;
         let plugins: Vec<String> = list(&answer["replayed"]).iter().map(cell).collect();
-        println!("replayed event {id} for {}", plugins.join(", "));
+        crate::outln!("replayed event {id} for {}", plugins.join(", "))?;
         return Ok(());
     }
     let path = format!("/v1/dead-letters/replay{}", query(&filter.parameters()));
@@ -94,7 +94,7 @@ pub fn replay_dead_letters(
         let answer = client.post(&path, "", b"")?;
         replayed += answer["replayed"].as_u64().unwrap_or(0);
         if answer["more"] != Value::Bool(true) {
-            println!("replayed {replayed} dead deliveries");
+            crate::outln!("replayed {replayed} dead deliveries")?;
             return Ok(());
         }
     }

@@ -3,6 +3,7 @@
 //! they work against any weir the operator can reach.
 
 mod dlq;
+pub mod out;
 mod send;
 mod show;
 mod status;
@@ -10,7 +11,7 @@ mod table;
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 pub use dlq::{DeadFilter, list_dead_letters, replay_dead_letters};
@@ -109,16 +110,43 @@ impl Client {
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status >= 400 {
             let error = &body["error"];
-            let message = match (error["code"].as_str(), error["message"].as_str()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                _ => format!("HTTP {status}: {body}"),
+            let (code, message) = match (error["code"].as_str(), error["message"].as_str()) {
+                (Some(code), Some(message)) => (code.to_owned(), message.to_owned()),
+                _ => (format!("HTTP {status}"), body.to_string()),
             };
-            if status == 401 {
-                bail!("{path}: {message} (pass a token with --token or WEIR_TOKEN)");
+            return Err(Refused {
+                path: path.to_owned(),
+                status,
+                code,
+                message,
             }
-            bail!("{path}: {message}");
+            .into());
         }
         Ok(body)
+    }
+}
+
+/// weir answered a call with an error: kept whole, so that a command can say
+/// more about it (`weir send` names the line of the event it was about).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {code}: {message}{}", hint(*.status))]
+pub struct Refused {
+    /// The path called.
+    pub path: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The error body's code (`invalid_event`), or `HTTP 502` when the
+    /// answer was not weir's error body.
+    pub code: String,
+    /// The error body's message, or the whole answer.
+    pub message: String,
+}
+
+/// What to do about an answer with `status`, if the answer alone does not say.
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => " (pass a token with --token or WEIR_TOKEN)",
+        _ => "",
     }
 }
 

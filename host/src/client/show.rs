@@ -16,7 +16,7 @@ pub fn show_event(
         query(&[("tenant", tenant), ("source", source)])
     );
     let event = client.get(&path)?;
-    println!("{}", serde_json::to_string_pretty(&event)?);
+    crate::outln!("{}", serde_json::to_string_pretty(&event)?)?;
     Ok(())
 }
 
@@ -54,6 +54,6 @@ pub fn show_plugins(client: &Client) -> anyhow::Result<()> {
             "LAST REJECTED",
         ],
         &rows,
-    );
+    )?;
     Ok(())
 }

@@ -12,7 +12,7 @@ pub fn status(client: &Client) -> anyhow::Result<()> {
         Ok(_) => "ready".to_owned(),
         Err(error) => format!("not ready ({error:#})"),
     };
-    println!("weir at {}: {ready}", client.base);
+    crate::outln!("weir at {}: {ready}", client.base)?;
     let plugins = client.get("/v1/plugins")?;
     let rows: Vec<Vec<String>> = list(&plugins["plugins"])
         .iter()
@@ -32,7 +32,7 @@ pub fn status(client: &Client) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!();
+    crate::outln!()?;
     print_table(
         &[
             "PLUGIN",
@@ -44,7 +44,7 @@ pub fn status(client: &Client) -> anyhow::Result<()> {
             "BREAKER",
         ],
         &rows,
-    );
+    )?;
     let tenants = client.get("/v1/tenants")?;
     let tenants = list(&tenants["tenants"]);
     let waiting: u64 = tenants.iter().filter_map(|t| t["backlog"].as_u64()).sum();
@@ -58,8 +58,8 @@ pub fn status(client: &Client) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!();
-    print_table(&["TENANT", "BACKLOG", "PAUSED"], &rows);
-    println!("\n{waiting} deliveries waiting");
+    crate::outln!()?;
+    print_table(&["TENANT", "BACKLOG", "PAUSED"], &rows)?;
+    crate::outln!("\n{waiting} deliveries waiting")?;
     Ok(())
 }

@@ -134,7 +134,13 @@ mod tests {
     fn bad_manifests_name_the_file_and_the_key() {
         let dir = tempfile::tempdir().expect("temp dir");
         for (manifest, expected) in [
-            ("fuell = 10\n", "fuell"),
+            // The unknown key, and the keys that would do.
+            (
+                "fuell = 10\n",
+                "unknown field `fuell`, expected one of `fuel`,",
+            ),
+            ("fuell = 10\n", "or the tables [config] and [capabilities]"),
+            ("[config]\nmode = 1\n", "[config]"),
             ("fuel = 0\n", "fuel is out of range"),
             ("[capabilities]\nfiles = [\"/\"]\n", "files"),
             (

@@ -201,15 +201,45 @@ struct RawReload {
     ready_wait_ms: Option<u64>,
 }
 
+/// A `[plugins.NAME]` section or a plugin manifest: the limits, and the
+/// `[config]` and `[capabilities]` tables.
+///
+/// Read through a table rather than with `#[serde(flatten)]`: serde's error
+/// for an unknown key beside a flattened struct names the key but not the
+/// keys it expected, and points at the table's first line.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "toml::Table")]
 struct RawPluginSection {
-    #[serde(flatten)]
     limits: RawPluginLimits,
-    #[serde(default)]
     config: BTreeMap<String, String>,
-    #[serde(default)]
     capabilities: capabilities::RawCapabilities,
+}
+
+impl TryFrom<toml::Table> for RawPluginSection {
+    type Error = String;
+
+    fn try_from(mut table: toml::Table) -> Result<Self, String> {
+        let config = table
+            .remove("config")
+            .map(|config| config.try_into())
+            .transpose()
+            .map_err(|e: toml::de::Error| format!("[config]: {}", e.message()))?;
+        let capabilities = table
+            .remove("capabilities")
+            .map(|capabilities| capabilities.try_into())
+            .transpose()
+            .map_err(|e: toml::de::Error| format!("[capabilities]: {}", e.message()))?;
+        let limits = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                format!("{}, or the tables [config] and [capabilities]", e.message())
+            })?;
+        Ok(RawPluginSection {
+            limits,
+            config: config.unwrap_or_default(),
+            capabilities: capabilities.unwrap_or_default(),
+        })
+    }
 }
 
 /// Values given on the command line or in `WEIR_*` variables; they win over the file.

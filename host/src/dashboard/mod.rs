@@ -17,6 +17,7 @@ pub use latency_window::{LatencyWindow, Percentiles};
 pub use reload_log::{Reload, ReloadLog};
 
 use crate::api::{ApiError, AppState, Caller};
+use crate::backend::BackendError;
 
 /// The page: HTML, CSS and script in one file.
 const PAGE: &str = include_str!("page.html");
@@ -32,7 +33,15 @@ pub struct DashboardData {
     /// The latest plugin reloads, newest first.
     #[schema(value_type = Vec<Object>)]
     pub reloads: Vec<Reload>,
+    /// The dead letters of the latest events, latest first (at most
+    /// [`RECENT_DEAD_LETTERS`]), as `GET /v1/dead-letters` shows each.
+    #[schema(value_type = Vec<Object>)]
+    pub dead_letters: Vec<serde_json::Value>,
 }
+
+/// How many dead letters the page lists: the latest, since the oldest are
+/// the ones an operator has most likely seen already.
+pub const RECENT_DEAD_LETTERS: usize = 20;
 
 /// `GET /`: the dashboard page. It holds no data, so it needs no token; its
 /// requests for data do.
@@ -46,16 +55,28 @@ pub async fn page() -> impl IntoResponse {
     path = "/v1/dashboard",
     tag = "operations",
     summary = "The last minutes of throughput, failures, queue depth and latency",
-    responses((status = 200, description = "Samples, oldest first, and recent plugin reloads", body = DashboardData)),
+    responses((status = 200, description = "Samples, oldest first, recent plugin reloads and the latest dead letters", body = DashboardData)),
 )]
 pub async fn data(
     State(app): State<AppState>,
     caller: Caller,
 ) -> Result<Json<DashboardData>, ApiError> {
     caller.require_admin()?;
+    let dead_letters = app
+        .backend
+        .newest_dead_letters(RECENT_DEAD_LETTERS)
+        .await
+        .map_err(|error| match error {
+            BackendError::Queue(error) => error.into(),
+            error => {
+                tracing::error!(%error, "cannot list the latest dead letters");
+                ApiError::Unavailable
+            }
+        })?;
     Ok(Json(DashboardData {
         sample_every_secs: history::SAMPLE_EVERY.as_secs(),
         samples: app.history.samples(),
         reloads: app.pipeline.metrics.recent_reloads.recent(),
+        dead_letters,
     }))
 }

@@ -67,6 +67,13 @@ impl Backend for NatsBackend {
         async move { self.nats.dead_letters(&page).await }.boxed()
     }
 
+    fn newest_dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>> {
+        async move { self.nats.newest_dead_letters(limit).await }.boxed()
+    }
+
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
         let plugin = plugin.to_owned();
         async move {

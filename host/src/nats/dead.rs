@@ -23,6 +23,11 @@ const FETCH: usize = 256;
 /// How long JetStream keeps a listing's consumer if weir does not delete it.
 const LISTING_IDLE: Duration = Duration::from_secs(30);
 
+/// Messages at the end of the dead-letter stream the newest letters are
+/// looked for in: the stream is in the order deliveries died, so the newest
+/// are there, and the read stays bounded however long the stream is.
+const NEWEST_WINDOW: u64 = 1000;
+
 /// What a failed listing step was doing.
 const LISTING: &str = "list dead letters";
 
@@ -88,6 +93,33 @@ impl Nats {
             tracing::warn!(%error, "cannot remove a dead-letter listing's consumer; JetStream does after {LISTING_IDLE:?}");
         }
         Ok(listing?)
+    }
+
+    /// The `limit` letters that died last, latest first, from the last
+    /// [`NEWEST_WINDOW`] messages of the stream.
+    pub async fn newest_dead_letters(&self, limit: usize) -> Result<Vec<Value>, BackendError> {
+        let state = self
+            .dead
+            .get_info()
+            .await
+            .map_err(|e| NatsError::request(LISTING, e))?
+            .state;
+        if state.messages == 0 {
+            return Ok(Vec::new());
+        }
+        let start = state
+            .last_sequence
+            .saturating_sub(NEWEST_WINDOW - 1)
+            .max(state.first_sequence);
+        let tail = DeadLetterPage {
+            filter: DeadFilter::default(),
+            cursor: Some(start.to_be_bytes().to_vec()),
+            limit: NEWEST_WINDOW as usize,
+        };
+        let mut letters = self.dead_letters(&tail).await?.letters;
+        letters.reverse();
+        letters.truncate(limit);
+        Ok(letters)
     }
 
     /// Reads matches of `page` from `consumer` until the page is full or the

@@ -83,6 +83,42 @@ impl Queue {
         Ok(page)
     }
 
+    /// The `limit` dead letters of the latest events, latest first, over
+    /// every plugin: each plugin's newest, merged. The `dead` index is in
+    /// (plugin, event) order, so this looks at `limit` keys per plugin with
+    /// dead letters, not at every letter.
+    pub fn newest_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        let malformed = || QueueError::Corrupt("malformed dead key".into());
+        let mut newest: Vec<(Seq, String)> = Vec::new();
+        let mut from = Vec::new();
+        while let Some(guard) = self.dead.range(from.as_slice()..).next() {
+            let key = guard.key()?;
+            let (plugin, _) = keys::split_plugin_seq(&key).ok_or_else(malformed)?;
+            let prefix = keys::plugin_prefix(plugin);
+            for guard in self.dead.prefix(&prefix).rev().take(limit) {
+                let key = guard.key()?;
+                let (plugin, seq) = keys::split_plugin_seq(&key).ok_or_else(malformed)?;
+                newest.push((seq, plugin.to_owned()));
+            }
+            // The next plugin's keys start past every key with this prefix.
+            from = prefix;
+            if let Some(separator) = from.last_mut() {
+                *separator += 1;
+            }
+        }
+        newest.sort_unstable_by(|a, b| b.cmp(a));
+        newest.truncate(limit);
+        let mut letters = Vec::with_capacity(newest.len());
+        for (seq, plugin) in newest {
+            let (Some(event), Some(record)) = (self.event(seq)?, self.delivery(seq, &plugin)?)
+            else {
+                continue;
+            };
+            letters.push(DeadLetter { seq, event, record });
+        }
+        Ok(letters)
+    }
+
     /// The dead deliveries of event `seq`, to every plugin or to `plugin`.
     pub fn dead_of(
         &self,

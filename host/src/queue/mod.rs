@@ -55,6 +55,9 @@ pub enum QueueError {
     /// fjall failed (I/O, or a poisoned database after a failed fsync).
     #[error("storage error: {0}")]
     Storage(#[from] fjall::Error),
+    /// Another process has the queue open.
+    #[error("another process holds the queue")]
+    Locked,
     /// A stored record cannot be read back.
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -156,7 +159,11 @@ impl Queue {
         let db = Database::builder(dir)
             .manual_journal_persist(true)
             .cache_size(BLOCK_CACHE_BYTES)
-            .open()?;
+            .open()
+            .map_err(|error| match error {
+                fjall::Error::Locked => QueueError::Locked,
+                error => QueueError::Storage(error),
+            })?;
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let keyspace = |name: &str| db.keyspace(name, options);
         let events = keyspace("events")?;

@@ -15,12 +15,15 @@ pub struct Checked {
     /// The plugins its routes name, each once, by name.
     pub plugins: Vec<String>,
     /// False when the plugin directory is the default and does not exist
-    /// yet: weir installs its examples there at first start.
+    /// yet: weir installs its examples there at first start (and the routes
+    /// name only those).
     pub plugins_present: bool,
 }
 
 /// Checks that every plugin `config`'s routes name is in its plugin directory
-/// (the routes themselves were checked when `config` was read).
+/// (the routes themselves were checked when `config` was read), or, when that
+/// is the default directory and does not exist yet, among the examples weir
+/// installs there at first start.
 pub fn check(config: &Config) -> Result<Checked, Error> {
     let mut plugins: Vec<String> = config
         .routes
@@ -29,9 +32,22 @@ pub fn check(config: &Config) -> Result<Checked, Error> {
         .collect();
     plugins.sort();
     plugins.dedup();
-    let plugins_present = !config.plugins_dir_is_default || config.plugins_dir.exists();
+    let dir = &config.plugins_dir;
+    let plugins_present = dir.exists();
     if plugins_present {
-        missing_plugin(config, &crate::runtime::discover(&config.plugins_dir)?)?;
+        missing_plugin(config, &crate::runtime::discover(dir)?)?;
+    } else if !config.plugins_dir_is_default {
+        // `serve` would fail the same way, later and less plainly.
+        return Err(Error::NoPluginDir { dir: dir.clone() });
+    } else if let Some((plugin, route)) = config
+        .routes
+        .first_missing(|plugin| crate::examples::names().contains(&plugin))
+    {
+        return Err(Error::NotAnExample {
+            route: route.to_owned(),
+            plugin: plugin.to_owned(),
+            dir: dir.clone(),
+        });
     }
     Ok(Checked {
         routes: config.routes.len(),

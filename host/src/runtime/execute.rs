@@ -34,6 +34,17 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind, for the metrics that export each reason from the start.
+    pub const ALL: [FailureKind; 7] = [
+        FailureKind::OutOfFuel,
+        FailureKind::Deadline,
+        FailureKind::MemoryLimit,
+        FailureKind::StackOverflow,
+        FailureKind::HostLimit,
+        FailureKind::Instantiate,
+        FailureKind::Trap,
+    ];
+
     /// The reason as it appears in metrics and attempt history.
     pub fn as_str(self) -> &'static str {
         match self {

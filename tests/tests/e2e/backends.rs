@@ -204,6 +204,34 @@ fn each_backend_dead_letters_a_failed_delivery_at_once() {
 }
 
 #[test]
+fn each_backend_shows_the_latest_dead_letters_on_the_dashboard() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(
+            backend,
+            &["test-always-fail"],
+            &route_to("test-always-fail", ""),
+        );
+        // One at a time, so that they die in the order they are sent.
+        let dead = r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#;
+        let ids: Vec<String> = (0..25).map(|n| format!("fail-{n:02}")).collect();
+        for (n, id) in ids.iter().enumerate() {
+            weir.post(n, &[event(id)]);
+            weir.wait_for_metric(dead, (n + 1) as f64);
+        }
+        let data = weir.node(1).get("/v1/dashboard");
+        assert_eq!(data.status, 200, "{backend:?}: {}", data.text);
+        let shown: Vec<&str> = data.body["dead_letters"]
+            .as_array()
+            .expect("dead_letters")
+            .iter()
+            .map(|letter| letter["id"].as_str().expect("id"))
+            .collect();
+        let latest: Vec<&str> = ids.iter().rev().take(20).map(String::as_str).collect();
+        assert_eq!(shown, latest, "{backend:?}");
+    }
+}
+
+#[test]
 fn each_backend_keeps_key_order_through_a_retry_and_applies_effects_once() {
     const KEYS: [&str; 3] = ["A", "B", "C"];
     const TOTAL: u64 = 60;

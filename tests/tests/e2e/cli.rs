@@ -80,7 +80,20 @@ fn admin_commands_send_show_and_replay_against_a_live_weir() {
         "{}",
         again.stdout
     );
+    let single = workspace.path().join("one.json");
+    std::fs::write(
+        &single,
+        r#"{"id":"ok-one","source":"cli","type":"ok.thing"}"#,
+    )
+    .expect("write event");
+    let one = weir_cli(&weir, &["send", single.to_str().expect("UTF-8 path")]);
+    assert!(
+        one.stdout.contains("sent 1 event in 1 request: 1 stored"),
+        "{}",
+        one.stdout
+    );
     settled_event(&weir, "ok-239");
+    settled_event(&weir, "ok-one");
     for n in 0..10 {
         settled_event(&weir, &format!("doomed-{n}"));
     }
@@ -91,7 +104,7 @@ fn admin_commands_send_show_and_replay_against_a_live_weir() {
     // PLUGIN STATE PROCESSED FAILED RETRIED DEAD BREAKER
     assert_eq!(
         row(&status.stdout, "test-ack")[..3],
-        ["test-ack", "serving", "240"]
+        ["test-ack", "serving", "241"]
     );
     assert_eq!(row(&status.stdout, "test-always-fail")[5], "10");
     assert!(
@@ -176,10 +189,13 @@ fn admin_commands_name_what_went_wrong() {
     );
     assert_eq!(weir.metric("weir_events_ingested_total"), 0.0);
 
-    // weir refuses the second batch: the first stays stored, and the error says so.
+    // weir refuses the second batch: the first stays stored, and the error
+    // names the refused event by its line in the file (blank lines count),
+    // not by its place in the request.
     let mut lines: Vec<String> = (0..3)
         .map(|n| format!(r#"{{"id":"b-{n}","source":"cli","type":"ok.b"}}"#))
         .collect();
+    lines.insert(1, String::new());
     lines.push(r#"{"id":"b-3","type":"ok.b"}"#.to_owned());
     let partial = workspace.path().join("partial.jsonl");
     std::fs::write(&partial, lines.join("\n")).expect("write");
@@ -191,14 +207,35 @@ fn admin_commands_name_what_went_wrong() {
     assert!(
         failed
             .stderr
-            .contains("events 2 to 3 were not stored (2 before them were)")
+            .contains("lines 4 to 5 were not stored (2 events before them were)")
             && failed
                 .stderr
-                .contains("missing required attribute \"source\""),
+                .contains("line 5: missing required attribute \"source\""),
         "{}",
         failed.stderr
     );
+    assert_eq!(failed.stderr.lines().count(), 1, "{}", failed.stderr);
     assert_eq!(weir.metric("weir_events_ingested_total"), 2.0);
+
+    // The same in a JSON array: the event is named by its place in it.
+    let array = workspace.path().join("array.json");
+    std::fs::write(
+        &array,
+        r#"[{"id":"c-0","source":"cli","type":"ok.c"},{"id":"c-1","type":"ok.c"}]"#,
+    )
+    .expect("write");
+    let failed = weir_cli(&weir, &["send", array.to_str().expect("UTF-8")]);
+    assert!(!failed.success);
+    assert!(
+        failed
+            .stderr
+            .contains("events 1 to 2 were not stored (0 events before them were)")
+            && failed
+                .stderr
+                .contains("event 2: missing required attribute"),
+        "{}",
+        failed.stderr
+    );
 
     let nowhere = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
         .args(["status", "--url", "http://127.0.0.1:1"])

@@ -1,5 +1,5 @@
 //! Dead letters can be listed (filtered, a page at a time), replayed one by one
-//! or by filter, and discarded.
+//! or by filter, and discarded; the dashboard shows the latest.
 
 use serde_json::{Value, json};
 
@@ -162,5 +162,49 @@ fn dead_letter_requests_with_bad_input_are_refused() {
         let text = answer.body["error"]["message"].as_str().unwrap_or_default();
         assert!(text.contains(message), "{method} {path}: {}", answer.text);
     }
+    weir.stop();
+}
+
+#[test]
+fn the_dashboard_shows_the_latest_dead_letters_first() {
+    // Two plugins, so that the latest letters are not all of the plugin whose
+    // letters come first in the store.
+    let config = r#"
+[[route]]
+name = "a"
+match = { type = "doomed.a" }
+plugins = ["fail-a"]
+
+[[route]]
+name = "b"
+match = { type = "doomed.b" }
+plugins = ["fail-b"]
+"#;
+    let workspace = Workspace::with_named_plugins(
+        &[
+            ("test-always-fail", "fail-a"),
+            ("test-always-fail", "fail-b"),
+        ],
+        config,
+    );
+    let weir = workspace.start();
+    let ids: Vec<String> = (0..30).map(|n| format!("d{n:02}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let kind = if n % 2 == 0 { "doomed.a" } else { "doomed.b" };
+        post(&weir, id, "acme", kind);
+    }
+    for id in &ids {
+        settled_event(&weir, id);
+    }
+    let data = weir.get("/v1/dashboard");
+    assert_eq!(data.status, 200, "{}", data.text);
+    let shown: Vec<&str> = data.body["dead_letters"]
+        .as_array()
+        .expect("dead_letters")
+        .iter()
+        .map(|letter| letter["id"].as_str().expect("id"))
+        .collect();
+    let latest: Vec<&str> = ids.iter().rev().take(20).map(String::as_str).collect();
+    assert_eq!(shown, latest);
     weir.stop();
 }

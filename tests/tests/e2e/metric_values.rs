@@ -1,7 +1,8 @@
 //! Metric values checked against known work: events in, deliveries and their
 //! end-to-end latency counted, queue depth per tenant (capped) back to 0,
 //! HTTP requests counted by route template and status, and the dashboard's
-//! samples agreeing with the counters.
+//! samples agreeing with the counters; every series whose labels are known
+//! in advance is there at 0 before its first use.
 
 use serde_json::json;
 
@@ -99,4 +100,56 @@ fn per_tenant_series_are_off_by_default_and_a_bad_setting_is_refused() {
     let (code, log) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
     assert_ne!(code, Some(0));
     assert!(log.contains("tenant_series"), "{log}");
+}
+
+/// Whether `/metrics` has the sample `series` (value included) as a line.
+fn has_sample(weir: &Weir, series: &str) -> bool {
+    weir.get("/metrics").text.lines().any(|line| line == series)
+}
+
+#[test]
+fn every_series_with_known_labels_is_exported_at_zero_before_first_use() {
+    // Reloads quickly, so the plugin added below is picked up soon.
+    let config = format!("[reload]\ndebounce_ms = 50\n{ACK_EVERYTHING}");
+    let workspace = Workspace::new(&["test-ack"], &config);
+    let weir = workspace.start();
+    for series in [
+        r#"weir_dead_letters_replayed_total{plugin="test-ack"} 0"#,
+        r#"weir_plugin_paused{plugin="test-ack"} 0"#,
+        r#"weir_deliveries_processed_total{plugin="test-ack"} 0"#,
+        r#"weir_deliveries_dead_total{plugin="test-ack"} 0"#,
+        r#"weir_deliveries_failed_total{plugin="test-ack",reason="fail"} 0"#,
+        r#"weir_deliveries_failed_total{plugin="test-ack",reason="out_of_fuel"} 0"#,
+        r#"weir_breaker_trips_total{plugin="test-ack"} 0"#,
+        r#"weir_queue_depth{plugin="test-ack"} 0"#,
+        r#"weir_instances_busy{plugin="test-ack"} 0"#,
+        r#"weir_handler_duration_seconds_count{plugin="test-ack"} 0"#,
+        r#"weir_event_latency_seconds_count{plugin="test-ack"} 0"#,
+        r#"weir_plugin_reloads_total{plugin="test-ack",result="rejected"} 0"#,
+        r#"weir_route_reloads_total{result="loaded"} 0"#,
+        r#"weir_ingest_rejected_total{reason="invalid_event"} 0"#,
+    ] {
+        assert!(
+            has_sample(&weir, series),
+            "no {series} in\n{}",
+            weir.get("/metrics").text
+        );
+    }
+    // Not 0: a plugin may run deliveries from the start.
+    assert!(weir.metric(r#"weir_concurrency_limit{plugin="test-ack"}"#) >= 1.0);
+
+    // A plugin added while weir runs gets its series when it is loaded.
+    std::fs::copy(
+        crate::support::plugin_component("test-always-fail"),
+        workspace.path().join("plugins/test-always-fail.wasm"),
+    )
+    .expect("copy plugin");
+    weir.wait_for("the new plugin's series", |weir| {
+        has_sample(weir, r#"weir_plugin_paused{plugin="test-always-fail"} 0"#).then_some(())
+    });
+    assert!(has_sample(
+        &weir,
+        r#"weir_dead_letters_replayed_total{plugin="test-always-fail"} 0"#
+    ));
+    weir.stop();
 }

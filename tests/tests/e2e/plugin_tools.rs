@@ -145,6 +145,14 @@ fn check_lists_imports_and_warns_of_what_weir_will_refuse() {
         "{}",
         run.stdout
     );
+    // The lines to add, as they go in the manifest (no literal `\n`).
+    assert!(
+        run.stdout
+            .contains("\n    [capabilities]\n    http = [\"api.example.com\"]\n")
+            && !run.stdout.contains("\\n"),
+        "{}",
+        run.stdout
+    );
     // Granted, the warning goes.
     std::fs::write(
         fetch.with_extension("toml"),
@@ -264,5 +272,30 @@ fn bad_plugins_folders_and_events_are_named() {
             &[],
         ),
         "event.json is not an event",
+    );
+}
+
+#[test]
+fn help_names_every_language_a_plugin_can_be_written_in() {
+    for args in [&["--help"][..], &["plugin", "--help"]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
+            .args(args)
+            .output()
+            .expect("run weir");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "weir {args:?}: {stdout}");
+        assert!(
+            stdout.contains("Rust, Python, JavaScript or C"),
+            "weir {args:?}:\n{stdout}"
+        );
+    }
+    let new = weir_plugin(&["new", "--help"], &[]);
+    // Each value of --lang, with its toolchain.
+    assert!(
+        ["- rust:", "- python:", "- js:", "- c:"]
+            .iter()
+            .all(|value| new.stdout.contains(value)),
+        "{}",
+        new.stdout
     );
 }

@@ -74,7 +74,14 @@ fn a_plugin_manifest_with_an_unknown_key_is_named_with_its_file() {
         "deadline_ms = 100\nfuell = 10\n",
     )
     .expect("write manifest");
-    start_fails_with(&workspace, &["test-recorder.toml", "fuell"]);
+    start_fails_with(
+        &workspace,
+        &[
+            "test-recorder.toml",
+            "unknown field `fuell`, expected one of `fuel`, `memory_bytes`",
+            "[config] and [capabilities]",
+        ],
+    );
 }
 
 #[test]
@@ -96,4 +103,64 @@ plugins = ["booking-normalizer"]
         &workspace,
         &["acme bookings", "every booking", "never reached"],
     );
+}
+
+#[test]
+fn a_missing_config_file_is_named_once() {
+    let workspace = Workspace::new(&[], "");
+    let missing = workspace.path().join("nowhere.toml");
+    let args = [
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--config".to_owned(),
+        missing.display().to_string(),
+    ];
+    let (code, stderr) = run_to_exit(&args, &[], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "weir: cannot read config file {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+
+    // With JSON logs, the one line is a JSON log line.
+    let (code, stderr) = run_to_exit(
+        &args,
+        &[("WEIR_LOG_FORMAT", std::path::Path::new("json"))],
+        workspace.path(),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let line: serde_json::Value = serde_json::from_str(&stderr).expect("a JSON log line");
+    assert_eq!(line["level"], "ERROR", "{stderr}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains(&missing.display().to_string())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_second_weir_on_the_same_data_directory_is_told_so_once() {
+    let workspace = Workspace::new(&["test-ack"], crate::support::ACK_EVERYTHING);
+    let first = workspace.start();
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    let said = format!(
+        "another weir process holds {}",
+        workspace.path().join("data").display()
+    );
+    assert_eq!(stderr.matches(&said).count(), 1, "{stderr}");
+    assert!(!stderr.contains("Locked"), "{stderr}");
+    assert!(
+        !stderr.contains("ERROR"),
+        "said once, not logged too: {stderr}"
+    );
+    // The first one is unharmed.
+    assert_eq!(first.get("/readyz").status, 200);
+    first.stop();
 }
