@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,6 +11,7 @@ use utoipa::IntoParams;
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StatePage;
+use crate::event::now_ms;
 use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
@@ -79,6 +81,7 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
     let version = plugin.current();
     let limits = &version.limits;
     let gate = *plugin.gate.borrow();
+    let breakers = describe_breakers(plugin);
     let state = match (gate.removed, gate.paused) {
         (true, _) => "removed",
         (false, true) => "paused",
@@ -97,16 +100,48 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
         "deadline_ms": limits.deadline.as_millis() as u64,
         "max_attempts": limits.max_attempts,
         "paused": gate.paused,
-        "breaker": plugin.breaker.state().as_str(),
-        "route_breakers": plugin
-            .route_breakers
-            .states()
-            .into_iter()
-            .map(|(route, state)| (route, Value::from(state.as_str())))
-            .collect::<serde_json::Map<String, Value>>(),
+        "breaker": breaker_summary(&breakers),
+        "breakers": breakers,
         "concurrency_limit": plugin.concurrency.current(),
         "deliveries": metrics.delivery_counts(&plugin.name),
     })
+}
+
+/// The breakers of `plugin` that are not closed: for which route and
+/// tenant, why (the signal and its rate over how many calls) and until when.
+fn describe_breakers(plugin: &Plugin) -> Vec<Value> {
+    let now = Instant::now();
+    plugin
+        .breakers
+        .not_closed()
+        .into_iter()
+        .filter_map(|(scope, status)| {
+            let trip = status.trip?;
+            let until_ms = now_ms() + trip.until.saturating_duration_since(now).as_millis() as u64;
+            Some(json!({
+                "route": scope.route,
+                "tenant": scope.tenant,
+                "state": status.state.as_str(),
+                "reason": trip.reason,
+                "rate": trip.rate,
+                "calls": trip.calls,
+                "failed_probe": trip.probe,
+                "open_until": super::rfc3339(until_ms),
+            }))
+        })
+        .collect()
+}
+
+/// `open` if any of the breakers is, else `half_open` if any is, else `closed`.
+fn breaker_summary(breakers: &[Value]) -> &'static str {
+    let any = |state: &str| breakers.iter().any(|breaker| breaker["state"] == state);
+    if any("open") {
+        "open"
+    } else if any("half_open") {
+        "half_open"
+    } else {
+        "closed"
+    }
 }
 
 fn describe_rejection(rejection: &Rejection) -> Value {

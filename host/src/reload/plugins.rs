@@ -122,6 +122,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
                 }
                 None => {
                     let plugin = Arc::new(Plugin::new(version));
+                    pipeline.metrics.breakers_registered(&name);
                     // An operator's pause outlives the plugin's file.
                     match pipeline.queue.paused(PauseScope::Plugin) {
                         Ok(paused) if paused.contains(&name) => {
