@@ -7,13 +7,14 @@ use serde_json::{Value, json};
 use crate::recorder::{self, recorded, wait_until_idle};
 use crate::support::{Weir, Workspace, delivery, settled_event};
 
-/// The breakers of the first plugin that are not closed.
+/// The breakers that are not closed, of every plugin.
 pub fn open_breakers(weir: &Weir) -> Vec<Value> {
     let plugins = weir.get("/v1/plugins").body;
-    plugins["plugins"][0]["breakers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let plugins = plugins["plugins"].as_array().cloned().unwrap_or_default();
+    plugins
+        .iter()
+        .flat_map(|plugin| plugin["breakers"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 /// The breaker of `route` and `tenant` once it is open.
@@ -195,5 +196,63 @@ plugins = ["test-slow"]
     weir.wait_for("the breaker to close", |weir| {
         open_breakers(weir).is_empty().then_some(())
     });
+    weir.stop();
+}
+
+#[test]
+fn a_plugin_that_traps_on_everything_stops_spending_instances_and_its_neighbour_runs_on() {
+    let config = format!(
+        r#"
+[plugins.test-recorder]
+instances = 2
+backoff_initial_ms = 10
+backoff_max_ms = 20
+max_attempts = 1000
+poison_after = 1000
+breaker_min_calls = 4
+breaker_cooldown_ms = 600000
+{}
+[[route]]
+name = "canary"
+match = {{ type = "canary" }}
+plugins = ["test-ack"]
+"#,
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["test-recorder", "test-ack"], &config);
+    let weir = workspace.start();
+    let trapping: Vec<Value> = (0..10)
+        .map(|n| {
+            let mut event = recorder::event(n, None, false);
+            event["data"]["trap"] = json!(true);
+            event
+        })
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(trapping).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    wait_until_open(&weir, "record", "default");
+
+    // Once the attempts running when it opened are over, no instance runs
+    // the plugin again during the cool-down; its deliveries wait, none lost.
+    let runs = r#"weir_handler_duration_seconds_count{plugin="test-recorder"}"#;
+    let busy = r#"weir_instances_busy{plugin="test-recorder"}"#;
+    let before = weir.wait_for("the running attempts to end", |weir| {
+        let counted = weir.metric(runs);
+        (weir.metric(busy) == 0.0 && weir.metric(runs) == counted).then_some(counted)
+    });
+    let canaries: Vec<Value> = (0..20)
+        .map(|n| json!({"id": format!("canary-{n}"), "source": "tests", "type": "canary"}))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(canaries).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    for n in 0..20 {
+        let event = settled_event(&weir, &format!("canary-{n}"));
+        assert_eq!(delivery(&event, "test-ack")["state"], "done");
+    }
+    assert_eq!(weir.metric(runs), before, "the trapping plugin ran again");
+    assert_eq!(
+        weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#),
+        10.0
+    );
     weir.stop();
 }
