@@ -19,8 +19,9 @@ use crate::runtime::{Plugin, Rejection};
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
 
-/// Every plugin: the version serving, its limits and state, the last file a
-/// reload turned down, and since when a new version is compiling; a name
+/// Every plugin: the version serving, its limits and state, its open circuit
+/// breakers, the last file a reload turned down, and since when a new
+/// version is compiling; a name
 /// whose only file was turned down shows as `rejected`, one whose first
 /// version is compiling as `loading`.
 #[utoipa::path(
@@ -28,7 +29,7 @@ const MAX_STATE_ENTRIES: usize = 1000;
     path = "/v1/plugins",
     tag = "plugins",
     summary = "List plugins",
-    responses((status = 200, description = "`plugins`: each one's version, limits, state and counts", body = Object)),
+    responses((status = 200, description = "`plugins`: each one's version, limits, state, counts and the circuit breakers that are not closed (route, tenant, reason, rate, until when)", body = Object)),
 )]
 pub async fn list_plugins(
     State(app): State<AppState>,

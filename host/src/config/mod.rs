@@ -904,6 +904,26 @@ mod tests {
                 "[plugins.p] breaker_failure_rate",
             ),
             (
+                "[plugins.p]\nbreaker_retry_later_rate = 0\n",
+                "[plugins.p] breaker_retry_later_rate",
+            ),
+            (
+                "[plugin_defaults]\nbreaker_min_calls = 0\n",
+                "[plugin_defaults] breaker_min_calls",
+            ),
+            (
+                "[plugins.p]\nbreaker_window_ms = 0\n",
+                "[plugins.p] breaker_window_ms",
+            ),
+            (
+                "[plugins.p]\npoison_after = 0\n",
+                "[plugins.p] poison_after",
+            ),
+            (
+                "[plugins.p]\nbreaker_window = 20\n",
+                "unknown field `breaker_window`",
+            ),
+            (
                 "[storage]\nbackend = \"nats\"\n",
                 "needs a [storage.nats] section",
             ),
