@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::config::PluginLimits;
-use crate::dispatch::retry_delay;
+use crate::dispatch::{faults_in_a_row, retry_delay};
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, keys};
@@ -78,6 +78,19 @@ pub fn finish(
         .record
         .history
         .push(attempt(reason, Some(message.clone())));
+    // Only this round's attempts: a revived dead letter starts afresh.
+    let history = &leased.record.history;
+    let this_round = &history[history
+        .len()
+        .saturating_sub(leased.record.attempts as usize)..];
+    let in_a_row = faults_in_a_row(this_round);
+    if in_a_row >= limits.poison_after {
+        pipeline.metrics.delivery_failed(&leased.plugin, reason);
+        let message = format!(
+            "set aside after {in_a_row} traps or limit hits in a row (poison_after); last: {reason}: {message}"
+        );
+        return bury(pipeline, leased, event, reason, message);
+    }
     retry_or_bury(pipeline, limits, leased, event, reason, message, hint_ms)
 }
 

@@ -70,11 +70,11 @@ impl Metrics {
             &self.deliveries_dead,
             &self.dead_letters_replayed,
             &self.state_conflicts,
-            &self.breaker_trips,
             &self.fuel_consumed,
         ] {
             let _ = counter.get_or_create(&label);
         }
+        self.breakers_registered(&loaded.name);
         for gauge in [&self.queue_depth, &self.instances_busy, &self.plugin_paused] {
             let _ = gauge.get_or_create(&label);
         }

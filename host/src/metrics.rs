@@ -18,15 +18,6 @@ pub struct PluginLabel {
     pub plugin: String,
 }
 
-/// Labels naming a route and the plugin it sends to.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    /// The route name.
-    pub route: String,
-    /// The plugin name.
-    pub plugin: String,
-}
-
 /// Labels naming a plugin and why an attempt did not succeed.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
@@ -123,10 +114,10 @@ pub struct Metrics {
     pub oldest_ready_age: Family<PluginLabel, Gauge<f64, AtomicU64>>,
     /// Deliveries a plugin may run at once now (its adaptive limit).
     pub concurrency_limit: Family<PluginLabel, Gauge>,
-    /// Times a plugin's circuit breaker opened.
-    pub breaker_trips: Family<PluginLabel, Counter>,
-    /// Times a route's circuit breaker (for one plugin) opened.
-    pub route_breaker_trips: Family<RouteLabels, Counter>,
+    /// Times one of a plugin's circuit breakers (one per route and tenant)
+    /// opened, by the signal that opened it (`trap`, `deadline`,
+    /// `outbound`, `retry_later`, ...).
+    pub breaker_trips: Family<FailureLabels, Counter>,
     /// 1 while an operator has paused the plugin.
     pub plugin_paused: Family<PluginLabel, Gauge>,
     /// Changes to plugin files seen while weir runs, by what became of them.
@@ -190,7 +181,6 @@ impl Metrics {
             plugin_reloads: Family::default(),
             route_reloads: Family::default(),
             breaker_trips: Family::default(),
-            route_breaker_trips: Family::default(),
             concurrency_limit: Family::default(),
             handler_duration: Family::new_with_constructor(latency_histogram),
             fuel_consumed: Family::default(),
@@ -267,13 +257,8 @@ impl Metrics {
         );
         registry.register(
             "breaker_trips",
-            "Times a plugin's circuit breaker opened",
+            "Times one of a plugin's circuit breakers (one per route and tenant) opened, by the signal that opened it (trap, deadline, out_of_fuel, outbound, retry_later, ...)",
             metrics.breaker_trips.clone(),
-        );
-        registry.register(
-            "route_breaker_trips",
-            "Times the circuit breaker of a route's deliveries to a plugin opened",
-            metrics.route_breaker_trips.clone(),
         );
         registry.register(
             "plugin_paused",
@@ -348,6 +333,28 @@ impl Metrics {
             .inc_by(execution.fuel_consumed);
     }
 
+    /// Shows `plugin`'s breaker trips at zero for every reason, so that a rate
+    /// or an alert on them has a series before the first trip.
+    pub fn breakers_registered(&self, plugin: &str) {
+        for reason in crate::dispatch::breaker_reasons() {
+            // Creating the series is the point: the guard is dropped at once.
+            drop(self.breaker_trips.get_or_create(&FailureLabels {
+                plugin: plugin.to_owned(),
+                reason: reason.to_owned(),
+            }));
+        }
+    }
+
+    /// Counts a trip of one of `plugin`'s breakers for `reason`.
+    pub fn breaker_tripped(&self, plugin: &str, reason: &str) {
+        self.breaker_trips
+            .get_or_create(&FailureLabels {
+                plugin: plugin.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -387,12 +394,12 @@ mod tests {
             &metrics.deliveries_dead,
             &metrics.dead_letters_replayed,
             &metrics.state_conflicts,
-            &metrics.breaker_trips,
             &metrics.fuel_consumed,
         ] {
             counter.get_or_create(&plugin).inc();
         }
         metrics.deliveries_failed.get_or_create(&failure).inc();
+        metrics.breaker_trips.get_or_create(&failure).inc();
         for gauge in [
             &metrics.queue_depth,
             &metrics.concurrency_limit,
@@ -402,11 +409,6 @@ mod tests {
             gauge.get_or_create(&plugin).set(1);
         }
         metrics.oldest_ready_age.get_or_create(&plugin).set(1.0);
-        let route = RouteLabels {
-            route: "r".into(),
-            plugin: "p".into(),
-        };
-        metrics.route_breaker_trips.get_or_create(&route).inc();
         let reload = ReloadLabels {
             plugin: "p".into(),
             result: "loaded".into(),

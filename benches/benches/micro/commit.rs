@@ -42,6 +42,7 @@ fn execution(emit_and_state: bool) -> Execution {
         started_at_ms: 0,
         duration: Duration::from_micros(10),
         version: Arc::from("bench"),
+        outbound_failures: 0,
     }
 }
 

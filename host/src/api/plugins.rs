@@ -5,6 +5,7 @@ use axum::extract::State;
 
 use super::extract::{Path, Query};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,6 +13,7 @@ use utoipa::IntoParams;
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StatePage;
+use crate::event::now_ms;
 use crate::metrics::Metrics;
 use crate::queue::PauseScope;
 use crate::runtime::{Plugin, Rejection};
@@ -19,8 +21,9 @@ use crate::runtime::{Plugin, Rejection};
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
 
-/// Every plugin: the version serving, its limits and state, the last file a
-/// reload turned down, and since when a new version is compiling; a name
+/// Every plugin: the version serving, its limits and state, its open circuit
+/// breakers, the last file a reload turned down, and since when a new
+/// version is compiling; a name
 /// whose only file was turned down shows as `rejected`, one whose first
 /// version is compiling as `loading`.
 #[utoipa::path(
@@ -28,7 +31,7 @@ const MAX_STATE_ENTRIES: usize = 1000;
     path = "/v1/plugins",
     tag = "plugins",
     summary = "List plugins",
-    responses((status = 200, description = "`plugins`: each one's version, limits, state and counts", body = Object)),
+    responses((status = 200, description = "`plugins`: each one's version, limits, state, counts and the circuit breakers that are not closed (route, tenant, reason, rate, until when)", body = Object)),
 )]
 pub async fn list_plugins(
     State(app): State<AppState>,
@@ -81,6 +84,7 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
     let version = plugin.current();
     let limits = &version.limits;
     let gate = *plugin.gate.borrow();
+    let breakers = describe_breakers(plugin);
     let state = match (gate.removed, gate.paused) {
         (true, _) => "removed",
         (false, true) => "paused",
@@ -99,16 +103,48 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
         "deadline_ms": limits.deadline.as_millis() as u64,
         "max_attempts": limits.max_attempts,
         "paused": gate.paused,
-        "breaker": plugin.breaker.state().as_str(),
-        "route_breakers": plugin
-            .route_breakers
-            .states()
-            .into_iter()
-            .map(|(route, state)| (route, Value::from(state.as_str())))
-            .collect::<serde_json::Map<String, Value>>(),
+        "breaker": breaker_summary(&breakers),
+        "breakers": breakers,
         "concurrency_limit": plugin.concurrency.current(),
         "deliveries": metrics.delivery_counts(&plugin.name),
     })
+}
+
+/// The breakers of `plugin` that are not closed: for which route and
+/// tenant, why (the signal and its rate over how many calls) and until when.
+fn describe_breakers(plugin: &Plugin) -> Vec<Value> {
+    let now = Instant::now();
+    plugin
+        .breakers
+        .not_closed()
+        .into_iter()
+        .filter_map(|(scope, status)| {
+            let trip = status.trip?;
+            let until_ms = now_ms() + trip.until.saturating_duration_since(now).as_millis() as u64;
+            Some(json!({
+                "route": scope.route,
+                "tenant": scope.tenant,
+                "state": status.state.as_str(),
+                "reason": trip.reason,
+                "rate": trip.rate,
+                "calls": trip.calls,
+                "failed_probe": trip.probe,
+                "open_until": super::rfc3339(until_ms),
+            }))
+        })
+        .collect()
+}
+
+/// `open` if any of the breakers is, else `half_open` if any is, else `closed`.
+fn breaker_summary(breakers: &[Value]) -> &'static str {
+    let any = |state: &str| breakers.iter().any(|breaker| breaker["state"] == state);
+    if any("open") {
+        "open"
+    } else if any("half_open") {
+        "half_open"
+    } else {
+        "closed"
+    }
 }
 
 fn describe_rejection(rejection: &Rejection) -> Value {

@@ -163,8 +163,11 @@ struct RawPluginLimits {
     max_attempts: Option<u32>,
     backoff_initial_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
-    breaker_window: Option<u32>,
+    poison_after: Option<u32>,
+    breaker_window_ms: Option<u64>,
+    breaker_min_calls: Option<u32>,
     breaker_failure_rate: Option<f64>,
+    breaker_retry_later_rate: Option<f64>,
     breaker_cooldown_ms: Option<u64>,
     breaker_probes: Option<u32>,
 }
@@ -425,22 +428,34 @@ pub struct PluginLimits {
     pub backoff_initial: Duration,
     /// Cap on the backoff.
     pub backoff_max: Duration,
-    /// The circuit breaker: over the last `window` attempts, a share of
-    /// failures at or above `failure_rate` pauses the plugin for `cooldown`,
-    /// then `probes` deliveries decide whether it runs again.
+    /// Traps or limit hits in a row after which a delivery is dead-lettered
+    /// even with attempts left: the event itself is the likely cause.
+    pub poison_after: u32,
+    /// The circuit breakers (one per route and tenant): over the calls of
+    /// the last `window`, at least `min_calls` of them, a share of faults at
+    /// or above `failure_rate`, or of faults and `retry-later` at or above
+    /// `retry_later_rate`, holds those deliveries back for `cooldown`; then
+    /// `probes` fresh deliveries decide whether they run again.
     pub breaker: BreakerLimits,
 }
 
-/// When a plugin's circuit breaker opens, for how long, and how it closes.
+/// When a circuit breaker opens, for how long, and how it closes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerLimits {
-    /// Attempts looked at.
-    pub window: u32,
-    /// Share of failed attempts in the window that opens the breaker (0–1].
+    /// The span of time whose calls are judged.
+    pub window: Duration,
+    /// Fewest calls in the window before a rate is judged at all.
+    pub min_calls: u32,
+    /// Share of calls that were faults (traps, limit hits, failed outbound
+    /// calls) that opens the breaker (0–1].
     pub failure_rate: f64,
+    /// Share of calls that did not succeed (faults and `retry-later`) that
+    /// opens the breaker (0–1] once sustained for half the window: "almost
+    /// nothing succeeds".
+    pub retry_later_rate: f64,
     /// How long it stays open before probing.
     pub cooldown: Duration,
-    /// Deliveries let through to probe; all must succeed to close it.
+    /// Fresh deliveries let through to probe; all must succeed to close it.
     pub probes: u32,
 }
 
@@ -470,13 +485,26 @@ impl Default for PluginLimits {
             max_attempts: 5,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            // Three traps or limit hits in a row is the event, not a blip:
+            // stop spending instances on it before max_attempts does.
+            poison_after: 3,
             breaker: BreakerLimits {
-                // Enough attempts that a few unlucky ones do not trip it.
-                window: 20,
-                // Half failing: the downstream is broken, not flaky.
+                // A minute: long enough to see a rate at modest traffic,
+                // short enough that an old burst is soon forgotten.
+                window: Duration::from_secs(60),
+                // Fewer calls are too few to call a rate: two traps of
+                // three are a coincidence, not a broken plugin.
+                min_calls: 20,
+                // Half of the calls trapping: the plugin or its downstream
+                // is broken, not flaky.
                 failure_rate: 0.5,
+                // A throttled downstream that lets one call in ten through
+                // still gets work, slowed by the adaptive limit and the
+                // retry hints; only below that is weir stopping it worth it.
+                retry_later_rate: 0.9,
                 // Long enough for a restarted downstream to come back.
                 cooldown: Duration::from_secs(30),
+                // A few fresh deliveries: one lucky call does not close it.
                 probes: 3,
             },
         }
@@ -781,11 +809,16 @@ fn resolve_limits(
             .map(ms)
             .unwrap_or(base.backoff_initial),
         backoff_max: raw.backoff_max_ms.map(ms).unwrap_or(base.backoff_max),
+        poison_after: raw.poison_after.unwrap_or(base.poison_after),
         breaker: BreakerLimits {
-            window: raw.breaker_window.unwrap_or(base.breaker.window),
+            window: raw.breaker_window_ms.map(ms).unwrap_or(base.breaker.window),
+            min_calls: raw.breaker_min_calls.unwrap_or(base.breaker.min_calls),
             failure_rate: raw
                 .breaker_failure_rate
                 .unwrap_or(base.breaker.failure_rate),
+            retry_later_rate: raw
+                .breaker_retry_later_rate
+                .unwrap_or(base.breaker.retry_later_rate),
             cooldown: raw
                 .breaker_cooldown_ms
                 .map(ms)
@@ -799,16 +832,22 @@ fn resolve_limits(
         ("deadline_ms", limits.deadline.is_zero()),
         ("instances", limits.instances == 0),
         ("max_attempts", limits.max_attempts == 0),
-        ("breaker_window", limits.breaker.window == 0),
+        ("poison_after", limits.poison_after == 0),
+        ("breaker_window_ms", limits.breaker.window.is_zero()),
+        ("breaker_min_calls", limits.breaker.min_calls == 0),
         ("breaker_probes", limits.breaker.probes == 0),
         (
             "breaker_failure_rate",
-            !(limits.breaker.failure_rate > 0.0 && limits.breaker.failure_rate <= 1.0),
+            !is_share(limits.breaker.failure_rate),
+        ),
+        (
+            "breaker_retry_later_rate",
+            !is_share(limits.breaker.retry_later_rate),
         ),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, bad)| *bad) {
         return Err(ConfigError::Invalid(format!(
-            "[{section}] {key} is out of range (memory_bytes needs at least one 64 KiB page, breaker_failure_rate is in (0, 1], the others must be positive)"
+            "[{section}] {key} is out of range (memory_bytes needs at least one 64 KiB page, the breaker rates are in (0, 1], the others must be positive)"
         )));
     }
     if limits.instances > 1024 {
@@ -817,6 +856,11 @@ fn resolve_limits(
         )));
     }
     Ok(limits)
+}
+
+/// Whether `rate` is a share in (0, 1].
+fn is_share(rate: f64) -> bool {
+    rate > 0.0 && rate <= 1.0
 }
 
 #[cfg(test)]
@@ -930,6 +974,26 @@ mod tests {
             (
                 "[plugins.p]\nbreaker_failure_rate = 1.5\n",
                 "[plugins.p] breaker_failure_rate",
+            ),
+            (
+                "[plugins.p]\nbreaker_retry_later_rate = 0\n",
+                "[plugins.p] breaker_retry_later_rate",
+            ),
+            (
+                "[plugin_defaults]\nbreaker_min_calls = 0\n",
+                "[plugin_defaults] breaker_min_calls",
+            ),
+            (
+                "[plugins.p]\nbreaker_window_ms = 0\n",
+                "[plugins.p] breaker_window_ms",
+            ),
+            (
+                "[plugins.p]\npoison_after = 0\n",
+                "[plugins.p] poison_after",
+            ),
+            (
+                "[plugins.p]\nbreaker_window = 20\n",
+                "unknown field `breaker_window`",
             ),
             (
                 "[storage]\nbackend = \"nats\"\n",

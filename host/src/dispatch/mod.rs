@@ -3,15 +3,17 @@
 //! lane and nothing else.
 
 mod breaker;
+mod breakers;
+mod call_window;
 mod concurrency;
 mod expiry;
 mod fair;
+mod health;
 mod hold;
 mod lanes;
 mod oldest_ready;
 mod replay;
 mod retry;
-mod route_breakers;
 mod scheduler;
 mod tenant_slots;
 
@@ -21,14 +23,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use breaker::{Breaker, BreakerState, Permission};
+pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
+pub use breakers::{Breakers, Scope, Scoped};
 pub use concurrency::AdaptiveLimit;
 pub use fair::{Fair, Tenants};
+pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
 pub use lanes::{Lanes, PluginLanes};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use retry::retry_delay;
-pub use route_breakers::RouteBreakers;
 pub use scheduler::run_timers;
 
 use crate::backend::Backend;
@@ -46,9 +49,6 @@ use crate::telemetry::trace_context;
 /// How often a delivery reruns at once when the state it read changed under it,
 /// before it backs off like any other retry.
 const MAX_CONFLICT_RERUNS: u32 = 8;
-
-/// How often a worker looks whether a half-open breaker's probes decided.
-const PROBE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -103,25 +103,6 @@ pub(crate) async fn serve_plugin(
             }
             continue;
         }
-        match plugin.breaker.permission() {
-            Permission::Run => {}
-            Permission::WaitUntil(until) => {
-                drop(permit);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep_until(until.into()) => {}
-                }
-                continue;
-            }
-            Permission::WaitForProbes => {
-                drop(permit);
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(PROBE_POLL) => {}
-                }
-                continue;
-            }
-        }
         // The version is chosen at lease time: the delivery runs on it to the end.
         let version = plugin.current();
         // So is the routing table: the lease is sized by the deadline its
@@ -143,7 +124,6 @@ pub(crate) async fn serve_plugin(
             }
             Ok(None) => {
                 drop(permit);
-                plugin.breaker.unused_probe();
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = lanes.woken() => {}
@@ -233,9 +213,7 @@ async fn handle(
     leased: Leased,
     event: &Event,
 ) -> Result<(), crate::queue::QueueError> {
-    // A delivery that does not run hands back the breaker probe it may hold.
     let Some(leased) = hold::hold_if_paused(pipeline, leased, event)? else {
-        plugin.breaker.unused_probe();
         return Ok(());
     };
     if pipeline
@@ -243,21 +221,18 @@ async fn handle(
         .is_committed(&plugin.name, leased.seq, leased.record.generation)?
     {
         tracing::info!("effects already committed; not running again");
-        plugin.breaker.unused_probe();
         return commit::skip_committed(pipeline, leased, event).map(log_lost_lease);
     }
-    let Some((leased, route)) =
-        route_breakers::pass_route_breaker(pipeline, routes, plugin, leased, event)?
+    let Some((leased, gate)) = breakers::pass_breaker(pipeline, routes, plugin, leased, event)?
     else {
-        plugin.breaker.unused_probe();
         return Ok(());
     };
     let label = plugin_label(&plugin.name);
     let metrics = &pipeline.metrics;
     // The plugin's limits, with what the delivery's route overrides.
-    let limits = route.as_ref().map_or_else(
+    let limits = gate.options.as_ref().map_or_else(
         || version.limits.clone(),
-        |route| route.options.apply(&version.limits),
+        |options| options.apply(&version.limits),
     );
     let mut leased = leased;
     for _ in 0..MAX_CONFLICT_RERUNS {
@@ -276,7 +251,6 @@ async fn handle(
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
-        let failed = !matches!(execution.result, Ok(Outcome::Ack | Outcome::Emit(_)));
         let congested = matches!(
             &execution.result,
             Ok(Outcome::RetryLater(_))
@@ -290,13 +264,7 @@ async fn handle(
             .concurrency_limit
             .get_or_create(&label)
             .set(i64::from(limit));
-        if let Some(route) = &route {
-            route.record(pipeline, plugin, failed);
-        }
-        if plugin.breaker.record(failed) {
-            tracing::warn!(cooldown = ?plugin.breaker.cooldown(), "most recent attempts failed: circuit breaker open");
-            metrics.breaker_trips.get_or_create(&label).inc();
-        }
+        gate.record(metrics, plugin, Signal::of(&execution));
         if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
             return Err(QueueError::from(fjall::Error::Io(error)));
         }

@@ -2,16 +2,16 @@
 //! plugin has waited for an instance slot: the queueing delay that admission
 //! control's `oldest_ready` mark and `weir_oldest_ready_age_seconds` report.
 //!
-//! A paused or removed plugin, or one whose breaker is open, is left out: its deliveries
-//! wait by an operator's or the breaker's decision, not for lack of capacity,
-//! and must not make ingest shed for everyone else.
+//! A paused or removed plugin is left out: its deliveries wait by an
+//! operator's decision, not for lack of capacity, and must not make ingest
+//! shed for everyone else. Deliveries behind an open circuit breaker are
+//! deferred (scheduled, not ready), so they never count here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::BreakerState;
 use crate::event::now_ms;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
@@ -51,8 +51,7 @@ fn oldest_ready_ms(pipeline: &Pipeline) -> Result<u64, QueueError> {
             .oldest_ready_age
             .get_or_create(&plugin_label(&plugin.name))
             .set(waited_ms as f64 / 1000.0);
-        let running = plugin.gate.borrow().open() && plugin.breaker.state() != BreakerState::Open;
-        if running {
+        if plugin.gate.borrow().open() {
             oldest = oldest.max(waited_ms);
         }
     }

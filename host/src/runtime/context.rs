@@ -109,6 +109,11 @@ impl DeliveryContext {
         std::mem::take(&mut self.effects)
     }
 
+    /// Outbound requests that failed (see [`Egress::failures`]).
+    pub fn outbound_failures(&self) -> u32 {
+        self.egress.failures()
+    }
+
     /// Whether the guest hit its memory or table limit.
     pub fn limit_hit(&self) -> bool {
         self.limit_hit

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -37,6 +38,9 @@ pub struct Egress {
     event_key: String,
     generation: u32,
     deadline: Duration,
+    /// Requests sent that got no answer or a 5xx: what the circuit breakers
+    /// count as a failed outbound call. Shared with the response futures.
+    failures: Arc<AtomicU32>,
 }
 
 impl Egress {
@@ -49,7 +53,15 @@ impl Egress {
             event_key: event_key(attempt.event),
             generation: attempt.generation,
             deadline: attempt.limits.deadline,
+            failures: Arc::default(),
         }
+    }
+
+    /// How many requests sent so far failed (no answer, or a 5xx). A
+    /// request the plugin was not granted is not counted: that is its
+    /// configuration, not its downstream.
+    pub fn failures(&self) -> u32 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// The key of this delivery: the same for every attempt, another for a
@@ -106,10 +118,18 @@ impl WasiHttpHooks for Egress {
             first_byte_timeout: bound(options.first_byte_timeout),
             between_bytes_timeout: bound(options.between_bytes_timeout),
         };
+        let failures = self.failures.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+            let failed = match &sent {
+                Ok((response, _)) => response.status().is_server_error(),
+                Err(_) => true,
+            };
+            if failed {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            let (response, io) = sent?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,

@@ -82,6 +82,9 @@ pub struct Execution {
     pub duration: Duration,
     /// The plugin version that ran.
     pub version: Arc<str>,
+    /// Outbound HTTP requests of the handler that failed (no answer, or a
+    /// 5xx): a sign that its downstream is unwell.
+    pub outbound_failures: u32,
 }
 
 /// Slack past the epoch deadline before the outer timeout gives up on the call.
@@ -152,6 +155,7 @@ impl Version {
             result,
             fuel_consumed: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             effects: store.data_mut().take_effects(),
+            outbound_failures: store.data().outbound_failures(),
             started_at_ms,
             duration: started.elapsed(),
             version: self.id.clone(),

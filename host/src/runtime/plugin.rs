@@ -251,10 +251,9 @@ pub struct Plugin {
     pub slots: Arc<Semaphore>,
     /// Whether deliveries may be leased now, and why not.
     pub gate: tokio::sync::watch::Sender<Gate>,
-    /// Stops feeding the plugin while most of its recent attempts fail.
-    pub breaker: crate::dispatch::Breaker,
-    /// The same, per route that sends to it.
-    pub route_breakers: crate::dispatch::RouteBreakers,
+    /// Its circuit breakers, per route and tenant: each stops feeding the
+    /// plugin that scope's deliveries while they keep trapping.
+    pub breakers: crate::dispatch::Breakers,
     /// How many of its slots it may use now, adapted to its latency.
     pub concurrency: crate::dispatch::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
@@ -280,8 +279,7 @@ impl Plugin {
             instances: limits.instances,
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             gate: tokio::sync::watch::Sender::new(Gate::default()),
-            breaker: crate::dispatch::Breaker::new(limits.breaker.clone()),
-            route_breakers: crate::dispatch::RouteBreakers::new(limits.breaker.clone()),
+            breakers: crate::dispatch::Breakers::new(limits.breaker.clone()),
             concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
             current: RwLock::new(Arc::new(version)),

@@ -2,8 +2,10 @@
 //! handled, in the order it handled them, so tests can check that nothing ran
 //! twice, nothing was lost, and each key's events ran in ingest order.
 //!
-//! The event's data is `{"n": <number>, "retry_first": <bool>}`. An event with
-//! `retry_first` asks to be retried on its first attempt, holding up its key.
+//! The event's data is `{"n": <number>, "retry_first": <bool>, "trap": <bool>}`.
+//! An event with `retry_first` asks to be retried on its first attempt, holding
+//! up its key. An event with `trap` panics on every attempt, the way a handler
+//! with a bug traps on the data that triggers it.
 //! Events with a `partitionkey` append `n` to the state key `order:<key>`;
 //! events without one add 1 to `seen:<n>`.
 
@@ -18,10 +20,15 @@ struct Data {
     n: u64,
     #[serde(default)]
     retry_first: bool,
+    #[serde(default)]
+    trap: bool,
 }
 
 fn handle(event: Event) -> Result<Outcome, Error> {
     let data: Data = event.json()?;
+    if data.trap {
+        panic!("test-recorder traps on event {} on purpose", data.n);
+    }
     if data.retry_first && event.attempt == 1 {
         return Ok(Outcome::RetryLater(RETRY_AFTER_MS));
     }

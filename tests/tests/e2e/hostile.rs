@@ -31,7 +31,7 @@ deadline_ms = 1000
 max_attempts = 1
 # The attacks fail on purpose: the breaker must not stop the others.
 breaker_failure_rate = 1.0
-breaker_window = 100
+breaker_min_calls = 100
 
 [[route]]
 name = "attacks"
