@@ -96,6 +96,14 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
         "memory_bytes": limits.memory_bytes,
         "deadline_ms": limits.deadline.as_millis() as u64,
         "max_attempts": limits.max_attempts,
+        // Granted by weir.toml, and requested by the manifest beyond that.
+        "http": version.capabilities.http.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "requested_http": version
+            .capabilities
+            .requested_http
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         "paused": gate.paused,
         "breaker": plugin.breaker.state().as_str(),
         "route_breakers": plugin

@@ -60,8 +60,9 @@ pub fn check(path: &Path, scratch: &Path) -> Result<Report, AuthoringError> {
         .any(|name| name.starts_with("wasi:http/outgoing-handler"));
     if http && version.capabilities.http.is_empty() {
         warnings.push(format!(
-            "imports wasi:http/outgoing-handler but its manifest grants no hosts: add `[capabilities]\\nhttp = [\"api.example.com\"]` to {}, or every request is refused",
-            path.with_extension("toml").display()
+            "imports wasi:http/outgoing-handler but its manifest requests no hosts: add `[capabilities]\\nhttp = [\"api.example.com\"]` to {}; `weir serve` loads it only once weir.toml grants hosts (`[plugins.{}.capabilities] http = [...]`)",
+            path.with_extension("toml").display(),
+            version.name
         ));
     }
     Ok(Report {

@@ -15,6 +15,7 @@ mod concurrency;
 mod crash;
 mod dashboard;
 mod dead_letters;
+mod egress;
 mod event_identity;
 mod fairness;
 mod hostile;
