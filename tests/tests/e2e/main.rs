@@ -17,6 +17,7 @@ mod dashboard;
 mod dead_letters;
 mod egress;
 mod event_identity;
+mod exposure;
 mod fairness;
 mod hostile;
 mod idempotency;
