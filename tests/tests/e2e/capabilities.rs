@@ -174,9 +174,9 @@ plugins = ["asker"]
     assert_eq!(delivery(&reached, "granted")["state"], "done", "{reached}");
     let error = refusal(&weir, "other-port", "granted");
     assert!(error.contains("HttpRequestDenied"), "other-port: {error}");
-    for n in 0..asked.len() {
+    for (n, authority) in asked.iter().enumerate() {
         let error = refusal(&weir, &format!("asked-{n}"), "asker");
-        assert!(error.contains("HttpRequestDenied"), "{}: {error}", asked[n]);
+        assert!(error.contains("HttpRequestDenied"), "{authority}: {error}");
     }
 
     // The operator sees what was asked and not granted, with the key to grant it.
