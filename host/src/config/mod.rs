@@ -908,10 +908,21 @@ mod tests {
             Some("v")
         );
         assert!(config.data_dir.is_absolute());
-        assert!(
-            config.routes.is_empty(),
-            "a config file without routes has none"
+        assert_eq!(
+            config.routes_source,
+            RoutesSource::Examples,
+            "a config file without routes falls back to the example pipeline"
         );
+        let mut without_examples = config.clone();
+        crate::examples::keep_routes_if_installed(&mut without_examples, |_| false);
+        assert!(
+            without_examples.routes.is_empty(),
+            "the example routes go when their plugins are not installed"
+        );
+        assert_eq!(without_examples.routes_source, RoutesSource::Nowhere);
+        let mut with_examples = config.clone();
+        crate::examples::keep_routes_if_installed(&mut with_examples, |_| true);
+        assert_eq!(with_examples.routes.len(), 3, "and stay when they are");
 
         let overrides = Overrides {
             data_dir: Some("/tmp/x".into()),

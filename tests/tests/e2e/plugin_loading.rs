@@ -48,8 +48,18 @@ fn weir_ingests_while_a_large_plugin_compiles() {
     let plugins = weir.get("/v1/plugins").body;
     let entry = &plugins["plugins"][0];
     assert_eq!(entry["paused"], true, "{plugins:#}");
-    for key in ["version", "instances", "deliveries", "breakers", "http", "rejected"] {
-        assert!(entry.get(key).is_some(), "a loading plugin shows {key:?} too: {plugins:#}");
+    for key in [
+        "version",
+        "instances",
+        "deliveries",
+        "breakers",
+        "http",
+        "rejected",
+    ] {
+        assert!(
+            entry.get(key).is_some(),
+            "a loading plugin shows {key:?} too: {plugins:#}"
+        );
     }
     weir.wait_for("the plugin to load, paused", |weir| {
         let plugins = weir.get("/v1/plugins").body;
