@@ -112,6 +112,10 @@ enum EventsCommand {
         /// The event's source, if several sources used the id.
         #[arg(long)]
         source: Option<String>,
+        /// Print weir's JSON answer as it is (times in epoch milliseconds),
+        /// for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -284,11 +288,23 @@ fn main() -> ExitCode {
         Command::Token { command } => finish("token", token(command)),
         Command::Status { remote } => finish("status", client::status(&remote.client())),
         Command::Events {
-            command: EventsCommand::Show { id, tenant, source },
+            command:
+                EventsCommand::Show {
+                    id,
+                    tenant,
+                    source,
+                    json,
+                },
             remote,
         } => finish(
             "events show",
-            client::show_event(&remote.client(), &id, tenant.as_deref(), source.as_deref()),
+            client::show_event(
+                &remote.client(),
+                &id,
+                tenant.as_deref(),
+                source.as_deref(),
+                json,
+            ),
         ),
         Command::Dlq { command, remote } => match command {
             DlqCommand::List {

@@ -21,6 +21,7 @@ mod dashboard;
 mod dead_letters;
 mod disk_full;
 mod event_identity;
+mod events_show;
 mod example_pipeline;
 mod fairness;
 mod hostile;
