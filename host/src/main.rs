@@ -178,13 +178,18 @@ enum PluginCommand {
         file: PathBuf,
     },
     /// Run one event through a plugin and print its outcome, state writes
-    /// and fuel used (its log lines go to standard error).
+    /// and fuel used (its log lines go to standard error); or, with
+    /// --vectors, every case of a test-vectors file, failing if any fails.
     Test {
         /// The component, NAME.wasm.
         file: PathBuf,
         /// A CloudEvents JSON file; id, source and specversion may be left out.
+        #[arg(long, required_unless_present = "vectors", conflicts_with = "vectors")]
+        event: Option<PathBuf>,
+        /// A test-vectors file (`{"type", "vectors": [{"name", "data", "emit" |
+        /// "fail"}]}`, as plugins/booking-normalizer.vectors.json).
         #[arg(long)]
-        event: PathBuf,
+        vectors: Option<PathBuf>,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -407,13 +412,23 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             print_report(&report)?;
         }
         PluginCommand::Check { file } => print_report(&authoring::check(&file, scratch.path())?)?,
-        PluginCommand::Test { file, event, json } => {
+        PluginCommand::Test {
+            file,
+            event,
+            vectors,
+            json,
+        } => {
             // The plugin's log lines, not the scratch store's.
             tracing_subscriber::fmt()
                 .with_env_filter("warn,weir=info")
                 .with_writer(std::io::stderr)
                 .with_target(false)
                 .init();
+            let Some(event) = event else {
+                let vectors = vectors.context("--event or --vectors is required")?;
+                let cases = authoring::run_vectors(&file, &vectors, scratch.path())?;
+                return print_cases(&cases, json);
+            };
             let trial = authoring::trial(&file, &event, scratch.path())?;
             if json {
                 weir::outln!("{}", serde_json::to_string(&trial)?)?;
@@ -434,6 +449,36 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints each case, pass or fail with what differed; an error when any failed.
+fn print_cases(cases: &[weir::authoring::Case], json: bool) -> anyhow::Result<()> {
+    if json {
+        weir::outln!("{}", serde_json::to_string(cases)?)?;
+    } else {
+        for case in cases {
+            let verdict = if case.differences.is_empty() {
+                "pass"
+            } else {
+                "FAIL"
+            };
+            weir::outln!("{verdict}  {}", case.name)?;
+            for difference in &case.differences {
+                weir::outln!("      {difference}")?;
+            }
+        }
+    }
+    let failed = cases
+        .iter()
+        .filter(|case| !case.differences.is_empty())
+        .count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} cases failed", cases.len());
+    }
+    if !json {
+        weir::outln!("all {} cases passed", cases.len())?;
     }
     Ok(())
 }

@@ -38,6 +38,7 @@ mod overload;
 mod pipeline;
 mod plugin_loading;
 mod plugin_tools;
+mod plugin_vectors;
 mod polyglot;
 mod prometheus;
 mod python;
