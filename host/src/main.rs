@@ -45,6 +45,10 @@ enum Command {
         /// http://127.0.0.1:4318 (spans go to its /v1/traces). Off if unset.
         #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
         otlp_endpoint: Option<String>,
+        /// Listen beyond loopback without [auth]: only when something in
+        /// front of weir (a proxy, a private network) decides who may call.
+        #[arg(long)]
+        allow_unauthenticated_remote: bool,
     },
     /// Work with the routing table.
     Routes {
@@ -244,6 +248,7 @@ fn main() -> ExitCode {
             plugins_dir,
             log_format,
             otlp_endpoint,
+            allow_unauthenticated_remote,
         } => {
             let json = matches!(log_format, LogFormat::Json);
             let telemetry = match weir::telemetry::init(json, otlp_endpoint.as_deref()) {
@@ -258,7 +263,7 @@ fn main() -> ExitCode {
                 listen,
                 plugins_dir,
             };
-            let served = serve(config, overrides);
+            let served = serve(config, overrides, allow_unauthenticated_remote);
             // Said once, in the form of the other lines on stderr: a JSON log
             // line for a log collector, else a plain sentence for a person.
             if let Err(error) = &served {
@@ -530,8 +535,19 @@ fn check_routes(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<(
     Ok(())
 }
 
-fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+fn serve(
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    allow_unauthenticated_remote: bool,
+) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref(), overrides)?;
+    if let Some(refusal) = weir::config::unauthenticated_remote(
+        config.listen,
+        &config.auth,
+        allow_unauthenticated_remote,
+    ) {
+        anyhow::bail!(refusal);
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)

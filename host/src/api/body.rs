@@ -1,9 +1,13 @@
 //! Reading a request body whole: at most `[ingest] max_body_bytes` (413 past
 //! it, without reading the rest), and all of it within `body_timeout_ms` — a
 //! deadline on the whole body, not on each read, since a client trickling a
-//! byte at a time would pass any per-read limit.
+//! byte at a time would pass any per-read limit. A JSON body must say so in
+//! its Content-Type: a browser sends `text/plain` across sites without asking
+//! (no CORS preflight), so a JSON endpoint that parsed it would let any web
+//! page call it on a weir without `[auth]`.
 
 use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
 
 use super::ApiError;
 use crate::config::IngestLimits;
@@ -30,4 +34,27 @@ pub async fn read_body(body: Body, limits: &IngestLimits) -> Result<Bytes, ApiEr
             ApiError::BadRequest(format!("cannot read the body: {error}"))
         }
     })
+}
+
+/// Refuses (415) a body whose Content-Type is not JSON (`application/json`
+/// or a `+json` type such as `application/cloudevents+json`), before it is read.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match given {
+        Some(media) if media == "application/json" || media.ends_with("+json") => Ok(()),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body must be JSON with Content-Type: application/json (got {})",
+            other.map_or("none".to_owned(), |media| format!("{media:?}"))
+        ))),
+    }
 }

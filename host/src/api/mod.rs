@@ -27,7 +27,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use body::read_body;
+pub use body::{read_body, require_json};
 pub use caller::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use readiness::StartupPlugins;

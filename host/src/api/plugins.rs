@@ -56,29 +56,42 @@ pub async fn list_plugins(
             shown
         })
         .collect();
+    let paused = app.pipeline.queue.paused(PauseScope::Plugin)?;
+    let not_serving = |name: &str, state: &str, rejected: Value, since: Option<String>| {
+        let mut shown = NOT_SERVING.clone();
+        shown["name"] = json!(name);
+        shown["state"] = json!(state);
+        shown["rejected"] = rejected;
+        shown["loading_since"] = json!(since);
+        shown["paused"] = json!(paused.iter().any(|paused| paused == name));
+        shown
+    };
     plugins.extend(rejections.iter().map(|(name, rejection)| {
-        json!({
-            "name": name,
-            "state": "rejected",
-            "version": null,
-            "rejected": describe_rejection(rejection),
-            "loading_since": loading_since(&mut compiling, name),
-        })
+        let since = loading_since(&mut compiling, name);
+        not_serving(name, "rejected", describe_rejection(rejection), since)
     }));
     // A new plugin's first compilation (seconds for Python or JavaScript):
     // its deliveries wait in the queue until it serves.
     plugins.extend(compiling.iter().map(|(name, since)| {
-        json!({
-            "name": name,
-            "state": "loading",
-            "version": null,
-            "loading_since": super::rfc3339(*since),
-        })
+        not_serving(name, "loading", Value::Null, Some(super::rfc3339(*since)))
     }));
     // Under the NATS backend each node answers for itself: its name says which.
     let node = app.backend.node();
     Ok(Json(json!({ "node": node, "plugins": plugins })))
 }
+
+/// The keys of a plugin with no version serving (`rejected` or `loading`):
+/// those of a serving one, so a client reads one shape, with nothing yet
+/// to say in most.
+static NOT_SERVING: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({
+        "name": null, "state": null, "version": null, "loaded_at": null, "size_bytes": null,
+        "instances": null, "instances_free": null, "fuel": null, "memory_bytes": null,
+        "deadline_ms": null, "max_attempts": null, "http": [], "requested_http": [],
+        "paused": false, "breaker": null, "breakers": [], "concurrency_limit": null,
+        "deliveries": null, "rejected": null, "loading_since": null,
+    })
+});
 
 fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
     let version = plugin.current();
@@ -102,6 +115,14 @@ fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
         "memory_bytes": limits.memory_bytes,
         "deadline_ms": limits.deadline.as_millis() as u64,
         "max_attempts": limits.max_attempts,
+        // Granted by weir.toml, and requested by the manifest beyond that.
+        "http": version.capabilities.http.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "requested_http": version
+            .capabilities
+            .requested_http
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         "paused": gate.paused,
         "breaker": breaker_summary(&breakers),
         "breakers": breakers,
@@ -204,15 +225,22 @@ fn set_paused(
     Path(name): Path<String>,
     paused: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let plugin = app
-        .pipeline
-        .plugins
-        .get(&name)
-        .ok_or_else(|| ApiError::NotFound(format!("no plugin named {name:?}")))?;
+    let registry = &app.pipeline.plugins;
+    let plugin = registry.get(&name);
+    // One still loading (or only rejected so far) can be paused before it
+    // first runs: the stored pause applies when it loads.
+    let known = plugin.is_some()
+        || registry.being_compiled().contains_key(&name)
+        || registry.rejections().contains_key(&name);
+    if !known {
+        return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
+    }
     app.pipeline
         .queue
         .set_paused(PauseScope::Plugin, &name, paused)?;
-    plugin.set_paused(paused, &app.pipeline.metrics);
+    if let Some(plugin) = plugin {
+        plugin.set_paused(paused, &app.pipeline.metrics);
+    }
     tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
     Ok(Json(json!({ "name": name, "paused": paused })))
 }

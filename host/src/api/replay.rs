@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::{ApiError, AppState, Caller, ErrorBody, read_body};
+use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
 use crate::dispatch::ReplaySpec;
 
 /// Deliveries queued per second unless the request says otherwise: well under
@@ -46,14 +46,17 @@ pub struct ReplayRequest {
         (status = 202, description = "The job's progress and its `status_url`", body = Object),
         (status = 400, description = "Not a valid replay request", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (Content-Type)", body = ErrorBody),
     ),
 )]
 pub async fn start(
     State(app): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
+    require_json(&headers)?;
     let body = read_body(body, &app.pipeline.config.ingest).await?;
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;

@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use super::openapi::CloudEvent;
-use super::{ApiError, AppState, Caller, ErrorBody, read_body};
+use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
 use crate::config::Unmatched;
 
 /// Routes the one event in the body (weir JSON or CloudEvents structured) and
@@ -20,14 +20,17 @@ use crate::config::Unmatched;
     responses(
         (status = 200, description = "Every route's verdict and the `plugins` the event would reach; nothing is stored", body = Object),
         (status = 400, description = "Not a valid event", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (Content-Type)", body = ErrorBody),
     ),
 )]
 pub async fn explain(
     State(app): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = &app.pipeline;
+    require_json(&headers)?;
     let body = read_body(body, &pipeline.config.ingest).await?;
     let mut events = crate::event::parse_events(&body, 1, caller.default_tenant())?;
     let event = events

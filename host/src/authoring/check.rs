@@ -61,8 +61,9 @@ pub fn check(path: &Path, scratch: &Path) -> Result<Report, AuthoringError> {
     if http && version.capabilities.http.is_empty() {
         // The lines to paste, each on its own line, as they go in the file.
         warnings.push(format!(
-            "imports wasi:http/outgoing-handler but its manifest grants no hosts, so every request is refused; to grant one, add to {}:\n    [capabilities]\n    http = [\"api.example.com\"]",
-            path.with_extension("toml").display()
+            "imports wasi:http/outgoing-handler but its manifest requests no hosts, so every request is refused; to request one, add to {}:\n    [capabilities]\n    http = [\"api.example.com\"]\n`weir serve` lets it reach only the hosts weir.toml grants: [plugins.{}.capabilities] http = [...]",
+            path.with_extension("toml").display(),
+            version.name
         ));
     }
     Ok(Report {

@@ -45,7 +45,10 @@ impl Workbench {
                 ..Overrides::default()
             },
         )?;
-        let settings = config.settings_with_manifest(name, path)?;
+        let mut settings = config.settings_with_manifest(name, path)?;
+        // The author's own plugin on the author's machine: what its manifest
+        // requests is granted here, as weir.toml would grant it in production.
+        settings.capabilities.grant_requested();
         let limits = settings.limits.as_ref().unwrap_or(&config.plugin_defaults);
         let pool = engine::PoolSize {
             instances: 1,
@@ -58,7 +61,7 @@ impl Workbench {
         let files = PluginFiles::read(path)?;
         let version = Version::compile(
             plugins.engine(),
-            plugins.linker(),
+            plugins.linkers().with_http(),
             name,
             &files,
             settings,

@@ -2,7 +2,8 @@
 //! plugin's author states the limits and config values it needs, with the same
 //! keys as a `[plugins.NAME]` section of `weir.toml`. The operator has the last
 //! word: built-in defaults and `[plugin_defaults]`, then the manifest, then
-//! `[plugins.NAME]`, key by key.
+//! `[plugins.NAME]`, key by key. Its `[capabilities]` are only requests:
+//! `weir.toml` alone grants them (`capabilities.rs`).
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;

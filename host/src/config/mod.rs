@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 mod auth;
 mod capabilities;
+mod exposure;
 mod lane_weights;
 mod manifest;
 mod marks;
@@ -22,6 +23,7 @@ mod webhooks;
 
 pub use auth::{Auth, Principal, new_token, written_hash};
 pub use capabilities::{Capabilities, HttpGrant};
+pub use exposure::{ALLOW_FLAG, unauthenticated_remote};
 pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
 pub use routes_file::ROUTES_FILE;

@@ -13,7 +13,9 @@
 //! that already failed waits, so a poison event cannot hold the breaker open
 //! (after a cool-down with no fresh delivery, any delivery may probe, so a
 //! scope with only retries left is not stuck). All probes must succeed to
-//! close the breaker; one fault opens it again.
+//! close the breaker; one fault opens it again. A probe that has not
+//! reported a cool-down after it started is presumed lost with its worker,
+//! and another is handed out, so a half-open breaker cannot wait forever.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -97,6 +99,9 @@ struct Inner {
     /// Probes handed out and passed while half-open.
     probes_started: u32,
     probes_passed: u32,
+    /// When the last probe was handed out: one that has not reported a
+    /// cool-down later is presumed lost with its worker.
+    last_probe_at: Instant,
 }
 
 impl Breaker {
@@ -110,6 +115,7 @@ impl Breaker {
                 half_open_since: Instant::now(),
                 probes_started: 0,
                 probes_passed: 0,
+                last_probe_at: Instant::now(),
             }),
             limits,
         }
@@ -149,11 +155,17 @@ impl Breaker {
             inner.probes_passed = 0;
         }
         if inner.state == BreakerState::HalfOpen {
+            if inner.probes_started > inner.probes_passed
+                && now >= inner.last_probe_at + self.limits.cooldown
+            {
+                inner.probes_started = inner.probes_passed;
+            }
             let retries_may_probe = now >= inner.half_open_since + self.limits.cooldown;
             if inner.probes_started >= self.limits.probes || !(fresh || retries_may_probe) {
                 return Permission::WaitForProbes;
             }
             inner.probes_started += 1;
+            inner.last_probe_at = now;
         }
         Permission::Run
     }
@@ -338,6 +350,20 @@ mod tests {
         assert_eq!(breaker.record(after, Signal::Healthy), None);
         assert_eq!(breaker.status().state, BreakerState::Closed);
         assert!(breaker.status().trip.is_none());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_is_replaced_after_a_cooldown() {
+        let (breaker, now) = (breaker(), Instant::now());
+        let trip = record_all(&breaker, now, &[TRAP; 4]).expect("opened");
+        assert_eq!(breaker.permission(trip.until, true), Permission::Run);
+        assert_eq!(
+            breaker.permission(trip.until, true),
+            Permission::WaitForProbes
+        );
+        let later = trip.until + Duration::from_secs(10);
+        assert_eq!(breaker.permission(later, true), Permission::Run, "lost");
+        assert_eq!(breaker.permission(later, true), Permission::WaitForProbes);
     }
 
     #[test]

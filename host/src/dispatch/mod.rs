@@ -117,9 +117,14 @@ pub(crate) async fn serve_plugin(
         match leased {
             Ok(Some(leased)) => {
                 let task = run_delivery(pipeline.clone(), plugin.clone(), version, routes, leased);
+                let plugin = plugin.clone();
                 deliveries.spawn(async move {
                     task.await;
+                    // Only once the permit is back is the slot free: a worker
+                    // woken before would count it busy, wait again under the
+                    // adaptive limit, and miss this one notification.
                     drop(permit);
+                    plugin.slot_freed.notify_one();
                 });
             }
             Ok(None) => {
@@ -202,7 +207,6 @@ async fn run_delivery(
     }
     pipeline.lanes.finished(&tenant);
     busy.dec();
-    plugin.slot_freed.notify_one();
 }
 
 async fn handle(

@@ -191,15 +191,19 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         Ok(settings) => settings,
         Err(error) => return reject(error.to_string()),
     };
+    if let Some(warning) = settings.capabilities.ungranted_warning(name) {
+        tracing::warn!(plugin = name, "{warning}");
+    }
     let limits = settings.limits.as_ref().unwrap_or(&config.plugin_defaults);
     if let Some(misfit) = pipeline.plugins.misfit(limits, current.is_none()) {
         return reject(format!("plugin {name} ({}): {misfit}", path.display()));
     }
     let registry = &pipeline.plugins;
     registry.compiling(name);
+    let linker = registry.linkers().for_plugin(&settings.capabilities);
     match Version::compile(
         registry.engine(),
-        registry.linker(),
+        linker,
         name,
         &files,
         settings,

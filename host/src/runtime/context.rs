@@ -34,6 +34,20 @@ pub mod bounds {
     pub const EMITTED_EVENTS: usize = 1000;
     /// Table elements one instance may grow to.
     pub const TABLE_ELEMENTS: usize = 100_000;
+    /// Outbound HTTP requests one delivery may send: a handler calls an API
+    /// or a few, never a crawl; each request is a socket weir opens for it.
+    pub const HTTP_REQUESTS: u32 = 16;
+    /// Host resources (streams, pollables, HTTP fields and requests) one
+    /// delivery may hold at once. wasmtime's default is a million: a guest
+    /// that creates handles and forgets them would grow the host's memory,
+    /// charged to neither fuel nor `memory_bytes`. A handler holds tens.
+    pub const RESOURCE_TABLE_ENTRIES: usize = 2048;
+    /// Bytes one `wasi:http` fields resource (a header map) may hold, counted
+    /// as wasmtime counts them (the text plus each entry's in-memory size).
+    /// wasmtime's default is 128 KiB; proxies cap a header section at 8 to
+    /// 16 KiB on the wire. With [`RESOURCE_TABLE_ENTRIES`] this bounds what
+    /// header maps can take: 2048 × 32 KiB = 64 MiB per delivery at most.
+    pub const HTTP_FIELDS_BYTES: usize = 32 << 10;
 }
 
 /// What a handler read and asked to change. The writes apply only if the
@@ -87,10 +101,14 @@ impl DeliveryContext {
         attempt: &Attempt<'_>,
     ) -> DeliveryContext {
         let event = attempt.event;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(bounds::RESOURCE_TABLE_ENTRIES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(bounds::HTTP_FIELDS_BYTES);
         DeliveryContext {
             wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             egress: Egress::new(version, attempt),
             state,
             plugin: version.name.clone(),

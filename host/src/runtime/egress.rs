@@ -1,9 +1,10 @@
 //! Outbound HTTP from a handler (`wasi:http`): a request goes out only to a
-//! host the plugin was granted, carries the delivery's idempotency key so the
-//! receiver can drop the repeats that at-least-once execution brings, and
-//! waits no longer than the plugin's deadline.
+//! host the plugin was granted, through the connector that refuses reserved
+//! addresses (`connect.rs`), at most [`bounds::HTTP_REQUESTS`] per delivery;
+//! it carries the delivery's idempotency key so the receiver can drop the
+//! repeats that at-least-once execution brings, and waits no longer than the
+//! plugin's deadline.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,6 +14,8 @@ use http::uri::Scheme;
 use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::connect::{self, Sent, Target, Timeouts};
+use super::context::bounds;
 use super::execute::Attempt;
 use super::plugin::Version;
 use crate::config::Capabilities;
@@ -20,15 +23,6 @@ use crate::event::Event;
 
 /// The header that carries the delivery's idempotency key.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
-
-/// What a response future resolves to, as `wasi:http` expects it.
-type Sent = Result<
-    (
-        http::Response<WasiBody>,
-        Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ),
-    Error,
->;
 
 /// One delivery's outbound HTTP policy.
 pub struct Egress {
@@ -41,6 +35,8 @@ pub struct Egress {
     /// Requests sent that got no answer or a 5xx: what the circuit breakers
     /// count as a failed outbound call. Shared with the response futures.
     failures: Arc<AtomicU32>,
+    /// Requests sent so far by this delivery.
+    requests: u32,
 }
 
 impl Egress {
@@ -54,6 +50,7 @@ impl Egress {
             generation: attempt.generation,
             deadline: attempt.limits.deadline,
             failures: Arc::default(),
+            requests: 0,
         }
     }
 
@@ -93,15 +90,26 @@ impl WasiHttpHooks for Egress {
         &mut self,
         mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ) -> Box<dyn Future<Output = Sent> + Send> {
+        _response_done: Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
+    ) -> Box<dyn std::future::Future<Output = Sent> + Send> {
         let uri = request.uri();
         let https = uri.scheme() == Some(&Scheme::HTTPS);
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let target = Target {
+            host: uri.host().unwrap_or_default().to_ascii_lowercase(),
+            port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            tls: https,
+        };
+        let (plugin, event_id) = (self.plugin.clone(), self.event_id.clone());
+        let (host, port) = (target.host.clone(), target.port);
+        self.requests += 1;
+        if self.requests > bounds::HTTP_REQUESTS {
+            tracing::warn!(%plugin, %event_id, %host, port, limit = bounds::HTTP_REQUESTS,
+                "outbound HTTP request refused: the delivery has sent {} requests, the most one delivery may send", bounds::HTTP_REQUESTS);
+            return Box::new(async { Err(Error::ConnectionLimitReached) });
+        }
         if !self.capabilities.allows_http(&host, port) {
-            tracing::warn!(plugin = %self.plugin, event_id = %self.event_id, %host, port,
-                "outbound HTTP request denied: the plugin was not granted this host (capabilities.http)");
+            tracing::warn!(%plugin, %event_id, %host, port,
+                "outbound HTTP request denied: weir.toml does not grant the plugin this host ([plugins.{plugin}.capabilities] http)");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         // Plugin names and hex digits are printable ASCII.
@@ -109,31 +117,34 @@ impl WasiHttpHooks for Egress {
             request.headers_mut().insert(IDEMPOTENCY_KEY_HEADER, key);
         }
         // Never wait past the deadline (the default is ten minutes per phase).
-        let bound = |asked: Option<Duration>| {
-            Some(asked.map_or(self.deadline, |asked| asked.min(self.deadline)))
-        };
+        let bound =
+            |asked: Option<Duration>| asked.map_or(self.deadline, |asked| asked.min(self.deadline));
         let options = options.unwrap_or_default();
-        let options = RequestOptions {
-            connect_timeout: bound(options.connect_timeout),
-            first_byte_timeout: bound(options.first_byte_timeout),
-            between_bytes_timeout: bound(options.between_bytes_timeout),
+        let timeouts = Timeouts {
+            connect: bound(options.connect_timeout),
+            first_byte: bound(options.first_byte_timeout),
         };
+        let capabilities = self.capabilities.clone();
         let failures = self.failures.clone();
         Box::new(async move {
-            use http_body_util::BodyExt;
-            let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
-            let failed = match &sent {
-                Ok((response, _)) => response.status().is_server_error(),
-                Err(_) => true,
+            let addresses = match connect::resolve(&target, &capabilities, timeouts.connect).await {
+                Ok(addresses) => addresses,
+                Err(refused) => {
+                    tracing::warn!(%plugin, %event_id, %host, port,
+                        "outbound HTTP request refused: {refused}");
+                    return Err(refused.code());
+                }
             };
-            if failed {
+            let sent = connect::send(request, &target, &addresses, timeouts).await;
+            // No answer, or a 5xx: the downstream is unwell (a refusal above
+            // is weir's own rule, not the downstream's health).
+            if sent
+                .as_ref()
+                .map_or(true, |(response, _)| response.status().is_server_error())
+            {
                 failures.fetch_add(1, Ordering::Relaxed);
             }
-            let (response, io) = sent?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
+            sent
         })
     }
 }

@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{NewEvent, Outcome, WitEvent};
 use super::committed_state::CommittedState;
-use super::context::{DeliveryContext, Effects};
+use super::context::{DeliveryContext, Effects, bounds};
 use super::imports::HostLimitExceeded;
 use super::plugin::Version;
 use crate::config::PluginLimits;
@@ -171,6 +171,12 @@ fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> F
             message: limit.0.clone(),
         };
     }
+    if let Some(message) = host_resource_limit(&error) {
+        return Failure {
+            kind: FailureKind::HostLimit,
+            message,
+        };
+    }
     let kind = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => FailureKind::OutOfFuel,
         Some(Trap::Interrupt) => FailureKind::Deadline,
@@ -185,6 +191,26 @@ fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> F
         _ => error.to_string(),
     };
     Failure { kind, message }
+}
+
+/// The bound a trap of wasmtime's own host resources hit, in words that name
+/// it: the delivery's resource table, or the size of an HTTP header map.
+fn host_resource_limit(error: &wasmtime::Error) -> Option<String> {
+    use wasmtime::component::ResourceTableError;
+    use wasmtime_wasi_http::FieldMapError;
+    if let Some(ResourceTableError::Full) = error.downcast_ref::<ResourceTableError>() {
+        return Some(format!(
+            "the delivery holds {} host resources (handles it did not drop), the most one delivery may hold (resource table entries)",
+            bounds::RESOURCE_TABLE_ENTRIES
+        ));
+    }
+    match error.downcast_ref::<FieldMapError>() {
+        Some(FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields) => Some(format!(
+            "an HTTP header map is over {} bytes, the most one may hold (HTTP fields bytes)",
+            bounds::HTTP_FIELDS_BYTES
+        )),
+        _ => None,
+    }
 }
 
 fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {

@@ -3,7 +3,9 @@
 
 mod bindings;
 mod committed_state;
+mod connect;
 mod context;
+mod destination;
 mod egress;
 pub mod engine;
 mod execute;
@@ -16,6 +18,7 @@ pub use committed_state::CommittedState;
 pub use context::Effects;
 pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{
-    Gate, Plugin, PluginError, PluginFiles, Version, discover, is_valid_plugin_name, linker, scan,
+    Gate, Linkers, Plugin, PluginError, PluginFiles, Version, discover, is_valid_plugin_name,
+    linker, scan,
 };
 pub use registry::{Plugins, Rejection};

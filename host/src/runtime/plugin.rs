@@ -170,7 +170,7 @@ pub struct Version {
 
 impl Version {
     /// Compiles `files` and checks the component against the `handler-plugin`
-    /// world. Blocking (seconds for large components): call it off the async runtime.
+    /// world and `linker` (see [`Linkers`]). Blocking (seconds for large components): call it off the async runtime.
     pub fn compile(
         engine: &Engine,
         linker: &Linker<DeliveryContext>,
@@ -193,7 +193,18 @@ impl Version {
         }
         // Component::new compiles (never deserializes) and uses wasmtime's cache.
         let component = Component::new(engine, &files.bytes).map_err(invalid)?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(invalid)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|error| {
+            match http_not_granted(&component, engine, name)
+                .filter(|_| settings.capabilities.http.is_empty())
+            {
+                Some(message) => PluginError::Invalid {
+                    plugin: name.to_owned(),
+                    path: files.path.clone(),
+                    message,
+                },
+                None => invalid(error),
+            }
+        })?;
         let pre = HandlerPluginPre::new(instance_pre).map_err(invalid)?;
         Ok(Version {
             name: Arc::from(name),
@@ -260,14 +271,56 @@ pub struct Plugin {
     pub slot_freed: tokio::sync::Notify,
 }
 
-/// The linker every plugin is instantiated with: WASI (nothing granted),
-/// `wasi:http` (each request checked against the plugin's grants) and weir's imports.
-pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<DeliveryContext>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    HandlerPlugin::add_to_linker::<_, HasSelf<DeliveryContext>>(&mut linker, |context| context)?;
-    Ok(linker)
+/// The two linkers a plugin may be instantiated with. `wasi:http` is linked
+/// only for plugins weir.toml grants hosts: for the others its host
+/// resources (fields, requests, bodies) do not exist, so they cannot be
+/// spent on host memory.
+pub struct Linkers {
+    /// WASI (nothing granted) and weir's imports.
+    plain: Linker<DeliveryContext>,
+    /// The same and `wasi:http`, each request checked by `egress.rs`.
+    http: Linker<DeliveryContext>,
+}
+
+impl Linkers {
+    /// The linker for a plugin granted `capabilities`.
+    pub fn for_plugin(&self, capabilities: &Capabilities) -> &Linker<DeliveryContext> {
+        if capabilities.http.is_empty() {
+            &self.plain
+        } else {
+            &self.http
+        }
+    }
+
+    /// The linker with `wasi:http`, for `weir plugin check` and `test`,
+    /// which report on a plugin whatever it was granted.
+    pub fn with_http(&self) -> &Linker<DeliveryContext> {
+        &self.http
+    }
+}
+
+/// Builds both linkers for `engine`.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linkers> {
+    let mut plain = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut plain)?;
+    HandlerPlugin::add_to_linker::<_, HasSelf<DeliveryContext>>(&mut plain, |context| context)?;
+    let mut http = plain.clone();
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http)?;
+    Ok(Linkers { plain, http })
+}
+
+/// The reason a component that imports `wasi:http` cannot be instantiated
+/// without it, in words that say how to grant it.
+fn http_not_granted(component: &Component, engine: &Engine, name: &str) -> Option<String> {
+    let imports_http = component
+        .component_type()
+        .imports(engine)
+        .any(|(import, _)| import.starts_with("wasi:http/"));
+    imports_http.then(|| {
+        format!(
+            "it imports wasi:http, which weir links only for plugins weir.toml grants hosts: add `[plugins.{name}.capabilities] http = [\"api.example.com\"]` to weir.toml"
+        )
+    })
 }
 
 impl Plugin {

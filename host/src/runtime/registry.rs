@@ -4,13 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use wasmtime::Engine;
-use wasmtime::component::Linker;
-
-use super::context::DeliveryContext;
 use super::engine::PoolSize;
-use super::plugin::Plugin;
+use super::plugin::{Linkers, Plugin};
 use crate::config::PluginLimits;
+use wasmtime::Engine;
 
 /// A plugin file that could not be loaded while weir ran; the version before
 /// it, if any, keeps serving.
@@ -30,7 +27,7 @@ pub struct Rejection {
 /// each plugin name.
 pub struct Plugins {
     engine: Engine,
-    linker: Linker<DeliveryContext>,
+    linkers: Linkers,
     /// What the pooling allocator was sized for; later plugins must fit in it.
     pool: PoolSize,
     loaded: RwLock<BTreeMap<String, Arc<Plugin>>>,
@@ -44,13 +41,13 @@ impl Plugins {
     /// The registry of `loaded`, compiled for `engine`, whose pool holds `pool`.
     pub fn new(
         engine: Engine,
-        linker: Linker<DeliveryContext>,
+        linkers: Linkers,
         pool: PoolSize,
         loaded: BTreeMap<String, Arc<Plugin>>,
     ) -> Plugins {
         Plugins {
             engine,
-            linker,
+            linkers,
             pool,
             loaded: RwLock::new(loaded),
             rejected: Mutex::default(),
@@ -58,9 +55,9 @@ impl Plugins {
         }
     }
 
-    /// The engine, linker and pool size, for a registry of other plugins.
-    pub fn into_parts(self) -> (Engine, Linker<DeliveryContext>, PoolSize) {
-        (self.engine, self.linker, self.pool)
+    /// The engine, linkers and pool size, for a registry of other plugins.
+    pub fn into_parts(self) -> (Engine, Linkers, PoolSize) {
+        (self.engine, self.linkers, self.pool)
     }
 
     /// The engine every plugin runs on.
@@ -68,9 +65,9 @@ impl Plugins {
         &self.engine
     }
 
-    /// The linker every plugin is instantiated with.
-    pub fn linker(&self) -> &Linker<DeliveryContext> {
-        &self.linker
+    /// The linkers plugins are instantiated with.
+    pub fn linkers(&self) -> &Linkers {
+        &self.linkers
     }
 
     /// The plugin called `name`, if loaded.

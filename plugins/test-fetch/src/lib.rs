@@ -1,7 +1,12 @@
 //! Test fixture: sends `GET http://<authority><path>` through `wasi:http`, as
 //! a handler calling a downstream API would. The event's data is
-//! `{"authority": "127.0.0.1:8080", "path": "/hook"}`. A 2xx answer acks; any
-//! other status, or a request the host refuses, fails the delivery with the reason.
+//! `{"authority": "127.0.0.1:8080", "path": "/hook"}`, optionally with
+//! `"times": N` to send the request N times. A 2xx answer acks; any other
+//! status, or a request the host refuses, fails the delivery with the reason.
+//!
+//! With `{"hoard": {"count": N, "bytes": B}}` instead it creates N header
+//! maps of one B-byte header each and keeps every handle, as a guest would
+//! that tries to grow the host's memory outside its own limits.
 
 use serde::Deserialize;
 use wasi::http::outgoing_handler;
@@ -10,17 +15,50 @@ use weir_plugin_sdk::{Error, Event, Outcome, handler};
 
 #[derive(Deserialize)]
 struct Target {
+    #[serde(default)]
     authority: String,
+    #[serde(default)]
     path: String,
+    #[serde(default = "once")]
+    times: u32,
+    hoard: Option<Hoard>,
+}
+
+#[derive(Deserialize)]
+struct Hoard {
+    count: u32,
+    bytes: usize,
+}
+
+fn once() -> u32 {
+    1
 }
 
 fn handle(event: Event) -> Result<Outcome, Error> {
     let target: Target = event.json()?;
-    let response = get(&target.authority, &target.path)?;
-    match response.status() {
-        200..=299 => Ok(Outcome::Ack),
-        status => Ok(Outcome::Fail(format!("the downstream answered {status}"))),
+    if let Some(hoard) = target.hoard {
+        return hoard_fields(&hoard);
     }
+    for _ in 0..target.times {
+        let response = get(&target.authority, &target.path)?;
+        let status = response.status();
+        if !(200..=299).contains(&status) {
+            return Ok(Outcome::Fail(format!("the downstream answered {status}")));
+        }
+    }
+    Ok(Outcome::Ack)
+}
+
+/// Creates `hoard.count` header maps and keeps them all.
+fn hoard_fields(hoard: &Hoard) -> Result<Outcome, Error> {
+    let entry = [("x-hoard".to_owned(), vec![b'a'; hoard.bytes])];
+    let mut kept = Vec::new();
+    for n in 0..hoard.count {
+        let fields = Fields::from_list(&entry)
+            .map_err(|error| Error::new(format!("header map {n} refused: {error:?}")))?;
+        kept.push(fields);
+    }
+    Ok(Outcome::Ack)
 }
 
 /// Sends the request and waits for the response head.

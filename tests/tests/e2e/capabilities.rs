@@ -1,5 +1,6 @@
-//! Capabilities: a plugin reaches the network only where its manifest grants
-//! it, and each request it sends carries the delivery's idempotency key.
+//! Capabilities: a plugin reaches the network only where weir.toml grants
+//! it (its own manifest may only ask), and each request it sends carries the
+//! delivery's idempotency key.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -18,15 +19,17 @@ const SERVE_AT_MOST: Duration = Duration::from_secs(120);
 
 /// A downstream HTTP server on loopback that answers 204 and keeps the head of
 /// every request it gets.
-struct Downstream {
-    addr: SocketAddr,
+pub struct Downstream {
+    /// Where it listens.
+    pub addr: SocketAddr,
     heads: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Downstream {
-    fn start() -> Downstream {
+    /// Starts it on a free loopback port.
+    pub fn start() -> Downstream {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("non-blocking");
         let addr = listener.local_addr().expect("address");
@@ -44,7 +47,8 @@ impl Downstream {
         }
     }
 
-    fn heads(&self) -> Vec<String> {
+    /// The heads of the requests it got so far.
+    pub fn heads(&self) -> Vec<String> {
         self.heads.lock().expect("heads").clone()
     }
 }
@@ -86,61 +90,116 @@ fn serve(listener: &TcpListener, heads: &Mutex<Vec<String>>, stop: &AtomicBool) 
     }
 }
 
+/// A `test-fetch` event asking for `http://AUTHORITY/hook/ID`.
+pub fn fetch(id: &str, kind: &str, authority: &str) -> serde_json::Value {
+    json!({"id": id, "source": "tests", "type": kind,
+           "data": {"authority": authority, "path": format!("/hook/{id}")}})
+}
+
+/// The error of the first attempt of `plugin`'s delivery of event `id`,
+/// once that delivery is dead.
+pub fn refusal(weir: &crate::support::Weir, id: &str, plugin: &str) -> String {
+    let event = settled_event(weir, id);
+    let refused = delivery(&event, plugin);
+    assert_eq!(refused["state"], "dead", "{id}: {event}");
+    refused["history"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[test]
-fn a_plugin_reaches_only_granted_hosts_and_sends_the_idempotency_key() {
+fn a_plugin_reaches_only_hosts_weir_toml_grants_and_sends_the_idempotency_key() {
     let downstream = Downstream::start();
     let port = downstream.addr.port();
-    let config = r#"
+    // The attack of issue 29: a manifest that asks for weir's own loopback
+    // port in every spelling. weir.toml grants `asker` one unrelated host.
+    let config = format!(
+        r#"
+[plugins.granted.capabilities]
+http = ["127.0.0.1:{port}"]
+[plugins.asker.capabilities]
+http = ["api.example.invalid"]
+
 [[route]]
 name = "granted"
-match = { type = "fetch.granted" }
+match = {{ type = "fetch.granted" }}
 plugins = ["granted"]
 
 [[route]]
-name = "ungranted"
-match = { type = "fetch.ungranted" }
-plugins = ["ungranted"]
-"#;
+name = "asker"
+match = {{ type = "fetch.asker" }}
+plugins = ["asker"]
+"#
+    );
     let workspace = Workspace::with_named_plugins(
-        &[("test-fetch", "granted"), ("test-fetch", "ungranted")],
-        config,
+        &[("test-fetch", "granted"), ("test-fetch", "asker")],
+        &config,
     );
     let plugins = workspace.path().join("plugins");
-    let manifest = format!("max_attempts = 1\n[capabilities]\nhttp = [\"127.0.0.1:{port}\"]\n");
-    std::fs::write(plugins.join("granted.toml"), manifest).expect("manifest");
-    std::fs::write(plugins.join("ungranted.toml"), "max_attempts = 1\n").expect("manifest");
+    std::fs::write(plugins.join("granted.toml"), "max_attempts = 1\n").expect("manifest");
+    let asked = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+        format!("2130706433:{port}"),
+    ];
+    let manifest = format!(
+        "max_attempts = 1\n[capabilities]\nhttp = [{}]\n",
+        asked
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::fs::write(plugins.join("asker.toml"), manifest).expect("manifest");
     let weir = workspace.start();
 
-    let fetch = |id: &str, kind: &str, authority: String| {
-        json!({"id": id, "source": "tests", "type": kind,
-               "data": {"authority": authority, "path": format!("/hook/{id}")}})
-    };
-    let events = json!([
-        fetch("reached", "fetch.granted", format!("127.0.0.1:{port}")),
+    let mut events = vec![
+        fetch("reached", "fetch.granted", &format!("127.0.0.1:{port}")),
         // The same host on a port it was not granted.
         fetch(
             "other-port",
             "fetch.granted",
-            format!("127.0.0.1:{}", port.wrapping_add(1))
+            &format!("127.0.0.1:{}", port.wrapping_add(1)),
         ),
-        fetch(
-            "not-granted",
-            "fetch.ungranted",
-            format!("127.0.0.1:{port}")
-        ),
-    ]);
-    let answer = weir.post_json("/v1/events", &events.to_string());
+    ];
+    for (n, authority) in asked.iter().enumerate() {
+        events.push(fetch(&format!("asked-{n}"), "fetch.asker", authority));
+    }
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
     assert_eq!(answer.status, 202, "{}", answer.text);
 
     let reached = settled_event(&weir, "reached");
     assert_eq!(delivery(&reached, "granted")["state"], "done", "{reached}");
-    for (id, plugin) in [("other-port", "granted"), ("not-granted", "ungranted")] {
-        let event = settled_event(&weir, id);
-        let refused = delivery(&event, plugin);
-        assert_eq!(refused["state"], "dead", "{event}");
-        let error = refused["history"][0]["error"].as_str().unwrap_or_default();
-        assert!(error.contains("HttpRequestDenied"), "{id}: {error}");
+    let error = refusal(&weir, "other-port", "granted");
+    assert!(error.contains("HttpRequestDenied"), "other-port: {error}");
+    for (n, authority) in asked.iter().enumerate() {
+        let error = refusal(&weir, &format!("asked-{n}"), "asker");
+        assert!(error.contains("HttpRequestDenied"), "{authority}: {error}");
     }
+
+    // The operator sees what was asked and not granted, with the key to grant it.
+    let listed = weir.get("/v1/plugins");
+    let plugin = |name: &str| {
+        listed.body["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{name} in {}", listed.text))
+    };
+    assert_eq!(plugin("asker")["http"], json!(["api.example.invalid"]));
+    assert_eq!(plugin("asker")["requested_http"], json!(asked));
+    assert_eq!(
+        plugin("granted")["http"],
+        json!([format!("127.0.0.1:{port}")])
+    );
+    assert_eq!(plugin("granted")["requested_http"], json!([]));
+    let log = weir.log_text();
+    assert!(
+        log.contains("plugin asker requests outbound HTTP to")
+            && log.contains("[plugins.asker.capabilities] http = ["),
+        "the ungranted request is logged at load:\n{log}"
+    );
 
     let heads = downstream.heads();
     assert_eq!(

@@ -1,8 +1,8 @@
 //! Plugins load in the background at start-up: weir ingests while a large
 //! (Python) component compiles, `GET /v1/plugins` shows it `loading`,
 //! `/readyz` answers 503 until it serves (or `[reload] ready_wait_ms` passes),
-//! and its deliveries run once it serves; a broken file is rejected without
-//! stopping the others.
+//! it can be paused before it first runs, and its deliveries run once it
+//! serves; a broken file is rejected without stopping the others.
 
 use serde_json::json;
 
@@ -41,6 +41,28 @@ fn weir_ingests_while_a_large_plugin_compiles() {
         "ingest does not wait for plugins: {}",
         answer.text
     );
+
+    // An operator can pause it before it first runs, and it loads paused.
+    let paused = weir.post_json("/v1/plugins/booking-normalizer-py/pause", "");
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    let plugins = weir.get("/v1/plugins").body;
+    let entry = &plugins["plugins"][0];
+    assert_eq!(entry["paused"], true, "{plugins:#}");
+    for key in ["version", "instances", "deliveries", "breakers", "http", "rejected"] {
+        assert!(entry.get(key).is_some(), "a loading plugin shows {key:?} too: {plugins:#}");
+    }
+    weir.wait_for("the plugin to load, paused", |weir| {
+        let plugins = weir.get("/v1/plugins").body;
+        (plugins["plugins"][0]["state"] == "paused").then_some(())
+    });
+    let event = weir.get("/v1/events/while-loading").body;
+    assert_ne!(
+        delivery(&event, "booking-normalizer-py")["state"],
+        "done",
+        "paused before it ran: {event:#}"
+    );
+    let resumed = weir.post_json("/v1/plugins/booking-normalizer-py/resume", "");
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
 
     let event = settled_event(&weir, "while-loading");
     assert_eq!(

@@ -140,7 +140,7 @@ fn check_lists_imports_and_warns_of_what_weir_will_refuse() {
     );
     assert!(
         run.stdout.contains(
-            "warning: imports wasi:http/outgoing-handler but its manifest grants no hosts"
+            "warning: imports wasi:http/outgoing-handler but its manifest requests no hosts"
         ),
         "{}",
         run.stdout
@@ -153,7 +153,7 @@ fn check_lists_imports_and_warns_of_what_weir_will_refuse() {
         "{}",
         run.stdout
     );
-    // Granted, the warning goes.
+    // Requested, the warning goes.
     std::fs::write(
         fetch.with_extension("toml"),
         "[capabilities]\nhttp = [\"127.0.0.1:9\"]\n",

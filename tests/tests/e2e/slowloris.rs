@@ -119,7 +119,7 @@ fn a_request_that_never_finishes_does_not_hold_up_the_stop() {
     let mut stream = raw_connection(&weir);
     stream
         .write_all(
-            b"POST /v1/routes/explain HTTP/1.1\r\nHost: weir\r\nContent-Length: 100\r\n\r\n{\"id\"",
+            b"POST /v1/routes/explain HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\"",
         )
         .expect("send part of a request");
     // Time for weir to read the headers and start the handler, which then
