@@ -116,6 +116,10 @@ enum EventsCommand {
         /// The event's source, if several sources used the id.
         #[arg(long)]
         source: Option<String>,
+        /// Print weir's JSON answer as it is (times in epoch milliseconds),
+        /// for scripts.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -178,13 +182,18 @@ enum PluginCommand {
         file: PathBuf,
     },
     /// Run one event through a plugin and print its outcome, state writes
-    /// and fuel used (its log lines go to standard error).
+    /// and fuel used (its log lines go to standard error); or, with
+    /// --vectors, every case of a test-vectors file, failing if any fails.
     Test {
         /// The component, NAME.wasm.
         file: PathBuf,
         /// A CloudEvents JSON file; id, source and specversion may be left out.
+        #[arg(long, required_unless_present = "vectors", conflicts_with = "vectors")]
+        event: Option<PathBuf>,
+        /// A test-vectors file (`{"type", "vectors": [{"name", "data", "emit" |
+        /// "fail"}]}`, as plugins/booking-normalizer.vectors.json).
         #[arg(long)]
-        event: PathBuf,
+        vectors: Option<PathBuf>,
         /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
@@ -289,11 +298,23 @@ fn main() -> ExitCode {
         Command::Token { command } => finish("token", token(command)),
         Command::Status { remote } => finish("status", client::status(&remote.client())),
         Command::Events {
-            command: EventsCommand::Show { id, tenant, source },
+            command:
+                EventsCommand::Show {
+                    id,
+                    tenant,
+                    source,
+                    json,
+                },
             remote,
         } => finish(
             "events show",
-            client::show_event(&remote.client(), &id, tenant.as_deref(), source.as_deref()),
+            client::show_event(
+                &remote.client(),
+                &id,
+                tenant.as_deref(),
+                source.as_deref(),
+                json,
+            ),
         ),
         Command::Dlq { command, remote } => match command {
             DlqCommand::List {
@@ -396,13 +417,23 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
             print_report(&report)?;
         }
         PluginCommand::Check { file } => print_report(&authoring::check(&file, scratch.path())?)?,
-        PluginCommand::Test { file, event, json } => {
+        PluginCommand::Test {
+            file,
+            event,
+            vectors,
+            json,
+        } => {
             // The plugin's log lines, not the scratch store's.
             tracing_subscriber::fmt()
                 .with_env_filter("warn,weir=info")
                 .with_writer(std::io::stderr)
                 .with_target(false)
                 .init();
+            let Some(event) = event else {
+                let vectors = vectors.context("--event or --vectors is required")?;
+                let cases = authoring::run_vectors(&file, &vectors, scratch.path())?;
+                return print_cases(&cases, json);
+            };
             let trial = authoring::trial(&file, &event, scratch.path())?;
             if json {
                 weir::outln!("{}", serde_json::to_string(&trial)?)?;
@@ -423,6 +454,36 @@ fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints each case, pass or fail with what differed; an error when any failed.
+fn print_cases(cases: &[weir::authoring::Case], json: bool) -> anyhow::Result<()> {
+    if json {
+        weir::outln!("{}", serde_json::to_string(cases)?)?;
+    } else {
+        for case in cases {
+            let verdict = if case.differences.is_empty() {
+                "pass"
+            } else {
+                "FAIL"
+            };
+            weir::outln!("{verdict}  {}", case.name)?;
+            for difference in &case.differences {
+                weir::outln!("      {difference}")?;
+            }
+        }
+    }
+    let failed = cases
+        .iter()
+        .filter(|case| !case.differences.is_empty())
+        .count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} cases failed", cases.len());
+    }
+    if !json {
+        weir::outln!("all {} cases passed", cases.len())?;
     }
     Ok(())
 }

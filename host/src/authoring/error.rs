@@ -71,6 +71,14 @@ pub enum AuthoringError {
     /// The engine or the scratch store cannot be set up.
     #[error("cannot set up the runtime: {0}")]
     Runtime(String),
+    /// The vectors file given to `weir plugin test` is not one.
+    #[error("{path} is not a vectors file: {message}")]
+    BadVectors {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The event file given to `weir plugin test` is not an event.
     #[error("{path} is not an event: {message}")]
     BadEvent {

@@ -9,6 +9,7 @@
 //! - [`Workbench`] (`workbench.rs`): one component loaded as weir loads it.
 //! - [`check`] (`check.rs`): `weir plugin check`, what a component imports and exports.
 //! - [`trial`] (`trial.rs`): `weir plugin test`, one event through the handler.
+//! - [`run_vectors`] (`vectors.rs`): `weir plugin test --vectors`, a file of cases, each checked.
 
 mod c_toolchain;
 mod check;
@@ -17,6 +18,7 @@ mod language;
 mod scaffold;
 mod toolchain;
 mod trial;
+mod vectors;
 mod workbench;
 
 pub use check::{Report, check};
@@ -25,6 +27,7 @@ pub use language::Language;
 pub use scaffold::scaffold;
 pub use toolchain::{Built, build};
 pub use trial::{Trial, trial};
+pub use vectors::{Case, run_vectors};
 pub use workbench::{Workbench, cache_dir};
 
 /// weir's WIT contract, written beside a plugin's sources when it is built.

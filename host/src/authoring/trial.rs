@@ -33,7 +33,15 @@ pub struct Trial {
 /// `scratch` holds the store for the run. The handler's log lines go to the
 /// tracing subscriber.
 pub fn trial(component: &Path, event_file: &Path, scratch: &Path) -> Result<Trial, AuthoringError> {
-    let event = read_event(event_file)?;
+    trial_event(component, &read_event(event_file)?, scratch)
+}
+
+/// Runs `event` through the component at `component`, with a store in `scratch`.
+pub(super) fn trial_event(
+    component: &Path,
+    event: &Event,
+    scratch: &Path,
+) -> Result<Trial, AuthoringError> {
     let bench = Workbench::open(component, scratch, &cache_dir()?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -46,7 +54,7 @@ pub fn trial(component: &Path, event_file: &Path, scratch: &Path) -> Result<Tria
         let ticking = CancellationToken::new();
         tokio::spawn(engine::tick_epochs(engine, ticking.clone()));
         let attempt = Attempt {
-            event: &event,
+            event,
             number: 1,
             generation: 0,
             limits: &limits,
@@ -82,8 +90,14 @@ fn read_event(path: &Path) -> Result<Event, AuthoringError> {
         path: path.to_owned(),
         message,
     };
-    let mut object: Map<String, Value> = serde_json::from_str(&text)
+    let object: Map<String, Value> = serde_json::from_str(&text)
         .map_err(|error| bad(format!("invalid JSON object: {error}")))?;
+    test_event(object).map_err(bad)
+}
+
+/// A test event from CloudEvents attributes, `id`, `source` and
+/// `specversion` filled in when left out.
+pub(super) fn test_event(mut object: Map<String, Value>) -> Result<Event, String> {
     for (key, default) in [
         ("specversion", "1.0"),
         ("id", "test-1"),
@@ -91,7 +105,7 @@ fn read_event(path: &Path) -> Result<Event, AuthoringError> {
     ] {
         object.entry(key).or_insert_with(|| json!(default));
     }
-    parse_event(object, DEFAULT_TENANT).map_err(bad)
+    parse_event(object, DEFAULT_TENANT)
 }
 
 /// An outcome as JSON, emitted events with their data readable.

@@ -3,6 +3,7 @@
 //! they work against any weir the operator can reach.
 
 mod dlq;
+mod event;
 pub mod out;
 mod send;
 mod show;
@@ -15,8 +16,9 @@ use anyhow::Context;
 use serde_json::Value;
 
 pub use dlq::{DeadFilter, list_dead_letters, replay_dead_letters};
+pub use event::show_event;
 pub use send::send;
-pub use show::{show_event, show_plugins};
+pub use show::show_plugins;
 pub use status::status;
 
 /// How long one API call may take before the command gives up.

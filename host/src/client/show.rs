@@ -1,24 +1,7 @@
-//! `weir events show ID` and `weir plugins`.
+//! `weir plugins`.
 
 use super::table::print_table;
-use super::{Client, cell, list, query};
-
-/// Prints one event with its deliveries, as weir's API gives it.
-pub fn show_event(
-    client: &Client,
-    id: &str,
-    tenant: Option<&str>,
-    source: Option<&str>,
-) -> anyhow::Result<()> {
-    let path = format!(
-        "/v1/events/{}{}",
-        super::segment(id),
-        query(&[("tenant", tenant), ("source", source)])
-    );
-    let event = client.get(&path)?;
-    crate::outln!("{}", serde_json::to_string_pretty(&event)?)?;
-    Ok(())
-}
+use super::{Client, cell, list};
 
 /// Prints every plugin: state, version, slots and limits.
 pub fn show_plugins(client: &Client) -> anyhow::Result<()> {

@@ -21,15 +21,15 @@ plugins = ["test-always-fail"]
 "#;
 
 /// What a command printed, and whether it succeeded.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `weir ARGS` against `weir` (as `WEIR_URL`), with no token unless the
 /// arguments carry one.
-fn weir_cli(weir: &Weir, args: &[&str]) -> Run {
+pub fn weir_cli(weir: &Weir, args: &[&str]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_weir-e2e"))
         .args(args)
         .env("WEIR_URL", weir.url(""))
@@ -44,7 +44,7 @@ fn weir_cli(weir: &Weir, args: &[&str]) -> Run {
 }
 
 /// The whitespace-separated cells of the table row that starts with `first`.
-fn row<'a>(table: &'a str, first: &str) -> Vec<&'a str> {
+pub fn row<'a>(table: &'a str, first: &str) -> Vec<&'a str> {
     table
         .lines()
         .map(|line| line.split_whitespace().collect::<Vec<_>>())
@@ -121,7 +121,7 @@ fn admin_commands_send_show_and_replay_against_a_live_weir() {
         plugins.stdout
     );
 
-    let shown = weir_cli(&weir, &["events", "show", "ok-7"]);
+    let shown = weir_cli(&weir, &["events", "show", "ok-7", "--json"]);
     assert!(shown.success, "{}", shown.stderr);
     let event: serde_json::Value = serde_json::from_str(&shown.stdout).expect("JSON");
     assert_eq!(event["id"], "ok-7");
