@@ -61,7 +61,7 @@ impl Workbench {
         let files = PluginFiles::read(path)?;
         let version = Version::compile(
             plugins.engine(),
-            plugins.linkers().with_http(),
+            plugins.linkers(),
             name,
             &files,
             settings,

@@ -200,10 +200,9 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
     }
     let registry = &pipeline.plugins;
     registry.compiling(name);
-    let linker = registry.linkers().for_plugin(&settings.capabilities);
     match Version::compile(
         registry.engine(),
-        linker,
+        registry.linkers(),
         name,
         &files,
         settings,

@@ -170,10 +170,10 @@ pub struct Version {
 
 impl Version {
     /// Compiles `files` and checks the component against the `handler-plugin`
-    /// world and `linker` (see [`Linkers`]). Blocking (seconds for large components): call it off the async runtime.
+    /// world and the linker it needs (see [`Linkers`]). Blocking (seconds for large components): call it off the async runtime.
     pub fn compile(
         engine: &Engine,
-        linker: &Linker<DeliveryContext>,
+        linkers: &Linkers,
         name: &str,
         files: &PluginFiles,
         settings: PluginSettings,
@@ -193,18 +193,10 @@ impl Version {
         }
         // Component::new compiles (never deserializes) and uses wasmtime's cache.
         let component = Component::new(engine, &files.bytes).map_err(invalid)?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|error| {
-            match http_not_granted(&component, engine, name)
-                .filter(|_| settings.capabilities.http.is_empty())
-            {
-                Some(message) => PluginError::Invalid {
-                    plugin: name.to_owned(),
-                    path: files.path.clone(),
-                    message,
-                },
-                None => invalid(error),
-            }
-        })?;
+        let instance_pre = linkers
+            .for_component(&component, engine)
+            .instantiate_pre(&component)
+            .map_err(invalid)?;
         let pre = HandlerPluginPre::new(instance_pre).map_err(invalid)?;
         Ok(Version {
             name: Arc::from(name),
@@ -272,9 +264,11 @@ pub struct Plugin {
 }
 
 /// The two linkers a plugin may be instantiated with. `wasi:http` is linked
-/// only for plugins weir.toml grants hosts: for the others its host
-/// resources (fields, requests, bodies) do not exist, so they cannot be
-/// spent on host memory.
+/// only for components that import it: for the others its host resources
+/// (fields, requests, bodies) do not exist. Toolchains such as
+/// componentize-js import it whatever the handler does, so a plugin that
+/// imports it without a grant still loads; `egress.rs` refuses each of its
+/// requests, and `bounds.rs` caps the host resources it can hold.
 pub struct Linkers {
     /// WASI (nothing granted) and weir's imports.
     plain: Linker<DeliveryContext>,
@@ -283,19 +277,21 @@ pub struct Linkers {
 }
 
 impl Linkers {
-    /// The linker for a plugin granted `capabilities`.
-    pub fn for_plugin(&self, capabilities: &Capabilities) -> &Linker<DeliveryContext> {
-        if capabilities.http.is_empty() {
-            &self.plain
-        } else {
+    /// The linker `component` needs.
+    pub fn for_component(
+        &self,
+        component: &Component,
+        engine: &Engine,
+    ) -> &Linker<DeliveryContext> {
+        let imports_http = component
+            .component_type()
+            .imports(engine)
+            .any(|(import, _)| import.starts_with("wasi:http/"));
+        if imports_http {
             &self.http
+        } else {
+            &self.plain
         }
-    }
-
-    /// The linker with `wasi:http`, for `weir plugin check` and `test`,
-    /// which report on a plugin whatever it was granted.
-    pub fn with_http(&self) -> &Linker<DeliveryContext> {
-        &self.http
     }
 }
 
@@ -307,20 +303,6 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linkers> {
     let mut http = plain.clone();
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http)?;
     Ok(Linkers { plain, http })
-}
-
-/// The reason a component that imports `wasi:http` cannot be instantiated
-/// without it, in words that say how to grant it.
-fn http_not_granted(component: &Component, engine: &Engine, name: &str) -> Option<String> {
-    let imports_http = component
-        .component_type()
-        .imports(engine)
-        .any(|(import, _)| import.starts_with("wasi:http/"));
-    imports_http.then(|| {
-        format!(
-            "it imports wasi:http, which weir links only for plugins weir.toml grants hosts: add `[plugins.{name}.capabilities] http = [\"api.example.com\"]` to weir.toml"
-        )
-    })
 }
 
 impl Plugin {

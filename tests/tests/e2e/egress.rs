@@ -184,7 +184,9 @@ fn host_resources_are_bounded_in_number_and_size() {
 }
 
 #[test]
-fn a_plugin_importing_wasi_http_without_a_grant_is_not_loaded_and_told_how_to_grant_it() {
+fn a_plugin_importing_wasi_http_without_a_grant_loads_with_nothing_granted() {
+    // Toolchains such as componentize-js import wasi:http whatever the
+    // handler does: such a plugin loads, and egress refuses its requests.
     let workspace = Workspace::with_named_plugins(
         &[("test-fetch", "ungranted"), ("test-ack", "test-ack")],
         crate::support::ACK_EVERYTHING,
@@ -195,13 +197,7 @@ fn a_plugin_importing_wasi_http_without_a_grant_is_not_loaded_and_told_how_to_gr
         .as_array()
         .and_then(|all| all.iter().find(|p| p["name"] == "ungranted").cloned())
         .unwrap_or_else(|| panic!("{}", listed.text));
-    assert_eq!(plugin["state"], "rejected", "{plugin}");
-    let reason = plugin["rejected"]["reason"].as_str().unwrap_or_default();
-    assert!(
-        reason.contains(
-            "imports wasi:http, which weir links only for plugins weir.toml grants hosts"
-        ) && reason.contains("[plugins.ungranted.capabilities] http"),
-        "{reason}"
-    );
+    assert_eq!(plugin["state"], "serving", "{plugin}");
+    assert_eq!(plugin["http"], json!([]), "granted nothing: {plugin}");
     weir.stop();
 }
