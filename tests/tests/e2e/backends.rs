@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use crate::dead_letters::{dashboard_dead_letters, latest_twenty};
 use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::recorder::{self, recorded_when_available};
 use crate::support::{Weir, Workspace};
@@ -218,16 +219,11 @@ fn each_backend_shows_the_latest_dead_letters_on_the_dashboard() {
             weir.post(n, &[event(id)]);
             weir.wait_for_metric(dead, (n + 1) as f64);
         }
-        let data = weir.node(1).get("/v1/dashboard");
-        assert_eq!(data.status, 200, "{backend:?}: {}", data.text);
-        let shown: Vec<&str> = data.body["dead_letters"]
-            .as_array()
-            .expect("dead_letters")
-            .iter()
-            .map(|letter| letter["id"].as_str().expect("id"))
-            .collect();
-        let latest: Vec<&str> = ids.iter().rev().take(20).map(String::as_str).collect();
-        assert_eq!(shown, latest, "{backend:?}");
+        assert_eq!(
+            dashboard_dead_letters(weir.node(1)),
+            latest_twenty(&ids),
+            "{backend:?}"
+        );
     }
 }
 

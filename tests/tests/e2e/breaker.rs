@@ -7,6 +7,17 @@ use serde_json::{Value, json};
 use crate::recorder::{self, recorded, wait_until_idle};
 use crate::support::{Weir, Workspace, delivery, settled_event};
 
+/// `test-recorder` on its route, with fast retries and a breaker that judges
+/// after four calls and cools down in a second; `extra` adds settings.
+pub fn quick_breaker(extra: &str) -> String {
+    format!(
+        "[plugins.test-recorder]\ninstances = 2\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\n\
+         {extra}breaker_min_calls = 4\nbreaker_failure_rate = 0.5\n\
+         breaker_cooldown_ms = 1000\nbreaker_probes = 1\n{}",
+        recorder::ROUTE
+    )
+}
+
 /// The breakers that are not closed, of every plugin.
 pub fn open_breakers(weir: &Weir) -> Vec<Value> {
     let plugins = weir.get("/v1/plugins").body;
@@ -33,21 +44,7 @@ pub fn wait_until_open(weir: &Weir, route: &str, tenant: &str) -> Value {
 
 #[test]
 fn traps_open_the_breaker_and_a_poison_event_is_set_aside_while_good_events_run_once() {
-    let config = format!(
-        r#"
-[plugins.test-recorder]
-instances = 2
-backoff_initial_ms = 10
-backoff_max_ms = 20
-max_attempts = 10
-poison_after = 2
-breaker_min_calls = 4
-breaker_failure_rate = 0.5
-breaker_cooldown_ms = 1000
-breaker_probes = 1
-{}"#,
-        recorder::ROUTE
-    );
+    let config = quick_breaker("max_attempts = 10\npoison_after = 2\n");
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     assert!(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::breaker::{open_breakers, wait_until_open};
+use crate::breaker::{open_breakers, quick_breaker, wait_until_open};
 use crate::recorder::{self, recorded, wait_until_idle};
 use crate::support::{Workspace, delivery};
 
@@ -73,19 +73,7 @@ plugins = ["test-always-retry"]
 
 #[test]
 fn a_downstream_that_throttles_half_the_calls_never_trips_the_breaker() {
-    let config = format!(
-        r#"
-[plugins.test-recorder]
-instances = 2
-backoff_initial_ms = 10
-backoff_max_ms = 20
-breaker_min_calls = 4
-breaker_failure_rate = 0.5
-breaker_cooldown_ms = 1000
-breaker_probes = 1
-{}"#,
-        recorder::ROUTE
-    );
+    let config = quick_breaker("");
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     // Every first attempt asks for a retry: half of all calls are throttled.

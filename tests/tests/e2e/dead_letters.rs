@@ -196,15 +196,23 @@ plugins = ["fail-b"]
     for id in &ids {
         settled_event(&weir, id);
     }
+    assert_eq!(dashboard_dead_letters(&weir), latest_twenty(&ids));
+    weir.stop();
+}
+
+/// The ids of the dead letters `GET /v1/dashboard` shows, in its order.
+pub fn dashboard_dead_letters(weir: &Weir) -> Vec<String> {
     let data = weir.get("/v1/dashboard");
     assert_eq!(data.status, 200, "{}", data.text);
-    let shown: Vec<&str> = data.body["dead_letters"]
+    data.body["dead_letters"]
         .as_array()
         .expect("dead_letters")
         .iter()
-        .map(|letter| letter["id"].as_str().expect("id"))
-        .collect();
-    let latest: Vec<&str> = ids.iter().rev().take(20).map(String::as_str).collect();
-    assert_eq!(shown, latest);
-    weir.stop();
+        .map(|letter| letter["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// The last 20 of `ids`, newest first: what the dashboard shows.
+pub fn latest_twenty(ids: &[String]) -> Vec<String> {
+    ids.iter().rev().take(20).cloned().collect()
 }
