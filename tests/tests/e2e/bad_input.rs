@@ -196,12 +196,9 @@ fn every_answer_carries_a_request_id_and_keeps_the_callers() {
         "",
     );
     assert_eq!(paused.status, 200, "{}", paused.text);
-    // The log reaches its file through a pipe, a moment after the answer.
-    weir.wait_for("the pause's log line to carry the request's id", |weir| {
-        let log = weir.log_text();
+    weir.wait_for_log("the pause's log line to carry the request's id", |log| {
         log.lines()
             .any(|line| line.contains("trace-43") && line.contains("paused"))
-            .then_some(())
     });
     weir.stop();
 }

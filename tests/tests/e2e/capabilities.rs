@@ -194,12 +194,10 @@ plugins = ["asker"]
         json!([format!("127.0.0.1:{port}")])
     );
     assert_eq!(plugin("granted")["requested_http"], json!([]));
-    let log = weir.log_text();
-    assert!(
+    weir.wait_for_log("the ungranted request to be logged at load", |log| {
         log.contains("plugin asker requests outbound HTTP to")
-            && log.contains("[plugins.asker.capabilities] http = ["),
-        "the ungranted request is logged at load:\n{log}"
-    );
+            && log.contains("[plugins.asker.capabilities] http = [")
+    });
 
     let heads = downstream.heads();
     assert_eq!(

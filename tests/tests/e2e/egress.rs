@@ -55,14 +55,11 @@ fn a_granted_name_that_resolves_to_loopback_is_refused_in_every_spelling() {
             "{spelling}: {error}"
         );
     }
-    let log = weir.log_text();
     // localhost may resolve to ::1 first where /etc/hosts lists it.
     let rule = " is loopback; grant the exact address in weir.toml to allow it";
-    assert_eq!(
-        log.matches(rule).count(),
-        spellings.len(),
-        "each refusal names the rule:\n{log}"
-    );
+    let log = weir.wait_for_log("each refusal to name the rule", |log| {
+        log.matches(rule).count() == spellings.len()
+    });
     assert!(
         log.contains(&format!("destination 127.0.0.1{rule}")),
         "{log}"
@@ -94,10 +91,9 @@ fn a_delivery_sends_at_most_sixteen_requests() {
     assert_eq!(delivery(&sixteen, "caller")["state"], "done", "{sixteen}");
     let error = refusal(&weir, "seventeen", "caller");
     assert!(error.contains("ConnectionLimitReached"), "{error}");
-    assert!(
-        weir.log_text().contains("the most one delivery may send"),
-        "the refusal names the limit"
-    );
+    weir.wait_for_log("the refusal to name the limit", |log| {
+        log.contains("the most one delivery may send")
+    });
     let heads = downstream.heads();
     let count = |id: &str| {
         heads

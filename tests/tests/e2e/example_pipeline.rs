@@ -23,12 +23,13 @@ fn serve_args(workspace: &Workspace, config: bool) -> Vec<String> {
 fn a_config_file_without_routes_keeps_the_example_pipeline() {
     let workspace = Workspace::new(&[], "[queue]\ndurability = \"buffered\"\n");
     let weir = Weir::start(&serve_args(&workspace, true), &[], workspace.path());
-    let log = weir.log_text();
-    assert!(
-        log.contains("routes in force")
-            && log.contains("the example pipeline")
-            && log.contains("normalize-bookings"),
-        "the log names the routes in force and where they came from:\n{log}"
+    weir.wait_for_log(
+        "the log to name the routes in force and where they came from",
+        |log| {
+            log.contains("routes in force")
+                && log.contains("the example pipeline")
+                && log.contains("normalize-bookings")
+        },
     );
     let routes = weir.get("/v1/routes").body;
     let source = routes["source"].as_str().unwrap_or_default();
@@ -62,11 +63,9 @@ fn own_plugins_without_routes_start_with_no_routes_and_a_hint() {
     let plugins = weir.get("/v1/plugins").body;
     assert_eq!(plugins["plugins"][0]["name"], "my-handler", "{plugins:#}");
     assert_eq!(plugins["plugins"].as_array().map(Vec::len), Some(1));
-    let log = weir.log_text();
-    assert!(
-        log.contains("no routes are configured") && log.contains("weir routes check"),
-        "the log says how to add routes:\n{log}"
-    );
+    weir.wait_for_log("the log to say how to add routes", |log| {
+        log.contains("no routes are configured") && log.contains("weir routes check")
+    });
     let body = booking_com("unrouted-1", 1, "L1").to_string();
     assert_eq!(weir.post_json("/v1/events", &body).status, 202);
     let event = weir.get("/v1/events/unrouted-1").body;

@@ -101,11 +101,12 @@ fn readyz_stops_waiting_for_a_slow_plugin_after_ready_wait() {
     assert_eq!(plugins["plugins"][0]["state"], "loading", "{plugins:#}");
     let ready = weir.get("/readyz");
     assert_eq!(ready.status, 200, "the wait is over: {}", ready.text);
-    let log = weir.log_text();
-    assert!(
-        log.contains("still compiling after [reload] ready_wait_ms")
-            && log.contains("booking-normalizer-py"),
-        "the log says which plugin readiness stopped waiting for:\n{log}"
+    weir.wait_for_log(
+        "the log to say which plugin readiness stopped waiting for",
+        |log| {
+            log.contains("still compiling after [reload] ready_wait_ms")
+                && log.contains("booking-normalizer-py")
+        },
     );
     // Killed rather than stopped: nothing here needs the compilation to finish.
     weir.kill();

@@ -246,6 +246,16 @@ impl Weir {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once `check` holds for it. Lines reach the log file through a
+    /// pipe, a moment after weir writes them, so a line logged before an
+    /// answer may not be in the file when the answer arrives.
+    pub fn wait_for_log(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        self.wait_for(what, |weir| {
+            let log = weir.log_text();
+            check(&log).then_some(log)
+        })
+    }
+
     /// `POST path` with `headers`.
     pub fn post_with(&self, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
         self.try_post_with(path, headers, body)
