@@ -28,6 +28,9 @@ pub mod bounds {
     pub const STATE_READ_BYTES: usize = 8 << 20;
     /// Longest log message kept (longer ones are cut).
     pub const LOG_MESSAGE_BYTES: usize = 4096;
+    /// Longest `fail` reason kept (longer ones are cut): it is logged, kept
+    /// in the attempt history and shown with the dead letter.
+    pub const FAIL_REASON_BYTES: usize = 4096;
     /// Log lines one delivery may write; later ones are dropped.
     pub const LOG_LINES: u32 = 1000;
     /// Events one delivery may emit.
@@ -48,6 +51,20 @@ pub mod bounds {
     /// 16 KiB on the wire. With [`RESOURCE_TABLE_ENTRIES`] this bounds what
     /// header maps can take: 2048 × 32 KiB = 64 MiB per delivery at most.
     pub const HTTP_FIELDS_BYTES: usize = 32 << 10;
+
+    /// Cuts `text` to at most `max` bytes (on a character boundary), marking
+    /// the cut with an ellipsis.
+    pub fn cut(text: &mut String, max: usize) {
+        if text.len() <= max {
+            return;
+        }
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
 }
 
 /// What a handler read and asked to change. The writes apply only if the

@@ -213,9 +213,12 @@ fn host_resource_limit(error: &wasmtime::Error) -> Option<String> {
     }
 }
 
-fn check_outcome(outcome: Outcome) -> Result<Outcome, Failure> {
+fn check_outcome(mut outcome: Outcome) -> Result<Outcome, Failure> {
+    if let Outcome::Fail(reason) = &mut outcome {
+        bounds::cut(reason, bounds::FAIL_REASON_BYTES);
+    }
     if let Outcome::Emit(events) = &outcome {
-        let limit = super::context::bounds::EMITTED_EVENTS;
+        let limit = bounds::EMITTED_EVENTS;
         if events.len() > limit {
             return Err(Failure {
                 kind: FailureKind::HostLimit,

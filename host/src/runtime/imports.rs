@@ -26,14 +26,7 @@ impl log::Host for DeliveryContext {
         if self.log_lines > bounds::LOG_LINES {
             return Ok(());
         }
-        if message.len() > bounds::LOG_MESSAGE_BYTES {
-            let mut cut = bounds::LOG_MESSAGE_BYTES;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        bounds::cut(&mut message, bounds::LOG_MESSAGE_BYTES);
         let (plugin, event_id) = (&*self.plugin, self.event_id.as_str());
         match level {
             log::Level::Trace => tracing::trace!(plugin, event_id, context, "{message}"),

@@ -2,7 +2,10 @@
 //! OTLP endpoint is given, the same spans exported as OpenTelemetry traces
 //! over OTLP/HTTP, carrying the W3C trace context a client sent.
 
+mod one_line;
 pub mod trace_context;
+
+use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -24,7 +27,13 @@ pub struct Telemetry {
 pub fn init(json: bool, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_from_env("WEIR_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
-    let pretty = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let pretty = (!json).then(|| {
+        // Colours for a person at a terminal, not escape codes in a journal.
+        tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
+            .fmt_fields(one_line::fields())
+            .with_writer(std::io::stderr)
+    });
     let json = json.then(|| {
         tracing_subscriber::fmt::layer()
             .json()

@@ -12,10 +12,11 @@
 //! | `hostile.huge`     | writes a 2 MiB state value               | `host_limit`     |
 //! | `hostile.flood`    | emits 5,000 events at once               | `host_limit`     |
 //! | `hostile.escape`   | reads a file and the environment, opens a socket | `fail` (nothing reachable) |
+//! | `hostile.forge`    | logs and fails with a forged log line, a terminal escape and a 1 MiB reason | `fail` (cut, escaped) |
 
 use std::hint::black_box;
 
-use weir_plugin_sdk::{Error, Event, NewEvent, Outcome, handler, state};
+use weir_plugin_sdk::{Error, Event, NewEvent, Outcome, handler, log, state};
 
 fn handle(event: Event) -> Result<Outcome, Error> {
     match event.type_.strip_prefix("hostile.").unwrap_or_default() {
@@ -51,9 +52,20 @@ fn handle(event: Event) -> Result<Outcome, Error> {
                 .collect(),
         )),
         "escape" => escape(),
+        "forge" => {
+            log::error(FORGED_LINE);
+            Ok(Outcome::Fail(format!(
+                "{FORGED_LINE}{}",
+                "x".repeat(1 << 20)
+            )))
+        }
         other => Err(Error::new(format!("no attack named {other:?}"))),
     }
 }
+
+/// Text that would start a log line of its own, and clear the screen, if
+/// weir logged it raw.
+const FORGED_LINE: &str = "ok\n2026-01-01T00:00:00Z ERROR weir: forged by hostile\u{1b}[2J";
 
 fn spin() -> ! {
     let mut n: u64 = 0;

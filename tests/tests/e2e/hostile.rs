@@ -96,6 +96,47 @@ plugins = ["hostile"]
     weir.stop();
 }
 
+/// Text from a plugin cannot forge a log line: in the plain-text log its
+/// newline and terminal escape are written escaped, and a 1 MiB `fail` reason
+/// is cut to 4 KiB where it is kept.
+#[test]
+fn a_plugins_forged_log_line_stays_escaped_and_its_long_reason_is_cut() {
+    let config = r#"
+[plugins.hostile]
+max_attempts = 1
+
+[[route]]
+name = "attacks"
+match = { type = "hostile.*" }
+plugins = ["hostile"]
+"#;
+    let workspace = Workspace::new(&["hostile"], config);
+    let weir = workspace.start_with_env(&[("WEIR_LOG_FORMAT", "pretty")]);
+    let event = json!({"id": "forge-1", "source": "tests", "type": "hostile.forge"});
+    let answer = weir.post_json("/v1/events", &event.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+
+    let settled = settled_event(&weir, "forge-1");
+    let forged = delivery(&settled, "hostile");
+    assert_eq!(forged["state"], "dead", "{settled}");
+    let reason = forged["history"][0]["error"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("ok\n2026-01-01"), "{reason:.200}");
+    assert!(
+        reason.len() <= 4096 + '…'.len_utf8() && reason.ends_with('…'),
+        "the reason is cut to 4 KiB: {} bytes",
+        reason.len()
+    );
+    let log = weir.wait_for_log("the plugin's log line and its reason", |log| {
+        log.matches(r"forged by hostile\u{1b}[2J").count() >= 2
+    });
+    assert!(!log.contains('\u{1b}'), "no raw escape reaches the log");
+    assert!(
+        !log.lines().any(|line| line.starts_with("2026-01-01")),
+        "no forged line starts a record:\n{log}"
+    );
+    weir.stop();
+}
+
 /// The table limit, obeyed and violated by a real guest: `table-bomb` grows its
 /// function table by 1,000 elements per byte of the event's data.
 #[test]

@@ -165,7 +165,7 @@ impl Weir {
                 if let Some(addr) = listening_address(&line) {
                     let _ = address_tx.send(addr);
                 }
-                if log_message(&line).as_deref() == Some("plugins loaded") {
+                if has_message(&line, "plugins loaded") {
                     let _ = loaded_tx.send(());
                 }
             }
@@ -568,17 +568,23 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Answer {
     }
 }
 
+/// The address a log line (JSON or plain text) says weir listens on.
 fn listening_address(line: &str) -> Option<SocketAddr> {
-    log_message(line)?
-        .strip_prefix("weir is listening on http://")?
+    let (_, rest) = line.split_once("weir is listening on http://")?;
+    rest.split(|c: char| c.is_whitespace() || c == '"')
+        .next()?
         .parse()
         .ok()
 }
 
-/// The message of a JSON log line.
-fn log_message(line: &str) -> Option<String> {
-    let log: Value = serde_json::from_str(line).ok()?;
-    log["fields"]["message"].as_str().map(str::to_owned)
+/// Whether a log line (JSON or plain text) has the message `message`.
+fn has_message(line: &str, message: &str) -> bool {
+    match serde_json::from_str::<Value>(line) {
+        Ok(log) => log["fields"]["message"] == message,
+        Err(_) => line
+            .split_once(&format!(": {message}"))
+            .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with(' ')),
+    }
 }
 
 fn read_log(path: &Path) -> String {
