@@ -276,13 +276,15 @@ pub async fn plugin_state(
     Path(name): Path<String>,
     Query(query): Query<StateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.pipeline.plugins.get(&name).is_none() {
-        return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
-    }
+    // The tenant first: another tenant's token learns nothing, not even
+    // which plugins exist.
     let tenant = query
         .tenant
         .unwrap_or_else(|| caller.default_tenant().to_owned());
     caller.require_tenant(&tenant)?;
+    if app.pipeline.plugins.get(&name).is_none() {
+        return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
+    }
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_STATE_ENTRIES {
         return Err(ApiError::BadRequest(format!(

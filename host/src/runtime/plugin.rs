@@ -115,9 +115,9 @@ impl PluginFiles {
             let path = path.to_owned();
             move |cause| PluginError::Io { path, cause }
         };
-        let bytes = std::fs::read(path).map_err(io(path))?;
+        let bytes = read_regular(path).map_err(io(path))?;
         let manifest_path = path.with_extension("toml");
-        let manifest = match std::fs::read(&manifest_path) {
+        let manifest = match read_regular(&manifest_path) {
             Ok(manifest) => manifest,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(error) => return Err(io(&manifest_path)(error)),
@@ -141,6 +141,28 @@ impl PluginFiles {
             .map(|byte| format!("{byte:02x}"))
             .collect()
     }
+}
+
+/// Reads `path` if it is a regular file (through a symlink too). A FIFO
+/// named `*.wasm` would block the reload that reads it until some writer
+/// came, and a device might never end: both are refused. It is opened
+/// non-blocking so that opening a FIFO returns at once.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// One compiled build of a plugin with the limits and values it was loaded

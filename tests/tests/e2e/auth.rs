@@ -167,6 +167,18 @@ fn a_tenant_token_reaches_its_own_tenant_only() {
         "",
     );
     assert_error(&named, 403, "forbidden", "cannot reach tenant \"beta\"");
+    // Another tenant's plugin state is refused before the plugin is looked
+    // up: the answer is the same whether the plugin exists or not.
+    for plugin in ["test-always-fail", "no-such-plugin"] {
+        let state = call(
+            &weir,
+            "GET",
+            &format!("/v1/plugins/{plugin}/state?tenant=beta"),
+            &tokens.acme,
+            "",
+        );
+        assert_error(&state, 403, "forbidden", "cannot reach tenant \"beta\"");
+    }
     assert_eq!(
         call(&weir, "GET", "/v1/events/acme-1", &tokens.admin, "").status,
         200

@@ -6,7 +6,9 @@
 
 use serde_json::json;
 
-use crate::support::{ACK_EVERYTHING, Weir, Workspace, built_example, delivery, settled_event};
+use crate::support::{
+    ACK_EVERYTHING, Weir, Workspace, built_example, delivery, plugin_component, settled_event,
+};
 
 fn booking(id: &str) -> String {
     json!({"specversion": "1.0", "id": id, "source": "https://airbnb.example", "type": "booking.webhook",
@@ -159,5 +161,47 @@ fn a_broken_plugin_file_at_start_up_is_rejected_and_the_others_serve() {
     assert_eq!(answer.status, 202, "{}", answer.text);
     let event = settled_event(&weir, "fine");
     assert_eq!(delivery(&event, "test-ack")["state"], "done", "{event:#}");
+    weir.stop();
+}
+
+/// A FIFO named like a plugin would block the reload that reads it: it is
+/// refused as not a regular file, at start-up and on a reload, with a log
+/// line naming it, and the plugins beside it load.
+#[test]
+fn a_fifo_named_like_a_plugin_is_refused_without_blocking_reloads() {
+    let workspace = Workspace::new(&["test-ack"], ACK_EVERYTHING);
+    let plugins_dir = workspace.path().join("plugins");
+    let mkfifo = |name: &str| {
+        let status = std::process::Command::new("mkfifo")
+            .arg(plugins_dir.join(name))
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success(), "mkfifo {name}");
+    };
+    mkfifo("pipe.wasm");
+    let weir = workspace.start();
+    weir.wait_for_log("pipe.wasm to be refused", |log| {
+        log.contains("pipe.wasm: not a regular file")
+    });
+
+    // A reload meets another FIFO and a real plugin: it finishes, and the
+    // real one serves.
+    mkfifo("later.wasm");
+    std::fs::copy(
+        plugin_component("test-ack"),
+        plugins_dir.join("also-ack.wasm"),
+    )
+    .expect("copy the plugin");
+    weir.wait_for("also-ack to serve", |weir| {
+        let plugins = weir.get("/v1/plugins").body;
+        plugins["plugins"]
+            .as_array()?
+            .iter()
+            .any(|p| p["name"] == "also-ack" && p["state"] == "serving")
+            .then_some(())
+    });
+    weir.wait_for_log("later.wasm to be refused", |log| {
+        log.contains("later.wasm: not a regular file")
+    });
     weir.stop();
 }
