@@ -37,7 +37,8 @@ pub async fn explain(
         .pop()
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
     caller.require_tenant(&event.tenant)?;
-    let mut explained = pipeline.routes().explain(&event);
+    let own_routes_only = caller.own_tenant().is_some();
+    let mut explained = pipeline.routes().explain(&event, own_routes_only);
     if explained["plugins"].as_array().is_some_and(Vec::is_empty) {
         explained["unmatched"] = json!(match pipeline.config.unmatched {
             Unmatched::Keep => "kept with no deliveries",

@@ -9,10 +9,17 @@ impl RouteTable {
     /// Every route in order with each of its conditions checked against
     /// `event`, whether it matched, and whether an earlier matching route with
     /// `stop = true` kept it from being tried; then the plugins `event` goes to.
-    pub fn explain(&self, event: &Event) -> Value {
+    /// With `own_routes_only` (a tenant asking) the routes written for other
+    /// tenants are left out: they never take its events, and they are not
+    /// its business.
+    pub fn explain(&self, event: &Event, own_routes_only: bool) -> Value {
         let mut stopped_by: Option<&str> = None;
         let mut routes = Vec::with_capacity(self.routes.len());
-        for route in &self.routes {
+        let shown = self
+            .routes
+            .iter()
+            .filter(|route| !(own_routes_only && route.for_another_tenant(event)));
+        for route in shown {
             let matched = route.matches(event);
             routes.push(json!({
                 "route": route.name,

@@ -285,6 +285,14 @@ impl Route {
             .all(|condition| condition.holds(event))
     }
 
+    /// Whether the route is for another tenant than `event`'s: it has a
+    /// `tenant` condition that `event` does not meet.
+    fn for_another_tenant(&self, event: &Event) -> bool {
+        self.conditions
+            .iter()
+            .any(|condition| condition.field == "tenant" && !condition.holds(event))
+    }
+
     /// Whether this route surely matches every event `later` matches: each of
     /// its conditions is one `later` has too, or lets everything through. It
     /// errs toward "no", so a reachable route is never refused.

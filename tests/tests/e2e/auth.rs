@@ -13,6 +13,11 @@ const ROUTES: &str = r#"
 name = "doomed"
 match = { type = "doomed" }
 plugins = ["test-always-fail"]
+
+[[route]]
+name = "beta-private"
+match = { type = "private", tenant = "beta" }
+plugins = ["test-always-fail"]
 "#;
 
 /// Runs `weir token new ARGS` and returns the token and the config it prints.
@@ -266,6 +271,28 @@ fn ids(letters: &Value) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+/// `POST /v1/routes/explain` shows a tenant the routes that can take its
+/// events, not the routes written for other tenants; an admin sees them all.
+#[test]
+fn explain_shows_a_tenant_only_the_routes_that_can_take_its_events() {
+    let (_workspace, weir, tokens) = start_with_tokens();
+    let event = json!({"id": "x", "source": "tests", "type": "private"}).to_string();
+    let route_names = |token: &str| {
+        let answer = call(&weir, "POST", "/v1/routes/explain", token, &event);
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body["routes"]
+            .as_array()
+            .expect("routes")
+            .iter()
+            .map(|route| route["route"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(route_names(&tokens.acme), ["doomed"]);
+    assert_eq!(route_names(&tokens.beta), ["doomed", "beta-private"]);
+    assert_eq!(route_names(&tokens.admin), ["doomed", "beta-private"]);
+    weir.stop();
 }
 
 #[test]
