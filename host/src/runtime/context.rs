@@ -26,6 +26,10 @@ pub mod bounds {
     pub const STATE_WRITE_BYTES: usize = 8 << 20;
     /// All committed state values one delivery reads (kept to detect conflicts).
     pub const STATE_READ_BYTES: usize = 8 << 20;
+    /// Distinct state keys one delivery may read. Its commit reads each again
+    /// while it holds the store's write lock, which ingest and every other
+    /// commit wait for: this bounds that wait (a handler reads a few keys).
+    pub const STATE_READ_KEYS: usize = 1_000;
     /// Longest log message kept (longer ones are cut).
     pub const LOG_MESSAGE_BYTES: usize = 4096;
     /// Longest `fail` reason kept (longer ones are cut): it is logged, kept

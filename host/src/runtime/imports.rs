@@ -50,6 +50,12 @@ impl state::Host for DeliveryContext {
         if let Some(seen) = self.effects.state_reads.get(&key) {
             return Ok(seen.clone());
         }
+        if self.effects.state_reads.len() >= bounds::STATE_READ_KEYS {
+            return Err(exceeded(format!(
+                "state reads of one delivery exceed {} keys",
+                bounds::STATE_READ_KEYS
+            )));
+        }
         let value = self
             .state
             .state_get(&self.plugin, &self.tenant, &key)

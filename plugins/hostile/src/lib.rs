@@ -11,6 +11,7 @@
 //! | `hostile.panic`    | panics                                   | `trap`           |
 //! | `hostile.huge`     | writes a 2 MiB state value               | `host_limit`     |
 //! | `hostile.flood`    | emits 5,000 events at once               | `host_limit`     |
+//! | `hostile.peek`     | reads 2,000 missing state keys, which its commit would check again | `host_limit` |
 //! | `hostile.escape`   | reads a file and the environment, opens a socket | `fail` (nothing reachable) |
 //! | `hostile.forge`    | logs and fails with a forged log line, a terminal escape and a 1 MiB reason | `fail` (cut, escaped) |
 
@@ -52,6 +53,12 @@ fn handle(event: Event) -> Result<Outcome, Error> {
                 .collect(),
         )),
         "escape" => escape(),
+        "peek" => {
+            for n in 0..2_000 {
+                black_box(state::get(&format!("missing-{n}")));
+            }
+            Ok(Outcome::Ack)
+        }
         "forge" => {
             log::error(FORGED_LINE);
             Ok(Outcome::Fail(format!(

@@ -9,7 +9,7 @@ use crate::recorder::{self, recorded, wait_until_idle};
 use crate::support::{Workspace, delivery, settled_event};
 
 /// Each attack of the `hostile` fixture and the reason weir must record.
-const ATTACKS: [(&str, &str); 8] = [
+const ATTACKS: [(&str, &str); 9] = [
     ("spin", "out_of_fuel"),
     ("hang", "deadline"),
     ("memory", "memory_limit"),
@@ -17,6 +17,7 @@ const ATTACKS: [(&str, &str); 8] = [
     ("panic", "trap"),
     ("huge", "host_limit"),
     ("flood", "host_limit"),
+    ("peek", "host_limit"),
     ("escape", "fail"),
 ];
 
@@ -59,6 +60,14 @@ plugins = ["hostile"]
             "{attack}: {attacked}"
         );
     }
+    let peek = settled_event(&weir, "attack-peek");
+    let error = delivery(&peek, "hostile")["history"][0]["error"].clone();
+    assert!(
+        error
+            .as_str()
+            .is_some_and(|e| e.contains("exceed 1000 keys")),
+        "the refusal names the limit: {error}"
+    );
     wait_until_idle(&weir);
     let seen = recorded(&weir).seen;
     assert_eq!(seen.len(), 20, "the canary's deliveries all ran: {seen:?}");
@@ -75,7 +84,7 @@ plugins = ["hostile"]
     }
     assert_eq!(
         weir.metric(r#"weir_deliveries_failed_total{plugin="hostile",reason="host_limit"}"#),
-        2.0
+        3.0
     );
     // The same counts, per plugin, where operators look first.
     let plugins = weir.get("/v1/plugins").body["plugins"].clone();
@@ -87,7 +96,7 @@ plugins = ["hostile"]
             .unwrap_or_else(|| panic!("no plugin {name} in {plugins}"))
     };
     let hostile = counts_of("hostile");
-    assert_eq!(hostile["failed"]["host_limit"], 2, "{hostile}");
+    assert_eq!(hostile["failed"]["host_limit"], 3, "{hostile}");
     assert_eq!(hostile["failed"]["out_of_fuel"], 1, "{hostile}");
     assert_eq!(hostile["processed"], 0, "{hostile}");
     assert_eq!(hostile["dead"], ATTACKS.len(), "{hostile}");
