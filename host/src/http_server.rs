@@ -1,9 +1,12 @@
 //! The HTTP server: axum's router on hyper's HTTP/1 connections, with the
 //! header read timeout `axum::serve` leaves off. Without it, a client that
 //! sends half a request line and goes quiet holds a connection (and a file
-//! descriptor) forever; with it, hyper closes the connection.
+//! descriptor) forever; with it, hyper closes the connection. At
+//! `[ingest] max_connections` open connections it stops accepting until one
+//! closes: the next clients wait in the kernel's backlog rather than take
+//! the descriptors and memory the open ones need.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -17,26 +20,49 @@ use tokio_util::sync::CancellationToken;
 /// descriptors, say), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How often, at most, the log says that the connection limit was reached.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// The server's bounds.
+pub struct Limits {
+    /// How long a connection may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// How long requests in flight may take to finish once stopping.
+    pub grace: Duration,
+}
+
 /// Serves `app` on `listener` until `stop` is cancelled, then lets the
-/// requests in flight finish, for at most `grace`, and closes idle connections.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    header_timeout: Duration,
-    grace: Duration,
-    stop: CancellationToken,
-) {
+/// requests in flight finish, for at most `limits.grace`, and closes idle
+/// connections.
+pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: CancellationToken) {
     let mut builder = http1::Builder::new();
     // hyper ignores the header timeout unless it has a timer.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(limits.header_timeout);
     let connections = GracefulShutdown::new();
     // The connection tasks, so those still open after the grace can be ended:
     // each holds the router, and with it the handles the commit thread waits on.
     let mut tasks = tokio::task::JoinSet::new();
+    let mut warned_full: Option<Instant> = None;
     loop {
         while tasks.try_join_next().is_some() {}
+        if tasks.len() >= limits.max_connections {
+            if warned_full.is_none_or(|at| at.elapsed() >= FULL_WARNING_EVERY) {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "all connections allowed are open ([ingest] max_connections); \
+                     new ones wait until one closes"
+                );
+                warned_full = Some(Instant::now());
+            }
+            tokio::select! {
+                _ = tasks.join_next() => continue,
+                () = stop.cancelled() => break,
+            }
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stop.cancelled() => break,
@@ -60,6 +86,7 @@ pub async fn serve(
         });
     }
     // A client that never finishes its request must not hold up the stop.
+    let grace = limits.grace;
     if tokio::time::timeout(grace, connections.shutdown())
         .await
         .is_err()

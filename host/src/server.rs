@@ -119,16 +119,12 @@ pub async fn run(
         keys_in_flight: Arc::default(),
         startup_plugins,
     };
-    let header_timeout = pipeline.config.ingest.header_timeout;
-    let grace = pipeline.config.dispatch.shutdown_grace;
-    crate::http_server::serve(
-        listener,
-        api::router(state),
-        header_timeout,
-        grace,
-        stop.clone(),
-    )
-    .await;
+    let limits = crate::http_server::Limits {
+        header_timeout: pipeline.config.ingest.header_timeout,
+        max_connections: pipeline.config.ingest.max_connections,
+        grace: pipeline.config.dispatch.shutdown_grace,
+    };
+    crate::http_server::serve(listener, api::router(state), limits, stop.clone()).await;
 
     // Stopping: the server no longer admits; workers stopped leasing on the same token.
     background.close();

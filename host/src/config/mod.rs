@@ -124,6 +124,7 @@ struct RawIngest {
     oldest_ready_low_water_ms: Option<u64>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -365,6 +366,8 @@ pub struct IngestLimits {
     pub header_timeout: Duration,
     /// How long a request may take to send its whole body.
     pub body_timeout: Duration,
+    /// Most client connections open at once; further ones wait, unaccepted.
+    pub max_connections: usize,
 }
 
 /// How much one tenant may ingest: a token bucket and a backlog quota.
@@ -631,6 +634,10 @@ impl Config {
             // connections open costs an attacker a steady stream of them.
             header_timeout: Duration::from_millis(raw.ingest.header_timeout_ms.unwrap_or(10_000)),
             body_timeout: Duration::from_millis(raw.ingest.body_timeout_ms.unwrap_or(30_000)),
+            // Each connection is a file descriptor and a task; a process's
+            // usual soft limit is 1024 descriptors, and clients that need
+            // more should pool their connections.
+            max_connections: raw.ingest.max_connections.unwrap_or(1024),
         };
         let unlimited = TenantLimits {
             rate_per_sec: None,
@@ -658,6 +665,11 @@ impl Config {
         if ingest.header_timeout.is_zero() || ingest.body_timeout.is_zero() {
             return Err(ConfigError::Invalid(
                 "[ingest] header_timeout_ms and body_timeout_ms must be positive".into(),
+            ));
+        }
+        if ingest.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "[ingest] max_connections must be positive".into(),
             ));
         }
         let retention = Retention {
@@ -885,6 +897,29 @@ mod tests {
         assert_eq!(config.reload.debounce, Duration::from_millis(200));
         assert_eq!(config.limits_for("price-calculator").instances, 2);
         assert!(config.auth.enabled, "the example lists tokens");
+    }
+
+    #[test]
+    fn ingest_bounds_must_be_positive() {
+        for (setting, says) in [
+            (
+                "header_timeout_ms = 0",
+                "header_timeout_ms and body_timeout_ms",
+            ),
+            (
+                "body_timeout_ms = 0",
+                "header_timeout_ms and body_timeout_ms",
+            ),
+            ("max_connections = 0", "max_connections must be positive"),
+        ] {
+            let error = load(&format!("[ingest]\n{setting}\n")).expect_err(setting);
+            assert!(error.contains(says), "{setting}: {error}");
+        }
+        assert_eq!(
+            load("").expect("valid").ingest.max_connections,
+            1024,
+            "the default"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod cli;
 mod cli_pipes;
 mod cloudevents;
 mod concurrency;
+mod connection_limit;
 mod crash;
 mod dashboard;
 mod dead_letters;
