@@ -17,6 +17,11 @@ use crate::pipeline::Pipeline;
 
 /// Most events in one write batch and fsync; more wait for the next one.
 const MAX_GROUP_EVENTS: usize = 8192;
+/// Most event data (bytes) in one write batch: a group is held in memory
+/// until its fsync, and a larger one would hold the write lock, which
+/// deliveries commit under, for longer. A single request larger than this
+/// still goes in a group of its own (its size is bounded by max_body_bytes).
+const MAX_GROUP_BYTES: usize = 64 << 20;
 /// Requests queued for the committer before `submit` waits: backpressure on ingest.
 const SUBMISSION_QUEUE: usize = 1024;
 
@@ -76,19 +81,36 @@ impl GroupCommitter {
 
 fn run(pipeline: &Pipeline, mut receiver: mpsc::Receiver<Submission>) {
     while let Some(first) = receiver.blocking_recv() {
-        let mut events = first.events.len();
-        let mut group = vec![first];
-        while events < MAX_GROUP_EVENTS {
-            match receiver.try_recv() {
-                Ok(next) => {
-                    events += next.events.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+        let group = gather(first, &mut receiver, MAX_GROUP_EVENTS, MAX_GROUP_BYTES);
         commit_group(pipeline, group);
     }
+}
+
+/// `first` and the submissions already waiting behind it, until the group
+/// holds `max_events` events or `max_bytes` of event data.
+fn gather(
+    first: Submission,
+    receiver: &mut mpsc::Receiver<Submission>,
+    max_events: usize,
+    max_bytes: usize,
+) -> Vec<Submission> {
+    let (mut events, mut bytes) = (first.events.len(), data_bytes(&first.events));
+    let mut group = vec![first];
+    while events < max_events && bytes < max_bytes {
+        match receiver.try_recv() {
+            Ok(next) => {
+                events += next.events.len();
+                bytes += data_bytes(&next.events);
+                group.push(next);
+            }
+            Err(_) => break,
+        }
+    }
+    group
+}
+
+fn data_bytes(events: &[Event]) -> usize {
+    events.iter().map(|event| event.data.len()).sum()
 }
 
 fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
@@ -242,4 +264,54 @@ fn find_duplicates(
         in_request.entry(key).or_insert(event);
     }
     Ok(Ok(duplicates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn submission(events: usize, data_bytes: usize) -> Submission {
+        let events = (0..events)
+            .map(|n| {
+                let mut event = Event::new(n.to_string(), "t".into(), "k".into(), "acme".into());
+                event.data = vec![b'x'; data_bytes];
+                event
+            })
+            .collect();
+        let (reply, _) = oneshot::channel();
+        Submission {
+            events,
+            request_key: None,
+            reply,
+        }
+    }
+
+    /// Groups of the submissions queued in `sizes` (events, bytes per event).
+    fn groups(sizes: &[(usize, usize)], max_events: usize, max_bytes: usize) -> Vec<usize> {
+        let (sender, mut receiver) = mpsc::channel(16);
+        for &(events, bytes) in sizes {
+            sender
+                .try_send(submission(events, bytes))
+                .unwrap_or_else(|_| panic!("queued"));
+        }
+        drop(sender);
+        let mut lengths = Vec::new();
+        while let Ok(first) = receiver.try_recv() {
+            lengths.push(gather(first, &mut receiver, max_events, max_bytes).len());
+        }
+        lengths
+    }
+
+    #[test]
+    fn a_group_ends_at_its_event_or_byte_bound() {
+        // Small events: the event bound ends each group.
+        assert_eq!(groups(&[(2, 1), (2, 1), (2, 1)], 4, 1000), [2, 1]);
+        // Large ones: the byte bound does, and one request over it goes alone.
+        assert_eq!(
+            groups(&[(1, 600), (1, 600), (1, 2000), (1, 10)], 100, 1000),
+            [2, 1, 1]
+        );
+        // Under both: one group.
+        assert_eq!(groups(&[(1, 10), (1, 10), (1, 10)], 100, 1000), [3]);
+    }
 }
