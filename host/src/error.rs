@@ -19,6 +19,17 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// The data directory, or the compilation cache in it, can be written by
+    /// other users, who could then put native code there for weir to run.
+    #[error(
+        "{path} is writable by other users (mode {mode:o}): weir runs the compiled plugin code cached there, so anyone who can write it can run code as weir; run `chmod go-w {path}`"
+    )]
+    WritableByOthers {
+        /// The directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// Another process (another weir) has the data directory open: fjall
     /// lets one process at a time hold a database.
     #[error("another weir process holds {dir}: stop it first, or give this one its own --data-dir")]

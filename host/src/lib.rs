@@ -28,6 +28,7 @@ pub mod client;
 pub mod commit;
 pub mod config;
 pub mod dashboard;
+pub mod data_dir;
 pub mod delivery_counts;
 pub mod dispatch;
 pub mod error;

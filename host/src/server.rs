@@ -19,6 +19,9 @@ use crate::pipeline::Pipeline;
 use crate::queue::{GroupCommitter, PauseScope, Queue, QueueError};
 use crate::runtime::{self, Plugins, engine};
 
+/// wasmtime's compilation cache, under the data directory.
+const CACHE_DIR: &str = "cache";
+
 /// Runs weir on `listener` until `shutdown` is cancelled, then stops admitting,
 /// lets in-flight deliveries finish (within `dispatch.shutdown_grace`) and syncs.
 pub async fn run(
@@ -26,8 +29,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(io("create the data directory", &config.data_dir))?;
+    crate::data_dir::prepare(&config.data_dir, &config.data_dir.join(CACHE_DIR))?;
     if config.plugins_dir_is_default
         && crate::examples::install_if_missing(&config.plugins_dir)
             .map_err(io("install example plugins into", &config.plugins_dir))?
@@ -226,7 +228,7 @@ async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), 
             .max()
             .unwrap_or_default(),
     };
-    let cache = config.data_dir.join("cache");
+    let cache = config.data_dir.join(CACHE_DIR);
     let names: Vec<String> = found.keys().cloned().collect();
     let plugins = tokio::task::spawn_blocking(move || {
         let engine = engine::build(pool, &cache).map_err(|e| Error::Engine(format!("{e:#}")))?;

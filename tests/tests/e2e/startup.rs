@@ -164,3 +164,37 @@ fn a_second_weir_on_the_same_data_directory_is_told_so_once() {
     assert_eq!(first.get("/readyz").status, 200);
     first.stop();
 }
+
+/// The compilation cache in the data directory is native code weir runs: a
+/// data directory, or cache, that other users can write is refused, and a
+/// new one is created private.
+#[test]
+fn a_data_directory_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let workspace = Workspace::new(&["test-ack"], crate::support::ACK_EVERYTHING);
+    let data = workspace.path().join("data");
+    let cache = data.join("cache");
+    for (dir, loose) in [(&data, 0o777), (&cache, 0o775)] {
+        std::fs::create_dir_all(dir).expect("create");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(loose)).expect("chmod");
+        start_fails_with(
+            &workspace,
+            &[
+                &format!("{} is writable by other users", dir.display()),
+                "chmod go-w",
+            ],
+        );
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    std::fs::remove_dir_all(&data).expect("remove");
+    let weir = workspace.start();
+    assert_eq!(mode(&data), 0o700, "a new data directory is private");
+    weir.stop();
+}
