@@ -9,6 +9,7 @@ use crate::api::extract::Path;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde_json::Map;
+use sha2::{Digest, Sha256};
 
 use super::Accepted;
 use super::{admit_body, count_rejection, signature, store};
@@ -23,11 +24,14 @@ use crate::event::{DEFAULT_TENANT, Event, parse_event};
     tag = "webhooks",
     summary = "Take a third-party webhook",
     description = "Any body, verified against `[webhooks.NAME]` (Standard Webhooks, Stripe or \
-        an HMAC header), becomes one event whose data is the body byte for byte.",
+        an HMAC header), becomes one event whose data is the body byte for byte. Its id comes \
+        from signed material (`webhook-id`, the Stripe body's `id`, the SHA-256 of an HMAC-signed \
+        body), so a resend is a duplicate.",
     params(("name" = String, Path, description = "The sender's name in `[webhooks]`")),
     request_body(description = "The sender's body, as it sent it", content(("*/*"))),
     responses(
         (status = 202, description = "Verified and stored", body = Accepted),
+        (status = 400, description = "Signed, but not an event: a Stripe body without a string `id`, a missing type header: `invalid_event`", body = ErrorBody),
         (status = 401, description = "The signature is missing, wrong or too old: `invalid_signature`", body = ErrorBody),
         (status = 404, description = "No such sender is configured", body = ErrorBody),
     ),
@@ -67,8 +71,9 @@ async fn admit_webhook(
     store(app, vec![event], None).await
 }
 
-/// The event a verified request becomes. The sender's delivery id, when it
-/// gives one, is the event id, so a redelivery is recognized as a duplicate.
+/// The event a verified request becomes. Its id comes from what the
+/// signature covers, so a resend, whatever headers it changes, is recognized
+/// as a duplicate.
 fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<Event, ApiError> {
     let text = |name: &str| -> Result<Option<String>, ApiError> {
         headers
@@ -81,9 +86,11 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
             })
             .transpose()
     };
-    let id_header = match &webhook.scheme {
-        Scheme::Standard { .. } => Some("webhook-id"),
-        Scheme::Hmac { .. } | Scheme::Stripe { .. } => webhook.id_header.as_deref(),
+    let id = match &webhook.scheme {
+        // Signed with the body; verify has checked that it is there.
+        Scheme::Standard { .. } => text("webhook-id")?.unwrap_or_default(),
+        Scheme::Stripe { .. } => stripe_event_id(body)?,
+        Scheme::Hmac { .. } => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let kind = match &webhook.event_type {
         EventType::Fixed(kind) => kind.clone(),
@@ -94,9 +101,7 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
         })?,
     };
     let mut attributes = Map::new();
-    if let Some(id) = id_header.map(text).transpose()?.flatten() {
-        attributes.insert("id".into(), id.into());
-    }
+    attributes.insert("id".into(), id.into());
     attributes.insert("source".into(), webhook.source.clone().into());
     attributes.insert("type".into(), kind.into());
     attributes.insert("tenant".into(), webhook.tenant.clone().into());
@@ -104,4 +109,21 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
     event.datacontenttype = text(header::CONTENT_TYPE.as_str())?;
     event.data = body.to_vec();
     Ok(event)
+}
+
+/// The `id` of a Stripe event body (`evt_...`): Stripe signs the body and
+/// sends no id header, and a resend carries the same id.
+fn stripe_event_id(body: &[u8]) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct StripeEvent {
+        id: String,
+    }
+    serde_json::from_slice::<StripeEvent>(body)
+        .map(|event| event.id)
+        .map_err(|error| {
+            ApiError::InvalidEvent(format!(
+                "a Stripe webhook body is a JSON event with a string \"id\", which weir takes \
+                 as the event id: {error}; nothing was stored"
+            ))
+        })
 }
