@@ -176,7 +176,7 @@ fn warn_of_unprotected_webhooks(config: &Config) {
                 "; its type comes from the unsigned {header} header, so a body weir has not seen \
                  yet can arrive under another type"
             ),
-            EventType::Fixed(_) => String::new(),
+            EventType::Fixed(_) | EventType::BodyField(_) => String::new(),
         };
         tracing::warn!(
             webhook = %name,

@@ -29,6 +29,7 @@ pub(super) struct RawWebhook {
     #[serde(rename = "type")]
     kind: Option<String>,
     type_header: Option<String>,
+    type_field: Option<String>,
     id_header: Option<String>,
     source: Option<String>,
     tenant: Option<String>,
@@ -89,8 +90,11 @@ pub enum Scheme {
 pub enum EventType {
     /// The same for every request.
     Fixed(String),
-    /// A request header, such as `x-github-event`.
+    /// A request header, such as `x-github-event`: not signed.
     Header(String),
+    /// A top-level string member of the JSON body, such as Stripe's `type`:
+    /// signed with the body.
+    BodyField(String),
 }
 
 /// A configured webhook sender.
@@ -194,12 +198,14 @@ impl Webhook {
                 (scheme, secrets)
             }
         };
-        let event_type = match (&raw.kind, &raw.type_header) {
-            (Some(kind), None) if !kind.is_empty() => EventType::Fixed(kind.clone()),
-            (None, Some(header)) => EventType::Header(header.to_ascii_lowercase()),
+        let event_type = match (&raw.kind, &raw.type_header, &raw.type_field) {
+            (Some(kind), None, None) if !kind.is_empty() => EventType::Fixed(kind.clone()),
+            (None, Some(header), None) => EventType::Header(header.to_ascii_lowercase()),
+            (None, None, Some(field)) if !field.is_empty() => EventType::BodyField(field.clone()),
             _ => {
                 return Err(invalid(
-                    "set exactly one of type (the event type) and type_header (a header giving it)"
+                    "set exactly one of type (the event type), type_field (a member of the \
+                     signed JSON body giving it) and type_header (a header giving it, unsigned)"
                         .into(),
                 ));
             }
@@ -247,7 +253,8 @@ fn unsigned_header(raw: &RawWebhook) -> Option<String> {
     {
         return Some(format!(
             "type_header = \"{header}\" would take the event type from a header the signature \
-             does not cover, so a resend could change its route; set type"
+             does not cover, so a resend could change its route; set type, or type_field for a \
+             member of the signed body"
         ));
     }
     None
@@ -349,6 +356,10 @@ mod tests {
             (
                 "scheme = \"hmac\"\nsecrets = [\"s\"]\ntype = \"t\"\nheader = \"h\"\nid_header = \"x-github-delivery\"",
                 "the SHA-256 of its signed body, so a resent body is a duplicate whatever its headers say: remove id_header",
+            ),
+            (
+                "scheme = \"stripe\"\nsecrets = [\"s\"]\ntype = \"t\"\ntype_field = \"type\"",
+                "exactly one of type (the event type), type_field",
             ),
             (
                 "scheme = \"standard\"\nsecrets = [\"c2VjcmV0\"]\ntype_header = \"x-kind\"",

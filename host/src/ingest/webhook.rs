@@ -31,7 +31,7 @@ use crate::event::{DEFAULT_TENANT, Event, parse_event};
     request_body(description = "The sender's body, as it sent it", content(("*/*"))),
     responses(
         (status = 202, description = "Verified and stored", body = Accepted),
-        (status = 400, description = "Signed, but not an event: a Stripe body without a string `id`, a missing type header: `invalid_event`", body = ErrorBody),
+        (status = 400, description = "Signed, but not an event: a Stripe body without a string `id`, no type in the header or body member that gives it: `invalid_event`", body = ErrorBody),
         (status = 401, description = "The signature is missing, wrong or too old: `invalid_signature`", body = ErrorBody),
         (status = 404, description = "No such sender is configured", body = ErrorBody),
     ),
@@ -89,7 +89,7 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
     let id = match &webhook.scheme {
         // Signed with the body; verify has checked that it is there.
         Scheme::Standard { .. } => text("webhook-id")?.unwrap_or_default(),
-        Scheme::Stripe { .. } => stripe_event_id(body)?,
+        Scheme::Stripe { .. } => body_member(body, "id", "a Stripe webhook body")?,
         Scheme::Hmac { .. } => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     };
     let kind = match &webhook.event_type {
@@ -99,6 +99,11 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
                 "the {name} header, which gives the event type, is missing"
             ))
         })?,
+        EventType::BodyField(field) => body_member(
+            body,
+            field,
+            &format!("with type_field = {field:?}, the body"),
+        )?,
     };
     let mut attributes = Map::new();
     attributes.insert("id".into(), id.into());
@@ -111,19 +116,21 @@ fn webhook_event(webhook: &Webhook, headers: &HeaderMap, body: &[u8]) -> Result<
     Ok(event)
 }
 
-/// The `id` of a Stripe event body (`evt_...`): Stripe signs the body and
-/// sends no id header, and a resend carries the same id.
-fn stripe_event_id(body: &[u8]) -> Result<String, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct StripeEvent {
-        id: String,
-    }
-    serde_json::from_slice::<StripeEvent>(body)
-        .map(|event| event.id)
-        .map_err(|error| {
+/// The top-level string `member` of a signed JSON body: a Stripe event's
+/// `id` (Stripe sends no id header, and a resend carries the same id), or the
+/// event type `type_field` names. `what` names the rule in the error.
+fn body_member(body: &[u8], member: &str, what: &str) -> Result<String, ApiError> {
+    let value: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    value
+        .as_ref()
+        .and_then(|value| value.get(member))
+        .and_then(serde_json::Value::as_str)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
             ApiError::InvalidEvent(format!(
-                "a Stripe webhook body is a JSON event with a string \"id\", which weir takes \
-                 as the event id: {error}; nothing was stored"
+                "{what} must be a JSON object with a non-empty string {member:?}, which weir \
+                 takes from the signed body; nothing was stored"
             ))
         })
 }

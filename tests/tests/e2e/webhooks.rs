@@ -257,10 +257,12 @@ fn post_stripe(weir: &Weir, sender: &str, signature: &str, body: &str) -> Answer
 
 #[test]
 fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
-    // A second sender whose secret comes from the environment.
+    // A sender whose secret comes from the environment, and one that takes
+    // the type from the signed body.
     let config = format!(
         "{CONFIG}\n[webhooks.from-env]\nscheme = \"stripe\"\n\
-         secrets = [\"env:WEIR_TEST_STRIPE_SECRET\"]\ntype = \"stripe.event\"\n"
+         secrets = [\"env:WEIR_TEST_STRIPE_SECRET\"]\ntype = \"stripe.event\"\n\
+         [webhooks.typed]\nscheme = \"stripe\"\nsecrets = [\"whsec_typed\"]\ntype_field = \"type\"\n"
     );
     let workspace = Workspace::new(&["test-ack"], &config);
     let weir = workspace.start_with_env(&[("WEIR_TEST_STRIPE_SECRET", "whsec_from-env")]);
@@ -308,7 +310,28 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
         &refused,
         400,
         "invalid_event",
-        "a Stripe webhook body is a JSON event with a string \"id\"",
+        "a Stripe webhook body must be a JSON object with a non-empty string \"id\"",
+    );
+    let typed_body = r#"{"id":"evt_t","type":"invoice.paid"}"#;
+    let typed = post_stripe(
+        &weir,
+        "typed",
+        &stripe_signature("whsec_typed", now, typed_body),
+        typed_body,
+    );
+    assert_eq!(typed.status, 202, "{}", typed.text);
+    assert_eq!(weir.get("/v1/events/evt_t").body["type"], "invoice.paid");
+    let untyped = r#"{"id":"evt_2"}"#;
+    assert_error(
+        &post_stripe(
+            &weir,
+            "typed",
+            &stripe_signature("whsec_typed", now, untyped),
+            untyped,
+        ),
+        400,
+        "invalid_event",
+        "with type_field = \"type\", the body must be a JSON object with a non-empty string \"type\"",
     );
     let from_env = post_stripe(&weir, "from-env", &sign("whsec_from-env", now), body);
     assert_eq!(from_env.status, 202, "{}", from_env.text);
@@ -326,7 +349,7 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
         weir.metric("weir_ingest_rejected_total{reason=\"invalid_signature\"}"),
         4.0
     );
-    assert_eq!(weir.metric("weir_events_ingested_total"), 2.0);
+    assert_eq!(weir.metric("weir_events_ingested_total"), 3.0);
 }
 
 /// A request captured and sent again once it is older than `tolerance_s`.
