@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::backend::{Backend, Fjall};
-use crate::config::{Config, Storage};
+use crate::config::{Config, EventType, Scheme, Storage};
 use crate::dispatch;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -162,8 +162,28 @@ pub async fn run(
     Ok(())
 }
 
-/// Applies the tenant pauses operators made before the last stop (a
-/// plugin's pause is applied when it is loaded).
+/// Names each hmac webhook sender: its scheme signs the body only, with no
+/// time, so a captured request resent later is not refused by age.
+fn warn_of_unprotected_webhooks(config: &Config) {
+    for (name, webhook) in &config.webhooks {
+        if !matches!(webhook.scheme, Scheme::Hmac { .. }) {
+            continue;
+        }
+        let unsigned_type = match &webhook.event_type {
+            EventType::Header(header) => format!(
+                "; its type comes from the unsigned {header} header, so a body weir has not seen \
+                 yet can arrive under another type"
+            ),
+            EventType::Fixed(_) | EventType::BodyField(_) => String::new(),
+        };
+        tracing::warn!(
+            webhook = %name,
+            "webhook sender {name:?} (scheme = \"hmac\") signs no timestamp: resends are not \
+             refused by age; a resent body is a duplicate only within queue.dedup_window_ms{unsigned_type}"
+        );
+    }
+}
+
 /// The backend `[storage]` names: on fjall, with the group-commit thread
 /// that writes it, which ends once the backend is dropped.
 async fn open_backend(
@@ -186,6 +206,8 @@ async fn open_backend(
     }
 }
 
+/// Applies the tenant pauses operators made before the last stop (a
+/// plugin's pause is applied when it is loaded).
 fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
     for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
         pipeline.set_tenant_paused(&tenant, true);
@@ -254,6 +276,7 @@ fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
         routes = routes.len(),
         "weir is listening on http://{address}"
     );
+    warn_of_unprotected_webhooks(config);
     if routes.is_empty() {
         tracing::warn!(
             "no routes are configured: events are stored but go to no plugin; add [[routes]] \

@@ -19,7 +19,7 @@ const ENV_PREFIX: &str = "env:";
 /// Five minutes either way, as Standard Webhooks recommends.
 const DEFAULT_TOLERANCE_S: u64 = 300;
 
-/// One `[webhooks.NAME]` section as secret_values.
+/// One `[webhooks.NAME]` section as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawWebhook {
@@ -29,6 +29,7 @@ pub(super) struct RawWebhook {
     #[serde(rename = "type")]
     kind: Option<String>,
     type_header: Option<String>,
+    type_field: Option<String>,
     id_header: Option<String>,
     source: Option<String>,
     tenant: Option<String>,
@@ -45,7 +46,7 @@ enum RawScheme {
     Stripe,
 }
 
-/// How a signature is secret_values in its header.
+/// How a signature is written in its header.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
@@ -67,7 +68,7 @@ pub enum Scheme {
         tolerance: Duration,
     },
     /// Stripe's `Stripe-Signature: t=<unix s>,v1=<hex>[,v1=<hex>...]`,
-    /// HMAC-SHA256 over `t.body` with the endpoint secret as secret_values.
+    /// HMAC-SHA256 over `t.body` with the endpoint secret as the key.
     Stripe {
         /// How far `t` may be from now, either way.
         tolerance: Duration,
@@ -79,7 +80,7 @@ pub enum Scheme {
         header: String,
         /// Text before the signature, such as `sha256=`.
         prefix: String,
-        /// How the signature is secret_values.
+        /// How the signature is written.
         encoding: Encoding,
     },
 }
@@ -89,8 +90,11 @@ pub enum Scheme {
 pub enum EventType {
     /// The same for every request.
     Fixed(String),
-    /// A request header, such as `x-github-event`.
+    /// A request header, such as `x-github-event`: not signed.
     Header(String),
+    /// A top-level string member of the JSON body, such as Stripe's `type`:
+    /// signed with the body.
+    BodyField(String),
 }
 
 /// A configured webhook sender.
@@ -103,9 +107,6 @@ pub struct Webhook {
     pub secrets: Vec<Vec<u8>>,
     /// The type of the events it makes.
     pub event_type: EventType,
-    /// A header giving the event id (the sender's delivery id, so a redelivery
-    /// is recognized as a duplicate); Standard Webhooks always use `webhook-id`.
-    pub id_header: Option<String>,
     /// The events' `source`.
     pub source: String,
     /// The events' tenant.
@@ -132,11 +133,14 @@ impl Webhook {
         }
         let hmac_keys =
             [&raw.header, &raw.prefix].iter().any(|key| key.is_some()) || raw.encoding.is_some();
+        if let Some(message) = unsigned_header(raw) {
+            return Err(invalid(message));
+        }
         let (scheme, secrets) = match raw.scheme {
             RawScheme::Standard => {
-                if hmac_keys || raw.id_header.is_some() {
+                if hmac_keys {
                     return Err(invalid(
-                        "header, prefix, encoding and id_header are for scheme = \"hmac\"; \
+                        "header, prefix and encoding are for scheme = \"hmac\"; \
                          Standard Webhooks use webhook-id and webhook-signature"
                             .into(),
                     ));
@@ -194,12 +198,14 @@ impl Webhook {
                 (scheme, secrets)
             }
         };
-        let event_type = match (&raw.kind, &raw.type_header) {
-            (Some(kind), None) if !kind.is_empty() => EventType::Fixed(kind.clone()),
-            (None, Some(header)) => EventType::Header(header.to_ascii_lowercase()),
+        let event_type = match (&raw.kind, &raw.type_header, &raw.type_field) {
+            (Some(kind), None, None) if !kind.is_empty() => EventType::Fixed(kind.clone()),
+            (None, Some(header), None) => EventType::Header(header.to_ascii_lowercase()),
+            (None, None, Some(field)) if !field.is_empty() => EventType::BodyField(field.clone()),
             _ => {
                 return Err(invalid(
-                    "set exactly one of type (the event type) and type_header (a header giving it)"
+                    "set exactly one of type (the event type), type_field (a member of the \
+                     signed JSON body giving it) and type_header (a header giving it, unsigned)"
                         .into(),
                 ));
             }
@@ -213,7 +219,6 @@ impl Webhook {
             scheme,
             secrets,
             event_type,
-            id_header: raw.id_header.as_ref().map(|h| h.to_ascii_lowercase()),
             source: raw
                 .source
                 .clone()
@@ -223,7 +228,39 @@ impl Webhook {
     }
 }
 
-/// A secret as secret_values, or, secret_values `env:NAME`, the value of environment
+/// Why a section takes an event's identity or type from a header its scheme
+/// does not sign, if it does: anyone who captured a request could then resend
+/// it as a new event, or as another type.
+fn unsigned_header(raw: &RawWebhook) -> Option<String> {
+    if let Some(header) = &raw.id_header {
+        let signed_id = match raw.scheme {
+            RawScheme::Standard => "the signed webhook-id",
+            RawScheme::Stripe => "the \"id\" of the signed body",
+            RawScheme::Hmac => {
+                return Some(format!(
+                    "id_header would make the unsigned {header} header the event id; an hmac \
+                     sender's event id is the SHA-256 of its signed body, so a resent body is a \
+                     duplicate whatever its headers say: remove id_header"
+                ));
+            }
+        };
+        return Some(format!(
+            "id_header would make the unsigned {header} header the event id; this scheme's \
+             event id is {signed_id}, so a resend is a duplicate"
+        ));
+    }
+    if let (Some(header), RawScheme::Standard | RawScheme::Stripe) = (&raw.type_header, raw.scheme)
+    {
+        return Some(format!(
+            "type_header = \"{header}\" would take the event type from a header the signature \
+             does not cover, so a resend could change its route; set type, or type_field for a \
+             member of the signed body"
+        ));
+    }
+    None
+}
+
+/// A secret as written, or, written `env:NAME`, the value of environment
 /// variable NAME: the config file need not hold the secret itself.
 fn from_environment(secret: &str) -> Result<String, String> {
     let Some(variable) = secret.strip_prefix(ENV_PREFIX) else {
@@ -311,6 +348,22 @@ mod tests {
             (
                 "scheme = \"hmac\"\nsecrets = [\"s\"]\ntype = \"t\"\nheader = \"h\"\ntolerance_s = 5",
                 "tolerance_s is for scheme = \"standard\" or \"stripe\"",
+            ),
+            (
+                "scheme = \"stripe\"\nsecrets = [\"s\"]\ntype = \"t\"\nid_header = \"x-id\"",
+                "unsigned x-id header the event id; this scheme's event id is the \"id\" of the signed body",
+            ),
+            (
+                "scheme = \"hmac\"\nsecrets = [\"s\"]\ntype = \"t\"\nheader = \"h\"\nid_header = \"x-github-delivery\"",
+                "the SHA-256 of its signed body, so a resent body is a duplicate whatever its headers say: remove id_header",
+            ),
+            (
+                "scheme = \"stripe\"\nsecrets = [\"s\"]\ntype = \"t\"\ntype_field = \"type\"",
+                "exactly one of type (the event type), type_field",
+            ),
+            (
+                "scheme = \"standard\"\nsecrets = [\"c2VjcmV0\"]\ntype_header = \"x-kind\"",
+                "type_header = \"x-kind\" would take the event type from a header the signature does not cover",
             ),
         ];
         for (text, expected) in cases {

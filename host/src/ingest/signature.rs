@@ -85,7 +85,8 @@ fn check_age(name: &str, timestamp: &str, now_s: u64, tolerance: Duration) -> Re
     let skew = now_s.abs_diff(sent_s);
     if skew > tolerance.as_secs() {
         return Err(format!(
-            "{name} is {skew} s away from now, more than the {} s allowed",
+            "{name} is {skew} s away from now, more than tolerance_s = {} allows: \
+             an old request is refused, as it may be a replay",
             tolerance.as_secs()
         ));
     }

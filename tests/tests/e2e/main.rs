@@ -4,6 +4,7 @@
 mod admission;
 mod auth;
 mod backends;
+mod backup;
 mod bad_input;
 mod breaker;
 mod breaker_tenants;
@@ -81,4 +82,24 @@ fn booking_com(id: &str, reservation: u64, listing: &str) -> serde_json::Value {
             "currency": "EUR"
         }
     })
+}
+
+/// Waits for every booking in `ids` to pass both plugins of the example
+/// pipeline, then returns `price-calculator`'s state: each listing's totals.
+fn settle_bookings(weir: &support::Weir, ids: &[String]) -> Vec<serde_json::Value> {
+    for id in ids {
+        let event = support::settled_event(weir, id);
+        assert_eq!(
+            support::delivery(&event, "booking-normalizer")["state"],
+            "done",
+            "{event:#}"
+        );
+    }
+    weir.wait_for("every normalized booking to be priced", |weir| {
+        (weir.metric(r#"weir_queue_depth{plugin="price-calculator"}"#) == 0.0
+            && weir.metric(r#"weir_queue_depth{plugin="booking-normalizer"}"#) == 0.0)
+            .then_some(())
+    });
+    let state = weir.get("/v1/plugins/price-calculator/state");
+    state.body["entries"].as_array().expect("entries").clone()
 }

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Weir, Workspace, delivery, settled_event};
-use crate::{EXAMPLE_ROUTES, booking_com};
+use crate::support::{Weir, Workspace};
+use crate::{EXAMPLE_ROUTES, booking_com, settle_bookings};
 
 const EVENTS: usize = 200;
 const BATCH: usize = 20;
@@ -25,25 +25,6 @@ fn post_bookings(weir: &Weir) -> Vec<String> {
     ids
 }
 
-/// Waits for every booking to pass both plugins, then returns the state of each listing.
-fn settle_all(weir: &Weir, ids: &[String]) -> Vec<Value> {
-    for id in ids {
-        let event = settled_event(weir, id);
-        assert_eq!(
-            delivery(&event, "booking-normalizer")["state"],
-            "done",
-            "{event:#}"
-        );
-    }
-    weir.wait_for("every normalized booking to be priced", |weir| {
-        (weir.metric(r#"weir_queue_depth{plugin="price-calculator"}"#) == 0.0
-            && weir.metric(r#"weir_queue_depth{plugin="booking-normalizer"}"#) == 0.0)
-            .then_some(())
-    });
-    let state = weir.get("/v1/plugins/price-calculator/state");
-    state.body["entries"].as_array().expect("entries").clone()
-}
-
 #[test]
 fn a_crash_after_ingest_loses_nothing_and_runs_nothing_twice() {
     let workspace = Workspace::new(&["booking-normalizer", "price-calculator"], EXAMPLE_ROUTES);
@@ -53,7 +34,7 @@ fn a_crash_after_ingest_loses_nothing_and_runs_nothing_twice() {
     weir.kill();
 
     let weir = workspace.start();
-    let entries = settle_all(&weir, &ids);
+    let entries = settle_bookings(&weir, &ids);
     let per_listing = (EVENTS / LISTINGS) as u64;
     assert_eq!(entries.len(), LISTINGS);
     for entry in &entries {
@@ -67,7 +48,7 @@ fn a_crash_after_ingest_loses_nothing_and_runs_nothing_twice() {
 
     // A graceful restart with nothing left to do runs nothing again.
     let weir = workspace.start();
-    assert_eq!(settle_all(&weir, &ids), entries);
+    assert_eq!(settle_bookings(&weir, &ids), entries);
     assert_eq!(
         weir.metric(r#"weir_deliveries_processed_total{plugin="price-calculator"}"#),
         0.0
@@ -83,7 +64,7 @@ fn a_graceful_stop_right_after_ingest_resumes_on_restart() {
     weir.stop();
 
     let weir = workspace.start();
-    let entries = settle_all(&weir, &ids);
+    let entries = settle_bookings(&weir, &ids);
     let bookings: u64 = entries
         .iter()
         .map(|e| e["value"]["bookings"].as_u64().unwrap_or(0))

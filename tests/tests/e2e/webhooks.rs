@@ -4,6 +4,7 @@
 //! GitHub-style and Stripe ones by Python's `hmac`, as their senders document.
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::python;
 use crate::support::{Answer, Weir, Workspace};
@@ -24,7 +25,6 @@ secrets = ["gh-secret"]
 header = "x-hub-signature-256"
 prefix = "sha256="
 type_header = "x-github-event"
-id_header = "x-github-delivery"
 
 [webhooks.payments]
 scheme = "stripe"
@@ -65,11 +65,16 @@ fn post_standard(weir: &Weir, id: &str, timestamp: u64, signature: &str, body: &
     weir.post_with("/v1/webhooks/billing", &headers, body)
 }
 
-fn assert_refused(weir: &Weir, answer: &Answer, id: &str, reason: &str) {
-    assert_eq!(answer.status, 401, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "invalid_signature");
+/// Checks that `answer` is the error `status` `code` whose message says `reason`.
+fn assert_error(answer: &Answer, status: u16, code: &str, reason: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], code, "{}", answer.text);
     let message = answer.body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(reason), "{message}");
+}
+
+fn assert_refused(weir: &Weir, answer: &Answer, id: &str, reason: &str) {
+    assert_error(answer, 401, "invalid_signature", reason);
     assert_eq!(
         weir.get(&format!("/v1/events/{id}")).status,
         404,
@@ -127,7 +132,7 @@ fn standard_webhooks_are_verified_with_every_current_secret() {
     let stale_time = now - 600;
     let stale = standard_signature(NEW_SECRET, "msg-5", stale_time, body);
     let stale = post_standard(&weir, "msg-5", stale_time, &stale, body);
-    assert_refused(&weir, &stale, "msg-5", "more than the 300 s allowed");
+    assert_refused(&weir, &stale, "msg-5", "more than tolerance_s = 300 allows");
     let foreign = standard_signature("whsec_c29tZW9uZS1lbHNl", "msg-6", now, body);
     let foreign = post_standard(&weir, "msg-6", now, &foreign, body);
     assert_refused(&weir, &foreign, "msg-6", "matches a configured secret");
@@ -153,27 +158,50 @@ fn standard_webhooks_are_verified_with_every_current_secret() {
 }
 
 #[test]
-fn hmac_signed_webhooks_take_id_and_type_from_headers_and_keep_any_body() {
+fn hmac_signed_webhooks_are_identified_by_their_body_and_keep_any_body() {
     let workspace = Workspace::new(&["test-ack"], CONFIG);
     let weir = workspace.start();
+    // It signs no time: weir says at start-up that resends are not refused by age.
+    weir.wait_for_log("the warning about the hmac sender", |log| {
+        log.lines().any(|line| {
+            line.contains(r#""webhook":"github""#)
+                && line.contains("signs no timestamp: resends are not refused by age")
+                && line.contains("unsigned x-github-event header")
+        })
+    });
     let body = "action=opened&number=7";
     let sign = |secret: &str| {
         let script = "import sys, hmac, hashlib\n\
             print('sha256=' + hmac.new(sys.argv[1].encode(), sys.argv[2].encode(), hashlib.sha256).hexdigest())";
         python::run(script, &[secret, body])
     };
-    let post = |delivery: &str, signature: &str| {
+    let post = |delivery: &str, kind: &str, signature: &str| {
         let headers = [
             ("content-type", "application/x-www-form-urlencoded"),
-            ("x-github-event", "pull_request"),
+            ("x-github-event", kind),
             ("x-github-delivery", delivery),
             ("x-hub-signature-256", signature),
         ];
         weir.post_with("/v1/webhooks/github", &headers, body)
     };
-    let answer = post("gh-1", &sign("gh-secret"));
+    let id = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+    assert_refused(
+        &weir,
+        &post("gh-2", "pull_request", &sign("wrong")),
+        &id,
+        "x-hub-signature-256",
+    );
+    assert_refused(
+        &weir,
+        &post("gh-3", "pull_request", "sha1=abc"),
+        &id,
+        "does not start with \"sha256=\"",
+    );
+
+    let answer = post("gh-1", "pull_request", &sign("gh-secret"));
     assert_eq!(answer.status, 202, "{}", answer.text);
-    let event: Value = weir.get("/v1/events/gh-1").body;
+    assert_eq!(answer.body["ids"][0], id.as_str(), "{}", answer.text);
+    let event: Value = weir.get(&format!("/v1/events/{id}")).body;
     assert_eq!(event["type"], "pull_request");
     assert_eq!(
         event["datacontenttype"],
@@ -181,18 +209,23 @@ fn hmac_signed_webhooks_take_id_and_type_from_headers_and_keep_any_body() {
     );
     assert_eq!(event["data"], body, "the body, byte for byte: {event}");
 
-    assert_refused(
-        &weir,
-        &post("gh-2", &sign("wrong")),
-        "gh-2",
-        "x-hub-signature-256",
+    // The body resent with a new delivery id is the same event, stored
+    // once; under another event type it is refused, not rerouted.
+    let resent = post("gh-9", "pull_request", &sign("gh-secret"));
+    assert_eq!(resent.status, 202, "{}", resent.text);
+    assert_eq!(resent.body["duplicates"][0], id.as_str(), "{}", resent.text);
+    let rerouted = post("gh-10", "push", &sign("gh-secret"));
+    assert_error(
+        &rerouted,
+        422,
+        "idempotency_key_reused",
+        "was sent before with other content",
     );
-    assert_refused(
-        &weir,
-        &post("gh-3", "sha1=abc"),
-        "gh-3",
-        "does not start with \"sha256=\"",
+    assert_eq!(
+        weir.get(&format!("/v1/events/{id}")).body["type"],
+        "pull_request"
     );
+    assert_eq!(weir.metric("weir_events_ingested_total"), 1.0);
 
     let unknown = weir.post_with("/v1/webhooks/stripe", &[], body);
     assert_eq!(unknown.status, 404, "{}", unknown.text);
@@ -204,44 +237,54 @@ fn hmac_signed_webhooks_take_id_and_type_from_headers_and_keep_any_body() {
     weir.stop();
 }
 
+/// A `Stripe-Signature` value for `body` signed at `at`: Stripe signs
+/// `t.body` and lists v1 signatures after `t=`.
+fn stripe_signature(secret: &str, at: u64, body: &str) -> String {
+    let script = "import sys, hmac, hashlib\n\
+        secret, at, body = sys.argv[1:4]\n\
+        mac = hmac.new(secret.encode(), (at + '.' + body).encode(), hashlib.sha256)\n\
+        print('t=' + at + ',v1=' + mac.hexdigest())";
+    python::run(script, &[secret, &at.to_string(), body])
+}
+
+fn post_stripe(weir: &Weir, sender: &str, signature: &str, body: &str) -> Answer {
+    let headers = [
+        ("content-type", "application/json"),
+        ("stripe-signature", signature),
+    ];
+    weir.post_with(&format!("/v1/webhooks/{sender}"), &headers, body)
+}
+
 #[test]
 fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
-    // A second sender whose secret comes from the environment.
+    // A sender whose secret comes from the environment, and one that takes
+    // the type from the signed body.
     let config = format!(
         "{CONFIG}\n[webhooks.from-env]\nscheme = \"stripe\"\n\
-         secrets = [\"env:WEIR_TEST_STRIPE_SECRET\"]\ntype = \"stripe.event\"\n"
+         secrets = [\"env:WEIR_TEST_STRIPE_SECRET\"]\ntype = \"stripe.event\"\n\
+         [webhooks.typed]\nscheme = \"stripe\"\nsecrets = [\"whsec_typed\"]\ntype_field = \"type\"\n"
     );
     let workspace = Workspace::new(&["test-ack"], &config);
     let weir = workspace.start_with_env(&[("WEIR_TEST_STRIPE_SECRET", "whsec_from-env")]);
     let body = r#"{"id":"evt_1","type":"invoice.paid"}"#;
-    // Stripe signs `t.body` and lists v1 signatures after `t=`.
-    let sign = |secret: &str, at: u64| {
-        let script = "import sys, hmac, hashlib\n\
-            secret, at, body = sys.argv[1:4]\n\
-            mac = hmac.new(secret.encode(), (at + '.' + body).encode(), hashlib.sha256)\n\
-            print('t=' + at + ',v1=' + mac.hexdigest())";
-        python::run(script, &[secret, &at.to_string(), body])
-    };
-    let post_to = |sender: &str, signature: &str| {
-        let headers = [
-            ("content-type", "application/json"),
-            ("stripe-signature", signature),
-        ];
-        weir.post_with(&format!("/v1/webhooks/{sender}"), &headers, body)
-    };
-    let post = |signature: &str| post_to("payments", signature);
+    let sign = |secret: &str, at: u64| stripe_signature(secret, at, body);
+    let post = |signature: &str| post_stripe(&weir, "payments", signature, body);
     let now = now_s();
     let answer = post(&sign("whsec_stripe-test-secret", now));
     assert_eq!(answer.status, 202, "{}", answer.text);
-    let id = answer.body["ids"][0].as_str().expect("an id").to_owned();
-    let event = weir.get(&format!("/v1/events/{id}")).body;
+    // The id is the signed body's, so Stripe's resend is a duplicate.
+    assert_eq!(answer.body["ids"][0], "evt_1", "{}", answer.text);
+    let event = weir.get("/v1/events/evt_1").body;
     assert_eq!(event["type"], "stripe.event");
     assert_eq!(event["data"]["id"], "evt_1", "{event}");
 
-    // A rolled secret's signature listed first, then the right one, passes.
+    // A rolled secret's signature listed first, then the right one, passes;
+    // the same event signed again is the same event.
     let good = sign("whsec_stripe-test-secret", now);
     let rolled = good.replace("v1=", "v1=00,v1=");
-    assert_eq!(post(&rolled).status, 202);
+    let resent = post(&rolled);
+    assert_eq!(resent.status, 202, "{}", resent.text);
+    assert_eq!(resent.body["duplicates"][0], "evt_1", "{}", resent.text);
     for (signature, reason) in [
         (
             sign("whsec_other", now),
@@ -249,18 +292,55 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
         ),
         (
             sign("whsec_stripe-test-secret", now - 600),
-            "more than the 300 s allowed",
+            "more than tolerance_s = 300 allows",
         ),
         (good.replace("t=", "x="), "no t= timestamp"),
     ] {
-        let answer = post(&signature);
-        assert_eq!(answer.status, 401, "{signature}: {}", answer.text);
-        let message = answer.body["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(reason), "{signature}: {message}");
+        assert_error(&post(&signature), 401, "invalid_signature", reason);
     }
-    let from_env = post_to("from-env", &sign("whsec_from-env", now));
+    // A signed body that is not a Stripe event has no id to be known by.
+    let no_id = r#"{"type":"invoice.paid"}"#;
+    let refused = post_stripe(
+        &weir,
+        "payments",
+        &stripe_signature("whsec_stripe-test-secret", now, no_id),
+        no_id,
+    );
+    assert_error(
+        &refused,
+        400,
+        "invalid_event",
+        "a Stripe webhook body must be a JSON object with a non-empty string \"id\"",
+    );
+    let typed_body = r#"{"id":"evt_t","type":"invoice.paid"}"#;
+    let typed = post_stripe(
+        &weir,
+        "typed",
+        &stripe_signature("whsec_typed", now, typed_body),
+        typed_body,
+    );
+    assert_eq!(typed.status, 202, "{}", typed.text);
+    assert_eq!(weir.get("/v1/events/evt_t").body["type"], "invoice.paid");
+    let untyped = r#"{"id":"evt_2"}"#;
+    assert_error(
+        &post_stripe(
+            &weir,
+            "typed",
+            &stripe_signature("whsec_typed", now, untyped),
+            untyped,
+        ),
+        400,
+        "invalid_event",
+        "with type_field = \"type\", the body must be a JSON object with a non-empty string \"type\"",
+    );
+    let from_env = post_stripe(&weir, "from-env", &sign("whsec_from-env", now), body);
     assert_eq!(from_env.status, 202, "{}", from_env.text);
-    let literal = post_to("from-env", &sign("env:WEIR_TEST_STRIPE_SECRET", now));
+    let literal = post_stripe(
+        &weir,
+        "from-env",
+        &sign("env:WEIR_TEST_STRIPE_SECRET", now),
+        body,
+    );
     assert_eq!(
         literal.status, 401,
         "the reference itself is not the secret"
@@ -269,4 +349,62 @@ fn stripe_signatures_are_checked_over_the_timestamp_and_body() {
         weir.metric("weir_ingest_rejected_total{reason=\"invalid_signature\"}"),
         4.0
     );
+    assert_eq!(weir.metric("weir_events_ingested_total"), 3.0);
+}
+
+/// A request captured and sent again once it is older than `tolerance_s`.
+#[test]
+fn a_request_replayed_after_the_tolerance_is_refused() {
+    let config = format!(
+        "{CONFIG}\n[webhooks.strict-billing]\nscheme = \"standard\"\n\
+         secrets = [\"{NEW_SECRET}\"]\ntolerance_s = 5\ntype = \"billing.event\"\n\
+         [webhooks.strict-payments]\nscheme = \"stripe\"\n\
+         secrets = [\"whsec_stripe-test-secret\"]\ntolerance_s = 5\ntype = \"stripe.event\"\n"
+    );
+    let workspace = Workspace::new(&["test-ack"], &config);
+    let weir = workspace.start();
+    let now = now_s();
+    let standard_body = r#"{"type":"invoice.paid"}"#;
+    let standard = standard_signature(NEW_SECRET, "msg-r", now, standard_body);
+    let stripe_body = r#"{"id":"evt_r","type":"invoice.paid"}"#;
+    let stripe = stripe_signature("whsec_stripe-test-secret", now, stripe_body);
+    let send = || {
+        let timestamp = now.to_string();
+        let headers = [
+            ("content-type", "application/json"),
+            ("webhook-id", "msg-r"),
+            ("webhook-timestamp", timestamp.as_str()),
+            ("webhook-signature", standard.as_str()),
+        ];
+        (
+            weir.post_with("/v1/webhooks/strict-billing", &headers, standard_body),
+            post_stripe(&weir, "strict-payments", &stripe, stripe_body),
+        )
+    };
+    let (first_standard, first_stripe) = send();
+    assert_eq!(first_standard.status, 202, "{}", first_standard.text);
+    assert_eq!(first_stripe.status, 202, "{}", first_stripe.text);
+
+    // Bounded: the clock passes the tolerance within about 6 s.
+    for _ in 0..150 {
+        if now_s() > now + 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        now_s() > now + 5,
+        "the clock did not move past the tolerance"
+    );
+    let (standard_replay, stripe_replay) = send();
+    for (answer, header) in [
+        (standard_replay, "webhook-timestamp"),
+        (stripe_replay, "stripe-signature t"),
+    ] {
+        let rule =
+            "more than tolerance_s = 5 allows: an old request is refused, as it may be a replay";
+        assert_error(&answer, 401, "invalid_signature", rule);
+        assert!(answer.text.contains(header), "{}", answer.text);
+    }
+    weir.stop();
 }
