@@ -49,7 +49,7 @@ for run in $(seq "$runs"); do
   start_weir
   wait_plugins
   for n in $(seq "$plugins"); do
-    curl -sf -X POST "$url/v1/plugins/ack-$n/pause" >/dev/null
+    curl -sf -X POST -H "content-type: application/json" "$url/v1/plugins/ack-$n/pause" >/dev/null
   done
   idle+=("$(rss_kb "$pid")")
   sync

@@ -94,8 +94,8 @@ for run in $(seq "$runs"); do
   # A deep backlog: plugins paused, a million events in.
   write_config 3000000
   start_weir
-  curl -sf -X POST "$url/v1/plugins/booking-normalizer/pause" >/dev/null
-  curl -sf -X POST "$url/v1/plugins/price-calculator/pause" >/dev/null
+  curl -sf -X POST -H "content-type: application/json" "$url/v1/plugins/booking-normalizer/pause" >/dev/null
+  curl -sf -X POST -H "content-type: application/json" "$url/v1/plugins/price-calculator/pause" >/dev/null
   rss_idle+=("$(rss_kb "$pid")")
   "${load_prefix[@]}" "$bin/weir-load" --url "$url" --events 1000000 --batch 100 --concurrency 8 --max-seconds 300 \
     >"$work/backlog.json" &

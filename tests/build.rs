@@ -15,14 +15,17 @@ fn main() {
         "test-recorder",
         "test-slow",
     ]);
-    build_table_bomb(&components);
+    for fixture in ["table-bomb", "memory-multiplier", "memory-hoarder"] {
+        assemble(fixture, &components);
+    }
     println!("cargo:rustc-env=WEIR_TEST_PLUGINS={}", components.display());
 }
 
-/// Assembles the hand-written `plugins/table-bomb` component beside the others.
-fn build_table_bomb(components: &std::path::Path) {
-    let source = "../plugins/table-bomb/table-bomb.wat";
+/// Assembles the hand-written component `plugins/NAME/NAME.wat` beside the others.
+fn assemble(name: &str, components: &std::path::Path) {
+    let source = format!("../plugins/{name}/{name}.wat");
     println!("cargo:rerun-if-changed={source}");
-    let bytes = wat::parse_file(source).unwrap_or_else(|error| panic!("{source}: {error}"));
-    std::fs::write(components.join("table-bomb.wasm"), bytes).expect("write table-bomb.wasm");
+    let bytes = wat::parse_file(&source).unwrap_or_else(|error| panic!("{source}: {error}"));
+    std::fs::write(components.join(format!("{name}.wasm")), bytes)
+        .unwrap_or_else(|error| panic!("write {name}.wasm: {error}"));
 }

@@ -233,7 +233,9 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error
 /// and the names of the plugins found.
 async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), Error> {
     let found = runtime::discover(&config.plugins_dir)?;
-    config.apply_manifests(&found)?;
+    for refused in config.apply_manifests(&found) {
+        tracing::warn!(error = %refused, "a plugin's manifest is refused; the plugin will not load");
+    }
     crate::examples::keep_routes_if_installed(config, |plugin| found.contains_key(plugin));
     crate::route::missing_plugin(config, &found)?;
     let pool = engine::PoolSize {

@@ -39,6 +39,14 @@ pub async fn read_body(body: Body, limits: &IngestLimits) -> Result<Bytes, ApiEr
 /// Refuses (415) a body whose Content-Type is not JSON (`application/json`
 /// or a `+json` type such as `application/cloudevents+json`), before it is read.
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    require_json_type(
+        headers,
+        "the body must be JSON with Content-Type: application/json",
+    )
+}
+
+/// Refuses (415) a request whose Content-Type is not JSON, saying `rule`.
+pub(super) fn require_json_type(headers: &HeaderMap, rule: &str) -> Result<(), ApiError> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -53,7 +61,7 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     match given {
         Some(media) if media == "application/json" || media.ends_with("+json") => Ok(()),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body must be JSON with Content-Type: application/json (got {})",
+            "{rule} (got {})",
             other.map_or("none".to_owned(), |media| format!("{media:?}"))
         ))),
     }

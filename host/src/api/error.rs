@@ -93,6 +93,9 @@ pub enum ApiError {
     /// The token is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// With auth off, a `Host` that a rebound DNS name could have sent.
+    #[error("{0}")]
+    HostNotAllowed(String),
     /// A request with an `Idempotency-Key` another request is still using.
     #[error("{0}")]
     Conflict(String),
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::InvalidSignature(_) => "invalid_signature",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::HostNotAllowed(_) => "host_not_allowed",
             ApiError::Conflict(_) => "idempotency_key_in_use",
             ApiError::KeyReused(_) => "idempotency_key_reused",
             ApiError::AmbiguousId(_) => "ambiguous_event_id",
@@ -161,7 +165,7 @@ impl ApiError {
             }
             ApiError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::InvalidSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Unrouted(_) | ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) | ApiError::AmbiguousId(_) => StatusCode::CONFLICT,
             ApiError::NotOnBackend(_) => StatusCode::NOT_IMPLEMENTED,

@@ -9,6 +9,7 @@ mod events;
 pub mod extract;
 mod health;
 mod http_metrics;
+mod open_guard;
 pub mod openapi;
 mod plugins;
 mod readiness;
@@ -73,10 +74,16 @@ impl AppState {
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.pipeline.config.ingest.max_body_bytes;
-    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    // Ingest and the health checks: called by senders and probes, under
+    // whatever name a proxy or tunnel gives weir.
+    let open = OpenApiRouter::new()
         .routes(routes!(crate::ingest::post_events))
-        .routes(routes!(events::get_event))
         .routes(routes!(crate::ingest::webhook::post_webhook))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    let guard = axum::middleware::from_fn_with_state(state.clone(), open_guard::guard);
+    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(events::get_event))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::replay_matching))
         .routes(routes!(dead_letters::discard_event))
@@ -93,15 +100,15 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tenants::pause))
         .routes(routes!(tenants::resume))
         .routes(routes!(health::metrics))
-        .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz))
         .routes(routes!(crate::dashboard::data))
+        .route("/", get(crate::dashboard::page))
+        .route_layer(guard)
+        .merge(open)
         .split_for_parts();
     openapi::add_error_answers(&mut document);
     let document = Json(document);
     router
         .route("/v1/openapi.json", get(move || async move { document }))
-        .route("/", get(crate::dashboard::page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -83,7 +83,7 @@ pub fn replay_dead_letters(
             segment(id),
             query(&parameters)
         );
-        let answer = client.post(&path, "", b"")?;
+        let answer = client.post(&path, b"")?;
         let plugins: Vec<String> = list(&answer["replayed"]).iter().map(cell).collect();
         crate::outln!("replayed event {id} for {}", plugins.join(", "))?;
         return Ok(());
@@ -91,7 +91,7 @@ pub fn replay_dead_letters(
     let path = format!("/v1/dead-letters/replay{}", query(&filter.parameters()));
     let mut replayed = 0;
     for _ in 0..MAX_ROUNDS {
-        let answer = client.post(&path, "", b"")?;
+        let answer = client.post(&path, b"")?;
         replayed += answer["replayed"].as_u64().unwrap_or(0);
         if answer["more"] != Value::Bool(true) {
             crate::outln!("replayed {replayed} dead deliveries")?;

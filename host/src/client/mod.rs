@@ -76,12 +76,13 @@ impl Client {
         self.answer(path, request.call())
     }
 
-    /// `POST path` with `body` of `content_type` (empty for no body).
-    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> anyhow::Result<Value> {
-        let mut request = self.authorized(self.agent.post(format!("{}{path}", self.base)));
-        if !content_type.is_empty() {
-            request = request.header("content-type", content_type);
-        }
+    /// `POST path` with a JSON `body` (empty for none). The Content-Type is
+    /// JSON even with no body: a weir without `[auth]` refuses an admin POST
+    /// without it (`api/open_guard.rs`).
+    pub fn post(&self, path: &str, body: &[u8]) -> anyhow::Result<Value> {
+        let request = self
+            .authorized(self.agent.post(format!("{}{path}", self.base)))
+            .header("content-type", "application/json");
         self.answer(path, request.send(body))
     }
 

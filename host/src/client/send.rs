@@ -50,7 +50,7 @@ pub fn send(client: &Client, file: Option<&Path>, batch: usize) -> anyhow::Resul
         let bodies: Vec<&Value> = chunk.iter().map(|(_, event)| event).collect();
         let body = serde_json::to_vec(&bodies).context("cannot encode the events")?;
         let answer = client
-            .post("/v1/events", "application/json", &body)
+            .post("/v1/events", &body)
             .map_err(|error| in_the_file(error, &places))
             .with_context(|| {
                 let before = index * batch;

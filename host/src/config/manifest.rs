@@ -10,22 +10,27 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::{
-    Config, ConfigError, PluginLimits, PluginSettings, RawPluginSection, capabilities,
-    resolve_limits,
+    Config, ConfigError, PluginLimits, PluginMaxima, PluginSettings, RawPluginSection,
+    capabilities, resolve_limits,
 };
 
 impl Config {
     /// Reads the manifest of every plugin in `components` (name → `.wasm`
     /// path) that has one, and resolves that plugin's limits and values again.
-    pub fn apply_manifests(
-        &mut self,
-        components: &BTreeMap<String, PathBuf>,
-    ) -> Result<(), ConfigError> {
+    /// Returns the manifests it could not use: those plugins keep weir.toml's
+    /// settings here and are rejected when they load, so that one plugin's
+    /// manifest cannot keep weir and the other plugins from starting.
+    pub fn apply_manifests(&mut self, components: &BTreeMap<String, PathBuf>) -> Vec<ConfigError> {
+        let mut refused = Vec::new();
         for (name, component) in components {
-            let settings = self.settings_with_manifest(name, component)?;
-            self.plugins.insert(name.clone(), settings);
+            match self.settings_with_manifest(name, component) {
+                Ok(settings) => {
+                    self.plugins.insert(name.clone(), settings);
+                }
+                Err(error) => refused.push(error),
+            }
         }
-        Ok(())
+        refused
     }
 
     /// The limits and values of plugin `name` whose component is `component`:
@@ -46,7 +51,7 @@ impl Config {
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         resolve_settings(
-            &self.plugin_defaults,
+            (&self.plugin_maxima, &self.plugin_defaults),
             name,
             Some((&manifest, &path)),
             self.plugin_sections.get(name),
@@ -55,9 +60,10 @@ impl Config {
 }
 
 /// Resolves plugin `name`'s settings key by key: `defaults`, then its manifest
-/// (with the manifest's path), then its `[plugins.NAME]` section.
+/// (with the manifest's path), then its `[plugins.NAME]` section; none of
+/// them may go past `maxima`.
 pub(super) fn resolve_settings(
-    defaults: &PluginLimits,
+    (maxima, defaults): (&PluginMaxima, &PluginLimits),
     name: &str,
     manifest: Option<(&RawPluginSection, &Path)>,
     section: Option<&RawPluginSection>,
@@ -75,8 +81,20 @@ pub(super) fn resolve_settings(
             values.extend(section.config.clone());
             resolve_limits(&stated, &section.limits, &section_origin)?
         }
-        None => stated,
+        None => stated.clone(),
     };
+    if let Some(excess) = maxima.excesses(&limits).first() {
+        // Whoever set the value answers for it: the manifest, unless the
+        // operator's section changed it.
+        return Err(if maxima.excesses(&stated).contains(excess) {
+            ConfigError::Manifest {
+                path: PathBuf::from(manifest_origin),
+                message: excess.refusal(),
+            }
+        } else {
+            ConfigError::Invalid(format!("[{section_origin}] {}", excess.refusal()))
+        });
+    }
     let capabilities = capabilities::resolve(
         &manifest.capabilities,
         section.map(|section| &section.capabilities),
@@ -117,7 +135,7 @@ mod tests {
             component(dir.path(), "p", manifest),
             (String::from("bare"), dir.path().join("bare.wasm")),
         ]);
-        config.apply_manifests(&components).expect("valid manifest");
+        assert!(config.apply_manifests(&components).is_empty());
         let limits = config.limits_for("p");
         assert_eq!(limits.instances, 3, "weir.toml wins");
         assert_eq!(
@@ -148,15 +166,64 @@ mod tests {
                 "[capabilities]\nhttp = [\"https://api.example\"]\n",
                 "capabilities.http",
             ),
+            (
+                "memory_bytes = 1073741824\n",
+                "memory_bytes = 1073741824 is above the maximum of 536870912 ([plugin_limits] memory_bytes in weir.toml)",
+            ),
+            (
+                "deadline_ms = 60001\n",
+                "deadline_ms = 60001 is above the maximum of 60000",
+            ),
         ] {
             let mut config = Config::from_toml("", Overrides::default()).expect("valid");
             let components = BTreeMap::from([component(dir.path(), "p", manifest)]);
-            let error = config
-                .apply_manifests(&components)
-                .expect_err(manifest)
-                .to_string();
+            let refused = config.apply_manifests(&components);
+            assert_eq!(refused.len(), 1, "{manifest:?}");
+            assert_eq!(config.limits_for("p"), &config.plugin_defaults);
+            let error = refused[0].to_string();
             assert!(error.contains("p.toml"), "{error}");
             assert!(error.contains(expected), "{manifest:?} -> {error}");
         }
+    }
+
+    #[test]
+    fn weir_toml_may_go_up_to_the_maxima_and_a_manifest_only_narrows_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let operator = "[plugin_limits]\ninstances = 8\n[plugins.p]\ninstances = 8\n";
+        let mut config = Config::from_toml(operator, Overrides::default()).expect("valid");
+        let components = BTreeMap::from([component(dir.path(), "p", "instances = 64\n")]);
+        assert!(
+            config.apply_manifests(&components).is_empty(),
+            "weir.toml's 8 wins"
+        );
+        assert_eq!(config.limits_for("p").instances, 8);
+
+        let components = BTreeMap::from([component(dir.path(), "q", "instances = 9\n")]);
+        let refused = config.apply_manifests(&components);
+        let error = refused.first().expect("refused").to_string();
+        assert!(
+            error.contains("q.toml") && error.contains("instances = 9 is above the maximum of 8"),
+            "{error}"
+        );
+
+        for (text, expected) in [
+            (
+                "[plugin_limits]\nfuel = 10\n[plugins.p]\nfuel = 11\n",
+                "[plugins.p] fuel = 11 is above the maximum of 10",
+            ),
+            (
+                "[plugin_limits]\nmax_attempts = 2\n[plugin_defaults]\nmax_attempts = 3\n",
+                "[plugin_defaults] max_attempts = 3 is above the maximum of 2",
+            ),
+        ] {
+            let error = Config::from_toml(text, Overrides::default())
+                .expect_err(text)
+                .to_string();
+            assert!(error.contains(expected), "{text:?} -> {error}");
+        }
+        // A maximum under a built-in default lowers that default.
+        let lowered =
+            Config::from_toml("[plugin_limits]\nfuel = 10\n", Overrides::default()).expect("valid");
+        assert_eq!(lowered.plugin_defaults.fuel, 10);
     }
 }

@@ -17,6 +17,7 @@ mod exposure;
 mod lane_weights;
 mod manifest;
 mod marks;
+mod plugin_maxima;
 mod routes_file;
 mod storage;
 mod webhooks;
@@ -26,6 +27,7 @@ pub use capabilities::{Capabilities, HttpGrant};
 pub use exposure::{ALLOW_FLAG, unauthenticated_remote};
 pub use lane_weights::LaneWeights;
 pub use marks::Watermarks;
+pub use plugin_maxima::PluginMaxima;
 pub use routes_file::ROUTES_FILE;
 pub use storage::{NatsAuth, NatsSettings, Storage};
 pub use webhooks::{Encoding, EventType, Scheme, Webhook};
@@ -97,6 +99,8 @@ struct RawConfig {
     tenant_defaults: RawTenantLimits,
     #[serde(default)]
     tenants: BTreeMap<String, RawTenantLimits>,
+    #[serde(default)]
+    plugin_limits: plugin_maxima::RawPluginMaxima,
     #[serde(default)]
     plugin_defaults: RawPluginLimits,
     #[serde(default)]
@@ -310,6 +314,8 @@ pub struct Config {
     pub dispatch: DispatchLimits,
     /// How plugin files are reloaded while weir runs.
     pub reload: Reload,
+    /// The most any plugin may run with (`[plugin_limits]`); manifests only narrow it.
+    pub plugin_maxima: PluginMaxima,
     /// Limits for plugins without a section of their own.
     pub plugin_defaults: PluginLimits,
     /// Per-plugin limits and config values, by plugin name.
@@ -586,14 +592,26 @@ impl Config {
                 .map_err(|_| ConfigError::Invalid("bad built-in listen address".into()))?,
         };
 
+        let plugin_maxima = PluginMaxima::resolve(&raw.plugin_limits)?;
         let plugin_defaults = resolve_limits(
-            &PluginLimits::default(),
+            &plugin_maxima.narrow(PluginLimits::default()),
             &raw.plugin_defaults,
             "plugin_defaults",
         )?;
+        if let Some(excess) = plugin_maxima.excesses(&plugin_defaults).first() {
+            return Err(ConfigError::Invalid(format!(
+                "[plugin_defaults] {}",
+                excess.refusal()
+            )));
+        }
         let mut plugins = BTreeMap::new();
         for (name, section) in &raw.plugins {
-            let settings = manifest::resolve_settings(&plugin_defaults, name, None, Some(section))?;
+            let settings = manifest::resolve_settings(
+                (&plugin_maxima, &plugin_defaults),
+                name,
+                None,
+                Some(section),
+            )?;
             plugins.insert(name.clone(), settings);
         }
 
@@ -725,6 +743,7 @@ impl Config {
             tenants,
             dispatch,
             reload,
+            plugin_maxima,
             plugin_defaults,
             plugins,
             routes,

@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::committed_state::CommittedState;
 use super::egress::Egress;
 use super::execute::Attempt;
+use super::memory_budget::MemoryBudget;
 use super::plugin::Version;
 
 /// Bounds on what a handler may buffer or log, so one delivery cannot flood the host.
@@ -107,7 +108,8 @@ pub struct DeliveryContext {
     pub(super) effects: Effects,
     /// Log lines written so far.
     pub(super) log_lines: u32,
-    memory_limit: usize,
+    /// `memory_bytes`, shared by every memory of the instance.
+    memory: MemoryBudget,
     /// Set when the guest tried to grow memory or a table past its limit.
     pub(super) limit_hit: bool,
 }
@@ -138,7 +140,7 @@ impl DeliveryContext {
             tenant: event.tenant.clone(),
             effects: Effects::default(),
             log_lines: 0,
-            memory_limit: attempt.limits.memory_bytes,
+            memory: MemoryBudget::new(attempt.limits.memory_bytes),
             limit_hit: false,
         }
     }
@@ -181,11 +183,11 @@ impl WasiHttpView for DeliveryContext {
 impl ResourceLimiter for DeliveryContext {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.memory_limit;
+        let allowed = self.memory.grow(current, desired);
         self.limit_hit |= !allowed;
         Ok(allowed)
     }

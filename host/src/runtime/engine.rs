@@ -15,9 +15,17 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// stack, data and first heap pages.
 const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
-/// Core instances (and tables) one component instance may use: enough for
-/// the interpreters componentize-py and componentize-js link in.
+/// Core instances one component instance may use: enough for the
+/// interpreters componentize-py and componentize-js link in (the Python
+/// example has 14, the others 3 or 4).
 const CORE_INSTANCES_PER_SLOT: u32 = 32;
+
+/// Linear memories one component instance may define. Every example,
+/// Python and JavaScript included, defines one (its core modules share it).
+const MEMORIES_PER_SLOT: u32 = 2;
+
+/// Tables one component instance may define: every example defines two.
+const TABLES_PER_SLOT: u32 = 8;
 
 /// The same for tables.
 const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
@@ -52,9 +60,18 @@ pub fn build(pool: PoolSize, cache_dir: &Path) -> wasmtime::Result<Engine> {
         // adapter shims); a Python or JavaScript one links a dozen or more
         // (libc, the interpreter, the bindings), each with its tables.
         .total_core_instances(slots * CORE_INSTANCES_PER_SLOT)
-        .total_memories(slots * 2)
-        .total_tables(slots * CORE_INSTANCES_PER_SLOT)
+        .total_memories(slots * MEMORIES_PER_SLOT)
+        .total_tables(slots * TABLES_PER_SLOT)
         .total_stacks(slots)
+        // No component may take more than one slot's share of the pool
+        // (wasmtime's default is no limit): one with many memories or core
+        // instances would otherwise leave other plugins' slots without any.
+        // A component over a share is refused when it is compiled.
+        .max_core_instances_per_component(CORE_INSTANCES_PER_SLOT)
+        .max_memories_per_component(MEMORIES_PER_SLOT)
+        .max_tables_per_component(TABLES_PER_SLOT)
+        // Each memory; the store's limiter counts all of an instance's
+        // memories against its plugin's `memory_bytes` together.
         .max_memory_size(pool.max_memory_bytes)
         // The same bound the store's limiter enforces, so growing a table is
         // refused by the limiter (`memory_limit`), never by the pool (a trap).

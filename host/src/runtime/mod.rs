@@ -10,6 +10,7 @@ mod egress;
 pub mod engine;
 mod execute;
 mod imports;
+mod memory_budget;
 mod plugin;
 mod registry;
 

@@ -22,7 +22,7 @@ fn a_paused_plugin_backs_up_until_ingest_sheds_then_drains_and_admission_reopens
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
 
-    let paused = weir.post("/v1/plugins/test-recorder/pause", "", "");
+    let paused = weir.post_json("/v1/plugins/test-recorder/pause", "");
     assert_eq!(
         paused.body,
         json!({"name": "test-recorder", "paused": true})
@@ -46,7 +46,7 @@ fn a_paused_plugin_backs_up_until_ingest_sheds_then_drains_and_admission_reopens
         1.0
     );
 
-    let resumed = weir.post("/v1/plugins/test-recorder/resume", "", "");
+    let resumed = weir.post_json("/v1/plugins/test-recorder/resume", "");
     assert_eq!(resumed.body["paused"], false);
     wait_until_idle(&weir);
     let again = post(&weir, &[recorder::event(20, None, false)]);
@@ -60,7 +60,7 @@ fn a_paused_plugin_backs_up_until_ingest_sheds_then_drains_and_admission_reopens
     assert_eq!(seen.len(), 21);
     assert!(seen.values().all(|&count| count == 1), "{seen:?}");
 
-    let unknown = weir.post("/v1/plugins/nobody/pause", "", "");
+    let unknown = weir.post_json("/v1/plugins/nobody/pause", "");
     assert_eq!(unknown.status, 404, "{}", unknown.text);
     weir.stop();
 }
@@ -111,7 +111,7 @@ fn a_tenant_over_its_backlog_quota_gets_429_while_other_tenants_are_admitted() {
     );
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
-    weir.post("/v1/plugins/test-recorder/pause", "", "");
+    weir.post_json("/v1/plugins/test-recorder/pause", "");
     for n in 0..10 {
         let answer = post(&weir, &[recorder::tenant_event(n, "noisy", None)]);
         assert_eq!(answer.status, 202, "event {n}: {}", answer.text);
@@ -148,7 +148,7 @@ fn a_tenant_over_its_backlog_quota_gets_429_while_other_tenants_are_admitted() {
         ])
     );
 
-    weir.post("/v1/plugins/test-recorder/resume", "", "");
+    weir.post_json("/v1/plugins/test-recorder/resume", "");
     wait_until_idle(&weir);
     let again = post(&weir, &[recorder::tenant_event(10, "noisy", None)]);
     assert_eq!(
@@ -186,7 +186,7 @@ plugins = ["test-slow"]
     let weir = workspace.start();
 
     // Deliveries of a paused plugin wait by an operator's decision: no shedding.
-    weir.post("/v1/plugins/test-slow/pause", "", "");
+    weir.post_json("/v1/plugins/test-slow/pause", "");
     slow::post(&weir, 0, 8, 300);
     weir.wait_for("the paused plugin's wait to show", |weir| {
         (weir.metric(r#"weir_oldest_ready_age_seconds{plugin="test-slow"}"#) >= 1.5).then_some(())
@@ -195,7 +195,7 @@ plugins = ["test-slow"]
 
     // Running, with one slot, nine 300 ms deliveries keep the last ones
     // waiting for seconds: ingest sheds.
-    weir.post("/v1/plugins/test-slow/resume", "", "");
+    weir.post_json("/v1/plugins/test-slow/resume", "");
     let mut next = 9;
     let shed = weir.wait_for("ingest to shed for the wait", |weir| {
         let answer = weir.post_json(

@@ -192,7 +192,10 @@ fn every_answer_carries_a_request_id_and_keeps_the_callers() {
     // Pausing a plugin logs a warning: it carries the request's id.
     let paused = weir.post_with(
         "/v1/plugins/test-recorder/pause",
-        &[("x-request-id", "trace-43")],
+        &[
+            ("x-request-id", "trace-43"),
+            ("content-type", "application/json"),
+        ],
         "",
     );
     assert_eq!(paused.status, 200, "{}", paused.text);

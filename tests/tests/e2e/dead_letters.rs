@@ -63,7 +63,7 @@ fn dead_letters_are_listed_replayed_and_discarded() {
     assert_eq!(letter["history"].as_array().map(Vec::len), Some(1));
 
     // Replaying one event: it runs again (and fails again), history kept.
-    let answer = weir.post("/v1/dead-letters/d1/replay", "", "");
+    let answer = weir.post_json("/v1/dead-letters/d1/replay", "");
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body["replayed"], json!(["test-always-fail"]));
     let d1 = weir.wait_for("d1 to die again", |weir| {
@@ -91,7 +91,7 @@ fn dead_letters_are_listed_replayed_and_discarded() {
     );
 
     // Replaying by filter.
-    let answer = weir.post("/v1/dead-letters/replay?tenant=acme", "", "");
+    let answer = weir.post_json("/v1/dead-letters/replay?tenant=acme", "");
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body, json!({"replayed": 2, "more": false}));
     weir.wait_for("the replayed letters to die again", |weir| {
@@ -155,7 +155,7 @@ fn dead_letter_requests_with_bad_input_are_refused() {
     for (method, path, status, message) in cases {
         let answer = match method {
             "GET" => weir.get(path),
-            "POST" => weir.post(path, "", ""),
+            "POST" => weir.post_json(path, ""),
             _ => weir.delete(path),
         };
         assert_eq!(answer.status, status, "{method} {path}: {}", answer.text);

@@ -1,11 +1,14 @@
 //! Hostile plugins are contained: each attack fails only its own delivery,
 //! with a typed reason in the attempt history and in metrics, while weir stays
-//! up and a canary plugin's deliveries keep flowing. `table-bomb` is the
-//! hand-written guest of the table limit.
+//! up and a canary plugin's deliveries keep flowing. `table-bomb`,
+//! `memory-multiplier` and `memory-hoarder` are hand-written guests of the
+//! table limit, the memory limit of an instance with several memories, and the
+//! memories one component may take from the pool.
 
 use serde_json::{Value, json};
 
 use crate::recorder::{self, recorded, wait_until_idle};
+use crate::reload::rejection_reason;
 use crate::support::{Workspace, delivery, settled_event};
 
 /// Each attack of the `hostile` fixture and the reason weir must record.
@@ -189,5 +192,65 @@ plugins = ["table-bomb"]
     wait_until_idle(&weir);
     assert_eq!(recorded(&weir).seen.len(), 1, "the canary ran");
     assert_eq!(weir.get("/healthz").status, 200, "weir is still up");
+    weir.stop();
+}
+
+/// `memory_bytes` is one budget for all of an instance's memories, obeyed and
+/// violated by a real guest: `memory-multiplier` grows each of its two
+/// memories by a page per byte of the event's data. A component defining more
+/// memories than one instance slot's share of the pool is refused at load.
+#[test]
+fn an_instances_memories_share_its_limit_and_a_memory_hoarder_is_refused() {
+    let config = format!(
+        r#"
+[plugins.memory-multiplier]
+max_attempts = 1
+# 64 pages of 64 KiB.
+memory_bytes = 4194304
+
+[[route]]
+name = "memories"
+match = {{ type = "memory" }}
+plugins = ["memory-multiplier"]
+{}"#,
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(
+        &["memory-multiplier", "memory-hoarder", "test-recorder"],
+        &config,
+    );
+    let weir = workspace.start();
+    let memory = |id: &str, data: Value| json!({"id": id, "source": "tests", "type": "memory", "data": data});
+    let events = json!([
+        // 20 bytes of JSON: each memory grows to 21 pages, 42 together.
+        memory("within", json!("x".repeat(18))),
+        // 40 bytes: 41 pages each, under the limit alone, 82 together over it.
+        memory("multiplied", json!("x".repeat(38))),
+        recorder::event(1, None, false),
+    ]);
+    let answer = weir.post_json("/v1/events", &events.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+
+    let within = settled_event(&weir, "within");
+    assert_eq!(
+        delivery(&within, "memory-multiplier")["state"],
+        "done",
+        "{within}"
+    );
+    let multiplied = settled_event(&weir, "multiplied");
+    let refused = delivery(&multiplied, "memory-multiplier");
+    assert_eq!(refused["state"], "dead", "{multiplied}");
+    assert_eq!(
+        refused["history"][0]["outcome"], "memory_limit",
+        "{multiplied}"
+    );
+
+    let reason = rejection_reason(&weir, "memory-hoarder");
+    assert!(
+        reason.contains("3 Wasm linear memories") && reason.contains("maximum of 2"),
+        "{reason}"
+    );
+    wait_until_idle(&weir);
+    assert_eq!(recorded(&weir).seen.len(), 1, "the canary ran");
     weir.stop();
 }

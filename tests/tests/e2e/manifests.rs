@@ -1,10 +1,12 @@
 //! A plugin's manifest (`NAME.toml` beside `NAME.wasm`) sets its limits and
-//! config values; the operator's `weir.toml` overrides it key by key. Each
-//! plugin is shown with the version (content hash) of its component.
+//! config values; the operator's `weir.toml` overrides it key by key, and
+//! its `[plugin_limits]` are maxima a manifest cannot go past. Each plugin is
+//! shown with the version (content hash) of its component.
 
 use serde_json::json;
 
 use crate::recorder::{self, recorded, wait_until_idle};
+use crate::reload::{plugin_entry, rejection_reason};
 use crate::support::Workspace;
 
 #[test]
@@ -77,5 +79,39 @@ fn each_plugin_shows_the_version_of_its_component() {
         field("first", "loaded_at").ends_with('Z'),
         "RFC 3339 in UTC"
     );
+    weir.stop();
+}
+
+#[test]
+fn a_manifest_asking_for_more_than_the_maxima_is_refused_and_the_others_serve() {
+    let config = format!(
+        "[plugin_limits]\ninstances = 8\n[plugins.test-recorder]\ninstances = 8\n{}",
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["test-recorder", "test-ack"], &config);
+    let plugins = workspace.path().join("plugins");
+    std::fs::write(plugins.join("test-ack.toml"), "memory_bytes = 1073741824\n")
+        .expect("write manifest");
+    // weir.toml's 8 instances win over the manifest's 64, which is no excess.
+    std::fs::write(plugins.join("test-recorder.toml"), "instances = 64\n").expect("write manifest");
+    let weir = workspace.start();
+
+    let reason = rejection_reason(&weir, "test-ack");
+    assert!(
+        reason.contains("test-ack.toml")
+            && reason.contains("memory_bytes = 1073741824 is above the maximum of 536870912")
+            && reason.contains("[plugin_limits] memory_bytes"),
+        "{reason}"
+    );
+    let recorder = plugin_entry(&weir, "test-recorder").expect("listed");
+    assert_eq!(recorder["state"], "serving", "{recorder}");
+    assert_eq!(recorder["instances"], 8, "{recorder}");
+    let events = json!([recorder::event(1, None, false)]);
+    assert_eq!(
+        weir.post_json("/v1/events", &events.to_string()).status,
+        202
+    );
+    wait_until_idle(&weir);
+    assert_eq!(recorded(&weir).seen.len(), 1);
     weir.stop();
 }

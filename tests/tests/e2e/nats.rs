@@ -185,7 +185,7 @@ fn what_only_the_embedded_store_does_is_refused_naming_the_backend() {
         ("POST", "/v1/tenants/acme/pause"),
         ("POST", "/v1/tenants/acme/resume"),
     ] {
-        let answer = weir.request(method, path, &[], "");
+        let answer = weir.request(method, path, &[("content-type", "application/json")], "");
         assert_eq!(answer.status, 501, "{method} {path}: {}", answer.text);
         assert_eq!(answer.body["error"]["code"], "not_on_this_backend");
         let message = answer.body["error"]["message"].as_str().unwrap_or("");

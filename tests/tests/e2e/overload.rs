@@ -46,7 +46,7 @@ fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all
     let pid = weir.pid();
     // Held while the burst lasts: a plugin that keeps up with one client on
     // a fast disk would leave nothing to shed.
-    let paused = weir.post("/v1/plugins/test-recorder/pause", "", "");
+    let paused = weir.post_json("/v1/plugins/test-recorder/pause", "");
     assert_eq!(paused.status, 200, "{}", paused.text);
 
     let mut accepted = BTreeSet::new();
@@ -74,7 +74,7 @@ fn a_burst_is_shed_with_retry_after_memory_stays_bounded_and_accepted_events_all
     );
     assert!(max_rss < RSS_BOUND_KB, "RSS reached {max_rss} kB");
 
-    let resumed = weir.post("/v1/plugins/test-recorder/resume", "", "");
+    let resumed = weir.post_json("/v1/plugins/test-recorder/resume", "");
     assert_eq!(resumed.status, 200, "{}", resumed.text);
     wait_until_idle(&weir);
     let seen = recorded(&weir).seen;

@@ -56,13 +56,22 @@ fn routed_to(weir: &Weir, kind: &str) -> Value {
 }
 
 /// The `GET /v1/plugins` entry of `name`, if listed.
-fn plugin_entry(weir: &Weir, name: &str) -> Option<Value> {
+pub fn plugin_entry(weir: &Weir, name: &str) -> Option<Value> {
     let plugins = weir.get("/v1/plugins").body["plugins"].clone();
     plugins
         .as_array()?
         .iter()
         .find(|plugin| plugin["name"] == name)
         .cloned()
+}
+
+/// Why `name`'s file was rejected, once `GET /v1/plugins` says it was.
+pub fn rejection_reason(weir: &Weir, name: &str) -> String {
+    let rejected = weir.wait_for(&format!("{name} to be rejected"), |weir| {
+        let rejected = plugin_entry(weir, name)?["rejected"].clone();
+        (!rejected.is_null()).then_some(rejected)
+    });
+    rejected["reason"].as_str().unwrap_or_default().to_owned()
 }
 
 fn version_of(weir: &Weir, name: &str) -> String {
@@ -108,10 +117,10 @@ fn a_plugin_swapped_under_load_runs_every_delivery_once_on_one_version() {
     let first = version_of(&weir, "test-recorder");
 
     // A thousand events wait while the plugin is paused, then run as it is swapped.
-    let pause = weir.post("/v1/plugins/test-recorder/pause", "", "");
+    let pause = weir.post_json("/v1/plugins/test-recorder/pause", "");
     assert_eq!(pause.status, 200, "{}", pause.text);
     post_recorded(&weir, 1..=1000);
-    let resume = weir.post("/v1/plugins/test-recorder/resume", "", "");
+    let resume = weir.post_json("/v1/plugins/test-recorder/resume", "");
     assert_eq!(resume.status, 200, "{}", resume.text);
     weir.wait_for("the first delivery to finish", |weir| {
         (weir.metric(r#"weir_deliveries_processed_total{plugin="test-recorder"}"#) >= 1.0)
@@ -308,11 +317,7 @@ fn a_new_file_adds_a_plugin_and_a_manifest_edit_changes_its_limits() {
     assert_eq!(edited["version"], added["version"], "the same component");
 
     write_manifest(&plugins, "added", "deadline_ms = 1234\nfuell = 5\n");
-    let rejected = weir.wait_for("the bad manifest to be rejected", |weir| {
-        let rejected = plugin_entry(weir, "added")?["rejected"].clone();
-        (!rejected.is_null()).then_some(rejected)
-    });
-    let reason = rejected["reason"].as_str().unwrap_or_default();
+    let reason = rejection_reason(&weir, "added");
     assert!(
         reason.contains("added.toml") && reason.contains("fuell"),
         "{reason}"

@@ -24,7 +24,7 @@ fn tenant(weir: &Weir, name: &str) -> Value {
 fn a_paused_tenant_is_held_across_a_restart_and_resumes_in_order() {
     let workspace = crate::support::Workspace::new(&["test-recorder"], recorder::ROUTE);
     let weir = workspace.start();
-    let paused = weir.post("/v1/tenants/acme/pause", "", "");
+    let paused = weir.post_json("/v1/tenants/acme/pause", "");
     assert_eq!(paused.body, json!({"tenant": "acme", "paused": true}));
 
     // acme: five events on one ordering key and three without; beta: three.
@@ -55,7 +55,7 @@ fn a_paused_tenant_is_held_across_a_restart_and_resumes_in_order() {
     assert_eq!(recorded_in(&weir, "test-recorder", "beta").seen.len(), 3);
 
     // A plugin's pause is kept too.
-    weir.post("/v1/plugins/test-recorder/pause", "", "");
+    weir.post_json("/v1/plugins/test-recorder/pause", "");
     weir.stop();
     let weir = workspace.start();
     assert_eq!(tenant(&weir, "acme")["paused"], true);
@@ -65,10 +65,10 @@ fn a_paused_tenant_is_held_across_a_restart_and_resumes_in_order() {
         weir.metric(r#"weir_plugin_paused{plugin="test-recorder"}"#),
         1.0
     );
-    weir.post("/v1/plugins/test-recorder/resume", "", "");
+    weir.post_json("/v1/plugins/test-recorder/resume", "");
     assert_eq!(state_of(&weir, "rec-5"), "held");
 
-    let resumed = weir.post("/v1/tenants/acme/resume", "", "");
+    let resumed = weir.post_json("/v1/tenants/acme/resume", "");
     assert_eq!(
         resumed.body,
         json!({"tenant": "acme", "paused": false, "released": 4})
@@ -96,7 +96,7 @@ fn a_paused_tenant_is_held_across_a_restart_and_resumes_in_order() {
 fn pausing_an_invalid_tenant_name_is_refused() {
     let workspace = crate::support::Workspace::new(&["test-recorder"], recorder::ROUTE);
     let weir = workspace.start();
-    let answer = weir.post("/v1/tenants/bad!name/pause", "", "");
+    let answer = weir.post_json("/v1/tenants/bad!name/pause", "");
     assert_eq!(answer.status, 400, "{}", answer.text);
     assert_eq!(answer.body["error"]["code"], "bad_request");
     assert!(
