@@ -101,7 +101,7 @@ fn first_request_holds_its_key_while_arriving(weir: &Weir, key: &str) -> bool {
     let event = json!({"id": key, "source": "shop", "type": "order.placed"}).to_string();
     let mut first = raw_connection(weir);
     let head = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: weir\r\nConnection: close\r\nContent-Type: application/json\r\n\
+        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n\
          Idempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n",
         event.len()
     );

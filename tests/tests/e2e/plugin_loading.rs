@@ -205,3 +205,38 @@ fn a_fifo_named_like_a_plugin_is_refused_without_blocking_reloads() {
     });
     weir.stop();
 }
+
+/// A manifest with an unknown key rejects its plugin, with the file, the key
+/// and the keys there are, and weir starts with the others.
+#[test]
+fn a_plugin_manifest_with_an_unknown_key_is_rejected_naming_its_file() {
+    let workspace = Workspace::new(&["test-recorder", "test-ack"], ACK_EVERYTHING);
+    std::fs::write(
+        workspace.path().join("plugins/test-recorder.toml"),
+        "deadline_ms = 100\nfuell = 10\n",
+    )
+    .expect("write manifest");
+    let weir = workspace.start();
+    let plugins = weir.get("/v1/plugins").body;
+    let recorder = plugins["plugins"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "test-recorder"))
+        .unwrap_or_else(|| panic!("test-recorder is listed: {plugins:#}"));
+    assert_eq!(recorder["state"], "rejected", "{plugins:#}");
+    let reason = recorder["rejected"]["reason"].as_str().unwrap_or_default();
+    for says in [
+        "test-recorder.toml",
+        "unknown field `fuell`, expected one of `fuel`, `memory_bytes`",
+        "[config] and [capabilities]",
+    ] {
+        assert!(reason.contains(says), "{says:?} in {reason}");
+    }
+    let answer = weir.post_json(
+        "/v1/events",
+        r#"{"specversion":"1.0","id":"fine","source":"t","type":"anything"}"#,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let event = settled_event(&weir, "fine");
+    assert_eq!(delivery(&event, "test-ack")["state"], "done", "{event:#}");
+    weir.stop();
+}

@@ -26,7 +26,7 @@ plugins = ["test-ack"]
 fn send(weir: &Weir, method: &str, path: &str, body: &str) -> String {
     let mut stream = raw_connection(weir);
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: weir\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -43,7 +43,7 @@ fn a_connection_that_never_finishes_its_headers_is_closed() {
 
     let silent = raw_connection(&weir);
     let mut half = raw_connection(&weir);
-    half.write_all(b"POST /v1/events HTTP/1.1\r\nHost: weir\r\nContent-Type: app")
+    half.write_all(b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: app")
         .expect("send half the headers");
     // Others are served while both hang.
     let event = json!({"id": "meanwhile", "source": "tests", "type": "t"}).to_string();
@@ -64,7 +64,7 @@ fn a_connection_that_never_finishes_its_headers_is_closed() {
 fn trickle(weir: &Weir, path: &str, body: &str) -> String {
     let mut stream = raw_connection(weir);
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).expect("send the headers");
@@ -119,7 +119,7 @@ fn a_request_that_never_finishes_does_not_hold_up_the_stop() {
     let mut stream = raw_connection(&weir);
     stream
         .write_all(
-            b"POST /v1/routes/explain HTTP/1.1\r\nHost: weir\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\"",
+            b"POST /v1/routes/explain HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\"",
         )
         .expect("send part of a request");
     // Time for weir to read the headers and start the handler, which then
