@@ -16,6 +16,7 @@ mod replay;
 mod request_id;
 mod routes;
 mod tenants;
+mod whole_number;
 
 use std::sync::Arc;
 
@@ -73,7 +74,7 @@ impl AppState {
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.pipeline.config.ingest.max_body_bytes;
-    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(crate::ingest::post_events))
         .routes(routes!(events::get_event))
         .routes(routes!(crate::ingest::webhook::post_webhook))
@@ -97,8 +98,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::readyz))
         .routes(routes!(crate::dashboard::data))
         .split_for_parts();
-    openapi::add_error_answers(&mut document);
-    let document = Json(document);
+    let document = Json(openapi::finish(
+        document,
+        state.pipeline.config.auth.enabled,
+    ));
     router
         .route("/v1/openapi.json", get(move || async move { document }))
         .route("/", get(crate::dashboard::page))

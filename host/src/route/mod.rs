@@ -430,7 +430,7 @@ mod tests {
         .expect("valid table");
         let mut vip = event("booking.created", "acme");
         vip.extensions = [("region", "uk"), ("vip", "yes"), ("plan", "pro")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .map(|(k, v)| (k.to_owned(), v.into()))
             .into();
         assert_eq!(table.plugins_for(&vip), ["vip"]);
         vip.extensions.insert("plan".into(), "free".into());
