@@ -199,14 +199,16 @@ pub fn is_json(media_type: &str) -> bool {
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
 }
 
-/// Whether data of a media type is text: `text/*`, XML, or a type that names
-/// its charset. Data of any other type that is not JSON is binary.
+/// Whether data of a media type is text: `text/*`, XML, a form
+/// (`application/x-www-form-urlencoded`, as webhooks send), or a type that
+/// names its charset. Data of any other type that is not JSON is binary.
 pub fn is_text(media_type: &str) -> bool {
     let lowered = media_type.to_ascii_lowercase();
     let essence = lowered.split(';').next().unwrap_or_default().trim();
     essence.starts_with("text/")
         || essence == "application/xml"
         || essence.ends_with("+xml")
+        || essence == "application/x-www-form-urlencoded"
         || lowered.contains("charset=")
 }
 
