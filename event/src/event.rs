@@ -311,4 +311,18 @@ mod tests {
         other.extensions.insert("region".into(), "eu".into());
         assert!(!event.same_content(&other));
     }
+
+    #[test]
+    fn plugins_receive_typed_extensions_as_text() {
+        let mut event = Event::new("e1".into(), "shop".into(), "order".into(), "acme".into());
+        event
+            .extensions
+            .insert("vip".into(), ExtensionValue::Boolean(true));
+        event
+            .extensions
+            .insert("seats".into(), ExtensionValue::Integer(-2));
+        let pairs = event.extension_pairs();
+        assert!(pairs.contains(&("vip".into(), "true".into())), "{pairs:?}");
+        assert!(pairs.contains(&("seats".into(), "-2".into())), "{pairs:?}");
+    }
 }
