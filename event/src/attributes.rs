@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::event::{Event, MAX_ATTRIBUTE_BYTES, check_tenant};
+use crate::ExtensionValue;
+use crate::event::{Event, MAX_ATTRIBUTE_BYTES, OWN_EXTENSIONS, check_tenant};
 
 /// Longest event id: ids are storage keys.
 const MAX_ID_BYTES: usize = 256;
@@ -19,8 +20,12 @@ pub enum Attribute {
     Null,
     /// A string.
     Text(String),
-    /// A number or a boolean, as its JSON text.
-    Scalar(String),
+    /// A boolean.
+    Flag(bool),
+    /// A whole number in the signed 64-bit range.
+    Integer(i64),
+    /// Any other number, as its JSON text.
+    Number(String),
     /// An object or an array.
     Structured,
 }
@@ -30,8 +35,11 @@ impl From<Value> for Attribute {
         match value {
             Value::Null => Attribute::Null,
             Value::String(text) => Attribute::Text(text),
-            Value::Number(number) => Attribute::Scalar(number.to_string()),
-            Value::Bool(flag) => Attribute::Scalar(flag.to_string()),
+            Value::Number(number) => match number.as_i64() {
+                Some(whole) => Attribute::Integer(whole),
+                None => Attribute::Number(number.to_string()),
+            },
+            Value::Bool(flag) => Attribute::Flag(flag),
             Value::Array(_) | Value::Object(_) => Attribute::Structured,
         }
     }
@@ -130,10 +138,18 @@ impl<'a> Attributes<'a> {
         event.data = data;
         for (name, value) in self.extensions {
             let value = match value {
-                Attribute::Text(value) | Attribute::Scalar(value) => value,
-                Attribute::Null | Attribute::Structured => {
+                // A number kept as text must not pass for a string.
+                Attribute::Number(_) if OWN_EXTENSIONS.contains(&name.as_str()) => {
+                    return Err(format!("{name} must be a string"));
+                }
+                Attribute::Text(text) | Attribute::Number(text) => ExtensionValue::String(text),
+                Attribute::Flag(flag) => ExtensionValue::Boolean(flag),
+                Attribute::Integer(whole) => ExtensionValue::Integer(whole),
+                // As for every attribute: null is the same as leaving it out.
+                Attribute::Null => continue,
+                Attribute::Structured => {
                     return Err(format!(
-                        "extension attribute {name:?} must be a string, number or boolean"
+                        "extension attribute {name:?} must be a string, number, boolean or null"
                     ));
                 }
             };
@@ -181,6 +197,19 @@ pub fn is_json(media_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
+}
+
+/// Whether data of a media type is text: `text/*`, XML, a form
+/// (`application/x-www-form-urlencoded`, as webhooks send), or a type that
+/// names its charset. Data of any other type that is not JSON is binary.
+pub fn is_text(media_type: &str) -> bool {
+    let lowered = media_type.to_ascii_lowercase();
+    let essence = lowered.split(';').next().unwrap_or_default().trim();
+    essence.starts_with("text/")
+        || essence == "application/xml"
+        || essence.ends_with("+xml")
+        || essence == "application/x-www-form-urlencoded"
+        || lowered.contains("charset=")
 }
 
 /// The attribute `name` as a non-empty string of bounded length, if given.

@@ -101,7 +101,11 @@ mod tests {
             "percent-decoded"
         );
         assert_eq!(
-            event.extensions.get("region").map(String::as_str),
+            event
+                .extensions
+                .get("region")
+                .map(|value| value.as_text())
+                .as_deref(),
             Some("eu")
         );
         assert_eq!(

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ExtensionValue;
+
 /// Checks that `tenant` can name a tenant (it becomes part of storage keys).
 pub fn check_tenant(tenant: &str) -> Result<(), String> {
     let valid = (1..=64).contains(&tenant.len())
@@ -120,7 +122,7 @@ pub struct Event {
     /// Other extension attributes, including `causationid` and `correlationid` on
     /// emitted events. Flattened, as CloudEvents JSON writes them.
     #[serde(flatten)]
-    pub extensions: BTreeMap<String, String>,
+    pub extensions: BTreeMap<String, ExtensionValue>,
     /// How many plugin emits led to this event (0 for ingested ones).
     #[serde(default)]
     pub hops: u32,
@@ -170,10 +172,10 @@ impl Event {
         }
     }
 
-    /// Sets an extension attribute: `priority`, `stage` and `partitionkey` go to
-    /// their fields, anything else to `extensions`. CloudEvents names are 1 to 20
-    /// lowercase letters or digits.
-    pub fn set_extension(&mut self, name: &str, value: String) -> Result<(), String> {
+    /// Sets an extension attribute: `priority`, `stage` and `partitionkey` (each
+    /// a string) go to their fields, anything else to `extensions`. CloudEvents
+    /// names are 1 to 20 lowercase letters or digits.
+    pub fn set_extension(&mut self, name: &str, value: ExtensionValue) -> Result<(), String> {
         if !is_valid_attribute_name(name) {
             return Err(format!(
                 "extension attribute name {name:?} is invalid: use 1 to 20 lowercase letters or digits"
@@ -184,6 +186,12 @@ impl Event {
                 "{name:?} cannot be set as an extension attribute here"
             ));
         }
+        let own_field = OWN_EXTENSIONS.contains(&name);
+        let value = match value {
+            ExtensionValue::String(text) if own_field => text,
+            _ if own_field => return Err(format!("{name} must be a string")),
+            value => return self.set_other_extension(name, value),
+        };
         match name {
             "priority" => {
                 self.priority = Priority::parse(&value).ok_or_else(|| {
@@ -191,7 +199,7 @@ impl Event {
                 })?;
             }
             "stage" => self.stage = Some(value),
-            "partitionkey" => {
+            _ => {
                 if value.is_empty() || value.len() > MAX_PARTITION_KEY_BYTES || value.contains('\0')
                 {
                     return Err(format!(
@@ -200,20 +208,23 @@ impl Event {
                 }
                 self.partitionkey = Some(value);
             }
-            _ => {
-                if value.len() > MAX_ATTRIBUTE_BYTES {
-                    return Err(format!(
-                        "extension attribute {name:?} is longer than {MAX_ATTRIBUTE_BYTES} bytes"
-                    ));
-                }
-                if self.extensions.len() >= MAX_EXTENSIONS && !self.extensions.contains_key(name) {
-                    return Err(format!(
-                        "an event may carry at most {MAX_EXTENSIONS} extension attributes"
-                    ));
-                }
-                self.extensions.insert(name.to_owned(), value);
-            }
         }
+        Ok(())
+    }
+
+    /// Sets an extension attribute that has no field of its own.
+    fn set_other_extension(&mut self, name: &str, value: ExtensionValue) -> Result<(), String> {
+        if value.as_text().len() > MAX_ATTRIBUTE_BYTES {
+            return Err(format!(
+                "extension attribute {name:?} is longer than {MAX_ATTRIBUTE_BYTES} bytes"
+            ));
+        }
+        if self.extensions.len() >= MAX_EXTENSIONS && !self.extensions.contains_key(name) {
+            return Err(format!(
+                "an event may carry at most {MAX_EXTENSIONS} extension attributes"
+            ));
+        }
+        self.extensions.insert(name.to_owned(), value);
         Ok(())
     }
 
@@ -227,10 +238,17 @@ impl Event {
         if let Some(key) = &self.partitionkey {
             pairs.push(("partitionkey".to_owned(), key.clone()));
         }
-        pairs.extend(self.extensions.iter().map(|(k, v)| (k.clone(), v.clone())));
+        pairs.extend(
+            self.extensions
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_string())),
+        );
         pairs
     }
 }
+
+/// weir's extension attributes, kept in fields of their own; each is a string.
+pub const OWN_EXTENSIONS: [&str; 3] = ["priority", "stage", "partitionkey"];
 
 /// Longest ordering key: it is part of a storage key.
 const MAX_PARTITION_KEY_BYTES: usize = 256;
@@ -244,7 +262,7 @@ pub const MAX_EXTENSIONS: usize = 64;
 
 /// Names of weir's own fields and of context attributes: an extension attribute
 /// by one of these names would collide with them.
-const RESERVED_NAMES: [&str; 13] = [
+pub const RESERVED_NAMES: [&str; 13] = [
     "specversion",
     "id",
     "source",
@@ -292,5 +310,19 @@ mod tests {
         let mut other = traced.clone();
         other.extensions.insert("region".into(), "eu".into());
         assert!(!event.same_content(&other));
+    }
+
+    #[test]
+    fn plugins_receive_typed_extensions_as_text() {
+        let mut event = Event::new("e1".into(), "shop".into(), "order".into(), "acme".into());
+        event
+            .extensions
+            .insert("vip".into(), ExtensionValue::Boolean(true));
+        event
+            .extensions
+            .insert("seats".into(), ExtensionValue::Integer(-2));
+        let pairs = event.extension_pairs();
+        assert!(pairs.contains(&("vip".into(), "true".into())), "{pairs:?}");
+        assert!(pairs.contains(&("seats".into(), "-2".into())), "{pairs:?}");
     }
 }

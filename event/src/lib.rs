@@ -7,11 +7,13 @@ mod attributes;
 mod binary;
 mod error;
 mod event;
+mod extension;
 mod parse;
 mod wire;
 
-pub use attributes::is_json;
+pub use attributes::{is_json, is_text};
 pub use binary::{is_binary, parse_binary};
 pub use error::ParseError;
 pub use event::*;
+pub use extension::ExtensionValue;
 pub use parse::{parse_event, parse_events};

@@ -73,6 +73,7 @@ pub fn parse_event(object: Map<String, Value>, default_tenant: &str) -> Result<E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ExtensionValue;
     use crate::event::{DEFAULT_TENANT, MAX_ATTRIBUTE_BYTES, Priority};
 
     fn parse(body: &str) -> Result<Vec<Event>, String> {
@@ -91,7 +92,11 @@ mod tests {
         assert_eq!(event.priority, Priority::High);
         assert_eq!(event.partitionkey.as_deref(), Some("L1"));
         assert_eq!(
-            event.extensions.get("region").map(String::as_str),
+            event
+                .extensions
+                .get("region")
+                .map(|value| value.as_text())
+                .as_deref(),
             Some("eu")
         );
         assert_eq!(event.data, br#"{"a":1}"#);
@@ -130,13 +135,44 @@ mod tests {
         );
         assert_eq!(events[3].data, b"null");
         assert_eq!(events[4].id, "last");
-        assert_eq!(
-            events[4].extensions.get("n").map(String::as_str),
-            Some("1.5")
+        let extension = |name: &str| events[4].extensions.get(name).cloned();
+        assert_eq!(extension("n"), Some(ExtensionValue::from("1.5")));
+        assert_eq!(extension("flag"), Some(ExtensionValue::Boolean(true)));
+    }
+
+    #[test]
+    fn extensions_keep_their_json_type_and_own_fields_take_strings_only() {
+        let events = parse(
+            r#"[{"source":"s","type":"t","count":-3,"big":18446744073709551615,"vip":false,"note":"5"},
+                {"source":"s","type":"t","stage":3},
+                {"source":"s","type":"t","partitionkey":true}]"#,
         );
+        let error = events.expect_err("a number as stage");
+        assert!(error.contains("event 1: stage must be a string"), "{error}");
+        let events = parse(
+            r#"{"source":"s","type":"t","count":-3,"big":18446744073709551615,"vip":false,"note":"5"}"#,
+        )
+        .expect("valid");
+        let extension = |name: &str| events[0].extensions.get(name).cloned();
+        assert_eq!(extension("count"), Some(ExtensionValue::Integer(-3)));
         assert_eq!(
-            events[4].extensions.get("flag").map(String::as_str),
-            Some("true")
+            extension("big"),
+            Some(ExtensionValue::from("18446744073709551615"))
+        );
+        assert_eq!(extension("vip"), Some(ExtensionValue::Boolean(false)));
+        assert_eq!(extension("note"), Some(ExtensionValue::from("5")));
+        for number in ["7", "-3.3e35"] {
+            let body = format!(r#"{{"source":"s","type":"t","partitionkey":{number}}}"#);
+            let error = parse(&body).expect_err(number);
+            assert!(error.contains("partitionkey must be a string"), "{error}");
+        }
+        // Null is the same as leaving the attribute out, as for context attributes.
+        let events = parse(r#"{"source":"s","type":"t","x":null,"priority":null,"stage":null}"#)
+            .expect("valid");
+        assert!(events[0].extensions.is_empty());
+        assert_eq!(
+            (events[0].priority, &events[0].stage),
+            (Priority::Normal, &None)
         );
     }
 
@@ -180,7 +216,7 @@ mod tests {
             (r#"{"source":"s","type":"t","Bad_Name":"x"}"#, "is invalid"),
             (
                 r#"{"source":"s","type":"t","ext":{"x":1}}"#,
-                "must be a string, number or boolean",
+                "must be a string, number, boolean or null",
             ),
             (r#"{"source":"s","type":"t","tenant":"a b"}"#, "tenant"),
             (
@@ -197,10 +233,6 @@ mod tests {
             (
                 r#"[{"source":"s","type":"t"},[{}]]"#,
                 "event 1: is not a JSON object",
-            ),
-            (
-                r#"{"source":"s","type":"t","x":null}"#,
-                "\"x\" must be a string, number or boolean",
             ),
             (r#"{"source":1,"type":"t"}"#, "\"source\" must be a string"),
         ];

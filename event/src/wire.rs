@@ -196,20 +196,23 @@ impl<'de> Visitor<'de> for AttributeVisitor {
     }
 
     fn visit_bool<E: Error>(self, flag: bool) -> Result<Attribute, E> {
-        Ok(Attribute::Scalar(flag.to_string()))
+        Ok(Attribute::Flag(flag))
     }
 
     fn visit_i64<E: Error>(self, number: i64) -> Result<Attribute, E> {
-        Ok(Attribute::Scalar(number.to_string()))
+        Ok(Attribute::Integer(number))
     }
 
     fn visit_u64<E: Error>(self, number: u64) -> Result<Attribute, E> {
-        Ok(Attribute::Scalar(number.to_string()))
+        Ok(i64::try_from(number).map_or_else(
+            |_| Attribute::Number(number.to_string()),
+            Attribute::Integer,
+        ))
     }
 
     fn visit_f64<E: Error>(self, number: f64) -> Result<Attribute, E> {
         // As serde_json writes the number: JSON has no NaN or infinity.
-        Ok(Attribute::Scalar(
+        Ok(Attribute::Number(
             serde_json::Number::from_f64(number).map_or_else(String::new, |n| n.to_string()),
         ))
     }

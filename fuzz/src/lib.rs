@@ -24,7 +24,7 @@ pub fn assert_storable(event: &Event) {
             "extension {name:?}"
         );
         assert!(
-            value.len() <= MAX_ATTRIBUTE_BYTES,
+            value.as_text().len() <= MAX_ATTRIBUTE_BYTES,
             "long extension {name:?}"
         );
     }

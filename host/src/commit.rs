@@ -289,8 +289,7 @@ pub(crate) fn build_emitted(
     let correlation = parent
         .extensions
         .get("correlationid")
-        .unwrap_or(&parent.id)
-        .clone();
+        .map_or_else(|| parent.id.clone(), ToString::to_string);
     emitted
         .into_iter()
         .map(|new| {
@@ -306,14 +305,14 @@ pub(crate) fn build_emitted(
             child.hops = hops;
             child.ingested_at_ms = now_ms();
             for (name, value) in new.extensions {
-                child.set_extension(&name, value)?;
+                child.set_extension(&name, value.into())?;
             }
             child
                 .extensions
-                .insert("causationid".to_owned(), parent.id.clone());
+                .insert("causationid".to_owned(), parent.id.as_str().into());
             child
                 .extensions
-                .insert("correlationid".to_owned(), correlation.clone());
+                .insert("correlationid".to_owned(), correlation.as_str().into());
             crate::telemetry::trace_context::hand_down(parent, &mut child);
             Ok(child)
         })

@@ -30,11 +30,11 @@ const MAX_BULK: usize = 10_000;
 
 const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// Filter and paging of the listing and the bulk replay.
+/// Filter and paging of the listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct DeadQuery {
+pub struct ListQuery {
     /// Only this plugin's.
     plugin: Option<String>,
     /// Only this tenant's.
@@ -42,37 +42,64 @@ pub struct DeadQuery {
     /// Only events of this type.
     #[serde(rename = "type")]
     kind: Option<String>,
-    /// How many: a page of the listing (1 to 1,000, default 100), or a bulk
-    /// replay (1 to 10,000, default 1,000).
+    /// How many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// The listing's `next_cursor`, for the next page.
+    /// The listing's `next_cursor`, for the next page (unpadded base64url).
+    #[param(
+        pattern = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$"
+    )]
     cursor: Option<String>,
 }
 
-impl DeadQuery {
-    /// The filter, confined to the caller's tenant.
-    fn filter(&self, caller: &Caller) -> Result<DeadFilter, ApiError> {
-        if let Some(tenant) = &self.tenant {
-            caller.require_tenant(tenant)?;
-        }
-        Ok(DeadFilter {
-            plugin: self.plugin.clone(),
-            tenant: caller
-                .own_tenant()
-                .map(str::to_owned)
-                .or_else(|| self.tenant.clone()),
-            kind: self.kind.clone(),
-        })
-    }
+/// Filter of the bulk replay; it takes no cursor, since replayed letters
+/// leave the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// Only this plugin's.
+    plugin: Option<String>,
+    /// Only this tenant's.
+    tenant: Option<String>,
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// How many at most (default 1,000).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+}
 
-    fn limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
-        let limit = self.limit.unwrap_or(default);
-        if limit == 0 || limit > max {
-            return Err(ApiError::BadRequest(format!("limit must be 1 to {max}")));
-        }
-        Ok(limit)
+/// The filter of `plugin`, `tenant` and `kind`, confined to the caller's tenant.
+fn filter(
+    caller: &Caller,
+    plugin: &Option<String>,
+    tenant: &Option<String>,
+    kind: &Option<String>,
+) -> Result<DeadFilter, ApiError> {
+    if let Some(tenant) = tenant {
+        caller.require_tenant(tenant)?;
     }
+    Ok(DeadFilter {
+        plugin: plugin.clone(),
+        tenant: caller
+            .own_tenant()
+            .map(str::to_owned)
+            .or_else(|| tenant.clone()),
+        kind: kind.clone(),
+    })
+}
 
+/// `limit`, or `default` if not given; 400 outside 1 to `max`.
+fn limit(limit: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > max {
+        return Err(ApiError::BadRequest(format!("limit must be 1 to {max}")));
+    }
+    Ok(limit)
+}
+
+impl ListQuery {
     fn cursor(&self) -> Result<Option<Vec<u8>>, ApiError> {
         self.cursor
             .as_deref()
@@ -104,7 +131,7 @@ pub struct OneEventQuery {
     path = "/v1/dead-letters",
     tag = "dead-letters",
     summary = "List dead letters, oldest first",
-    params(DeadQuery),
+    params(ListQuery),
     responses(
         (status = 200, description = "`dead_letters` (event, plugin, attempts, last error) and `next_cursor`", body = Object),
         (status = 400, description = "A bad limit or cursor", body = ErrorBody),
@@ -113,12 +140,12 @@ pub struct OneEventQuery {
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
-    Query(query): Query<DeadQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let page = DeadLetterPage {
-        filter: query.filter(&caller)?,
+        filter: filter(&caller, &query.plugin, &query.tenant, &query.kind)?,
         cursor: query.cursor()?,
-        limit: query.limit(PAGE, MAX_PAGE)?,
+        limit: limit(query.limit, PAGE, MAX_PAGE)?,
     };
     let listing = app
         .backend
@@ -145,29 +172,23 @@ pub async fn list(
     path = "/v1/dead-letters/replay",
     tag = "dead-letters",
     summary = "Replay every dead letter that matches",
-    params(DeadQuery),
+    params(BulkQuery),
     responses(
         (status = 200, description = "How many were `replayed`, and whether `more` match", body = Object),
-        (status = 400, description = "A bad limit, or a cursor", body = ErrorBody),
+        (status = 400, description = "A bad limit, or an unknown parameter (a bulk replay takes no cursor)", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn replay_matching(
     State(app): State<AppState>,
     caller: Caller,
-    Query(query): Query<DeadQuery>,
+    Query(query): Query<BulkQuery>,
 ) -> Result<Json<Value>, ApiError> {
     app.require_fjall("POST /v1/dead-letters/replay")?;
-    if query.cursor.is_some() {
-        return Err(ApiError::BadRequest(
-            "a bulk replay takes no cursor: replayed letters leave the list".into(),
-        ));
-    }
-    let limit = query.limit(BULK, MAX_BULK)?;
+    let limit = limit(query.limit, BULK, MAX_BULK)?;
+    let filter = filter(&caller, &query.plugin, &query.tenant, &query.kind)?;
     let pipeline = &app.pipeline;
-    let page = pipeline
-        .queue
-        .dead_letters(&query.filter(&caller)?, None, limit)?;
+    let page = pipeline.queue.dead_letters(&filter, None, limit)?;
     let targets: Vec<(Seq, String)> = page
         .letters
         .into_iter()

@@ -6,14 +6,15 @@ use axum::extract::State;
 
 use super::extract::{Path, Query};
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use utoipa::IntoParams;
 
 use super::event_ref;
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::Event;
-use crate::event::is_json;
+use crate::event::{is_json, is_text};
 
 /// The query parameters that narrow an event id shared by several events.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -34,7 +35,7 @@ pub struct EventQuery {
     summary = "Read an event with its deliveries",
     params(("id" = String, Path, description = "The event id"), EventQuery),
     responses(
-        (status = 200, description = "The event, its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = Object),
+        (status = 200, description = "The event in the CloudEvents JSON format (`specversion`, attributes, typed extensions, `data` or `data_base64`), its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = Object),
         (status = 404, description = "No event the caller may see has the id", body = ErrorBody),
         (status = 409, description = "Several events have the id: `ambiguous_event_id`", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
@@ -45,7 +46,7 @@ pub async fn get_event(
     caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventView>, ApiError> {
     app.require_fjall("GET /v1/events/{id}")?;
     let queue = &app.pipeline.queue;
     let seq = event_ref::resolve(
@@ -60,43 +61,77 @@ pub async fn get_event(
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))?;
     let deliveries = queue.deliveries_of(seq)?;
 
-    let mut view = serde_json::to_value(&event).map_err(|_| ApiError::Internal)?;
-    if let Value::Object(fields) = &mut view {
-        fields.remove("ingested_at_ms");
-        fields.insert("sequence".into(), json!(seq));
-        fields.insert(
-            "ingested_at".into(),
-            json!(super::rfc3339(event.ingested_at_ms)),
-        );
-        let (name, data) = data_view(&event);
-        if let Some(data) = data {
-            fields.insert(name.into(), data);
-        }
-        fields.insert(
-            "deliveries".into(),
-            serde_json::to_value(&deliveries).map_err(|_| ApiError::Internal)?,
-        );
-    }
-    Ok(Json(view))
+    let Value::Object(mut attributes) =
+        serde_json::to_value(&event).map_err(|_| ApiError::Internal)?
+    else {
+        return Err(ApiError::Internal);
+    };
+    attributes.remove("ingested_at_ms");
+    Ok(Json(EventView {
+        specversion: "1.0",
+        attributes,
+        sequence: seq,
+        ingested_at: super::rfc3339(event.ingested_at_ms),
+        data: DataView::of(&event),
+        deliveries: serde_json::to_value(&deliveries).map_err(|_| ApiError::Internal)?,
+    }))
 }
 
-/// `data` as JSON when it is JSON, as text when it is UTF-8, else `data_base64`.
-fn data_view(event: &Event) -> (&'static str, Option<Value>) {
-    if event.data.is_empty() {
-        return ("data", None);
-    }
-    if event.datacontenttype.as_deref().is_some_and(is_json)
-        && let Ok(value) = serde_json::from_slice(&event.data)
-    {
-        return ("data", Some(value));
-    }
-    match std::str::from_utf8(&event.data) {
-        Ok(text) => ("data", Some(Value::String(text.to_owned()))),
-        Err(_) => (
-            "data_base64",
-            Some(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(&event.data),
-            )),
-        ),
+/// The answer: the event in the CloudEvents JSON format, with weir's fields.
+#[derive(Serialize)]
+pub struct EventView {
+    /// Every event weir holds is CloudEvents 1.0.
+    specversion: &'static str,
+    /// The attributes and extensions, as `Event` serializes them.
+    #[serde(flatten)]
+    attributes: Map<String, Value>,
+    /// Where the event is in the log.
+    sequence: u64,
+    /// When weir made it durable (RFC 3339).
+    ingested_at: String,
+    /// `data` or `data_base64`, if the event has a payload.
+    #[serde(flatten)]
+    data: Option<DataView>,
+    /// Each plugin's delivery: state, attempts, history, result or error.
+    deliveries: Value,
+}
+
+/// The payload as the CloudEvents JSON format writes it.
+#[derive(Serialize)]
+enum DataView {
+    /// JSON data, exactly as received: members in their order, numbers as
+    /// written (the stored text, not a re-encoded tree).
+    #[serde(rename = "data")]
+    Json(Box<RawValue>),
+    /// Text data.
+    #[serde(rename = "data")]
+    Text(String),
+    /// Binary data, and data that is not what its media type says.
+    #[serde(rename = "data_base64")]
+    Base64(String),
+}
+
+impl DataView {
+    /// JSON as JSON, text as a string, anything else as base64: by the
+    /// event's `datacontenttype`, not by what the bytes look like, so binary
+    /// data that happens to be UTF-8 is still binary. With no type, UTF-8
+    /// is shown as text.
+    fn of(event: &Event) -> Option<DataView> {
+        if event.data.is_empty() {
+            return None;
+        }
+        let media_type = event.datacontenttype.as_deref();
+        let text = std::str::from_utf8(&event.data).ok();
+        if media_type.is_some_and(is_json)
+            && let Some(raw) = text.and_then(|text| RawValue::from_string(text.to_owned()).ok())
+        {
+            return Some(DataView::Json(raw));
+        }
+        Some(match text {
+            Some(text) if media_type.is_none_or(|t| is_text(t) || is_json(t)) => {
+                DataView::Text(text.to_owned())
+            }
+            _ => DataView::Base64(base64::engine::general_purpose::STANDARD.encode(&event.data)),
+        })
     }
 }

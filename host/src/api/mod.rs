@@ -17,6 +17,7 @@ mod replay;
 mod request_id;
 mod routes;
 mod tenants;
+mod whole_number;
 
 use std::sync::Arc;
 
@@ -82,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
     let guard = axum::middleware::from_fn_with_state(state.clone(), open_guard::guard);
-    let (router, mut document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, document) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(events::get_event))
         .routes(routes!(dead_letters::list))
         .routes(routes!(dead_letters::replay_matching))
@@ -105,8 +106,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(guard)
         .merge(open)
         .split_for_parts();
-    openapi::add_error_answers(&mut document);
-    let document = Json(document);
+    let document = Json(openapi::finish(
+        document,
+        state.pipeline.config.auth.enabled,
+    ));
     router
         .route("/v1/openapi.json", get(move || async move { document }))
         .fallback(not_found)

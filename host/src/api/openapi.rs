@@ -11,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::ErrorBody;
-use crate::event::Priority;
+use crate::event::{MAX_ATTRIBUTE_BYTES, Priority, RESERVED_NAMES};
 
 /// The document's fixed parts; the paths come from the router.
 #[derive(OpenApi)]
@@ -53,10 +53,85 @@ impl Modify for BearerToken {
     }
 }
 
+/// The served document: the router's paths with their error answers, the
+/// auth in force, and what the derives cannot say about event attributes.
+pub fn finish(mut openapi: utoipa::openapi::OpenApi, auth_enabled: bool) -> serde_json::Value {
+    add_error_answers(&mut openapi);
+    if !auth_enabled {
+        drop_auth(&mut openapi);
+    }
+    let mut document = serde_json::to_value(openapi).unwrap_or_default();
+    require_an_event(&mut document);
+    let schemas = &mut document["components"]["schemas"];
+    let event = &mut schemas["CloudEvent"];
+    event["propertyNames"] = extension_names(&event["properties"]);
+    // `data_base64: null` is as good as leaving it out; both given is refused.
+    event["not"] = serde_json::json!({
+        "required": ["data", "data_base64"],
+        "properties": {"data_base64": {"type": "string"}},
+    });
+    // The derive takes no length for a variant's field.
+    for variant in schemas["ExtensionValue"]["oneOf"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if variant["type"] == "string" {
+            variant["maxLength"] = MAX_ATTRIBUTE_BYTES.into();
+        }
+    }
+    document
+}
+
+/// Every array of events in `value` holds at least one: an empty batch is refused.
+fn require_an_event(value: &mut serde_json::Value) {
+    let event = serde_json::json!({"$ref": "#/components/schemas/CloudEvent"});
+    if value["type"] == "array" && value["items"] == event {
+        value["minItems"] = 1.into();
+    }
+    match value {
+        serde_json::Value::Object(members) => members.values_mut().for_each(require_an_event),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(require_an_event),
+        _ => {}
+    }
+}
+
+/// The names an event object may have: its attributes (`properties`), and
+/// extension names (1 to 20 lowercase letters or digits) but those weir
+/// keeps for itself.
+fn extension_names(properties: &serde_json::Value) -> serde_json::Value {
+    let attributes: Vec<&String> = properties
+        .as_object()
+        .map(|properties| properties.keys().collect())
+        .unwrap_or_default();
+    let reserved: Vec<&str> = RESERVED_NAMES
+        .into_iter()
+        .filter(|name| !attributes.iter().any(|attribute| attribute == name))
+        .collect();
+    serde_json::json!({
+        "anyOf": [{"pattern": "^[a-z0-9]{1,20}$"}, {"enum": attributes}],
+        "not": {"enum": reserved},
+    })
+}
+
+/// With auth off (no `[auth]` tokens) no operation asks for a token, and the
+/// document says so: it describes the server that serves it.
+fn drop_auth(openapi: &mut utoipa::openapi::OpenApi) {
+    openapi.security = None;
+    for item in openapi.paths.paths.values_mut() {
+        for operation in operations(item) {
+            operation.security = None;
+        }
+    }
+    if let Some(components) = &mut openapi.components {
+        components.security_schemes.clear();
+    }
+}
+
 /// Every operation can fail with an error body (401, 403, 503 and the rest),
 /// so each gets a `default` response saying so. Run once the router has
 /// added the paths.
-pub fn add_error_answers(openapi: &mut utoipa::openapi::OpenApi) {
+fn add_error_answers(openapi: &mut utoipa::openapi::OpenApi) {
     let content = ContentBuilder::new()
         .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
             "ErrorBody",
@@ -107,8 +182,9 @@ pub struct CloudEvent {
     /// `1.0` if given.
     #[schema(pattern = "^1\\.0$")]
     pub specversion: Option<String>,
-    /// Unique per tenant and source; generated (UUIDv7) if missing.
-    #[schema(max_length = 256)]
+    /// Unique per tenant and source; generated (UUIDv7) if missing. At most
+    /// 256 bytes, no NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00]*$")]
     pub id: Option<String>,
     /// Who produced the event (a URI reference).
     #[schema(min_length = 1, max_length = 4096)]
@@ -118,14 +194,21 @@ pub struct CloudEvent {
     #[schema(min_length = 1, max_length = 4096)]
     pub kind: String,
     /// What the event is about.
+    #[schema(min_length = 1, max_length = 4096)]
     pub subject: Option<String>,
     /// When it happened (RFC 3339).
+    #[schema(min_length = 1, max_length = 4096)]
     pub time: Option<String>,
     /// The media type of `data`.
+    #[schema(min_length = 1, max_length = 4096)]
     pub datacontenttype: Option<String>,
     /// The payload: any JSON, or a string for a non-JSON `datacontenttype`.
     pub data: Option<serde_json::Value>,
-    /// The payload as base64, instead of `data`.
+    /// The payload as base64 (padded, canonical), instead of `data`.
+    #[schema(
+        min_length = 1,
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     pub data_base64: Option<String>,
     /// Whose event it is (default `default`, or the token's tenant).
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -134,14 +217,16 @@ pub struct CloudEvent {
     pub priority: Option<Priority>,
     /// Workflow stage, free text routes can match.
     pub stage: Option<String>,
-    /// Events with the same key are handled in order.
+    /// Events with the same key are handled in order. At most 256 bytes, no NUL.
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\x00]*$")]
     pub partitionkey: Option<String>,
     /// Other extension attributes.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, ExtensionValue>,
 }
 
-/// The value of an extension attribute; weir keeps it as text.
+/// The value of an extension attribute. A boolean and a whole number come
+/// back as sent; any other number comes back as its text.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum ExtensionValue {

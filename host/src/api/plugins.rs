@@ -252,7 +252,8 @@ fn set_paused(
 pub struct StateQuery {
     /// Whose state (default: the caller's tenant, or `default`).
     tenant: Option<String>,
-    /// Entries per page (1 to 1,000; default 1,000).
+    /// Entries per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Start after this key: the `next_after` of the previous page.
     after: Option<String>,

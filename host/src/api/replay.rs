@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::whole_number;
 use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
 use crate::dispatch::ReplaySpec;
 
@@ -28,10 +29,14 @@ pub struct ReplayRequest {
     /// RFC 3339: events ingested at or after this time.
     since: Option<String>,
     /// Events from this sequence number on.
+    #[serde(default, deserialize_with = "whole_number::optional")]
     since_sequence: Option<u64>,
     /// Events up to this sequence number (default: the newest now).
+    #[serde(default, deserialize_with = "whole_number::optional")]
     until_sequence: Option<u64>,
-    /// Deliveries queued per second (1 to 100,000; default 500).
+    /// Deliveries queued per second (default 500).
+    #[serde(default, deserialize_with = "whole_number::optional")]
+    #[schema(minimum = 1, maximum = 100_000)]
     rate_per_sec: Option<u32>,
 }
 

@@ -19,7 +19,7 @@ use crate::config::Unmatched;
     request_body(content = CloudEvent, content_type = "application/json"),
     responses(
         (status = 200, description = "Every route's verdict and the `plugins` the event would reach; nothing is stored", body = Object),
-        (status = 400, description = "Not a valid event", body = ErrorBody),
+        (status = 400, description = "Not a valid event, or an array: explain takes one event", body = ErrorBody),
         (status = 415, description = "The body is not JSON (Content-Type)", body = ErrorBody),
     ),
 )]
@@ -32,6 +32,11 @@ pub async fn explain(
     let pipeline = &app.pipeline;
     require_json(&headers)?;
     let body = read_body(body, &pipeline.config.ingest).await?;
+    if body.trim_ascii_start().starts_with(b"[") {
+        return Err(ApiError::InvalidEvent(
+            "explain takes one event object, not a batch".into(),
+        ));
+    }
     let mut events = crate::event::parse_events(&body, 1, caller.default_tenant())?;
     let event = events
         .pop()

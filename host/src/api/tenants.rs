@@ -63,7 +63,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     path = "/v1/tenants/{tenant}/pause",
     tag = "tenants",
     summary = "Hold a tenant's deliveries",
-    params(("tenant" = String, Path, description = "The tenant")),
+    params(("tenant" = String, Path, description = "The tenant", pattern = "^[A-Za-z0-9._-]{1,64}$")),
     responses(
         (status = 200, description = "The tenant is paused", body = Object),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
@@ -88,7 +88,7 @@ pub async fn pause(
     path = "/v1/tenants/{tenant}/resume",
     tag = "tenants",
     summary = "Release a paused tenant's deliveries",
-    params(("tenant" = String, Path, description = "The tenant")),
+    params(("tenant" = String, Path, description = "The tenant", pattern = "^[A-Za-z0-9._-]{1,64}$")),
     responses(
         (status = 200, description = "Every held delivery is ready again", body = Object),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),

@@ -60,7 +60,9 @@ pub fn hold(
     let key = value
         .to_str()
         .ok()
-        .filter(|key| (1..=MAX_KEY_BYTES).contains(&key.len()) && !key.contains(' '))
+        .filter(|key| {
+            (1..=MAX_KEY_BYTES).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+        })
         .ok_or_else(|| {
             ApiError::BadRequest(format!(
                 "Idempotency-Key must be 1 to {MAX_KEY_BYTES} visible ASCII characters"

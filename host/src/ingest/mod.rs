@@ -44,14 +44,17 @@ const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
     path = "/v1/events",
     tag = "events",
     summary = "Ingest events",
+    // The binary mode is told here, not as a `ce-specversion` header
+    // parameter: OpenAPI cannot say that the header makes `ce-source` and
+    // `ce-type` required and turns the body into data of any media type.
     description = "One event or a batch, in weir's JSON form or CloudEvents 1.0 (structured, \
-        batch, or binary mode: attributes in `ce-*` headers and the body as the data). \
-        Answers 202 once the events are durable; a batch is stored whole or not at all.",
+        batch, or binary mode). In binary mode a `ce-specversion: 1.0` header marks the \
+        request, every `ce-*` header is an attribute (`ce-source` and `ce-type` required), \
+        and the body, of any media type, is the data. Answers 202 once the events are \
+        durable; a batch is stored whole or not at all.",
     params(
-        ("Idempotency-Key" = Option<String>, Header,
-            description = "1 to 255 characters; a repeat of the request within the dedup window gets the first answer again"),
-        ("ce-specversion" = Option<String>, Header,
-            description = "`1.0` selects the CloudEvents binary mode: every `ce-*` header is an attribute"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+            description = "1 to 255 visible ASCII characters; a repeat of the request within the dedup window gets the first answer again"),
     ),
     request_body(
         description = "An event or an array of events",

@@ -38,7 +38,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CorruptEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Priority;
+    use crate::event::{ExtensionValue, Priority};
 
     #[test]
     fn round_trip_keeps_payload_bytes() {
@@ -54,12 +54,31 @@ mod tests {
             priority: Priority::High,
             stage: None,
             partitionkey: Some("k".into()),
-            extensions: [("x".to_owned(), "1".to_owned())].into(),
+            extensions: [
+                ("x".to_owned(), "1".into()),
+                ("n".to_owned(), ExtensionValue::Integer(7)),
+                ("vip".to_owned(), ExtensionValue::Boolean(true)),
+            ]
+            .into(),
             hops: 2,
             ingested_at_ms: 5,
         };
         assert_eq!(decode(&encode(&event)).expect("decodes"), event);
         assert!(decode(&[1, 0]).is_err());
         assert!(decode(&[200, 0, 0, 0, b'{']).is_err());
+    }
+
+    /// Before extensions kept their JSON types, every value was stored as a
+    /// string; such an event still reads, its values as the strings they were.
+    #[test]
+    fn reads_an_event_stored_with_extensions_as_strings() {
+        let header = br#"{"id":"e1","source":"s","type":"t","tenant":"acme","priority":"normal","n":"7","vip":"true","hops":0,"ingested_at_ms":5}"#;
+        let mut bytes = (header.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(b"payload");
+        let event = decode(&bytes).expect("an event of the previous build decodes");
+        assert_eq!(event.extensions["n"], ExtensionValue::from("7"));
+        assert_eq!(event.extensions["vip"], ExtensionValue::from("true"));
+        assert_eq!(event.data, b"payload");
     }
 }

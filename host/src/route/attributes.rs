@@ -3,6 +3,8 @@
 //! NAME is any CloudEvents attribute of the event: a context attribute
 //! (`subject`, `datacontenttype`, ...) or an extension (`region`, `plan`, ...).
 
+use std::borrow::Cow;
+
 use crate::event::Event;
 
 /// One condition on one attribute.
@@ -52,21 +54,23 @@ impl Predicate {
     }
 }
 
-/// The value of the attribute `name` of `event`, if it has one.
-pub fn attribute<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
-    match name {
-        "id" => Some(&event.id),
-        "source" => Some(&event.source),
-        "type" => Some(&event.kind),
-        "tenant" => Some(&event.tenant),
+/// The value of the attribute `name` of `event`, if it has one, as text:
+/// routes match a typed extension by its text (`true`, `42`).
+pub fn attribute<'a>(event: &'a Event, name: &str) -> Option<Cow<'a, str>> {
+    let field = match name {
+        "id" => Some(event.id.as_str()),
+        "source" => Some(event.source.as_str()),
+        "type" => Some(event.kind.as_str()),
+        "tenant" => Some(event.tenant.as_str()),
         "priority" => Some(event.priority.as_str()),
         "subject" => event.subject.as_deref(),
         "time" => event.time.as_deref(),
         "datacontenttype" => event.datacontenttype.as_deref(),
         "stage" => event.stage.as_deref(),
         "partitionkey" => event.partitionkey.as_deref(),
-        extension => event.extensions.get(extension).map(String::as_str),
-    }
+        extension => return event.extensions.get(extension).map(|value| value.as_text()),
+    };
+    field.map(Cow::Borrowed)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ impl Condition {
     /// Whether `event` passes it.
     pub fn holds(&self, event: &Event) -> bool {
         let value = attribute(event, &self.field);
+        let value = value.as_deref();
         match &self.test {
             Test::Glob(glob) => value.is_some_and(|value| glob.is_match(value)),
             Test::Predicate(predicate) => predicate.holds(value),

@@ -349,6 +349,7 @@ fn conditions(spec: &MatchSpec) -> Result<Vec<Condition>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::ExtensionValue;
 
     fn event(kind: &str, tenant: &str) -> Event {
         Event::new("1".into(), "test".into(), kind.into(), tenant.into())
@@ -438,7 +439,7 @@ mod tests {
         .expect("valid table");
         let mut vip = event("booking.created", "acme");
         vip.extensions = [("region", "uk"), ("vip", "yes"), ("plan", "pro")]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .map(|(k, v)| (k.to_owned(), v.into()))
             .into();
         assert_eq!(table.plugins_for(&vip), ["vip"]);
         vip.extensions.insert("plan".into(), "free".into());
@@ -450,6 +451,30 @@ mod tests {
             table.plugins_for(&event("booking.created", "acme")),
             ["unplaced"]
         );
+    }
+
+    #[test]
+    fn a_typed_extension_is_matched_by_its_text() {
+        let table = table(
+            r#"
+            [[route]]
+            name = "big vip"
+            match = { attributes = { vip = "true", seats = { one_of = ["40", "41"] } } }
+            plugins = ["vip"]
+            "#,
+        )
+        .expect("valid table");
+        let mut event = event("booking.created", "acme");
+        event.extensions = [
+            ("vip".to_owned(), ExtensionValue::Boolean(true)),
+            ("seats".to_owned(), ExtensionValue::Integer(41)),
+        ]
+        .into();
+        assert_eq!(table.plugins_for(&event), ["vip"]);
+        event
+            .extensions
+            .insert("seats".into(), ExtensionValue::Integer(4));
+        assert!(table.plugins_for(&event).is_empty());
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn header_fields(headers: &HeaderMap) -> HashMap<String, String> {
 }
 
 fn event_fields(event: &Event) -> HashMap<String, String> {
-    fields(|field| event.extensions.get(field).cloned())
+    fields(|field| event.extensions.get(field).map(ToString::to_string))
 }
 
 /// The trace context's fields that `value` has.
@@ -93,6 +93,6 @@ fn put(event: &mut Event, fields: &HashMap<String, String>) {
     event.extensions.extend(
         fields
             .iter()
-            .map(|(field, value)| (field.clone(), value.clone())),
+            .map(|(field, value)| (field.clone(), value.as_str().into())),
     );
 }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::support::{Answer, Weir, Workspace, settled_event};
 
-const ROUTES: &str = r#"
+/// Routes `doomed` events to a plugin that fails them.
+pub const ROUTES: &str = r#"
 [[route]]
 name = "doomed"
 match = { type = "doomed" }

@@ -131,7 +131,7 @@ fn dead_letter_requests_with_bad_input_are_refused() {
             "POST",
             "/v1/dead-letters/replay?cursor=abc",
             400,
-            "no cursor",
+            "unknown field `cursor`",
         ),
         (
             "POST",

@@ -53,14 +53,15 @@ fn a_repeated_request_gets_the_first_answer_and_stores_nothing_new() {
     assert_eq!(weir.get("/v1/events/other").status, 404);
 
     // A bad key is refused by name; a request that failed leaves its key free.
-    let long = "k".repeat(256);
-    let refused = post_keyed(&weir, &long, &other);
-    assert_eq!(refused.status, 400, "{}", refused.text);
-    assert!(
-        refused.text.contains("Idempotency-Key must be"),
-        "{}",
-        refused.text
-    );
+    for bad in ["k".repeat(256), "tab\tinside".to_owned()] {
+        let refused = post_keyed(&weir, &bad, &other);
+        assert_eq!(refused.status, 400, "{bad:?}: {}", refused.text);
+        assert!(
+            refused.text.contains("Idempotency-Key must be"),
+            "{}",
+            refused.text
+        );
+    }
     let invalid = post_keyed(&weir, "fresh", r#"{"id": "x"}"#);
     assert_eq!(invalid.status, 400, "{}", invalid.text);
     let retried = post_keyed(&weir, "fresh", &other);

@@ -23,6 +23,7 @@ mod dashboard;
 mod dead_letters;
 mod disk_full;
 mod egress;
+mod event_fidelity;
 mod event_identity;
 mod events_show;
 mod example_pipeline;

@@ -1,17 +1,22 @@
 //! The OpenAPI document at `/v1/openapi.json`: it lists every route the API
-//! serves, and schemathesis (from PyPI, installed by `.ci/run`) generates
-//! requests from it against a live weir without getting a server error.
+//! serves, and describes the server that serves it. schemathesis (from PyPI,
+//! installed by `.ci/run`) generates requests from it against a live weir,
+//! with auth off and with tokens, and runs every check it has: no server
+//! error, and every answer, constraint, status and auth rule as documented.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::auth::{call, start_with_tokens};
-use crate::support::run_python;
+use crate::auth::{ROUTES, call, start_with_tokens};
+use crate::support::{Weir, Workspace, run_python};
 
-/// The longest a schemathesis run may take; it needs about 15 s.
+/// The longest a schemathesis run may take; it needs about 45 s.
 const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// How schemathesis is told what no schema can say (`tests/schemathesis.toml`).
+const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis.toml");
 
 /// Every operation of the API, as (method, path).
 const OPERATIONS: [(&str, &str); 22] = [
@@ -87,43 +92,138 @@ fn the_document_lists_every_route_with_its_errors_and_auth() {
 }
 
 #[test]
-fn schemathesis_finds_no_server_error() {
+fn without_tokens_the_document_asks_for_none() {
+    let workspace = Workspace::new(&["test-always-fail"], ROUTES);
+    let weir = workspace.start();
+    let document = weir.get("/v1/openapi.json").body;
+    assert!(
+        document.get("security").is_none(),
+        "{}",
+        document["security"]
+    );
+    assert_eq!(document["components"]["securitySchemes"], Value::Null);
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            assert!(
+                operation.get("security").is_none(),
+                "{method} {path} asks for a token with auth off"
+            );
+        }
+    }
+    weir.stop();
+}
+
+#[test]
+fn the_document_states_the_constraints_the_server_enforces() {
+    let workspace = Workspace::new(&["test-always-fail"], ROUTES);
+    let weir = workspace.start();
+    let document = weir.get("/v1/openapi.json").body;
+    let parameter = |path: &str, method: &str, name: &str| {
+        document["paths"][path][method]["parameters"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or(Value::Null)
+    };
+    let limit = parameter("/v1/dead-letters", "get", "limit");
+    assert_eq!(
+        (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+        (&json!(1), &json!(1000))
+    );
+    assert_eq!(
+        parameter("/v1/dead-letters/replay", "post", "cursor"),
+        Value::Null,
+        "a bulk replay takes no cursor"
+    );
+    let tenant = parameter("/v1/tenants/{tenant}/pause", "post", "tenant");
+    assert_eq!(tenant["schema"]["pattern"], "^[A-Za-z0-9._-]{1,64}$");
+    let schemas = &document["components"]["schemas"];
+    let rate = &schemas["ReplayRequest"]["properties"]["rate_per_sec"];
+    assert_eq!(
+        (&rate["minimum"], &rate["maximum"]),
+        (&json!(1), &json!(100000))
+    );
+    let names = &schemas["CloudEvent"]["propertyNames"];
+    assert_eq!(names["anyOf"][0]["pattern"], "^[a-z0-9]{1,20}$");
+    assert!(
+        names["not"]["enum"]
+            .as_array()
+            .expect("reserved")
+            .contains(&json!("hops")),
+        "{names}"
+    );
+    // Each answer the server gives these requests is one the document names.
+    let batch = weir.post_json("/v1/routes/explain", r#"[null, null]"#);
+    assert_eq!(batch.status, 400, "{}", batch.text);
+    assert!(batch.text.contains("not a batch"), "{}", batch.text);
+    let replay = r#"{"plugin": "test-always-fail", "since_sequence": 0, "rate_per_sec": 147.0}"#;
+    let answer = weir.post_json("/v1/replay", replay);
+    assert_eq!(
+        answer.status, 202,
+        "a whole number is an integer: {}",
+        answer.text
+    );
+    let fraction = weir.post_json("/v1/replay", &replay.replace("147.0", "1.5"));
+    assert_eq!(fraction.status, 400, "{}", fraction.text);
+    assert!(
+        fraction.text.contains("1.5 is not a whole number"),
+        "{}",
+        fraction.text
+    );
+    weir.stop();
+}
+
+#[test]
+fn schemathesis_passes_every_check_with_auth_off() {
+    let workspace = Workspace::new(&["test-always-fail"], ROUTES);
+    let weir = workspace.start();
+    run_schemathesis(&workspace, weir, None);
+}
+
+#[test]
+fn schemathesis_passes_every_check_with_tokens() {
     let (workspace, weir, tokens) = start_with_tokens();
+    run_schemathesis(&workspace, weir, Some(&tokens.admin));
+}
+
+/// Runs schemathesis with `--checks all` against `weir`, as the admin if
+/// there is a `token`, and asserts that every check passed and nothing went
+/// wrong inside.
+fn run_schemathesis(workspace: &Workspace, weir: Weir, token: Option<&str>) {
     // Something to read: one event that reaches its (failing) plugin.
-    let event = json!({"id": "seed-1", "source": "tests", "type": "order.placed"});
+    let event = json!({"id": "seed-1", "source": "tests", "type": "doomed"});
     let answer = call(
         &weir,
         "POST",
         "/v1/events",
-        &tokens.admin,
+        token.unwrap_or(""),
         &event.to_string(),
     );
     assert_eq!(answer.status, 202, "{}", answer.text);
 
     let schema = weir.url("/v1/openapi.json");
-    let bearer = format!("Authorization: Bearer {}", tokens.admin);
-    // Bounded: examples per operation, a timeout per request, and a watchdog.
-    let (code, printed) = run_python(
-        &[
-            "-m",
-            "schemathesis.cli",
-            "run",
-            &schema,
-            "--checks",
-            "not_a_server_error",
-            "--max-examples",
-            "25",
-            "--request-timeout",
-            "10",
-            "--seed",
-            "1",
-            "-H",
-            &bearer,
-            "--no-color",
-        ],
-        &workspace.path().join("schemathesis.txt"),
-        RUN_LIMIT,
-    );
+    let bearer = token.map(|token| format!("Authorization: Bearer {token}"));
+    let mut args = vec![
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        CONFIG,
+        "run",
+        &schema,
+        "--checks",
+        "all",
+        // Bounded: examples per operation, a timeout per request, and a watchdog.
+        "--max-examples",
+        "20",
+        "--request-timeout",
+        "10",
+        "--seed",
+        "7",
+        "--no-color",
+    ];
+    if let Some(bearer) = &bearer {
+        args.extend(["-H", bearer]);
+    }
+    let (code, printed) = run_python(&args, &workspace.path().join("schemathesis.txt"), RUN_LIMIT);
     assert!(
         code == Some(0),
         "schemathesis failed or ran past {RUN_LIMIT:?} (it comes from \
@@ -135,7 +235,7 @@ fn schemathesis_finds_no_server_error() {
     assert_eq!(weir.get("/healthz").status, 200);
     let log = weir.log_text();
     assert!(!log.contains("panicked"), "weir panicked:\n{log}");
-    let health: Value = call(&weir, "GET", "/readyz", &tokens.admin, "").body;
+    let health: Value = call(&weir, "GET", "/readyz", token.unwrap_or(""), "").body;
     assert_eq!(health["status"], "ready");
     weir.stop();
 }
