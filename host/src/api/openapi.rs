@@ -61,6 +61,9 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi, auth_enabled: bool) -> serd
         drop_auth(&mut openapi);
     }
     let mut document = serde_json::to_value(openapi).unwrap_or_default();
+    if !auth_enabled {
+        json_type_on_every_post(&mut document);
+    }
     require_an_event(&mut document);
     let schemas = &mut document["components"]["schemas"];
     let event = &mut schemas["CloudEvent"];
@@ -81,6 +84,24 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi, auth_enabled: bool) -> serd
         }
     }
     document
+}
+
+/// With auth off a POST to the admin API must say it is JSON, even with no
+/// body (`open_guard.rs`): the operations that take no body get one, any
+/// JSON, so that a client that follows the document sends the type.
+fn json_type_on_every_post(document: &mut serde_json::Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for post in paths.values_mut().filter_map(|item| item.get_mut("post")) {
+        if post.get("requestBody").is_none() {
+            post["requestBody"] = serde_json::json!({
+                "description": "Ignored; without [auth], send Content-Type: application/json so that a form on another web site cannot make this call",
+                "required": true,
+                "content": {"application/json": {"schema": {}}},
+            });
+        }
+    }
 }
 
 /// Every array of events in `value` holds at least one: an empty batch is refused.

@@ -108,6 +108,13 @@ fn without_tokens_the_document_asks_for_none() {
                 operation.get("security").is_none(),
                 "{method} {path} asks for a token with auth off"
             );
+            // And every POST says it is JSON, as the server then requires.
+            if method == "post" {
+                assert!(
+                    operation["requestBody"]["content"]["application/json"].is_object(),
+                    "{method} {path} takes no JSON body: {operation}"
+                );
+            }
         }
     }
     weir.stop();
