@@ -1,8 +1,9 @@
 //! Adaptive concurrency per plugin: how many of its instance slots a plugin may
-//! use right now. When its handlers slow down (a downstream it waits on is
-//! struggling) or ask to retry, the limit drops multiplicatively; while they
-//! run at their usual speed it climbs back one slot per limit's worth of
-//! successes (AIMD). It stays within [1, instance slots].
+//! use right now. When its handlers slow down or run out of time (a
+//! downstream it waits on is struggling) the limit halves; when they ask to
+//! retry it drops a little; while they run at their usual speed it climbs
+//! back one slot per limit's worth of successes (AIMD). It stays within
+//! [1, instance slots].
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -12,10 +13,28 @@ const SLOW_FACTOR: f64 = 2.0;
 /// ... and by at least this much: a millisecond handler that takes three on a
 /// busy machine is jitter, not a struggling downstream.
 const SLOW_FLOOR: Duration = Duration::from_millis(50);
-/// How far one congestion signal cuts the limit.
+/// How far a slow or timed-out attempt cuts the limit.
 const DECREASE: f64 = 0.5;
+/// How far a `retry-later` cuts it. The answer carries its own delay for its
+/// event, so it cuts gently: with a share `p` of attempts asking to retry,
+/// the limit settles where cuts and growth balance, at about
+/// sqrt((1 − p) / (p × 0.03)) slots: every slot of a 4-slot plugin while
+/// up to 8 attempts in 10 retry (a downstream that throttles now and then),
+/// one slot once nearly all do.
+const THROTTLE_DECREASE: f64 = 0.97;
 /// Weight of a new latency sample in the usual-latency average.
 const BASELINE_WEIGHT: f64 = 0.05;
+
+/// What an attempt says about the load on the plugin's downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Nothing but its latency.
+    Normal,
+    /// It asked to be retried later.
+    Throttled,
+    /// It ran out of time.
+    Overloaded,
+}
 
 /// One plugin's limit.
 pub struct AdaptiveLimit {
@@ -47,17 +66,21 @@ impl AdaptiveLimit {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).limit as u32
     }
 
-    /// Adjusts the limit after an attempt that took `latency`; `congested` is
-    /// true when the handler asked to retry or ran out of time.
-    pub fn record(&self, latency: Duration, congested: bool) -> u32 {
+    /// Adjusts the limit after an attempt that took `latency` and said `load`.
+    pub fn record(&self, latency: Duration, load: Load) -> u32 {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let baseline = *inner.baseline.get_or_insert(latency);
         let slow = latency > baseline.mul_f64(SLOW_FACTOR).max(baseline + SLOW_FLOOR);
-        if congested || slow {
-            inner.limit = (inner.limit * DECREASE).max(1.0);
-        } else {
-            inner.limit = (inner.limit + 1.0 / inner.limit).min(self.max);
-        }
+        let cut = match load {
+            _ if slow => Some(DECREASE),
+            Load::Overloaded => Some(DECREASE),
+            Load::Throttled => Some(THROTTLE_DECREASE),
+            Load::Normal => None,
+        };
+        inner.limit = match cut {
+            Some(factor) => (inner.limit * factor).max(1.0),
+            None => (inner.limit + 1.0 / inner.limit).min(self.max),
+        };
         // Faster samples pull the baseline down at once; slower ones barely move it.
         inner.baseline = Some(if latency < baseline {
             latency
@@ -77,25 +100,47 @@ mod tests {
         let limit = AdaptiveLimit::new(8);
         let fast = Duration::from_millis(1);
         for _ in 0..10 {
-            limit.record(fast, false);
+            limit.record(fast, Load::Normal);
         }
         assert_eq!(limit.current(), 8, "never above the slots");
-        limit.record(Duration::from_millis(20), false);
+        limit.record(Duration::from_millis(20), Load::Normal);
         assert_eq!(limit.current(), 8, "a little jitter is not congestion");
-        limit.record(Duration::from_millis(200), false);
-        limit.record(Duration::from_millis(200), false);
+        limit.record(Duration::from_millis(200), Load::Normal);
+        limit.record(Duration::from_millis(200), Load::Normal);
         assert_eq!(limit.current(), 2, "two slow attempts halve it twice");
         for _ in 0..5 {
-            limit.record(Duration::from_millis(200), true);
+            limit.record(Duration::from_millis(200), Load::Overloaded);
         }
         assert_eq!(limit.current(), 1, "never below one");
         for _ in 0..100 {
-            limit.record(fast, false);
+            limit.record(fast, Load::Normal);
         }
         assert_eq!(
             limit.current(),
             8,
             "it climbs back as attempts are fast again"
         );
+    }
+
+    #[test]
+    fn an_occasional_retry_later_keeps_the_slots_and_a_steady_one_gives_them_up() {
+        let fast = Duration::from_millis(1);
+        // Two attempts in three ask to retry, as a throttling downstream does.
+        let sometimes = AdaptiveLimit::new(4);
+        for n in 0..3000 {
+            let load = if n % 3 == 2 {
+                Load::Normal
+            } else {
+                Load::Throttled
+            };
+            sometimes.record(fast, load);
+        }
+        assert!(sometimes.current() >= 3, "{}", sometimes.current());
+        // Every attempt asks to retry: down to one slot.
+        let always = AdaptiveLimit::new(4);
+        for _ in 0..100 {
+            always.record(fast, Load::Throttled);
+        }
+        assert_eq!(always.current(), 1);
     }
 }

@@ -26,6 +26,7 @@ use tracing::Instrument;
 pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
 pub use breakers::{Breakers, Scope, Scoped};
 pub use concurrency::AdaptiveLimit;
+use concurrency::Load;
 pub use fair::{Fair, Tenants};
 pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
 pub use lanes::{Lanes, PluginLanes};
@@ -255,15 +256,15 @@ async fn handle(
         if let Err(failure) = &execution.result {
             tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
         }
-        let congested = matches!(
-            &execution.result,
-            Ok(Outcome::RetryLater(_))
-                | Err(Failure {
-                    kind: FailureKind::Deadline,
-                    ..
-                })
-        );
-        let limit = plugin.concurrency.record(execution.duration, congested);
+        let load = match &execution.result {
+            Ok(Outcome::RetryLater(_)) => Load::Throttled,
+            Err(Failure {
+                kind: FailureKind::Deadline,
+                ..
+            }) => Load::Overloaded,
+            _ => Load::Normal,
+        };
+        let limit = plugin.concurrency.record(execution.duration, load);
         metrics
             .concurrency_limit
             .get_or_create(&label)
