@@ -6,6 +6,7 @@ mod auth;
 mod backends;
 mod bad_input;
 mod breaker;
+mod breaker_outbound;
 mod breaker_tenants;
 mod breaker_throttled;
 mod breaker_verdicts;
