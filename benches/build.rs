@@ -3,7 +3,7 @@
 include!("../plugins/build_support.rs");
 
 fn main() {
-    let components = build_plugins(&["test-ack", "booking-normalizer"]);
+    let components = build_plugins(&["test-ack", "test-retry-twice", "booking-normalizer"]);
     println!(
         "cargo:rustc-env=WEIR_BENCH_PLUGINS={}",
         components.display()

@@ -7,14 +7,22 @@ use serde_json::{Value, json};
 use crate::recorder::{self, recorded, wait_until_idle};
 use crate::support::{Weir, Workspace, delivery, settled_event};
 
-/// `test-recorder` on its route, with fast retries and a breaker that judges
-/// after four calls and cools down in a second; `extra` adds settings.
+/// `test-recorder` on its route, with [`quick_breaker_for`]'s settings.
 pub fn quick_breaker(extra: &str) -> String {
     format!(
-        "[plugins.test-recorder]\ninstances = 2\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\n\
-         {extra}breaker_min_calls = 4\nbreaker_failure_rate = 0.5\n\
-         breaker_cooldown_ms = 1000\nbreaker_probes = 1\n{}",
+        "{}{}",
+        quick_breaker_for("test-recorder", extra),
         recorder::ROUTE
+    )
+}
+
+/// `plugin`'s settings: fast retries and a breaker that judges after four
+/// calls and cools down in a second; `extra` adds settings.
+pub fn quick_breaker_for(plugin: &str, extra: &str) -> String {
+    format!(
+        "[plugins.{plugin}]\ninstances = 2\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\n\
+         {extra}breaker_min_calls = 4\nbreaker_failure_rate = 0.5\n\
+         breaker_cooldown_ms = 1000\nbreaker_probes = 1\n"
     )
 }
 

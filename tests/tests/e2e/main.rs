@@ -7,6 +7,7 @@ mod backends;
 mod backup;
 mod bad_input;
 mod breaker;
+mod breaker_outbound;
 mod breaker_tenants;
 mod breaker_throttled;
 mod breaker_verdicts;
