@@ -208,6 +208,10 @@ plugins = ["test-slow"]
 fn a_plugin_that_traps_on_everything_stops_spending_instances_and_its_neighbour_runs_on() {
     let config = format!(
         r#"
+# Above the default maximum of 25 attempts.
+[plugin_limits]
+max_attempts = 1000
+
 [plugins.test-recorder]
 instances = 2
 backoff_initial_ms = 10

@@ -14,6 +14,9 @@ const HINT_MS: u64 = 50;
 #[test]
 fn a_plugin_that_always_asks_to_retry_slows_down_honours_its_hint_and_then_trips() {
     let config = r#"
+[plugin_limits]
+max_attempts = 1000
+
 [plugins.test-always-retry]
 instances = 4
 max_attempts = 1000

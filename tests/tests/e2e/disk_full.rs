@@ -21,7 +21,14 @@ impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         mount(
-            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            // Private, as weir requires of its data directory (a tmpfs is 1777).
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ],
             dir,
         )?;
         Ok(Tmpfs(dir.to_owned()))

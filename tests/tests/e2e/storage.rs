@@ -101,6 +101,9 @@ fn finished_events_are_removed_after_the_retention_and_pending_ones_kept() {
 retention_ms = 1000
 dedup_window_ms = 1000
 
+[plugin_limits]
+max_attempts = 1000
+
 [plugins.test-always-retry]
 max_attempts = 1000
 backoff_initial_ms = 60000
