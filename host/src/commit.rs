@@ -230,11 +230,7 @@ fn retry(
     if !staging.release(&leased, event)? {
         return Ok(Finished::LeaseLost);
     }
-    staging.batch().insert(
-        &queue.scheduled,
-        keys::scheduled(due, &leased.plugin, leased.seq),
-        [],
-    );
+    staging.schedule(due, &leased.plugin, leased.seq);
     pipeline.commit(staging)?;
     pipeline.metrics.delivery_retried(&leased.plugin);
     Ok(Finished::Committed)

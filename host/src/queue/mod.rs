@@ -28,6 +28,7 @@ mod staging;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::Deserialize;
@@ -140,6 +141,10 @@ pub struct Queue {
     pub(crate) ready: Keyspace,
     pub(crate) leased: Keyspace,
     pub(crate) scheduled: Keyspace,
+    /// No key in `scheduled` is due before this (ms): scans start here, past
+    /// the tombstones of retries already promoted. Changed only under
+    /// `write_lock`, which every writer of `scheduled` holds.
+    due_floor: AtomicU64,
     pub(crate) dead: Keyspace,
     pub(crate) committed: Keyspace,
     pub(crate) state: Keyspace,
@@ -177,6 +182,7 @@ impl Queue {
             ready: keyspace("ready_lanes")?,
             leased: keyspace("leased")?,
             scheduled: keyspace("scheduled")?,
+            due_floor: AtomicU64::new(0),
             dead: keyspace("dead")?,
             committed: keyspace("committed")?,
             state: keyspace("state")?,

@@ -36,12 +36,7 @@ impl Staging<'_> {
         record.state = DeliveryState::Scheduled;
         record.next_attempt_at_ms = Some(due_ms);
         self.put_record(leased.seq, &record);
-        let scheduled = &self.queue().scheduled;
-        self.batch().insert(
-            scheduled,
-            keys::scheduled(due_ms, &leased.plugin, leased.seq),
-            [],
-        );
+        self.schedule(due_ms, &leased.plugin, leased.seq);
         Ok(true)
     }
 

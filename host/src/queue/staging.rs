@@ -29,6 +29,10 @@ pub struct Staging<'q> {
     added: Vec<Pending>,
     /// Deliveries this batch makes ready again, to wake after the commit.
     readied: Vec<Pending>,
+    /// The earliest due time this batch schedules a retry for.
+    pub(super) earliest_scheduled: Option<u64>,
+    /// Where this batch, a promotion of due retries, leaves the due floor.
+    pub(super) due_floor_raised: Option<u64>,
 }
 
 /// A delivery that became pending: new, revived from the dead letters, or
@@ -77,6 +81,8 @@ impl Queue {
             heads: HashMap::new(),
             added: Vec::new(),
             readied: Vec::new(),
+            earliest_scheduled: None,
+            due_floor_raised: None,
         }
     }
 }
@@ -299,6 +305,8 @@ impl<'q> Staging<'q> {
     pub fn commit(mut self) -> Result<Staged, QueueError> {
         self.batch.commit()?;
         *self.committed_seq = self.next_seq;
+        self.queue
+            .move_due_floor(self.due_floor_raised, self.earliest_scheduled);
         Ok(Staged {
             added: self.added,
             readied: self.readied,
