@@ -12,8 +12,8 @@ use weir::config::Overrides;
 use weir::event::{DEFAULT_TENANT, Event, Priority};
 use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
+use weir::plugins::Plugins;
 use weir::queue::{DeliveryState, Durability, Leased, Queue, Target};
-use weir::runtime::Plugins;
 use weir::runtime::engine::{self, PoolSize};
 
 /// The plugin every bench event gets a delivery for. No plugin by that name is

@@ -8,7 +8,8 @@
 //! loaded, and for the fixed label values when weir starts.
 
 use crate::metrics::{FailureLabels, Metrics, ReasonLabel, ReloadLabels, ResultLabel, plugin};
-use crate::runtime::{FailureKind, Plugin};
+use crate::plugins::Plugin;
+use crate::runtime::FailureKind;
 
 /// Why an attempt fails besides a trap or limit (`FailureKind`): the
 /// handler's own answers, and output weir cannot store.

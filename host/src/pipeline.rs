@@ -10,9 +10,9 @@ use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
+use crate::plugins::Plugins;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
-use crate::runtime::Plugins;
 use crate::tenant_series::TenantSeries;
 
 /// Shared by ingest, dispatch and commit.

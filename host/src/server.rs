@@ -16,8 +16,9 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::nats::NatsBackend;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugins;
 use crate::queue::{GroupCommitter, PauseScope, Queue, QueueError};
-use crate::runtime::{self, Plugins, engine};
+use crate::runtime::{self, engine};
 
 /// wasmtime's compilation cache, under the data directory.
 const CACHE_DIR: &str = "cache";

@@ -15,8 +15,8 @@ use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StatePage;
 use crate::event::now_ms;
 use crate::metrics::Metrics;
+use crate::plugins::{Plugin, Rejection};
 use crate::queue::PauseScope;
-use crate::runtime::{Plugin, Rejection};
 
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::runtime::Plugins;
+use crate::plugins::Plugins;
 
 /// The plugins found at start-up, and how long readiness waits for them.
 #[derive(Debug)]

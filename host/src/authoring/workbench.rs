@@ -11,8 +11,9 @@ use super::error::{AuthoringError, io};
 use crate::config::{Config, Overrides};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugins;
 use crate::queue::Queue;
-use crate::runtime::{self, PluginFiles, Plugins, Version, engine};
+use crate::runtime::{self, PluginFiles, Version, engine};
 
 /// A compiled plugin and the runtime it was compiled for.
 pub struct Workbench {

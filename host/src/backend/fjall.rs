@@ -13,8 +13,9 @@ use super::{
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugin;
 use crate::queue::{Admission, DeadLetter, GroupCommitter, RequestKey};
-use crate::runtime::{CommittedState, Plugin};
+use crate::runtime::CommittedState;
 
 /// The fjall backend of `pipeline`'s queue.
 pub struct Fjall {

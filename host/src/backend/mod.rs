@@ -17,8 +17,8 @@ pub use fjall::Fjall;
 use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
 use crate::nats::NatsError;
+use crate::plugins::Plugin;
 use crate::queue::{Admission, DeadFilter, QueueError, RequestKey, Seq};
-use crate::runtime::Plugin;
 
 /// Why a backend could not do what it was asked.
 #[derive(Debug, thiserror::Error)]

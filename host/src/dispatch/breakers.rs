@@ -20,9 +20,9 @@ use crate::config::BreakerLimits;
 use crate::event::{Event, now_ms};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugin;
 use crate::queue::{Leased, QueueError};
 use crate::route::{RouteOptions, RouteTable};
-use crate::runtime::Plugin;
 
 /// How long a delivery deferred for a half-open breaker waits before it asks
 /// again: about as long as a probe takes.

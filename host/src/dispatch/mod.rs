@@ -42,9 +42,10 @@ use crate::event::Event;
 use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugin;
 use crate::queue::{Leased, QueueError};
 use crate::route::RouteTable;
-use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Plugin, Version};
+use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Version};
 use crate::telemetry::trace_context;
 
 /// How often a delivery reruns at once when the state it read changed under it,

@@ -13,8 +13,9 @@ use crate::backend::{
 use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugin;
 use crate::queue::{Admission, RequestKey};
-use crate::runtime::{CommittedState, Plugin};
+use crate::runtime::CommittedState;
 
 /// `pipeline`'s queue stage on a JetStream cluster.
 pub struct NatsBackend {

@@ -26,9 +26,10 @@ use crate::dispatch::{lease_ms, retry_delay};
 use crate::event::{Event, now_ms};
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
+use crate::plugins::Plugin;
 use crate::queue::codec;
 use crate::route::RouteTable;
-use crate::runtime::{Attempt, Outcome, Plugin, Version};
+use crate::runtime::{Attempt, Outcome, Version};
 use crate::telemetry::trace_context;
 
 /// How long one pull waits for a delivery before asking again.
@@ -179,7 +180,7 @@ impl Puller {
     async fn slot_for(
         &self,
         message: &Message,
-        gate: &mut tokio::sync::watch::Receiver<crate::runtime::Gate>,
+        gate: &mut tokio::sync::watch::Receiver<crate::plugins::Gate>,
     ) -> Option<OwnedSemaphorePermit> {
         let free_slot = self.plugin.free_slot(gate, &self.stop);
         tokio::pin!(free_slot);

@@ -17,8 +17,9 @@ use std::time::Instant;
 use crate::dispatch::Workers;
 use crate::event::now_ms;
 use crate::pipeline::Pipeline;
+use crate::plugins::{Plugin, Rejection};
 use crate::queue::PauseScope;
-use crate::runtime::{self, Plugin, PluginFiles, Rejection, Version};
+use crate::runtime::{self, PluginFiles, Version};
 
 /// Whether a change to `path` may change a plugin: a component or a manifest.
 pub(super) fn concerns_plugins(path: &Path) -> bool {

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::engine::PoolSize;
-use super::plugin::{Linkers, Plugin};
+use super::Plugin;
 use crate::config::PluginLimits;
+use crate::runtime::Linkers;
+use crate::runtime::engine::PoolSize;
 use wasmtime::Engine;
 
 /// A plugin file that could not be loaded while weir ran; the version before

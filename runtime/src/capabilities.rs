@@ -14,7 +14,7 @@ use serde::Deserialize;
 /// The `[capabilities]` table as written.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawCapabilities {
+pub struct RawCapabilities {
     http: Option<Vec<String>>,
 }
 
@@ -107,7 +107,7 @@ impl Capabilities {
 
 /// The capabilities of a plugin: `section`'s grants, and `manifest`'s
 /// requests beyond them; the origins name where each came from, for errors.
-pub(super) fn resolve(
+pub fn resolve(
     manifest: &RawCapabilities,
     section: Option<&RawCapabilities>,
     manifest_origin: &str,

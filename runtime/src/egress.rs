@@ -18,7 +18,7 @@ use super::connect::{self, Sent, Target, Timeouts};
 use super::context::bounds;
 use super::execute::Attempt;
 use super::plugin::Version;
-use crate::config::Capabilities;
+use crate::capabilities::Capabilities;
 use crate::event::Event;
 
 /// The header that carries the delivery's idempotency key.

@@ -11,8 +11,8 @@ use super::committed_state::CommittedState;
 use super::context::{DeliveryContext, Effects, bounds};
 use super::imports::HostLimitExceeded;
 use super::plugin::Version;
-use crate::config::PluginLimits;
 use crate::event::{Event, now_ms};
+use crate::settings::PluginLimits;
 
 /// Why an attempt did not produce an outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

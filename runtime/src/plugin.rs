@@ -3,16 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio_util::sync::CancellationToken;
 use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{HandlerPlugin, HandlerPluginPre};
 use super::context::DeliveryContext;
-use crate::config::{Capabilities, PluginLimits, PluginSettings};
+use crate::capabilities::Capabilities;
+use crate::settings::{PluginLimits, PluginSettings};
 
 /// A plugin that cannot be loaded; the message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -248,43 +247,6 @@ fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
     )
 }
 
-/// Why a plugin takes no new deliveries; they wait in the queue meanwhile.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Gate {
-    /// An operator paused it.
-    pub paused: bool,
-    /// Its file was removed from the plugin directory.
-    pub removed: bool,
-}
-
-impl Gate {
-    /// Whether deliveries may be leased.
-    pub fn open(self) -> bool {
-        !self.paused && !self.removed
-    }
-}
-
-/// A plugin: the version new deliveries run on, and what lives across its
-/// versions (instance slots, pause, breakers, adaptive concurrency).
-pub struct Plugin {
-    /// Its name (the file stem).
-    pub name: Arc<str>,
-    current: RwLock<Arc<Version>>,
-    /// Instance slots, fixed when it was first loaded: the pool was sized for them.
-    pub instances: u32,
-    /// Free instance slots: a delivery runs only while it holds one.
-    pub slots: Arc<Semaphore>,
-    /// Whether deliveries may be leased now, and why not.
-    pub gate: tokio::sync::watch::Sender<Gate>,
-    /// Its circuit breakers, per route and tenant: each stops feeding the
-    /// plugin that scope's deliveries while they keep trapping.
-    pub breakers: crate::dispatch::Breakers,
-    /// How many of its slots it may use now, adapted to its latency.
-    pub concurrency: crate::dispatch::AdaptiveLimit,
-    /// Signalled when one of its deliveries ends and frees a slot.
-    pub slot_freed: tokio::sync::Notify,
-}
-
 /// The two linkers a plugin may be instantiated with. `wasi:http` is linked
 /// only for components that import it: for the others its host resources
 /// (fields, requests, bodies) do not exist. Toolchains such as
@@ -325,72 +287,4 @@ pub fn linker(engine: &Engine) -> wasmtime::Result<Linkers> {
     let mut http = plain.clone();
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http)?;
     Ok(Linkers { plain, http })
-}
-
-impl Plugin {
-    /// A plugin serving `version`, with its slots and breakers sized by its limits.
-    pub fn new(version: Version) -> Plugin {
-        let limits = &version.limits;
-        Plugin {
-            name: version.name.clone(),
-            instances: limits.instances,
-            slots: Arc::new(Semaphore::new(limits.instances as usize)),
-            gate: tokio::sync::watch::Sender::new(Gate::default()),
-            breakers: crate::dispatch::Breakers::new(limits.breaker.clone()),
-            concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
-            slot_freed: tokio::sync::Notify::new(),
-            current: RwLock::new(Arc::new(version)),
-        }
-    }
-
-    /// Waits until the plugin takes deliveries (`gate`, subscribed to its
-    /// gate) and an instance slot is free, and takes the slot; `None` once
-    /// `stop` is cancelled.
-    pub async fn free_slot(
-        &self,
-        gate: &mut watch::Receiver<Gate>,
-        stop: &CancellationToken,
-    ) -> Option<OwnedSemaphorePermit> {
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return None },
-        }
-        tokio::select! {
-            _ = stop.cancelled() => None,
-            permit = self.slots.clone().acquire_owned() => permit.ok(),
-        }
-    }
-
-    /// The version a delivery starting now runs on.
-    pub fn current(&self) -> Arc<Version> {
-        self.current
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// Makes `version` the one new deliveries run on; running ones finish on
-    /// theirs. Returns the version it replaced.
-    pub fn swap(&self, version: Version) -> Arc<Version> {
-        let mut current = self
-            .current
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        std::mem::replace(&mut *current, Arc::new(version))
-    }
-
-    /// Pauses or resumes leasing its deliveries, shown in `weir_plugin_paused`
-    /// (the caller persists the pause).
-    pub fn set_paused(&self, paused: bool, metrics: &crate::metrics::Metrics) {
-        self.gate.send_modify(|gate| gate.paused = paused);
-        metrics
-            .plugin_paused
-            .get_or_create(&crate::metrics::plugin(&self.name))
-            .set(i64::from(paused));
-    }
-
-    /// Marks its file removed (nothing new is leased) or back.
-    pub fn set_removed(&self, removed: bool) {
-        self.gate.send_modify(|gate| gate.removed = removed);
-    }
 }

@@ -21,7 +21,7 @@ use tokio_rustls::rustls::{self, pki_types::ServerName};
 use wasmtime_wasi_http::{Error, WasiBody};
 
 use super::destination::{self, Reserved};
-use crate::config::Capabilities;
+use crate::capabilities::Capabilities;
 
 /// Where a request goes, as its URI names it.
 pub struct Target {
@@ -245,7 +245,7 @@ mod tests {
 
     fn granting(host: &str) -> Capabilities {
         Capabilities {
-            http: vec![crate::config::HttpGrant {
+            http: vec![crate::capabilities::HttpGrant {
                 host: host.to_owned(),
                 port: Some(8080),
             }],
