@@ -79,7 +79,7 @@ pub enum Error {
     /// install into the default plugin directory, which does not exist yet.
     #[error(
         "route {route:?} names plugin {plugin:?}, but {dir} does not exist yet, and at first start weir puts only its example plugins there ({examples}): create {dir} with {plugin}.wasm in it",
-        examples = crate::examples::names().join(", ")
+        examples = crate::examples::NAMES.join(", ")
     )]
     NotAnExample {
         /// The route.

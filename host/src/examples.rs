@@ -3,74 +3,25 @@
 
 use std::path::Path;
 
-use crate::config::{Config, RoutesSource};
-use crate::route::{MatchSpec, RouteSpec, RouteTable};
+pub use weir_core::examples::{NAMES, default_routes, keep_routes_if_installed};
 
 /// The bundled example components, built from `plugins/` with the binary.
 pub const PLUGINS: [(&str, &[u8]); 2] = [
     (
-        "booking-normalizer",
+        NAMES[0],
         include_bytes!(concat!(
             env!("WEIR_EXAMPLE_PLUGINS"),
             "/booking-normalizer.wasm"
         )),
     ),
     (
-        "price-calculator",
+        NAMES[1],
         include_bytes!(concat!(
             env!("WEIR_EXAMPLE_PLUGINS"),
             "/price-calculator.wasm"
         )),
     ),
 ];
-
-/// The example plugins' names.
-pub fn names() -> Vec<&'static str> {
-    PLUGINS.iter().map(|(name, _)| *name).collect()
-}
-
-/// The routes of the example pipeline: channel webhooks are normalized, and
-/// normalized bookings (or explicit requests) recalculate a listing's price.
-pub fn default_routes() -> Vec<RouteSpec> {
-    let route = |name: &str, kind: &str, plugin: &str| RouteSpec {
-        name: name.to_owned(),
-        conditions: MatchSpec {
-            kind: Some(kind.to_owned()),
-            ..MatchSpec::default()
-        },
-        plugins: vec![plugin.to_owned()],
-        stop: false,
-        options: Default::default(),
-    };
-    vec![
-        route(
-            "normalize-bookings",
-            "booking.webhook",
-            "booking-normalizer",
-        ),
-        route("price-on-booking", "booking.normalized", "price-calculator"),
-        route(
-            "price-on-request",
-            "pricing.recalculate",
-            "price-calculator",
-        ),
-    ]
-}
-
-/// Drops the example pipeline of a `config` whose files name no route unless
-/// every plugin it routes to is `installed`: a plugin directory of the
-/// operator's own plugins then starts with no routes rather than failing on
-/// the examples' missing plugins.
-pub fn keep_routes_if_installed(config: &mut Config, installed: impl Fn(&str) -> bool) {
-    if config.routes_source == RoutesSource::Examples
-        && config.routes.first_missing(installed).is_some()
-    {
-        config.routes = RouteTable::default();
-        config.routes_source = RoutesSource::Nowhere;
-        let source = config.routes_source.to_string();
-        config.routes.set_origin(source, Default::default());
-    }
-}
 
 /// Writes the example plugins into `dir` if it does not exist yet; an existing
 /// directory is the operator's and is left as it is. Returns whether it wrote.

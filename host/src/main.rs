@@ -511,7 +511,7 @@ fn print_report(report: &weir::authoring::Report) -> std::io::Result<()> {
 
 fn check_routes(file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
     let config = Config::load(file.as_deref(), overrides)?;
-    let checked = weir::route::check(&config)?;
+    let checked = weir::route_check::check(&config)?;
     let source = file.map_or_else(
         || "the built-in example routes".to_owned(),
         |f| f.display().to_string(),

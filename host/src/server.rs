@@ -238,7 +238,7 @@ async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), 
         tracing::warn!(error = %refused, "a plugin's manifest is refused; the plugin will not load");
     }
     crate::examples::keep_routes_if_installed(config, |plugin| found.contains_key(plugin));
-    crate::route::missing_plugin(config, &found)?;
+    crate::route_check::missing_plugin(config, &found)?;
     let pool = engine::PoolSize {
         instances: found
             .keys()

@@ -28,11 +28,8 @@
 //! Plugin names, tenants and partition keys never contain 0x00 (all are
 //! validated), so the separator keeps one range from running into another.
 
-use super::Lane;
+use super::{Lane, Seq};
 use crate::event::Priority;
-
-/// An event's position in the log, assigned at commit.
-pub type Seq = u64;
 
 const SEP: u8 = 0;
 

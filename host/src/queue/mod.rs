@@ -14,7 +14,6 @@ mod group_commit;
 mod identity;
 mod integrity;
 pub mod keys;
-mod lane;
 mod lease;
 mod migrate;
 mod parking;
@@ -31,21 +30,19 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use serde::Deserialize;
 
 pub use codec::CorruptEvent;
 pub use dead::{DeadFilter, DeadLetter, DeadPage};
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use identity::StoredId;
-pub use keys::Seq;
-pub use lane::Lane;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use request_keys::{RequestKey, RequestRecord};
 pub use retention::run_retention;
-pub use staging::{Pending, Staged, Staging, Target};
+pub use staging::{Pending, Staged, Staging};
+pub use weir_core::store::{Durability, Lane, Seq, Target};
 
 use crate::event::Event;
 
@@ -111,18 +108,6 @@ impl From<serde_json::Error> for QueueError {
 const MEMTABLE_BYTES: u64 = 8 << 20;
 /// Block cache for reads; the hot part of the queue is its recent tail.
 const BLOCK_CACHE_BYTES: u64 = 64 << 20;
-
-/// What an ingest `202` promises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Durability {
-    /// fsync before answering: the events survive a power loss.
-    #[default]
-    Fsync,
-    /// Hand the write to the operating system before answering: the events
-    /// survive a crash of weir, not of the machine.
-    Buffered,
-}
 
 /// The fjall database and its keyspaces.
 pub struct Queue {

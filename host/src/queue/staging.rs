@@ -11,7 +11,9 @@ use std::sync::MutexGuard;
 
 use fjall::OwnedWriteBatch;
 
-use super::{DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, codec, keys};
+use super::{
+    DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, Target, codec, keys,
+};
 use crate::event::{Event, now_ms};
 
 /// A batch being staged; nothing is written until [`Staging::commit`].
@@ -45,16 +47,6 @@ pub struct Pending {
     pub lane: Lane,
     /// Its event's sequence number.
     pub seq: Seq,
-}
-
-/// One delivery a new event makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The plugin it goes to.
-    pub plugin: String,
-    /// Whether it waits behind earlier deliveries with its event's
-    /// `partitionkey` (when the event has one).
-    pub ordered: bool,
 }
 
 /// What a committed [`Staging`] changed, for the caller to count and wake.

@@ -135,8 +135,7 @@ impl RawNats {
             ));
         }
         for server in &self.servers {
-            server
-                .parse::<async_nats::ServerAddr>()
+            check_server(server)
                 .map_err(|e| invalid(format!("servers: {server:?} is not a NATS URL: {e}")))?;
         }
         let auth = match (self.credentials, self.user, self.password, self.token) {
@@ -196,4 +195,25 @@ fn default_node(listen: SocketAddr) -> String {
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "weir".to_owned());
     format!("{host}:{}", listen.port())
+}
+
+/// Whether `server` is an address the NATS client connects to: `host:port` or
+/// a URL with the scheme nats, tls, ws or wss (the client's own rules).
+fn check_server(server: &str) -> Result<(), String> {
+    let url = if server.contains("://") {
+        url::Url::parse(server)
+    } else {
+        url::Url::parse(&format!("nats://{server}"))
+    }
+    .map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "nats" | "tls" | "ws" | "wss") {
+        return Err(format!(
+            "the scheme {:?} is not nats, tls, ws or wss",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("it has no host".to_owned());
+    }
+    Ok(())
 }

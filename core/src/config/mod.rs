@@ -32,8 +32,8 @@ pub use webhooks::{Encoding, EventType, Scheme, Webhook};
 pub use weir_runtime::capabilities::{self, Capabilities, HttpGrant};
 pub use weir_runtime::settings::{BreakerLimits, PluginLimits, PluginSettings};
 
-use crate::queue::Durability;
 use crate::route::{RouteSpec, RouteTable};
+use crate::store::Durability;
 
 /// Where weir keeps its data when nothing says otherwise (relative to the working directory).
 pub const DEFAULT_DATA_DIR: &str = "weir-data";
@@ -978,6 +978,10 @@ mod tests {
             (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://a:notaport\"]\n",
                 "is not a NATS URL",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"http://a:4222\"]\n",
+                "the scheme \"http\" is not nats, tls, ws or wss",
             ),
             (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\nreplicas = 7\n",

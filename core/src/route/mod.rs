@@ -3,11 +3,9 @@
 //! Routes are tried in order; every route whose conditions all hold adds its
 //! plugins (fan-out), and a matching route with `stop = true` ends the search.
 //! `condition.rs` is one condition of a route, `attributes.rs` the attribute
-//! predicates, `explain.rs` the account of one event's routing, `check.rs` the
-//! check against the plugin directory, `type_index.rs` the one-pass type match.
+//! predicates, `explain.rs` the account of one event's routing, `type_index.rs` the one-pass type match.
 
 mod attributes;
-mod check;
 mod condition;
 mod explain;
 mod options;
@@ -15,15 +13,13 @@ mod type_index;
 
 pub use options::{Ordering, RouteOptions};
 
-pub use check::{Checked, check, missing_plugin};
-
 use std::collections::{BTreeMap, HashSet};
 
 use globset::Glob;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Priority};
-use crate::queue::Target;
+use crate::store::Target;
 use attributes::Predicate;
 use condition::{Condition, Test};
 

@@ -41,7 +41,7 @@ pub fn check(config: &Config) -> Result<Checked, Error> {
         return Err(Error::NoPluginDir { dir: dir.clone() });
     } else if let Some((plugin, route)) = config
         .routes
-        .first_missing(|plugin| crate::examples::names().contains(&plugin))
+        .first_missing(|plugin| crate::examples::NAMES.contains(&plugin))
     {
         return Err(Error::NotAnExample {
             route: route.to_owned(),

@@ -1,0 +1,34 @@
+//! The words the layers share about stored events and deliveries: an event's
+//! position in the log, the lane a delivery waits in, the deliveries a new
+//! event makes, and what an ingest `202` promises.
+
+mod lane;
+
+use serde::Deserialize;
+
+pub use lane::Lane;
+
+/// An event's position in the log, assigned at commit.
+pub type Seq = u64;
+
+/// One delivery a new event makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The plugin it goes to.
+    pub plugin: String,
+    /// Whether it waits behind earlier deliveries with its event's
+    /// `partitionkey` (when the event has one).
+    pub ordered: bool,
+}
+
+/// What an ingest `202` promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync before answering: the events survive a power loss.
+    #[default]
+    Fsync,
+    /// Hand the write to the operating system before answering: the events
+    /// survive a crash of weir, not of the machine.
+    Buffered,
+}
