@@ -10,4 +10,5 @@ use weir_runtime as runtime;
 pub mod config;
 pub mod examples;
 pub mod route;
+pub mod schedule;
 pub mod store;

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use crate::config::PluginLimits;
-use crate::dispatch::{faults_in_a_row, retry_delay};
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, keys};
 use crate::runtime::{Effects, Execution, NewEvent, Outcome};
+use crate::schedule::{faults_in_a_row, retry_delay};
 
 /// What [`finish`] did.
 pub enum Finished {

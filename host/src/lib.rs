@@ -46,6 +46,7 @@ pub mod plugins;
 pub mod queue;
 pub mod reload;
 pub use weir_core::route;
+pub use weir_core::schedule;
 pub mod route_check;
 pub use weir_runtime as runtime;
 pub mod server;

@@ -336,7 +336,7 @@ impl Metrics {
     /// Shows `plugin`'s breaker trips at zero for every reason, so that a rate
     /// or an alert on them has a series before the first trip.
     pub fn breakers_registered(&self, plugin: &str) {
-        for reason in crate::dispatch::breaker_reasons() {
+        for reason in crate::schedule::breaker_reasons() {
             // Creating the series is the point: the guard is dropped at once.
             drop(self.breaker_trips.get_or_create(&FailureLabels {
                 plugin: plugin.to_owned(),

@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use weir::config::LaneWeights;
-use weir::dispatch::{Fair, Tenants};
+use weir::schedule::{Fair, Tenants};
 use weir::event::Priority;
 use weir::queue::Lane;
 

@@ -2,10 +2,12 @@
 //! position in the log, the lane a delivery waits in, the deliveries a new
 //! event makes, and what an ingest `202` promises.
 
+mod delivery;
 mod lane;
 
 use serde::Deserialize;
 
+pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use lane::Lane;
 
 /// An event's position in the log, assigned at commit.

@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::health::Signal;
-use super::{Breaker, Permission, Status};
 use crate::config::BreakerLimits;
 use crate::event::{Event, now_ms};
 use crate::metrics::Metrics;
@@ -23,6 +21,8 @@ use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{Leased, QueueError};
 use crate::route::{RouteOptions, RouteTable};
+use crate::schedule::Signal;
+use crate::schedule::{Breaker, Permission, Status};
 
 /// How long a delivery deferred for a half-open breaker waits before it asks
 /// again: about as long as a probe takes.

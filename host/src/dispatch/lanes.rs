@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
 
-use super::fair::Fair;
-use super::tenant_slots::TenantSlots;
 use crate::config::{Config, LaneWeights};
 use crate::queue::{Lane, Leased, Queue, QueueError, Seq};
+use crate::schedule::{Fair, TenantSlots};
 
 /// One plugin's lanes.
 pub struct PluginLanes {

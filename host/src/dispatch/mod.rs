@@ -2,20 +2,13 @@
 //! has a free instance slot (and is not paused), so a slow plugin slows its own
 //! lane and nothing else.
 
-mod breaker;
 mod breakers;
-mod call_window;
-mod concurrency;
 mod expiry;
-mod fair;
-mod health;
 mod hold;
 mod lanes;
 mod oldest_ready;
 mod replay;
-mod retry;
 mod scheduler;
-mod tenant_slots;
 
 use std::sync::Arc;
 
@@ -23,16 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
 pub use breakers::{Breakers, Scope, Scoped};
-pub use concurrency::AdaptiveLimit;
-use concurrency::Load;
-pub use fair::{Fair, Tenants};
-pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
 pub use lanes::{Lanes, PluginLanes};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
-pub use retry::retry_delay;
 pub use scheduler::run_timers;
 
 use crate::backend::Backend;
@@ -46,6 +33,7 @@ use crate::plugins::Plugin;
 use crate::queue::{Leased, QueueError};
 use crate::route::RouteTable;
 use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Version};
+use crate::schedule::{Load, Signal};
 use crate::telemetry::trace_context;
 
 /// How often a delivery reruns at once when the state it read changed under it,

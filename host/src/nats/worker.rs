@@ -22,7 +22,7 @@ use super::ingest::GENERATION_HEADER;
 use super::names::{self, DeliveryId, Names};
 use super::{Nats, NatsError};
 use crate::config::PluginLimits;
-use crate::dispatch::{lease_ms, retry_delay};
+use crate::dispatch::lease_ms;
 use crate::event::{Event, now_ms};
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
@@ -30,6 +30,7 @@ use crate::plugins::Plugin;
 use crate::queue::codec;
 use crate::route::RouteTable;
 use crate::runtime::{Attempt, Outcome, Version};
+use crate::schedule::retry_delay;
 use crate::telemetry::trace_context;
 
 /// How long one pull waits for a delivery before asking again.

@@ -45,7 +45,7 @@ pub struct Plugin {
     /// plugin that scope's deliveries while they keep trapping.
     pub breakers: crate::dispatch::Breakers,
     /// How many of its slots it may use now, adapted to its latency.
-    pub concurrency: crate::dispatch::AdaptiveLimit,
+    pub concurrency: crate::schedule::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
     pub slot_freed: tokio::sync::Notify,
 }
@@ -60,7 +60,7 @@ impl Plugin {
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             gate: tokio::sync::watch::Sender::new(Gate::default()),
             breakers: crate::dispatch::Breakers::new(limits.breaker.clone()),
-            concurrency: crate::dispatch::AdaptiveLimit::new(limits.instances),
+            concurrency: crate::schedule::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
             current: RwLock::new(Arc::new(version)),
         }

@@ -8,7 +8,6 @@
 
 pub mod codec;
 mod dead;
-mod delivery;
 mod disk_space;
 mod group_commit;
 mod identity;
@@ -33,7 +32,6 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 pub use codec::CorruptEvent;
 pub use dead::{DeadFilter, DeadLetter, DeadPage};
-pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use group_commit::{Admission, GroupCommitter};
 pub use identity::StoredId;
 pub use lease::Leased;
@@ -42,7 +40,9 @@ pub use replay::Rerun;
 pub use request_keys::{RequestKey, RequestRecord};
 pub use retention::run_retention;
 pub use staging::{Pending, Staged, Staging};
-pub use weir_core::store::{Durability, Lane, Seq, Target};
+pub use weir_core::store::{
+    Attempt, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane, Seq, Target,
+};
 
 use crate::event::Event;
 

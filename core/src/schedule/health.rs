@@ -9,8 +9,8 @@
 //! it counts too, but against a far higher rate, since a throttled
 //! downstream still lets work through.
 
-use crate::queue::Attempt;
 use crate::runtime::{Execution, FailureKind, Outcome};
+use crate::store::Attempt;
 
 /// The reason a fault carries when the handler's outbound HTTP failed.
 pub const OUTBOUND: &str = "outbound";

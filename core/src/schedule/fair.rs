@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::config::LaneWeights;
 use crate::event::Priority;
-use crate::queue::{Lane, Seq};
+use crate::store::{Lane, Seq};
 
 /// The scheduling state of one plugin's lanes.
 pub struct Fair {

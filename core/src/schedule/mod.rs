@@ -1,0 +1,21 @@
+//! Scheduling policy, pure and unit-tested: which lane goes next (`fair.rs`),
+//! how many deliveries a tenant may have running (`tenant_slots.rs`), how many
+//! instances a plugin may use now (`concurrency.rs`), which results are health
+//! signals (`health.rs`), the circuit breaker over a window of calls
+//! (`breaker.rs`, `call_window.rs`), and the backoff before a retry
+//! (`retry.rs`). The delivery loop that applies them does the I/O.
+
+mod breaker;
+mod call_window;
+mod concurrency;
+mod fair;
+mod health;
+mod retry;
+mod tenant_slots;
+
+pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
+pub use concurrency::{AdaptiveLimit, Load};
+pub use fair::{Fair, Tenants};
+pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
+pub use retry::retry_delay;
+pub use tenant_slots::TenantSlots;
