@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use weir::config::Overrides;
+use weir::egress_transport::Http1Transport;
 use weir::event::{DEFAULT_TENANT, Event, Priority};
 use weir::metrics::Metrics;
 use weir::pipeline::Pipeline;
@@ -86,7 +87,7 @@ fn no_plugins(dir: &Path) -> anyhow::Result<Plugins> {
     };
     let engine = engine::build(pool, &dir.join("cache"))
         .map_err(|e| anyhow::anyhow!("cannot build the engine: {e:#}"))?;
-    let linker = weir::runtime::linker(&engine)
+    let linker = weir::runtime::linker(&engine, std::sync::Arc::new(Http1Transport))
         .map_err(|e| anyhow::anyhow!("cannot build the linker: {e:#}"))?;
     Ok(Plugins::new(engine, linker, pool, Default::default()))
 }

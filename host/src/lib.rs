@@ -31,6 +31,7 @@ pub mod dashboard;
 pub mod data_dir;
 pub mod delivery_counts;
 pub mod dispatch;
+pub mod egress_transport;
 pub mod error;
 pub use weir_event as event;
 pub mod examples;

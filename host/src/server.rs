@@ -12,6 +12,7 @@ use crate::api::{self, AppState};
 use crate::backend::{Backend, Fjall};
 use crate::config::{Config, EventType, Scheme, Storage};
 use crate::dispatch;
+use crate::egress_transport::Http1Transport;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::nats::NatsBackend;
@@ -121,6 +122,9 @@ pub async fn run(
         admission: Arc::default(),
         keys_in_flight: Arc::default(),
         startup_plugins,
+        body_budget: Arc::new(api::BodyBudget::new(
+            pipeline.config.ingest.max_body_bytes_in_flight,
+        )),
     };
     let limits = crate::http_server::Limits {
         header_timeout: pipeline.config.ingest.header_timeout,
@@ -257,7 +261,8 @@ async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), 
     let names: Vec<String> = found.keys().cloned().collect();
     let plugins = tokio::task::spawn_blocking(move || {
         let engine = engine::build(pool, &cache).map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let linker = runtime::linker(&engine).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let linker = runtime::linker(&engine, Arc::new(Http1Transport))
+            .map_err(|e| Error::Engine(format!("{e:#}")))?;
         let plugins = Plugins::new(engine, linker, pool, BTreeMap::new());
         // `loading` in `GET /v1/plugins` from the first request on.
         for name in found.keys() {

@@ -45,6 +45,10 @@ pub mod bounds {
     /// Outbound HTTP requests one delivery may send: a handler calls an API
     /// or a few, never a crawl; each request is a socket weir opens for it.
     pub const HTTP_REQUESTS: u32 = 16;
+    /// Bytes of request and response bodies one delivery's outbound
+    /// requests may carry, all together: a handler calls an API, it does
+    /// not download files; a body past it is cut with an error.
+    pub const HTTP_BODY_BYTES: u64 = 32 << 20;
     /// Host resources (streams, pollables, HTTP fields and requests) one
     /// delivery may hold at once. wasmtime's default is a million: a guest
     /// that creates handles and forgets them would grow the host's memory,

@@ -1,6 +1,7 @@
 //! Outbound HTTP from a handler (`wasi:http`): a request goes out only to a
-//! host the plugin was granted, through the connector that refuses reserved
-//! addresses (`connect.rs`), at most [`bounds::HTTP_REQUESTS`] per delivery;
+//! host the plugin was granted, to an address checked against the reserved
+//! ranges (`connect.rs`) and through the host's [`Transport`], at most [`bounds::HTTP_REQUESTS`] per delivery carrying at most
+//! [`bounds::HTTP_BODY_BYTES`] of bodies (`egress_bytes.rs`);
 //! it carries the delivery's idempotency key so the receiver can drop the
 //! repeats that at-least-once execution brings, and waits no longer than the
 //! plugin's deadline.
@@ -14,8 +15,9 @@ use http::uri::Scheme;
 use sha2::{Digest, Sha256};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::connect::{self, Sent, Target, Timeouts};
+use super::connect::{self, Sent, Target, Timeouts, Transport};
 use super::context::bounds;
+use super::egress_bytes::{self, Carried, Direction};
 use super::execute::Attempt;
 use super::plugin::Version;
 use crate::capabilities::Capabilities;
@@ -37,6 +39,11 @@ pub struct Egress {
     failures: Arc<AtomicU32>,
     /// Requests sent so far by this delivery.
     requests: u32,
+    /// Bytes of bodies its requests sent and received so far, shared with
+    /// the bodies in flight (see `egress_bytes.rs`).
+    carried: Carried,
+    /// What carries a checked request to a checked address.
+    transport: Arc<dyn Transport>,
 }
 
 impl Egress {
@@ -51,6 +58,11 @@ impl Egress {
             deadline: attempt.limits.deadline,
             failures: Arc::default(),
             requests: 0,
+            carried: Carried {
+                bytes: Arc::default(),
+                plugin: version.name.clone(),
+            },
+            transport: version.transport.clone(),
         }
     }
 
@@ -126,6 +138,10 @@ impl WasiHttpHooks for Egress {
         };
         let capabilities = self.capabilities.clone();
         let failures = self.failures.clone();
+        let transport = self.transport.clone();
+        let carried = self.carried.clone();
+        let request =
+            request.map(|body| egress_bytes::count(body, carried.clone(), Direction::Sent));
         Box::new(async move {
             let addresses = match connect::resolve(&target, &capabilities, timeouts.connect).await {
                 Ok(addresses) => addresses,
@@ -135,7 +151,14 @@ impl WasiHttpHooks for Egress {
                     return Err(refused.code());
                 }
             };
-            let sent = connect::send(request, &target, &addresses, timeouts).await;
+            let sent = transport
+                .send(request, target, addresses, timeouts)
+                .await
+                .map(|(response, io)| {
+                    let response = response
+                        .map(|body| egress_bytes::count(body, carried, Direction::Received));
+                    (response, io)
+                });
             // No answer, or a 5xx: the downstream is unwell (a refusal above
             // is weir's own rule, not the downstream's health).
             if sent

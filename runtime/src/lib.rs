@@ -13,6 +13,7 @@ mod connect;
 mod context;
 mod destination;
 mod egress;
+mod egress_bytes;
 pub mod engine;
 mod execute;
 mod imports;
@@ -22,6 +23,7 @@ pub mod settings;
 
 pub use bindings::{NewEvent, Outcome};
 pub use committed_state::CommittedState;
+pub use connect::{Sent, Target, Timeouts, Transport};
 pub use context::Effects;
 pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{

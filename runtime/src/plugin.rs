@@ -9,6 +9,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 use super::bindings::{HandlerPlugin, HandlerPluginPre};
+use super::connect::Transport;
 use super::context::DeliveryContext;
 use crate::capabilities::Capabilities;
 use crate::settings::{PluginLimits, PluginSettings};
@@ -187,6 +188,7 @@ pub struct Version {
     pub fingerprint: [u8; 32],
     /// When it was compiled and loaded (ms since the Unix epoch).
     pub loaded_at_ms: u64,
+    pub(super) transport: Arc<dyn Transport>,
 }
 
 impl Version {
@@ -230,6 +232,7 @@ impl Version {
             id: Arc::from(files.version()),
             fingerprint: files.fingerprint,
             loaded_at_ms: crate::event::now_ms(),
+            transport: linkers.transport.clone(),
         })
     }
 }
@@ -258,6 +261,8 @@ pub struct Linkers {
     plain: Linker<DeliveryContext>,
     /// The same and `wasi:http`, each request checked by `egress.rs`.
     http: Linker<DeliveryContext>,
+    /// What carries the requests `egress.rs` lets out.
+    transport: Arc<dyn Transport>,
 }
 
 impl Linkers {
@@ -279,12 +284,17 @@ impl Linkers {
     }
 }
 
-/// Builds both linkers for `engine`.
-pub fn linker(engine: &Engine) -> wasmtime::Result<Linkers> {
+/// Builds both linkers for `engine`; plugins' outbound requests go through
+/// `transport`.
+pub fn linker(engine: &Engine, transport: Arc<dyn Transport>) -> wasmtime::Result<Linkers> {
     let mut plain = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut plain)?;
     HandlerPlugin::add_to_linker::<_, HasSelf<DeliveryContext>>(&mut plain, |context| context)?;
     let mut http = plain.clone();
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http)?;
-    Ok(Linkers { plain, http })
+    Ok(Linkers {
+        plain,
+        http,
+        transport,
+    })
 }

@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use weir::config::LaneWeights;
-use weir::schedule::{Fair, Tenants};
 use weir::event::Priority;
 use weir::queue::Lane;
+use weir::schedule::{Fair, Tenants};
 
 /// Every tenant with weight 1 and no cap.
 struct Uncapped;

@@ -129,6 +129,7 @@ struct RawIngest {
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
+    max_body_bytes_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -374,6 +375,9 @@ pub struct IngestLimits {
     pub body_timeout: Duration,
     /// Most client connections open at once; further ones wait, unaccepted.
     pub max_connections: usize,
+    /// Most bytes of request bodies being received at once, all connections
+    /// together; a body that would pass it gets 503.
+    pub max_body_bytes_in_flight: usize,
 }
 
 /// How much one tenant may ingest: a token bucket and a backlog quota.
@@ -556,6 +560,11 @@ impl Config {
             // usual soft limit is 1024 descriptors, and clients that need
             // more should pool their connections.
             max_connections: raw.ingest.max_connections.unwrap_or(1024),
+            // Without it, max_connections bodies of max_body_bytes each
+            // (4 GiB with the defaults) could be held at once by clients that
+            // send slowly; 256 MiB still lets 64 bodies of the largest size
+            // arrive together.
+            max_body_bytes_in_flight: raw.ingest.max_body_bytes_in_flight.unwrap_or(256 << 20),
         };
         let unlimited = TenantLimits {
             rate_per_sec: None,
@@ -589,6 +598,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "[ingest] max_connections must be positive".into(),
             ));
+        }
+        if ingest.max_body_bytes_in_flight < ingest.max_body_bytes {
+            return Err(ConfigError::Invalid(format!(
+                "[ingest] max_body_bytes_in_flight ({}) must be at least max_body_bytes ({}), \
+                 or a body of the largest size could never be received",
+                ingest.max_body_bytes_in_flight, ingest.max_body_bytes
+            )));
         }
         let retention = Retention {
             // A week: time to inspect results and replay dead letters after an incident.
@@ -830,6 +846,10 @@ mod tests {
                 "header_timeout_ms and body_timeout_ms",
             ),
             ("max_connections = 0", "max_connections must be positive"),
+            (
+                "max_body_bytes_in_flight = 1000",
+                "max_body_bytes_in_flight (1000) must be at least max_body_bytes (4194304)",
+            ),
         ] {
             let error = load(&format!("[ingest]\n{setting}\n")).expect_err(setting);
             assert!(error.contains(says), "{setting}: {error}");

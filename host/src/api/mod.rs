@@ -29,7 +29,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use body::{read_body, require_json};
+pub use body::{BodyBudget, read_body, require_json};
 pub use caller::Caller;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use readiness::StartupPlugins;
@@ -57,6 +57,8 @@ pub struct AppState {
     pub history: Arc<crate::dashboard::History>,
     /// The plugins found at start-up, which `/readyz` waits for.
     pub startup_plugins: Arc<StartupPlugins>,
+    /// The bytes of request bodies being received at once.
+    pub body_budget: Arc<BodyBudget>,
 }
 
 impl AppState {

@@ -62,7 +62,7 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require_admin()?;
     require_json(&headers)?;
-    let body = read_body(body, &app.pipeline.config.ingest).await?;
+    let body = read_body(body, &app.pipeline.config.ingest, &app.body_budget).await?;
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
     if app.pipeline.plugins.get(&request.plugin).is_none() {

@@ -31,7 +31,7 @@ pub async fn explain(
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = &app.pipeline;
     require_json(&headers)?;
-    let body = read_body(body, &pipeline.config.ingest).await?;
+    let body = read_body(body, &pipeline.config.ingest, &app.body_budget).await?;
     if body.trim_ascii_start().starts_with(b"[") {
         return Err(ApiError::InvalidEvent(
             "explain takes one event object, not a batch".into(),

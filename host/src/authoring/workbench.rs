@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{AuthoringError, io};
 use crate::config::{Config, Overrides};
+use crate::egress_transport::Http1Transport;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugins;
@@ -57,7 +58,7 @@ impl Workbench {
         };
         let runtime_error = |error: wasmtime::Error| AuthoringError::Runtime(format!("{error:#}"));
         let engine = engine::build(pool, cache).map_err(runtime_error)?;
-        let linker = runtime::linker(&engine).map_err(runtime_error)?;
+        let linker = runtime::linker(&engine, Arc::new(Http1Transport)).map_err(runtime_error)?;
         let plugins = Plugins::new(engine, linker, pool, BTreeMap::new());
         let files = PluginFiles::read(path)?;
         let version = Version::compile(

@@ -179,7 +179,7 @@ async fn admit_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, Api
     }
     // Before the body is read: a shed request costs next to nothing.
     app.admission.check_load(pipeline)?;
-    read_body(body, &pipeline.config.ingest).await
+    read_body(body, &pipeline.config.ingest, &app.body_budget).await
 }
 
 /// Admits valid `events` past the routing policy and the tenants' quotas and

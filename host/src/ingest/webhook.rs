@@ -59,14 +59,15 @@ async fn admit_webhook(
             "no webhook sender {name:?} is configured (add a [webhooks.{name}] section)"
         )));
     };
-    let body = admit_body(app, body).await?;
-    let now_s = crate::event::now_ms() / 1000;
-    if let Err(message) = signature::verify(webhook, headers, &body, now_s) {
+    let refuse = |message: String| {
         tracing::warn!(webhook = %name, %message, "webhook refused: bad signature");
-        return Err(ApiError::InvalidSignature(format!(
-            "{message}; nothing was stored"
-        )));
-    }
+        ApiError::InvalidSignature(format!("{message}; nothing was stored"))
+    };
+    // Headers first: a request that cannot be genuine holds no body in memory.
+    let claim =
+        signature::claim(webhook, headers, crate::event::now_ms() / 1000).map_err(refuse)?;
+    let body = admit_body(app, body).await?;
+    claim.verify(&webhook.secrets, &body).map_err(refuse)?;
     let event = webhook_event(webhook, headers, &body)?;
     store(app, vec![event], None).await
 }

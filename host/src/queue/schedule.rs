@@ -100,7 +100,9 @@ mod tests {
             .iter()
             .map(|&due| {
                 let event = Event::new(format!("e{due}"), "s".into(), "t".into(), "acme".into());
-                let seq = staging.add_event(&event, std::slice::from_ref(&target)).expect("add");
+                let seq = staging
+                    .add_event(&event, std::slice::from_ref(&target))
+                    .expect("add");
                 staging.schedule(due, "p", seq);
                 seq
             })

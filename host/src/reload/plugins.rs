@@ -84,7 +84,7 @@ enum Change {
     /// cannot be read now.
     Skipped,
     /// A new version, compiled and checked.
-    Compiled(Version),
+    Compiled(Box<Version>),
     /// Files that cannot be loaded.
     Rejected(Rejection),
 }
@@ -111,6 +111,7 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
             }
         }
         Ok(Change::Compiled(version)) => {
+            let version = *version;
             let id = version.id.clone();
             match plugin {
                 Some(plugin) => {
@@ -209,7 +210,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         settings,
         &config.plugin_defaults,
     ) {
-        Ok(version) => Change::Compiled(version),
+        Ok(version) => Change::Compiled(Box::new(version)),
         Err(error) => reject(error.to_string()),
     }
 }

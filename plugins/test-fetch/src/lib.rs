@@ -1,8 +1,10 @@
 //! Test fixture: sends `GET http://<authority><path>` through `wasi:http`, as
 //! a handler calling a downstream API would. The event's data is
 //! `{"authority": "127.0.0.1:8080", "path": "/hook"}`, optionally with
-//! `"times": N` to send the request N times. A 2xx answer acks; any other
-//! status, or a request the host refuses, fails the delivery with the reason.
+//! `"times": N` to send the request N times, and `"read_body": true` to read
+//! each response body to its end. A 2xx answer acks; any other status, a
+//! request the host refuses or a body it cuts, fails the delivery with the
+//! reason.
 //!
 //! With `{"hoard": {"count": N, "bytes": B}}` instead it creates N header
 //! maps of one B-byte header each and keeps every handle, as a guest would
@@ -10,7 +12,10 @@
 
 use serde::Deserialize;
 use wasi::http::outgoing_handler;
-use wasi::http::types::{Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme};
+use wasi::http::types::{
+    Fields, IncomingResponse, Method, OutgoingBody, OutgoingRequest, Scheme, http_error_code,
+};
+use wasi::io::streams::StreamError;
 use weir_plugin_sdk::{Error, Event, Outcome, handler};
 
 #[derive(Deserialize)]
@@ -21,6 +26,8 @@ struct Target {
     path: String,
     #[serde(default = "once")]
     times: u32,
+    #[serde(default)]
+    read_body: bool,
     hoard: Option<Hoard>,
 }
 
@@ -44,6 +51,11 @@ fn handle(event: Event) -> Result<Outcome, Error> {
         let status = response.status();
         if !(200..=299).contains(&status) {
             return Ok(Outcome::Fail(format!("the downstream answered {status}")));
+        }
+        if target.read_body
+            && let Err(reason) = read_to_end(response)
+        {
+            return Ok(Outcome::Fail(reason));
         }
     }
     Ok(Outcome::Ack)
@@ -87,6 +99,30 @@ fn get(authority: &str, path: &str) -> Result<IncomingResponse, Error> {
         Some(Ok(Ok(response))) => Ok(response),
         Some(Ok(Err(error))) => Err(Error::new(format!("request failed: {error:?}"))),
         Some(Err(())) | None => Err(Error::new("the response was already taken")),
+    }
+}
+
+/// Reads `response`'s body to its end; the error names what the host said.
+fn read_to_end(response: IncomingResponse) -> Result<u64, String> {
+    let body = response
+        .consume()
+        .map_err(|()| "the body was already taken".to_owned())?;
+    let stream = body
+        .stream()
+        .map_err(|()| "the body stream was already taken".to_owned())?;
+    let mut read = 0u64;
+    loop {
+        match stream.blocking_read(64 << 10) {
+            Ok(chunk) => read += chunk.len() as u64,
+            Err(StreamError::Closed) => return Ok(read),
+            Err(StreamError::LastOperationFailed(error)) => {
+                let code = http_error_code(&error);
+                let detail = error.to_debug_string();
+                return Err(format!(
+                    "reading the body failed after {read} bytes: {code:?} ({detail})"
+                ));
+            }
+        }
     }
 }
 

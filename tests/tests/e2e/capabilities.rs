@@ -84,9 +84,31 @@ fn serve(listener: &TcpListener, heads: &Mutex<Vec<String>>, stop: &AtomicBool) 
             .lock()
             .expect("heads")
             .push(String::from_utf8_lossy(&head).into_owned());
-        let _ = stream.write_all(
-            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        );
+        if head.starts_with(b"GET /big/") {
+            send_big(&mut stream);
+        } else {
+            let _ = stream.write_all(
+                b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    }
+}
+
+/// Size of the body served for `/big/...`: more than one delivery may receive.
+pub const BIG_BODY_BYTES: usize = 48 << 20;
+
+/// Answers 200 with a [`BIG_BODY_BYTES`] body, until the reader hangs up.
+fn send_big(stream: &mut std::net::TcpStream) {
+    let head =
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {BIG_BODY_BYTES}\r\nconnection: close\r\n\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = [b'z'; 64 << 10];
+    for _ in 0..BIG_BODY_BYTES / chunk.len() {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The egress connector: a granted host name that resolves to a reserved
 //! address (loopback here, weir's own port among them) is refused before any
 //! connection, by every spelling; only a grant of the exact address opens
-//! it. A delivery's requests are capped, and a plugin's host resources
+//! it. A delivery's requests and the bytes their bodies carry are capped, and a plugin's host resources
 //! (`wasi:http` header maps, every handle) are bounded in number and size.
 
 use serde_json::json;
@@ -65,6 +65,39 @@ fn a_granted_name_that_resolves_to_loopback_is_refused_in_every_spelling() {
         "{log}"
     );
     assert!(downstream.heads().is_empty(), "{:?}", downstream.heads());
+    weir.stop();
+}
+
+#[test]
+fn a_delivery_receives_at_most_its_body_bytes() {
+    let downstream = Downstream::start();
+    let authority = format!("127.0.0.1:{}", downstream.addr.port());
+    let workspace = Workspace::with_named_plugins(
+        &[("test-fetch", "caller")],
+        &granting("caller", std::slice::from_ref(&authority)),
+    );
+    let weir = workspace.start();
+    let event = json!({"id": "big", "source": "tests", "type": "fetch.caller",
+                       "data": {"authority": authority, "path": "/big/1", "read_body": true}});
+    let answer = weir.post_json("/v1/events", &event.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+
+    // The guest's stream fails once the delivery's bodies pass 32 MiB,
+    // though the downstream sends 48, and the guest is told why.
+    let error = refusal(&weir, "big", "caller");
+    assert!(
+        error.contains("HTTP response body size exceeds limit: 33554432 bytes"),
+        "{error}"
+    );
+    let read: u64 = error
+        .strip_prefix("reading the body failed after ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|bytes| bytes.parse().ok())
+        .unwrap_or_else(|| panic!("not a cut body: {error}"));
+    assert!(read <= 32 << 20, "{error}");
+    weir.wait_for_log("the cut to name the bound", |log| {
+        log.contains("outbound HTTP body cut") && log.contains("bounds::HTTP_BODY_BYTES")
+    });
     weir.stop();
 }
 

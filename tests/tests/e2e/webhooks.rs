@@ -408,3 +408,38 @@ fn a_request_replayed_after_the_tolerance_is_refused() {
     }
     weir.stop();
 }
+
+/// A request whose headers cannot be genuine is refused before its body is
+/// read: here the body never comes, and the 401 does anyway.
+#[test]
+fn an_unsigned_request_is_refused_without_waiting_for_its_body() {
+    use std::io::{Read, Write};
+    let workspace = Workspace::new(&["test-ack"], CONFIG);
+    let weir = workspace.start();
+    let mut stream = crate::support::raw_connection(&weir);
+    let head = "POST /v1/webhooks/billing HTTP/1.1\r\nhost: 127.0.0.1\r\n\
+                content-type: application/json\r\ncontent-length: 4000000\r\n\r\n{\"type\":";
+    stream.write_all(head.as_bytes()).expect("send the head");
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Bounded by the connection's read timeout and by the size of one answer.
+    while received.len() < 64 * 1024 {
+        let text = String::from_utf8_lossy(&received);
+        if text.contains("nothing was stored") {
+            break;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) => panic!("no answer while the body was still coming: {error}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(
+        text.contains("the webhook-id header is missing; nothing was stored"),
+        "{text}"
+    );
+    drop(stream);
+    weir.stop();
+}
