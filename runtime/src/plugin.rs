@@ -102,6 +102,10 @@ pub struct PluginFiles {
     pub path: PathBuf,
     /// The component's bytes.
     pub bytes: Vec<u8>,
+    /// The manifest's bytes, if it has one: read once, with the component, so
+    /// that the settings a version runs with are the ones its fingerprint
+    /// covers.
+    pub manifest: Option<Vec<u8>>,
     /// The SHA-256 of the component and its manifest: files with the same
     /// fingerprint load the same, so a reload skips them.
     pub fingerprint: [u8; 32],
@@ -118,18 +122,19 @@ impl PluginFiles {
         let bytes = read_regular(path).map_err(io(path))?;
         let manifest_path = path.with_extension("toml");
         let manifest = match read_regular(&manifest_path) {
-            Ok(manifest) => manifest,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Ok(manifest) => Some(manifest),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => return Err(io(&manifest_path)(error)),
         };
         let mut hasher = sha2::Sha256::new();
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
-        hasher.update(&manifest);
+        hasher.update(manifest.as_deref().unwrap_or_default());
         Ok(PluginFiles {
             path: path.to_owned(),
             fingerprint: hasher.finalize().into(),
             bytes,
+            manifest,
         })
     }
 

@@ -42,13 +42,34 @@ impl Config {
         component: &Path,
     ) -> Result<PluginSettings, ConfigError> {
         let path = component.with_extension("toml");
-        let manifest: RawPluginSection = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|error| ConfigError::Manifest {
-                path: path.clone(),
-                message: error.to_string(),
-            })?,
-            Err(error) if error.kind() == ErrorKind::NotFound => RawPluginSection::default(),
+        let manifest = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) if error.kind() == ErrorKind::NotFound => None,
             Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        self.settings_from_manifest(name, component, manifest.as_deref())
+    }
+
+    /// The same with the manifest's bytes already read (`None`: it has none),
+    /// as a reload reads them together with the component.
+    pub fn settings_from_manifest(
+        &self,
+        name: &str,
+        component: &Path,
+        manifest: Option<&[u8]>,
+    ) -> Result<PluginSettings, ConfigError> {
+        let path = component.with_extension("toml");
+        let invalid = |message: String| ConfigError::Manifest {
+            path: path.clone(),
+            message,
+        };
+        let manifest: RawPluginSection = match manifest {
+            Some(bytes) => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| invalid("the manifest is not UTF-8 text".to_owned()))?;
+                toml::from_str(text).map_err(|error| invalid(error.to_string()))?
+            }
+            None => RawPluginSection::default(),
         };
         resolve_settings(
             (&self.plugin_maxima, &self.plugin_defaults),
@@ -147,6 +168,28 @@ mod tests {
         assert_eq!(values.get("mode").map(String::as_str), Some("operator"));
         assert_eq!(values.get("unit").map(String::as_str), Some("cents"));
         assert_eq!(config.limits_for("bare"), &config.plugin_defaults);
+    }
+
+    #[test]
+    fn settings_come_from_the_manifest_bytes_given_not_the_file_now() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Config::from_toml("", Overrides::default()).expect("valid");
+        // The file changed after the reload read it: the bytes read win.
+        let (name, path) = component(dir.path(), "p", "deadline_ms = 900\n");
+        let read = config
+            .settings_from_manifest(&name, &path, Some(b"deadline_ms = 250\n"))
+            .expect("valid");
+        let deadline = read.limits.map(|limits| limits.deadline);
+        assert_eq!(deadline, Some(Duration::from_millis(250)));
+
+        let error = config
+            .settings_from_manifest(&name, &path, Some(&[0xff, 0xfe]))
+            .expect_err("not text")
+            .to_string();
+        assert!(
+            error.contains("p.toml") && error.contains("not UTF-8"),
+            "{error}"
+        );
     }
 
     #[test]

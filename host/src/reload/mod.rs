@@ -10,6 +10,7 @@
 mod plugins;
 mod routes;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,14 +62,16 @@ fn watch(workers: Workers) -> Result<(), Error> {
             let (workers, routes_wake) = (plugin_workers.clone(), routes_wake.clone());
             let this = std::mem::replace(&mut occasion, Occasion::Change);
             async move {
+                let looked = plugins::reload(&workers, this).await;
                 // A table rejected for naming a plugin not loaded yet may serve
                 // now (at start-up the table was checked against the files).
-                if plugins::reload(&workers, this).await
+                if looked.added
                     && this == Occasion::Change
                     && let Some(wake) = routes_wake
                 {
                     let _ = wake.try_send(());
                 }
+                looked.linked_dirs
             }
         },
     )?;
@@ -108,6 +111,7 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
                     if let Err(panicked) = reloaded.await {
                         tracing::error!(%panicked, "reloading the routing table panicked; it stays as it was");
                     }
+                    BTreeSet::new()
                 }
             },
         )
@@ -116,7 +120,8 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
 
 /// Watches `dir`; after a change to a path `concerns` accepts has settled (or
 /// a wake-up through the returned sender), runs `reload`, one at a time,
-/// and once before any change if `load_first`.
+/// and once before any change if `load_first`. Each `reload` returns more
+/// directories to watch the same way: those its symlinks point into.
 fn watch_dir<R, F>(
     workers: &Workers,
     dir: &Path,
@@ -126,7 +131,7 @@ fn watch_dir<R, F>(
 ) -> Result<mpsc::Sender<()>, Error>
 where
     R: FnMut() -> F + Send + 'static,
-    F: Future<Output = ()> + Send,
+    F: Future<Output = BTreeSet<PathBuf>> + Send,
 {
     let failed = |error: notify::Error| Error::Watch {
         dir: dir.to_owned(),
@@ -151,9 +156,23 @@ where
     let stop = workers.stop.clone();
     workers.background.spawn(async move {
         // Dropping the watcher ends the watch: it lives as long as this task.
-        let _watcher: RecommendedWatcher = watcher;
+        let mut watcher: RecommendedWatcher = watcher;
+        let mut linked = BTreeSet::new();
+        let mut watch_linked = |dirs: BTreeSet<PathBuf>, watcher: &mut RecommendedWatcher| {
+            for dir in dirs {
+                if linked.contains(&dir) {
+                    continue;
+                }
+                match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                    Ok(()) => tracing::info!(dir = %dir.display(), "watching for changes too: a plugin file links into it"),
+                    Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot watch the directory a plugin file links into; a change there is seen at the next change here"),
+                }
+                linked.insert(dir);
+            }
+        };
         if load_first {
-            reload().await;
+            let dirs = reload().await;
+            watch_linked(dirs, &mut watcher);
         }
         loop {
             tokio::select! {
@@ -169,7 +188,8 @@ where
                     _ = woken.recv() => if Instant::now() >= latest { break },
                 }
             }
-            reload().await;
+            let dirs = reload().await;
+            watch_linked(dirs, &mut watcher);
         }
     });
     Ok(poke)

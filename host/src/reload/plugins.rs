@@ -4,12 +4,16 @@
 //! already running finish on the version they started on. A file that cannot
 //! be loaded is rejected (a log line, a metric, an entry in `GET /v1/plugins`)
 //! and the version before it keeps serving. A removed file stops new
-//! deliveries of its plugin; they wait in the queue until it is back.
+//! deliveries of its plugin; they wait in the queue until it is back. A
+//! component or manifest may be a symlink: the directory it points into is
+//! watched too, and both files are read once per look, so a version's
+//! settings are those its fingerprint covers.
 //!
 //! Start-up loads the plugins the same way, while weir already ingests: a
 //! large component (Python, JavaScript) compiles for seconds, shown as
 //! `loading` in `GET /v1/plugins`, and its deliveries wait in the queue.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,17 +40,27 @@ pub(super) enum Occasion {
     Change,
 }
 
-/// Brings the loaded plugins in line with the plugin directory; returns
-/// whether it added a plugin.
-pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> bool {
+/// What a look at the plugin directory did and found.
+#[derive(Default)]
+pub(super) struct Looked {
+    /// Whether it added a plugin.
+    pub added: bool,
+    /// The directories outside the plugin directory that its symlinked files
+    /// point into: a file changed there changes a plugin.
+    pub linked_dirs: BTreeSet<PathBuf>,
+}
+
+/// Brings the loaded plugins in line with the plugin directory.
+pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> Looked {
     let pipeline = &workers.pipeline;
     let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
         Ok(scanned) => scanned,
         Err(error) => {
             tracing::error!(%error, "cannot read the plugin directory; the plugins stay as they are");
-            return false;
+            return Looked::default();
         }
     };
+    let linked_dirs = linked_dirs(&pipeline.config.plugins_dir, &found);
     for path in misnamed {
         tracing::warn!(path = %path.display(), "ignored: a plugin file name must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm");
     }
@@ -73,7 +87,23 @@ pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> bool {
         let rejected = pipeline.plugins.rejections().len();
         tracing::info!(loaded, rejected, "plugins loaded");
     }
-    added
+    Looked { added, linked_dirs }
+}
+
+/// The directories, other than `dir`, that the symlinked components and
+/// manifests among `found` resolve into.
+fn linked_dirs(dir: &Path, found: &BTreeMap<String, PathBuf>) -> BTreeSet<PathBuf> {
+    let home = std::fs::canonicalize(dir).ok();
+    found
+        .values()
+        .flat_map(|component| [component.clone(), component.with_extension("toml")])
+        .filter(|path| {
+            path.symlink_metadata()
+                .is_ok_and(|meta| meta.file_type().is_symlink())
+        })
+        .filter_map(|path| Some(std::fs::canonicalize(path).ok()?.parent()?.to_owned()))
+        .filter(|parent| Some(parent) != home.as_ref())
+        .collect()
 }
 
 /// What a plugin file holds compared with the version serving.
@@ -189,7 +219,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         })
     };
     let config = &pipeline.config;
-    let settings = match config.settings_with_manifest(name, path) {
+    let settings = match config.settings_from_manifest(name, path, files.manifest.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return reject(error.to_string()),
     };

@@ -465,3 +465,29 @@ fn a_table_naming_a_plugin_not_yet_loaded_serves_once_the_plugin_arrives() {
     });
     weir.stop();
 }
+
+/// A plugin file that is a symlink is reloaded when the file it points to
+/// changes, though nothing changes in the plugin directory itself.
+#[test]
+fn a_symlinked_plugin_is_reloaded_when_its_target_changes() {
+    let workspace = Workspace::new(&[], FAST_RELOAD);
+    let elsewhere = workspace.path().join("builds");
+    std::fs::create_dir(&elsewhere).expect("create the build directory");
+    let target = elsewhere.join("test-recorder.wasm");
+    std::fs::write(&target, rebuilt("test-recorder", "linked-1")).expect("write the build");
+    std::os::unix::fs::symlink(&target, workspace.path().join("plugins/test-recorder.wasm"))
+        .expect("link the plugin file");
+    let weir = workspace.start();
+    let first = weir.wait_for("the linked plugin to load", |weir| {
+        plugin_entry(weir, "test-recorder")
+            .and_then(|plugin| plugin["version"].as_str().map(str::to_owned))
+    });
+
+    replace_file(&target, rebuilt("test-recorder", "linked-2"));
+    let second = wait_for_new_version(&weir, "test-recorder", &first);
+    assert_ne!(first, second);
+    weir.wait_for_log("the linked directory to be watched", |log| {
+        log.contains("watching for changes too: a plugin file links into it")
+    });
+    weir.stop();
+}
