@@ -9,10 +9,14 @@
 //! every tenant with work, however deep the burst is.
 //!
 //! Each lane keeps a cursor into its `ready` range: leasing scans from it, so
-//! the tombstones of earlier leases are never rescanned. This is bookkeeping
-//! only; the caller leases from storage and reports what it found.
+//! the tombstones of earlier leases are never rescanned. A delivery made
+//! ready again behind the cursor (a retry come due, a released hold) keeps
+//! its place in seq order but does not move the cursor back: it is noted
+//! apart and leased by its own seq, so the next lease after it starts at the
+//! cursor again instead of walking every tombstone in between. This is
+//! bookkeeping only; the caller leases from storage and reports what it found.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::config::LaneWeights;
 use crate::event::Priority;
@@ -37,8 +41,10 @@ struct Band {
 
 #[derive(Default)]
 struct TenantLane {
-    /// No ready delivery of the lane is before it.
+    /// No ready delivery of the lane is before it but those in `behind`.
     cursor: Seq,
+    /// Deliveries made ready before the cursor since it passed them.
+    behind: BTreeSet<Seq>,
     /// In `turn`.
     active: bool,
     /// Dispatches in the current turn.
@@ -67,7 +73,9 @@ impl Fair {
     pub fn ready(&mut self, lane: &Lane, seq: Seq) {
         let band = &mut self.bands[usize::from(lane.priority.rank())];
         let entry = band.tenants.entry(lane.tenant.clone()).or_default();
-        entry.cursor = entry.cursor.min(seq);
+        if seq < entry.cursor {
+            entry.behind.insert(seq);
+        }
         if !entry.active {
             entry.active = true;
             band.turn.push_back(lane.tenant.clone());
@@ -99,12 +107,12 @@ impl Fair {
         self.credit[rank] -= total;
         let band = &self.bands[rank];
         let tenant = band.turn.front()?;
-        let cursor = band.tenants.get(tenant).map_or(0, |entry| entry.cursor);
+        let from = band.tenants.get(tenant).map_or(0, TenantLane::from);
         let lane = Lane {
             priority: priority(rank),
             tenant: tenant.clone(),
         };
-        Some((lane, cursor))
+        Some((lane, from))
     }
 
     /// Notes that delivery `seq` of `lane` was leased.
@@ -113,7 +121,10 @@ impl Fair {
         let Some(entry) = band.tenants.get_mut(&lane.tenant) else {
             return;
         };
-        entry.cursor = seq + 1;
+        // Leasing took the first ready delivery at or after where it started,
+        // so none of those noted behind it up to `seq` is ready any more.
+        entry.behind = entry.behind.split_off(&(seq + 1));
+        entry.cursor = entry.cursor.max(seq + 1);
         entry.served += 1;
         if entry.served >= tenants.weight(&lane.tenant) {
             entry.served = 0;
@@ -131,6 +142,7 @@ impl Fair {
         };
         entry.active = false;
         entry.served = 0;
+        entry.behind.clear();
         if let Some(at) = band.turn.iter().position(|tenant| *tenant == lane.tenant) {
             band.turn.remove(at);
         }
@@ -141,12 +153,12 @@ impl Fair {
         let mut lanes = Vec::new();
         for (rank, band) in self.bands.iter().enumerate() {
             for tenant in &band.turn {
-                let cursor = band.tenants.get(tenant).map_or(0, |entry| entry.cursor);
+                let from = band.tenants.get(tenant).map_or(0, TenantLane::from);
                 let lane = Lane {
                     priority: priority(rank),
                     tenant: tenant.clone(),
                 };
-                lanes.push((lane, cursor));
+                lanes.push((lane, from));
             }
         }
         lanes
@@ -155,6 +167,13 @@ impl Fair {
     /// How many lanes may have work.
     pub fn active_count(&self) -> usize {
         self.bands.iter().map(|band| band.turn.len()).sum()
+    }
+}
+
+impl TenantLane {
+    /// Where leasing starts: no ready delivery of the lane is before it.
+    fn from(&self) -> Seq {
+        self.behind.first().copied().unwrap_or(self.cursor)
     }
 }
 
@@ -289,5 +308,33 @@ mod tests {
         // A lane that runs dry and fills again starts from the earliest ready seq.
         fair.ready(&lane(Priority::Normal, "b"), 1);
         assert_eq!(fair.next(&capped), Some((lane(Priority::Normal, "b"), 1)));
+    }
+
+    #[test]
+    fn a_delivery_ready_again_behind_the_cursor_does_not_move_it_back() {
+        let mut fair = Fair::new(LaneWeights::default());
+        let normal = lane(Priority::Normal, "a");
+        let shares = no_caps();
+        fair.ready(&normal, 1);
+        fair.leased(&normal, 1, &shares);
+        fair.leased(&normal, 100, &shares);
+        // Retries of 7 and 3 come due while the lane is at 101.
+        fair.ready(&normal, 7);
+        fair.ready(&normal, 3);
+        assert_eq!(fair.next(&shares), Some((normal.clone(), 3)), "seq order");
+        fair.leased(&normal, 3, &shares);
+        assert_eq!(fair.next(&shares), Some((normal.clone(), 7)));
+        fair.leased(&normal, 7, &shares);
+        assert_eq!(
+            fair.next(&shares),
+            Some((normal.clone(), 101)),
+            "back at the cursor, not at 8"
+        );
+        // A lease from a noted seq that finds a later one passes both.
+        fair.ready(&normal, 50);
+        fair.ready(&normal, 60);
+        fair.leased(&normal, 60, &shares);
+        assert_eq!(fair.next(&shares), Some((normal.clone(), 101)));
+        assert_eq!(fair.active(), [(normal, 101)]);
     }
 }
