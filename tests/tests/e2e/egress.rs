@@ -68,14 +68,21 @@ fn a_granted_name_that_resolves_to_loopback_is_refused_in_every_spelling() {
     weir.stop();
 }
 
-#[test]
-fn a_delivery_receives_at_most_its_body_bytes() {
-    let downstream = Downstream::start();
+/// `downstream`'s address, and a workspace where `test-fetch`, as `caller`,
+/// is granted exactly that address.
+fn caller_granted(downstream: &Downstream) -> (String, Workspace) {
     let authority = format!("127.0.0.1:{}", downstream.addr.port());
     let workspace = Workspace::with_named_plugins(
         &[("test-fetch", "caller")],
         &granting("caller", std::slice::from_ref(&authority)),
     );
+    (authority, workspace)
+}
+
+#[test]
+fn a_delivery_receives_at_most_its_body_bytes() {
+    let downstream = Downstream::start();
+    let (authority, workspace) = caller_granted(&downstream);
     let weir = workspace.start();
     let event = json!({"id": "big", "source": "tests", "type": "fetch.caller",
                        "data": {"authority": authority, "path": "/big/1", "read_body": true}});
@@ -104,11 +111,7 @@ fn a_delivery_receives_at_most_its_body_bytes() {
 #[test]
 fn a_delivery_sends_at_most_sixteen_requests() {
     let downstream = Downstream::start();
-    let authority = format!("127.0.0.1:{}", downstream.addr.port());
-    let workspace = Workspace::with_named_plugins(
-        &[("test-fetch", "caller")],
-        &granting("caller", std::slice::from_ref(&authority)),
-    );
+    let (authority, workspace) = caller_granted(&downstream);
     let weir = workspace.start();
     let calls = |id: &str, times: u32| {
         json!({"id": id, "source": "tests", "type": "fetch.caller",
