@@ -17,6 +17,7 @@ mod replay;
 mod request_id;
 mod routes;
 mod tenants;
+mod unread_body;
 mod whole_number;
 
 use std::sync::Arc;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(unread_body::close_if_unread))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http_metrics::observe,

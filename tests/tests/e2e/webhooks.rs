@@ -440,6 +440,11 @@ fn an_unsigned_request_is_refused_without_waiting_for_its_body() {
         text.contains("the webhook-id header is missing; nothing was stored"),
         "{text}"
     );
+    // The body was never read, so the connection cannot serve another request.
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
     drop(stream);
     weir.stop();
 }
