@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
-use async_nats::jetstream::message::Info;
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
 
@@ -95,8 +94,12 @@ impl Nats {
         Ok(listing?)
     }
 
-    /// The `limit` letters that died last, latest first, from the last
-    /// [`NEWEST_WINDOW`] messages of the stream.
+    /// The `limit` letters that died last, latest first, read back from the
+    /// end of the stream one message at a time. It creates no consumer: the
+    /// dashboard asks every few seconds, and on a cluster each consumer is a
+    /// replicated create and delete. It looks at no more than
+    /// [`NEWEST_WINDOW`] sequence numbers, so a stream with many discarded
+    /// letters (gaps) still answers quickly.
     pub async fn newest_dead_letters(&self, limit: usize) -> Result<Vec<Value>, BackendError> {
         let state = self
             .dead
@@ -104,21 +107,34 @@ impl Nats {
             .await
             .map_err(|e| NatsError::request(LISTING, e))?
             .state;
+        let mut letters = Vec::new();
         if state.messages == 0 {
-            return Ok(Vec::new());
+            return Ok(letters);
         }
-        let start = state
+        let oldest = state
             .last_sequence
             .saturating_sub(NEWEST_WINDOW - 1)
             .max(state.first_sequence);
-        let tail = DeadLetterPage {
-            filter: DeadFilter::default(),
-            cursor: Some(start.to_be_bytes().to_vec()),
-            limit: NEWEST_WINDOW as usize,
-        };
-        let mut letters = self.dead_letters(&tail).await?.letters;
-        letters.reverse();
-        letters.truncate(limit);
+        for sequence in (oldest..=state.last_sequence).rev() {
+            if letters.len() == limit {
+                break;
+            }
+            let message = match self.dead.get_raw_message(sequence).await {
+                Ok(message) => message,
+                // A discarded or revived letter leaves a gap.
+                Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => continue,
+                Err(error) => return Err(NatsError::request(LISTING, error).into()),
+            };
+            if let Some(letter) = view(
+                &message.payload,
+                Some(&message.headers),
+                sequence,
+                unix_ms(message.time),
+                &DeadFilter::default(),
+            ) {
+                letters.push(letter);
+            }
+        }
         Ok(letters)
     }
 
@@ -147,7 +163,13 @@ impl Nats {
                 read += 1;
                 let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
                 left = info.pending;
-                if let Some(letter) = view(&message, &info, &page.filter) {
+                if let Some(letter) = view(
+                    &message.payload,
+                    message.headers.as_ref(),
+                    info.stream_sequence,
+                    unix_ms(info.published),
+                    &page.filter,
+                ) {
                     listing.letters.push(letter);
                 }
                 if listing.letters.len() == page.limit {
@@ -164,12 +186,19 @@ impl Nats {
     }
 }
 
-/// A dead letter as the API shows it, if it matches `filter`.
-fn view(message: &Message, info: &Info<'_>, filter: &DeadFilter) -> Option<Value> {
-    let event = match codec::decode(&message.payload) {
+/// The dead letter stored at `sequence` as the API shows it, if it matches
+/// `filter`.
+fn view(
+    payload: &[u8],
+    headers: Option<&HeaderMap>,
+    sequence: u64,
+    dead_at_ms: u64,
+    filter: &DeadFilter,
+) -> Option<Value> {
+    let event = match codec::decode(payload) {
         Ok(event) => event,
         Err(error) => {
-            tracing::error!(%error, sequence = info.stream_sequence, "a dead letter on the stream is unreadable; the listing skips it");
+            tracing::error!(%error, sequence, "a dead letter on the stream is unreadable; the listing skips it");
             return None;
         }
     };
@@ -182,12 +211,11 @@ fn view(message: &Message, info: &Info<'_>, filter: &DeadFilter) -> Option<Value
         return None;
     }
     let header = |name: &str| {
-        (message.headers.as_ref())
+        headers
             .and_then(|headers| headers.get(name))
             .map(|value| value.as_str().to_owned())
     };
     let number = |name: &str| header(name).and_then(|value| value.parse::<u64>().ok());
-    let dead_at_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as u64;
     Some(json!({
         "id": event.id,
         "plugin": header("Weir-Plugin"),
@@ -201,4 +229,9 @@ fn view(message: &Message, info: &Info<'_>, filter: &DeadFilter) -> Option<Value
         "node": header("Weir-Node"),
         "dead_at": crate::api::rfc3339(dead_at_ms),
     }))
+}
+
+/// When JetStream stored a message, in milliseconds since the epoch.
+fn unix_ms(stored: async_nats::datetime::DateTime) -> u64 {
+    (stored.unix_timestamp_nanos() / 1_000_000) as u64
 }

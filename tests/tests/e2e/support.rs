@@ -364,8 +364,22 @@ impl Drop for Weir {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed assertion says what weir answered; its log says why.
+        if std::thread::panicking() {
+            let log = read_log(&self.log);
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(FAILED_LOG_LINES)..];
+            eprintln!(
+                "the last lines weir at {} logged:\n{}",
+                self.addr,
+                tail.join("\n")
+            );
+        }
     }
 }
+
+/// How much of a weir's log a failed test prints.
+const FAILED_LOG_LINES: usize = 60;
 
 /// The `event` JSON of `GET /v1/events/{id}` once every delivery is `done` or `dead`.
 pub fn settled_event(weir: &Weir, id: &str) -> Value {
