@@ -3,11 +3,13 @@
 //! event makes, and what an ingest `202` promises.
 
 mod delivery;
+mod error;
 mod lane;
 
 use serde::Deserialize;
 
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
+pub use error::StoreError;
 pub use lane::Lane;
 
 /// An event's position in the log, assigned at commit.

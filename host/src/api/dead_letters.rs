@@ -12,12 +12,11 @@ use axum::extract::State;
 
 use super::extract::{Path, Query};
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
-use crate::backend::{BackendError, DeadLetterPage};
+use crate::backend::{DeadLetter, DeadLetterPage};
 use crate::metrics::plugin as plugin_label;
 use crate::queue::{DeadFilter, Seq};
 
@@ -133,7 +132,7 @@ pub struct OneEventQuery {
     summary = "List dead letters, oldest first",
     params(ListQuery),
     responses(
-        (status = 200, description = "`dead_letters` (event, plugin, attempts, last error) and `next_cursor`", body = Object),
+        (status = 200, description = "The dead letters (event, plugin, attempts, last error), and where the next page starts", body = DeadLetterListing),
         (status = 400, description = "A bad limit or cursor", body = ErrorBody),
     ),
 )]
@@ -141,28 +140,48 @@ pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLetterListing>, ApiError> {
     let page = DeadLetterPage {
         filter: filter(&caller, &query.plugin, &query.tenant, &query.kind)?,
         cursor: query.cursor()?,
         limit: limit(query.limit, PAGE, MAX_PAGE)?,
     };
-    let listing = app
-        .backend
-        .dead_letters(page)
-        .await
-        .map_err(|error| match error {
-            BackendError::BadCursor => ApiError::BadRequest(error.to_string()),
-            BackendError::Queue(error) => error.into(),
-            BackendError::Nats(error) => {
-                tracing::error!(%error, "cannot list dead letters");
-                ApiError::Unavailable
-            }
-        })?;
-    Ok(Json(json!({
-        "dead_letters": listing.letters,
-        "next_cursor": listing.next.map(|key| CURSOR.encode(key)),
-    })))
+    let listing = app.backend.dead_letters(page).await?;
+    Ok(Json(DeadLetterListing {
+        dead_letters: listing.letters,
+        next_cursor: listing.next.map(|key| CURSOR.encode(key)),
+    }))
+}
+
+/// A page of `GET /v1/dead-letters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterListing {
+    /// The dead letters, oldest first.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The `cursor` of the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// What a bulk replay revived.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkReplayed {
+    /// How many deliveries are ready again.
+    pub replayed: usize,
+    /// Whether more dead letters match: call again to replay them.
+    pub more: bool,
+}
+
+/// What became of one event's dead deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDeadLetters {
+    /// The event's id.
+    pub id: String,
+    /// On replay: the plugins whose deliveries are ready again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<Vec<String>>,
+    /// On discard: the plugins whose deliveries were discarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discarded: Option<Vec<String>>,
 }
 
 /// `POST /v1/dead-letters/replay`: revives up to `limit` matches; call again
@@ -174,7 +193,7 @@ pub async fn list(
     summary = "Replay every dead letter that matches",
     params(BulkQuery),
     responses(
-        (status = 200, description = "How many were `replayed`, and whether `more` match", body = Object),
+        (status = 200, description = "How many were `replayed`, and whether `more` match", body = BulkReplayed),
         (status = 400, description = "A bad limit, or an unknown parameter (a bulk replay takes no cursor)", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
@@ -183,7 +202,7 @@ pub async fn replay_matching(
     State(app): State<AppState>,
     caller: Caller,
     Query(query): Query<BulkQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BulkReplayed>, ApiError> {
     app.require_fjall("POST /v1/dead-letters/replay")?;
     let limit = limit(query.limit, BULK, MAX_BULK)?;
     let filter = filter(&caller, &query.plugin, &query.tenant, &query.kind)?;
@@ -195,9 +214,10 @@ pub async fn replay_matching(
         .map(|letter| (letter.seq, letter.record.plugin))
         .collect();
     let replayed = revive(&app, &targets)?;
-    Ok(Json(
-        json!({ "replayed": replayed.len(), "more": page.next.is_some() }),
-    ))
+    Ok(Json(BulkReplayed {
+        replayed: replayed.len(),
+        more: page.next.is_some(),
+    }))
 }
 
 /// `POST /v1/dead-letters/{id}/replay`.
@@ -208,7 +228,7 @@ pub async fn replay_matching(
     summary = "Replay one event's dead deliveries",
     params(("id" = String, Path, description = "The event id"), OneEventQuery),
     responses(
-        (status = 200, description = "The plugins whose deliveries were `replayed`", body = Object),
+        (status = 200, description = "The plugins whose deliveries were `replayed`", body = EventDeadLetters),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
@@ -219,12 +239,16 @@ pub async fn replay_event(
     caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventDeadLetters>, ApiError> {
     app.require_fjall("POST /v1/dead-letters/{id}/replay")?;
     let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let targets: Vec<(Seq, String)> = plugins.into_iter().map(|p| (seq, p)).collect();
     let replayed = revive(&app, &targets)?;
-    Ok(Json(json!({ "id": id, "replayed": replayed })))
+    Ok(Json(EventDeadLetters {
+        id,
+        replayed: Some(replayed),
+        discarded: None,
+    }))
 }
 
 /// `DELETE /v1/dead-letters/{id}`.
@@ -235,7 +259,7 @@ pub async fn replay_event(
     summary = "Discard one event's dead deliveries",
     params(("id" = String, Path, description = "The event id"), OneEventQuery),
     responses(
-        (status = 200, description = "The plugins whose deliveries were `discarded`", body = Object),
+        (status = 200, description = "The plugins whose deliveries were `discarded`", body = EventDeadLetters),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
@@ -246,7 +270,7 @@ pub async fn discard_event(
     caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventDeadLetters>, ApiError> {
     app.require_fjall("DELETE /v1/dead-letters/{id}")?;
     let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
     let mut staging = app.pipeline.queue.stage();
@@ -257,7 +281,11 @@ pub async fn discard_event(
         }
     }
     app.pipeline.commit(staging)?;
-    Ok(Json(json!({ "id": id, "discarded": discarded })))
+    Ok(Json(EventDeadLetters {
+        id,
+        replayed: None,
+        discarded: Some(discarded),
+    }))
 }
 
 /// The event's sequence number and the plugins its dead deliveries go to; 404

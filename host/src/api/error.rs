@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::queue::StoreError;
+
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -185,15 +187,27 @@ impl From<crate::event::ParseError> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::IdReused(message) => ApiError::KeyReused(message),
+            StoreError::DiskFull => ApiError::InsufficientStorage,
+            StoreError::BadCursor => ApiError::BadRequest(error.to_string()),
+            StoreError::Unavailable(_) | StoreError::WriteFailed(_) => {
+                tracing::error!(%error, "storage cannot answer a request now");
+                ApiError::Unavailable
+            }
+            StoreError::Io(_) | StoreError::Corrupt(_) => {
+                tracing::error!(%error, "storage error while answering a request");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
 impl From<crate::queue::QueueError> for ApiError {
     fn from(error: crate::queue::QueueError) -> Self {
-        match error {
-            crate::queue::QueueError::IdReused(message) => return ApiError::KeyReused(message),
-            crate::queue::QueueError::Closed => return ApiError::Unavailable,
-            _ => {}
-        }
-        tracing::error!(%error, "storage error while answering a request");
-        ApiError::Internal
+        StoreError::from(error).into()
     }
 }
 
@@ -231,5 +245,68 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::QueueError;
+
+    /// Each store failure answers by what it means, whichever store said it.
+    #[test]
+    fn store_errors_answer_by_meaning() {
+        let answers = [
+            (
+                StoreError::IdReused("id x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (StoreError::DiskFull, StatusCode::INSUFFICIENT_STORAGE),
+            (
+                StoreError::Unavailable("no leader".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::WriteFailed("fsync".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                StoreError::Io("read".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                StoreError::Corrupt("record".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (StoreError::BadCursor, StatusCode::BAD_REQUEST),
+        ];
+        for (error, status) in answers {
+            let shown = error.to_string();
+            assert_eq!(ApiError::from(error).status(), status, "{shown}");
+        }
+    }
+
+    /// The embedded store's errors keep the answers they had.
+    #[test]
+    fn queue_errors_map_to_the_store_error_of_their_meaning() {
+        let damaged = QueueError::Damaged {
+            expected: 3,
+            found: 5,
+        };
+        assert!(
+            matches!(StoreError::from(damaged), StoreError::Corrupt(m) if m.contains("event 3 is missing"))
+        );
+        assert_eq!(
+            StoreError::from(QueueError::Closed),
+            StoreError::Unavailable("the queue is shutting down".into())
+        );
+        assert_eq!(
+            ApiError::from(QueueError::IdReused("reused".into())).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            ApiError::from(QueueError::DiskFull).status(),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
     }
 }

@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::readiness::Waiting;
 use super::{ApiError, AppState, Caller};
@@ -16,11 +17,35 @@ use crate::exposition::{CLASSIC_TEXT, classic_text};
     path = "/healthz",
     tag = "operations",
     summary = "Liveness",
-    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Object)),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Health)),
     security(()),
 )]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+pub async fn healthz() -> Json<Health> {
+    Json(Health::status("ok"))
+}
+
+/// What `/healthz` and `/readyz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` (alive), `ready`, or why weir is not ready: `storage_failed`,
+    /// `disk_full`, `nats_disconnected`, `plugins_loading`.
+    pub status: &'static str,
+    /// While `plugins_loading`: the plugins still compiling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loading: Option<Vec<String>>,
+    /// While `plugins_loading`: what weir waits for, and how long at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Health {
+    fn status(status: &'static str) -> Health {
+        Health {
+            status,
+            loading: None,
+            message: None,
+        }
+    }
 }
 
 /// Ready: storage takes writes, so ingest can accept events, and the plugins
@@ -31,31 +56,31 @@ pub async fn healthz() -> Json<Value> {
     tag = "operations",
     summary = "Readiness",
     responses(
-        (status = 200, description = "Storage takes writes and the start-up plugins are loaded", body = Object),
+        (status = 200, description = "Storage takes writes and the start-up plugins are loaded", body = Health),
         (status = 503, description = "Storage failed: `{\"status\": \"storage_failed\"}` (`disk_full` when the disk filled up); the NATS backend is not connected: `nats_disconnected`; \
-            plugins found at start-up still compiling (for at most `[reload] ready_wait_ms`): `{\"status\": \"plugins_loading\", \"loading\": [...]}`", body = Object),
+            plugins found at start-up still compiling (for at most `[reload] ready_wait_ms`): `{\"status\": \"plugins_loading\", \"loading\": [...]}`", body = Health),
     ),
     security(()),
 )]
-pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
     let unready = if app.pipeline.disk_full() {
-        json!({ "status": "disk_full" })
+        Health::status("disk_full")
     } else if !app.pipeline.storage_ok() {
-        json!({ "status": "storage_failed" })
+        Health::status("storage_failed")
     } else if let Some(status) = app.backend.unready() {
-        json!({ "status": status })
+        Health::status(status)
     } else if let Waiting::For(loading) = app.startup_plugins.waiting(&app.pipeline.plugins) {
-        json!({
-            "status": "plugins_loading",
-            "loading": loading,
-            "message": format!(
+        Health {
+            status: "plugins_loading",
+            loading: Some(loading),
+            message: Some(format!(
                 "plugins found at start-up are still compiling; ready once they serve or are \
                  rejected, or after [reload] ready_wait_ms ({} ms)",
                 app.startup_plugins.wait().as_millis()
-            ),
-        })
+            )),
+        }
     } else {
-        return (StatusCode::OK, Json(json!({ "status": "ready" })));
+        return (StatusCode::OK, Json(Health::status("ready")));
     };
     (StatusCode::SERVICE_UNAVAILABLE, Json(unready))
 }

@@ -73,6 +73,11 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi, auth_enabled: bool) -> serd
         "required": ["data", "data_base64"],
         "properties": {"data_base64": {"type": "string"}},
     });
+    // A replay must say where to start; the derive cannot say "one of".
+    schemas["ReplayRequest"]["anyOf"] = serde_json::json!([
+        {"required": ["since"], "properties": {"since": {"type": "string"}}},
+        {"required": ["since_sequence"], "properties": {"since_sequence": {"type": "integer"}}},
+    ]);
     // The derive takes no length for a variant's field.
     for variant in schemas["ExtensionValue"]["oneOf"]
         .as_array_mut()

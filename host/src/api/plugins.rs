@@ -7,9 +7,9 @@ use super::extract::{Path, Query};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StatePage;
@@ -186,7 +186,7 @@ fn describe_rejection(rejection: &Rejection) -> Value {
     summary = "Pause a plugin",
     params(("name" = String, Path, description = "The plugin")),
     responses(
-        (status = 200, description = "The plugin is paused", body = Object),
+        (status = 200, description = "The plugin is paused", body = PluginPause),
         (status = 404, description = "No such plugin", body = ErrorBody),
     ),
 )]
@@ -194,7 +194,7 @@ pub async fn pause(
     state: State<AppState>,
     caller: Caller,
     name: Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginPause>, ApiError> {
     caller.require_admin()?;
     set_paused(state, name, true)
 }
@@ -207,7 +207,7 @@ pub async fn pause(
     summary = "Resume a paused plugin",
     params(("name" = String, Path, description = "The plugin")),
     responses(
-        (status = 200, description = "The plugin runs again", body = Object),
+        (status = 200, description = "The plugin runs again", body = PluginPause),
         (status = 404, description = "No such plugin", body = ErrorBody),
     ),
 )]
@@ -215,7 +215,7 @@ pub async fn resume(
     state: State<AppState>,
     caller: Caller,
     name: Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginPause>, ApiError> {
     caller.require_admin()?;
     set_paused(state, name, false)
 }
@@ -224,7 +224,7 @@ fn set_paused(
     State(app): State<AppState>,
     Path(name): Path<String>,
     paused: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PluginPause>, ApiError> {
     let registry = &app.pipeline.plugins;
     let plugin = registry.get(&name);
     // One still loading (or only rejected so far) can be paused before it
@@ -242,7 +242,16 @@ fn set_paused(
         plugin.set_paused(paused, &app.pipeline.metrics);
     }
     tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
-    Ok(Json(json!({ "name": name, "paused": paused })))
+    Ok(Json(PluginPause { name, paused }))
+}
+
+/// The answer to a pause or resume of a plugin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PluginPause {
+    /// The plugin.
+    pub name: String,
+    /// Whether it is paused now.
+    pub paused: bool,
 }
 
 /// Query of the state listing.
@@ -267,7 +276,7 @@ pub struct StateQuery {
     summary = "Read a plugin's state for a tenant",
     params(("name" = String, Path, description = "The plugin"), StateQuery),
     responses(
-        (status = 200, description = "`entries` in key order and `next_after`", body = Object),
+        (status = 200, description = "The entries in key order, and where the next page starts", body = StateListing),
         (status = 404, description = "No such plugin", body = ErrorBody),
     ),
 )]
@@ -276,7 +285,7 @@ pub async fn plugin_state(
     caller: Caller,
     Path(name): Path<String>,
     Query(query): Query<StateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StateListing>, ApiError> {
     // The tenant first: another tenant's token learns nothing, not even
     // which plugins exist.
     let tenant = query
@@ -300,24 +309,45 @@ pub async fn plugin_state(
             after: query.after,
             limit,
         })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "cannot read plugin state");
-            ApiError::Unavailable
-        })?;
-    let entries: Vec<Value> = entries
+        .await?;
+    let entries: Vec<StateEntry> = entries
         .into_iter()
         .map(|(key, bytes)| {
             let value = serde_json::from_slice::<Value>(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            json!({ "key": key, "value": value })
+            StateEntry { key, value }
         })
         .collect();
     // A full page may have a next one; an empty `next_after` means this was the last.
     let next_after = (entries.len() == limit)
-        .then(|| entries.last().map(|entry| entry["key"].clone()))
+        .then(|| entries.last().map(|entry| entry.key.clone()))
         .flatten();
-    Ok(Json(
-        json!({ "plugin": name, "tenant": tenant, "entries": entries, "next_after": next_after }),
-    ))
+    Ok(Json(StateListing {
+        plugin: name,
+        tenant,
+        entries,
+        next_after,
+    }))
+}
+
+/// A page of one plugin's state for one tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateListing {
+    /// The plugin.
+    pub plugin: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The entries, in key order.
+    pub entries: Vec<StateEntry>,
+    /// The `after` of the next page; null on the last.
+    pub next_after: Option<String>,
+}
+
+/// One key of plugin state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StateEntry {
+    /// The key.
+    pub key: String,
+    /// The value: JSON as stored, or a string if it is not JSON.
+    pub value: Value,
 }

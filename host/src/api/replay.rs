@@ -7,13 +7,14 @@ use axum::extract::State;
 
 use super::extract::Path;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use super::whole_number;
 use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
-use crate::dispatch::ReplaySpec;
+use crate::dispatch::{ReplayProgress, ReplaySpec};
 
 /// Deliveries queued per second unless the request says otherwise: well under
 /// what a plugin handles, so live traffic keeps its share.
@@ -27,6 +28,7 @@ pub struct ReplayRequest {
     /// The plugin to run again.
     plugin: String,
     /// RFC 3339: events ingested at or after this time.
+    #[schema(format = DateTime)]
     since: Option<String>,
     /// Events from this sequence number on.
     #[serde(default, deserialize_with = "whole_number::optional")]
@@ -48,7 +50,7 @@ pub struct ReplayRequest {
     summary = "Re-run a plugin over past events",
     request_body(content = ReplayRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "The job's progress and its `status_url`", body = Object),
+        (status = 202, description = "The job's progress and its `status_url`", body = ReplayStarted),
         (status = 400, description = "Not a valid replay request", body = ErrorBody),
         (status = 404, description = "No such plugin", body = ErrorBody),
         (status = 415, description = "The body is not JSON (Content-Type)", body = ErrorBody),
@@ -59,7 +61,7 @@ pub async fn start(
     caller: Caller,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplayStarted>), ApiError> {
     caller.require_admin()?;
     require_json(&headers)?;
     let body = read_body(body, &app.pipeline.config.ingest, &app.body_budget).await?;
@@ -83,14 +85,7 @@ pub async fn start(
             "rate_per_sec must be 1 to {MAX_RATE}"
         )));
     }
-    let log = app
-        .backend
-        .replay_log(&request.plugin)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "cannot start a replay");
-            ApiError::Unavailable
-        })?;
+    let log = app.backend.replay_log(&request.plugin).await?;
     let (oldest, newest) = (log.oldest, log.newest);
     let spec = ReplaySpec {
         plugin: request.plugin,
@@ -100,9 +95,24 @@ pub async fn start(
         rate_per_sec,
     };
     let progress = app.replays.start(log.queue, spec, app.pipeline.stopping());
-    let mut body = serde_json::to_value(&progress).map_err(|_| ApiError::Internal)?;
-    body["status_url"] = json!(format!("/v1/replays/{}", progress.id));
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    let status_url = format!("/v1/replays/{}", progress.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReplayStarted {
+            progress,
+            status_url,
+        }),
+    ))
+}
+
+/// The answer to `POST /v1/replay`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayStarted {
+    /// The job's first progress report.
+    #[serde(flatten)]
+    pub progress: ReplayProgress,
+    /// Where to follow it.
+    pub status_url: String,
 }
 
 /// `GET /v1/replays/{id}`.
@@ -113,7 +123,7 @@ pub async fn start(
     summary = "Follow a replay job",
     params(("id" = String, Path, description = "The job id")),
     responses(
-        (status = 200, description = "The job's progress", body = Object),
+        (status = 200, description = "The job's progress", body = ReplayProgress),
         (status = 404, description = "No such job", body = ErrorBody),
     ),
 )]
@@ -121,23 +131,22 @@ pub async fn progress(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReplayProgress>, ApiError> {
     caller.require_admin()?;
     let progress = app
         .replays
         .progress(&id)
         .ok_or_else(|| ApiError::NotFound(format!("no replay job {id:?}")))?;
-    Ok(Json(
-        serde_json::to_value(&progress).map_err(|_| ApiError::Internal)?,
-    ))
+    Ok(Json(progress))
 }
 
+/// `since` in ms since the Unix epoch: an RFC 3339 time with any offset; a
+/// time before 1970 covers every event, as the epoch does.
 fn parse_time(text: &str) -> Result<u64, ApiError> {
-    let time = humantime::parse_rfc3339_weak(text).map_err(|e| {
-        ApiError::BadRequest(format!("since {text:?} is not an RFC 3339 time: {e}"))
+    let time = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "since {text:?} is not an RFC 3339 time such as 2026-01-31T09:00:00Z: {e}"
+        ))
     })?;
-    let since_epoch = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| ApiError::BadRequest(format!("since {text:?} is before 1970")))?;
-    Ok(since_epoch.as_millis() as u64)
+    Ok(u64::try_from(time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
 }

@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::State;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use super::extract::Path;
-use serde_json::{Value, json};
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::check_tenant;
@@ -24,9 +26,9 @@ use crate::queue::PauseScope;
     path = "/v1/tenants",
     tag = "tenants",
     summary = "List tenants",
-    responses((status = 200, description = "`tenants`: each one's backlog, pause and quotas", body = Object)),
+    responses((status = 200, description = "Each tenant's backlog, pause and quotas", body = TenantList)),
 )]
-pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
+pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<TenantList> {
     let pipeline = &app.pipeline;
     let pending: std::collections::BTreeMap<String, u64> =
         pipeline.backlog.tenants().into_iter().collect();
@@ -41,20 +43,55 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
         .chain(caller.own_tenant())
         .filter(|tenant| caller.own_tenant().is_none_or(|own| own == *tenant))
         .collect();
-    let tenants: Vec<Value> = names
+    let tenants = names
         .into_iter()
         .map(|tenant| {
             let limits = pipeline.config.tenant_limits(tenant);
-            json!({
-                "tenant": tenant,
-                "backlog": pending.get(tenant).copied().unwrap_or(0),
-                "paused": pipeline.tenant_paused(tenant),
-                "backlog_quota": limits.backlog.map(|marks| marks.high),
-                "rate_per_sec": limits.rate_per_sec,
-            })
+            TenantView {
+                tenant: tenant.to_owned(),
+                backlog: pending.get(tenant).copied().unwrap_or(0),
+                paused: pipeline.tenant_paused(tenant),
+                backlog_quota: limits.backlog.map(|marks| marks.high),
+                rate_per_sec: limits.rate_per_sec,
+            }
         })
         .collect();
-    Json(json!({ "tenants": tenants }))
+    Json(TenantList { tenants })
+}
+
+/// The answer to `GET /v1/tenants`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    /// Configured tenants, paused ones and those with deliveries pending,
+    /// by name.
+    pub tenants: Vec<TenantView>,
+}
+
+/// One tenant as `GET /v1/tenants` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    /// Its name.
+    pub tenant: String,
+    /// Its deliveries not yet done or dead.
+    pub backlog: u64,
+    /// Whether an operator paused it.
+    pub paused: bool,
+    /// The backlog above which its events are refused, if it has a quota.
+    pub backlog_quota: Option<u64>,
+    /// The ingest rate it may not exceed, if it has one.
+    pub rate_per_sec: Option<f64>,
+}
+
+/// The answer to a pause or resume of a tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantPause {
+    /// The tenant.
+    pub tenant: String,
+    /// Whether it is paused now.
+    pub paused: bool,
+    /// On resume, how many held deliveries are ready again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub released: Option<u64>,
 }
 
 /// `POST /v1/tenants/{tenant}/pause`.
@@ -65,7 +102,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<Value> {
     summary = "Hold a tenant's deliveries",
     params(("tenant" = String, Path, description = "The tenant", pattern = "^[A-Za-z0-9._-]{1,64}$")),
     responses(
-        (status = 200, description = "The tenant is paused", body = Object),
+        (status = 200, description = "The tenant is paused", body = TenantPause),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
@@ -74,12 +111,16 @@ pub async fn pause(
     State(app): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantPause>, ApiError> {
     caller.require_admin()?;
     app.require_fjall("Pausing a tenant")?;
     mark_paused(&app, &tenant, true)?;
     tracing::warn!(%tenant, "tenant paused by an operator: its deliveries are held");
-    Ok(Json(json!({ "tenant": tenant, "paused": true })))
+    Ok(Json(TenantPause {
+        tenant,
+        paused: true,
+        released: None,
+    }))
 }
 
 /// `POST /v1/tenants/{tenant}/resume`: answers once every held delivery is ready.
@@ -90,7 +131,7 @@ pub async fn pause(
     summary = "Release a paused tenant's deliveries",
     params(("tenant" = String, Path, description = "The tenant", pattern = "^[A-Za-z0-9._-]{1,64}$")),
     responses(
-        (status = 200, description = "Every held delivery is ready again", body = Object),
+        (status = 200, description = "Every held delivery is ready again", body = TenantPause),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
@@ -99,7 +140,7 @@ pub async fn resume(
     State(app): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantPause>, ApiError> {
     caller.require_admin()?;
     app.require_fjall("Resuming a tenant")?;
     // The flag goes first: see `dispatch::hold` for why that order loses nothing.
@@ -114,9 +155,11 @@ pub async fn resume(
     .await
     .map_err(|_| ApiError::Internal)??;
     tracing::warn!(%tenant, released, "tenant resumed by an operator");
-    Ok(Json(
-        json!({ "tenant": tenant, "paused": false, "released": released }),
-    ))
+    Ok(Json(TenantPause {
+        tenant,
+        paused: false,
+        released: Some(released),
+    }))
 }
 
 /// Checks the name, then marks `tenant` paused or not, in memory and durably.

@@ -7,14 +7,14 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::fjall_replay::FjallRequeue;
-use super::{
-    Backend, BackendError, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
-};
+use super::{Backend, DeadLetter, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage};
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, DeadLetter, GroupCommitter, RequestKey};
+use crate::queue::{
+    Admission, DeadLetter as StoredDeadLetter, GroupCommitter, RequestKey, StoreError,
+};
 use crate::runtime::CommittedState;
 
 /// The fjall backend of `pipeline`'s queue.
@@ -40,7 +40,7 @@ impl Backend for Fjall {
         &self,
         events: Vec<Event>,
         request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
         async move { Ok(self.committer.submit(events, request_key).await?) }.boxed()
     }
 
@@ -58,7 +58,7 @@ impl Backend for Fjall {
         }
     }
 
-    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {
         let queue = &self.pipeline.queue;
         let entries = queue.state_entries(
             &page.plugin,
@@ -69,10 +69,7 @@ impl Backend for Fjall {
         async move { Ok(entries?) }.boxed()
     }
 
-    fn dead_letters(
-        &self,
-        page: DeadLetterPage,
-    ) -> BoxFuture<'_, Result<DeadListing, BackendError>> {
+    fn dead_letters(&self, page: DeadLetterPage) -> BoxFuture<'_, Result<DeadListing, StoreError>> {
         let cursor = page.cursor.as_deref();
         let found = self
             .pipeline
@@ -88,12 +85,12 @@ impl Backend for Fjall {
     fn newest_dead_letters(
         &self,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>> {
         let found = self.pipeline.queue.newest_dead_letters(limit);
         async move { Ok(found?.iter().map(view).collect()) }.boxed()
     }
 
-    fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
+    fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>> {
         let queue = &self.pipeline.queue;
         let bounds = queue
             .horizon()
@@ -128,19 +125,23 @@ impl CommittedState for Pipeline {
     }
 }
 
-/// A dead letter as the API shows it.
-fn view(letter: &DeadLetter) -> serde_json::Value {
+/// A dead letter of the embedded store as every store reports it.
+fn view(letter: &StoredDeadLetter) -> DeadLetter {
     let event = &letter.event;
-    serde_json::json!({
-        "id": event.id,
-        "sequence": letter.seq,
-        "plugin": letter.record.plugin,
-        "tenant": event.tenant,
-        "type": event.kind,
-        "source": event.source,
-        "attempts": letter.record.attempts,
-        "replays": letter.record.replays,
-        "error": letter.record.error,
-        "history": letter.record.history,
-    })
+    DeadLetter {
+        id: event.id.clone(),
+        plugin: Some(letter.record.plugin.clone()),
+        tenant: event.tenant.clone(),
+        kind: event.kind.clone(),
+        source: event.source.clone(),
+        attempts: Some(u64::from(letter.record.attempts)),
+        error: letter.record.error.clone(),
+        sequence: Some(letter.seq),
+        replays: Some(letter.record.replays),
+        history: Some(letter.record.history.clone()),
+        generation: None,
+        reason: None,
+        node: None,
+        dead_at: None,
+    }
 }

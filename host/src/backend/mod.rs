@@ -4,6 +4,7 @@
 //! embedded store of one node (the default), or [`crate::nats::NatsBackend`],
 //! a JetStream cluster several nodes share.
 
+mod dead_letter;
 mod fjall;
 mod fjall_replay;
 
@@ -12,27 +13,13 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
+pub use dead_letter::DeadLetter;
 pub use fjall::Fjall;
 
 use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
-use crate::nats::NatsError;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, DeadFilter, QueueError, RequestKey, Seq};
-
-/// Why a backend could not do what it was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum BackendError {
-    /// The embedded store failed or refused.
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    /// The cluster failed or could not be reached.
-    #[error(transparent)]
-    Nats(#[from] NatsError),
-    /// A listing's cursor that this backend did not hand out.
-    #[error("cursor is not one this API handed out")]
-    BadCursor,
-}
+use crate::queue::{Admission, DeadFilter, RequestKey, Seq, StoreError};
 
 /// Plugin state entries, (key, value) in key order.
 pub type StateEntries = Vec<(String, Vec<u8>)>;
@@ -60,29 +47,26 @@ pub trait Backend: Send + Sync {
         &self,
         events: Vec<Event>,
         request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>>;
+    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>>;
 
     /// Starts running `plugin`'s deliveries on `workers` until they stop.
     fn serve(&self, workers: &Workers, plugin: Arc<Plugin>);
 
     /// The entries of one page of plugin state.
-    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>>;
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>>;
 
     /// One page of the dead letters.
-    fn dead_letters(
-        &self,
-        page: DeadLetterPage,
-    ) -> BoxFuture<'_, Result<DeadListing, BackendError>>;
+    fn dead_letters(&self, page: DeadLetterPage) -> BoxFuture<'_, Result<DeadListing, StoreError>>;
 
     /// The dead letters of the latest events, latest first, at most `limit`
     /// (the dashboard's "recent dead letters").
     fn newest_dead_letters(
         &self,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>>;
+    ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>>;
 
     /// The event log as a replay of `plugin` starting now sees it.
-    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>>;
+    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>>;
 
     /// This node's name, where several nodes share the backend.
     fn node(&self) -> Option<&str>;
@@ -104,11 +88,11 @@ pub struct DeadLetterPage {
     pub limit: usize,
 }
 
-/// A page of dead letters, each as the API shows it.
+/// A page of dead letters.
 #[derive(Debug, Default)]
 pub struct DeadListing {
     /// The letters.
-    pub letters: Vec<serde_json::Value>,
+    pub letters: Vec<DeadLetter>,
     /// Where the next page starts, if there may be one.
     pub next: Option<Vec<u8>>,
 }
@@ -133,7 +117,7 @@ pub trait Requeue: Send + Sync {
 }
 
 /// What one step of a replay queued, or why it could not.
-pub type Requeued = Result<Reruns, BackendError>;
+pub type Requeued = Result<Reruns, StoreError>;
 
 /// What one step of a replay queued.
 #[derive(Debug, Clone, Copy, Default)]

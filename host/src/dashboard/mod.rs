@@ -17,7 +17,7 @@ pub use latency_window::{LatencyWindow, Percentiles};
 pub use reload_log::{Reload, ReloadLog};
 
 use crate::api::{ApiError, AppState, Caller};
-use crate::backend::BackendError;
+use crate::backend::DeadLetter;
 
 /// The page: HTML, CSS and script in one file.
 const PAGE: &str = include_str!("page.html");
@@ -35,8 +35,7 @@ pub struct DashboardData {
     pub reloads: Vec<Reload>,
     /// The dead letters of the latest events, latest first (at most
     /// [`RECENT_DEAD_LETTERS`]), as `GET /v1/dead-letters` shows each.
-    #[schema(value_type = Vec<Object>)]
-    pub dead_letters: Vec<serde_json::Value>,
+    pub dead_letters: Vec<DeadLetter>,
 }
 
 /// How many dead letters the page lists: the latest, since the oldest are
@@ -62,17 +61,7 @@ pub async fn data(
     caller: Caller,
 ) -> Result<Json<DashboardData>, ApiError> {
     caller.require_admin()?;
-    let dead_letters = app
-        .backend
-        .newest_dead_letters(RECENT_DEAD_LETTERS)
-        .await
-        .map_err(|error| match error {
-            BackendError::Queue(error) => error.into(),
-            error => {
-                tracing::error!(%error, "cannot list the latest dead letters");
-                ApiError::Unavailable
-            }
-        })?;
+    let dead_letters = app.backend.newest_dead_letters(RECENT_DEAD_LETTERS).await?;
     Ok(Json(DashboardData {
         sample_every_secs: history::SAMPLE_EVERY.as_secs(),
         samples: app.history.samples(),

@@ -37,7 +37,7 @@ pub struct ReplaySpec {
 }
 
 /// A job's progress, as `GET /v1/replays/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReplayProgress {
     /// The job id.
     pub id: String,

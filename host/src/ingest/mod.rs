@@ -25,10 +25,9 @@ pub use idempotency::KeysInFlight;
 
 use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
-use crate::backend::BackendError;
 use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
-use crate::queue::{Admission as QueueAdmission, QueueError, RequestKey};
+use crate::queue::{Admission as QueueAdmission, RequestKey, StoreError};
 use crate::telemetry::trace_context;
 
 /// Media types `POST /v1/events` reads.
@@ -197,20 +196,21 @@ async fn store(
     }
     app.admission.check_quotas(pipeline, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
-    let admissions = app
-        .backend
-        .submit(events, request_key)
-        .await
-        .map_err(|error| {
-            if let BackendError::Queue(QueueError::IdReused(message)) = error {
-                return ApiError::KeyReused(message);
-            }
-            tracing::error!(%error, "events not stored; the client may send them again");
-            match error {
-                BackendError::Queue(QueueError::DiskFull) => ApiError::InsufficientStorage,
-                _ => ApiError::Unavailable,
-            }
-        })?;
+    let admissions =
+        app.backend
+            .submit(events, request_key)
+            .await
+            .map_err(|error| match error {
+                StoreError::IdReused(message) => ApiError::KeyReused(message),
+                error => {
+                    tracing::error!(%error, "events not stored; the client may send them again");
+                    match error {
+                        StoreError::DiskFull => ApiError::InsufficientStorage,
+                        // Nothing of the request was stored, whatever failed.
+                        _ => ApiError::Unavailable,
+                    }
+                }
+            })?;
     // Every event stored before: the request repeats an earlier one.
     let replayed = admissions.iter().all(|admission| admission.duplicate);
     Ok(accepted(&admissions, replayed))

@@ -8,13 +8,13 @@ use futures_util::future::BoxFuture;
 use super::Nats;
 use super::replay::NatsRequeue;
 use crate::backend::{
-    Backend, BackendError, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
+    Backend, DeadLetter, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
 };
 use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, RequestKey};
+use crate::queue::{Admission, RequestKey, StoreError};
 use crate::runtime::CommittedState;
 
 /// `pipeline`'s queue stage on a JetStream cluster.
@@ -39,7 +39,7 @@ impl Backend for NatsBackend {
         events: Vec<Event>,
         // Keys are held while their request runs (`KeysInFlight`), not recorded.
         _request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
         async move {
             let routes = self.pipeline.routes();
             Ok(self.nats.submit(&routes, &events).await?)
@@ -57,25 +57,22 @@ impl Backend for NatsBackend {
         ));
     }
 
-    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, BackendError>> {
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {
         async move { Ok(self.nats.state_entries(&page).await?) }.boxed()
     }
 
-    fn dead_letters(
-        &self,
-        page: DeadLetterPage,
-    ) -> BoxFuture<'_, Result<DeadListing, BackendError>> {
+    fn dead_letters(&self, page: DeadLetterPage) -> BoxFuture<'_, Result<DeadListing, StoreError>> {
         async move { self.nats.dead_letters(&page).await }.boxed()
     }
 
     fn newest_dead_letters(
         &self,
         limit: usize,
-    ) -> BoxFuture<'_, Result<Vec<serde_json::Value>, BackendError>> {
+    ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>> {
         async move { self.nats.newest_dead_letters(limit).await }.boxed()
     }
 
-    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, BackendError>> {
+    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>> {
         let plugin = plugin.to_owned();
         async move {
             let (oldest, newest) = self.nats.event_bounds().await?;

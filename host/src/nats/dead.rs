@@ -9,11 +9,11 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use futures_util::TryStreamExt;
-use serde_json::{Value, json};
 
 use super::names::DeliveryId;
 use super::{Nats, NatsError};
-use crate::backend::{BackendError, DeadLetterPage, DeadListing};
+use crate::backend::{DeadLetter, DeadLetterPage, DeadListing};
+use crate::queue::StoreError;
 use crate::queue::{DeadFilter, codec};
 
 /// Dead letters read from the stream per request while listing.
@@ -62,12 +62,12 @@ impl Nats {
 
     /// The page of dead letters `page` asks for; its cursor is the stream
     /// sequence number the next page starts at.
-    pub async fn dead_letters(&self, page: &DeadLetterPage) -> Result<DeadListing, BackendError> {
+    pub async fn dead_letters(&self, page: &DeadLetterPage) -> Result<DeadListing, StoreError> {
         let start = match page.cursor.as_deref() {
             None => DeliverPolicy::All,
             Some(cursor) => DeliverPolicy::ByStartSequence {
                 start_sequence: u64::from_be_bytes(
-                    cursor.try_into().map_err(|_| BackendError::BadCursor)?,
+                    cursor.try_into().map_err(|_| StoreError::BadCursor)?,
                 ),
             },
         };
@@ -100,7 +100,7 @@ impl Nats {
     /// replicated create and delete. It looks at no more than
     /// [`NEWEST_WINDOW`] sequence numbers, so a stream with many discarded
     /// letters (gaps) still answers quickly.
-    pub async fn newest_dead_letters(&self, limit: usize) -> Result<Vec<Value>, BackendError> {
+    pub async fn newest_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let state = self
             .dead
             .get_info()
@@ -186,15 +186,15 @@ impl Nats {
     }
 }
 
-/// The dead letter stored at `sequence` as the API shows it, if it matches
-/// `filter`.
+/// The dead letter stored at `sequence` as every store reports it, if it
+/// matches `filter`.
 fn view(
     payload: &[u8],
     headers: Option<&HeaderMap>,
     sequence: u64,
     dead_at_ms: u64,
     filter: &DeadFilter,
-) -> Option<Value> {
+) -> Option<DeadLetter> {
     let event = match codec::decode(payload) {
         Ok(event) => event,
         Err(error) => {
@@ -216,19 +216,22 @@ fn view(
             .map(|value| value.as_str().to_owned())
     };
     let number = |name: &str| header(name).and_then(|value| value.parse::<u64>().ok());
-    Some(json!({
-        "id": event.id,
-        "plugin": header("Weir-Plugin"),
-        "tenant": event.tenant,
-        "type": event.kind,
-        "source": event.source,
-        "attempts": number("Weir-Attempts"),
-        "generation": number("Weir-Generation"),
-        "reason": header("Weir-Reason"),
-        "error": header("Weir-Error"),
-        "node": header("Weir-Node"),
-        "dead_at": crate::api::rfc3339(dead_at_ms),
-    }))
+    Some(DeadLetter {
+        id: event.id,
+        plugin: header("Weir-Plugin"),
+        tenant: event.tenant,
+        kind: event.kind,
+        source: event.source,
+        attempts: number("Weir-Attempts"),
+        error: header("Weir-Error"),
+        sequence: None,
+        replays: None,
+        history: None,
+        generation: number("Weir-Generation"),
+        reason: header("Weir-Reason"),
+        node: header("Weir-Node"),
+        dead_at: Some(crate::api::rfc3339(dead_at_ms)),
+    })
 }
 
 /// When JetStream stored a message, in milliseconds since the epoch.

@@ -26,6 +26,7 @@ pub use connect::connect;
 use names::Names;
 
 use crate::config::NatsSettings;
+use crate::queue::StoreError;
 
 /// Why the NATS backend could not do something; each names what it tried.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +65,14 @@ pub enum NatsError {
         /// Why.
         message: String,
     },
+}
+
+impl From<NatsError> for StoreError {
+    /// Every failure of the cluster is one to retry: nothing it refused was
+    /// stored.
+    fn from(error: NatsError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
 }
 
 impl NatsError {

@@ -41,7 +41,8 @@ pub use request_keys::{RequestKey, RequestRecord};
 pub use retention::run_retention;
 pub use staging::{Pending, Staged, Staging};
 pub use weir_core::store::{
-    Attempt, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane, Seq, Target,
+    Attempt, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane, Seq, StoreError,
+    Target,
 };
 
 use crate::event::Event;
@@ -89,6 +90,21 @@ pub enum QueueError {
 impl From<CorruptEvent> for QueueError {
     fn from(e: CorruptEvent) -> Self {
         QueueError::Corrupt(e.to_string())
+    }
+}
+
+impl From<QueueError> for StoreError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::IdReused(message) => StoreError::IdReused(message),
+            QueueError::DiskFull => StoreError::DiskFull,
+            QueueError::WriteFailed(message) => StoreError::WriteFailed(message),
+            QueueError::Closed | QueueError::Locked => StoreError::Unavailable(error.to_string()),
+            QueueError::Corrupt(_) | QueueError::Damaged { .. } => {
+                StoreError::Corrupt(error.to_string())
+            }
+            QueueError::Storage(error) => StoreError::Io(error.to_string()),
+        }
     }
 }
 

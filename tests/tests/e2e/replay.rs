@@ -68,6 +68,16 @@ fn a_replay_runs_the_plugin_again_over_past_events() {
         .expect("status_url")
         .to_owned();
     assert_eq!(wait_for_job(&weir, &status_url)["queued"], 10);
+
+    // Any RFC 3339 offset is understood, and a time before 1970 covers
+    // everything, as the epoch does; the jobs before left every delivery done.
+    for since in ["2000-01-01T01:00:00+01:00", "1969-07-20T20:17:40Z"] {
+        let request = json!({"plugin": "test-recorder", "since": since, "rate_per_sec": 1000});
+        let answer = weir.post_json("/v1/replay", &request.to_string());
+        assert_eq!(answer.status, 202, "{since}: {}", answer.text);
+        let status_url = answer.body["status_url"].as_str().expect("status_url");
+        assert_eq!(wait_for_job(&weir, status_url)["queued"], 10, "{since}");
+    }
     weir.stop();
 }
 
