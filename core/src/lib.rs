@@ -1,14 +1,16 @@
 //! weir's core, the layer between the runtime and the stores: the config
 //! model (`weir.toml`, plugin manifests), the routing table, the example
-//! pipeline, and the words the layers share about stored events and
+//! pipeline, the metrics registry and the backlog admission reads, and the words the layers share about stored events and
 //! deliveries. It knows no storage engine, network client or HTTP server:
 //! the crates above it do.
 
 use weir_event as event;
 use weir_runtime as runtime;
 
+pub mod backlog;
 pub mod config;
 pub mod examples;
+pub mod metrics;
 pub mod route;
 pub mod schedule;
 pub mod store;

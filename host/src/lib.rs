@@ -16,31 +16,28 @@
 //!
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
-//! read endpoints), [`metrics`] (with [`delivery_counts`] and [`known_series`]), [`backlog`] (pending deliveries per tenant),
+//! read endpoints), [`metrics`] and [`backlog`] (from `weir-core`),
 //! [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
 //! tests), and [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
 pub mod authoring;
 pub mod backend;
-pub mod backlog;
+pub use weir_core::backlog;
 pub mod client;
 pub mod commit;
 pub use weir_core::config;
 pub mod dashboard;
 pub mod data_dir;
-pub mod delivery_counts;
 pub mod dispatch;
 pub mod egress_transport;
 pub mod error;
 pub use weir_event as event;
 pub mod examples;
-pub mod exposition;
 pub mod failpoint;
 pub mod http_server;
 pub mod ingest;
-pub mod known_series;
-pub mod metrics;
+pub use weir_core::metrics;
 pub mod nats;
 pub mod pipeline;
 pub mod plugins;
@@ -52,7 +49,6 @@ pub mod route_check;
 pub use weir_runtime as runtime;
 pub mod server;
 pub mod telemetry;
-pub mod tenant_series;
 
 pub use config::Config;
 pub use error::Error;

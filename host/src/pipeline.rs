@@ -10,10 +10,10 @@ use crate::backlog::Backlog;
 use crate::config::Config;
 use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
+use crate::metrics::tenant_series::TenantSeries;
 use crate::plugins::Plugins;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
-use crate::tenant_series::TenantSeries;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {

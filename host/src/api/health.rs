@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::readiness::Waiting;
 use super::{ApiError, AppState, Caller};
-use crate::exposition::{CLASSIC_TEXT, classic_text};
+use crate::metrics::exposition::{CLASSIC_TEXT, classic_text};
 
 /// Alive: the process answers.
 #[utoipa::path(

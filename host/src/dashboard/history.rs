@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::latency_window::Percentiles;
 use crate::event::now_ms;
+use crate::metrics::latency_window::Percentiles;
 use crate::pipeline::Pipeline;
 
 /// How often the pipeline is sampled.

@@ -3,8 +3,6 @@
 //! dead letters from the admin API. No build step and no asset outside weir.
 
 mod history;
-mod latency_window;
-mod reload_log;
 
 use axum::Json;
 use axum::extract::State;
@@ -13,11 +11,10 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 
 pub use history::{History, Sample, sample};
-pub use latency_window::{LatencyWindow, Percentiles};
-pub use reload_log::{Reload, ReloadLog};
 
 use crate::api::{ApiError, AppState, Caller};
 use crate::backend::DeadLetter;
+use crate::metrics::reload_log::Reload;
 
 /// The page: HTML, CSS and script in one file.
 const PAGE: &str = include_str!("page.html");

@@ -154,7 +154,9 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
                 }
                 None => {
                     let plugin = Arc::new(Plugin::new(version));
-                    pipeline.metrics.plugin_loaded(&plugin);
+                    pipeline
+                        .metrics
+                        .plugin_loaded(&plugin.name, plugin.concurrency.current());
                     // An operator's pause outlives the plugin's file.
                     match pipeline.queue.paused(PauseScope::Plugin) {
                         Ok(paused) if paused.contains(&name) => {

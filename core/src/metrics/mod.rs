@@ -2,6 +2,18 @@
 //!
 //! prometheus-client appends `_total` to counters and the unit to metrics
 //! registered with one, so names here carry neither.
+//!
+//! Beside the registry: the per-plugin totals `GET /v1/plugins` shows
+//! ([`counts`]), the dashboard's recent latencies and reloads
+//! ([`latency_window`], [`reload_log`]), the capped per-tenant series
+//! ([`tenant_series`]) and the classic text format ([`exposition`]).
+
+pub mod counts;
+pub mod exposition;
+mod known_series;
+pub mod latency_window;
+pub mod reload_log;
+pub mod tenant_series;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -85,11 +97,11 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 pub struct Metrics {
     registry: Registry,
     /// The delivery counters again, per plugin, for `GET /v1/plugins`.
-    pub(crate) counts: crate::delivery_counts::CountsByPlugin,
+    pub counts: counts::CountsByPlugin,
     /// End-to-end latencies since the dashboard's last sample.
-    pub(crate) recent_latency: crate::dashboard::LatencyWindow,
+    pub recent_latency: latency_window::LatencyWindow,
     /// The latest plugin reloads, for the dashboard.
-    pub(crate) recent_reloads: crate::dashboard::ReloadLog,
+    pub recent_reloads: reload_log::ReloadLog,
     /// Events made durable.
     pub events_ingested: Counter,
     /// Ingest requests refused, by error code.
@@ -442,8 +454,8 @@ mod tests {
 
     #[test]
     fn every_metric_the_grafana_dashboard_queries_is_exported() {
-        let exposed = crate::exposition::classic_text(&every_family_sampled().encode());
-        let dashboard = include_str!("../../deploy/grafana/weir.json");
+        let exposed = exposition::classic_text(&every_family_sampled().encode());
+        let dashboard = include_str!("../../../deploy/grafana/weir.json");
         let dashboard: serde_json::Value = serde_json::from_str(dashboard).expect("JSON");
         let mut checked = 0;
         for panel in dashboard["panels"].as_array().expect("panels") {

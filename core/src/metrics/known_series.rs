@@ -7,8 +7,7 @@
 //! labels are known in advance is created here: for each plugin when it is
 //! loaded, and for the fixed label values when weir starts.
 
-use crate::metrics::{FailureLabels, Metrics, ReasonLabel, ReloadLabels, ResultLabel, plugin};
-use crate::plugins::Plugin;
+use super::{FailureLabels, Metrics, ReasonLabel, ReloadLabels, ResultLabel, plugin};
 use crate::runtime::FailureKind;
 
 /// Why an attempt fails besides a trap or limit (`FailureKind`): the
@@ -62,9 +61,9 @@ impl Metrics {
 
     /// Creates every series of a plugin just loaded: counters, histograms
     /// and gauges at zero (nothing has run, nothing waits, nothing is paused
-    /// yet), and its concurrency limit at its starting value.
-    pub fn plugin_loaded(&self, loaded: &Plugin) {
-        let label = plugin(&loaded.name);
+    /// yet), and its concurrency limit at `concurrency_limit`, where it starts.
+    pub fn plugin_loaded(&self, name: &str, concurrency_limit: u32) {
+        let label = plugin(name);
         for counter in [
             &self.deliveries_processed,
             &self.deliveries_retried,
@@ -75,7 +74,7 @@ impl Metrics {
         ] {
             let _ = counter.get_or_create(&label);
         }
-        self.breakers_registered(&loaded.name);
+        self.breakers_registered(name);
         for gauge in [&self.queue_depth, &self.instances_busy, &self.plugin_paused] {
             let _ = gauge.get_or_create(&label);
         }
@@ -84,7 +83,7 @@ impl Metrics {
         let _ = self.event_latency.get_or_create(&label);
         self.concurrency_limit
             .get_or_create(&label)
-            .set(i64::from(loaded.concurrency.current()));
+            .set(i64::from(concurrency_limit));
         let kinds = FailureKind::ALL.map(FailureKind::as_str);
         for reason in HANDLER_FAILURES.iter().chain(&kinds) {
             let _ = self.deliveries_failed.get_or_create(&FailureLabels {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use crate::metrics::{OTHER_TENANTS, TenantLabel};
+use super::{OTHER_TENANTS, TenantLabel};
 
 /// Which tenants have a series of their own.
 pub struct TenantSeries {

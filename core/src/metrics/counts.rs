@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::metrics::{FailureLabels, Metrics, plugin};
+use super::{FailureLabels, Metrics, plugin};
 
 /// One plugin's totals.
 #[derive(Debug, Clone, Default, Serialize)]
