@@ -11,6 +11,7 @@ pub mod backlog;
 pub mod config;
 pub mod examples;
 pub mod metrics;
+pub mod plugins;
 pub mod route;
 pub mod schedule;
 pub mod store;

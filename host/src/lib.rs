@@ -40,7 +40,7 @@ pub mod ingest;
 pub use weir_core::metrics;
 pub mod nats;
 pub mod pipeline;
-pub mod plugins;
+pub use weir_core::plugins;
 pub mod queue;
 pub mod reload;
 pub use weir_core::route;

@@ -29,3 +29,6 @@ pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};
 pub use plugin::{
     Linkers, PluginError, PluginFiles, Version, discover, is_valid_plugin_name, linker, scan,
 };
+/// The engine plugins are compiled for, so the layers above need not name
+/// wasmtime.
+pub use wasmtime::Engine;

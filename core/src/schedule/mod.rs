@@ -6,6 +6,7 @@
 //! (`retry.rs`). The delivery loop that applies them does the I/O.
 
 mod breaker;
+mod breakers;
 mod call_window;
 mod concurrency;
 mod fair;
@@ -14,6 +15,7 @@ mod retry;
 mod tenant_slots;
 
 pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
+pub use breakers::{Breakers, Scope, Scoped};
 pub use concurrency::{AdaptiveLimit, Load};
 pub use fair::{Fair, Tenants};
 pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};

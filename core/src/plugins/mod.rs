@@ -43,7 +43,7 @@ pub struct Plugin {
     pub gate: tokio::sync::watch::Sender<Gate>,
     /// Its circuit breakers, per route and tenant: each stops feeding the
     /// plugin that scope's deliveries while they keep trapping.
-    pub breakers: crate::dispatch::Breakers,
+    pub breakers: crate::schedule::Breakers,
     /// How many of its slots it may use now, adapted to its latency.
     pub concurrency: crate::schedule::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
@@ -59,7 +59,7 @@ impl Plugin {
             instances: limits.instances,
             slots: Arc::new(Semaphore::new(limits.instances as usize)),
             gate: tokio::sync::watch::Sender::new(Gate::default()),
-            breakers: crate::dispatch::Breakers::new(limits.breaker.clone()),
+            breakers: crate::schedule::Breakers::new(limits.breaker.clone()),
             concurrency: crate::schedule::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
             current: RwLock::new(Arc::new(version)),

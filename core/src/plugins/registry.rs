@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::Plugin;
 use crate::config::PluginLimits;
+use crate::runtime::Engine;
 use crate::runtime::Linkers;
 use crate::runtime::engine::PoolSize;
-use wasmtime::Engine;
 
 /// A plugin file that could not be loaded while weir ran; the version before
 /// it, if any, keeps serving.
