@@ -33,6 +33,14 @@ impl Backlog {
         }
     }
 
+    /// Sets the total to `total`, as measured by a store shared by several
+    /// nodes: there, deliveries are added and finished on every node, so
+    /// none of them could count the total by [`Backlog::change`].
+    pub fn measured(&self, total: u64) {
+        self.total
+            .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
+    }
+
     /// Pending deliveries over all tenants.
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed).max(0) as u64

@@ -8,12 +8,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backlog::Backlog;
 use crate::config::Config;
-use crate::dispatch::Lanes;
 use crate::metrics::Metrics;
 use crate::metrics::tenant_series::TenantSeries;
 use crate::plugins::Plugins;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
 use crate::route::RouteTable;
+use crate::schedule::Lanes;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {

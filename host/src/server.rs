@@ -206,17 +206,24 @@ async fn open_backend(
         }
         Storage::Nats(settings) => {
             let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
-            Ok((Arc::new(NatsBackend::new(pipeline.clone(), nats)), None))
+            let backend = NatsBackend::start(pipeline.clone(), nats).await?;
+            Ok((Arc::new(backend), None))
         }
     }
 }
 
-/// Applies the tenant pauses operators made before the last stop (a
-/// plugin's pause is applied when it is loaded).
+/// Applies the pauses operators made before the last stop (a plugin's pause
+/// reaches the plugin when it is loaded). On NATS the embedded queue holds
+/// none: the cluster's plugin pauses arrive through `NatsBackend`.
 fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
     for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
         pipeline.set_tenant_paused(&tenant, true);
         tracing::warn!(%tenant, "tenant paused by an operator before the last stop; still paused");
+    }
+    for plugin in pipeline.queue.paused(PauseScope::Plugin)? {
+        pipeline
+            .plugins
+            .set_paused(&plugin, true, &pipeline.metrics);
     }
     Ok(())
 }

@@ -78,6 +78,42 @@ pub enum ConfigError {
     Route(#[from] crate::route::RouteError),
 }
 
+/// Refuses the admission marks the NATS backend cannot honour: it measures
+/// the cluster's backlog per plugin from the deliveries stream, which knows
+/// neither an event's tenant nor how long a delivery has waited.
+fn refuse_what_nats_cannot_measure(
+    ingest: &IngestLimits,
+    tenant_defaults: &TenantLimits,
+    tenants: &BTreeMap<String, TenantLimits>,
+) -> Result<(), ConfigError> {
+    let refuse = |key: String, why: &str| {
+        Err(ConfigError::Invalid(format!(
+            "{key} is not available with [storage] backend = \"nats\": the cluster's \
+             deliveries stream knows {why}; remove it, or use the embedded backend"
+        )))
+    };
+    if ingest.oldest_ready_ms.is_some() {
+        return refuse(
+            "[ingest] oldest_ready_high_water_ms".into(),
+            "how many deliveries wait, not how long",
+        );
+    }
+    let tenant_with_quota = (tenant_defaults.backlog.is_some())
+        .then(|| "[tenant_defaults]".to_owned())
+        .or_else(|| {
+            (tenants.iter())
+                .find(|(_, limits)| limits.backlog.is_some())
+                .map(|(name, _)| format!("[tenants.{name}]"))
+        });
+    if let Some(section) = tenant_with_quota {
+        return refuse(
+            format!("{section} backlog_high_water"),
+            "each plugin's backlog, not each tenant's",
+        );
+    }
+    Ok(())
+}
+
 /// The raw file, exactly as written; every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -584,6 +620,9 @@ impl Config {
             })
             .collect::<Result<_, ConfigError>>()?;
         let storage = raw.storage.resolve(listen)?;
+        if matches!(storage, Storage::Nats(_)) {
+            refuse_what_nats_cannot_measure(&ingest, &tenant_defaults, &tenants)?;
+        }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
                 "ingest.max_body_bytes and ingest.max_events_per_request must be positive".into(),
@@ -1018,6 +1057,18 @@ mod tests {
             (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\ntoken = \"t\"\nuser = \"u\"\npassword = \"p\"\n",
                 "give one of credentials",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[ingest]\noldest_ready_high_water_ms = 500\n",
+                "[ingest] oldest_ready_high_water_ms is not available with [storage] backend = \"nats\"",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nbacklog_high_water = 10\n",
+                "[tenants.acme] backlog_high_water is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nbacklog_high_water = 10\n",
+                "[tenant_defaults] backlog_high_water is not available",
             ),
         ];
         for (text, expected) in cases {

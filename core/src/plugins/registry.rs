@@ -1,11 +1,12 @@
 //! The plugins weir runs, by name, with the engine and linker they are compiled
 //! for, and the files a reload turned down.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::Plugin;
 use crate::config::PluginLimits;
+use crate::metrics::Metrics;
 use crate::runtime::Engine;
 use crate::runtime::Linkers;
 use crate::runtime::engine::PoolSize;
@@ -36,6 +37,9 @@ pub struct Plugins {
     /// Names being compiled now, with when it started (ms since the Unix epoch):
     /// a Python or JavaScript component takes seconds.
     compiling: Mutex<BTreeMap<String, u64>>,
+    /// Names an operator paused, loaded or not: a pause outlives the
+    /// plugin's file and applies when it loads.
+    paused: Mutex<BTreeSet<String>>,
 }
 
 impl Plugins {
@@ -53,6 +57,7 @@ impl Plugins {
             loaded: RwLock::new(loaded),
             rejected: Mutex::default(),
             compiling: Mutex::default(),
+            paused: Mutex::default(),
         }
     }
 
@@ -85,6 +90,31 @@ impl Plugins {
     pub fn insert(&self, plugin: Arc<Plugin>) {
         let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
         loaded.insert(plugin.name.to_string(), plugin);
+    }
+
+    /// Marks `name` paused or not (the store keeps the pause); a loaded
+    /// plugin stops or resumes leasing now, one loaded later starts paused.
+    pub fn set_paused(&self, name: &str, paused: bool, metrics: &Metrics) {
+        let mut names = self.paused_lock();
+        if paused {
+            names.insert(name.to_owned());
+        } else {
+            names.remove(name);
+        }
+        drop(names);
+        if let Some(plugin) = self.get(name) {
+            plugin.set_paused(paused, metrics);
+        }
+    }
+
+    /// Whether an operator paused `name`.
+    pub fn is_paused(&self, name: &str) -> bool {
+        self.paused_lock().contains(name)
+    }
+
+    /// Every name an operator paused.
+    pub fn paused(&self) -> BTreeSet<String> {
+        self.paused_lock().clone()
     }
 
     /// Why `limits` do not fit the pool weir started with, if they do not;
@@ -135,6 +165,10 @@ impl Plugins {
     /// The names being compiled, with when each started.
     pub fn being_compiled(&self) -> BTreeMap<String, u64> {
         self.compiling_lock().clone()
+    }
+
+    fn paused_lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.paused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn compiling_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {

@@ -10,9 +10,15 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::Notify;
 
+use super::{Fair, TenantSlots};
 use crate::config::{Config, LaneWeights};
-use crate::queue::{Lane, Leased, Queue, QueueError, Seq};
-use crate::schedule::{Fair, TenantSlots};
+use crate::store::{Lane, Seq};
+
+/// A delivery leased from a lane, at its place in the log.
+pub trait LeasedAt {
+    /// The sequence number of its event.
+    fn seq(&self) -> Seq;
+}
 
 /// One plugin's lanes.
 pub struct PluginLanes {
@@ -25,11 +31,11 @@ impl PluginLanes {
     /// lanes found empty leave their turn. `None` when no lane has work a
     /// tenant has room for. A leased delivery holds a slot of its tenant
     /// until [`Lanes::finished`].
-    pub fn lease_with(
+    pub fn lease_with<L: LeasedAt, E>(
         &self,
         tenants: &TenantSlots,
-        mut lease: impl FnMut(&Lane, Seq) -> Result<Option<Leased>, QueueError>,
-    ) -> Result<Option<Leased>, QueueError> {
+        mut lease: impl FnMut(&Lane, Seq) -> Result<Option<L>, E>,
+    ) -> Result<Option<L>, E> {
         let mut fair = self.fair.lock().unwrap_or_else(|p| p.into_inner());
         // Each empty lane leaves its turn, so this ends; the bound is for
         // tenants that another plugin's worker filled to their cap meanwhile.
@@ -42,7 +48,7 @@ impl PluginLanes {
             }
             match lease(&lane, cursor) {
                 Ok(Some(leased)) => {
-                    fair.leased(&lane, leased.seq, tenants);
+                    fair.leased(&lane, leased.seq(), tenants);
                     return Ok(Some(leased));
                 }
                 Ok(None) => {
@@ -128,15 +134,14 @@ impl Lanes {
         self.of(plugin).ready(lane, seq);
     }
 
-    /// Finds the lanes where `plugin`'s deliveries wait from an earlier run,
-    /// and wakes its worker.
-    pub fn discover(&self, plugin: &str, queue: &Queue) -> Result<(), QueueError> {
+    /// Marks `found`, the lanes where `plugin`'s deliveries wait from an
+    /// earlier run, as having work, and wakes its worker.
+    pub fn discovered(&self, plugin: &str, found: Vec<Lane>) {
         let lanes = self.of(plugin);
-        for lane in queue.ready_lanes(plugin)? {
+        for lane in found {
             lanes.ready(&lane, 0);
         }
         lanes.nudge();
-        Ok(())
     }
 
     /// A delivery of `tenant` leased by [`PluginLanes::lease_with`] ended:

@@ -3,7 +3,10 @@
 //! instances a plugin may use now (`concurrency.rs`), which results are health
 //! signals (`health.rs`), the circuit breaker over a window of calls
 //! (`breaker.rs`, `call_window.rs`), and the backoff before a retry
-//! (`retry.rs`). The delivery loop that applies them does the I/O.
+//! (`retry.rs`); and the state kept with them: every plugin's lanes with
+//! their cursors and wake-up (`lanes.rs`) and a plugin's breakers by route
+//! and tenant (`breakers.rs`). The delivery loop that applies them does the
+//! I/O.
 
 mod breaker;
 mod breakers;
@@ -11,6 +14,7 @@ mod call_window;
 mod concurrency;
 mod fair;
 mod health;
+mod lanes;
 mod retry;
 mod tenant_slots;
 
@@ -19,5 +23,6 @@ pub use breakers::{Breakers, Scope, Scoped};
 pub use concurrency::{AdaptiveLimit, Load};
 pub use fair::{Fair, Tenants};
 pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
+pub use lanes::{Lanes, LeasedAt, PluginLanes};
 pub use retry::retry_delay;
 pub use tenant_slots::TenantSlots;

@@ -16,7 +16,6 @@ use crate::backend::StatePage;
 use crate::event::now_ms;
 use crate::metrics::Metrics;
 use crate::plugins::{Plugin, Rejection};
-use crate::queue::PauseScope;
 
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
@@ -56,14 +55,14 @@ pub async fn list_plugins(
             shown
         })
         .collect();
-    let paused = app.pipeline.queue.paused(PauseScope::Plugin)?;
+    let paused = app.pipeline.plugins.paused();
     let not_serving = |name: &str, state: &str, rejected: Value, since: Option<String>| {
         let mut shown = NOT_SERVING.clone();
         shown["name"] = json!(name);
         shown["state"] = json!(state);
         shown["rejected"] = rejected;
         shown["loading_since"] = json!(since);
-        shown["paused"] = json!(paused.iter().any(|paused| paused == name));
+        shown["paused"] = json!(paused.contains(name));
         shown
     };
     plugins.extend(rejections.iter().map(|(name, rejection)| {
@@ -196,7 +195,7 @@ pub async fn pause(
     name: Path<String>,
 ) -> Result<Json<PluginPause>, ApiError> {
     caller.require_admin()?;
-    set_paused(state, name, true)
+    set_paused(state, name, true).await
 }
 
 /// `POST /v1/plugins/{name}/resume`.
@@ -217,10 +216,10 @@ pub async fn resume(
     name: Path<String>,
 ) -> Result<Json<PluginPause>, ApiError> {
     caller.require_admin()?;
-    set_paused(state, name, false)
+    set_paused(state, name, false).await
 }
 
-fn set_paused(
+async fn set_paused(
     State(app): State<AppState>,
     Path(name): Path<String>,
     paused: bool,
@@ -235,12 +234,8 @@ fn set_paused(
     if !known {
         return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
     }
-    app.pipeline
-        .queue
-        .set_paused(PauseScope::Plugin, &name, paused)?;
-    if let Some(plugin) = plugin {
-        plugin.set_paused(paused, &app.pipeline.metrics);
-    }
+    app.backend.set_plugin_paused(&name, paused).await?;
+    registry.set_paused(&name, paused, &app.pipeline.metrics);
     tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
     Ok(Json(PluginPause { name, paused }))
 }

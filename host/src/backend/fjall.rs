@@ -13,7 +13,7 @@ use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
-    Admission, DeadLetter as StoredDeadLetter, GroupCommitter, RequestKey, StoreError,
+    Admission, DeadLetter as StoredDeadLetter, GroupCommitter, PauseScope, RequestKey, StoreError,
 };
 use crate::runtime::CommittedState;
 
@@ -53,9 +53,24 @@ impl Backend for Fjall {
             workers.deliveries.clone(),
         ));
         // Whatever waits for the plugin from an earlier run.
-        if let Err(error) = self.pipeline.lanes.discover(&name, &self.pipeline.queue) {
-            tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin");
+        match self.pipeline.queue.ready_lanes(&name) {
+            Ok(found) => self.pipeline.lanes.discovered(&name, found),
+            Err(error) => {
+                tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin")
+            }
         }
+    }
+
+    fn set_plugin_paused(
+        &self,
+        plugin: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let kept = self
+            .pipeline
+            .queue
+            .set_paused(PauseScope::Plugin, plugin, paused);
+        async move { Ok(kept?) }.boxed()
     }
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {

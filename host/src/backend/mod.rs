@@ -52,6 +52,14 @@ pub trait Backend: Send + Sync {
     /// Starts running `plugin`'s deliveries on `workers` until they stop.
     fn serve(&self, workers: &Workers, plugin: Arc<Plugin>);
 
+    /// Keeps an operator's pause (or resume) of `plugin`, for every node
+    /// that shares the store and for the next start.
+    fn set_plugin_paused(
+        &self,
+        plugin: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
     /// The entries of one page of plugin state.
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>>;
 

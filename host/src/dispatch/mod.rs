@@ -5,7 +5,6 @@
 mod breakers;
 mod expiry;
 mod hold;
-mod lanes;
 mod oldest_ready;
 mod replay;
 mod scheduler;
@@ -16,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-pub use lanes::{Lanes, PluginLanes};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use scheduler::run_timers;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::Nats;
 use super::replay::NatsRequeue;
+use super::{Nats, NatsError};
 use crate::backend::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
 };
@@ -24,12 +24,24 @@ pub struct NatsBackend {
 }
 
 impl NatsBackend {
-    /// The backend of `pipeline` on the cluster `nats` connects to.
-    pub fn new(pipeline: Arc<Pipeline>, nats: Nats) -> NatsBackend {
-        NatsBackend {
-            pipeline,
-            nats: Arc::new(nats),
-        }
+    /// The backend of `pipeline` on the cluster `nats` connects to, with the
+    /// cluster's plugin pauses applied; until weir stops it measures the
+    /// cluster's backlog and follows the pauses other nodes make.
+    pub async fn start(pipeline: Arc<Pipeline>, nats: Nats) -> Result<NatsBackend, NatsError> {
+        super::pauses::restore_plugin_pauses(&nats, &pipeline).await?;
+        let nats = Arc::new(nats);
+        let stop = pipeline.stopping();
+        tokio::spawn(super::backlog::measure_backlog(
+            nats.clone(),
+            pipeline.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(super::pauses::watch_plugin_pauses(
+            nats.clone(),
+            pipeline.clone(),
+            stop,
+        ));
+        Ok(NatsBackend { pipeline, nats })
     }
 }
 
@@ -55,6 +67,15 @@ impl Backend for NatsBackend {
             workers.stop.clone(),
             workers.deliveries.clone(),
         ));
+    }
+
+    fn set_plugin_paused(
+        &self,
+        plugin: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let plugin = plugin.to_owned();
+        async move { Ok(self.nats.set_plugin_paused(&plugin, paused).await?) }.boxed()
     }
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {

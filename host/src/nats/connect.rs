@@ -89,6 +89,17 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     )
     .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
+    let pauses = names.pauses_bucket();
+    let pauses = jetstream
+        .create_or_update_key_value(kv::Config {
+            bucket: pauses.clone(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(pauses))?;
     tracing::info!(
         node = %settings.node,
         servers = %settings.servers.join(", "),
@@ -104,6 +115,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         events,
         dead,
         records,
+        pauses,
     })
 }
 

@@ -8,11 +8,13 @@
 
 mod atomic;
 mod backend;
+mod backlog;
 mod commit;
 mod connect;
 mod dead;
 mod ingest;
 mod names;
+mod pauses;
 mod replay;
 mod state;
 mod worker;
@@ -98,6 +100,8 @@ pub struct Nats {
     /// The dead deliveries.
     dead: jetstream::stream::Stream,
     records: kv::Store,
+    /// Operators' pauses, which every node follows.
+    pauses: kv::Store,
 }
 
 impl Nats {

@@ -47,6 +47,14 @@ impl Names {
         }
     }
 
+    /// The plugin a subject of the deliveries stream is for.
+    pub fn plugin_of_delivery<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        let rest = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".deliveries.")?;
+        rest.split('.').next().filter(|plugin| !plugin.is_empty())
+    }
+
     /// The durable consumer of one of `plugin`'s subjects. Plugin names have
     /// no capitals, so `-K` never clashes with one.
     pub fn consumer(plugin: &str, partition: Option<u32>) -> String {
@@ -85,6 +93,11 @@ impl Names {
     /// so one atomic batch can write both.
     pub fn records_bucket(&self) -> String {
         format!("{}_records", self.prefix)
+    }
+
+    /// The key/value bucket of operators' pauses, small enough to list.
+    pub fn pauses_bucket(&self) -> String {
+        format!("{}_pauses", self.prefix)
     }
 }
 
@@ -190,6 +203,20 @@ mod tests {
             .strip_prefix(&state_prefix("p", "acme corp"))
             .expect("under its prefix");
         assert_eq!(state_key_name(encoded).as_deref(), Some("order:a.b/c"));
+    }
+
+    #[test]
+    fn a_delivery_subject_names_its_plugin() {
+        let names = Names::new("weir");
+        for partition in [None, Some(3)] {
+            let subject = names.delivery_subject("booking-normalizer", partition);
+            assert_eq!(
+                names.plugin_of_delivery(&subject),
+                Some("booking-normalizer")
+            );
+        }
+        assert_eq!(names.plugin_of_delivery("weir.events"), None);
+        assert_eq!(names.plugin_of_delivery("other.deliveries.p.any"), None);
     }
 
     #[test]

@@ -18,6 +18,12 @@ pub struct Leased {
     pub record: DeliveryRecord,
 }
 
+impl crate::schedule::LeasedAt for Leased {
+    fn seq(&self) -> Seq {
+        self.seq
+    }
+}
+
 impl Queue {
     /// Leases the first delivery of `plugin` ready in `lane` at or after
     /// `from`, until `lease_ms` from now.

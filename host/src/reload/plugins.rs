@@ -22,7 +22,6 @@ use crate::dispatch::Workers;
 use crate::event::now_ms;
 use crate::pipeline::Pipeline;
 use crate::plugins::{Plugin, Rejection};
-use crate::queue::PauseScope;
 use crate::runtime::{self, PluginFiles, Version};
 
 /// Whether a change to `path` may change a plugin: a component or a manifest.
@@ -157,18 +156,14 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
                     pipeline
                         .metrics
                         .plugin_loaded(&plugin.name, plugin.concurrency.current());
-                    // An operator's pause outlives the plugin's file.
-                    match pipeline.queue.paused(PauseScope::Plugin) {
-                        Ok(paused) if paused.contains(&name) => {
-                            plugin.set_paused(true, &pipeline.metrics);
-                            tracing::warn!(plugin = %name, "plugin paused by an operator before; still paused");
-                        }
-                        Ok(_) => {}
-                        Err(error) => {
-                            tracing::error!(plugin = %name, %error, "cannot read whether the plugin was paused; it runs")
-                        }
-                    }
                     pipeline.plugins.insert(plugin.clone());
+                    // An operator's pause outlives the plugin's file. Checked
+                    // once it is in the registry, so that a pause made
+                    // meanwhile reaches it one way or the other.
+                    if pipeline.plugins.is_paused(&name) {
+                        plugin.set_paused(true, &pipeline.metrics);
+                        tracing::warn!(plugin = %name, "plugin paused by an operator before; still paused");
+                    }
                     workers.start(plugin);
                     added = true;
                     tracing::info!(plugin = %name, version = %id, took = ?started.elapsed(), "plugin added");

@@ -111,6 +111,94 @@ fn each_backend_runs_every_delivery_once_and_stores_a_resend_once() {
     }
 }
 
+/// Every node sheds above the backlog's high-water mark and admits again
+/// once it drains: on NATS each node measures the cluster's backlog.
+#[test]
+fn each_backend_sheds_above_the_backlog_high_water_mark_and_reopens() {
+    for backend in BACKENDS {
+        let config = format!(
+            "[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 2\n{}",
+            route_to("test-ack", "")
+        );
+        let weir = Deployment::start(backend, &["test-ack"], &config);
+        let nodes = weir.nodes.len();
+        let on_every_node = |path: &str| {
+            for index in 0..nodes {
+                let answer = weir.node(index).post_json(path, "");
+                assert_eq!(answer.status, 200, "{backend:?}: {}", answer.text);
+            }
+        };
+        on_every_node("/v1/plugins/test-ack/pause");
+        for n in 0..10 {
+            weir.post(n, &[event(&format!("backlog-{n}"))]);
+        }
+        let depth = r#"weir_queue_depth{plugin="test-ack"}"#;
+        for index in 0..nodes {
+            let node = weir.node(index);
+            node.wait_for("the backlog of 10", |node| {
+                (node.metric(depth) == 10.0).then_some(())
+            });
+            let shed = node.post_json("/v1/events", &json!([event("shed")]).to_string());
+            assert_eq!(shed.status, 503, "{backend:?}: {}", shed.text);
+            assert_eq!(shed.body["error"]["code"], "overloaded", "{backend:?}");
+        }
+        on_every_node("/v1/plugins/test-ack/resume");
+        let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
+        weir.wait_for_metric(processed, 10.0);
+        for index in 0..nodes {
+            let node = weir.node(index);
+            node.wait_for("the backlog to drain", |node| {
+                (node.metric(depth) == 0.0).then_some(())
+            });
+            let id = format!("after-{index}");
+            let answer = node.post_json("/v1/events", &json!([event(&id)]).to_string());
+            assert_eq!(answer.status, 202, "{backend:?}: {}", answer.text);
+        }
+    }
+}
+
+/// A plugin paused through one node is paused on every node, and resumed
+/// through another it runs everywhere again.
+#[test]
+fn each_backend_pauses_a_plugin_on_every_node() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-ack"], &route_to("test-ack", ""));
+        let nodes = weir.nodes.len();
+        let set_paused = |index: usize, action: &str| {
+            let path = format!("/v1/plugins/test-ack/{action}");
+            let answer = weir.node(index).post_json(&path, "");
+            assert_eq!(answer.status, 200, "{backend:?}: {}", answer.text);
+        };
+        let paused_on = |index: usize, paused: bool| {
+            weir.node(index)
+                .wait_for("the pause to reach the node", |node| {
+                    let plugins = node.get("/v1/plugins").body;
+                    (plugins["plugins"][0]["paused"] == paused).then_some(())
+                });
+        };
+        set_paused(0, "pause");
+        for index in 0..nodes {
+            paused_on(index, true);
+            weir.post(index, &[event(&format!("held-{index}"))]);
+        }
+        // Every event is stored, and nothing runs: wait until each node
+        // counts them in its backlog.
+        let depth = r#"weir_queue_depth{plugin="test-ack"}"#;
+        for index in 0..nodes {
+            weir.node(index).wait_for("the held deliveries", |node| {
+                (node.metric(depth) == nodes as f64).then_some(())
+            });
+        }
+        let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
+        assert_eq!(weir.metric(processed), 0.0, "{backend:?}");
+        set_paused(nodes - 1, "resume");
+        for index in 0..nodes {
+            paused_on(index, false);
+        }
+        weir.wait_for_metric(processed, nodes as f64);
+    }
+}
+
 #[test]
 fn each_backend_retries_with_backoff_then_dead_letters() {
     for backend in BACKENDS {
