@@ -89,17 +89,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     )
     .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
-    let pauses = names.pauses_bucket();
-    let pauses = jetstream
-        .create_or_update_key_value(kv::Config {
-            bucket: pauses.clone(),
-            history: 1,
-            storage: stream::StorageType::File,
-            num_replicas: settings.replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(setup(pauses))?;
+    let pauses = bucket(&jetstream, names.pauses_bucket(), settings).await?;
     tracing::info!(
         node = %settings.node,
         servers = %settings.servers.join(", "),
@@ -171,18 +161,8 @@ async fn records_bucket(
     names: &Names,
     settings: &NatsSettings,
 ) -> Result<kv::Store, NatsError> {
-    let bucket = names.records_bucket();
-    let store = jetstream
-        .create_or_update_key_value(kv::Config {
-            bucket: bucket.clone(),
-            history: 1,
-            storage: stream::StorageType::File,
-            num_replicas: settings.replicas,
-            ..Default::default()
-        })
-        .await
-        .map_err(setup(bucket.clone()))?;
-    let stream_name = format!("KV_{bucket}");
+    let store = bucket(jetstream, names.records_bucket(), settings).await?;
+    let stream_name = format!("KV_{}", names.records_bucket());
     let mut stream = jetstream
         .get_stream(&stream_name)
         .await
@@ -201,6 +181,24 @@ async fn records_bucket(
             .map_err(setup(stream_name))?;
     }
     Ok(store)
+}
+
+/// The key/value bucket `name`, keeping each key's latest value on file.
+async fn bucket(
+    jetstream: &jetstream::Context,
+    name: String,
+    settings: &NatsSettings,
+) -> Result<kv::Store, NatsError> {
+    jetstream
+        .create_or_update_key_value(kv::Config {
+            bucket: name.clone(),
+            history: 1,
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(name))
 }
 
 fn setup<E: std::fmt::Display>(what: String) -> impl FnOnce(E) -> NatsError {
