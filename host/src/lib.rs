@@ -34,7 +34,7 @@ pub mod egress_transport;
 pub mod error;
 pub use weir_event as event;
 pub mod examples;
-pub mod failpoint;
+pub use weir_core::failpoint;
 pub mod http_server;
 pub mod ingest;
 pub use weir_core::metrics;

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::metrics::tenant_series::TenantSeries;
 use crate::plugins::Plugins;
-use crate::queue::{Pending, Queue, QueueError, Staged, Staging};
+use crate::queue::{Pending, Queue, QueueError, Staged, Staging, StoreError};
 use crate::route::RouteTable;
 use crate::schedule::Lanes;
 
@@ -136,6 +136,20 @@ impl Pipeline {
         if self.queue.failed_for_space(error) {
             self.disk_full.store(true, Ordering::Relaxed);
         }
+        self.stop_for(error);
+    }
+
+    /// Records a failure the seam reports (see [`Pipeline::storage_failed`]).
+    pub fn store_failed(&self, error: &StoreError) {
+        match error {
+            StoreError::DiskFull => self.disk_full.store(true, Ordering::Relaxed),
+            StoreError::WriteFailed(_) | StoreError::Io(_) => {}
+            _ => return,
+        }
+        self.stop_for(error);
+    }
+
+    fn stop_for(&self, error: &dyn std::fmt::Display) {
         if self.storage_ok.swap(false, Ordering::Relaxed) {
             tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
         }

@@ -1,5 +1,6 @@
-//! Committing what one delivery produced (`commit::finish`), as dispatch does
-//! after the handler returns: the delivery's outcome and attempt history, its
+//! Committing what one delivery produced (the engine's `Ending::of`, then
+//! `commit::store`), as dispatch does after the handler returns: the
+//! delivery's outcome and attempt history, its
 //! idempotency record, and any state writes and emitted events, in one
 //! atomic batch. The lease before it is setup, not timed.
 
@@ -8,10 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use weir::commit::{self, Finished};
+use weir::commit;
+use weir::dispatch::FjallLeased;
 use weir::queue::Durability;
 use weir::runtime::{Effects, Execution, NewEvent, Outcome};
 use weir_bench::queue_setup;
+use weir_core::deliver::{Ending, Finished};
 
 /// What the handler returned: an ack, or one event and one state write.
 fn execution(emit_and_state: bool) -> Execution {
@@ -55,6 +58,7 @@ pub fn bench(c: &mut Criterion) {
         let pipeline =
             queue_setup::pipeline(dir.path(), Durability::Buffered).expect("the bench pipeline");
         let limits = pipeline.config.plugin_defaults.clone();
+        let max_hops = pipeline.config.dispatch.max_hops;
         let mut stored = 0;
         group.bench_function(BenchmarkId::from_parameter(case), |b| {
             b.iter_custom(|iters| {
@@ -66,10 +70,11 @@ pub fn bench(c: &mut Criterion) {
                     let (leased, event) = queue_setup::lease(&pipeline).expect("a lease");
                     let execution = execution(emit_and_state);
                     let started = Instant::now();
-                    let finished = commit::finish(&pipeline, &limits, leased, &event, execution)
-                        .expect("the commit");
+                    let leased = FjallLeased { leased, event };
+                    let ending = Ending::of(execution, &leased, &limits, max_hops);
+                    let finished = commit::store(&pipeline, leased, ending).expect("the commit");
                     took += started.elapsed();
-                    assert!(matches!(finished, Finished::Committed));
+                    assert!(matches!(finished, Finished::Stored));
                 }
                 took
             })

@@ -65,7 +65,8 @@ pub fn faults_in_a_row(history: &[Attempt]) -> u32 {
         .count() as u32
 }
 
-fn is_fault(outcome: &str) -> bool {
+/// Whether an attempt that ended with `outcome` was stopped by a trap or a limit.
+pub fn is_fault(outcome: &str) -> bool {
     FailureKind::ALL.iter().any(|kind| kind.as_str() == outcome)
 }
 

@@ -22,7 +22,7 @@ pub use breaker::{Breaker, BreakerState, Permission, Status, Trip};
 pub use breakers::{Breakers, Scope, Scoped};
 pub use concurrency::{AdaptiveLimit, Load};
 pub use fair::{Fair, Tenants};
-pub use health::{Signal, faults_in_a_row, reasons as breaker_reasons};
+pub use health::{Signal, faults_in_a_row, is_fault, reasons as breaker_reasons};
 pub use lanes::{Lanes, LeasedAt, PluginLanes};
 pub use retry::retry_delay;
 pub use tenant_slots::TenantSlots;

@@ -4,7 +4,10 @@
 //! like any other failure; should the old worker come back, its commit finds the
 //! lease gone and writes nothing.
 
-use crate::commit::{self, Finished};
+use weir_core::deliver::{Failed, Finished, retry_or_dead};
+
+use super::FjallLeased;
+use crate::commit;
 use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, Lane, Leased, QueueError};
 
@@ -13,8 +16,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
     let queue = &pipeline.queue;
     let mut expired = 0;
     for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
-        let (Some(event), Some(mut record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?)
-        else {
+        let (Some(event), Some(record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?) else {
             continue;
         };
         if record.attempts != attempt {
@@ -34,31 +36,37 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             None => limits,
         };
         let message = "no result before the lease expired; the worker is presumed lost".to_owned();
-        record.history.push(Attempt {
+        let expired_attempt = Attempt {
             started_at_ms: deadline_ms.saturating_sub(lease_ms),
             duration_ms: lease_ms,
             outcome: "lease_expired".into(),
             error: Some(message.clone()),
             fuel_consumed: 0,
             version: None,
-        });
-        tracing::warn!(%plugin, seq, event_id = %event.id, attempt, "lease expired");
-        let leased = Leased {
-            seq,
-            plugin: plugin.clone(),
-            lane: Lane::of(&event),
-            record,
         };
-        let finished = commit::retry_or_bury(
-            pipeline,
-            &limits,
-            leased,
-            &event,
-            "lease_expired",
+        let span = tracing::warn_span!("lease_expiry", %plugin, seq, event_id = %event.id);
+        let _entered = span.enter();
+        tracing::warn!(attempt, "lease expired");
+        let failed = Failed {
+            reason: "lease_expired",
             message,
-            None,
-        )?;
-        if matches!(finished, Finished::Committed) {
+            hint_ms: None,
+            attempt: Some(expired_attempt),
+        };
+        let ending = retry_or_dead(&limits, record.attempts, failed);
+        let tally = ending.tally();
+        let ingested_at_ms = event.ingested_at_ms;
+        let leased = FjallLeased {
+            leased: Leased {
+                seq,
+                plugin: plugin.clone(),
+                lane: Lane::of(&event),
+                record,
+            },
+            event,
+        };
+        if let Finished::Stored = commit::store(pipeline, leased, ending)? {
+            tally.count(&pipeline.metrics, &plugin, ingested_at_ms);
             expired += 1;
         }
     }

@@ -1,8 +1,9 @@
-//! Dispatch: one worker per plugin leases ready deliveries only while the plugin
-//! has a free instance slot (and is not paused), so a slow plugin slows its own
-//! lane and nothing else.
+//! Dispatch on the embedded store: one worker per plugin leases ready
+//! deliveries only while the plugin has a free instance slot (and is not
+//! paused), so a slow plugin slows its own lane and nothing else; each runs
+//! through the delivery engine (`weir_core::deliver`).
 
-mod breakers;
+mod embedded;
 mod expiry;
 mod hold;
 mod oldest_ready;
@@ -15,27 +16,23 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+pub use embedded::{FjallDeliveries, FjallLeased};
 pub use oldest_ready::watch_oldest_ready;
 pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use scheduler::run_timers;
 
+use weir_core::deliver::{Engine, deliver};
+use weir_core::trace_context;
+
 use crate::backend::Backend;
-use crate::commit::{self, Finished};
 use crate::config::PluginLimits;
 use crate::event::Event;
-use crate::failpoint;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
-use crate::queue::{Leased, QueueError};
+use crate::queue::{Leased, QueueError, StoreError};
 use crate::route::RouteTable;
-use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Version};
-use crate::schedule::{Load, Signal};
-use crate::telemetry::trace_context;
-
-/// How often a delivery reruns at once when the state it read changed under it,
-/// before it backs off like any other retry.
-const MAX_CONFLICT_RERUNS: u32 = 8;
+use crate::runtime::Version;
 
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -181,117 +178,47 @@ async fn run_delivery(
             span.record("event_id", event.id.as_str());
             // Before the span starts: its parent is the trace that brought the event.
             trace_context::adopt_from_event(&span, &event);
-            handle(&pipeline, &plugin, &version, &routes, leased, &event)
+            handle(&pipeline, &plugin, &version, &routes, leased, event)
                 .instrument(span.clone())
                 .await
         }
-        Err(error) => Err(error),
+        Err(error) => {
+            pipeline.storage_failed(&error);
+            Err(error.into())
+        }
     };
     if let Err(error) = handled {
         let _entered = span.enter();
         tracing::error!(%error, "cannot finish delivery; it will be redelivered after a restart");
-        pipeline.storage_failed(&error);
+        pipeline.store_failed(&error);
     }
     pipeline.lanes.finished(&tenant);
     busy.dec();
 }
 
+/// Holds the delivery if its tenant is paused; runs it through the engine otherwise.
 async fn handle(
     pipeline: &Arc<Pipeline>,
     plugin: &Plugin,
     version: &Version,
     routes: &RouteTable,
     leased: Leased,
-    event: &Event,
-) -> Result<(), crate::queue::QueueError> {
-    let Some(leased) = hold::hold_if_paused(pipeline, leased, event)? else {
+    event: Event,
+) -> Result<(), StoreError> {
+    let held = hold::hold_if_paused(pipeline, leased, &event).map_err(|error| {
+        pipeline.storage_failed(&error);
+        StoreError::from(error)
+    })?;
+    let Some(leased) = held else {
         return Ok(());
     };
-    if pipeline
-        .queue
-        .is_committed(&plugin.name, leased.seq, leased.record.generation)?
-    {
-        tracing::info!("effects already committed; not running again");
-        return commit::skip_committed(pipeline, leased, event).map(log_lost_lease);
-    }
-    let Some((leased, gate)) = breakers::pass_breaker(pipeline, routes, plugin, leased, event)?
-    else {
-        return Ok(());
+    let engine = Engine {
+        metrics: &pipeline.metrics,
+        max_hops: pipeline.config.dispatch.max_hops,
     };
-    let label = plugin_label(&plugin.name);
-    let metrics = &pipeline.metrics;
-    // The plugin's limits, with what the delivery's route overrides.
-    let limits = gate.options.as_ref().map_or_else(
-        || version.limits.clone(),
-        |options| options.apply(&version.limits),
-    );
-    let mut leased = leased;
-    for _ in 0..MAX_CONFLICT_RERUNS {
-        let attempt = Attempt {
-            event,
-            number: leased.record.attempts,
-            generation: leased.record.generation,
-            limits: &limits,
-        };
-        let execute = tracing::info_span!("execute", attempt = attempt.number);
-        let execution = version
-            .run(pipeline.clone(), attempt)
-            .instrument(execute)
-            .await;
-        metrics.handler_ran(&label, &execution);
-        if let Err(failure) = &execution.result {
-            tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
-        }
-        let load = match &execution.result {
-            Ok(Outcome::RetryLater(_)) => Load::Throttled,
-            Err(Failure {
-                kind: FailureKind::Deadline,
-                ..
-            }) => Load::Overloaded,
-            _ => Load::Normal,
-        };
-        let limit = plugin.concurrency.record(execution.duration, load);
-        metrics
-            .concurrency_limit
-            .get_or_create(&label)
-            .set(i64::from(limit));
-        gate.record(metrics, plugin, Signal::of(&execution));
-        if let Some(error) = failpoint::pass(failpoint::Point::BeforeCommit) {
-            return Err(QueueError::from(fjall::Error::Io(error)));
-        }
-        let finished = tracing::info_span!("commit")
-            .in_scope(|| commit::finish(pipeline, &limits, leased, event, execution))?;
-        if let Some(error) = failpoint::pass(failpoint::Point::AfterCommit) {
-            return Err(QueueError::from(fjall::Error::Io(error)));
-        }
-        match finished {
-            Finished::Committed => return Ok(()),
-            Finished::LeaseLost => {
-                log_lost_lease(Finished::LeaseLost);
-                return Ok(());
-            }
-            Finished::Conflict(again) => {
-                metrics.state_conflicts.get_or_create(&label).inc();
-                leased = *again;
-            }
-        }
-    }
-    tracing::warn!("state kept changing under this delivery; retrying it later");
-    let message = "state it read kept changing before it could commit".to_owned();
-    commit::retry_or_bury(
-        pipeline,
-        &limits,
-        leased,
-        event,
-        "state_conflict",
-        message,
-        None,
-    )
-    .map(log_lost_lease)
-}
-
-fn log_lost_lease(finished: Finished) {
-    if let Finished::LeaseLost = finished {
-        tracing::warn!("the lease expired before this attempt committed; its result is dropped");
-    }
+    let store = FjallDeliveries {
+        pipeline: pipeline.clone(),
+    };
+    let leased = FjallLeased { leased, event };
+    deliver(&engine, &store, plugin, version, routes, leased).await
 }

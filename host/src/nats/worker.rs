@@ -3,7 +3,9 @@
 //! key, and one per key partition that hands out one delivery at a time, so
 //! a key's deliveries run in the order published, whichever node runs them.
 //! A consumer's ack wait is the lease: a delivery its node does not finish in
-//! time (the node stopped, say) is handed to another node.
+//! time (the node stopped, say) is handed to another node. Each pulled
+//! delivery runs through the delivery engine (`weir_core::deliver`;
+//! `pulled.rs` is this store's side of it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,21 +19,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use super::commit::{Committed, Record};
+use weir_core::deliver::{Engine, deliver};
+use weir_core::trace_context;
+
+use super::deferrals::Deferrals;
 use super::ingest::GENERATION_HEADER;
-use super::names::{self, DeliveryId, Names};
+use super::names::{self, Names};
+use super::pulled::Pulled;
 use super::{Nats, NatsError};
-use crate::config::PluginLimits;
 use crate::dispatch::lease_ms;
-use crate::event::{Event, now_ms};
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::codec;
-use crate::route::RouteTable;
-use crate::runtime::{Attempt, Outcome, Version};
-use crate::schedule::retry_delay;
-use crate::telemetry::trace_context;
 
 /// How long one pull waits for a delivery before asking again.
 const POLL: Duration = Duration::from_secs(1);
@@ -39,19 +39,17 @@ const POLL: Duration = Duration::from_secs(1);
 /// How long a worker waits after JetStream refused a pull or a consumer.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// How often a delivery reruns at once when the state it read changed under it,
-/// before it backs off like any other retry.
-const MAX_CONFLICT_RERUNS: u32 = 8;
-
 /// What every pull loop of one plugin shares.
-struct Puller {
-    pipeline: Arc<Pipeline>,
-    nats: Arc<Nats>,
+pub(super) struct Puller {
+    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) nats: Arc<Nats>,
     plugin: Arc<Plugin>,
     stop: CancellationToken,
     deliveries: TaskTracker,
     /// The consumers' ack wait: how long a pulled delivery is this node's.
-    ack_wait: Duration,
+    pub(super) ack_wait: Duration,
+    /// The breaker deferrals this node made.
+    pub(super) deferrals: Deferrals,
 }
 
 /// Pulls and runs `plugin`'s deliveries until `stop` is cancelled; each runs
@@ -77,6 +75,7 @@ pub async fn serve_plugin(
         stop,
         deliveries,
         ack_wait,
+        deferrals: Deferrals::default(),
     });
     let partitions = std::iter::once(None).chain((0..names::PARTITIONS).map(Some));
     join_all(partitions.map(|partition| puller.clone().pull_loop(partition))).await;
@@ -211,34 +210,45 @@ async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, Nats
 
 async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
     let plugin = &puller.plugin;
-    let busy = puller
-        .pipeline
+    let pipeline = &puller.pipeline;
+    let busy = pipeline
         .metrics
         .instances_busy
         .get_or_create(&plugin_label(&plugin.name))
         .clone();
     busy.inc();
-    let attempt = message
-        .info()
-        .map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
+    let (sequence, delivered) = message.info().map_or((0, 1), |info| {
+        let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
+        (info.stream_sequence, delivered)
+    });
+    // A hand-out after a breaker's deferral is not an attempt.
+    let deferred = puller.deferrals.take(sequence);
+    let attempt = delivered.saturating_sub(deferred).max(1);
     let version = plugin.current();
     let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, attempt, event_id = tracing::field::Empty);
     match codec::decode(&message.payload) {
         Ok(event) => {
             span.record("event_id", event.id.as_str());
             trace_context::adopt_from_event(&span, &event);
-            let mut delivery = Delivery {
-                puller: &puller,
-                message: &message,
-                id: DeliveryId {
-                    plugin: &plugin.name,
-                    event: &event,
-                    generation: generation(&message),
-                },
+            let pulled = Pulled {
+                generation: generation(&message),
+                message,
+                event,
+                plugin: plugin.name.clone(),
+                sequence,
+                deferred,
                 attempt,
                 ordered,
             };
-            if let Err(error) = delivery.handle(&version).instrument(span.clone()).await {
+            let engine = Engine {
+                metrics: &pipeline.metrics,
+                max_hops: pipeline.config.dispatch.max_hops,
+            };
+            let routes = pipeline.routes();
+            let delivered = deliver(&engine, &*puller, plugin, &version, &routes, pulled)
+                .instrument(span.clone())
+                .await;
+            if let Err(error) = delivered {
                 let _entered = span.enter();
                 tracing::error!(%error, "cannot finish delivery; JetStream hands it out again after its ack wait");
             }
@@ -261,233 +271,4 @@ fn generation(message: &Message) -> u32 {
         .and_then(|headers| headers.get(GENERATION_HEADER))
         .and_then(|value| value.as_str().parse().ok())
         .unwrap_or(0)
-}
-
-/// One pulled delivery being run.
-struct Delivery<'a> {
-    puller: &'a Puller,
-    message: &'a Message,
-    id: DeliveryId<'a>,
-    /// This attempt's number (1 for the first): JetStream's count of
-    /// deliveries, plus the retries run in place.
-    attempt: u32,
-    /// Whether it holds its ordering key's partition: then a retry waits in
-    /// place, since the partition hands out nothing else until it is acked.
-    ordered: bool,
-}
-
-/// How an attempt ended.
-enum Step {
-    /// The delivery is committed, dead, or handed back to JetStream.
-    Settled,
-    /// Run it again here after this backoff (an ordered delivery).
-    RetryAfter(Duration),
-}
-
-impl Delivery<'_> {
-    async fn handle(&mut self, version: &Version) -> Result<(), NatsError> {
-        let (pipeline, nats, plugin) = (
-            &self.puller.pipeline,
-            &self.puller.nats,
-            &self.puller.plugin,
-        );
-        let routes = pipeline.routes();
-        // Only an earlier attempt can have committed: the first skips the lookup.
-        if self.attempt > 1
-            && let Some(record) = nats.committed(&self.id).await?
-        {
-            tracing::info!(node = %record.node, "effects already committed; not running again");
-            return self.finished(&routes, &record.children()?).await;
-        }
-        // The plugin's limits, with what the delivery's route overrides.
-        let limits = routes.route_to(self.id.event, &plugin.name).map_or_else(
-            || version.limits.clone(),
-            |(_, options)| options.apply(&version.limits),
-        );
-        if self.attempt > limits.max_attempts {
-            let message = format!(
-                "gave up after {} attempts; the last ended without an outcome (its node stopped, or it outlived the ack wait)",
-                self.attempt - 1
-            );
-            return self.bury("lost", message).await.map(|_| ());
-        }
-        loop {
-            match self.run_attempt(version, &routes, &limits).await? {
-                Step::Settled => return Ok(()),
-                Step::RetryAfter(delay) => {
-                    self.hold(delay).await?;
-                    self.attempt += 1;
-                }
-            }
-        }
-    }
-
-    /// Runs one attempt (again at once while the state it read changes under
-    /// it) and commits, retries or buries it.
-    async fn run_attempt(
-        &self,
-        version: &Version,
-        routes: &RouteTable,
-        limits: &PluginLimits,
-    ) -> Result<Step, NatsError> {
-        let (pipeline, nats, plugin) = (
-            &self.puller.pipeline,
-            &self.puller.nats,
-            &self.puller.plugin,
-        );
-        let label = plugin_label(&plugin.name);
-        let metrics = &pipeline.metrics;
-        for _ in 0..MAX_CONFLICT_RERUNS {
-            let attempt = Attempt {
-                event: self.id.event,
-                number: self.attempt,
-                generation: self.id.generation,
-                limits,
-            };
-            let execute = tracing::info_span!("execute", attempt = self.attempt);
-            let execution = version.run(nats.clone(), attempt).instrument(execute).await;
-            metrics.handler_ran(&label, &execution);
-            let (outcome, emitted) = match execution.result {
-                Ok(Outcome::Ack) => ("ack", Vec::new()),
-                Ok(Outcome::Emit(emitted)) => ("emit", emitted),
-                Ok(Outcome::Fail(reason)) => {
-                    metrics.delivery_failed(&plugin.name, "fail");
-                    return self.bury("fail", reason).await;
-                }
-                Ok(Outcome::RetryLater(ms)) => {
-                    let message = format!("handler asked to retry after {ms} ms");
-                    return self
-                        .retry_or_bury(limits, "retry_later", message, Some(u64::from(ms)))
-                        .await;
-                }
-                Err(failure) => {
-                    tracing::warn!(reason = failure.kind.as_str(), message = %failure.message, "attempt failed");
-                    return self
-                        .retry_or_bury(limits, failure.kind.as_str(), failure.message, None)
-                        .await;
-                }
-            };
-            let children = match crate::commit::build_emitted(
-                pipeline,
-                self.id.event,
-                &plugin.name,
-                emitted,
-            ) {
-                Ok(children) => children,
-                Err(message) => {
-                    metrics.delivery_failed(&plugin.name, "invalid_output");
-                    return self.bury("invalid_output", message).await;
-                }
-            };
-            let record = Record {
-                outcome: outcome.to_owned(),
-                node: nats.node().to_owned(),
-                attempt: self.attempt,
-                committed_at_ms: now_ms(),
-                state_writes: execution.effects.state_writes.len(),
-                children: Record::encode_children(&children),
-            };
-            let committed = nats.commit(&self.id, &execution.effects, &record).await?;
-            match committed {
-                Committed::Now => {
-                    self.finished(routes, &children).await?;
-                    let latency = record
-                        .committed_at_ms
-                        .saturating_sub(self.id.event.ingested_at_ms);
-                    metrics.delivery_processed(&plugin.name, Duration::from_millis(latency));
-                    return Ok(Step::Settled);
-                }
-                Committed::Before(record) => {
-                    tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
-                    self.finished(routes, &record.children()?).await?;
-                    return Ok(Step::Settled);
-                }
-                Committed::Conflict => {
-                    metrics.state_conflicts.get_or_create(&label).inc();
-                }
-            }
-        }
-        tracing::warn!("state kept changing under this delivery; retrying it later");
-        let message = "state it read kept changing before it could commit".to_owned();
-        self.retry_or_bury(limits, "state_conflict", message, None)
-            .await
-    }
-
-    /// Publishes what the committed attempt emitted (again, if a node that
-    /// committed stopped before it could: the message ids keep one copy),
-    /// then takes the delivery off the stream.
-    async fn finished(&self, routes: &RouteTable, children: &[Event]) -> Result<(), NatsError> {
-        self.puller.nats.submit(routes, children).await?;
-        self.ack().await
-    }
-
-    /// Retries the delivery after a backoff (never sooner than `hint_ms`),
-    /// or dead-letters it after its last attempt. An unordered delivery goes
-    /// back to JetStream (`nak`) for any node to run; an ordered one waits here.
-    async fn retry_or_bury(
-        &self,
-        limits: &PluginLimits,
-        reason: &str,
-        message: String,
-        hint_ms: Option<u64>,
-    ) -> Result<Step, NatsError> {
-        let (pipeline, plugin) = (&self.puller.pipeline, &self.puller.plugin);
-        pipeline.metrics.delivery_failed(&plugin.name, reason);
-        if self.attempt >= limits.max_attempts {
-            let message = format!(
-                "gave up after {} attempts; last: {reason}: {message}",
-                self.attempt
-            );
-            return self.bury(reason, message).await;
-        }
-        let delay = retry_delay(limits, self.attempt, hint_ms);
-        pipeline.metrics.delivery_retried(&plugin.name);
-        if self.ordered {
-            return Ok(Step::RetryAfter(delay));
-        }
-        self.message
-            .ack_with(AckKind::Nak(Some(delay)))
-            .await
-            .map_err(|e| NatsError::request("nak", e))?;
-        Ok(Step::Settled)
-    }
-
-    /// Waits `delay` before an ordered delivery's next attempt, keeping it
-    /// this node's meanwhile.
-    async fn hold(&self, delay: Duration) -> Result<(), NatsError> {
-        let until = tokio::time::Instant::now() + delay;
-        let extend = self.puller.ack_wait / 2;
-        while tokio::time::Instant::now() < until {
-            tokio::time::sleep_until(until.min(tokio::time::Instant::now() + extend)).await;
-            self.message
-                .ack_with(AckKind::Progress)
-                .await
-                .map_err(|e| NatsError::request("extend the ack wait", e))?;
-        }
-        Ok(())
-    }
-
-    /// Moves the delivery to the dead-letter stream.
-    async fn bury(&self, reason: &str, message: String) -> Result<Step, NatsError> {
-        let (pipeline, nats, plugin) = (
-            &self.puller.pipeline,
-            &self.puller.nats,
-            &self.puller.plugin,
-        );
-        nats.dead_letter(&self.id, self.attempt, reason, &message)
-            .await?;
-        self.ack().await?;
-        tracing::warn!(reason, %message, "delivery is dead");
-        pipeline.metrics.delivery_dead(&plugin.name);
-        Ok(Step::Settled)
-    }
-
-    /// Acknowledges the delivery. An ack that is lost only hands it out
-    /// again, and its commit record or dead letter keeps that from counting twice.
-    async fn ack(&self) -> Result<(), NatsError> {
-        self.message
-            .ack()
-            .await
-            .map_err(|e| NatsError::request("ack", e))
-    }
 }

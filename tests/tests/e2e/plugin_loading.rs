@@ -4,11 +4,17 @@
 //! it can be paused before it first runs, and its deliveries run once it
 //! serves; a broken file is rejected without stopping the others.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::support::{
     ACK_EVERYTHING, Weir, Workspace, built_example, delivery, plugin_component, settled_event,
 };
+
+/// How long an 18 MB Python component may take to compile on a shared
+/// two-core machine.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(180);
 
 fn booking(id: &str) -> String {
     json!({"specversion": "1.0", "id": id, "source": "https://airbnb.example", "type": "booking.webhook",
@@ -63,7 +69,9 @@ fn weir_ingests_while_a_large_plugin_compiles() {
             "a loading plugin shows {key:?} too: {plugins:#}"
         );
     }
-    weir.wait_for("the plugin to load, paused", |weir| {
+    // Compiling the component takes the longest of anything the tests wait
+    // for, and longer still while other tests share the cores.
+    weir.wait_for_within("the plugin to load, paused", COMPILE_TIMEOUT, |weir| {
         let plugins = weir.get("/v1/plugins").body;
         (plugins["plugins"][0]["state"] == "paused").then_some(())
     });

@@ -317,8 +317,18 @@ impl Weir {
 
     /// Polls `check` until it returns `Some`, or panics after [`SETTLE_TIMEOUT`]
     /// with `what` and the log.
-    pub fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&Weir) -> Option<T>) -> T {
-        let deadline = Instant::now() + SETTLE_TIMEOUT;
+    pub fn wait_for<T>(&self, what: &str, check: impl FnMut(&Weir) -> Option<T>) -> T {
+        self.wait_for_within(what, SETTLE_TIMEOUT, check)
+    }
+
+    /// [`Weir::wait_for`], for up to `timeout`.
+    pub fn wait_for_within<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&Weir) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(value) = check(self) {
                 return value;

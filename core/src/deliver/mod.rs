@@ -1,0 +1,88 @@
+//! The delivery engine: what happens to one leased delivery, whichever store
+//! leased it. It settles a delivery whose effects an earlier attempt
+//! committed, passes it through its circuit breaker, runs the handler (again
+//! at once while the state it read changes under it), feeds the adaptive
+//! limit and the breaker, decides how the attempt ends (`ending.rs`) and
+//! hands that to the store, which commits it atomically with the delivery's
+//! effects and children. The policy lives here once; the store does the I/O.
+
+mod children;
+mod ending;
+mod engine;
+mod gate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use children::children_of;
+pub use ending::{Ending, Failed, Tally, retry_or_dead};
+pub use engine::{Engine, deliver};
+pub use gate::{Closed, Gate};
+
+use crate::event::Event;
+use crate::runtime::CommittedState;
+use crate::store::{Attempt, StoreError};
+
+/// A delivery a store leased to this node.
+pub trait Leased: Send + Sync {
+    /// Its event.
+    fn event(&self) -> &Event;
+    /// The plugin it goes to.
+    fn plugin(&self) -> &str;
+    /// This attempt's number, 1 for the first: the store counts an attempt
+    /// before it runs.
+    fn attempt(&self) -> u32;
+    /// Which re-run by a replay it is (0 for the first run): each has its
+    /// own idempotency record.
+    fn generation(&self) -> u32;
+    /// This round's attempts before this one, oldest first, where the
+    /// store keeps them (none where it does not): they tell a poison event.
+    fn earlier_attempts(&self) -> &[Attempt];
+}
+
+/// What a store made of an ending.
+pub enum Finished<L> {
+    /// It is stored.
+    Stored,
+    /// State the handler read changed under it (another delivery wrote
+    /// it); nothing was written. Run it again.
+    Conflict(L),
+    /// The store kept the delivery, with its next attempt counted, to run
+    /// it again now: a retry that waits in place to keep its key's order.
+    Again(L),
+    /// The lease ran out before this and another attempt owns the delivery
+    /// now; nothing of this one was written.
+    LeaseLost,
+}
+
+/// What the engine asks of the store that leased a delivery.
+pub trait Deliveries: Send + Sync {
+    /// A delivery as this store leases it.
+    type Leased: Leased;
+
+    /// Where a handler reads committed plugin state.
+    fn state(&self) -> Arc<dyn CommittedState>;
+
+    /// Settles `leased` without running it if an earlier attempt committed
+    /// its effects (`None`); gives it back to run otherwise.
+    fn settle_if_committed(
+        &self,
+        leased: Self::Leased,
+    ) -> impl Future<Output = Result<Option<Self::Leased>, StoreError>> + Send;
+
+    /// Sets `leased` aside for `wait` (its breaker is open), if the store
+    /// still leases it to this node.
+    fn defer(
+        &self,
+        leased: Self::Leased,
+        wait: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores how `leased` ended, in one atomic write with its effects and
+    /// children when it is done.
+    fn finish(
+        &self,
+        leased: Self::Leased,
+        ending: Ending,
+    ) -> impl Future<Output = Result<Finished<Self::Leased>, StoreError>> + Send;
+}

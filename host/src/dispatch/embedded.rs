@@ -1,0 +1,105 @@
+//! The embedded store's side of the delivery engine (`weir_core::deliver`):
+//! a delivery leased from the fjall queue, and how its endings, deferrals and
+//! skips are written there.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_core::deliver::{Deliveries, Ending, Finished, Leased};
+
+use crate::commit;
+use crate::event::{Event, now_ms};
+use crate::pipeline::Pipeline;
+use crate::queue::{self, Attempt, QueueError, StoreError};
+use crate::runtime::CommittedState;
+
+/// A delivery leased from the queue, with its event.
+pub struct FjallLeased {
+    /// The lease.
+    pub leased: queue::Leased,
+    /// Its event.
+    pub event: Event,
+}
+
+impl Leased for FjallLeased {
+    fn event(&self) -> &Event {
+        &self.event
+    }
+
+    fn plugin(&self) -> &str {
+        &self.leased.plugin
+    }
+
+    fn attempt(&self) -> u32 {
+        self.leased.record.attempts
+    }
+
+    fn generation(&self) -> u32 {
+        self.leased.record.generation
+    }
+
+    fn earlier_attempts(&self) -> &[Attempt] {
+        let record = &self.leased.record;
+        let earlier = (record.attempts as usize).saturating_sub(1);
+        &record.history[record.history.len().saturating_sub(earlier)..]
+    }
+}
+
+/// The queue, as the engine sees it.
+pub struct FjallDeliveries {
+    /// The shared stages, the queue among them.
+    pub pipeline: Arc<Pipeline>,
+}
+
+impl FjallDeliveries {
+    /// A queue error as the seam says it; a failed write stops weir.
+    fn failed(&self, error: QueueError) -> StoreError {
+        self.pipeline.storage_failed(&error);
+        error.into()
+    }
+}
+
+impl Deliveries for FjallDeliveries {
+    type Leased = FjallLeased;
+
+    fn state(&self) -> Arc<dyn CommittedState> {
+        self.pipeline.clone()
+    }
+
+    async fn settle_if_committed(
+        &self,
+        leased: FjallLeased,
+    ) -> Result<Option<FjallLeased>, StoreError> {
+        let FjallLeased { leased, event } = leased;
+        let committed = self
+            .pipeline
+            .queue
+            .is_committed(&leased.plugin, leased.seq, leased.record.generation)
+            .map_err(|e| self.failed(e))?;
+        if !committed {
+            return Ok(Some(FjallLeased { leased, event }));
+        }
+        commit::skip_committed(&self.pipeline, leased, &event).map_err(|e| self.failed(e))?;
+        Ok(None)
+    }
+
+    async fn defer(&self, leased: FjallLeased, wait: Duration) -> Result<(), StoreError> {
+        let due_ms = now_ms() + wait.as_millis() as u64;
+        let mut staging = self.pipeline.queue.stage();
+        if staging
+            .defer(&leased.leased, due_ms)
+            .map_err(|e| self.failed(e))?
+        {
+            self.pipeline.commit(staging).map_err(|e| self.failed(e))?;
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        leased: FjallLeased,
+        ending: Ending,
+    ) -> Result<Finished<FjallLeased>, StoreError> {
+        commit::store(&self.pipeline, leased, ending).map_err(|e| self.failed(e))
+    }
+}

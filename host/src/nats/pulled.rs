@@ -1,0 +1,205 @@
+//! The NATS store's side of the delivery engine (`weir_core::deliver`): a
+//! delivery pulled from JetStream, and how its endings are kept there. A
+//! commit record per delivery keeps its effects from applying twice; a
+//! retry goes back to JetStream with a delay (`nak`), except an ordered
+//! delivery's, which waits here, since its key's partition hands out
+//! nothing else until it is acked.
+//!
+//! A delivery its breaker sets aside goes back with the cool-down as delay
+//! (`deferrals.rs` keeps that from spending an attempt). NATS keeps no
+//! attempt history, so poison events are not told apart here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{AckKind, Message};
+use weir_core::deliver::{Deliveries, Ending, Finished, Leased};
+
+use super::NatsError;
+use super::commit::{Committed, Record};
+use super::names::DeliveryId;
+use super::worker::Puller;
+use crate::event::Event;
+use crate::queue::{Attempt, StoreError};
+use crate::runtime::CommittedState;
+
+/// One pulled delivery.
+pub(super) struct Pulled {
+    pub(super) message: Message,
+    pub(super) event: Event,
+    pub(super) plugin: Arc<str>,
+    pub(super) generation: u32,
+    /// Its position in the deliveries stream.
+    pub(super) sequence: u64,
+    /// How often this node deferred it for its breaker before.
+    pub(super) deferred: u32,
+    /// This attempt's number (1 for the first): JetStream's count of
+    /// hand-outs, plus the retries run in place.
+    pub(super) attempt: u32,
+    /// Whether it holds its ordering key's partition.
+    pub(super) ordered: bool,
+}
+
+impl Pulled {
+    fn id(&self) -> DeliveryId<'_> {
+        DeliveryId {
+            plugin: &self.plugin,
+            event: &self.event,
+            generation: self.generation,
+        }
+    }
+
+    async fn ack(&self) -> Result<(), NatsError> {
+        self.message
+            .ack()
+            .await
+            .map_err(|e| NatsError::request("ack", e))
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<(), NatsError> {
+        self.message
+            .ack_with(AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|e| NatsError::request("nak", e))
+    }
+}
+
+impl Leased for Pulled {
+    fn event(&self) -> &Event {
+        &self.event
+    }
+
+    fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    fn earlier_attempts(&self) -> &[Attempt] {
+        &[]
+    }
+}
+
+impl Puller {
+    /// Publishes what the committed attempt emitted (again, if a node that
+    /// committed stopped before it could: the message ids keep one copy),
+    /// then takes the delivery off the stream. An ack that is lost only
+    /// hands it out again, and its commit record keeps that from counting twice.
+    async fn finished(&self, pulled: &Pulled, children: &[Event]) -> Result<(), NatsError> {
+        self.nats.submit(&self.pipeline.routes(), children).await?;
+        pulled.ack().await
+    }
+
+    /// Waits `delay` before an ordered delivery's next attempt, keeping it
+    /// this node's meanwhile.
+    async fn hold(&self, pulled: &Pulled, delay: Duration) -> Result<(), NatsError> {
+        let until = tokio::time::Instant::now() + delay;
+        let extend = self.ack_wait / 2;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep_until(until.min(tokio::time::Instant::now() + extend)).await;
+            pulled
+                .message
+                .ack_with(AckKind::Progress)
+                .await
+                .map_err(|e| NatsError::request("extend the ack wait", e))?;
+        }
+        Ok(())
+    }
+
+    async fn commit_done(
+        &self,
+        pulled: Pulled,
+        attempt: Attempt,
+        effects: crate::runtime::Effects,
+        children: Vec<Event>,
+        committed_at_ms: u64,
+    ) -> Result<Finished<Pulled>, NatsError> {
+        let record = Record {
+            outcome: attempt.outcome,
+            node: self.nats.node().to_owned(),
+            attempt: pulled.attempt,
+            committed_at_ms,
+            state_writes: effects.state_writes.len(),
+            children: Record::encode_children(&children),
+        };
+        match self.nats.commit(&pulled.id(), &effects, &record).await? {
+            Committed::Now => {
+                self.finished(&pulled, &children).await?;
+                Ok(Finished::Stored)
+            }
+            Committed::Before(record) => {
+                tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
+                self.finished(&pulled, &record.children()?).await?;
+                Ok(Finished::LeaseLost)
+            }
+            Committed::Conflict => Ok(Finished::Conflict(pulled)),
+        }
+    }
+}
+
+impl Deliveries for Puller {
+    type Leased = Pulled;
+
+    fn state(&self) -> Arc<dyn CommittedState> {
+        self.nats.clone()
+    }
+
+    async fn settle_if_committed(&self, pulled: Pulled) -> Result<Option<Pulled>, StoreError> {
+        // Only an earlier attempt can have committed: the first skips the lookup.
+        if pulled.attempt > 1
+            && let Some(record) = self.nats.committed(&pulled.id()).await?
+        {
+            tracing::info!(node = %record.node, "committed by an earlier attempt");
+            self.finished(&pulled, &record.children()?).await?;
+            return Ok(None);
+        }
+        Ok(Some(pulled))
+    }
+
+    async fn defer(&self, pulled: Pulled, wait: Duration) -> Result<(), StoreError> {
+        self.deferrals.set(pulled.sequence, pulled.deferred + 1);
+        Ok(pulled.nak(wait).await?)
+    }
+
+    async fn finish(
+        &self,
+        mut pulled: Pulled,
+        ending: Ending,
+    ) -> Result<Finished<Pulled>, StoreError> {
+        match ending {
+            Ending::Done {
+                attempt,
+                effects,
+                children,
+                committed_at_ms,
+            } => Ok(self
+                .commit_done(pulled, attempt, effects, children, committed_at_ms)
+                .await?),
+            Ending::Retry { delay, .. } if pulled.ordered => {
+                self.hold(&pulled, delay).await?;
+                pulled.attempt += 1;
+                Ok(Finished::Again(pulled))
+            }
+            Ending::Retry { delay, .. } => {
+                pulled.nak(delay).await?;
+                Ok(Finished::Stored)
+            }
+            Ending::Dead {
+                reason, message, ..
+            } => {
+                let id = pulled.id();
+                self.nats
+                    .dead_letter(&id, pulled.attempt, reason, &message)
+                    .await?;
+                pulled.ack().await?;
+                Ok(Finished::Stored)
+            }
+        }
+    }
+}
