@@ -7,6 +7,7 @@
 
 use serde_json::{Value, json};
 
+use crate::breaker::quick_breaker_for;
 use crate::dead_letters::{dashboard_dead_letters, latest_twenty};
 use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::recorder::{self, recorded_when_available};
@@ -342,6 +343,63 @@ fn each_backend_keeps_key_order_through_a_retry_and_applies_effects_once() {
             let expected: Vec<u64> = (0..TOTAL).filter(|n| n % 3 == index as u64).collect();
             assert_eq!(recorded.order[*key], expected, "{backend:?}: key {key}");
         }
+    }
+}
+
+/// The delivery engine is the same on both stores: traps open the breaker,
+/// its deferrals spend no attempt (on the node that made them), the trapping
+/// events end as dead letters after their attempts with their trap as the
+/// reason, and a good event runs once the cool-down is over.
+#[test]
+fn each_backend_opens_a_breaker_on_traps_and_spends_no_attempt_on_its_deferrals() {
+    const TRAPS: u64 = 6;
+    for backend in BACKENDS {
+        let config = format!(
+            "{}{}",
+            quick_breaker_for("test-recorder", "max_attempts = 3\npoison_after = 10\n"),
+            recorder::ROUTE
+        );
+        let weir = Deployment::start(backend, &["test-recorder"], &config);
+        let traps: Vec<Value> = (0..TRAPS)
+            .map(|n| {
+                let mut event = recorder::event(n, None, false);
+                event["data"]["trap"] = json!(true);
+                event
+            })
+            .collect();
+        weir.post(0, &traps);
+        let tripped = r#"weir_breaker_trips_total{plugin="test-recorder",reason="trap"}"#;
+        weir.wait_for_metric(tripped, 1.0);
+        weir.post(1, &[recorder::event(TRAPS, None, false)]);
+
+        let dead = r#"weir_deliveries_dead_total{plugin="test-recorder"}"#;
+        weir.wait_for_metric(dead, TRAPS as f64);
+        let listed = weir.node(0).get("/v1/dead-letters?limit=100").body;
+        let letters = listed["dead_letters"].as_array().expect("dead_letters");
+        assert_eq!(letters.len(), TRAPS as usize, "{backend:?}: {listed}");
+        for letter in letters {
+            let error = letter["error"].as_str().unwrap_or_default();
+            match backend {
+                Backend::Fjall => {
+                    assert_eq!(letter["attempts"], 3, "{letter}");
+                    assert!(error.contains("last: trap"), "{letter}");
+                }
+                // A node knows only its own deferrals: one that another node
+                // made counts as an attempt here (ARCHITECTURE.md).
+                Backend::Nats => assert!(
+                    error.contains("last: trap") || error.contains("without an outcome"),
+                    "{letter}"
+                ),
+            }
+        }
+        let recorded = weir
+            .node(0)
+            .wait_for("the good event to be recorded", |weir| {
+                let recorded = recorded_when_available(weir)?;
+                recorded.seen.contains_key(&TRAPS).then_some(recorded)
+            });
+        assert_eq!(recorded.seen[&TRAPS], 1, "{backend:?}");
+        assert_eq!(recorded.seen.len(), 1, "{backend:?}: traps record nothing");
     }
 }
 
