@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::event_ref;
 use super::{ApiError, AppState, Caller, ErrorBody};
@@ -35,7 +35,7 @@ pub struct EventQuery {
     summary = "Read an event with its deliveries",
     params(("id" = String, Path, description = "The event id"), EventQuery),
     responses(
-        (status = 200, description = "The event in the CloudEvents JSON format (`specversion`, attributes, typed extensions, `data` or `data_base64`), its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = Object),
+        (status = 200, description = "The event in the CloudEvents JSON format (`specversion`, attributes, typed extensions, `data` or `data_base64`), its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = EventView),
         (status = 404, description = "No event the caller may see has the id", body = ErrorBody),
         (status = 409, description = "Several events have the id: `ambiguous_event_id`", body = ErrorBody),
         (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
@@ -77,13 +77,15 @@ pub async fn get_event(
     }))
 }
 
-/// The answer: the event in the CloudEvents JSON format, with weir's fields.
-#[derive(Serialize)]
+/// The answer: the event in the CloudEvents JSON format (its attributes
+/// and extensions, and `data` or `data_base64`), with weir's fields.
+#[derive(Serialize, ToSchema)]
 pub struct EventView {
     /// Every event weir holds is CloudEvents 1.0.
     specversion: &'static str,
     /// The attributes and extensions, as `Event` serializes them.
     #[serde(flatten)]
+    #[schema(additional_properties)]
     attributes: Map<String, Value>,
     /// Where the event is in the log.
     sequence: u64,
@@ -91,8 +93,10 @@ pub struct EventView {
     ingested_at: String,
     /// `data` or `data_base64`, if the event has a payload.
     #[serde(flatten)]
+    #[schema(ignore)]
     data: Option<DataView>,
     /// Each plugin's delivery: state, attempts, history, result or error.
+    #[schema(value_type = Vec<Object>)]
     deliveries: Value,
 }
 

@@ -11,6 +11,7 @@ mod health;
 mod http_metrics;
 mod open_guard;
 pub mod openapi;
+mod plugin_listing;
 mod plugins;
 mod readiness;
 mod replay;
@@ -96,7 +97,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(replay::progress))
         .routes(routes!(routes::explain))
         .routes(routes!(routes::list))
-        .routes(routes!(plugins::list_plugins))
+        .routes(routes!(plugin_listing::list_plugins))
         .routes(routes!(plugins::plugin_state))
         .routes(routes!(plugins::pause))
         .routes(routes!(plugins::resume))

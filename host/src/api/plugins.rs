@@ -1,179 +1,20 @@
-//! `GET /v1/plugins` and `GET /v1/plugins/{name}/state`.
+//! A plugin's pause and resume, and `GET /v1/plugins/{name}/state`
+//! (the listing is `plugin_listing.rs`).
 
 use axum::Json;
 use axum::extract::State;
 
 use super::extract::{Path, Query};
-use std::collections::BTreeMap;
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StatePage;
-use crate::event::now_ms;
-use crate::metrics::Metrics;
-use crate::plugins::{Plugin, Rejection};
 
 /// Most state entries one request returns.
 const MAX_STATE_ENTRIES: usize = 1000;
-
-/// Every plugin: the version serving, its limits and state, its open circuit
-/// breakers, the last file a reload turned down, and since when a new
-/// version is compiling; a name
-/// whose only file was turned down shows as `rejected`, one whose first
-/// version is compiling as `loading`.
-#[utoipa::path(
-    get,
-    path = "/v1/plugins",
-    tag = "plugins",
-    summary = "List plugins",
-    responses((status = 200, description = "`plugins`: each one's version, limits, state, counts and the circuit breakers that are not closed (route, tenant, reason, rate, until when)", body = Object)),
-)]
-pub async fn list_plugins(
-    State(app): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_admin()?;
-    let registry = &app.pipeline.plugins;
-    let mut rejections = registry.rejections();
-    let mut compiling = registry.being_compiled();
-    let loading_since = |compiling: &mut BTreeMap<String, u64>, name: &str| {
-        compiling.remove(name).map(super::rfc3339)
-    };
-    let mut plugins: Vec<Value> = registry
-        .all()
-        .iter()
-        .map(|plugin| {
-            let mut shown = describe(plugin, &app.pipeline.metrics);
-            shown["rejected"] = rejections
-                .remove(&*plugin.name)
-                .map_or(Value::Null, |rejection| describe_rejection(&rejection));
-            shown["loading_since"] = json!(loading_since(&mut compiling, &plugin.name));
-            shown
-        })
-        .collect();
-    let paused = app.pipeline.plugins.paused();
-    let not_serving = |name: &str, state: &str, rejected: Value, since: Option<String>| {
-        let mut shown = NOT_SERVING.clone();
-        shown["name"] = json!(name);
-        shown["state"] = json!(state);
-        shown["rejected"] = rejected;
-        shown["loading_since"] = json!(since);
-        shown["paused"] = json!(paused.contains(name));
-        shown
-    };
-    plugins.extend(rejections.iter().map(|(name, rejection)| {
-        let since = loading_since(&mut compiling, name);
-        not_serving(name, "rejected", describe_rejection(rejection), since)
-    }));
-    // A new plugin's first compilation (seconds for Python or JavaScript):
-    // its deliveries wait in the queue until it serves.
-    plugins.extend(compiling.iter().map(|(name, since)| {
-        not_serving(name, "loading", Value::Null, Some(super::rfc3339(*since)))
-    }));
-    // Under the NATS backend each node answers for itself: its name says which.
-    let node = app.backend.node();
-    Ok(Json(json!({ "node": node, "plugins": plugins })))
-}
-
-/// The keys of a plugin with no version serving (`rejected` or `loading`):
-/// those of a serving one, so a client reads one shape, with nothing yet
-/// to say in most.
-static NOT_SERVING: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
-    json!({
-        "name": null, "state": null, "version": null, "loaded_at": null, "size_bytes": null,
-        "instances": null, "instances_free": null, "fuel": null, "memory_bytes": null,
-        "deadline_ms": null, "max_attempts": null, "http": [], "requested_http": [],
-        "paused": false, "breaker": null, "breakers": [], "concurrency_limit": null,
-        "deliveries": null, "rejected": null, "loading_since": null,
-    })
-});
-
-fn describe(plugin: &Plugin, metrics: &Metrics) -> Value {
-    let version = plugin.current();
-    let limits = &version.limits;
-    let gate = *plugin.gate.borrow();
-    let breakers = describe_breakers(plugin);
-    let state = match (gate.removed, gate.paused) {
-        (true, _) => "removed",
-        (false, true) => "paused",
-        (false, false) => "serving",
-    };
-    json!({
-        "name": &*plugin.name,
-        "state": state,
-        "version": &*version.id,
-        "loaded_at": super::rfc3339(version.loaded_at_ms),
-        "size_bytes": version.size_bytes,
-        "instances": plugin.instances,
-        "instances_free": plugin.slots.available_permits(),
-        "fuel": limits.fuel,
-        "memory_bytes": limits.memory_bytes,
-        "deadline_ms": limits.deadline.as_millis() as u64,
-        "max_attempts": limits.max_attempts,
-        // Granted by weir.toml, and requested by the manifest beyond that.
-        "http": version.capabilities.http.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "requested_http": version
-            .capabilities
-            .requested_http
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
-        "paused": gate.paused,
-        "breaker": breaker_summary(&breakers),
-        "breakers": breakers,
-        "concurrency_limit": plugin.concurrency.current(),
-        "deliveries": metrics.delivery_counts(&plugin.name),
-    })
-}
-
-/// The breakers of `plugin` that are not closed: for which route and
-/// tenant, why (the signal and its rate over how many calls) and until when.
-fn describe_breakers(plugin: &Plugin) -> Vec<Value> {
-    let now = Instant::now();
-    plugin
-        .breakers
-        .not_closed()
-        .into_iter()
-        .filter_map(|(scope, status)| {
-            let trip = status.trip?;
-            let until_ms = now_ms() + trip.until.saturating_duration_since(now).as_millis() as u64;
-            Some(json!({
-                "route": scope.route,
-                "tenant": scope.tenant,
-                "state": status.state.as_str(),
-                "reason": trip.reason,
-                "rate": trip.rate,
-                "calls": trip.calls,
-                "failed_probe": trip.probe,
-                "open_until": super::rfc3339(until_ms),
-            }))
-        })
-        .collect()
-}
-
-/// `open` if any of the breakers is, else `half_open` if any is, else `closed`.
-fn breaker_summary(breakers: &[Value]) -> &'static str {
-    let any = |state: &str| breakers.iter().any(|breaker| breaker["state"] == state);
-    if any("open") {
-        "open"
-    } else if any("half_open") {
-        "half_open"
-    } else {
-        "closed"
-    }
-}
-
-fn describe_rejection(rejection: &Rejection) -> Value {
-    json!({
-        "version": rejection.version,
-        "reason": rejection.reason,
-        "at": super::rfc3339(rejection.at_ms),
-    })
-}
 
 /// `POST /v1/plugins/{name}/pause`: stop leasing its deliveries (those running
 /// finish); they wait in the queue, and ingest keeps accepting until the

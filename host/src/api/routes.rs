@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::openapi::CloudEvent;
 use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
@@ -18,7 +20,7 @@ use crate::config::Unmatched;
     summary = "Explain where an event would go",
     request_body(content = CloudEvent, content_type = "application/json"),
     responses(
-        (status = 200, description = "Every route's verdict and the `plugins` the event would reach; nothing is stored", body = Object),
+        (status = 200, description = "Every route's verdict and the `plugins` the event would reach; nothing is stored", body = RouteExplanation),
         (status = 400, description = "Not a valid event, or an array: explain takes one event", body = ErrorBody),
         (status = 415, description = "The body is not JSON (Content-Type)", body = ErrorBody),
     ),
@@ -28,7 +30,7 @@ pub async fn explain(
     caller: Caller,
     headers: axum::http::HeaderMap,
     body: Body,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RouteExplanation>, ApiError> {
     let pipeline = &app.pipeline;
     require_json(&headers)?;
     let body = read_body(body, &pipeline.config.ingest, &app.body_budget).await?;
@@ -44,19 +46,53 @@ pub async fn explain(
     caller.require_tenant(&event.tenant)?;
     let own_routes_only = caller.own_tenant().is_some();
     let mut explained = pipeline.routes().explain(&event, own_routes_only);
-    if explained["plugins"].as_array().is_some_and(Vec::is_empty) {
-        explained["unmatched"] = json!(match pipeline.config.unmatched {
+    let plugins: Vec<String> =
+        serde_json::from_value(explained["plugins"].take()).map_err(|_| ApiError::Internal)?;
+    let unmatched = plugins
+        .is_empty()
+        .then_some(match pipeline.config.unmatched {
             Unmatched::Keep => "kept with no deliveries",
             Unmatched::Reject => "rejected at ingest with 422",
         });
-    }
-    explained["event"] = json!({
-        "id": event.id,
-        "type": event.kind,
-        "source": event.source,
-        "tenant": event.tenant,
-    });
-    Ok(Json(explained))
+    Ok(Json(RouteExplanation {
+        plugins,
+        routes: explained["routes"].take(),
+        unmatched,
+        event: ExplainedEvent {
+            id: event.id,
+            kind: event.kind,
+            source: event.source,
+            tenant: event.tenant,
+        },
+    }))
+}
+
+/// Where an event would go, and why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteExplanation {
+    /// The plugins it would reach, in order.
+    plugins: Vec<String>,
+    /// Every route's verdict, in table order: `route`, `matched`, `stop`,
+    /// `plugins`, `stopped_by` (the earlier route with `stop` that ended the
+    /// walk, if any) and `conditions` (each with its `attribute`, `expected`,
+    /// `actual` and whether it `holds`).
+    #[schema(value_type = Vec<Object>)]
+    routes: Value,
+    /// What happens to an event no route sends anywhere, if none does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unmatched: Option<&'static str>,
+    /// The event explained.
+    event: ExplainedEvent,
+}
+
+/// The event an explanation is of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExplainedEvent {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    source: String,
+    tenant: String,
 }
 
 /// The routing table in force: each route as written, with its line in the
@@ -68,10 +104,13 @@ pub async fn explain(
     tag = "routes",
     summary = "List the routes in force",
     responses(
-        (status = 200, description = "`source` (the file, or the example pipeline), `loaded_at`, and `routes` in table order, each as written with its `line`", body = Object),
+        (status = 200, description = "`source` (the file, or the example pipeline), `loaded_at`, and `routes` in table order, each as written with its `line`", body = RouteListing),
     ),
 )]
-pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RouteListing>, ApiError> {
     caller.require_admin()?;
     let table = app.pipeline.routes();
     let origin = table.origin();
@@ -83,9 +122,22 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<Va
             shown
         })
         .collect();
-    Ok(Json(json!({
-        "source": origin.source,
-        "loaded_at": super::rfc3339(origin.loaded_at_ms),
-        "routes": routes,
-    })))
+    Ok(Json(RouteListing {
+        source: origin.source.clone(),
+        loaded_at: super::rfc3339(origin.loaded_at_ms),
+        routes,
+    }))
+}
+
+/// The routing table in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteListing {
+    /// The file it came from, or the example pipeline.
+    source: String,
+    /// When it was loaded (RFC 3339).
+    loaded_at: String,
+    /// The routes in table order, each as written (`name`, `match`,
+    /// `plugins`, `stop`, `tenant`, `options`) with its `line` in `source`.
+    #[schema(value_type = Vec<Object>)]
+    routes: Vec<Value>,
 }
