@@ -8,6 +8,8 @@
 
 mod children;
 mod ending;
+#[cfg(test)]
+mod ending_tests;
 mod engine;
 mod gate;
 

@@ -32,4 +32,11 @@ pub enum StoreError {
     /// A listing's cursor that this store did not hand out.
     #[error("cursor is not one this API handed out")]
     BadCursor,
+    /// Nothing stored is what the request names.
+    #[error("{0}")]
+    NotFound(String),
+    /// Several stored events have the identity the request gave; it must
+    /// name one.
+    #[error("{0}")]
+    Ambiguous(String),
 }

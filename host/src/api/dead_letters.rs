@@ -15,10 +15,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
-use crate::backend::{DeadLetter, DeadLetterPage};
+use super::{ApiError, AppState, Caller, ErrorBody};
+use crate::backend::{DeadLetter, DeadLetterPage, EventLetters};
 use crate::metrics::plugin as plugin_label;
-use crate::queue::{DeadFilter, Seq};
+use crate::queue::DeadFilter;
 
 /// Default and largest page of `GET /v1/dead-letters`.
 const PAGE: usize = 100;
@@ -195,7 +195,6 @@ pub struct EventDeadLetters {
     responses(
         (status = 200, description = "How many were `replayed`, and whether `more` match", body = BulkReplayed),
         (status = 400, description = "A bad limit, or an unknown parameter (a bulk replay takes no cursor)", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn replay_matching(
@@ -203,20 +202,13 @@ pub async fn replay_matching(
     caller: Caller,
     Query(query): Query<BulkQuery>,
 ) -> Result<Json<BulkReplayed>, ApiError> {
-    app.require_fjall("POST /v1/dead-letters/replay")?;
     let limit = limit(query.limit, BULK, MAX_BULK)?;
     let filter = filter(&caller, &query.plugin, &query.tenant, &query.kind)?;
-    let pipeline = &app.pipeline;
-    let page = pipeline.queue.dead_letters(&filter, None, limit)?;
-    let targets: Vec<(Seq, String)> = page
-        .letters
-        .into_iter()
-        .map(|letter| (letter.seq, letter.record.plugin))
-        .collect();
-    let replayed = revive(&app, &targets)?;
+    let revived = app.backend.revive_matching(filter, limit).await?;
+    count_replayed(&app, &revived.plugins);
     Ok(Json(BulkReplayed {
-        replayed: replayed.len(),
-        more: page.next.is_some(),
+        replayed: revived.plugins.len(),
+        more: revived.more,
     }))
 }
 
@@ -231,7 +223,6 @@ pub async fn replay_matching(
         (status = 200, description = "The plugins whose deliveries were `replayed`", body = EventDeadLetters),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn replay_event(
@@ -240,10 +231,11 @@ pub async fn replay_event(
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
 ) -> Result<Json<EventDeadLetters>, ApiError> {
-    app.require_fjall("POST /v1/dead-letters/{id}/replay")?;
-    let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
-    let targets: Vec<(Seq, String)> = plugins.into_iter().map(|p| (seq, p)).collect();
-    let replayed = revive(&app, &targets)?;
+    let replayed = app
+        .backend
+        .revive_event(query.letters(&caller, &id)?)
+        .await?;
+    count_replayed(&app, &replayed);
     Ok(Json(EventDeadLetters {
         id,
         replayed: Some(replayed),
@@ -262,7 +254,6 @@ pub async fn replay_event(
         (status = 200, description = "The plugins whose deliveries were `discarded`", body = EventDeadLetters),
         (status = 404, description = "No such event, or it has no dead delivery", body = ErrorBody),
         (status = 409, description = "Several events have the id", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn discard_event(
@@ -271,16 +262,10 @@ pub async fn discard_event(
     Path(id): Path<String>,
     Query(query): Query<OneEventQuery>,
 ) -> Result<Json<EventDeadLetters>, ApiError> {
-    app.require_fjall("DELETE /v1/dead-letters/{id}")?;
-    let (seq, plugins) = dead_of_event(&app, &caller, &id, &query)?;
-    let mut staging = app.pipeline.queue.stage();
-    let mut discarded = Vec::new();
-    for plugin in plugins {
-        if staging.discard(seq, &plugin)? {
-            discarded.push(plugin);
-        }
-    }
-    app.pipeline.commit(staging)?;
+    let discarded = app
+        .backend
+        .discard_event(query.letters(&caller, &id)?)
+        .await?;
     Ok(Json(EventDeadLetters {
         id,
         replayed: None,
@@ -288,50 +273,27 @@ pub async fn discard_event(
     }))
 }
 
-/// The event's sequence number and the plugins its dead deliveries go to; 404
-/// if there are none.
-fn dead_of_event(
-    app: &AppState,
-    caller: &Caller,
-    id: &str,
-    query: &OneEventQuery,
-) -> Result<(Seq, Vec<String>), ApiError> {
-    let queue = &app.pipeline.queue;
-    let (tenant, source) = (query.tenant.as_deref(), query.source.as_deref());
-    let seq = event_ref::resolve(app, caller, id, tenant, source)?;
-    let plugin = query.plugin.as_deref();
-    let plugins: Vec<String> = queue
-        .dead_of(seq, plugin)?
-        .into_iter()
-        .map(|record| record.plugin)
-        .collect();
-    if plugins.is_empty() {
-        let whose = plugin.map(|p| format!(" to {p}")).unwrap_or_default();
-        return Err(ApiError::NotFound(format!(
-            "event {id:?} has no dead delivery{whose}"
-        )));
+impl OneEventQuery {
+    /// The dead deliveries of event `id` this query names, for `caller`: a
+    /// tenant's token names its own tenant's event.
+    fn letters(&self, caller: &Caller, id: &str) -> Result<EventLetters, ApiError> {
+        if let Some(tenant) = &self.tenant {
+            caller.require_tenant(tenant)?;
+        }
+        let tenant = self.tenant.as_deref().or(caller.own_tenant());
+        Ok(EventLetters {
+            id: id.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            source: self.source.clone(),
+            plugin: self.plugin.clone(),
+        })
     }
-    Ok((seq, plugins))
 }
 
-/// Revives `targets` in one batch; returns the plugins of those that were dead.
-fn revive(app: &AppState, targets: &[(Seq, String)]) -> Result<Vec<String>, ApiError> {
-    let pipeline = &app.pipeline;
-    let mut staging = pipeline.queue.stage();
-    let mut revived = Vec::new();
-    for (seq, plugin) in targets {
-        if staging.revive(*seq, plugin)? {
-            revived.push(plugin.clone());
-        }
+/// Counts a replayed dead delivery of each of `plugins`.
+fn count_replayed(app: &AppState, plugins: &[String]) {
+    let replayed = &app.pipeline.metrics.dead_letters_replayed;
+    for plugin in plugins {
+        replayed.get_or_create(&plugin_label(plugin)).inc();
     }
-    pipeline.commit(staging)?;
-    for plugin in &revived {
-        let label = plugin_label(plugin);
-        pipeline
-            .metrics
-            .dead_letters_replayed
-            .get_or_create(&label)
-            .inc();
-    }
-    Ok(revived)
 }

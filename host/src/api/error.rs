@@ -193,6 +193,8 @@ impl From<StoreError> for ApiError {
             StoreError::IdReused(message) => ApiError::KeyReused(message),
             StoreError::DiskFull => ApiError::InsufficientStorage,
             StoreError::BadCursor => ApiError::BadRequest(error.to_string()),
+            StoreError::NotFound(message) => ApiError::NotFound(message),
+            StoreError::Ambiguous(message) => ApiError::AmbiguousId(message),
             StoreError::Unavailable(_) | StoreError::WriteFailed(_) => {
                 tracing::error!(%error, "storage cannot answer a request now");
                 ApiError::Unavailable
@@ -279,6 +281,14 @@ mod tests {
                 StatusCode::INTERNAL_SERVER_ERROR,
             ),
             (StoreError::BadCursor, StatusCode::BAD_REQUEST),
+            (
+                StoreError::NotFound("no event".into()),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                StoreError::Ambiguous("two events".into()),
+                StatusCode::CONFLICT,
+            ),
         ];
         for (error, status) in answers {
             let shown = error.to_string();

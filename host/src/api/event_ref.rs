@@ -4,10 +4,8 @@
 //! tenant's event with the same id is, to it, not there.
 
 use super::{ApiError, AppState, Caller};
-use crate::queue::{Seq, StoredId};
-
-/// Most events one id lookup reads before it calls the id ambiguous.
-const MAX_MATCHES: usize = 100;
+use crate::backend::resolve_id;
+use crate::queue::Seq;
 
 /// The sequence number of the one event with `id` (and `tenant` and `source`,
 /// where given) that the caller may see: 404 if there is none, 409 if several
@@ -23,27 +21,5 @@ pub fn resolve(
         caller.require_tenant(tenant)?;
     }
     let tenant = tenant.or(caller.own_tenant());
-    let matches: Vec<StoredId> = app
-        .pipeline
-        .queue
-        .events_with_id(id, MAX_MATCHES)?
-        .into_iter()
-        .filter(|found| tenant.is_none_or(|tenant| found.tenant == tenant))
-        .filter(|found| source.is_none_or(|source| found.source == source))
-        .collect();
-    match matches.as_slice() {
-        [] => Err(ApiError::NotFound(format!("no event with id {id:?}"))),
-        [only] => Ok(only.seq),
-        several => {
-            let named: Vec<String> = several
-                .iter()
-                .map(|found| format!("tenant {:?} source {:?}", found.tenant, found.source))
-                .collect();
-            Err(ApiError::AmbiguousId(format!(
-                "{} events have id {id:?} ({}); name one with ?tenant= and ?source=",
-                several.len(),
-                named.join(", ")
-            )))
-        }
-    }
+    Ok(resolve_id(&app.pipeline.queue, id, tenant, source)?)
 }

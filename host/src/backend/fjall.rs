@@ -7,13 +7,17 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::fjall_replay::FjallRequeue;
-use super::{Backend, DeadLetter, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage};
+use super::{
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
+    StateEntries, StatePage, fjall_dead,
+};
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
-    Admission, DeadLetter as StoredDeadLetter, GroupCommitter, PauseScope, RequestKey, StoreError,
+    Admission, DeadFilter, DeadLetter as StoredDeadLetter, GroupCommitter, PauseScope, RequestKey,
+    StoreError,
 };
 use crate::runtime::CommittedState;
 
@@ -103,6 +107,31 @@ impl Backend for Fjall {
     ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>> {
         let found = self.pipeline.queue.newest_dead_letters(limit);
         async move { Ok(found?.iter().map(view).collect()) }.boxed()
+    }
+
+    fn revive_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        let revived = fjall_dead::revive_event(&self.pipeline, &letters);
+        async move { revived }.boxed()
+    }
+
+    fn discard_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        let discarded = fjall_dead::discard_event(&self.pipeline, &letters);
+        async move { discarded }.boxed()
+    }
+
+    fn revive_matching(
+        &self,
+        filter: DeadFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Revived, StoreError>> {
+        let revived = fjall_dead::revive_matching(&self.pipeline, &filter, limit);
+        async move { revived }.boxed()
     }
 
     fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>> {

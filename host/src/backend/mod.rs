@@ -6,6 +6,7 @@
 
 mod dead_letter;
 mod fjall;
+mod fjall_dead;
 mod fjall_replay;
 
 use std::ops::RangeInclusive;
@@ -15,6 +16,7 @@ use futures_util::future::BoxFuture;
 
 pub use dead_letter::DeadLetter;
 pub use fjall::Fjall;
+pub use fjall_dead::resolve_id;
 
 use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
@@ -73,6 +75,25 @@ pub trait Backend: Send + Sync {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>>;
 
+    /// Queues the dead deliveries of one event again, each with a fresh
+    /// round of attempts; the plugins they go to.
+    fn revive_event(&self, letters: EventLetters)
+    -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Drops the dead deliveries of one event for good; the plugins they went to.
+    fn discard_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Queues again up to `limit` dead deliveries that match `filter`,
+    /// oldest first.
+    fn revive_matching(
+        &self,
+        filter: DeadFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Revived, StoreError>>;
+
     /// The event log as a replay of `plugin` starting now sees it.
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>>;
 
@@ -94,6 +115,40 @@ pub struct DeadLetterPage {
     pub cursor: Option<Vec<u8>>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// One event's dead deliveries, as a request names them: an event is
+/// unique by tenant, source and id, so the tenant and source narrow an id
+/// that several events share.
+#[derive(Debug, Clone)]
+pub struct EventLetters {
+    /// The event's id.
+    pub id: String,
+    /// Its tenant, if the request names one.
+    pub tenant: Option<String>,
+    /// Its source, if the request names one.
+    pub source: Option<String>,
+    /// Only the delivery to this plugin.
+    pub plugin: Option<String>,
+}
+
+impl EventLetters {
+    /// What a store answers when the event has no dead delivery.
+    pub fn none_found(&self) -> StoreError {
+        let whose = (self.plugin.as_ref())
+            .map(|plugin| format!(" to {plugin}"))
+            .unwrap_or_default();
+        StoreError::NotFound(format!("event {:?} has no dead delivery{whose}", self.id))
+    }
+}
+
+/// What a bulk revival queued again.
+#[derive(Debug, Clone, Default)]
+pub struct Revived {
+    /// The plugin of each delivery queued again.
+    pub plugins: Vec<String>,
+    /// Whether more dead deliveries match.
+    pub more: bool,
 }
 
 /// A page of dead letters.

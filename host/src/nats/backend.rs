@@ -8,13 +8,14 @@ use futures_util::future::BoxFuture;
 use super::replay::NatsRequeue;
 use super::{Nats, NatsError};
 use crate::backend::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, ReplayLog, StateEntries, StatePage,
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
+    StateEntries, StatePage,
 };
 use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, RequestKey, StoreError};
+use crate::queue::{Admission, DeadFilter, RequestKey, StoreError};
 use crate::runtime::CommittedState;
 
 /// `pipeline`'s queue stage on a JetStream cluster.
@@ -91,6 +92,36 @@ impl Backend for NatsBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>> {
         async move { self.nats.newest_dead_letters(limit).await }.boxed()
+    }
+
+    fn revive_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        async move {
+            let routes = self.pipeline.routes();
+            self.nats.revive_event(&routes, &letters).await
+        }
+        .boxed()
+    }
+
+    fn discard_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
+        async move { self.nats.discard_event(&letters).await }.boxed()
+    }
+
+    fn revive_matching(
+        &self,
+        filter: DeadFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Revived, StoreError>> {
+        async move {
+            let routes = self.pipeline.routes();
+            self.nats.revive_matching(&routes, &filter, limit).await
+        }
+        .boxed()
     }
 
     fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>> {

@@ -31,10 +31,13 @@ const NEWEST_WINDOW: u64 = 1000;
 const LISTING: &str = "list dead letters";
 
 impl Nats {
-    /// Stores dead delivery `id` after `attempts`, once (by message id).
+    /// Stores dead delivery `id` after `attempts`, once (by message id)
+    /// for the delivery message at stream sequence `delivery`: a revived
+    /// letter's delivery is a new message, and may die again.
     pub async fn dead_letter(
         &self,
         id: &DeliveryId<'_>,
+        delivery: u64,
         attempts: u32,
         reason: &str,
         message: &str,
@@ -50,7 +53,7 @@ impl Nats {
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(codec::encode(id.event).into())
-            .message_id(id.msg_id());
+            .message_id(format!("{}.d{delivery}", id.msg_id()));
         self.jetstream
             .send_publish(self.names.dead_subject(id.plugin), publish)
             .await
@@ -71,7 +74,33 @@ impl Nats {
                 ),
             },
         };
-        let subject = match &page.filter.plugin {
+        let mut listing = DeadListing::default();
+        self.scan_dead(page.filter.plugin.as_deref(), start, |letter, left| {
+            let Some(view) = letter.view(&page.filter) else {
+                return true;
+            };
+            listing.letters.push(view);
+            if listing.letters.len() < page.limit {
+                return true;
+            }
+            let next = letter.sequence + 1;
+            listing.next = (left > 0).then(|| next.to_be_bytes().to_vec());
+            false
+        })
+        .await?;
+        Ok(listing)
+    }
+
+    /// Reads the dead letters (of `plugin`, or all) from `start` on, oldest
+    /// first, through a consumer of its own, handing each to `visit` with
+    /// how many are left after it, until `visit` says stop (false).
+    pub(super) async fn scan_dead(
+        &self,
+        plugin: Option<&str>,
+        start: DeliverPolicy,
+        mut visit: impl FnMut(Letter, u64) -> bool,
+    ) -> Result<(), NatsError> {
+        let subject = match plugin {
             Some(plugin) => self.names.dead_subject(plugin),
             None => self.names.dead_subjects(),
         };
@@ -86,12 +115,12 @@ impl Nats {
             })
             .await
             .map_err(|e| NatsError::request(LISTING, e))?;
-        let listing = self.read_page(&consumer, page).await;
+        let scanned = read_all(&consumer, &mut visit).await;
         let name = consumer.cached_info().name.clone();
         if let Err(error) = self.dead.delete_consumer(&name).await {
             tracing::warn!(%error, "cannot remove a dead-letter listing's consumer; JetStream does after {LISTING_IDLE:?}");
         }
-        Ok(listing?)
+        scanned
     }
 
     /// The `limit` letters that died last, latest first, read back from the
@@ -137,52 +166,74 @@ impl Nats {
         }
         Ok(letters)
     }
+}
 
-    /// Reads matches of `page` from `consumer` until the page is full or the
-    /// stream ends.
-    async fn read_page(
-        &self,
-        consumer: &PullConsumer,
-        page: &DeadLetterPage,
-    ) -> Result<DeadListing, NatsError> {
-        let mut listing = DeadListing::default();
-        let mut left = consumer.cached_info().num_pending;
-        while left > 0 {
-            let mut batch = consumer
-                .fetch()
-                .max_messages(FETCH)
-                .messages()
-                .await
-                .map_err(|e| NatsError::request(LISTING, e))?;
-            let mut read = 0;
-            while let Some(message) = batch
-                .try_next()
-                .await
-                .map_err(|e| NatsError::request(LISTING, e))?
-            {
-                read += 1;
-                let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
-                left = info.pending;
-                if let Some(letter) = view(
-                    &message.payload,
-                    message.headers.as_ref(),
-                    info.stream_sequence,
-                    unix_ms(info.published),
-                    &page.filter,
-                ) {
-                    listing.letters.push(letter);
-                }
-                if listing.letters.len() == page.limit {
-                    let next = info.stream_sequence + 1;
-                    listing.next = (left > 0).then(|| next.to_be_bytes().to_vec());
-                    return Ok(listing);
-                }
-            }
-            if read == 0 {
-                break;
+/// Hands `consumer`'s messages to `visit` until it says stop or none are left.
+async fn read_all(
+    consumer: &PullConsumer,
+    visit: &mut impl FnMut(Letter, u64) -> bool,
+) -> Result<(), NatsError> {
+    let mut left = consumer.cached_info().num_pending;
+    while left > 0 {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(FETCH)
+            .messages()
+            .await
+            .map_err(|e| NatsError::request(LISTING, e))?;
+        let mut read = 0;
+        while let Some(message) = batch
+            .try_next()
+            .await
+            .map_err(|e| NatsError::request(LISTING, e))?
+        {
+            read += 1;
+            let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
+            left = info.pending;
+            let letter = Letter {
+                sequence: info.stream_sequence,
+                dead_at_ms: unix_ms(info.published),
+                headers: message.headers.clone(),
+                payload: message.payload.clone(),
+            };
+            if !visit(letter, left) {
+                return Ok(());
             }
         }
-        Ok(listing)
+        if read == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One message of the dead-letter stream.
+pub(super) struct Letter {
+    /// Its stream sequence number.
+    pub(super) sequence: u64,
+    dead_at_ms: u64,
+    headers: Option<HeaderMap>,
+    /// The dead delivery's event, encoded.
+    pub(super) payload: bytes::Bytes,
+}
+
+impl Letter {
+    /// The value of header `name`.
+    pub(super) fn header(&self, name: &str) -> Option<String> {
+        (self.headers.as_ref())
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.as_str().to_owned())
+    }
+
+    /// The letter as every store reports it, if it matches `filter`.
+    fn view(&self, filter: &DeadFilter) -> Option<DeadLetter> {
+        view(
+            &self.payload,
+            self.headers.as_ref(),
+            self.sequence,
+            self.dead_at_ms,
+            filter,
+        )
     }
 }
 

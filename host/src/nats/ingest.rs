@@ -41,7 +41,9 @@ impl Nats {
                 .map_err(|e| NatsError::request("publish", e))?;
             sent.push((index, ack));
             for target in routes.targets_for(event) {
-                let ack = self.publish_delivery(&target, event, &payload, 0).await?;
+                let ack = self
+                    .publish_delivery(&target, event, &payload, 0, None)
+                    .await?;
                 sent.push((index, ack));
             }
         }
@@ -61,23 +63,28 @@ impl Nats {
     }
 
     /// Publishes `event`'s delivery to `target` (`payload`: the encoded
-    /// event) in `generation`; the returned future resolves with
-    /// JetStream's ack.
+    /// event) in `generation`, or the revival of the dead letter at stream
+    /// sequence `revival`; the returned future resolves with JetStream's ack.
     pub(super) async fn publish_delivery(
         &self,
         target: &Target,
         event: &Event,
         payload: &Bytes,
         generation: u32,
+        revival: Option<u64>,
     ) -> Result<PublishAckFuture, NatsError> {
         let id = DeliveryId {
             plugin: &target.plugin,
             event,
             generation,
         };
+        let message_id = match revival {
+            Some(sequence) => format!("{}.r{sequence}", id.msg_id()),
+            None => id.msg_id(),
+        };
         let mut publish = PublishMessage::build()
             .payload(payload.clone())
-            .message_id(id.msg_id());
+            .message_id(message_id);
         if generation > 0 {
             let mut headers = HeaderMap::new();
             headers.insert(GENERATION_HEADER, generation.to_string().as_str());

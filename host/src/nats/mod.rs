@@ -12,6 +12,7 @@ mod backlog;
 mod commit;
 mod connect;
 mod dead;
+mod dead_actions;
 mod deferrals;
 mod ingest;
 mod names;

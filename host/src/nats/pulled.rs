@@ -195,7 +195,7 @@ impl Deliveries for Puller {
             } => {
                 let id = pulled.id();
                 self.nats
-                    .dead_letter(&id, pulled.attempt, reason, &message)
+                    .dead_letter(&id, pulled.sequence, pulled.attempt, reason, &message)
                     .await?;
                 pulled.ack().await?;
                 Ok(Finished::Stored)

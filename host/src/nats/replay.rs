@@ -125,7 +125,7 @@ impl NatsRequeue {
             };
             let ack = self
                 .nats
-                .publish_delivery(&target, &event, &message.payload, self.generation)
+                .publish_delivery(&target, &event, &message.payload, self.generation, None)
                 .await?;
             acks.push(ack);
         }

@@ -1,9 +1,8 @@
 //! What both storage backends promise, checked on each through what a client
 //! sees (ingest answers, metrics, plugin state): the embedded fjall store as
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
-//! requests alternating between them. `GET /v1/events/{id}` and replaying or
-//! discarding dead letters have no NATS form yet, so they are tested on
-//! fjall alone elsewhere.
+//! requests alternating between them. `GET /v1/events/{id}` and tenant
+//! pauses have no NATS form yet, so they are tested on fjall alone elsewhere.
 
 use serde_json::{Value, json};
 
@@ -400,6 +399,73 @@ fn each_backend_opens_a_breaker_on_traps_and_spends_no_attempt_on_its_deferrals(
             });
         assert_eq!(recorded.seen[&TRAPS], 1, "{backend:?}");
         assert_eq!(recorded.seen.len(), 1, "{backend:?}: traps record nothing");
+    }
+}
+
+/// One event's dead deliveries are replayed or discarded, and every match
+/// of a filter replayed, on both stores: a replayed delivery runs again
+/// from its first attempt (and, failing again, is a dead letter once more).
+#[test]
+fn each_backend_replays_and_discards_dead_letters() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(
+            backend,
+            &["test-always-fail"],
+            &route_to("test-always-fail", ""),
+        );
+        weir.post(0, &[event("dl-1"), event("dl-2"), event("dl-3")]);
+        let dead = r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#;
+        weir.wait_for_metric(dead, 3.0);
+
+        let replayed = weir.node(1).post_json("/v1/dead-letters/dl-1/replay", "");
+        assert_eq!(replayed.status, 200, "{backend:?}: {}", replayed.text);
+        assert_eq!(
+            replayed.body["replayed"],
+            json!(["test-always-fail"]),
+            "{backend:?}"
+        );
+        weir.wait_for_metric(dead, 4.0);
+        let replays = r#"weir_dead_letters_replayed_total{plugin="test-always-fail"}"#;
+        assert_eq!(weir.metric(replays), 1.0, "{backend:?}");
+
+        let discarded = weir.node(0).delete("/v1/dead-letters/dl-2");
+        assert_eq!(discarded.status, 200, "{backend:?}: {}", discarded.text);
+        assert_eq!(
+            discarded.body["discarded"],
+            json!(["test-always-fail"]),
+            "{backend:?}"
+        );
+        for (method, path) in [
+            ("DELETE", "/v1/dead-letters/dl-2"),
+            ("POST", "/v1/dead-letters/nothing-here/replay"),
+        ] {
+            let answer = match method {
+                "DELETE" => weir.node(1).delete(path),
+                _ => weir.node(1).post_json(path, ""),
+            };
+            assert_eq!(
+                answer.status, 404,
+                "{backend:?} {method} {path}: {}",
+                answer.text
+            );
+        }
+
+        // Every match: dl-1, dead again, and dl-3.
+        let bulk = weir
+            .node(1)
+            .post_json("/v1/dead-letters/replay?plugin=test-always-fail", "");
+        assert_eq!(bulk.status, 200, "{backend:?}: {}", bulk.text);
+        assert_eq!(bulk.body["replayed"], 2, "{backend:?}: {}", bulk.text);
+        assert_eq!(bulk.body["more"], false, "{backend:?}: {}", bulk.text);
+        weir.wait_for_metric(dead, 6.0);
+        assert_eq!(weir.metric(replays), 3.0, "{backend:?}");
+        let listed = weir.node(0).get("/v1/dead-letters").body;
+        let mut ids: Vec<&str> = (listed["dead_letters"].as_array().expect("dead_letters"))
+            .iter()
+            .filter_map(|letter| letter["id"].as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["dl-1", "dl-3"], "{backend:?}: {listed}");
     }
 }
 

@@ -179,9 +179,6 @@ fn what_only_the_embedded_store_does_is_refused_naming_the_backend() {
     send(&[&weir], 0..PER_REQUEST);
     for (method, path) in [
         ("GET", "/v1/events/rec-0"),
-        ("POST", "/v1/dead-letters/replay"),
-        ("POST", "/v1/dead-letters/rec-0/replay"),
-        ("DELETE", "/v1/dead-letters/rec-0"),
         ("POST", "/v1/tenants/acme/pause"),
         ("POST", "/v1/tenants/acme/resume"),
     ] {

@@ -1,0 +1,157 @@
+//! Reviving and discarding dead letters on NATS. A revived letter is
+//! published again as a delivery in its generation, under a message id of
+//! its own (the first one may still be in the duplicate window), so it
+//! starts a fresh round of attempts; then it leaves the dead-letter stream.
+//! A discarded one just leaves it.
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+
+use super::dead::Letter;
+use super::ingest::stored;
+use super::{Nats, NatsError};
+use crate::backend::{EventLetters, Revived};
+use crate::event::Event;
+use crate::queue::{DeadFilter, StoreError, Target, codec};
+use crate::route::RouteTable;
+
+/// A dead letter to act on: where it is on the stream, and its delivery.
+struct Found {
+    sequence: u64,
+    plugin: String,
+    generation: u32,
+    event: Event,
+    payload: bytes::Bytes,
+}
+
+impl Found {
+    /// `letter`, if it is readable and matches `wanted`.
+    fn of(letter: Letter, wanted: impl Fn(&Event) -> bool) -> Option<Found> {
+        let event = codec::decode(&letter.payload).ok()?;
+        if !wanted(&event) {
+            return None;
+        }
+        Some(Found {
+            sequence: letter.sequence,
+            plugin: letter.header("Weir-Plugin")?,
+            generation: (letter.header("Weir-Generation")?.parse()).ok()?,
+            event,
+            payload: letter.payload,
+        })
+    }
+}
+
+impl Nats {
+    /// Revives the dead deliveries of the event `letters` names.
+    pub async fn revive_event(
+        &self,
+        routes: &RouteTable,
+        letters: &EventLetters,
+    ) -> Result<Vec<String>, StoreError> {
+        let found = self.dead_of_event(letters).await?;
+        Ok(self.revive(routes, &found).await?)
+    }
+
+    /// Discards the dead deliveries of the event `letters` names.
+    pub async fn discard_event(&self, letters: &EventLetters) -> Result<Vec<String>, StoreError> {
+        let found = self.dead_of_event(letters).await?;
+        Ok(self.remove_letters(&found).await?)
+    }
+
+    /// Revives up to `limit` dead deliveries that match `filter`, oldest first.
+    pub async fn revive_matching(
+        &self,
+        routes: &RouteTable,
+        filter: &DeadFilter,
+        limit: usize,
+    ) -> Result<Revived, StoreError> {
+        let mut found = Vec::new();
+        let wanted = |event: &Event| {
+            filter.tenant.as_ref().is_none_or(|t| *t == event.tenant)
+                && filter.kind.as_ref().is_none_or(|k| *k == event.kind)
+        };
+        // One past the limit, to tell whether more match.
+        self.scan_dead(filter.plugin.as_deref(), DeliverPolicy::All, |letter, _| {
+            found.extend(Found::of(letter, wanted));
+            found.len() <= limit
+        })
+        .await?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        Ok(Revived {
+            plugins: self.revive(routes, &found).await?,
+            more,
+        })
+    }
+
+    /// The dead deliveries of the one event `letters` names: none is a 404,
+    /// letters of several events with the id (other tenants or sources) a 409.
+    async fn dead_of_event(&self, letters: &EventLetters) -> Result<Vec<Found>, StoreError> {
+        let wanted = |event: &Event| {
+            event.id == letters.id
+                && letters.tenant.as_ref().is_none_or(|t| *t == event.tenant)
+                && letters.source.as_ref().is_none_or(|s| *s == event.source)
+        };
+        let mut found = Vec::new();
+        self.scan_dead(
+            letters.plugin.as_deref(),
+            DeliverPolicy::All,
+            |letter, _| {
+                found.extend(Found::of(letter, wanted));
+                true
+            },
+        )
+        .await?;
+        let Some(first) = found.first() else {
+            return Err(letters.none_found());
+        };
+        let (tenant, source) = (&first.event.tenant, &first.event.source);
+        if let Some(other) =
+            (found.iter()).find(|f| f.event.tenant != *tenant || f.event.source != *source)
+        {
+            return Err(StoreError::Ambiguous(format!(
+                "several events have id {:?} (tenant {tenant:?} source {source:?}, tenant {:?} source {:?}); name one with ?tenant= and ?source=",
+                letters.id, other.event.tenant, other.event.source
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Publishes each of `found` as a delivery again, then takes the letters
+    /// off the stream; the plugins revived.
+    async fn revive(&self, routes: &RouteTable, found: &[Found]) -> Result<Vec<String>, NatsError> {
+        let mut acks = Vec::new();
+        for letter in found {
+            // Ordered as the routes say now; unordered if none sends it there any more.
+            let target = (routes.targets_for(&letter.event).into_iter())
+                .find(|target| target.plugin == letter.plugin)
+                .unwrap_or_else(|| Target {
+                    plugin: letter.plugin.clone(),
+                    ordered: false,
+                });
+            let revival = Some(letter.sequence);
+            let ack = self
+                .publish_delivery(
+                    &target,
+                    &letter.event,
+                    &letter.payload,
+                    letter.generation,
+                    revival,
+                )
+                .await?;
+            acks.push(ack);
+        }
+        stored(acks).await?;
+        self.remove_letters(found).await
+    }
+
+    /// Takes `found` off the dead-letter stream; the plugins they went to.
+    async fn remove_letters(&self, found: &[Found]) -> Result<Vec<String>, NatsError> {
+        for letter in found {
+            self.dead
+                .delete_message(letter.sequence)
+                .await
+                .map_err(|e| NatsError::request("remove a dead letter", e))?;
+        }
+        Ok(found.iter().map(|letter| letter.plugin.clone()).collect())
+    }
+}
