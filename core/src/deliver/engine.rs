@@ -87,7 +87,8 @@ pub async fn deliver<S: Deliveries>(
             .finish(leased, ending)
             .instrument(tracing::info_span!("commit"))
             .await?;
-        if let Some(error) = failpoint::pass(Point::AfterCommit) {
+        let stored = matches!(finished, Finished::Stored | Finished::Again(_));
+        if stored && let Some(error) = failpoint::pass(Point::AfterCommit) {
             return Err(injected(error));
         }
         match finished {
