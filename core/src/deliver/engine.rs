@@ -41,7 +41,11 @@ pub async fn deliver<S: Deliveries>(
         return Ok(());
     };
     let fresh = leased.attempt() <= 1;
-    let gate = match Gate::pass(routes, plugin, leased.event(), fresh) {
+    let passed = match S::SETS_ASIDE {
+        true => Gate::pass(routes, plugin, leased.event(), fresh),
+        false => Ok(Gate::unguarded(routes, plugin, leased.event())),
+    };
+    let gate = match passed {
         Ok(gate) => gate,
         Err(closed) => {
             store.defer(leased, closed.wait).await?;

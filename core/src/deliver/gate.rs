@@ -27,7 +27,8 @@ const PROBE_WAIT: Duration = Duration::from_secs(1);
 /// The breaker a delivery passed, to record its attempts' signals in, and
 /// what its route changes about its limits.
 pub struct Gate {
-    scoped: Arc<Scoped>,
+    /// None where no breaker guards the delivery.
+    scoped: Option<Arc<Scoped>>,
     /// What the route changes about the delivery's limits.
     pub options: Option<RouteOptions>,
 }
@@ -56,6 +57,7 @@ impl Gate {
         let wait = match scoped.breaker.permission(Instant::now(), fresh) {
             Permission::Run => {
                 let options = route.map(|(_, options)| options.clone());
+                let scoped = Some(scoped);
                 return Ok(Gate { scoped, options });
             }
             Permission::WaitUntil(until) => until.saturating_duration_since(Instant::now()),
@@ -67,12 +69,25 @@ impl Gate {
         })
     }
 
+    /// The gate of a delivery of `event` to `plugin` that no breaker
+    /// guards: its route's options only.
+    pub fn unguarded(routes: &RouteTable, plugin: &Plugin, event: &Event) -> Gate {
+        let route = routes.route_to(event, &plugin.name);
+        Gate {
+            scoped: None,
+            options: route.map(|(_, options)| options.clone()),
+        }
+    }
+
     /// Records an attempt's signal; counts and logs a trip.
     pub fn record(&self, metrics: &Metrics, plugin: &Plugin, signal: Signal) {
-        let Some(trip) = self.scoped.breaker.record(Instant::now(), signal) else {
+        let Some(scoped) = &self.scoped else {
             return;
         };
-        let scope = &self.scoped.scope;
+        let Some(trip) = scoped.breaker.record(Instant::now(), signal) else {
+            return;
+        };
+        let scope = &scoped.scope;
         tracing::warn!(route = ?scope.route, tenant = %scope.tenant,
             reason = trip.reason, rate = trip.rate, calls = trip.calls, probe = trip.probe,
             cooldown = ?trip.until.saturating_duration_since(Instant::now()),

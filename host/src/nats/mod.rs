@@ -13,7 +13,6 @@ mod commit;
 mod connect;
 mod dead;
 mod dead_actions;
-mod deferrals;
 mod ingest;
 mod names;
 mod pauses;

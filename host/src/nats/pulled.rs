@@ -5,9 +5,10 @@
 //! delivery's, which waits here, since its key's partition hands out
 //! nothing else until it is acked.
 //!
-//! A delivery its breaker sets aside goes back with the cool-down as delay
-//! (`deferrals.rs` keeps that from spending an attempt). NATS keeps no
-//! attempt history, so poison events are not told apart here.
+//! JetStream counts every hand-out of a message as a delivery, so a delivery
+//! handed back for a breaker's cool-down would spend an attempt: circuit
+//! breakers do not hold deliveries back on NATS (`SETS_ASIDE`). NATS keeps
+//! no attempt history, so poison events are not told apart here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +32,6 @@ pub(super) struct Pulled {
     pub(super) generation: u32,
     /// Its position in the deliveries stream.
     pub(super) sequence: u64,
-    /// How often this node deferred it for its breaker before.
-    pub(super) deferred: u32,
     /// This attempt's number (1 for the first): JetStream's count of
     /// hand-outs, plus the retries run in place.
     pub(super) attempt: u32,
@@ -146,6 +145,10 @@ impl Puller {
 impl Deliveries for Puller {
     type Leased = Pulled;
 
+    // JetStream counts every hand-out as a delivery: a delivery handed back
+    // for a breaker's cool-down would spend an attempt, on any node.
+    const SETS_ASIDE: bool = false;
+
     fn state(&self) -> Arc<dyn CommittedState> {
         self.nats.clone()
     }
@@ -160,11 +163,6 @@ impl Deliveries for Puller {
             return Ok(None);
         }
         Ok(Some(pulled))
-    }
-
-    async fn defer(&self, pulled: Pulled, wait: Duration) -> Result<(), StoreError> {
-        self.deferrals.set(pulled.sequence, pulled.deferred + 1);
-        Ok(pulled.nak(wait).await?)
     }
 
     async fn finish(

@@ -22,7 +22,6 @@ use tracing::Instrument;
 use weir_core::deliver::{Engine, deliver};
 use weir_core::trace_context;
 
-use super::deferrals::Deferrals;
 use super::ingest::GENERATION_HEADER;
 use super::names::{self, Names};
 use super::pulled::Pulled;
@@ -48,8 +47,6 @@ pub(super) struct Puller {
     deliveries: TaskTracker,
     /// The consumers' ack wait: how long a pulled delivery is this node's.
     pub(super) ack_wait: Duration,
-    /// The breaker deferrals this node made.
-    pub(super) deferrals: Deferrals,
 }
 
 /// Pulls and runs `plugin`'s deliveries until `stop` is cancelled; each runs
@@ -75,7 +72,6 @@ pub async fn serve_plugin(
         stop,
         deliveries,
         ack_wait,
-        deferrals: Deferrals::default(),
     });
     let partitions = std::iter::once(None).chain((0..names::PARTITIONS).map(Some));
     join_all(partitions.map(|partition| puller.clone().pull_loop(partition))).await;
@@ -217,13 +213,10 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
         .get_or_create(&plugin_label(&plugin.name))
         .clone();
     busy.inc();
-    let (sequence, delivered) = message.info().map_or((0, 1), |info| {
+    let (sequence, attempt) = message.info().map_or((0, 1), |info| {
         let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
         (info.stream_sequence, delivered)
     });
-    // A hand-out after a breaker's deferral is not an attempt.
-    let deferred = puller.deferrals.take(sequence);
-    let attempt = delivered.saturating_sub(deferred).max(1);
     let version = plugin.current();
     let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, attempt, event_id = tracing::field::Empty);
     match codec::decode(&message.payload) {
@@ -236,7 +229,6 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
                 event,
                 plugin: plugin.name.clone(),
                 sequence,
-                deferred,
                 attempt,
                 ordered,
             };
