@@ -154,6 +154,7 @@ where
     tracing::info!(dir = %dir.display(), "watching for changes");
     let debounce = workers.pipeline.config.reload.debounce;
     let stop = workers.stop.clone();
+    let rescan = poke.clone();
     workers.background.spawn(async move {
         // Dropping the watcher ends the watch: it lives as long as this task.
         let mut watcher: RecommendedWatcher = watcher;
@@ -164,7 +165,12 @@ where
                     continue;
                 }
                 match watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                    Ok(()) => tracing::info!(dir = %dir.display(), "watching for changes too: a plugin file links into it"),
+                    Ok(()) => {
+                        tracing::info!(dir = %dir.display(), "watching for changes too: a plugin file links into it");
+                        // A change there after the reload read it and before
+                        // this watch began would be missed: look once more.
+                        let _ = rescan.try_send(());
+                    }
                     Err(error) => tracing::warn!(dir = %dir.display(), %error, "cannot watch the directory a plugin file links into; a change there is seen at the next change here"),
                 }
                 linked.insert(dir);
