@@ -91,7 +91,6 @@ fn complete(
     let mut staging = queue.stage();
     for (key, seen) in &done.effects.state_reads {
         if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
-            drop(staging);
             return Ok(Finished::Conflict(fjall_leased));
         }
     }

@@ -253,12 +253,7 @@ fn view(
             return None;
         }
     };
-    let matches = filter
-        .tenant
-        .as_ref()
-        .is_none_or(|tenant| *tenant == event.tenant)
-        && filter.kind.as_ref().is_none_or(|kind| *kind == event.kind);
-    if !matches {
+    if !filter.takes(&event) {
         return None;
     }
     let header = |name: &str| {

@@ -65,10 +65,7 @@ impl Nats {
         limit: usize,
     ) -> Result<Revived, StoreError> {
         let mut found = Vec::new();
-        let wanted = |event: &Event| {
-            filter.tenant.as_ref().is_none_or(|t| *t == event.tenant)
-                && filter.kind.as_ref().is_none_or(|k| *k == event.kind)
-        };
+        let wanted = |event: &Event| filter.takes(event);
         // One past the limit, to tell whether more match.
         self.scan_dead(filter.plugin.as_deref(), DeliverPolicy::All, |letter, _| {
             found.extend(Found::of(letter, wanted));

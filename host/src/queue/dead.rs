@@ -18,6 +18,15 @@ pub struct DeadFilter {
     pub kind: Option<String>,
 }
 
+impl DeadFilter {
+    /// Whether `event` is of the tenant and type asked for (the plugin is
+    /// the delivery's, matched where the letters are looked up).
+    pub fn takes(&self, event: &Event) -> bool {
+        self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
+            && self.kind.as_ref().is_none_or(|k| *k == event.kind)
+    }
+}
+
 /// One dead delivery with its event.
 #[derive(Debug)]
 pub struct DeadLetter {
@@ -71,9 +80,7 @@ impl Queue {
             let Some(event) = self.event(seq)? else {
                 continue;
             };
-            let tenant_matches = filter.tenant.as_ref().is_none_or(|t| *t == event.tenant);
-            let kind_matches = filter.kind.as_ref().is_none_or(|k| *k == event.kind);
-            if !(tenant_matches && kind_matches) {
+            if !filter.takes(&event) {
                 continue;
             }
             if let Some(record) = self.delivery(seq, plugin)? {
