@@ -8,7 +8,7 @@ use weir_core::deliver::{Ending, Finished};
 use crate::dispatch::FjallLeased;
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
-use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError, keys};
+use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError};
 use crate::runtime::Effects;
 
 /// Stores how `leased` ended: done with its effects and children (unless the
@@ -107,23 +107,16 @@ fn complete(
         return Ok(Finished::LeaseLost);
     }
 
-    let state_prefix = keys::state_prefix(&leased.plugin, &event.tenant);
-    for (key, value) in done.effects.state_writes {
-        let mut full = state_prefix.clone();
-        full.extend_from_slice(key.as_bytes());
-        match value {
-            Some(value) => staging.batch().insert(&queue.state, full, value),
-            None => staging.batch().remove(&queue.state, full),
-        }
-    }
+    staging.write_state(&leased.plugin, &event.tenant, done.effects.state_writes);
     let routes = pipeline.routes();
     for child in &done.children {
         staging.add_event(child, &routes.targets_for(child))?;
     }
-    staging.batch().insert(
-        &queue.committed,
-        keys::committed(&leased.plugin, leased.seq, leased.record.generation),
-        done.committed_at_ms.to_be_bytes(),
+    staging.record_committed(
+        &leased.plugin,
+        leased.seq,
+        leased.record.generation,
+        done.committed_at_ms,
     );
     pipeline.commit(staging)?;
     pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
@@ -156,18 +149,13 @@ fn bury(
     event: &Event,
     message: String,
 ) -> Result<bool, QueueError> {
-    let queue = &pipeline.queue;
     leased.record.state = DeliveryState::Dead;
     leased.record.error = Some(message);
-    let mut staging = queue.stage();
+    let mut staging = pipeline.queue.stage();
     if !staging.release(leased, event)? {
         return Ok(false);
     }
-    staging.batch().insert(
-        &queue.dead,
-        keys::plugin_seq(&leased.plugin, leased.seq),
-        [],
-    );
+    staging.mark_dead(&leased.plugin, leased.seq);
     pipeline.commit(staging)?;
     pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(true)

@@ -4,8 +4,10 @@
 //! The modules, in the order an event meets them:
 //!
 //! - [`ingest`]: `POST /v1/events` — media type, parse, validate.
-//! - [`queue`]: fjall storage; group commit (one fsync per group of requests),
-//!   the per-plugin `ready` index, leases, scheduled retries, dead letters.
+//! - [`queue`] (the `weir-store-fjall` crate): fjall storage; the per-plugin
+//!   `ready` index, leases, scheduled retries, dead letters. Ingest's group
+//!   commit (`ingest::group_commit`) shares one fsync among the requests that
+//!   arrive while one runs.
 //! - [`route`]: the routing table that turns an event into deliveries.
 //! - [`dispatch`]: a worker per plugin that leases only while an instance slot is
 //!   free, and the task that brings due retries back.
@@ -17,7 +19,7 @@
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
 //! read endpoints), [`metrics`] and [`backlog`] (from `weir-core`),
-//! [`examples`] (the bundled example plugins), [`failpoint`] (crash points for
+//! [`examples`] (the bundled example plugins), [`retention`] (old events removed), [`failpoint`] (crash points for
 //! tests), and [`server`], which wires it all together: [`server::run`].
 
 pub mod api;
@@ -41,8 +43,9 @@ pub use weir_core::metrics;
 pub mod nats;
 pub mod pipeline;
 pub use weir_core::plugins;
-pub mod queue;
+pub use weir_store_fjall as queue;
 pub mod reload;
+pub mod retention;
 pub use weir_core::route;
 pub use weir_core::schedule;
 pub mod route_check;

@@ -14,11 +14,12 @@ use crate::config::{Config, EventType, Scheme, Storage};
 use crate::dispatch;
 use crate::egress_transport::Http1Transport;
 use crate::error::Error;
+use crate::ingest::GroupCommitter;
 use crate::metrics::Metrics;
 use crate::nats::NatsBackend;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugins;
-use crate::queue::{GroupCommitter, PauseScope, Queue, QueueError};
+use crate::queue::{PauseScope, Queue, QueueError};
 use crate::runtime::{self, engine};
 
 /// wasmtime's compilation cache, under the data directory.
@@ -93,7 +94,10 @@ pub async fn run(
         stop_ticking.clone(),
     ));
     background.spawn(dispatch::run_timers(pipeline.clone(), stop.clone()));
-    background.spawn(crate::queue::run_retention(pipeline.clone(), stop.clone()));
+    background.spawn(crate::retention::run_retention(
+        pipeline.clone(),
+        stop.clone(),
+    ));
     let workers = dispatch::Workers {
         pipeline: pipeline.clone(),
         stop: stop.clone(),

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use weir::queue::{Durability, GroupCommitter};
+use weir::ingest::GroupCommitter;
+use weir::queue::Durability;
 use weir_bench::queue_setup;
 
 /// Bytes of data per event: a small webhook.

@@ -1,12 +1,12 @@
 //! The words the layers share about stored events and deliveries: an event's
 //! position in the log, the lane a delivery waits in, the deliveries a new
-//! event makes, and what an ingest `202` promises.
+//! event makes, what an ingest `202` promises and what it answers.
 
 mod delivery;
 mod error;
 mod lane;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use error::StoreError;
@@ -35,4 +35,14 @@ pub enum Durability {
     /// Hand the write to the operating system before answering: the events
     /// survive a crash of weir, not of the machine.
     Buffered,
+}
+
+/// What became of one submitted event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Admission {
+    /// The event id (generated if the producer sent none).
+    pub id: String,
+    /// True if this event (same tenant, source, id and content) was already
+    /// stored; nothing new was written.
+    pub duplicate: bool,
 }

@@ -13,13 +13,14 @@ use super::{
 };
 use crate::dispatch::{Workers, serve_plugin};
 use crate::event::Event;
+use crate::ingest::GroupCommitter;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
-    Admission, DeadFilter, DeadLetter as StoredDeadLetter, GroupCommitter, PauseScope, RequestKey,
-    StoreError,
+    DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, StoreError,
 };
 use crate::runtime::CommittedState;
+use weir_core::store::Admission;
 
 /// The fjall backend of `pipeline`'s queue.
 pub struct Fjall {

@@ -21,7 +21,8 @@ pub use fjall_dead::resolve_id;
 use crate::dispatch::{ReplaySpec, Workers};
 use crate::event::Event;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, DeadFilter, RequestKey, Seq, StoreError};
+use crate::queue::{DeadFilter, RequestKey, Seq, StoreError};
+use weir_core::store::Admission;
 
 /// Plugin state entries, (key, value) in key order.
 pub type StateEntries = Vec<(String, Vec<u8>)>;

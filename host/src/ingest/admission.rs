@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::api::ApiError;
-use crate::config::{Config, Watermarks};
-use crate::pipeline::Pipeline;
+use crate::backlog::Backlog;
+use crate::config::{Config, IngestLimits, Watermarks};
 
 /// How long a client shed for a backlog should wait: long enough for a
 /// backlog of deliveries to shrink noticeably.
@@ -50,20 +50,19 @@ fn shedding(flag: &AtomicBool, marks: &Watermarks, value: u64) -> bool {
 impl Admission {
     /// Refuses with 503 while the backlog is too high or its oldest ready
     /// delivery has waited too long; needs nothing of the request.
-    pub fn check_load(&self, pipeline: &Pipeline) -> Result<(), ApiError> {
-        let limits = &pipeline.config.ingest;
-        let backlog = pipeline.backlog.total();
-        if shedding(&self.backlog_shedding, &limits.backlog, backlog) {
+    pub fn check_load(&self, limits: &IngestLimits, backlog: &Backlog) -> Result<(), ApiError> {
+        let waiting = backlog.total();
+        if shedding(&self.backlog_shedding, &limits.backlog, waiting) {
             return Err(ApiError::Overloaded {
                 message: format!(
-                    "weir is behind: {backlog} deliveries are waiting (the limit is {}); retry later",
+                    "weir is behind: {waiting} deliveries are waiting (the limit is {}); retry later",
                     limits.backlog.high
                 ),
                 retry_after_secs: BACKLOG_RETRY_AFTER_SECS,
             });
         }
         if let Some(marks) = &limits.oldest_ready_ms {
-            let waited_ms = pipeline.backlog.oldest_ready_ms();
+            let waited_ms = backlog.oldest_ready_ms();
             if shedding(&self.age_shedding, marks, waited_ms) {
                 return Err(ApiError::Overloaded {
                     message: format!(
@@ -81,7 +80,8 @@ impl Admission {
     /// Refuses with 429 if any tenant of the request is over its backlog quota.
     pub fn check_quotas(
         &self,
-        pipeline: &Pipeline,
+        config: &Config,
+        backlog: &Backlog,
         events: &BTreeMap<&str, usize>,
     ) -> Result<(), ApiError> {
         let mut over = self
@@ -89,15 +89,15 @@ impl Admission {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for tenant in events.keys() {
-            let Some(marks) = pipeline.config.tenant_limits(tenant).backlog else {
+            let Some(marks) = config.tenant_limits(tenant).backlog else {
                 continue;
             };
-            let backlog = pipeline.backlog.of(tenant);
-            if marks.shed(over.contains(*tenant), backlog) {
+            let waiting = backlog.of(tenant);
+            if marks.shed(over.contains(*tenant), waiting) {
                 over.insert((*tenant).to_owned());
                 return Err(ApiError::OverQuota {
                     message: format!(
-                        "tenant {tenant:?} has {backlog} deliveries waiting (its quota is {}); retry later",
+                        "tenant {tenant:?} has {waiting} deliveries waiting (its quota is {}); retry later",
                         marks.high
                     ),
                     retry_after_secs: BACKLOG_RETRY_AFTER_SECS,

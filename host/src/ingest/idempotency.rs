@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, AppState, Caller};
 use crate::event::now_ms;
-use crate::queue::{Admission, RequestKey};
+use crate::queue::RequestKey;
+use weir_core::store::Admission;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

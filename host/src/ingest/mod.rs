@@ -5,6 +5,9 @@
 //! third-party request's signature checks out.
 
 mod admission;
+#[cfg(test)]
+mod admission_tests;
+mod group_commit;
 mod idempotency;
 mod signature;
 pub mod webhook;
@@ -21,14 +24,16 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 pub use admission::Admission;
+pub use group_commit::GroupCommitter;
 pub use idempotency::KeysInFlight;
 
 use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
 use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
-use crate::queue::{Admission as QueueAdmission, RequestKey, StoreError};
+use crate::queue::{RequestKey, StoreError};
 use crate::telemetry::trace_context;
+use weir_core::store::Admission as QueueAdmission;
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -177,7 +182,8 @@ async fn admit_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, Api
         return Err(ApiError::Unavailable);
     }
     // Before the body is read: a shed request costs next to nothing.
-    app.admission.check_load(pipeline)?;
+    app.admission
+        .check_load(&pipeline.config.ingest, &pipeline.backlog)?;
     read_body(body, &pipeline.config.ingest, &app.body_budget).await
 }
 
@@ -194,7 +200,8 @@ async fn store(
     for event in &events {
         *per_tenant.entry(event.tenant.as_str()).or_default() += 1;
     }
-    app.admission.check_quotas(pipeline, &per_tenant)?;
+    app.admission
+        .check_quotas(&pipeline.config, &pipeline.backlog, &per_tenant)?;
     app.admission.take_tokens(&pipeline.config, &per_tenant)?;
     let admissions =
         app.backend

@@ -15,8 +15,9 @@ use crate::dispatch::Workers;
 use crate::event::Event;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
-use crate::queue::{Admission, DeadFilter, RequestKey, StoreError};
+use crate::queue::{DeadFilter, RequestKey, StoreError};
 use crate::runtime::CommittedState;
+use weir_core::store::Admission;
 
 /// `pipeline`'s queue stage on a JetStream cluster.
 pub struct NatsBackend {

@@ -13,8 +13,9 @@ use futures_util::future::try_join_all;
 use super::names::{self, DeliveryId};
 use super::{Nats, NatsError};
 use crate::event::Event;
-use crate::queue::{Admission, Target, codec};
+use crate::queue::{Target, codec};
 use crate::route::RouteTable;
+use weir_core::store::Admission;
 
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";

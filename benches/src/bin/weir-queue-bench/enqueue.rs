@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use weir::ingest::GroupCommitter;
 use weir::pipeline::Pipeline;
-use weir::queue::{Durability, GroupCommitter};
+use weir::queue::Durability;
 
 use weir_bench::queue_setup as setup;
 

@@ -87,7 +87,7 @@ impl Staging<'_> {
 mod tests {
     use super::super::{Durability, Target};
     use super::*;
-    use crate::event::Event;
+    use weir_event::Event;
 
     /// Stores one event with a delivery to `p` and schedules it at each due time.
     fn schedule_at(queue: &Queue, dues: &[u64]) -> Vec<Seq> {

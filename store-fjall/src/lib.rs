@@ -2,18 +2,21 @@
 //! plugin state lives in one fjall database, and every change that must be
 //! atomic is one write batch (see `keys` for the layout).
 //!
-//! Ingest writes go through [`GroupCommitter`] (shared fsync); the dispatcher
-//! leases from the per-plugin, per-lane `ready_lanes` index (`lease`); retries wait in
-//! `scheduled` until due (`schedule`); `crate::commit` finishes deliveries.
+//! Ingest stages its requests' events in one batch (`Staging`) and shares the
+//! fsync ([`Queue::persist`]); the dispatcher leases from the per-plugin,
+//! per-lane `ready_lanes` index (`lease`); retries wait in `scheduled` until
+//! due (`schedule`); a delivery's ending is one staged batch too.
 
 pub mod codec;
 mod dead;
 mod disk_space;
-mod group_commit;
+mod effects;
 mod identity;
 mod integrity;
 pub mod keys;
 mod lease;
+#[cfg(test)]
+mod lease_tests;
 mod migrate;
 mod parking;
 mod pauses;
@@ -22,6 +25,8 @@ mod request_keys;
 mod retention;
 mod schedule;
 mod staging;
+#[cfg(test)]
+mod staging_tests;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,20 +37,18 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 pub use codec::CorruptEvent;
 pub use dead::{DeadFilter, DeadLetter, DeadPage};
-pub use group_commit::{Admission, GroupCommitter};
 pub use identity::StoredId;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use request_keys::{RequestKey, RequestRecord};
-pub use retention::run_retention;
 pub use staging::{Pending, Staged, Staging};
 pub use weir_core::store::{
     Attempt, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane, Seq, StoreError,
     Target,
 };
 
-use crate::event::Event;
+use weir_event::Event;
 
 /// A storage failure. Operators act on it; clients only see "try again later".
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use fjall::OwnedWriteBatch;
 use super::{
     DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, Target, codec, keys,
 };
-use crate::event::{Event, now_ms};
+use weir_event::{Event, now_ms};
 
 /// A batch being staged; nothing is written until [`Staging::commit`].
 pub struct Staging<'q> {

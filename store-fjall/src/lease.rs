@@ -3,7 +3,7 @@
 use fjall::Readable;
 
 use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
-use crate::event::now_ms;
+use weir_event::now_ms;
 
 /// A delivery taken to run.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct Leased {
     pub record: DeliveryRecord,
 }
 
-impl crate::schedule::LeasedAt for Leased {
+impl weir_core::schedule::LeasedAt for Leased {
     fn seq(&self) -> Seq {
         self.seq
     }

@@ -2,7 +2,7 @@
 //! event id alone (`event_ids`, `idempotency`), moved to `event_keys` (tenant,
 //! source and id) and `committed` (by sequence number).
 
-use crate::queue::{Queue, QueueError, Seq, keys};
+use crate::{Queue, QueueError, Seq, keys};
 
 /// Event id → seq.
 const LEGACY_EVENT_IDS: &str = "event_ids";
@@ -11,7 +11,7 @@ const LEGACY_IDEMPOTENCY: &str = "idempotency";
 
 impl Queue {
     /// Moves both legacy keyspaces, if present, then drops them.
-    pub(in crate::queue) fn migrate_legacy_identities(&self) -> Result<(), QueueError> {
+    pub(crate) fn migrate_legacy_identities(&self) -> Result<(), QueueError> {
         let ids = self.migrate_keyspace(LEGACY_EVENT_IDS, |batch, key, value| {
             let seq = read_seq(value)?;
             let Some(event) = self.event(seq)? else {
@@ -59,8 +59,8 @@ fn corrupt() -> QueueError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Event;
-    use crate::queue::{Durability, Target};
+    use crate::{Durability, Target};
+    use weir_event::Event;
 
     #[test]
     fn identities_and_commit_records_of_an_earlier_version_are_rekeyed() {

@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Admission, Queue, QueueError, Staging};
+use super::{Queue, QueueError, Staging};
+use weir_core::store::Admission;
 
 /// A request's idempotency key, where it applies, and what the request was.
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ impl Staging<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::Durability;
+    use crate::Durability;
 
     fn put(queue: &Queue, key: &str, created_ms: u64) {
         let key = RequestKey {

@@ -1,6 +1,6 @@
 //! The ready index of versions before lanes, moved into `ready_lanes`.
 
-use crate::queue::{Queue, QueueError, keys};
+use crate::{Queue, QueueError, keys};
 
 /// The ready index of versions before lanes: plugin ‖ 0x00 ‖ seq.
 const LEGACY_READY: &str = "ready";
@@ -8,7 +8,7 @@ const LEGACY_READY: &str = "ready";
 impl Queue {
     /// Moves the ready deliveries of a pre-lanes database into their lanes,
     /// then drops the old index. Returns how many moved.
-    pub(in crate::queue) fn migrate_legacy_ready(&self) -> Result<u64, QueueError> {
+    pub(crate) fn migrate_legacy_ready(&self) -> Result<u64, QueueError> {
         let moved = self.migrate_keyspace(LEGACY_READY, |batch, key, since| {
             let (plugin, seq) = keys::split_plugin_seq(key)
                 .ok_or_else(|| QueueError::Corrupt("malformed legacy ready key".into()))?;
@@ -26,8 +26,8 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Event, Priority};
-    use crate::queue::{Durability, Lane, Target};
+    use crate::{Durability, Lane, Target};
+    use weir_event::{Event, Priority};
 
     #[test]
     fn ready_deliveries_of_an_earlier_version_move_into_their_lanes() {

@@ -29,7 +29,7 @@
 //! validated), so the separator keeps one range from running into another.
 
 use super::{Lane, Seq};
-use crate::event::Priority;
+use weir_event::Priority;
 
 const SEP: u8 = 0;
 

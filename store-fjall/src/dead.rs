@@ -1,7 +1,7 @@
 //! Dead letters: listing them, replaying them, discarding them.
 
 use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
-use crate::event::Event;
+use weir_event::Event;
 
 /// Most `dead` index entries one listing looks at, matching or not, so a
 /// filter that matches little still answers quickly (with a cursor to go on).

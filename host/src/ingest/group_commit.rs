@@ -1,19 +1,19 @@
 //! Group commit: ingest requests that arrive while an fsync is running share the
 //! next one. One thread owns the ingest write path, so deduplication by event
 //! identity (tenant, source, id) is a plain read-then-write with no race. How durable the answer is follows
-//! the configured [`super::Durability`].
+//! the configured [`crate::queue::Durability`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Queue, QueueError, RequestKey, RequestRecord, Staging};
 use crate::event::{Event, now_ms};
 use crate::failpoint;
 use crate::pipeline::Pipeline;
+use crate::queue::{Queue, QueueError, RequestKey, RequestRecord, Staging};
+use weir_core::store::Admission;
 
 /// Most events in one write batch and fsync; more wait for the next one.
 const MAX_GROUP_EVENTS: usize = 8192;
@@ -24,16 +24,6 @@ const MAX_GROUP_EVENTS: usize = 8192;
 const MAX_GROUP_BYTES: usize = 64 << 20;
 /// Requests queued for the committer before `submit` waits: backpressure on ingest.
 const SUBMISSION_QUEUE: usize = 1024;
-
-/// What became of one submitted event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Admission {
-    /// The event id (generated if the producer sent none).
-    pub id: String,
-    /// True if this event (same tenant, source, id and content) was already
-    /// stored; nothing new was written.
-    pub duplicate: bool,
-}
 
 struct Submission {
     events: Vec<Event>,

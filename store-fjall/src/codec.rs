@@ -1,7 +1,7 @@
 //! How an event is laid out in the `events` keyspace: a little-endian u32 length,
 //! the attributes as JSON, then the payload bytes as they came (never re-encoded).
 
-use crate::event::Event;
+use weir_event::Event;
 
 /// A stored event that cannot be read back: corruption or a bug, never user input.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CorruptEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{ExtensionValue, Priority};
+    use weir_event::{ExtensionValue, Priority};
 
     #[test]
     fn round_trip_keeps_payload_bytes() {

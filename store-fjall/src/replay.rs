@@ -1,7 +1,7 @@
 //! Replay from the log: running a plugin again over events it already handled.
 
 use super::{DeliveryRecord, DeliveryState, QueueError, Seq, Staging};
-use crate::event::Event;
+use weir_event::Event;
 
 /// What [`Staging::rerun`] did with one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,95 @@
+//! Leasing: an attempt is counted when it is taken, lanes stay apart, and a
+//! lease a crash left returns to ready.
+
+use weir_event::Event;
+
+use super::{DeliveryState, Durability, Lane, Queue, Seq, Target};
+
+fn open() -> (tempfile::TempDir, Queue) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
+    (dir, queue)
+}
+
+/// Stores an event of `tenant` with one delivery to plugin `p`.
+fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
+    let event = Event::new(id.into(), "s".into(), "t".into(), tenant.into());
+    let mut staging = queue.stage();
+    let target = Target {
+        plugin: "p".into(),
+        ordered: false,
+    };
+    let seq = staging.add_event(&event, &[target]).expect("add");
+    staging.commit().expect("commit");
+    (seq, Lane::of(&event))
+}
+
+#[test]
+fn a_lease_counts_its_attempt_and_takes_the_delivery_out_of_ready() {
+    let (_dir, queue) = open();
+    let (seq, lane) = add(&queue, "e1", "acme");
+
+    let leased = queue
+        .lease_next("p", &lane, 0, 60_000)
+        .expect("lease")
+        .expect("ready");
+    assert_eq!((leased.seq, leased.record.attempts), (seq, 1));
+    assert_eq!(leased.record.state, DeliveryState::Leased);
+    let stored = queue.delivery(seq, "p").expect("read").expect("record");
+    assert_eq!((stored.state, stored.attempts), (DeliveryState::Leased, 1));
+    assert!(
+        queue
+            .lease_next("p", &lane, 0, 60_000)
+            .expect("lease")
+            .is_none()
+    );
+    assert!(queue.ready_lanes("p").expect("lanes").is_empty());
+}
+
+#[test]
+fn each_lane_leases_only_its_own_deliveries() {
+    let (_dir, queue) = open();
+    let (acme_seq, acme) = add(&queue, "e1", "acme");
+    let (globex_seq, globex) = add(&queue, "e2", "globex");
+    assert_eq!(
+        queue.ready_lanes("p").expect("lanes"),
+        [acme.clone(), globex.clone()]
+    );
+
+    let lease = |lane: &Lane| {
+        queue
+            .lease_next("p", lane, 0, 60_000)
+            .expect("lease")
+            .map(|leased| leased.seq)
+    };
+    assert_eq!(lease(&globex), Some(globex_seq));
+    assert_eq!(lease(&globex), None);
+    assert_eq!(lease(&acme), Some(acme_seq));
+}
+
+#[test]
+fn a_lease_past_its_deadline_is_listed_and_recovery_makes_it_ready_again() {
+    let (_dir, queue) = open();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    queue
+        .lease_next("p", &lane, 0, 1_000)
+        .expect("lease")
+        .expect("ready");
+    let now = weir_event::now_ms();
+
+    assert!(queue.expired_leases(now).expect("expired").is_empty());
+    let expired = queue.expired_leases(now + 60_000).expect("expired");
+    assert_eq!(expired.len(), 1);
+    assert_eq!(
+        (expired[0].0.as_str(), expired[0].1, expired[0].3),
+        ("p", seq, 1)
+    );
+
+    let readied = queue.recover_leases().expect("recover");
+    assert_eq!(readied.iter().map(|p| p.seq).collect::<Vec<_>>(), [seq]);
+    let again = queue
+        .lease_next("p", &lane, 0, 1_000)
+        .expect("lease")
+        .expect("ready again");
+    assert_eq!(again.record.attempts, 2);
+}

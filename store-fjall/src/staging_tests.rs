@@ -1,0 +1,124 @@
+//! Staging: what one batch stores, that a dropped one stores nothing, and how
+//! an ordering key passes from one delivery to the next.
+
+use weir_event::Event;
+
+use super::{DeliveryState, Durability, Lane, Queue, Seq, Target};
+
+fn open() -> (tempfile::TempDir, Queue) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
+    (dir, queue)
+}
+
+fn target(plugin: &str, ordered: bool) -> Target {
+    Target {
+        plugin: plugin.into(),
+        ordered,
+    }
+}
+
+fn event(id: &str, partitionkey: Option<&str>) -> Event {
+    let mut event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
+    event.partitionkey = partitionkey.map(str::to_owned);
+    event
+}
+
+fn add(queue: &Queue, event: &Event, targets: &[Target]) -> Seq {
+    let mut staging = queue.stage();
+    let seq = staging.add_event(event, targets).expect("add");
+    staging.commit().expect("commit");
+    seq
+}
+
+fn state(queue: &Queue, seq: Seq, plugin: &str) -> DeliveryState {
+    queue
+        .delivery(seq, plugin)
+        .expect("read")
+        .expect("a record")
+        .state
+}
+
+#[test]
+fn an_event_is_stored_with_one_ready_delivery_per_target() {
+    let (_dir, queue) = open();
+    let mut staging = queue.stage();
+    let stored = event("e1", None);
+    let seq = staging
+        .add_event(&stored, &[target("a", false), target("b", false)])
+        .expect("add");
+    let staged = staging.commit().expect("commit");
+
+    assert_eq!(queue.event(seq).expect("read").expect("stored").id, "e1");
+    let plugins: Vec<_> = staged.added.iter().map(|p| p.plugin.as_str()).collect();
+    assert_eq!(plugins, ["a", "b"]);
+    assert!(staged.added.iter().all(|p| p.lane == Lane::of(&stored)));
+    assert_eq!(state(&queue, seq, "a"), DeliveryState::Ready);
+    assert_eq!(state(&queue, seq, "b"), DeliveryState::Ready);
+    assert_eq!(queue.ready_lanes("a").expect("lanes"), [Lane::of(&stored)]);
+}
+
+#[test]
+fn a_dropped_staging_stores_nothing_and_hands_out_no_sequence_number() {
+    let (_dir, queue) = open();
+    let mut dropped = queue.stage();
+    let first = dropped
+        .add_event(&event("gone", None), &[target("a", false)])
+        .expect("add");
+    drop(dropped);
+
+    assert!(queue.event(first).expect("read").is_none());
+    let seq = add(&queue, &event("kept", None), &[target("a", false)]);
+    assert_eq!(seq, first, "the log has no gap where the dropped batch was");
+    assert_eq!(queue.last_seq().expect("last"), seq);
+}
+
+#[test]
+fn an_ordered_delivery_waits_behind_its_key_until_the_head_finishes() {
+    let (_dir, queue) = open();
+    let ordered = [target("a", true)];
+    let head = add(&queue, &event("e1", Some("k")), &ordered);
+    let behind = add(&queue, &event("e2", Some("k")), &ordered);
+    let other_key = add(&queue, &event("e3", Some("other")), &ordered);
+    assert_eq!(state(&queue, behind, "a"), DeliveryState::Waiting);
+    assert_eq!(state(&queue, other_key, "a"), DeliveryState::Ready);
+
+    let lane = Lane::of(&event("e1", None));
+    let mut leased = queue
+        .lease_next("a", &lane, 0, 60_000)
+        .expect("lease")
+        .expect("the head is ready");
+    assert_eq!(leased.seq, head);
+    leased.record.state = DeliveryState::Done;
+    let mut staging = queue.stage();
+    let head_event = queue.event(head).expect("read").expect("stored");
+    assert!(staging.release(&leased, &head_event).expect("release"));
+    let staged = staging.commit().expect("commit");
+
+    let readied: Vec<_> = staged.readied.iter().map(|p| p.seq).collect();
+    assert_eq!(readied, [behind]);
+    assert_eq!(state(&queue, head, "a"), DeliveryState::Done);
+    assert_eq!(state(&queue, behind, "a"), DeliveryState::Ready);
+}
+
+#[test]
+fn an_attempt_whose_lease_was_handed_out_again_cannot_release_it() {
+    let (_dir, queue) = open();
+    let seq = add(&queue, &event("e1", None), &[target("a", false)]);
+    let lane = Lane::of(&event("e1", None));
+    let stale = queue
+        .lease_next("a", &lane, 0, 60_000)
+        .expect("lease")
+        .expect("ready");
+    queue.recover_leases().expect("recover");
+    let current = queue
+        .lease_next("a", &lane, 0, 60_000)
+        .expect("lease")
+        .expect("ready again");
+    assert_eq!((stale.record.attempts, current.record.attempts), (1, 2));
+
+    let stored = queue.event(seq).expect("read").expect("stored");
+    let mut staging = queue.stage();
+    assert!(!staging.release(&stale, &stored).expect("release"));
+    assert!(staging.release(&current, &stored).expect("release"));
+}
