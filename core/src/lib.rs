@@ -17,5 +17,9 @@ pub mod metrics;
 pub mod plugins;
 pub mod route;
 pub mod schedule;
+pub mod shared;
 pub mod store;
+pub mod tasks;
 pub mod trace_context;
+
+pub use shared::Shared;

@@ -294,6 +294,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// A time in ms since the Unix epoch as RFC 3339, the way the API shows times.
+pub fn rfc3339(ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,11 @@
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
 //! read endpoints), [`metrics`] and [`backlog`] (from `weir-core`),
-//! [`examples`] (the bundled example plugins), [`retention`] (old events removed), [`failpoint`] (crash points for
-//! tests), and [`server`], which wires it all together: [`server::run`].
+//! [`backend`] (the stores behind weir-core's `Backend` seam: fjall here,
+//! [`nats`] in the `weir-store-nats` crate), [`examples`] (the bundled
+//! example plugins), [`retention`] (old events removed), [`failpoint`]
+//! (crash points for tests), and [`server`], which wires it all together:
+//! [`server::run`].
 
 pub mod api;
 pub mod authoring;
@@ -40,7 +43,7 @@ pub use weir_core::failpoint;
 pub mod http_server;
 pub mod ingest;
 pub use weir_core::metrics;
-pub mod nats;
+pub use weir_store_nats as nats;
 pub mod pipeline;
 pub use weir_core::plugins;
 pub use weir_store_fjall as queue;

@@ -12,24 +12,25 @@ use crate::metrics::Metrics;
 use crate::metrics::tenant_series::TenantSeries;
 use crate::plugins::Plugins;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging, StoreError};
-use crate::route::RouteTable;
+use crate::route::{RouteTable, Routes};
 use crate::schedule::Lanes;
+use weir_core::Shared;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {
     /// The validated configuration.
-    pub config: Config,
+    pub config: Arc<Config>,
     /// The durable store.
     pub queue: Queue,
     /// Where events go; a reload of the config file swaps it.
-    routes: RwLock<Arc<RouteTable>>,
+    routes: Arc<Routes>,
     /// Each plugin's dispatch lanes (priority × tenant), their cursors into
     /// `ready` and the worker's wake-up.
     pub lanes: Lanes,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The loaded plugins; reloads change them.
-    pub plugins: Plugins,
+    pub plugins: Arc<Plugins>,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
     /// True once a write failed because the disk is full: ingest then answers
@@ -38,7 +39,7 @@ pub struct Pipeline {
     /// Cancelled when storage fails: weir stops and exits for a restart.
     stop: CancellationToken,
     /// Deliveries not yet done or dead (the sum of `weir_queue_depth`), per tenant.
-    pub backlog: Backlog,
+    pub backlog: Arc<Backlog>,
     /// Tenants an operator paused: their deliveries are held, not run.
     paused_tenants: RwLock<BTreeSet<String>>,
     /// Which tenants have a series of their own in `weir_tenant_queue_depth`.
@@ -55,18 +56,18 @@ impl Pipeline {
         stop: CancellationToken,
     ) -> Pipeline {
         Pipeline {
-            routes: RwLock::new(Arc::new(config.routes.clone())),
+            routes: Arc::new(Routes::new(config.routes.clone())),
             queue,
             lanes: Lanes::new(&config),
             tenant_series: TenantSeries::new(config.tenant_series),
-            metrics,
-            plugins,
+            metrics: Arc::new(metrics),
+            plugins: Arc::new(plugins),
             storage_ok: AtomicBool::new(true),
             disk_full: AtomicBool::new(false),
             stop,
-            backlog: Backlog::default(),
+            backlog: Arc::default(),
             paused_tenants: RwLock::default(),
-            config,
+            config: Arc::new(config),
         }
     }
 
@@ -158,15 +159,12 @@ impl Pipeline {
 
     /// The routing table events are routed by now.
     pub fn routes(&self) -> Arc<RouteTable> {
-        self.routes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.routes.current()
     }
 
     /// Routes events by `table` from now on.
     pub fn set_routes(&self, table: RouteTable) {
-        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        self.routes.set(table);
     }
 
     /// Whether an operator paused `tenant`.
@@ -203,6 +201,19 @@ impl Pipeline {
     /// Cancelled when weir stops, for tasks started while it runs.
     pub fn stopping(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    /// The parts a store other than the embedded queue needs, as handles of
+    /// their own.
+    pub fn shared(&self) -> Shared {
+        Shared {
+            config: self.config.clone(),
+            routes: self.routes.clone(),
+            plugins: self.plugins.clone(),
+            metrics: self.metrics.clone(),
+            backlog: self.backlog.clone(),
+            stop: self.stop.clone(),
+        }
     }
 
     /// Whether storage has accepted every write so far.

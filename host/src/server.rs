@@ -100,9 +100,11 @@ pub async fn run(
     ));
     let workers = dispatch::Workers {
         pipeline: pipeline.clone(),
-        stop: stop.clone(),
-        background: background.clone(),
-        deliveries: deliveries.clone(),
+        tasks: weir_core::tasks::Tasks {
+            stop: stop.clone(),
+            background: background.clone(),
+            deliveries: deliveries.clone(),
+        },
         backend: backend.clone(),
     };
     background.spawn(dispatch::watch_oldest_ready(pipeline.clone(), stop.clone()));
@@ -210,7 +212,7 @@ async fn open_backend(
         }
         Storage::Nats(settings) => {
             let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
-            let backend = NatsBackend::start(pipeline.clone(), nats).await?;
+            let backend = NatsBackend::start(pipeline.shared(), nats).await?;
             Ok((Arc::new(backend), None))
         }
     }

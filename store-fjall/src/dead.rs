@@ -1,31 +1,11 @@
 //! Dead letters: listing them, replaying them, discarding them.
 
-use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
+use super::{DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
 use weir_event::Event;
 
 /// Most `dead` index entries one listing looks at, matching or not, so a
 /// filter that matches little still answers quickly (with a cursor to go on).
 const MAX_SCAN: usize = 10_000;
-
-/// Which dead letters to list or replay; `None` matches anything.
-#[derive(Debug, Default, Clone)]
-pub struct DeadFilter {
-    /// Only this plugin's.
-    pub plugin: Option<String>,
-    /// Only events of this tenant.
-    pub tenant: Option<String>,
-    /// Only events of this type.
-    pub kind: Option<String>,
-}
-
-impl DeadFilter {
-    /// Whether `event` is of the tenant and type asked for (the plugin is
-    /// the delivery's, matched where the letters are looked up).
-    pub fn takes(&self, event: &Event) -> bool {
-        self.tenant.as_ref().is_none_or(|t| *t == event.tenant)
-            && self.kind.as_ref().is_none_or(|k| *k == event.kind)
-    }
-}
 
 /// One dead delivery with its event.
 #[derive(Debug)]

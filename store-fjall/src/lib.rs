@@ -7,7 +7,7 @@
 //! per-lane `ready_lanes` index (`lease`); retries wait in `scheduled` until
 //! due (`schedule`); a delivery's ending is one staged batch too.
 
-pub mod codec;
+pub use weir_event::codec;
 mod dead;
 mod disk_space;
 mod effects;
@@ -36,16 +36,16 @@ use std::sync::atomic::AtomicU64;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 pub use codec::CorruptEvent;
-pub use dead::{DeadFilter, DeadLetter, DeadPage};
+pub use dead::{DeadLetter, DeadPage};
 pub use identity::StoredId;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
-pub use request_keys::{RequestKey, RequestRecord};
+pub use request_keys::RequestRecord;
 pub use staging::{Pending, Staged, Staging};
 pub use weir_core::store::{
-    Attempt, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane, Seq, StoreError,
-    Target,
+    Attempt, DeadFilter, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane,
+    RequestKey, Seq, StoreError, Target,
 };
 
 use weir_event::Event;

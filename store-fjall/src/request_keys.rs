@@ -7,25 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Queue, QueueError, Staging};
-use weir_core::store::Admission;
-
-/// A request's idempotency key, where it applies, and what the request was.
-#[derive(Debug, Clone)]
-pub struct RequestKey {
-    /// The tenant the key belongs to: keys of different tenants never meet.
-    pub scope: String,
-    /// The key as the client sent it.
-    pub key: String,
-    /// The SHA-256 (hex) of what the request sent: a key reused for another
-    /// request is refused.
-    pub fingerprint: String,
-}
-
-impl RequestKey {
-    fn storage_key(&self) -> Vec<u8> {
-        storage_key(&self.scope, &self.key)
-    }
-}
+use weir_core::store::{Admission, RequestKey};
 
 /// What a keyed request was answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,7 +86,7 @@ impl Staging<'_> {
     pub fn put_request_record(&mut self, key: &RequestKey, record: &RequestRecord) {
         let value = serde_json::to_vec(record).unwrap_or_default();
         let queue = self.queue();
-        let storage_key = key.storage_key();
+        let storage_key = storage_key(&key.scope, &key.key);
         let index_key = time_key(record.created_ms, &storage_key);
         self.batch.insert(&queue.request_keys, storage_key, value);
         self.batch

@@ -3,14 +3,17 @@
 //! Routes are tried in order; every route whose conditions all hold adds its
 //! plugins (fan-out), and a matching route with `stop = true` ends the search.
 //! `condition.rs` is one condition of a route, `attributes.rs` the attribute
-//! predicates, `explain.rs` the account of one event's routing, `type_index.rs` the one-pass type match.
+//! predicates, `explain.rs` the account of one event's routing, `type_index.rs` the one-pass type match,
+//! `current.rs` the table in force, which a reload swaps.
 
 mod attributes;
 mod condition;
+mod current;
 mod explain;
 mod options;
 mod type_index;
 
+pub use current::Routes;
 pub use options::{Ordering, RouteOptions};
 
 use std::collections::{BTreeMap, HashSet};

@@ -3,7 +3,7 @@
 //! instances a plugin may use now (`concurrency.rs`), which results are health
 //! signals (`health.rs`), the circuit breaker over a window of calls
 //! (`breaker.rs`, `call_window.rs`), and the backoff before a retry
-//! (`retry.rs`); and the state kept with them: every plugin's lanes with
+//! (`retry.rs`), how long a lease holds (`lease_time.rs`); and the state kept with them: every plugin's lanes with
 //! their cursors and wake-up (`lanes.rs`) and a plugin's breakers by route
 //! and tenant (`breakers.rs`). The delivery loop that applies them does the
 //! I/O.
@@ -15,6 +15,7 @@ mod concurrency;
 mod fair;
 mod health;
 mod lanes;
+mod lease_time;
 mod retry;
 mod tenant_slots;
 
@@ -24,5 +25,6 @@ pub use concurrency::{AdaptiveLimit, Load};
 pub use fair::{Fair, Tenants};
 pub use health::{Signal, faults_in_a_row, is_fault, reasons as breaker_reasons};
 pub use lanes::{Lanes, LeasedAt, PluginLanes};
+pub use lease_time::lease_ms;
 pub use retry::retry_delay;
 pub use tenant_slots::TenantSlots;

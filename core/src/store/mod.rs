@@ -1,16 +1,30 @@
-//! The words the layers share about stored events and deliveries: an event's
-//! position in the log, the lane a delivery waits in, the deliveries a new
-//! event makes, what an ingest `202` promises and what it answers.
+//! The seam between weir and its stores ([`Backend`]) and the words the
+//! layers share about stored events and deliveries: an event's position in
+//! the log, the lane a delivery waits in, the deliveries a new event makes,
+//! what an ingest `202` promises and what it answers, dead letters, replays.
 
+mod backend;
+mod dead_filter;
+mod dead_letter;
 mod delivery;
 mod error;
 mod lane;
+mod replay_spec;
+mod request_key;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend::{
+    Backend, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Requeue, Requeued, Reruns,
+    Revived, StateEntries, StatePage,
+};
+pub use dead_filter::DeadFilter;
+pub use dead_letter::DeadLetter;
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
 pub use error::StoreError;
 pub use lane::Lane;
+pub use replay_spec::ReplaySpec;
+pub use request_key::RequestKey;
 
 /// An event's position in the log, assigned at commit.
 pub type Seq = u64;

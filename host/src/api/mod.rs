@@ -39,6 +39,7 @@ pub use readiness::StartupPlugins;
 use crate::backend::Backend;
 use crate::config::Storage;
 use crate::dispatch::Replays;
+use crate::event::rfc3339;
 use crate::ingest::{Admission, KeysInFlight};
 use crate::pipeline::Pipeline;
 
@@ -126,12 +127,6 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(request_id::tag))
         .with_state(state)
-}
-
-/// A time in ms since the Unix epoch as RFC 3339, the way the API shows times.
-pub(crate) fn rfc3339(ms: u64) -> String {
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
-        .to_string()
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

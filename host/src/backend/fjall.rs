@@ -11,7 +11,7 @@ use super::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
     StateEntries, StatePage, fjall_dead,
 };
-use crate::dispatch::{Workers, serve_plugin};
+use crate::dispatch::serve_plugin;
 use crate::event::Event;
 use crate::ingest::GroupCommitter;
 use crate::pipeline::Pipeline;
@@ -21,6 +21,7 @@ use crate::queue::{
 };
 use crate::runtime::CommittedState;
 use weir_core::store::Admission;
+use weir_core::tasks::Tasks;
 
 /// The fjall backend of `pipeline`'s queue.
 pub struct Fjall {
@@ -49,13 +50,13 @@ impl Backend for Fjall {
         async move { Ok(self.committer.submit(events, request_key).await?) }.boxed()
     }
 
-    fn serve(&self, workers: &Workers, plugin: Arc<Plugin>) {
+    fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>) {
         let name = plugin.name.clone();
-        workers.background.spawn(serve_plugin(
-            workers.pipeline.clone(),
+        tasks.background.spawn(serve_plugin(
+            self.pipeline.clone(),
             plugin,
-            workers.stop.clone(),
-            workers.deliveries.clone(),
+            tasks.stop.clone(),
+            tasks.deliveries.clone(),
         ));
         // Whatever waits for the plugin from an earlier run.
         match self.pipeline.queue.ready_lanes(&name) {

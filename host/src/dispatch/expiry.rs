@@ -29,7 +29,7 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             |p| p.current().limits.clone(),
         );
         let routes = pipeline.routes();
-        let lease_ms = super::lease_ms(pipeline, &routes, &plugin, &limits);
+        let lease_ms = crate::schedule::lease_ms(&pipeline.config, &routes, &plugin, &limits);
         // Attempts and backoff as the delivery's route sets them.
         let limits = match routes.route_to(&event, &plugin) {
             Some((_, options)) => options.apply(&limits),

@@ -22,10 +22,10 @@ pub use replay::{ReplayProgress, ReplaySpec, Replays};
 pub use scheduler::run_timers;
 
 use weir_core::deliver::{Engine, deliver};
+use weir_core::tasks::Tasks;
 use weir_core::trace_context;
 
 use crate::backend::Backend;
-use crate::config::PluginLimits;
 use crate::event::Event;
 use crate::metrics::plugin as plugin_label;
 use crate::pipeline::Pipeline;
@@ -33,6 +33,7 @@ use crate::plugins::Plugin;
 use crate::queue::{Leased, QueueError, StoreError};
 use crate::route::RouteTable;
 use crate::runtime::Version;
+use crate::schedule::lease_ms;
 
 /// How long a worker waits after a storage error before trying again.
 const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -42,12 +43,8 @@ const STORAGE_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_secs(
 pub struct Workers {
     /// The shared stages.
     pub pipeline: Arc<Pipeline>,
-    /// Cancelled when weir stops.
-    pub stop: CancellationToken,
-    /// Where workers run, so shutdown waits for them.
-    pub background: TaskTracker,
-    /// Where deliveries run, so shutdown can wait for the ones in flight.
-    pub deliveries: TaskTracker,
+    /// Where workers and deliveries run, and the stop they heed.
+    pub tasks: Tasks,
     /// Where the deliveries come from.
     pub backend: Arc<dyn Backend>,
 }
@@ -56,10 +53,10 @@ impl Workers {
     /// Starts `plugin`'s worker on the backend; whatever waits for it from
     /// an earlier run is found too.
     pub fn start(&self, plugin: Arc<Plugin>) {
-        if self.stop.is_cancelled() {
+        if self.tasks.stop.is_cancelled() {
             return;
         }
-        self.backend.serve(self, plugin);
+        self.backend.serve(&self.tasks, plugin);
     }
 }
 
@@ -92,7 +89,7 @@ pub(crate) async fn serve_plugin(
         // So is the routing table: the lease is sized by the deadline its
         // route sets, which a reload must not change under it.
         let routes = pipeline.routes();
-        let lease_ms = lease_ms(&pipeline, &routes, &plugin.name, &version.limits);
+        let lease_ms = lease_ms(&pipeline.config, &routes, &plugin.name, &version.limits);
         let leased = lanes.lease_with(&pipeline.lanes.tenants, |lane, from| {
             pipeline
                 .queue
@@ -129,29 +126,6 @@ pub(crate) async fn serve_plugin(
             }
         }
     }
-}
-
-/// How long a lease holds: the handler's deadline, the slack of the timeout
-/// around it, and the configured grace for committing. Past that the worker is
-/// presumed gone and the delivery is handed out again.
-fn lease_duration(pipeline: &Pipeline, limits: &PluginLimits) -> std::time::Duration {
-    limits.deadline + crate::runtime::DEADLINE_SLACK + pipeline.config.dispatch.lease_grace
-}
-
-/// The lease of a delivery to `plugin` (under `limits`) in ms: long enough for
-/// the longest deadline any route to it sets, since the route is known only
-/// once the delivery is leased.
-pub(crate) fn lease_ms(
-    pipeline: &Pipeline,
-    routes: &RouteTable,
-    plugin: &str,
-    limits: &PluginLimits,
-) -> u64 {
-    let mut limits = limits.clone();
-    if let Some(longest) = routes.longest_deadline(plugin) {
-        limits.deadline = limits.deadline.max(longest);
-    }
-    lease_duration(pipeline, &limits).as_millis() as u64
 }
 
 async fn run_delivery(

@@ -15,26 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Requeue;
 use crate::queue::Seq;
+pub use weir_core::store::ReplaySpec;
 
 /// How often a job writes a batch; its rate is spread over these ticks.
 const TICK: Duration = Duration::from_millis(100);
 /// Most finished jobs remembered, so their progress stays readable.
 const MAX_JOBS: usize = 100;
-
-/// What to replay.
-#[derive(Debug, Clone)]
-pub struct ReplaySpec {
-    /// The plugin to run again.
-    pub plugin: String,
-    /// The first sequence number considered.
-    pub from: Seq,
-    /// The last sequence number considered.
-    pub to: Seq,
-    /// Only events ingested at or after this time (ms since the Unix epoch).
-    pub since_ms: Option<u64>,
-    /// Most deliveries queued per second.
-    pub rate_per_sec: u32,
-}
 
 /// A job's progress, as `GET /v1/replays/{id}` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -34,7 +34,7 @@ pub fn start(workers: Workers) -> Result<(), Error> {
     if workers.pipeline.config.reload.watch {
         return watch(workers);
     }
-    let background = workers.background.clone();
+    let background = workers.tasks.background.clone();
     background.spawn(async move {
         plugins::reload(&workers, Occasion::Start).await;
     });
@@ -153,9 +153,9 @@ where
         .map_err(failed)?;
     tracing::info!(dir = %dir.display(), "watching for changes");
     let debounce = workers.pipeline.config.reload.debounce;
-    let stop = workers.stop.clone();
+    let stop = workers.tasks.stop.clone();
     let rescan = poke.clone();
-    workers.background.spawn(async move {
+    workers.tasks.background.spawn(async move {
         // Dropping the watcher ends the watch: it lives as long as this task.
         let mut watcher: RecommendedWatcher = watcher;
         let mut linked = BTreeSet::new();

@@ -76,7 +76,7 @@ pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> Looked {
     let mut added = false;
     for (name, path) in found {
         // Each load may compile for seconds: stopping does not wait for the rest.
-        if workers.stop.is_cancelled() {
+        if workers.tasks.stop.is_cancelled() {
             break;
         }
         added |= load(workers, name, path, occasion).await;

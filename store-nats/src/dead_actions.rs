@@ -9,10 +9,11 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use super::dead::Letter;
 use super::ingest::stored;
 use super::{Nats, NatsError};
-use crate::backend::{EventLetters, Revived};
-use crate::event::Event;
-use crate::queue::{DeadFilter, StoreError, Target, codec};
-use crate::route::RouteTable;
+use weir_core::route::RouteTable;
+use weir_core::store::{DeadFilter, StoreError, Target};
+use weir_core::store::{EventLetters, Revived};
+use weir_event::Event;
+use weir_event::codec;
 
 /// A dead letter to act on: where it is on the stream, and its delivery.
 struct Found {

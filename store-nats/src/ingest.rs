@@ -12,10 +12,11 @@ use futures_util::future::try_join_all;
 
 use super::names::{self, DeliveryId};
 use super::{Nats, NatsError};
-use crate::event::Event;
-use crate::queue::{Target, codec};
-use crate::route::RouteTable;
+use weir_core::route::RouteTable;
 use weir_core::store::Admission;
+use weir_core::store::Target;
+use weir_event::Event;
+use weir_event::codec;
 
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";

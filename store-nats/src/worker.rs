@@ -26,11 +26,11 @@ use super::ingest::GENERATION_HEADER;
 use super::names::{self, Names};
 use super::pulled::Pulled;
 use super::{Nats, NatsError};
-use crate::dispatch::lease_ms;
-use crate::metrics::plugin as plugin_label;
-use crate::pipeline::Pipeline;
-use crate::plugins::Plugin;
-use crate::queue::codec;
+use weir_core::Shared;
+use weir_core::metrics::plugin as plugin_label;
+use weir_core::plugins::Plugin;
+use weir_core::schedule::lease_ms;
+use weir_event::codec;
 
 /// How long one pull waits for a delivery before asking again.
 const POLL: Duration = Duration::from_secs(1);
@@ -40,7 +40,7 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// What every pull loop of one plugin shares.
 pub(super) struct Puller {
-    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) shared: Shared,
     pub(super) nats: Arc<Nats>,
     plugin: Arc<Plugin>,
     stop: CancellationToken,
@@ -52,7 +52,7 @@ pub(super) struct Puller {
 /// Pulls and runs `plugin`'s deliveries until `stop` is cancelled; each runs
 /// as a task on `deliveries`, so shutdown can wait for the ones in flight.
 pub async fn serve_plugin(
-    pipeline: Arc<Pipeline>,
+    shared: Shared,
     nats: Arc<Nats>,
     plugin: Arc<Plugin>,
     stop: CancellationToken,
@@ -60,13 +60,13 @@ pub async fn serve_plugin(
 ) {
     // The lease of the fjall backend, sized for the longest deadline.
     let ack_wait = Duration::from_millis(lease_ms(
-        &pipeline,
-        &pipeline.routes(),
+        &shared.config,
+        &shared.routes.current(),
         &plugin.name,
         &plugin.current().limits,
     ));
     let puller = Arc::new(Puller {
-        pipeline,
+        shared,
         nats,
         plugin,
         stop,
@@ -176,7 +176,7 @@ impl Puller {
     async fn slot_for(
         &self,
         message: &Message,
-        gate: &mut tokio::sync::watch::Receiver<crate::plugins::Gate>,
+        gate: &mut tokio::sync::watch::Receiver<weir_core::plugins::Gate>,
     ) -> Option<OwnedSemaphorePermit> {
         let free_slot = self.plugin.free_slot(gate, &self.stop);
         tokio::pin!(free_slot);
@@ -206,8 +206,8 @@ async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, Nats
 
 async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
     let plugin = &puller.plugin;
-    let pipeline = &puller.pipeline;
-    let busy = pipeline
+    let shared = &puller.shared;
+    let busy = shared
         .metrics
         .instances_busy
         .get_or_create(&plugin_label(&plugin.name))
@@ -233,10 +233,10 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
                 ordered,
             };
             let engine = Engine {
-                metrics: &pipeline.metrics,
-                max_hops: pipeline.config.dispatch.max_hops,
+                metrics: &shared.metrics,
+                max_hops: shared.config.dispatch.max_hops,
             };
-            let routes = pipeline.routes();
+            let routes = shared.routes.current();
             let delivered = deliver(&engine, &*puller, plugin, &version, &routes, pulled)
                 .instrument(span.clone())
                 .await;

@@ -16,17 +16,18 @@ use futures_util::future::{BoxFuture, join_all};
 use super::ingest::stored;
 use super::names::generation_key;
 use super::{Nats, NatsError};
-use crate::backend::{Requeue, Requeued, Reruns};
-use crate::dispatch::ReplaySpec;
-use crate::pipeline::Pipeline;
-use crate::queue::{Seq, codec};
+use weir_core::route::Routes;
+use weir_core::store::ReplaySpec;
+use weir_core::store::Seq;
+use weir_core::store::{Requeue, Requeued, Reruns};
+use weir_event::codec;
 
 /// How often taking the next generation is tried while other nodes race for it.
 const GENERATION_TRIES: usize = 16;
 
 /// Requeues deliveries from the events stream in `generation`.
 pub struct NatsRequeue {
-    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) routes: Arc<Routes>,
     pub(super) nats: Arc<Nats>,
     pub(super) generation: u32,
 }
@@ -99,7 +100,7 @@ impl NatsRequeue {
         seqs: RangeInclusive<Seq>,
     ) -> Result<Reruns, NatsError> {
         let read = seqs.map(|seq| self.nats.events.get_raw_message(seq));
-        let routes = self.pipeline.routes();
+        let routes = self.routes.current();
         let mut acks = Vec::new();
         for message in join_all(read).await {
             let message = match message {

@@ -7,43 +7,43 @@ use futures_util::future::BoxFuture;
 
 use super::replay::NatsRequeue;
 use super::{Nats, NatsError};
-use crate::backend::{
+use weir_core::Shared;
+use weir_core::plugins::Plugin;
+use weir_core::store::Admission;
+use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
     StateEntries, StatePage,
 };
-use crate::dispatch::Workers;
-use crate::event::Event;
-use crate::pipeline::Pipeline;
-use crate::plugins::Plugin;
-use crate::queue::{DeadFilter, RequestKey, StoreError};
-use crate::runtime::CommittedState;
-use weir_core::store::Admission;
+use weir_core::store::{DeadFilter, RequestKey, StoreError};
+use weir_core::tasks::Tasks;
+use weir_event::Event;
+use weir_runtime::CommittedState;
 
-/// `pipeline`'s queue stage on a JetStream cluster.
+/// The queue stage on a JetStream cluster.
 pub struct NatsBackend {
-    pipeline: Arc<Pipeline>,
+    shared: Shared,
     nats: Arc<Nats>,
 }
 
 impl NatsBackend {
-    /// The backend of `pipeline` on the cluster `nats` connects to, with the
+    /// The backend of a node's `shared` parts on the cluster `nats` connects to, with the
     /// cluster's plugin pauses applied; until weir stops it measures the
     /// cluster's backlog and follows the pauses other nodes make.
-    pub async fn start(pipeline: Arc<Pipeline>, nats: Nats) -> Result<NatsBackend, NatsError> {
-        super::pauses::restore_plugin_pauses(&nats, &pipeline).await?;
+    pub async fn start(shared: Shared, nats: Nats) -> Result<NatsBackend, NatsError> {
+        super::pauses::restore_plugin_pauses(&nats, &shared.plugins, &shared.metrics).await?;
         let nats = Arc::new(nats);
-        let stop = pipeline.stopping();
+        let stop = shared.stop.clone();
         tokio::spawn(super::backlog::measure_backlog(
             nats.clone(),
-            pipeline.clone(),
+            shared.clone(),
             stop.clone(),
         ));
         tokio::spawn(super::pauses::watch_plugin_pauses(
             nats.clone(),
-            pipeline.clone(),
+            shared.clone(),
             stop,
         ));
-        Ok(NatsBackend { pipeline, nats })
+        Ok(NatsBackend { shared, nats })
     }
 }
 
@@ -55,19 +55,19 @@ impl Backend for NatsBackend {
         _request_key: Option<RequestKey>,
     ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
         async move {
-            let routes = self.pipeline.routes();
+            let routes = self.shared.routes.current();
             Ok(self.nats.submit(&routes, &events).await?)
         }
         .boxed()
     }
 
-    fn serve(&self, workers: &Workers, plugin: Arc<Plugin>) {
-        workers.background.spawn(super::worker::serve_plugin(
-            self.pipeline.clone(),
+    fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>) {
+        tasks.background.spawn(super::worker::serve_plugin(
+            self.shared.clone(),
             self.nats.clone(),
             plugin,
-            workers.stop.clone(),
-            workers.deliveries.clone(),
+            tasks.stop.clone(),
+            tasks.deliveries.clone(),
         ));
     }
 
@@ -100,7 +100,7 @@ impl Backend for NatsBackend {
         letters: EventLetters,
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         async move {
-            let routes = self.pipeline.routes();
+            let routes = self.shared.routes.current();
             self.nats.revive_event(&routes, &letters).await
         }
         .boxed()
@@ -119,7 +119,7 @@ impl Backend for NatsBackend {
         limit: usize,
     ) -> BoxFuture<'_, Result<Revived, StoreError>> {
         async move {
-            let routes = self.pipeline.routes();
+            let routes = self.shared.routes.current();
             self.nats.revive_matching(&routes, &filter, limit).await
         }
         .boxed()
@@ -130,7 +130,7 @@ impl Backend for NatsBackend {
         async move {
             let (oldest, newest) = self.nats.event_bounds().await?;
             let requeue = NatsRequeue {
-                pipeline: self.pipeline.clone(),
+                routes: self.shared.routes.clone(),
                 nats: self.nats.clone(),
                 generation: self.nats.next_generation(&plugin).await?,
             };

@@ -1,7 +1,8 @@
-//! How an event is laid out in the `events` keyspace: a little-endian u32 length,
-//! the attributes as JSON, then the payload bytes as they came (never re-encoded).
+//! How a store lays out an event (fjall's `events` keyspace, a NATS message):
+//! a little-endian u32 length, the attributes as JSON, then the payload bytes
+//! as they came (never re-encoded).
 
-use weir_event::Event;
+use crate::Event;
 
 /// A stored event that cannot be read back: corruption or a bug, never user input.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, CorruptEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_event::{ExtensionValue, Priority};
+    use crate::{ExtensionValue, Priority};
 
     #[test]
     fn round_trip_keeps_payload_bytes() {

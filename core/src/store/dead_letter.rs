@@ -5,7 +5,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::queue::{Attempt, Seq};
+use super::{Attempt, Seq};
 
 /// One dead delivery with its event.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

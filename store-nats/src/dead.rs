@@ -12,9 +12,10 @@ use futures_util::TryStreamExt;
 
 use super::names::DeliveryId;
 use super::{Nats, NatsError};
-use crate::backend::{DeadLetter, DeadLetterPage, DeadListing};
-use crate::queue::StoreError;
-use crate::queue::{DeadFilter, codec};
+use weir_core::store::DeadFilter;
+use weir_core::store::StoreError;
+use weir_core::store::{DeadLetter, DeadLetterPage, DeadListing};
+use weir_event::codec;
 
 /// Dead letters read from the stream per request while listing.
 const FETCH: usize = 256;
@@ -276,7 +277,7 @@ fn view(
         generation: number("Weir-Generation"),
         reason: header("Weir-Reason"),
         node: header("Weir-Node"),
-        dead_at: Some(crate::api::rfc3339(dead_at_ms)),
+        dead_at: Some(weir_event::rfc3339(dead_at_ms)),
     })
 }
 

@@ -20,9 +20,9 @@ use super::NatsError;
 use super::commit::{Committed, Record};
 use super::names::DeliveryId;
 use super::worker::Puller;
-use crate::event::Event;
-use crate::queue::{Attempt, StoreError};
-use crate::runtime::CommittedState;
+use weir_core::store::{Attempt, StoreError};
+use weir_event::Event;
+use weir_runtime::CommittedState;
 
 /// One pulled delivery.
 pub(super) struct Pulled {
@@ -91,7 +91,9 @@ impl Puller {
     /// then takes the delivery off the stream. An ack that is lost only
     /// hands it out again, and its commit record keeps that from counting twice.
     async fn finished(&self, pulled: &Pulled, children: &[Event]) -> Result<(), NatsError> {
-        self.nats.submit(&self.pipeline.routes(), children).await?;
+        self.nats
+            .submit(&self.shared.routes.current(), children)
+            .await?;
         pulled.ack().await
     }
 
@@ -115,7 +117,7 @@ impl Puller {
         &self,
         pulled: Pulled,
         attempt: Attempt,
-        effects: crate::runtime::Effects,
+        effects: weir_runtime::Effects,
         children: Vec<Event>,
         committed_at_ms: u64,
     ) -> Result<Finished<Pulled>, NatsError> {

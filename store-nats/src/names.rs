@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::event::Event;
+use weir_event::Event;
 
 /// Ordering keys of one plugin are spread over this many partitions, each
 /// consumed one delivery at a time over all nodes: keyed deliveries run up

@@ -1,5 +1,8 @@
-//! The NATS JetStream storage backend (`[storage] backend = "nats"`): several
-//! weir nodes share one cluster. Ingest publishes each (event, plugin)
+//! weir's JetStream store, the crate `weir-store-nats` (`[storage] backend =
+//! "nats"`; re-exported as `weir::nats`): several weir nodes share one
+//! cluster. It implements weir-core's `Backend` seam and answers the one
+//! delivery engine through `deliver::Deliveries` (`pulled.rs`); it knows no
+//! HTTP and no other store. Ingest publishes each (event, plugin)
 //! delivery to a work-queue stream; every node pulls from one durable consumer
 //! per plugin, with the ack wait as the lease; a finished delivery's commit
 //! record and its state writes go to a key/value bucket in one atomic batch
@@ -29,8 +32,8 @@ pub use backend::NatsBackend;
 pub use connect::connect;
 use names::Names;
 
-use crate::config::NatsSettings;
-use crate::queue::StoreError;
+use weir_core::config::NatsSettings;
+use weir_core::store::StoreError;
 
 /// Why the NATS backend could not do something; each names what it tried.
 #[derive(Debug, thiserror::Error)]

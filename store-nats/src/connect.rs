@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, kv, stream};
 
 use super::{Names, Nats, NatsError};
-use crate::config::{NatsAuth, NatsSettings, Retention};
+use weir_core::config::{NatsAuth, NatsSettings, Retention};
 
 /// How long start-up waits between tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);

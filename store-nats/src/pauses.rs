@@ -12,7 +12,9 @@ use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{Nats, NatsError};
-use crate::pipeline::Pipeline;
+use weir_core::Shared;
+use weir_core::metrics::Metrics;
+use weir_core::plugins::Plugins;
 
 /// The bucket key prefix of plugin pauses.
 const PLUGIN: &str = "plugin.";
@@ -51,27 +53,25 @@ impl Nats {
     }
 }
 
-/// Applies the cluster's plugin pauses to `pipeline`'s registry now.
-pub async fn restore_plugin_pauses(nats: &Nats, pipeline: &Pipeline) -> Result<(), NatsError> {
+/// Applies the cluster's plugin pauses to the registry `plugins` now.
+pub async fn restore_plugin_pauses(
+    nats: &Nats,
+    plugins: &Plugins,
+    metrics: &Metrics,
+) -> Result<(), NatsError> {
     for plugin in nats.paused_plugins().await? {
         tracing::warn!(plugin = %plugin, "plugin paused by an operator; still paused");
-        pipeline
-            .plugins
-            .set_paused(&plugin, true, &pipeline.metrics);
+        plugins.set_paused(&plugin, true, metrics);
     }
     Ok(())
 }
 
 /// Applies every pause or resume any node makes, until `stop` is cancelled.
-pub async fn watch_plugin_pauses(
-    nats: Arc<Nats>,
-    pipeline: Arc<Pipeline>,
-    stop: CancellationToken,
-) {
+pub async fn watch_plugin_pauses(nats: Arc<Nats>, shared: Shared, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            ended = follow(&nats, &pipeline) => {
+            ended = follow(&nats, &shared.plugins, &shared.metrics) => {
                 let error = ended.err().map(|e| e.to_string()).unwrap_or_else(|| "it ended".into());
                 tracing::warn!(%error, "lost the watch of plugin pauses; watching again");
             }
@@ -85,7 +85,7 @@ pub async fn watch_plugin_pauses(
 
 /// Follows the pauses from their current state on (applying it again is
 /// harmless), until the watch fails.
-async fn follow(nats: &Nats, pipeline: &Pipeline) -> Result<(), NatsError> {
+async fn follow(nats: &Nats, plugins: &Plugins, metrics: &Metrics) -> Result<(), NatsError> {
     let failed = |e: &dyn std::fmt::Display| NatsError::request("watch the pauses", e);
     let mut changes = nats
         .pauses
@@ -97,16 +97,14 @@ async fn follow(nats: &Nats, pipeline: &Pipeline) -> Result<(), NatsError> {
             continue;
         };
         let paused = change.operation == Operation::Put;
-        if pipeline.plugins.is_paused(plugin) != paused {
+        if plugins.is_paused(plugin) != paused {
             tracing::warn!(
                 plugin,
                 paused,
                 "plugin paused or resumed by an operator on another node"
             );
         }
-        pipeline
-            .plugins
-            .set_paused(plugin, paused, &pipeline.metrics);
+        plugins.set_paused(plugin, paused, metrics);
     }
     Ok(())
 }

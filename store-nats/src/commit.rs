@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::atomic::{self, BatchRefused, Outgoing};
 use super::names::{self, DeliveryId};
 use super::{Nats, NatsError};
-use crate::event::Event;
-use crate::queue::codec;
-use crate::runtime::Effects;
+use weir_event::Event;
+use weir_event::codec;
+use weir_runtime::Effects;
 
 /// What a finished delivery left, kept under its commit key.
 #[derive(Debug, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use async_nats::jetstream::kv::Operation;
 use futures_util::TryStreamExt;
 
 use super::{Nats, NatsError, names};
-use crate::backend::{StateEntries, StatePage};
+use weir_core::store::{StateEntries, StatePage};
 
 /// One key's current value (`None`: absent or deleted) and its revision in
 /// the bucket (0: never written), which a commit expects unchanged.

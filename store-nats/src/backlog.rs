@@ -12,14 +12,15 @@ use futures_util::TryStreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{Nats, NatsError};
-use crate::metrics::plugin as plugin_label;
-use crate::pipeline::Pipeline;
+use weir_core::Shared;
+use weir_core::metrics::Metrics;
+use weir_core::metrics::plugin as plugin_label;
 
 /// How often the backlog is measured: admission reacts within this.
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 /// Measures until `stop` is cancelled.
-pub async fn measure_backlog(nats: Arc<Nats>, pipeline: Arc<Pipeline>, stop: CancellationToken) {
+pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: CancellationToken) {
     let mut every = tokio::time::interval(MEASURE_EVERY);
     loop {
         tokio::select! {
@@ -35,20 +36,19 @@ pub async fn measure_backlog(nats: Arc<Nats>, pipeline: Arc<Pipeline>, stop: Can
         };
         // A plugin with nothing waiting has no subject in the listing: its
         // gauge goes back to 0.
-        for plugin in pipeline.plugins.all() {
+        for plugin in shared.plugins.all() {
             let depth = by_plugin.get(&*plugin.name).copied().unwrap_or(0);
-            set_depth(&pipeline, &plugin.name, depth);
+            set_depth(&shared.metrics, &plugin.name, depth);
         }
         for (plugin, &depth) in &by_plugin {
-            set_depth(&pipeline, plugin, depth);
+            set_depth(&shared.metrics, plugin, depth);
         }
-        pipeline.backlog.measured(by_plugin.values().sum());
+        shared.backlog.measured(by_plugin.values().sum());
     }
 }
 
-fn set_depth(pipeline: &Pipeline, plugin: &str, depth: u64) {
-    pipeline
-        .metrics
+fn set_depth(metrics: &Metrics, plugin: &str, depth: u64) {
+    metrics
         .queue_depth
         .get_or_create(&plugin_label(plugin))
         .set(i64::try_from(depth).unwrap_or(i64::MAX));

@@ -1,0 +1,30 @@
+//! The parts of one weir node that every store and the delivery engine
+//! read, whichever store holds the events: each a handle of its own, so a
+//! task keeps only what it uses.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::backlog::Backlog;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::plugins::Plugins;
+use crate::route::Routes;
+
+/// One node's shared parts.
+#[derive(Clone)]
+pub struct Shared {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where events go; a reload of the config file swaps the table.
+    pub routes: Arc<Routes>,
+    /// The loaded plugins; reloads change them.
+    pub plugins: Arc<Plugins>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Deliveries not yet done or dead, per tenant, as admission reads them.
+    pub backlog: Arc<Backlog>,
+    /// Cancelled when weir stops, for tasks started while it runs.
+    pub stop: CancellationToken,
+}

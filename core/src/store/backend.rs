@@ -1,0 +1,182 @@
+//! The seam between weir and the store that holds its events: one trait,
+//! [`Backend`], that both stores implement (the embedded fjall store of one
+//! node, and NATS JetStream, which several nodes share), and the pages and
+//! answers it passes. `[storage] backend` picks one at start-up.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::{Admission, DeadFilter, DeadLetter, ReplaySpec, RequestKey, Seq, StoreError};
+use crate::event::Event;
+use crate::plugins::Plugin;
+use crate::tasks::Tasks;
+
+/// Plugin state entries, (key, value) in key order.
+pub type StateEntries = Vec<(String, Vec<u8>)>;
+
+/// A page of one plugin's state for one tenant.
+#[derive(Debug, Clone)]
+pub struct StatePage {
+    /// The plugin.
+    pub plugin: String,
+    /// The tenant.
+    pub tenant: String,
+    /// Where the page starts: after this key, or at the first.
+    pub after: Option<String>,
+    /// At most this many entries.
+    pub limit: usize,
+}
+
+/// A storage backend of the queue stage.
+pub trait Backend: Send + Sync {
+    /// Stores `events`, which ingest has admitted, with one delivery to each
+    /// plugin the routes send them to (and the record of their request's
+    /// idempotency key, where the backend keeps one); resolves once they are
+    /// durable. Nothing of a refused request is stored.
+    fn submit(
+        &self,
+        events: Vec<Event>,
+        request_key: Option<RequestKey>,
+    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>>;
+
+    /// Starts running `plugin`'s deliveries on `tasks` until they stop.
+    fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>);
+
+    /// Keeps an operator's pause (or resume) of `plugin`, for every node
+    /// that shares the store and for the next start.
+    fn set_plugin_paused(
+        &self,
+        plugin: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The entries of one page of plugin state.
+    fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>>;
+
+    /// One page of the dead letters.
+    fn dead_letters(&self, page: DeadLetterPage) -> BoxFuture<'_, Result<DeadListing, StoreError>>;
+
+    /// The dead letters of the latest events, latest first, at most `limit`
+    /// (the dashboard's "recent dead letters").
+    fn newest_dead_letters(
+        &self,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>>;
+
+    /// Queues the dead deliveries of one event again, each with a fresh
+    /// round of attempts; the plugins they go to.
+    fn revive_event(&self, letters: EventLetters)
+    -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Drops the dead deliveries of one event for good; the plugins they went to.
+    fn discard_event(
+        &self,
+        letters: EventLetters,
+    ) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
+
+    /// Queues again up to `limit` dead deliveries that match `filter`,
+    /// oldest first.
+    fn revive_matching(
+        &self,
+        filter: DeadFilter,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Revived, StoreError>>;
+
+    /// The event log as a replay of `plugin` starting now sees it.
+    fn replay_log(&self, plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>>;
+
+    /// This node's name, where several nodes share the backend.
+    fn node(&self) -> Option<&str>;
+
+    /// Why this node cannot store events now though its own disk is fine
+    /// (the `/readyz` status), if it cannot.
+    fn unready(&self) -> Option<&'static str>;
+}
+
+/// Which dead letters to list: the matches of `filter`, oldest first, from
+/// `cursor` (a listing's `next`) on, at most `limit`.
+#[derive(Debug)]
+pub struct DeadLetterPage {
+    /// What they must match.
+    pub filter: DeadFilter,
+    /// Where the page starts.
+    pub cursor: Option<Vec<u8>>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// One event's dead deliveries, as a request names them: an event is
+/// unique by tenant, source and id, so the tenant and source narrow an id
+/// that several events share.
+#[derive(Debug, Clone)]
+pub struct EventLetters {
+    /// The event's id.
+    pub id: String,
+    /// Its tenant, if the request names one.
+    pub tenant: Option<String>,
+    /// Its source, if the request names one.
+    pub source: Option<String>,
+    /// Only the delivery to this plugin.
+    pub plugin: Option<String>,
+}
+
+impl EventLetters {
+    /// What a store answers when the event has no dead delivery.
+    pub fn none_found(&self) -> StoreError {
+        let whose = (self.plugin.as_ref())
+            .map(|plugin| format!(" to {plugin}"))
+            .unwrap_or_default();
+        StoreError::NotFound(format!("event {:?} has no dead delivery{whose}", self.id))
+    }
+}
+
+/// What a bulk revival queued again.
+#[derive(Debug, Clone, Default)]
+pub struct Revived {
+    /// The plugin of each delivery queued again.
+    pub plugins: Vec<String>,
+    /// Whether more dead deliveries match.
+    pub more: bool,
+}
+
+/// A page of dead letters.
+#[derive(Debug, Default)]
+pub struct DeadListing {
+    /// The letters.
+    pub letters: Vec<DeadLetter>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<Vec<u8>>,
+}
+
+/// A replay job's view of the event log: the range stored when it began,
+/// and how it queues deliveries of part of it again.
+pub struct ReplayLog {
+    /// The oldest sequence number stored when the job began.
+    pub oldest: Seq,
+    /// The newest.
+    pub newest: Seq,
+    /// What queues the deliveries; it holds no handle that keeps the
+    /// backend's writer running.
+    pub queue: Box<dyn Requeue>,
+}
+
+/// Queues deliveries of stored events again.
+pub trait Requeue: Send + Sync {
+    /// Queues `spec.plugin`'s deliveries of the events `seqs` that route to
+    /// it once more, so its effects apply again.
+    fn requeue(&self, spec: &ReplaySpec, seqs: RangeInclusive<Seq>) -> BoxFuture<'_, Requeued>;
+}
+
+/// What one step of a replay queued, or why it could not.
+pub type Requeued = Result<Reruns, StoreError>;
+
+/// What one step of a replay queued.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reruns {
+    /// Deliveries queued to run again.
+    pub queued: u64,
+    /// Deliveries left alone because they had not finished yet.
+    pub pending: u64,
+}
