@@ -112,6 +112,10 @@ impl Nats {
                 deliver_policy: start,
                 ack_policy: AckPolicy::None,
                 inactive_threshold: LISTING_IDLE,
+                // A scan lives for one request: one copy in memory is enough,
+                // and spares a busy cluster a replicated create and delete.
+                num_replicas: 1,
+                memory_storage: true,
                 ..Default::default()
             })
             .await

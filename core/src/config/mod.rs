@@ -16,6 +16,7 @@ mod exposure;
 mod lane_weights;
 mod manifest;
 mod marks;
+mod nats_refusals;
 mod plugin_maxima;
 mod routes_file;
 mod storage;
@@ -76,42 +77,6 @@ pub enum ConfigError {
     /// A route that does not make sense.
     #[error("invalid config: {0}")]
     Route(#[from] crate::route::RouteError),
-}
-
-/// Refuses the admission marks the NATS backend cannot honour: it measures
-/// the cluster's backlog per plugin from the deliveries stream, which knows
-/// neither an event's tenant nor how long a delivery has waited.
-fn refuse_what_nats_cannot_measure(
-    ingest: &IngestLimits,
-    tenant_defaults: &TenantLimits,
-    tenants: &BTreeMap<String, TenantLimits>,
-) -> Result<(), ConfigError> {
-    let refuse = |key: String, why: &str| {
-        Err(ConfigError::Invalid(format!(
-            "{key} is not available with [storage] backend = \"nats\": the cluster's \
-             deliveries stream knows {why}; remove it, or use the embedded backend"
-        )))
-    };
-    if ingest.oldest_ready_ms.is_some() {
-        return refuse(
-            "[ingest] oldest_ready_high_water_ms".into(),
-            "how many deliveries wait, not how long",
-        );
-    }
-    let tenant_with_quota = (tenant_defaults.backlog.is_some())
-        .then(|| "[tenant_defaults]".to_owned())
-        .or_else(|| {
-            (tenants.iter())
-                .find(|(_, limits)| limits.backlog.is_some())
-                .map(|(name, _)| format!("[tenants.{name}]"))
-        });
-    if let Some(section) = tenant_with_quota {
-        return refuse(
-            format!("{section} backlog_high_water"),
-            "each plugin's backlog, not each tenant's",
-        );
-    }
-    Ok(())
 }
 
 /// The raw file, exactly as written; every field optional.
@@ -619,9 +584,16 @@ impl Config {
                 Ok((name.clone(), resolved))
             })
             .collect::<Result<_, ConfigError>>()?;
+        // Judged before `storage` takes its part of `raw`, applied once it says NATS.
+        let unscheduled = nats_refusals::refuse_what_nats_cannot_schedule(
+            (&raw.tenant_defaults, &raw.tenants),
+            &raw.dispatch.lane_weights,
+            (&raw.plugin_defaults, &raw.plugins),
+        );
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
-            refuse_what_nats_cannot_measure(&ingest, &tenant_defaults, &tenants)?;
+            nats_refusals::refuse_what_nats_cannot_measure(&ingest, &tenant_defaults, &tenants)?;
+            unscheduled?;
         }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
@@ -1069,6 +1041,26 @@ mod tests {
             (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nbacklog_high_water = 10\n",
                 "[tenant_defaults] backlog_high_water is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nweight = 2\n",
+                "[tenants.acme] weight is not available with [storage] backend = \"nats\": its deliveries are pulled per plugin",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nmax_in_flight = 4\n",
+                "[tenant_defaults] max_in_flight is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[dispatch]\nlane_weights = { low = 2 }\n",
+                "[dispatch] lane_weights is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[plugins.p]\nbreaker_cooldown_ms = 10\n",
+                "[plugins.p] breaker_cooldown_ms is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[plugin_defaults]\npoison_after = 3\n",
+                "[plugin_defaults] poison_after is not available",
             ),
         ];
         for (text, expected) in cases {

@@ -23,7 +23,9 @@ const BACKENDS: [Backend; 2] = [Backend::Fjall, Backend::Nats];
 
 /// weir on one backend: one node on fjall, two sharing a cluster on NATS.
 struct Deployment {
-    nodes: Vec<(Workspace, Weir)>,
+    /// Each node before its workspace: a node dropped in a failing test
+    /// shows its log, which lives in the workspace.
+    nodes: Vec<(Weir, Workspace)>,
     /// Dropped after the nodes: they stop before their cluster.
     _cluster: Option<NatsCluster>,
 }
@@ -33,7 +35,7 @@ impl Deployment {
         let start = |storage: String| {
             let workspace = Workspace::new(plugins, &format!("{storage}{config}"));
             let weir = workspace.start();
-            (workspace, weir)
+            (weir, workspace)
         };
         match backend {
             Backend::Fjall => Deployment {
@@ -56,7 +58,7 @@ impl Deployment {
 
     /// The node request `index` goes to, as a round-robin balancer would pick.
     fn node(&self, index: usize) -> &Weir {
-        &self.nodes[index % self.nodes.len()].1
+        &self.nodes[index % self.nodes.len()].0
     }
 
     /// `POST /v1/events` of `events` to node `index`: its answer's body.
@@ -70,7 +72,7 @@ impl Deployment {
 
     /// A metric's sample summed over the nodes.
     fn metric(&self, sample: &str) -> f64 {
-        self.nodes.iter().map(|(_, weir)| weir.metric(sample)).sum()
+        self.nodes.iter().map(|(weir, _)| weir.metric(sample)).sum()
     }
 
     /// Waits until the metric `sample`, over all nodes, reaches `expected`.
@@ -349,16 +351,20 @@ fn each_backend_keeps_key_order_through_a_retry_and_applies_effects_once() {
 /// their attempts and end as dead letters naming the trap, and a good event
 /// runs once. On fjall the traps open the breaker, whose deferrals spend no
 /// attempt; NATS has no breakers (a delivery handed back to JetStream for a
-/// cool-down would spend one).
+/// cool-down would spend one), and refuses their settings at start-up.
 #[test]
 fn each_backend_dead_letters_trapping_events_after_their_attempts_and_runs_a_good_one() {
     const TRAPS: u64 = 6;
     for backend in BACKENDS {
-        let config = format!(
-            "{}{}",
-            quick_breaker_for("test-recorder", "max_attempts = 3\npoison_after = 10\n"),
-            recorder::ROUTE
-        );
+        let plugin = match backend {
+            Backend::Fjall => {
+                quick_breaker_for("test-recorder", "max_attempts = 3\npoison_after = 10\n")
+            }
+            Backend::Nats => "[plugins.test-recorder]\ninstances = 2\nbackoff_initial_ms = 10\n\
+                 backoff_max_ms = 20\nmax_attempts = 3\n"
+                .to_owned(),
+        };
+        let config = format!("{plugin}{}", recorder::ROUTE);
         let weir = Deployment::start(backend, &["test-recorder"], &config);
         let traps: Vec<Value> = (0..TRAPS)
             .map(|n| {

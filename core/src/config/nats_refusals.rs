@@ -1,0 +1,115 @@
+//! The settings the NATS store cannot honour yet, refused at start-up with
+//! the key named rather than ignored while weir runs.
+
+use std::collections::BTreeMap;
+
+use super::lane_weights::RawLaneWeights;
+use super::{
+    ConfigError, IngestLimits, RawPluginLimits, RawPluginSection, RawTenantLimits, TenantLimits,
+};
+
+/// Refuses the admission marks the NATS backend cannot honour: it measures
+/// the cluster's backlog per plugin from the deliveries stream, which knows
+/// neither an event's tenant nor how long a delivery has waited.
+pub(super) fn refuse_what_nats_cannot_measure(
+    ingest: &IngestLimits,
+    tenant_defaults: &TenantLimits,
+    tenants: &BTreeMap<String, TenantLimits>,
+) -> Result<(), ConfigError> {
+    let refuse = |key: String, why: &str| {
+        Err(ConfigError::Invalid(format!(
+            "{key} is not available with [storage] backend = \"nats\": the cluster's \
+             deliveries stream knows {why}; remove it, or use the embedded backend"
+        )))
+    };
+    if ingest.oldest_ready_ms.is_some() {
+        return refuse(
+            "[ingest] oldest_ready_high_water_ms".into(),
+            "how many deliveries wait, not how long",
+        );
+    }
+    let tenant_with_quota = (tenant_defaults.backlog.is_some())
+        .then(|| "[tenant_defaults]".to_owned())
+        .or_else(|| {
+            (tenants.iter())
+                .find(|(_, limits)| limits.backlog.is_some())
+                .map(|(name, _)| format!("[tenants.{name}]"))
+        });
+    if let Some(section) = tenant_with_quota {
+        return refuse(
+            format!("{section} backlog_high_water"),
+            "each plugin's backlog, not each tenant's",
+        );
+    }
+    Ok(())
+}
+
+/// Refuses the scheduling settings the NATS backend does not apply: it pulls
+/// each plugin's deliveries from the stream in order, with no lanes by
+/// priority or tenant, and it cannot hold a delivery back for a breaker's
+/// cool-down without JetStream counting the hand-out as an attempt.
+pub(super) fn refuse_what_nats_cannot_schedule(
+    (tenant_defaults, tenants): (&RawTenantLimits, &BTreeMap<String, RawTenantLimits>),
+    lane_weights: &RawLaneWeights,
+    (plugin_defaults, plugins): (&RawPluginLimits, &BTreeMap<String, RawPluginSection>),
+) -> Result<(), ConfigError> {
+    let refuse = |key: String, why: &str| {
+        Err(ConfigError::Invalid(format!(
+            "{key} is not available with [storage] backend = \"nats\": {why}; remove it, \
+             or use the embedded backend"
+        )))
+    };
+    let tenants = std::iter::once(("[tenant_defaults]".to_owned(), tenant_defaults))
+        .chain((tenants.iter()).map(|(name, limits)| (format!("[tenants.{name}]"), limits)));
+    for (section, limits) in tenants {
+        let key = match (limits.weight, limits.max_in_flight) {
+            (Some(_), _) => "weight",
+            (None, Some(_)) => "max_in_flight",
+            (None, None) => continue,
+        };
+        return refuse(
+            format!("{section} {key}"),
+            "its deliveries are pulled per plugin, not per tenant, so tenant fairness does not apply",
+        );
+    }
+    if lane_weights.is_set() {
+        return refuse(
+            "[dispatch] lane_weights".into(),
+            "its deliveries are pulled in the order they were stored, not by priority",
+        );
+    }
+    let plugins = std::iter::once(("[plugin_defaults]".to_owned(), plugin_defaults)).chain(
+        (plugins.iter()).map(|(name, section)| (format!("[plugins.{name}]"), &section.limits)),
+    );
+    for (section, limits) in plugins {
+        if let Some(key) = breaker_key(limits) {
+            return refuse(
+                format!("{section} {key}"),
+                "JetStream counts every hand-out of a delivery as an attempt, so a breaker \
+                 cannot hold one back and poison events are not told apart",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The first breaker or poison setting `limits` makes, if any.
+fn breaker_key(limits: &RawPluginLimits) -> Option<&'static str> {
+    [
+        ("poison_after", limits.poison_after.is_some()),
+        ("breaker_window_ms", limits.breaker_window_ms.is_some()),
+        ("breaker_min_calls", limits.breaker_min_calls.is_some()),
+        (
+            "breaker_failure_rate",
+            limits.breaker_failure_rate.is_some(),
+        ),
+        (
+            "breaker_retry_later_rate",
+            limits.breaker_retry_later_rate.is_some(),
+        ),
+        ("breaker_cooldown_ms", limits.breaker_cooldown_ms.is_some()),
+        ("breaker_probes", limits.breaker_probes.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(key, set)| set.then_some(key))
+}
