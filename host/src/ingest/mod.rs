@@ -7,7 +7,6 @@
 mod admission;
 #[cfg(test)]
 mod admission_tests;
-mod group_commit;
 mod idempotency;
 mod signature;
 pub mod webhook;
@@ -24,8 +23,8 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 pub use admission::Admission;
-pub use group_commit::GroupCommitter;
 pub use idempotency::KeysInFlight;
+pub use weir_store_fjall::group_commit::GroupCommitter;
 
 use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};

@@ -2,7 +2,7 @@
 //! event id alone (`event_ids`, `idempotency`), moved to `event_keys` (tenant,
 //! source and id) and `committed` (by sequence number).
 
-use crate::{Queue, QueueError, Seq, keys};
+use crate::queue::{Queue, QueueError, Seq, keys};
 
 /// Event id → seq.
 const LEGACY_EVENT_IDS: &str = "event_ids";
@@ -59,7 +59,7 @@ fn corrupt() -> QueueError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Durability, Target};
+    use crate::queue::{Durability, Target};
     use weir_event::Event;
 
     #[test]

@@ -1,6 +1,6 @@
 //! The ready index of versions before lanes, moved into `ready_lanes`.
 
-use crate::{Queue, QueueError, keys};
+use crate::queue::{Queue, QueueError, keys};
 
 /// The ready index of versions before lanes: plugin ‖ 0x00 ‖ seq.
 const LEGACY_READY: &str = "ready";
@@ -26,7 +26,7 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Durability, Lane, Target};
+    use crate::queue::{Durability, Lane, Target};
     use weir_event::{Event, Priority};
 
     #[test]

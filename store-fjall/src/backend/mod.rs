@@ -1,27 +1,33 @@
-//! The embedded backend: fjall on this node's disk. Ingest hands events to
+//! The embedded backend: fjall on this node's disk, behind weir-core's
+//! `Backend` seam. Ingest hands events to
 //! the group committer; each plugin's worker leases from its dispatch lanes.
+
+mod dead;
+mod replay;
 
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::fjall_replay::FjallRequeue;
-use super::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
-    StateEntries, StatePage, fjall_dead,
-};
 use crate::dispatch::serve_plugin;
 use crate::event::Event;
-use crate::ingest::GroupCommitter;
+use crate::group_commit::GroupCommitter;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
     DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, StoreError,
 };
 use crate::runtime::CommittedState;
+use replay::FjallRequeue;
 use weir_core::store::Admission;
+use weir_core::store::{
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
+    StateEntries, StatePage,
+};
 use weir_core::tasks::Tasks;
+
+pub use dead::resolve_id;
 
 /// The fjall backend of `pipeline`'s queue.
 pub struct Fjall {
@@ -115,7 +121,7 @@ impl Backend for Fjall {
         &self,
         letters: EventLetters,
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        let revived = fjall_dead::revive_event(&self.pipeline, &letters);
+        let revived = dead::revive_event(&self.pipeline, &letters);
         async move { revived }.boxed()
     }
 
@@ -123,7 +129,7 @@ impl Backend for Fjall {
         &self,
         letters: EventLetters,
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        let discarded = fjall_dead::discard_event(&self.pipeline, &letters);
+        let discarded = dead::discard_event(&self.pipeline, &letters);
         async move { discarded }.boxed()
     }
 
@@ -132,7 +138,7 @@ impl Backend for Fjall {
         filter: DeadFilter,
         limit: usize,
     ) -> BoxFuture<'_, Result<Revived, StoreError>> {
-        let revived = fjall_dead::revive_matching(&self.pipeline, &filter, limit);
+        let revived = dead::revive_matching(&self.pipeline, &filter, limit);
         async move { revived }.boxed()
     }
 

@@ -97,7 +97,7 @@ impl Staging<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Durability;
+    use crate::queue::Durability;
 
     fn put(queue: &Queue, key: &str, created_ms: u64) {
         let key = RequestKey {

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Requeue, Requeued, Reruns};
-use crate::dispatch::ReplaySpec;
 use crate::pipeline::Pipeline;
 use crate::queue::{QueueError, Rerun, Seq};
+use weir_core::store::{ReplaySpec, Requeue, Requeued, Reruns};
 
 /// Requeues deliveries in `pipeline`'s queue.
 pub struct FjallRequeue {

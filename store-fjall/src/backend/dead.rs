@@ -4,7 +4,7 @@
 use crate::pipeline::Pipeline;
 use crate::queue::{DeadFilter, Queue, Seq, StoreError, StoredId};
 
-use super::{EventLetters, Revived};
+use weir_core::store::{EventLetters, Revived};
 
 /// Most events one id lookup reads before it calls the id ambiguous.
 const MAX_MATCHES: usize = 100;

@@ -1,0 +1,346 @@
+//! The durable queue: every event, delivery, result, idempotency record and
+//! plugin state lives in one fjall database, and every change that must be
+//! atomic is one write batch (see `keys` for the layout).
+//!
+//! Ingest stages its requests' events in one batch (`Staging`) and shares the
+//! fsync ([`Queue::persist`]); the dispatcher leases from the per-plugin,
+//! per-lane `ready_lanes` index (`lease`); retries wait in `scheduled` until
+//! due (`schedule`); a delivery's ending is one staged batch too.
+
+pub use weir_event::codec;
+mod dead;
+mod disk_space;
+mod effects;
+mod identity;
+mod integrity;
+pub mod keys;
+mod lease;
+#[cfg(test)]
+mod lease_tests;
+mod migrate;
+mod parking;
+mod pauses;
+mod replay;
+mod request_keys;
+mod retention;
+mod schedule;
+mod staging;
+#[cfg(test)]
+mod staging_tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+pub use codec::CorruptEvent;
+pub use dead::{DeadLetter, DeadPage};
+pub use identity::StoredId;
+pub use lease::Leased;
+pub use pauses::PauseScope;
+pub use replay::Rerun;
+pub use request_keys::RequestRecord;
+pub use staging::{Pending, Staged, Staging};
+pub use weir_core::store::{
+    Attempt, DeadFilter, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane,
+    RequestKey, Seq, StoreError, Target,
+};
+
+use crate::event::Event;
+
+/// A storage failure. Operators act on it; clients only see "try again later".
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// fjall failed (I/O, or a poisoned database after a failed fsync).
+    #[error("storage error: {0}")]
+    Storage(#[from] fjall::Error),
+    /// Another process has the queue open.
+    #[error("another process holds the queue")]
+    Locked,
+    /// A stored record cannot be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The group committer has stopped (the host is shutting down).
+    #[error("the queue is shutting down")]
+    Closed,
+    /// An event is missing from the middle of the log: the files are damaged.
+    #[error(
+        "the event log is damaged: event {expected} is missing (the next one stored is {found}); \
+         weir will not start rather than skip events silently. Restore the data directory \
+         from a backup, or move it aside to start empty"
+    )]
+    Damaged {
+        /// The sequence number that should be there.
+        expected: Seq,
+        /// The one found in its place.
+        found: Seq,
+    },
+    /// The disk is full: nothing was written.
+    #[error("the disk is full; nothing was written")]
+    DiskFull,
+    /// An event has the identity of one stored before, with other content;
+    /// nothing of its request was stored.
+    #[error("{0}")]
+    IdReused(String),
+    /// A write failed; nothing of it was stored.
+    #[error("the write failed; nothing was stored: {0}")]
+    WriteFailed(String),
+}
+
+impl From<CorruptEvent> for QueueError {
+    fn from(e: CorruptEvent) -> Self {
+        QueueError::Corrupt(e.to_string())
+    }
+}
+
+impl From<QueueError> for StoreError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::IdReused(message) => StoreError::IdReused(message),
+            QueueError::DiskFull => StoreError::DiskFull,
+            QueueError::WriteFailed(message) => StoreError::WriteFailed(message),
+            QueueError::Closed | QueueError::Locked => StoreError::Unavailable(error.to_string()),
+            QueueError::Corrupt(_) | QueueError::Damaged { .. } => {
+                StoreError::Corrupt(error.to_string())
+            }
+            QueueError::Storage(error) => StoreError::Io(error.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for QueueError {
+    fn from(e: serde_json::Error) -> Self {
+        QueueError::Corrupt(format!("delivery record: {e}"))
+    }
+}
+
+/// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
+/// A flood of ingest fills four keyspaces at once (events, their ids,
+/// deliveries, ready keys), each holding its active memtable and up to four
+/// sealed ones waiting to be flushed, and a small key costs far more memory
+/// there than its bytes. With 8 MiB, ten plugins and ten million deliveries
+/// waiting peak at about 250 MiB in all (`benches/backlog.sh`), at the cost
+/// of more, smaller flushes.
+const MEMTABLE_BYTES: u64 = 8 << 20;
+/// Block cache for reads; the hot part of the queue is its recent tail.
+const BLOCK_CACHE_BYTES: u64 = 64 << 20;
+
+/// The fjall database and its keyspaces.
+pub struct Queue {
+    db: Database,
+    durability: Durability,
+    /// Held by every [`Staging`], so the reads a change depends on hold until it
+    /// commits. It guards the next event sequence number: a staging that is
+    /// dropped uncommitted hands out no numbers, so the log has no gaps.
+    write_lock: Mutex<Seq>,
+    /// The directory fjall keeps its files in, whose free space tells a full
+    /// disk behind a poisoned database.
+    dir: PathBuf,
+    pub(crate) events: Keyspace,
+    pub(crate) event_keys: Keyspace,
+    pub(crate) deliveries: Keyspace,
+    pub(crate) ready: Keyspace,
+    pub(crate) leased: Keyspace,
+    pub(crate) scheduled: Keyspace,
+    /// No key in `scheduled` is due before this (ms): scans start here, past
+    /// the tombstones of retries already promoted. Changed only under
+    /// `write_lock`, which every writer of `scheduled` holds.
+    due_floor: AtomicU64,
+    pub(crate) dead: Keyspace,
+    pub(crate) committed: Keyspace,
+    pub(crate) state: Keyspace,
+    pub(crate) heads: Keyspace,
+    pub(crate) waiting: Keyspace,
+    pub(crate) held: Keyspace,
+    pub(crate) meta: Keyspace,
+    pub(crate) request_keys: Keyspace,
+    pub(crate) request_keys_by_time: Keyspace,
+}
+
+impl Queue {
+    /// Opens (or creates) the queue in `dir`; [`Queue::persist`] makes writes as
+    /// durable as `durability` says.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Queue, QueueError> {
+        // weir decides when to fsync (group commit); fjall must not sync on its own.
+        let db = Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(BLOCK_CACHE_BYTES)
+            .open()
+            .map_err(|error| match error {
+                fjall::Error::Locked => QueueError::Locked,
+                error => QueueError::Storage(error),
+            })?;
+        let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
+        let keyspace = |name: &str| db.keyspace(name, options);
+        let events = keyspace("events")?;
+        let next_seq = match events.last_key_value() {
+            Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
+            None => 1,
+        };
+        let queue = Queue {
+            event_keys: keyspace("event_keys")?,
+            deliveries: keyspace("deliveries")?,
+            ready: keyspace("ready_lanes")?,
+            leased: keyspace("leased")?,
+            scheduled: keyspace("scheduled")?,
+            due_floor: AtomicU64::new(0),
+            dead: keyspace("dead")?,
+            committed: keyspace("committed")?,
+            state: keyspace("state")?,
+            heads: keyspace("heads")?,
+            waiting: keyspace("waiting")?,
+            held: keyspace("held")?,
+            meta: keyspace("meta")?,
+            request_keys: keyspace("request_keys")?,
+            request_keys_by_time: keyspace("request_keys_by_time")?,
+            events,
+            durability,
+            dir: dir.to_owned(),
+            write_lock: Mutex::new(next_seq),
+            db,
+        };
+        queue.migrate_legacy_ready()?;
+        queue.migrate_legacy_identities()?;
+        Ok(queue)
+    }
+
+    /// Makes everything committed so far as durable as the configured
+    /// [`Durability`]: what ingest does before it answers `202`.
+    pub fn persist(&self) -> Result<(), QueueError> {
+        let mode = match self.durability {
+            Durability::Fsync => PersistMode::SyncData,
+            Durability::Buffered => PersistMode::Buffer,
+        };
+        Ok(self.db.persist(mode)?)
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn sync(&self) -> Result<(), QueueError> {
+        Ok(self.db.persist(PersistMode::SyncData)?)
+    }
+
+    /// The sequence number of the newest event (0 if there is none).
+    pub fn last_seq(&self) -> Result<Seq, QueueError> {
+        match self.events.last_key_value() {
+            Some(guard) => Ok(keys::read_seq(&guard.key()?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
+    /// The event at `seq`.
+    pub fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
+        match self.events.get(keys::seq(seq))? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The lane the deliveries of event `seq` wait in.
+    pub fn lane_of(&self, seq: Seq) -> Result<Lane, QueueError> {
+        let event = self
+            .event(seq)?
+            .ok_or_else(|| QueueError::Corrupt(format!("delivery of event {seq} has no event")))?;
+        Ok(Lane::of(&event))
+    }
+
+    /// The delivery of event `seq` to `plugin`.
+    pub fn delivery(&self, seq: Seq, plugin: &str) -> Result<Option<DeliveryRecord>, QueueError> {
+        match self.deliveries.get(keys::delivery(seq, plugin))? {
+            Some(bytes) => Ok(Some(DeliveryRecord::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every delivery of event `seq`, by plugin name.
+    pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
+        self.deliveries
+            .prefix(keys::seq(seq))
+            .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
+            .collect()
+    }
+
+    /// One state value of (`plugin`, `tenant`).
+    pub fn state_get(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, QueueError> {
+        let mut full = keys::state_prefix(plugin, tenant);
+        full.extend_from_slice(key.as_bytes());
+        Ok(self.state.get(full)?.map(|v| v.to_vec()))
+    }
+
+    /// Up to `limit` state entries of (`plugin`, `tenant`) in key order, after
+    /// the key `after` if given.
+    pub fn state_entries(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, QueueError> {
+        use std::ops::Bound;
+        let prefix = keys::state_prefix(plugin, tenant);
+        let start = match after {
+            Some(after) => Bound::Excluded([prefix.as_slice(), after.as_bytes()].concat()),
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut entries = Vec::new();
+        for guard in self.state.range((start, Bound::Unbounded)).take(limit) {
+            let (key, value) = guard.into_inner()?;
+            let Some(name) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            entries.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
+        }
+        Ok(entries)
+    }
+
+    /// Deliveries not yet done or dead (ready, leased, scheduled, waiting,
+    /// held), per plugin and tenant. Reads the event of each not in a lane, to
+    /// learn its tenant.
+    pub fn pending_counts(&self) -> Result<HashMap<(String, String), i64>, QueueError> {
+        let mut counts: HashMap<(String, String), i64> = HashMap::new();
+        for guard in self.ready.iter() {
+            if let Some((plugin, lane, _)) = keys::split_ready(&guard.key()?) {
+                *counts.entry((plugin.to_owned(), lane.tenant)).or_default() += 1;
+            }
+        }
+        let mut count = |plugin: &str, seq: Seq| -> Result<(), QueueError> {
+            let event = self.event(seq)?.ok_or_else(|| {
+                QueueError::Corrupt(format!("pending delivery {seq}/{plugin} has no event"))
+            })?;
+            *counts.entry((plugin.to_owned(), event.tenant)).or_default() += 1;
+            Ok(())
+        };
+        for guard in self.leased.iter() {
+            if let Some((plugin, seq)) = keys::split_plugin_seq(&guard.key()?) {
+                count(plugin, seq)?;
+            }
+        }
+        for guard in self.scheduled.iter() {
+            if let Some((_, plugin, seq)) = keys::split_scheduled(&guard.key()?) {
+                count(plugin, seq)?;
+            }
+        }
+        for guard in self.waiting.iter() {
+            let key = guard.key()?;
+            let seq = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| keys::read_seq(&key[at..]));
+            if let (Some(plugin), Some(seq)) = (keys::plugin_of(&key), seq) {
+                count(plugin, seq)?;
+            }
+        }
+        for held in self.held_deliveries() {
+            let (plugin, tenant, _) = held?;
+            *counts.entry((plugin, tenant)).or_default() += 1;
+        }
+        Ok(counts)
+    }
+}
