@@ -304,4 +304,57 @@ mod tests {
         // Under both: one group.
         assert_eq!(groups(&[(1, 10), (1, 10), (1, 10)], 100, 1000), [3]);
     }
+
+    fn open() -> (tempfile::TempDir, Queue) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let queue = Queue::open(dir.path(), crate::queue::Durability::Buffered).expect("open");
+        (dir, queue)
+    }
+
+    fn event(id: &str, data: &str) -> Event {
+        let mut event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
+        event.data = data.as_bytes().to_vec();
+        event
+    }
+
+    fn store(queue: &Queue, event: &Event) {
+        let mut staging = queue.stage();
+        staging.add_event(event, &[]).expect("add");
+        staging.commit().expect("commit");
+    }
+
+    #[test]
+    fn a_resent_event_is_a_duplicate_wherever_its_first_copy_is() {
+        let (_dir, queue) = open();
+        store(&queue, &event("stored", "a"));
+        let earlier_in_group = event("grouped", "b");
+        let in_group = HashMap::from([(identity(&earlier_in_group), &earlier_in_group)]);
+        let request = [
+            event("stored", "a"),
+            event("grouped", "b"),
+            event("new", "c"),
+            event("new", "c"),
+        ];
+
+        let found = find_duplicates(&queue, &request, &in_group).expect("read");
+        assert_eq!(found.expect("no conflict"), [true, true, false, true]);
+    }
+
+    #[test]
+    fn an_id_sent_again_with_other_content_refuses_its_request() {
+        let (_dir, queue) = open();
+        store(&queue, &event("stored", "a"));
+        let no_group = HashMap::new();
+
+        for request in [
+            vec![event("fine", "x"), event("stored", "changed")],
+            vec![event("twice", "x"), event("twice", "y")],
+        ] {
+            let found = find_duplicates(&queue, &request, &no_group).expect("read");
+            let Err(QueueError::IdReused(message)) = found else {
+                panic!("{request:?} reuses an id");
+            };
+            assert!(message.starts_with("event 1: id"), "{message}");
+        }
+    }
 }
