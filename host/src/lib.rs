@@ -3,18 +3,19 @@
 //!
 //! The modules, in the order an event meets them:
 //!
-//! - [`ingest`]: `POST /v1/events` — media type, parse, validate.
-//! - [`queue`] (the `weir-store-fjall` crate): fjall storage; the per-plugin
-//!   `ready` index, leases, scheduled retries, dead letters. Ingest's group
-//!   commit (`ingest::group_commit`) shares one fsync among the requests that
-//!   arrive while one runs.
+//! - [`ingest`]: `POST /v1/events` — media type, parse, validate, admit;
+//!   then the store's group commit (`weir_store_fjall::group_commit`) shares
+//!   one fsync among the requests that arrive while one runs.
+//! - [`queue`] (from `weir-store-fjall`): fjall storage; the per-plugin
+//!   `ready` index, leases, scheduled retries, dead letters.
 //! - [`route`]: the routing table that turns an event into deliveries.
-//! - [`dispatch`]: a worker per plugin that leases only while an instance slot is
-//!   free, and the task that brings due retries back.
+//! - [`dispatch`]: a worker per plugin on the node's store ([`dispatch::Workers`])
+//!   and replay jobs; the fjall lease loop and its timers are
+//!   `weir_store_fjall::dispatch`.
 //! - [`runtime`]: the wasmtime engine, the compiled plugins, and one fresh
 //!   instance per delivery under fuel, deadline and memory limits.
-//! - [`commit`]: the outcome, state writes, emitted events and idempotency
-//!   record of a delivery in one atomic batch.
+//! - [`commit`] (from `weir-store-fjall`): the outcome, state writes, emitted
+//!   events and idempotency record of a delivery in one atomic batch.
 //!
 //! Beside them: [`config`] (`weir.toml`), [`reload`] (the plugin directory
 //! watched and changed plugins swapped in), [`api`] (the HTTP router and the
