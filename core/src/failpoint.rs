@@ -18,6 +18,10 @@ pub enum Point {
     AfterCommit,
     /// An ingest group is staged and about to be written.
     GroupCommit,
+    /// A NATS delivery's atomic batch is built and about to be sent: `eio`
+    /// stands for JetStream refusing it (too many batches in flight, a
+    /// leader change).
+    NatsCommit,
 }
 
 impl Point {
@@ -26,6 +30,7 @@ impl Point {
             Point::BeforeCommit => "before-commit",
             Point::AfterCommit => "after-commit",
             Point::GroupCommit => "group-commit",
+            Point::NatsCommit => "nats-commit",
         }
     }
 }

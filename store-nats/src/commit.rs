@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::atomic::{self, BatchRefused, Outgoing};
 use super::names::{self, DeliveryId};
 use super::{Nats, NatsError};
+use weir_core::failpoint;
 use weir_event::Event;
 use weir_event::codec;
 use weir_runtime::Effects;
@@ -116,6 +117,9 @@ impl Nats {
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
         messages.push(expecting(subject(&id.commit_key()), 0, Some(encoded)));
+        if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
+            return Err(NatsError::request("commit", error));
+        }
         match atomic::publish(&self.client, messages).await {
             Ok(()) => Ok(Committed::Now),
             Err(BatchRefused::WrongLastSequence) => match self.committed(id).await? {

@@ -24,6 +24,11 @@ use weir_core::store::{Attempt, StoreError};
 use weir_event::Event;
 use weir_runtime::CommittedState;
 
+/// How long a delivery whose commit JetStream refused waits before it is
+/// handed out again: long enough for a leader election or a full batch
+/// queue to pass, far shorter than the ack wait it would wait otherwise.
+const REFUSED_COMMIT_PAUSE: Duration = Duration::from_secs(1);
+
 /// One pulled delivery.
 pub(super) struct Pulled {
     pub(super) message: Message,
@@ -129,7 +134,18 @@ impl Puller {
             state_writes: effects.state_writes.len(),
             children: Record::encode_children(&children),
         };
-        match self.nats.commit(&pulled.id(), &effects, &record).await? {
+        let committed = match self.nats.commit(&pulled.id(), &effects, &record).await {
+            Ok(committed) => committed,
+            Err(error) => {
+                // Nothing of the batch was stored: hand the delivery back
+                // now, not after its ack wait, which held up its partition.
+                if let Err(nak) = pulled.nak(REFUSED_COMMIT_PAUSE).await {
+                    tracing::warn!(error = %nak, "cannot hand back a delivery whose commit was refused; JetStream does after its ack wait");
+                }
+                return Err(error);
+            }
+        };
+        match committed {
             Committed::Now => {
                 self.finished(&pulled, &children).await?;
                 Ok(Finished::Stored)

@@ -242,7 +242,7 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
                 .await;
             if let Err(error) = delivered {
                 let _entered = span.enter();
-                tracing::error!(%error, "cannot finish delivery; JetStream hands it out again after its ack wait");
+                tracing::error!(%error, "cannot finish delivery; JetStream hands it out again (within a second if its commit was refused, else after its ack wait)");
             }
         }
         Err(error) => {

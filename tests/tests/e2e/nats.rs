@@ -191,6 +191,36 @@ fn what_only_the_embedded_store_does_is_refused_naming_the_backend() {
     weir.stop();
 }
 
+/// JetStream refusing a delivery's commit (the `nats-commit` failpoint
+/// stands in for a full batch queue or a leader change) hands the delivery
+/// back at once: it commits on its next attempt within the settle timeout,
+/// though its ack wait is ten minutes, and its effects apply once.
+#[test]
+fn a_refused_commit_hands_the_delivery_back_at_once() {
+    let cluster = NatsCluster::start();
+    let config = format!(
+        "{storage}[plugins.test-recorder]\ndeadline_ms = 1000\n\
+         [dispatch]\nlease_grace_ms = 600000\n{route}",
+        storage = storage_section(&cluster, "node-a"),
+        route = recorder::ROUTE,
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "nats-commit:eio:1")]);
+    let body = json!([recorder::event(0, None, false)]).to_string();
+    let sent = weir.post("/v1/events", "application/json", &body);
+    assert_eq!(sent.status, 202, "{}", sent.text);
+
+    let recorded = weir.wait_for("the delivery to commit on its next attempt", |weir| {
+        let recorded = recorded_when_available(weir)?;
+        recorded.seen.contains_key(&0).then_some(recorded)
+    });
+    assert_eq!(recorded.seen[&0], 1, "its effects apply once");
+    weir.wait_for_log("the refused commit", |log| {
+        log.contains("failpoint reached") && log.contains("nats-commit")
+    });
+    weir.stop();
+}
+
 /// Starts weir with `config` and checks that it exits at once with an
 /// error that says `expected`.
 fn assert_start_up_fails(config: &str, expected: &str) {
