@@ -28,6 +28,11 @@ const LISTING_IDLE: Duration = Duration::from_secs(30);
 /// are there, and the read stays bounded however long the stream is.
 const NEWEST_WINDOW: u64 = 1000;
 
+/// Fetches a scan makes before a failing one fails the request, and the
+/// pause between them: together about two seconds.
+const FETCH_TRIES: usize = 10;
+const FETCH_PAUSE: Duration = Duration::from_millis(200);
+
 /// What a failed listing step was doing.
 const LISTING: &str = "list dead letters";
 
@@ -174,42 +179,73 @@ impl Nats {
 }
 
 /// Hands `consumer`'s messages to `visit` until it says stop or none are left.
+/// A fetch that fails is tried again, up to [`FETCH_TRIES`] times in all: on a
+/// busy cluster a consumer just created answered 503 for a moment.
 async fn read_all(
     consumer: &PullConsumer,
     visit: &mut impl FnMut(Letter, u64) -> bool,
 ) -> Result<(), NatsError> {
     let mut left = consumer.cached_info().num_pending;
+    let mut failed = 0;
     while left > 0 {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(FETCH)
-            .messages()
-            .await
-            .map_err(|e| NatsError::request(LISTING, e))?;
-        let mut read = 0;
-        while let Some(message) = batch
-            .try_next()
-            .await
-            .map_err(|e| NatsError::request(LISTING, e))?
-        {
-            read += 1;
-            let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
-            left = info.pending;
-            let letter = Letter {
-                sequence: info.stream_sequence,
-                dead_at_ms: unix_ms(info.published),
-                headers: message.headers.clone(),
-                payload: message.payload.clone(),
-            };
-            if !visit(letter, left) {
-                return Ok(());
+        match read_batch(consumer, visit, &mut left).await {
+            Ok(Batch::Stopped) => return Ok(()),
+            Ok(Batch::Read(0)) => break,
+            Ok(Batch::Read(_)) => {}
+            Err(error) => {
+                failed += 1;
+                if failed >= FETCH_TRIES {
+                    return Err(error);
+                }
+                tracing::debug!(%error, "a dead-letter fetch failed; trying again");
+                tokio::time::sleep(FETCH_PAUSE).await;
             }
-        }
-        if read == 0 {
-            break;
         }
     }
     Ok(())
+}
+
+/// How one fetch ended.
+enum Batch {
+    /// `visit` said stop.
+    Stopped,
+    /// This many messages were read.
+    Read(usize),
+}
+
+/// One fetch of up to [`FETCH`] messages, each handed to `visit`; `left`
+/// follows how many the consumer has after each.
+async fn read_batch(
+    consumer: &PullConsumer,
+    visit: &mut impl FnMut(Letter, u64) -> bool,
+    left: &mut u64,
+) -> Result<Batch, NatsError> {
+    let mut batch = consumer
+        .fetch()
+        .max_messages(FETCH)
+        .messages()
+        .await
+        .map_err(|e| NatsError::request(LISTING, e))?;
+    let mut read = 0;
+    while let Some(message) = batch
+        .try_next()
+        .await
+        .map_err(|e| NatsError::request(LISTING, e))?
+    {
+        read += 1;
+        let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
+        *left = info.pending;
+        let letter = Letter {
+            sequence: info.stream_sequence,
+            dead_at_ms: unix_ms(info.published),
+            headers: message.headers.clone(),
+            payload: message.payload.clone(),
+        };
+        if !visit(letter, *left) {
+            return Ok(Batch::Stopped);
+        }
+    }
+    Ok(Batch::Read(read))
 }
 
 /// One message of the dead-letter stream.
