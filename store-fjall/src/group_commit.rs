@@ -305,12 +305,6 @@ mod tests {
         assert_eq!(groups(&[(1, 10), (1, 10), (1, 10)], 100, 1000), [3]);
     }
 
-    fn open() -> (tempfile::TempDir, Queue) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let queue = Queue::open(dir.path(), crate::queue::Durability::Buffered).expect("open");
-        (dir, queue)
-    }
-
     fn event(id: &str, data: &str) -> Event {
         let mut event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
         event.data = data.as_bytes().to_vec();
@@ -325,7 +319,7 @@ mod tests {
 
     #[test]
     fn a_resent_event_is_a_duplicate_wherever_its_first_copy_is() {
-        let (_dir, queue) = open();
+        let (_dir, queue) = crate::queue::scratch();
         store(&queue, &event("stored", "a"));
         let earlier_in_group = event("grouped", "b");
         let in_group = HashMap::from([(identity(&earlier_in_group), &earlier_in_group)]);
@@ -342,7 +336,7 @@ mod tests {
 
     #[test]
     fn an_id_sent_again_with_other_content_refuses_its_request() {
-        let (_dir, queue) = open();
+        let (_dir, queue) = crate::queue::scratch();
         store(&queue, &event("stored", "a"));
         let no_group = HashMap::new();
 

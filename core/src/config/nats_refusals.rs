@@ -8,6 +8,14 @@ use super::{
     ConfigError, IngestLimits, RawPluginLimits, RawPluginSection, RawTenantLimits, TenantLimits,
 };
 
+/// The error for `key`, which NATS does not honour because `why`.
+fn refuse(key: String, why: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid(format!(
+        "{key} is not available with [storage] backend = \"nats\": {why}; remove it, or use \
+         the embedded backend"
+    )))
+}
+
 /// Refuses the admission marks the NATS backend cannot honour: it measures
 /// the cluster's backlog per plugin from the deliveries stream, which knows
 /// neither an event's tenant nor how long a delivery has waited.
@@ -16,14 +24,14 @@ pub(super) fn refuse_what_nats_cannot_measure(
     tenant_defaults: &TenantLimits,
     tenants: &BTreeMap<String, TenantLimits>,
 ) -> Result<(), ConfigError> {
-    let refuse = |key: String, why: &str| {
-        Err(ConfigError::Invalid(format!(
-            "{key} is not available with [storage] backend = \"nats\": the cluster's \
-             deliveries stream knows {why}; remove it, or use the embedded backend"
-        )))
+    let unmeasured = |key: String, knows: &str| {
+        refuse(
+            key,
+            &format!("the cluster's deliveries stream knows {knows}"),
+        )
     };
     if ingest.oldest_ready_ms.is_some() {
-        return refuse(
+        return unmeasured(
             "[ingest] oldest_ready_high_water_ms".into(),
             "how many deliveries wait, not how long",
         );
@@ -36,7 +44,7 @@ pub(super) fn refuse_what_nats_cannot_measure(
                 .map(|(name, _)| format!("[tenants.{name}]"))
         });
     if let Some(section) = tenant_with_quota {
-        return refuse(
+        return unmeasured(
             format!("{section} backlog_high_water"),
             "each plugin's backlog, not each tenant's",
         );
@@ -53,12 +61,6 @@ pub(super) fn refuse_what_nats_cannot_schedule(
     lane_weights: &RawLaneWeights,
     (plugin_defaults, plugins): (&RawPluginLimits, &BTreeMap<String, RawPluginSection>),
 ) -> Result<(), ConfigError> {
-    let refuse = |key: String, why: &str| {
-        Err(ConfigError::Invalid(format!(
-            "{key} is not available with [storage] backend = \"nats\": {why}; remove it, \
-             or use the embedded backend"
-        )))
-    };
     let tenants = std::iter::once(("[tenant_defaults]".to_owned(), tenant_defaults))
         .chain((tenants.iter()).map(|(name, limits)| (format!("[tenants.{name}]"), limits)));
     for (section, limits) in tenants {

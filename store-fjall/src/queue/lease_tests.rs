@@ -3,13 +3,7 @@
 
 use weir_event::Event;
 
-use super::{DeliveryState, Durability, Lane, Queue, Seq, Target};
-
-fn open() -> (tempfile::TempDir, Queue) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
-    (dir, queue)
-}
+use super::{DeliveryState, Lane, Queue, Seq, Target, scratch};
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
@@ -26,7 +20,7 @@ fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
 
 #[test]
 fn a_lease_counts_its_attempt_and_takes_the_delivery_out_of_ready() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
 
     let leased = queue
@@ -48,7 +42,7 @@ fn a_lease_counts_its_attempt_and_takes_the_delivery_out_of_ready() {
 
 #[test]
 fn each_lane_leases_only_its_own_deliveries() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let (acme_seq, acme) = add(&queue, "e1", "acme");
     let (globex_seq, globex) = add(&queue, "e2", "globex");
     assert_eq!(
@@ -69,7 +63,7 @@ fn each_lane_leases_only_its_own_deliveries() {
 
 #[test]
 fn a_lease_past_its_deadline_is_listed_and_recovery_makes_it_ready_again() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
     queue
         .lease_next("p", &lane, 0, 1_000)

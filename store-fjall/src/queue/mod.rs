@@ -117,6 +117,15 @@ impl From<serde_json::Error> for QueueError {
     }
 }
 
+/// A queue in a fresh temporary directory, for tests; the directory goes
+/// when the first value is dropped.
+#[cfg(test)]
+pub(crate) fn scratch() -> (tempfile::TempDir, Queue) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
+    (dir, queue)
+}
+
 /// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
 /// A flood of ingest fills four keyspaces at once (events, their ids,
 /// deliveries, ready keys), each holding its active memtable and up to four

@@ -3,13 +3,7 @@
 
 use weir_event::Event;
 
-use super::{DeliveryState, Durability, Lane, Queue, Seq, Target};
-
-fn open() -> (tempfile::TempDir, Queue) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
-    (dir, queue)
-}
+use super::{DeliveryState, Lane, Queue, Seq, Target, scratch};
 
 fn target(plugin: &str, ordered: bool) -> Target {
     Target {
@@ -41,7 +35,7 @@ fn state(queue: &Queue, seq: Seq, plugin: &str) -> DeliveryState {
 
 #[test]
 fn an_event_is_stored_with_one_ready_delivery_per_target() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let mut staging = queue.stage();
     let stored = event("e1", None);
     let seq = staging
@@ -60,7 +54,7 @@ fn an_event_is_stored_with_one_ready_delivery_per_target() {
 
 #[test]
 fn a_dropped_staging_stores_nothing_and_hands_out_no_sequence_number() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let mut dropped = queue.stage();
     let first = dropped
         .add_event(&event("gone", None), &[target("a", false)])
@@ -75,7 +69,7 @@ fn a_dropped_staging_stores_nothing_and_hands_out_no_sequence_number() {
 
 #[test]
 fn an_ordered_delivery_waits_behind_its_key_until_the_head_finishes() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let ordered = [target("a", true)];
     let head = add(&queue, &event("e1", Some("k")), &ordered);
     let behind = add(&queue, &event("e2", Some("k")), &ordered);
@@ -103,7 +97,7 @@ fn an_ordered_delivery_waits_behind_its_key_until_the_head_finishes() {
 
 #[test]
 fn an_attempt_whose_lease_was_handed_out_again_cannot_release_it() {
-    let (_dir, queue) = open();
+    let (_dir, queue) = scratch();
     let seq = add(&queue, &event("e1", None), &[target("a", false)]);
     let lane = Lane::of(&event("e1", None));
     let stale = queue
