@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{FailureLabels, Metrics, plugin};
 
 /// One plugin's totals.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct DeliveryCounts {
     /// Handled to completion (ack or emit).
     pub processed: u64,

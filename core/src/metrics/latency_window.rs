@@ -20,7 +20,7 @@ struct Window {
 }
 
 /// The 50th, 95th and 99th percentiles, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Percentiles {
     /// The median.
     pub p50: u32,

@@ -12,7 +12,7 @@ use crate::event::now_ms;
 const RELOADS_KEPT: usize = 50;
 
 /// One change to a plugin's files.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Reload {
     /// When it was seen, in ms since the Unix epoch.
     pub at_ms: u64,

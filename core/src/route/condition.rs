@@ -4,9 +4,9 @@
 //! read conditions through this one type.
 
 use globset::GlobMatcher;
-use serde_json::{Value, json};
 
 use super::attributes::{Predicate, attribute};
+use super::explain::{ConditionVerdict, Expected};
 use crate::event::Event;
 
 /// How a condition tests the attribute's value.
@@ -55,18 +55,18 @@ impl Condition {
     }
 
     /// The condition, the event's value and the verdict, for explain.
-    pub fn explain(&self, event: &Event) -> Value {
+    pub fn explain(&self, event: &Event) -> ConditionVerdict {
         let expected = match &self.test {
-            Test::Glob(glob) => json!({ "glob": glob.glob().glob() }),
-            Test::Predicate(Predicate::Equals(value)) => json!({ "equals": value }),
-            Test::Predicate(Predicate::Exists(exists)) => json!({ "exists": exists }),
-            Test::Predicate(Predicate::OneOf(values)) => json!({ "one_of": values }),
+            Test::Glob(glob) => Expected::Glob(glob.glob().glob().to_owned()),
+            Test::Predicate(Predicate::Equals(value)) => Expected::Equals(value.clone()),
+            Test::Predicate(Predicate::Exists(exists)) => Expected::Exists(*exists),
+            Test::Predicate(Predicate::OneOf(values)) => Expected::OneOf(values.clone()),
         };
-        json!({
-            "attribute": self.field,
-            "expected": expected,
-            "actual": attribute(event, &self.field),
-            "holds": self.holds(event),
-        })
+        ConditionVerdict {
+            attribute: self.field.clone(),
+            expected,
+            actual: attribute(event, &self.field).map(String::from),
+            holds: self.holds(event),
+        }
     }
 }

@@ -14,6 +14,7 @@ mod options;
 mod type_index;
 
 pub use current::Routes;
+pub use explain::{ConditionVerdict, Expected, Explanation, RouteVerdict};
 pub use options::{Ordering, RouteOptions};
 
 use std::collections::{BTreeMap, HashSet};
@@ -46,7 +47,7 @@ pub struct RouteSpec {
 }
 
 /// The conditions of a route, as written.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchSpec {
     /// A glob over the event type, e.g. `booking.*`.
@@ -60,8 +61,10 @@ pub struct MatchSpec {
     pub priority: Option<String>,
     /// An exact workflow stage.
     pub stage: Option<String>,
-    /// Conditions on other attributes, by attribute name.
+    /// Conditions on other attributes, by attribute name: each a string
+    /// (equals), `{ exists = true|false }` or `{ one_of = ["..."] }`.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, serde_json::Value>)]
     pub attributes: BTreeMap<String, toml::Value>,
 }
 

@@ -12,7 +12,7 @@ use crate::config::PluginLimits;
 const MAX_DEADLINE_MS: u64 = 3_600_000;
 
 /// A route's overrides; each absent one leaves the plugin's limit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteOptions {
     /// Attempts before a delivery of this route is dead-lettered.
@@ -29,7 +29,7 @@ pub struct RouteOptions {
 }
 
 /// How a route's deliveries with the same `partitionkey` run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Ordering {
     /// One at a time per (plugin, tenant, partitionkey), in ingest order.

@@ -34,7 +34,6 @@ pub struct DeadLetter {
     pub replays: Option<u32>,
     /// Every attempt, oldest first (the embedded store).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<Object>>)]
     pub history: Option<Vec<Attempt>>,
     /// The replay generation it ran in (NATS).
     #[serde(skip_serializing_if = "Option::is_none")]

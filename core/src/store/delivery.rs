@@ -1,9 +1,10 @@
 //! A delivery: one (event, plugin) pair, its state and its attempt history.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Where a delivery is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     /// Waiting for a free instance slot of its plugin.
@@ -25,7 +26,7 @@ pub enum DeliveryState {
 }
 
 /// One try at running the handler.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
     /// When it started (ms since the Unix epoch).
     pub started_at_ms: u64,
@@ -44,7 +45,7 @@ pub struct Attempt {
 }
 
 /// What a done delivery produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryResult {
     /// `ack` or `emit`.
     pub outcome: String,
@@ -58,7 +59,7 @@ pub struct DeliveryResult {
 }
 
 /// The stored record of a delivery.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryRecord {
     /// The plugin it goes to.
     pub plugin: String,

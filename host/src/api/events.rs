@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::event_ref;
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::Event;
+use crate::queue::DeliveryRecord;
 use crate::event::{is_json, is_text};
 
 /// The query parameters that narrow an event id shared by several events.
@@ -73,7 +74,7 @@ pub async fn get_event(
         sequence: seq,
         ingested_at: super::rfc3339(event.ingested_at_ms),
         data: DataView::of(&event),
-        deliveries: serde_json::to_value(&deliveries).map_err(|_| ApiError::Internal)?,
+        deliveries,
     }))
 }
 
@@ -96,8 +97,7 @@ pub struct EventView {
     #[schema(ignore)]
     data: Option<DataView>,
     /// Each plugin's delivery: state, attempts, history, result or error.
-    #[schema(value_type = Vec<Object>)]
-    deliveries: Value,
+    deliveries: Vec<DeliveryRecord>,
 }
 
 /// The payload as the CloudEvents JSON format writes it.

@@ -113,7 +113,6 @@ pub struct PluginView {
     /// Instances it may use now (the adaptive limit).
     concurrency_limit: Option<u32>,
     /// Its delivery totals: `processed`, `failed` by reason, `retried`, `dead`.
-    #[schema(value_type = Option<Object>)]
     deliveries: Option<crate::metrics::counts::DeliveryCounts>,
     /// The last file a reload turned down.
     rejected: Option<RejectionView>,

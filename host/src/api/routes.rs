@@ -4,12 +4,12 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use serde::Serialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::openapi::CloudEvent;
 use super::{ApiError, AppState, Caller, ErrorBody, read_body, require_json};
 use crate::config::Unmatched;
+use crate::route::{Explanation, MatchSpec, RouteOptions, RouteVerdict};
 
 /// Routes the one event in the body (weir JSON or CloudEvents structured) and
 /// answers with every route's verdict and the plugins it would reach.
@@ -45,9 +45,7 @@ pub async fn explain(
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
     caller.require_tenant(&event.tenant)?;
     let own_routes_only = caller.own_tenant().is_some();
-    let mut explained = pipeline.routes().explain(&event, own_routes_only);
-    let plugins: Vec<String> =
-        serde_json::from_value(explained["plugins"].take()).map_err(|_| ApiError::Internal)?;
+    let Explanation { plugins, routes } = pipeline.routes().explain(&event, own_routes_only);
     let unmatched = plugins
         .is_empty()
         .then_some(match pipeline.config.unmatched {
@@ -56,7 +54,7 @@ pub async fn explain(
         });
     Ok(Json(RouteExplanation {
         plugins,
-        routes: explained["routes"].take(),
+        routes,
         unmatched,
         event: ExplainedEvent {
             id: event.id,
@@ -72,12 +70,8 @@ pub async fn explain(
 pub struct RouteExplanation {
     /// The plugins it would reach, in order.
     plugins: Vec<String>,
-    /// Every route's verdict, in table order: `route`, `matched`, `stop`,
-    /// `plugins`, `stopped_by` (the earlier route with `stop` that ended the
-    /// walk, if any) and `conditions` (each with its `attribute`, `expected`,
-    /// `actual` and whether it `holds`).
-    #[schema(value_type = Vec<Object>)]
-    routes: Value,
+    /// Every route's verdict, in table order.
+    routes: Vec<RouteVerdict>,
     /// What happens to an event no route sends anywhere, if none does.
     #[serde(skip_serializing_if = "Option::is_none")]
     unmatched: Option<&'static str>,
@@ -114,12 +108,15 @@ pub async fn list(
     caller.require_admin()?;
     let table = app.pipeline.routes();
     let origin = table.origin();
-    let routes: Vec<Value> = table
+    let routes = table
         .written()
-        .map(|route| {
-            let mut shown = json!(route);
-            shown["line"] = json!(origin.lines.get(&route.name));
-            shown
+        .map(|route| WrittenRoute {
+            name: route.name.clone(),
+            conditions: route.conditions.clone(),
+            plugins: route.plugins.clone(),
+            stop: route.stop,
+            options: route.options.clone(),
+            line: origin.lines.get(&route.name).copied(),
         })
         .collect();
     Ok(Json(RouteListing {
@@ -136,8 +133,26 @@ pub struct RouteListing {
     source: String,
     /// When it was loaded (RFC 3339).
     loaded_at: String,
-    /// The routes in table order, each as written (`name`, `match`,
-    /// `plugins`, `stop`, `tenant`, `options`) with its `line` in `source`.
-    #[schema(value_type = Vec<Object>)]
-    routes: Vec<Value>,
+    /// The routes in table order, each as written.
+    routes: Vec<WrittenRoute>,
+}
+
+/// A route as written (`RouteSpec`), and where. Its fields are spelled
+/// out rather than flattened: the schema of a flattened `RouteSpec` allows
+/// no member but its own, `line` included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WrittenRoute {
+    /// Its name.
+    name: String,
+    /// Its conditions.
+    #[serde(rename = "match")]
+    conditions: MatchSpec,
+    /// The plugins it sends to.
+    plugins: Vec<String>,
+    /// Whether it ends the walk when it matches.
+    stop: bool,
+    /// What it changes about its deliveries.
+    options: RouteOptions,
+    /// Its line in the file it came from, if it came from one.
+    line: Option<usize>,
 }

@@ -20,7 +20,7 @@ const SAMPLES_KEPT: usize = 300;
 
 /// One look at the pipeline. Counts are totals since weir started; the page
 /// takes the difference of two samples for a rate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sample {
     /// When it was taken, in ms since the Unix epoch.
     pub at_ms: u64,

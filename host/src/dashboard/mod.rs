@@ -25,10 +25,8 @@ pub struct DashboardData {
     /// Seconds between two samples.
     pub sample_every_secs: u64,
     /// The last minutes, oldest first.
-    #[schema(value_type = Vec<Object>)]
     pub samples: Vec<Sample>,
     /// The latest plugin reloads, newest first.
-    #[schema(value_type = Vec<Object>)]
     pub reloads: Vec<Reload>,
     /// The dead letters of the latest events, latest first (at most
     /// [`RECENT_DEAD_LETTERS`]), as `GET /v1/dead-letters` shows each.

@@ -157,7 +157,41 @@ fn every_json_answer_names_its_schema() {
         plugins["properties"]["plugins"]["items"]["$ref"], "#/components/schemas/PluginView",
         "{plugins}"
     );
+    // And every member of every body is described down to its leaves: no
+    // object whose members the document does not name.
+    let mut untyped = Vec::new();
+    untyped_objects(&document["components"]["schemas"], "schemas", &mut untyped);
+    assert!(untyped.is_empty(), "objects without members: {untyped:?}");
     weir.stop();
+}
+
+/// The places under `schema` (at `path`) of an object schema that names
+/// neither its members nor what their values are.
+fn untyped_objects(schema: &Value, path: &str, found: &mut Vec<String>) {
+    match schema {
+        Value::Object(members) => {
+            let is_object = match &members.get("type") {
+                Some(Value::String(kind)) => kind == "object",
+                Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "object"),
+                _ => false,
+            };
+            let described = ["properties", "additionalProperties", "allOf", "oneOf", "$ref"]
+                .iter()
+                .any(|key| members.contains_key(*key));
+            if is_object && !described {
+                found.push(path.to_owned());
+            }
+            for (key, value) in members {
+                untyped_objects(value, &format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                untyped_objects(item, &format!("{path}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[test]
