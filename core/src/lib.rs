@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod shared;
 pub mod store;
 pub mod tasks;
+pub mod tenant_pauses;
 pub mod trace_context;
 
 pub use shared::Shared;

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::route::Routes;
+use crate::tenant_pauses::TenantPauses;
 
 /// One node's shared parts.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Deliveries not yet done or dead, per tenant, as admission reads them.
     pub backlog: Arc<Backlog>,
+    /// The tenants an operator paused.
+    pub tenant_pauses: Arc<TenantPauses>,
     /// Cancelled when weir stops, for tasks started while it runs.
     pub stop: CancellationToken,
 }

@@ -223,7 +223,7 @@ async fn open_backend(
 /// none: the cluster's plugin pauses arrive through `NatsBackend`.
 fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
     for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
-        pipeline.set_tenant_paused(&tenant, true);
+        pipeline.tenant_pauses.set(&tenant, true);
         tracing::warn!(%tenant, "tenant paused by an operator before the last stop; still paused");
     }
     for plugin in pipeline.queue.paused(PauseScope::Plugin)? {

@@ -1,8 +1,7 @@
 //! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 
@@ -15,6 +14,7 @@ use crate::queue::{Pending, Queue, QueueError, Staged, Staging, StoreError};
 use crate::route::{RouteTable, Routes};
 use crate::schedule::Lanes;
 use weir_core::Shared;
+use weir_core::tenant_pauses::TenantPauses;
 
 /// Shared by ingest, dispatch and commit.
 pub struct Pipeline {
@@ -41,7 +41,7 @@ pub struct Pipeline {
     /// Deliveries not yet done or dead (the sum of `weir_queue_depth`), per tenant.
     pub backlog: Arc<Backlog>,
     /// Tenants an operator paused: their deliveries are held, not run.
-    paused_tenants: RwLock<BTreeSet<String>>,
+    pub tenant_pauses: Arc<TenantPauses>,
     /// Which tenants have a series of their own in `weir_tenant_queue_depth`.
     tenant_series: TenantSeries,
 }
@@ -66,7 +66,7 @@ impl Pipeline {
             disk_full: AtomicBool::new(false),
             stop,
             backlog: Arc::default(),
-            paused_tenants: RwLock::default(),
+            tenant_pauses: Arc::default(),
             config: Arc::new(config),
         }
     }
@@ -167,37 +167,6 @@ impl Pipeline {
         self.routes.set(table);
     }
 
-    /// Whether an operator paused `tenant`.
-    pub fn tenant_paused(&self, tenant: &str) -> bool {
-        let paused = self
-            .paused_tenants
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        paused.contains(tenant)
-    }
-
-    /// The tenants an operator paused.
-    pub fn paused_tenants(&self) -> Vec<String> {
-        let paused = self
-            .paused_tenants
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        paused.iter().cloned().collect()
-    }
-
-    /// Marks `tenant` paused or not (in memory; the caller persists it).
-    pub fn set_tenant_paused(&self, tenant: &str, paused: bool) {
-        let mut tenants = self
-            .paused_tenants
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        if paused {
-            tenants.insert(tenant.to_owned());
-        } else {
-            tenants.remove(tenant);
-        }
-    }
-
     /// Cancelled when weir stops, for tasks started while it runs.
     pub fn stopping(&self) -> CancellationToken {
         self.stop.clone()
@@ -212,6 +181,7 @@ impl Pipeline {
             plugins: self.plugins.clone(),
             metrics: self.metrics.clone(),
             backlog: self.backlog.clone(),
+            tenant_pauses: self.tenant_pauses.clone(),
             stop: self.stop.clone(),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
+use super::pauses::Scope;
 use super::replay::NatsRequeue;
 use super::{Nats, NatsError};
 use weir_core::Shared;
@@ -27,10 +28,10 @@ pub struct NatsBackend {
 
 impl NatsBackend {
     /// The backend of a node's `shared` parts on the cluster `nats` connects to, with the
-    /// cluster's plugin pauses applied; until weir stops it measures the
+    /// cluster's plugin and tenant pauses applied; until weir stops it measures the
     /// cluster's backlog and follows the pauses other nodes make.
     pub async fn start(shared: Shared, nats: Nats) -> Result<NatsBackend, NatsError> {
-        super::pauses::restore_plugin_pauses(&nats, &shared.plugins, &shared.metrics).await?;
+        super::pauses::restore_pauses(&nats, &shared).await?;
         let nats = Arc::new(nats);
         let stop = shared.stop.clone();
         tokio::spawn(super::backlog::measure_backlog(
@@ -38,7 +39,7 @@ impl NatsBackend {
             shared.clone(),
             stop.clone(),
         ));
-        tokio::spawn(super::pauses::watch_plugin_pauses(
+        tokio::spawn(super::pauses::watch_pauses(
             nats.clone(),
             shared.clone(),
             stop,
@@ -77,7 +78,26 @@ impl Backend for NatsBackend {
         paused: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         let plugin = plugin.to_owned();
-        async move { Ok(self.nats.set_plugin_paused(&plugin, paused).await?) }.boxed()
+        async move { Ok(self.nats.set_paused(Scope::Plugin, &plugin, paused).await?) }.boxed()
+    }
+
+    fn set_tenant_paused(
+        &self,
+        tenant: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let tenant = tenant.to_owned();
+        async move {
+            self.nats.set_paused(Scope::Tenant, &tenant, paused).await?;
+            let pauses = &self.shared.tenant_pauses;
+            if paused {
+                pauses.set(&tenant, true);
+                return Ok(0);
+            }
+            self.nats.mark_resumed(pauses, &tenant).await;
+            Ok(self.nats.release_held(&self.shared.routes, &tenant).await?)
+        }
+        .boxed()
     }
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {

@@ -70,6 +70,22 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         .get_stream(names.deliveries_stream())
         .await
         .map_err(setup(names.deliveries_stream()))?;
+    // Kept until their tenant is resumed, however long that takes.
+    jetstream
+        .create_or_update_stream(stream::Config {
+            name: names.held_stream(),
+            subjects: vec![names.held_subjects()],
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(setup(names.held_stream()))?;
+    let held = jetstream
+        .get_stream(names.held_stream())
+        .await
+        .map_err(setup(names.held_stream()))?;
     // Kept until retention removes them: the dead letters to look into,
     // the events to replay.
     let dead = kept_stream(
@@ -104,6 +120,8 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         deliveries,
         events,
         dead,
+        held,
+        holding: tokio::sync::Mutex::default(),
         records,
         pauses,
     })

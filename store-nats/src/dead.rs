@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::stream::RawMessageErrorKind;
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use futures_util::TryStreamExt;
 
 use super::names::DeliveryId;
@@ -104,33 +104,13 @@ impl Nats {
         &self,
         plugin: Option<&str>,
         start: DeliverPolicy,
-        mut visit: impl FnMut(Letter, u64) -> bool,
+        visit: impl FnMut(Letter, u64) -> bool,
     ) -> Result<(), NatsError> {
         let subject = match plugin {
             Some(plugin) => self.names.dead_subject(plugin),
             None => self.names.dead_subjects(),
         };
-        let consumer = self
-            .dead
-            .create_consumer(pull::Config {
-                filter_subject: subject,
-                deliver_policy: start,
-                ack_policy: AckPolicy::None,
-                inactive_threshold: LISTING_IDLE,
-                // A scan lives for one request: one copy in memory is enough,
-                // and spares a busy cluster a replicated create and delete.
-                num_replicas: 1,
-                memory_storage: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| NatsError::request(LISTING, e))?;
-        let scanned = read_all(&consumer, &mut visit).await;
-        let name = consumer.cached_info().name.clone();
-        if let Err(error) = self.dead.delete_consumer(&name).await {
-            tracing::warn!(%error, "cannot remove a dead-letter listing's consumer; JetStream does after {LISTING_IDLE:?}");
-        }
-        scanned
+        scan(&self.dead, subject, start, LISTING, visit).await
     }
 
     /// The `limit` letters that died last, latest first, read back from the
@@ -178,17 +158,51 @@ impl Nats {
     }
 }
 
+/// Reads the messages of `stream` on `subject` from `start` on, oldest
+/// first, through a consumer of its own, handing each to `visit` with how
+/// many are left after it, until `visit` says stop (false); an error names
+/// `action`.
+pub(super) async fn scan(
+    stream: &Stream,
+    subject: String,
+    start: DeliverPolicy,
+    action: &'static str,
+    mut visit: impl FnMut(Letter, u64) -> bool,
+) -> Result<(), NatsError> {
+    let consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: subject,
+            deliver_policy: start,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: LISTING_IDLE,
+            // A scan lives for one request: one copy in memory is enough,
+            // and spares a busy cluster a replicated create and delete.
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| NatsError::request(action, e))?;
+    let scanned = read_all(&consumer, action, &mut visit).await;
+    let name = consumer.cached_info().name.clone();
+    if let Err(error) = stream.delete_consumer(&name).await {
+        tracing::warn!(%error, "cannot remove a scan's consumer ({action}); JetStream does after {LISTING_IDLE:?}");
+    }
+    scanned
+}
+
 /// Hands `consumer`'s messages to `visit` until it says stop or none are left.
 /// A fetch that fails is tried again, up to [`FETCH_TRIES`] times in all: on a
 /// busy cluster a consumer just created answered 503 for a moment.
 async fn read_all(
     consumer: &PullConsumer,
+    action: &'static str,
     visit: &mut impl FnMut(Letter, u64) -> bool,
 ) -> Result<(), NatsError> {
     let mut left = consumer.cached_info().num_pending;
     let mut failed = 0;
     while left > 0 {
-        match read_batch(consumer, visit, &mut left).await {
+        match read_batch(consumer, action, visit, &mut left).await {
             Ok(Batch::Stopped) => return Ok(()),
             Ok(Batch::Read(0)) => break,
             Ok(Batch::Read(_)) => {}
@@ -197,7 +211,7 @@ async fn read_all(
                 if failed >= FETCH_TRIES {
                     return Err(error);
                 }
-                tracing::debug!(%error, "a dead-letter fetch failed; trying again");
+                tracing::debug!(%error, "a fetch to {action} failed; trying again");
                 tokio::time::sleep(FETCH_PAUSE).await;
             }
         }
@@ -217,6 +231,7 @@ enum Batch {
 /// follows how many the consumer has after each.
 async fn read_batch(
     consumer: &PullConsumer,
+    action: &'static str,
     visit: &mut impl FnMut(Letter, u64) -> bool,
     left: &mut u64,
 ) -> Result<Batch, NatsError> {
@@ -225,15 +240,15 @@ async fn read_batch(
         .max_messages(FETCH)
         .messages()
         .await
-        .map_err(|e| NatsError::request(LISTING, e))?;
+        .map_err(|e| NatsError::request(action, e))?;
     let mut read = 0;
     while let Some(message) = batch
         .try_next()
         .await
-        .map_err(|e| NatsError::request(LISTING, e))?
+        .map_err(|e| NatsError::request(action, e))?
     {
         read += 1;
-        let info = message.info().map_err(|e| NatsError::request(LISTING, e))?;
+        let info = message.info().map_err(|e| NatsError::request(action, e))?;
         *left = info.pending;
         let letter = Letter {
             sequence: info.stream_sequence,
@@ -248,7 +263,7 @@ async fn read_batch(
     Ok(Batch::Read(read))
 }
 
-/// One message of the dead-letter stream.
+/// One message of the dead-letter stream (or of the held stream).
 pub(super) struct Letter {
     /// Its stream sequence number.
     pub(super) sequence: u64,

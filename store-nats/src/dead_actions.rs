@@ -15,10 +15,11 @@ use weir_core::store::{EventLetters, Revived};
 use weir_event::Event;
 use weir_event::codec;
 
-/// A dead letter to act on: where it is on the stream, and its delivery.
-struct Found {
-    sequence: u64,
-    plugin: String,
+/// A dead letter (or a held delivery) to act on: where it is on its
+/// stream, and its delivery.
+pub(super) struct Found {
+    pub(super) sequence: u64,
+    pub(super) plugin: String,
     generation: u32,
     event: Event,
     payload: bytes::Bytes,
@@ -26,7 +27,7 @@ struct Found {
 
 impl Found {
     /// `letter`, if it is readable and matches `wanted`.
-    fn of(letter: Letter, wanted: impl Fn(&Event) -> bool) -> Option<Found> {
+    pub(super) fn of(letter: Letter, wanted: impl Fn(&Event) -> bool) -> Option<Found> {
         let event = codec::decode(&letter.payload).ok()?;
         if !wanted(&event) {
             return None;
@@ -117,6 +118,20 @@ impl Nats {
     /// Publishes each of `found` as a delivery again, then takes the letters
     /// off the stream; the plugins revived.
     async fn revive(&self, routes: &RouteTable, found: &[Found]) -> Result<Vec<String>, NatsError> {
+        self.republish(routes, found, "r").await?;
+        self.remove_letters(found).await
+    }
+
+    /// Publishes each of `found` as a delivery again, under a message id of
+    /// its own (`tag` and its sequence on the stream it was read from), so
+    /// that publishing one twice stores it once; says of each whether it
+    /// was such a duplicate.
+    pub(super) async fn republish(
+        &self,
+        routes: &RouteTable,
+        found: &[Found],
+        tag: &str,
+    ) -> Result<Vec<bool>, NatsError> {
         let mut acks = Vec::new();
         for letter in found {
             // Ordered as the routes say now; unordered if none sends it there any more.
@@ -126,20 +141,19 @@ impl Nats {
                     plugin: letter.plugin.clone(),
                     ordered: false,
                 });
-            let revival = Some(letter.sequence);
+            let again = Some(format!("{tag}{}", letter.sequence));
             let ack = self
                 .publish_delivery(
                     &target,
                     &letter.event,
                     &letter.payload,
                     letter.generation,
-                    revival,
+                    again,
                 )
                 .await?;
             acks.push(ack);
         }
-        stored(acks).await?;
-        self.remove_letters(found).await
+        stored(acks).await
     }
 
     /// Takes `found` off the dead-letter stream; the plugins they went to.

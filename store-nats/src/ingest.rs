@@ -65,23 +65,24 @@ impl Nats {
     }
 
     /// Publishes `event`'s delivery to `target` (`payload`: the encoded
-    /// event) in `generation`, or the revival of the dead letter at stream
-    /// sequence `revival`; the returned future resolves with JetStream's ack.
+    /// event) in `generation`, or, with `again`, one more of it (a dead
+    /// letter revived, a held delivery released) under the message id
+    /// `again` sets apart; the returned future resolves with JetStream's ack.
     pub(super) async fn publish_delivery(
         &self,
         target: &Target,
         event: &Event,
         payload: &Bytes,
         generation: u32,
-        revival: Option<u64>,
+        again: Option<String>,
     ) -> Result<PublishAckFuture, NatsError> {
         let id = DeliveryId {
             plugin: &target.plugin,
             event,
             generation,
         };
-        let message_id = match revival {
-            Some(sequence) => format!("{}.r{sequence}", id.msg_id()),
+        let message_id = match again {
+            Some(again) => format!("{}.{again}", id.msg_id()),
             None => id.msg_id(),
         };
         let mut publish = PublishMessage::build()

@@ -16,6 +16,7 @@ mod commit;
 mod connect;
 mod dead;
 mod dead_actions;
+mod held;
 mod ingest;
 mod names;
 mod pauses;
@@ -104,6 +105,11 @@ pub struct Nats {
     events: jetstream::stream::Stream,
     /// The dead deliveries.
     dead: jetstream::stream::Stream,
+    /// The deliveries of paused tenants.
+    held: jetstream::stream::Stream,
+    /// Taken to hold a delivery, and to mark a tenant resumed: a resume
+    /// that has marked its tenant then finds every delivery this node held.
+    holding: tokio::sync::Mutex<()>,
     records: kv::Store,
     /// Operators' pauses, which every node follows.
     pauses: kv::Store,

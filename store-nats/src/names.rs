@@ -89,6 +89,23 @@ impl Names {
         format!("{}.dead.{plugin}", self.prefix)
     }
 
+    /// The stream of the deliveries of paused tenants, held until their
+    /// tenant is resumed.
+    pub fn held_stream(&self) -> String {
+        format!("{}_held", self.prefix)
+    }
+
+    /// Every subject of the held stream.
+    pub fn held_subjects(&self) -> String {
+        format!("{}.held.>", self.prefix)
+    }
+
+    /// Where the held deliveries of `tenant` go. Tenant names may hold dots,
+    /// which split subject tokens, so the name is base64url-encoded.
+    pub fn held_subject(&self, tenant: &str) -> String {
+        format!("{}.held.{}", self.prefix, URL_SAFE_NO_PAD.encode(tenant))
+    }
+
     /// The key/value bucket of commit records and plugin state: one bucket,
     /// so one atomic batch can write both.
     pub fn records_bucket(&self) -> String {

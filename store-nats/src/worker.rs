@@ -31,6 +31,7 @@ use weir_core::metrics::plugin as plugin_label;
 use weir_core::plugins::Plugin;
 use weir_core::schedule::lease_ms;
 use weir_event::codec;
+use weir_runtime::Version;
 
 /// How long one pull waits for a delivery before asking again.
 const POLL: Duration = Duration::from_secs(1);
@@ -232,18 +233,9 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
                 attempt,
                 ordered,
             };
-            let engine = Engine {
-                metrics: &shared.metrics,
-                max_hops: shared.config.dispatch.max_hops,
-            };
-            let routes = shared.routes.current();
-            let delivered = deliver(&engine, &*puller, plugin, &version, &routes, pulled)
-                .instrument(span.clone())
+            hold_or_deliver(&puller, pulled, &version)
+                .instrument(span)
                 .await;
-            if let Err(error) = delivered {
-                let _entered = span.enter();
-                tracing::error!(%error, "cannot finish delivery; JetStream hands it out again (within a second if its commit was refused, else after its ack wait)");
-            }
         }
         Err(error) => {
             let _entered = span.enter();
@@ -255,6 +247,32 @@ async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
     }
     busy.dec();
     plugin.slot_freed.notify_one();
+}
+
+/// Holds `pulled` if its tenant is paused; runs it through the engine otherwise.
+async fn hold_or_deliver(puller: &Puller, pulled: Pulled, version: &Version) {
+    let (plugin, shared) = (&puller.plugin, &puller.shared);
+    match (puller.nats)
+        .hold_if_paused(&shared.tenant_pauses, &pulled)
+        .await
+    {
+        Ok(true) => {
+            let tenant = &pulled.event.tenant;
+            return tracing::info!(%tenant, "tenant paused: delivery held");
+        }
+        Ok(false) => {}
+        Err(error) => {
+            return tracing::error!(%error, "cannot hold a paused tenant's delivery; JetStream hands it out again after its ack wait");
+        }
+    }
+    let engine = Engine {
+        metrics: &shared.metrics,
+        max_hops: shared.config.dispatch.max_hops,
+    };
+    let routes = shared.routes.current();
+    if let Err(error) = deliver(&engine, puller, plugin, version, &routes, pulled).await {
+        tracing::error!(%error, "cannot finish delivery; JetStream hands it out again (within a second if its commit was refused, else after its ack wait)");
+    }
 }
 
 /// The generation of a pulled delivery: 0 unless a replay published it.

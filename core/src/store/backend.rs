@@ -52,6 +52,17 @@ pub trait Backend: Send + Sync {
         paused: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Keeps an operator's pause (or resume) of `tenant`, for every node
+    /// that shares the store and for the next start; the node's
+    /// [`TenantPauses`](crate::tenant_pauses::TenantPauses) follow. A
+    /// resume makes the tenant's held deliveries ready again and answers
+    /// once they are, with how many this call released.
+    fn set_tenant_paused(
+        &self,
+        tenant: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<u64, StoreError>>;
+
     /// The entries of one page of plugin state.
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>>;
 

@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::event_ref;
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::Event;
-use crate::queue::DeliveryRecord;
 use crate::event::{is_json, is_text};
+use crate::queue::DeliveryRecord;
 
 /// The query parameters that narrow an event id shared by several events.
 #[derive(Debug, Deserialize, IntoParams)]

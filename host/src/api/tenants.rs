@@ -17,7 +17,6 @@ use super::extract::Path;
 
 use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::event::check_tenant;
-use crate::queue::PauseScope;
 
 /// Tenants that are configured, paused, or have deliveries pending; a
 /// tenant's token sees its own entry only.
@@ -32,7 +31,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<TenantLis
     let pipeline = &app.pipeline;
     let pending: std::collections::BTreeMap<String, u64> =
         pipeline.backlog.tenants().into_iter().collect();
-    let paused = pipeline.paused_tenants();
+    let paused = pipeline.tenant_pauses.all();
     let names: BTreeSet<&str> = pipeline
         .config
         .tenants
@@ -50,7 +49,7 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<TenantLis
             TenantView {
                 tenant: tenant.to_owned(),
                 backlog: pending.get(tenant).copied().unwrap_or(0),
-                paused: pipeline.tenant_paused(tenant),
+                paused: pipeline.tenant_pauses.is_paused(tenant),
                 backlog_quota: limits.backlog.map(|marks| marks.high),
                 rate_per_sec: limits.rate_per_sec,
             }
@@ -104,7 +103,6 @@ pub struct TenantPause {
     responses(
         (status = 200, description = "The tenant is paused", body = TenantPause),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn pause(
@@ -113,8 +111,8 @@ pub async fn pause(
     Path(tenant): Path<String>,
 ) -> Result<Json<TenantPause>, ApiError> {
     caller.require_admin()?;
-    app.require_fjall("Pausing a tenant")?;
-    mark_paused(&app, &tenant, true)?;
+    check_tenant(&tenant).map_err(ApiError::BadRequest)?;
+    app.backend.set_tenant_paused(&tenant, true).await?;
     tracing::warn!(%tenant, "tenant paused by an operator: its deliveries are held");
     Ok(Json(TenantPause {
         tenant,
@@ -133,7 +131,6 @@ pub async fn pause(
     responses(
         (status = 200, description = "Every held delivery is ready again", body = TenantPause),
         (status = 400, description = "Not a valid tenant name", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn resume(
@@ -142,32 +139,12 @@ pub async fn resume(
     Path(tenant): Path<String>,
 ) -> Result<Json<TenantPause>, ApiError> {
     caller.require_admin()?;
-    app.require_fjall("Resuming a tenant")?;
-    // The flag goes first: see `dispatch::hold` for why that order loses nothing.
-    mark_paused(&app, &tenant, false)?;
-    let pipeline = app.pipeline.clone();
-    let name = tenant.clone();
-    let released = tokio::task::spawn_blocking(move || {
-        pipeline
-            .queue
-            .release_held(&name, |staging| pipeline.commit(staging))
-    })
-    .await
-    .map_err(|_| ApiError::Internal)??;
+    check_tenant(&tenant).map_err(ApiError::BadRequest)?;
+    let released = app.backend.set_tenant_paused(&tenant, false).await?;
     tracing::warn!(%tenant, released, "tenant resumed by an operator");
     Ok(Json(TenantPause {
         tenant,
         paused: false,
         released: Some(released),
     }))
-}
-
-/// Checks the name, then marks `tenant` paused or not, in memory and durably.
-fn mark_paused(app: &AppState, tenant: &str, paused: bool) -> Result<(), ApiError> {
-    check_tenant(tenant).map_err(ApiError::BadRequest)?;
-    app.pipeline.set_tenant_paused(tenant, paused);
-    app.pipeline
-        .queue
-        .set_paused(PauseScope::Tenant, tenant, paused)?;
-    Ok(())
 }

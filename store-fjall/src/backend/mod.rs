@@ -85,6 +85,34 @@ impl Backend for Fjall {
         async move { Ok(kept?) }.boxed()
     }
 
+    fn set_tenant_paused(
+        &self,
+        tenant: &str,
+        paused: bool,
+    ) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let pipeline = self.pipeline.clone();
+        let tenant = tenant.to_owned();
+        async move {
+            // The flag goes first: see `dispatch::hold` for why that order
+            // loses nothing.
+            pipeline.tenant_pauses.set(&tenant, paused);
+            pipeline
+                .queue
+                .set_paused(PauseScope::Tenant, &tenant, paused)?;
+            if paused {
+                return Ok(0);
+            }
+            let released = tokio::task::spawn_blocking(move || {
+                (pipeline.queue).release_held(&tenant, |staging| pipeline.commit(staging))
+            });
+            let released = released.await.map_err(|_| {
+                StoreError::Unavailable("releasing the held deliveries panicked".to_owned())
+            })?;
+            Ok(released?)
+        }
+        .boxed()
+    }
+
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {
         let queue = &self.pipeline.queue;
         let entries = queue.state_entries(

@@ -13,14 +13,14 @@ pub(super) fn hold_if_paused(
     leased: Leased,
     event: &Event,
 ) -> Result<Option<Leased>, QueueError> {
-    if !pipeline.tenant_paused(&event.tenant) {
+    if !pipeline.tenant_pauses.is_paused(&event.tenant) {
         return Ok(Some(leased));
     }
     let mut staging = pipeline.queue.stage();
     // Asked again under the write lock: a resume clears the flag before it
     // releases the held range under the same lock, so nothing is parked after
     // the resume has looked.
-    if !pipeline.tenant_paused(&event.tenant) {
+    if !pipeline.tenant_pauses.is_paused(&event.tenant) {
         return Ok(Some(leased));
     }
     if staging.hold(&leased, &event.tenant)? {

@@ -1,8 +1,8 @@
 //! What both storage backends promise, checked on each through what a client
 //! sees (ingest answers, metrics, plugin state): the embedded fjall store as
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
-//! requests alternating between them. `GET /v1/events/{id}` and tenant
-//! pauses have no NATS form yet, so they are tested on fjall alone elsewhere.
+//! requests alternating between them. `GET /v1/events/{id}` has no NATS
+//! form yet, so it is tested on fjall alone elsewhere.
 
 use serde_json::{Value, json};
 
@@ -199,6 +199,81 @@ fn each_backend_pauses_a_plugin_on_every_node() {
         }
         weir.wait_for_metric(processed, nodes as f64);
     }
+}
+
+/// A tenant paused on one node is paused on every node: its deliveries are
+/// held wherever they are pulled while another tenant's run, and a resume
+/// on another node releases every one of them, and each runs once.
+#[test]
+fn each_backend_holds_a_paused_tenant_on_every_node_until_it_resumes() {
+    const HELD_PER_NODE: u64 = 3;
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-recorder"], recorder::ROUTE);
+        let nodes = weir.nodes.len() as u64;
+        let paused = weir.node(0).post_json("/v1/tenants/acme/pause", "");
+        assert_eq!(
+            paused.body,
+            json!({"tenant": "acme", "paused": true}),
+            "{backend:?}"
+        );
+        for index in 0..weir.nodes.len() {
+            weir.node(index)
+                .wait_for("the pause to reach the node", |node| {
+                    tenant_paused(node, "acme").then_some(())
+                });
+            let first = index as u64 * 10;
+            let mut events: Vec<Value> = (first..first + HELD_PER_NODE)
+                .map(|n| recorder::tenant_event(n, "acme", None))
+                .collect();
+            events.push(recorder::tenant_event(first + 5, "beta", None));
+            weir.post(index, &events);
+        }
+        let held = HELD_PER_NODE * nodes;
+        weir.node(0).wait_for("beta's events to run", |node| {
+            let beta = recorder::recorded_in(node, "test-recorder", "beta");
+            (beta.seen.len() as u64 == nodes).then_some(())
+        });
+        weir.node(0).wait_for("acme's deliveries to be held", |_| {
+            let lines = (weir.nodes.iter())
+                .map(|(node, _)| {
+                    node.log_text()
+                        .matches("tenant paused: delivery held")
+                        .count()
+                })
+                .sum::<usize>();
+            (lines as u64 == held).then_some(())
+        });
+        let acme = recorder::recorded_in(weir.node(0), "test-recorder", "acme");
+        assert!(acme.seen.is_empty(), "{backend:?}: {acme:?}");
+
+        let resumed = weir.node(1).post_json("/v1/tenants/acme/resume", "");
+        assert_eq!(
+            resumed.body,
+            json!({"tenant": "acme", "paused": false, "released": held}),
+            "{backend:?}"
+        );
+        for index in 0..weir.nodes.len() {
+            weir.node(index)
+                .wait_for("the resume to reach the node", |node| {
+                    (!tenant_paused(node, "acme")).then_some(())
+                });
+        }
+        let acme = weir.node(0).wait_for("acme's events to run", |node| {
+            let acme = recorder::recorded_in(node, "test-recorder", "acme");
+            (acme.seen.len() as u64 == held).then_some(acme)
+        });
+        assert!(
+            acme.seen.values().all(|&runs| runs == 1),
+            "{backend:?}: {acme:?}"
+        );
+    }
+}
+
+/// Whether `GET /v1/tenants` on `node` lists `tenant` as paused.
+fn tenant_paused(node: &Weir, tenant: &str) -> bool {
+    let tenants = node.get("/v1/tenants").body;
+    (tenants["tenants"].as_array().into_iter().flatten())
+        .any(|listed| listed["tenant"] == tenant && listed["paused"] == true)
 }
 
 #[test]

@@ -175,9 +175,15 @@ fn untyped_objects(schema: &Value, path: &str, found: &mut Vec<String>) {
                 Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "object"),
                 _ => false,
             };
-            let described = ["properties", "additionalProperties", "allOf", "oneOf", "$ref"]
-                .iter()
-                .any(|key| members.contains_key(*key));
+            let described = [
+                "properties",
+                "additionalProperties",
+                "allOf",
+                "oneOf",
+                "$ref",
+            ]
+            .iter()
+            .any(|key| members.contains_key(*key));
             if is_object && !described {
                 found.push(path.to_owned());
             }
