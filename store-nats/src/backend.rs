@@ -12,8 +12,8 @@ use weir_core::Shared;
 use weir_core::plugins::Plugin;
 use weir_core::store::Admission;
 use weir_core::store::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
-    StateEntries, StatePage,
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
+    StateEntries, StatePage, StoredEvent,
 };
 use weir_core::store::{DeadFilter, RequestKey, StoreError};
 use weir_core::tasks::Tasks;
@@ -96,6 +96,14 @@ impl Backend for NatsBackend {
             }
             self.nats.mark_resumed(pauses, &tenant).await;
             Ok(self.nats.release_held(&self.shared.routes, &tenant).await?)
+        }
+        .boxed()
+    }
+
+    fn event(&self, event: EventRef) -> BoxFuture<'_, Result<StoredEvent, StoreError>> {
+        async move {
+            let routes = self.shared.routes.current();
+            self.nats.event(&routes, &event).await
         }
         .boxed()
     }

@@ -93,7 +93,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         settings,
         retention,
         names.dead_stream(),
-        names.dead_subjects(),
+        vec![names.dead_subjects()],
     )
     .await?;
     let events = kept_stream(
@@ -101,7 +101,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         settings,
         retention,
         names.events_stream(),
-        names.events_subject(),
+        names.events_subjects(),
     )
     .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
@@ -133,12 +133,12 @@ async fn kept_stream(
     settings: &NatsSettings,
     retention: &Retention,
     name: String,
-    subjects: String,
+    subjects: Vec<String>,
 ) -> Result<stream::Stream, NatsError> {
     jetstream
         .create_or_update_stream(stream::Config {
             name: name.clone(),
-            subjects: vec![subjects],
+            subjects,
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
             max_age: retention.retention,

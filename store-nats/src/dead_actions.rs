@@ -85,11 +85,7 @@ impl Nats {
     /// The dead deliveries of the one event `letters` names: none is a 404,
     /// letters of several events with the id (other tenants or sources) a 409.
     async fn dead_of_event(&self, letters: &EventLetters) -> Result<Vec<Found>, StoreError> {
-        let wanted = |event: &Event| {
-            event.id == letters.id
-                && letters.tenant.as_ref().is_none_or(|t| *t == event.tenant)
-                && letters.source.as_ref().is_none_or(|s| *s == event.source)
-        };
+        let wanted = |event: &Event| letters.event.takes(event);
         let mut found = Vec::new();
         self.scan_dead(
             letters.plugin.as_deref(),
@@ -109,7 +105,7 @@ impl Nats {
         {
             return Err(StoreError::Ambiguous(format!(
                 "several events have id {:?} (tenant {tenant:?} source {source:?}, tenant {:?} source {:?}); name one with ?tenant= and ?source=",
-                letters.id, other.event.tenant, other.event.source
+                letters.event.id, other.event.tenant, other.event.source
             )));
         }
         Ok(found)

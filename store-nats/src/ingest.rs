@@ -38,7 +38,7 @@ impl Nats {
                 .message_id(names::event_msg_id(event));
             let ack = self
                 .jetstream
-                .send_publish(self.names.events_subject(), publish)
+                .send_publish(self.names.event_subject(&event.id), publish)
                 .await
                 .map_err(|e| NatsError::request("publish", e))?;
             sent.push((index, ack));

@@ -16,6 +16,7 @@ mod commit;
 mod connect;
 mod dead;
 mod dead_actions;
+mod events;
 mod held;
 mod ingest;
 mod names;

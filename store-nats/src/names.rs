@@ -69,9 +69,20 @@ impl Names {
         format!("{}_events", self.prefix)
     }
 
-    /// The subject of the events stream.
-    pub fn events_subject(&self) -> String {
-        format!("{}.events", self.prefix)
+    /// The subjects of the events stream: an event is stored on the subject
+    /// of its id; the first, without one, holds those stored before ids
+    /// had subjects.
+    pub fn events_subjects(&self) -> Vec<String> {
+        vec![
+            format!("{}.events", self.prefix),
+            format!("{}.events.>", self.prefix),
+        ]
+    }
+
+    /// Where an event with id `id` is stored, so that it is found by its id.
+    /// Ids may hold any characters, so the id is base64url-encoded.
+    pub fn event_subject(&self, id: &str) -> String {
+        format!("{}.events.{}", self.prefix, URL_SAFE_NO_PAD.encode(id))
     }
 
     /// The stream of dead deliveries.

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::{Admission, DeadFilter, DeadLetter, ReplaySpec, RequestKey, Seq, StoreError};
+use super::{
+    Admission, DeadFilter, DeadLetter, EventRef, ReplaySpec, RequestKey, Seq, StoreError,
+    StoredEvent,
+};
 use crate::event::Event;
 use crate::plugins::Plugin;
 use crate::tasks::Tasks;
@@ -62,6 +65,10 @@ pub trait Backend: Send + Sync {
         tenant: &str,
         paused: bool,
     ) -> BoxFuture<'_, Result<u64, StoreError>>;
+
+    /// The one event `event` names, with its deliveries: not found if the
+    /// store holds none, ambiguous if it holds several.
+    fn event(&self, event: EventRef) -> BoxFuture<'_, Result<StoredEvent, StoreError>>;
 
     /// The entries of one page of plugin state.
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>>;
@@ -118,17 +125,11 @@ pub struct DeadLetterPage {
     pub limit: usize,
 }
 
-/// One event's dead deliveries, as a request names them: an event is
-/// unique by tenant, source and id, so the tenant and source narrow an id
-/// that several events share.
+/// One event's dead deliveries, as a request names them.
 #[derive(Debug, Clone)]
 pub struct EventLetters {
-    /// The event's id.
-    pub id: String,
-    /// Its tenant, if the request names one.
-    pub tenant: Option<String>,
-    /// Its source, if the request names one.
-    pub source: Option<String>,
+    /// The event.
+    pub event: EventRef,
     /// Only the delivery to this plugin.
     pub plugin: Option<String>,
 }
@@ -139,7 +140,8 @@ impl EventLetters {
         let whose = (self.plugin.as_ref())
             .map(|plugin| format!(" to {plugin}"))
             .unwrap_or_default();
-        StoreError::NotFound(format!("event {:?} has no dead delivery{whose}", self.id))
+        let id = &self.event.id;
+        StoreError::NotFound(format!("event {id:?} has no dead delivery{whose}"))
     }
 }
 

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppState, Caller, ErrorBody};
+use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
 use crate::backend::{DeadLetter, DeadLetterPage, EventLetters};
 use crate::metrics::plugin as plugin_label;
 use crate::queue::DeadFilter;
@@ -277,14 +277,9 @@ impl OneEventQuery {
     /// The dead deliveries of event `id` this query names, for `caller`: a
     /// tenant's token names its own tenant's event.
     fn letters(&self, caller: &Caller, id: &str) -> Result<EventLetters, ApiError> {
-        if let Some(tenant) = &self.tenant {
-            caller.require_tenant(tenant)?;
-        }
-        let tenant = self.tenant.as_deref().or(caller.own_tenant());
+        let (tenant, source) = (self.tenant.as_deref(), self.source.as_deref());
         Ok(EventLetters {
-            id: id.to_owned(),
-            tenant: tenant.map(str::to_owned),
-            source: self.source.clone(),
+            event: event_ref::named(caller, id, tenant, source)?,
             plugin: self.plugin.clone(),
         })
     }

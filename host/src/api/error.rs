@@ -110,9 +110,6 @@ pub enum ApiError {
     /// An event no route matches, while `[routing] unmatched = "reject"`.
     #[error("{0}")]
     Unrouted(String),
-    /// What only the embedded store does, asked of a node on NATS.
-    #[error("{0}")]
-    NotOnBackend(String),
     /// A bug or corruption; details are in the log.
     #[error("internal error; see the weir log")]
     Internal,
@@ -144,7 +141,6 @@ impl ApiError {
             ApiError::KeyReused(_) => "idempotency_key_reused",
             ApiError::AmbiguousId(_) => "ambiguous_event_id",
             ApiError::Unrouted(_) => "unrouted",
-            ApiError::NotOnBackend(_) => "not_on_this_backend",
             ApiError::Internal => "internal",
         }
     }
@@ -170,7 +166,6 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
             ApiError::Unrouted(_) | ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) | ApiError::AmbiguousId(_) => StatusCode::CONFLICT,
-            ApiError::NotOnBackend(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,23 +3,23 @@
 //! events share. A tenant's token sees only its own events: another
 //! tenant's event with the same id is, to it, not there.
 
-use super::{ApiError, AppState, Caller};
-use crate::backend::resolve_id;
-use crate::queue::Seq;
+use super::{ApiError, Caller};
+use crate::backend::EventRef;
 
-/// The sequence number of the one event with `id` (and `tenant` and `source`,
-/// where given) that the caller may see: 404 if there is none, 409 if several
-/// match.
-pub fn resolve(
-    app: &AppState,
+/// The event with `id` (and `tenant` and `source`, where given) that the
+/// caller may see; a tenant's token may name no other tenant.
+pub fn named(
     caller: &Caller,
     id: &str,
     tenant: Option<&str>,
     source: Option<&str>,
-) -> Result<Seq, ApiError> {
+) -> Result<EventRef, ApiError> {
     if let Some(tenant) = tenant {
         caller.require_tenant(tenant)?;
     }
-    let tenant = tenant.or(caller.own_tenant());
-    Ok(resolve_id(&app.pipeline.queue, id, tenant, source)?)
+    Ok(EventRef {
+        id: id.to_owned(),
+        tenant: tenant.or(caller.own_tenant()).map(str::to_owned),
+        source: source.map(str::to_owned),
+    })
 }

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::event_ref;
 use super::{ApiError, AppState, Caller, ErrorBody};
+use crate::backend::StoredEvent;
 use crate::event::Event;
 use crate::event::{is_json, is_text};
 use crate::queue::DeliveryRecord;
@@ -39,7 +40,6 @@ pub struct EventQuery {
         (status = 200, description = "The event in the CloudEvents JSON format (`specversion`, attributes, typed extensions, `data` or `data_base64`), its `sequence`, `ingested_at` and `deliveries` (state, attempts, history, result or error)", body = EventView),
         (status = 404, description = "No event the caller may see has the id", body = ErrorBody),
         (status = 409, description = "Several events have the id: `ambiguous_event_id`", body = ErrorBody),
-        (status = 501, description = "The node runs on NATS, which has no form of this yet: `not_on_this_backend`", body = ErrorBody),
     ),
 )]
 pub async fn get_event(
@@ -48,19 +48,13 @@ pub async fn get_event(
     Path(id): Path<String>,
     Query(query): Query<EventQuery>,
 ) -> Result<Json<EventView>, ApiError> {
-    app.require_fjall("GET /v1/events/{id}")?;
-    let queue = &app.pipeline.queue;
-    let seq = event_ref::resolve(
-        &app,
-        &caller,
-        &id,
-        query.tenant.as_deref(),
-        query.source.as_deref(),
-    )?;
-    let event = queue
-        .event(seq)?
-        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))?;
-    let deliveries = queue.deliveries_of(seq)?;
+    let (tenant, source) = (query.tenant.as_deref(), query.source.as_deref());
+    let named = event_ref::named(&caller, &id, tenant, source)?;
+    let StoredEvent {
+        sequence,
+        event,
+        deliveries,
+    } = app.backend.event(named).await?;
 
     let Value::Object(mut attributes) =
         serde_json::to_value(&event).map_err(|_| ApiError::Internal)?
@@ -71,7 +65,7 @@ pub async fn get_event(
     Ok(Json(EventView {
         specversion: "1.0",
         attributes,
-        sequence: seq,
+        sequence,
         ingested_at: super::rfc3339(event.ingested_at_ms),
         data: DataView::of(&event),
         deliveries,

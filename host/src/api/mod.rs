@@ -37,7 +37,6 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use readiness::StartupPlugins;
 
 use crate::backend::Backend;
-use crate::config::Storage;
 use crate::dispatch::Replays;
 use crate::event::rfc3339;
 use crate::ingest::{Admission, KeysInFlight};
@@ -62,19 +61,6 @@ pub struct AppState {
     pub startup_plugins: Arc<StartupPlugins>,
     /// The bytes of request bodies being received at once.
     pub body_budget: Arc<BodyBudget>,
-}
-
-impl AppState {
-    /// Refuses `what` under the NATS backend, which has no form of it yet.
-    pub fn require_fjall(&self, what: &str) -> Result<(), ApiError> {
-        match self.pipeline.config.storage {
-            Storage::Fjall => Ok(()),
-            Storage::Nats(_) => Err(ApiError::NotOnBackend(format!(
-                "{what} needs the embedded fjall store; this node runs on NATS \
-                 ([storage] backend = \"nats\")"
-            ))),
-        }
-    }
 }
 
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.

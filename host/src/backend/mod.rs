@@ -5,8 +5,7 @@
 //! trait and the pages it passes are re-exported here.
 
 pub use weir_core::store::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Requeue, Requeued,
-    Reruns, Revived, StateEntries, StatePage,
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Requeue,
+    Requeued, Reruns, Revived, StateEntries, StatePage, StoredEvent,
 };
 pub use weir_store_fjall::Fjall;
-pub use weir_store_fjall::backend::resolve_id;

@@ -4,46 +4,29 @@
 use crate::pipeline::Pipeline;
 use crate::queue::{DeadFilter, Queue, Seq, StoreError, StoredId};
 
-use weir_core::store::{EventLetters, Revived};
+use weir_core::store::{EventLetters, EventRef, Revived};
 
 /// Most events one id lookup reads before it calls the id ambiguous.
 const MAX_MATCHES: usize = 100;
 
-/// The sequence number of the one event with `id` (and `tenant` and
-/// `source`, where given).
-pub fn resolve_id(
-    queue: &Queue,
-    id: &str,
-    tenant: Option<&str>,
-    source: Option<&str>,
-) -> Result<Seq, StoreError> {
+/// The sequence number of the one event `event` names.
+pub(super) fn resolve_id(queue: &Queue, event: &EventRef) -> Result<Seq, StoreError> {
+    let (tenant, source) = (event.tenant.as_deref(), event.source.as_deref());
     let matches: Vec<StoredId> = queue
-        .events_with_id(id, MAX_MATCHES)?
+        .events_with_id(&event.id, MAX_MATCHES)?
         .into_iter()
         .filter(|found| tenant.is_none_or(|tenant| found.tenant == tenant))
         .filter(|found| source.is_none_or(|source| found.source == source))
         .collect();
-    match matches.as_slice() {
-        [] => Err(StoreError::NotFound(format!("no event with id {id:?}"))),
-        [only] => Ok(only.seq),
-        several => {
-            let named: Vec<String> = several
-                .iter()
-                .map(|found| format!("tenant {:?} source {:?}", found.tenant, found.source))
-                .collect();
-            Err(StoreError::Ambiguous(format!(
-                "{} events have id {id:?} ({}); name one with ?tenant= and ?source=",
-                several.len(),
-                named.join(", ")
-            )))
-        }
-    }
+    let found = event.one_of(matches, |found| {
+        (found.tenant.as_str(), found.source.as_str())
+    })?;
+    Ok(found.seq)
 }
 
 /// The dead deliveries of the event `letters` names, as (sequence, plugin).
 fn dead_of_event(queue: &Queue, letters: &EventLetters) -> Result<Vec<(Seq, String)>, StoreError> {
-    let (tenant, source) = (letters.tenant.as_deref(), letters.source.as_deref());
-    let seq = resolve_id(queue, &letters.id, tenant, source)?;
+    let seq = resolve_id(queue, &letters.event)?;
     let dead: Vec<(Seq, String)> = queue
         .dead_of(seq, letters.plugin.as_deref())?
         .into_iter()

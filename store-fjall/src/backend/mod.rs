@@ -22,12 +22,10 @@ use crate::runtime::CommittedState;
 use replay::FjallRequeue;
 use weir_core::store::Admission;
 use weir_core::store::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Revived,
-    StateEntries, StatePage,
+    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
+    StateEntries, StatePage, StoredEvent,
 };
 use weir_core::tasks::Tasks;
-
-pub use dead::resolve_id;
 
 /// The fjall backend of `pipeline`'s queue.
 pub struct Fjall {
@@ -111,6 +109,25 @@ impl Backend for Fjall {
             Ok(released?)
         }
         .boxed()
+    }
+
+    fn event(&self, event: EventRef) -> BoxFuture<'_, Result<StoredEvent, StoreError>> {
+        let queue = &self.pipeline.queue;
+        let read = || {
+            let sequence = dead::resolve_id(queue, &event)?;
+            let stored = queue.event(sequence)?;
+            // Retention took it after the id was looked up.
+            let gone = || StoreError::NotFound(format!("no event with id {:?}", event.id));
+            let event = stored.ok_or_else(gone)?;
+            let deliveries = queue.deliveries_of(sequence)?;
+            Ok(StoredEvent {
+                sequence,
+                event,
+                deliveries,
+            })
+        };
+        let found = read();
+        async move { found }.boxed()
     }
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {

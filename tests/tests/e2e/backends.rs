@@ -1,8 +1,7 @@
 //! What both storage backends promise, checked on each through what a client
 //! sees (ingest answers, metrics, plugin state): the embedded fjall store as
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
-//! requests alternating between them. `GET /v1/events/{id}` has no NATS
-//! form yet, so it is tested on fjall alone elsewhere.
+//! requests alternating between them.
 
 use serde_json::{Value, json};
 
@@ -274,6 +273,47 @@ fn tenant_paused(node: &Weir, tenant: &str) -> bool {
     let tenants = node.get("/v1/tenants").body;
     (tenants["tenants"].as_array().into_iter().flatten())
         .any(|listed| listed["tenant"] == tenant && listed["paused"] == true)
+}
+
+/// `GET /v1/events/{id}` from any node: the event as stored, a delivery
+/// done with its result and one dead with its error; an id two tenants
+/// share is ambiguous until the tenant is named, and an unknown one is 404.
+#[test]
+fn each_backend_shows_an_event_with_its_deliveries_from_any_node() {
+    for backend in BACKENDS {
+        let route = "[[route]]\nname = \"both\"\nmatch = { type = \"suite.*\" }\n\
+                     plugins = [\"test-ack\", \"test-always-fail\"]\n";
+        let weir = Deployment::start(backend, &["test-ack", "test-always-fail"], route);
+        let mut shown = event("shown-1");
+        shown["data"] = json!({"room": 12});
+        let mut twin = event("shown-1");
+        twin["tenant"] = json!("beta");
+        weir.post(0, &[shown, twin]);
+        let dead = r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#;
+        weir.wait_for_metric(dead, 2.0);
+        let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
+        weir.wait_for_metric(processed, 2.0);
+
+        let ambiguous = weir.node(1).get("/v1/events/shown-1");
+        assert_eq!(ambiguous.status, 409, "{backend:?}: {}", ambiguous.text);
+        let answer = weir.node(1).get("/v1/events/shown-1?tenant=default");
+        assert_eq!(answer.status, 200, "{backend:?}: {}", answer.text);
+        let shown = answer.body;
+        assert_eq!(shown["id"], "shown-1", "{backend:?}: {shown}");
+        assert_eq!(shown["tenant"], "default", "{backend:?}: {shown}");
+        assert_eq!(shown["data"], json!({"room": 12}), "{backend:?}: {shown}");
+        assert!(shown["sequence"].as_u64().is_some(), "{backend:?}: {shown}");
+        let ack = crate::support::delivery(&shown, "test-ack");
+        assert_eq!(ack["state"], "done", "{backend:?}: {shown}");
+        assert_eq!(ack["attempts"], 1, "{backend:?}: {shown}");
+        assert_eq!(ack["result"]["outcome"], "ack", "{backend:?}: {shown}");
+        let failed = crate::support::delivery(&shown, "test-always-fail");
+        assert_eq!(failed["state"], "dead", "{backend:?}: {shown}");
+        assert!(failed["error"].is_string(), "{backend:?}: {shown}");
+
+        let unknown = weir.node(0).get("/v1/events/never-sent");
+        assert_eq!(unknown.status, 404, "{backend:?}: {}", unknown.text);
+    }
 }
 
 #[test]

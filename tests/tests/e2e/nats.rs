@@ -172,19 +172,6 @@ fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
     weir.stop();
 }
 
-#[test]
-fn what_only_the_embedded_store_does_is_refused_naming_the_backend() {
-    let cluster = NatsCluster::start();
-    let (_dir, weir) = start_node(&cluster, "node-a");
-    send(&[&weir], 0..PER_REQUEST);
-    let answer = weir.get("/v1/events/rec-0");
-    assert_eq!(answer.status, 501, "{}", answer.text);
-    assert_eq!(answer.body["error"]["code"], "not_on_this_backend");
-    let message = answer.body["error"]["message"].as_str().unwrap_or("");
-    assert!(message.contains("NATS"), "{message}");
-    weir.stop();
-}
-
 /// JetStream refusing a delivery's commit (the `nats-commit` failpoint
 /// stands in for a full batch queue or a leader change) hands the delivery
 /// back at once: it commits on its next attempt within the settle timeout,

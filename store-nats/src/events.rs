@@ -1,0 +1,141 @@
+//! `GET /v1/events/{id}` on NATS: an event is stored on the subject of its
+//! id, so the events with an id are read through a consumer filtered on it.
+//! Each delivery's state is what the cluster can tell: `done` with its
+//! result where its commit record is, `dead` with its error where its
+//! dead letter is, and `ready` otherwise (JetStream does not say whether a
+//! node is running it now, or keep its attempts before the last).
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+
+use super::dead::scan;
+use super::names::DeliveryId;
+use super::{Nats, NatsError};
+use weir_core::route::RouteTable;
+use weir_core::store::{
+    DeliveryRecord, DeliveryResult, DeliveryState, EventRef, StoreError, StoredEvent,
+};
+use weir_event::{Event, codec};
+
+/// Most events with one id a lookup reads before it calls the id ambiguous.
+const MAX_MATCHES: usize = 100;
+
+/// What a failed step of a lookup was doing.
+const LOOKUP: &str = "read an event";
+
+/// A dead delivery of the event looked up.
+struct Dead {
+    plugin: String,
+    attempts: u32,
+    error: Option<String>,
+}
+
+impl Nats {
+    /// The one event `named` names, with a delivery to each plugin `routes`
+    /// send it to and each it died at.
+    pub async fn event(
+        &self,
+        routes: &RouteTable,
+        named: &EventRef,
+    ) -> Result<StoredEvent, StoreError> {
+        let mut found = Vec::new();
+        let subject = self.names.event_subject(&named.id);
+        scan(&self.events, subject, DeliverPolicy::All, LOOKUP, |stored, _| {
+            match codec::decode(&stored.payload) {
+                Ok(event) if named.takes(&event) => found.push((stored.sequence, event)),
+                Ok(_) => {}
+                Err(error) => {
+                    let sequence = stored.sequence;
+                    tracing::error!(%error, sequence, "an event on the stream is unreadable; the lookup skips it");
+                }
+            }
+            found.len() < MAX_MATCHES
+        })
+        .await?;
+        let (sequence, event) = named.one_of(found, |(_, event)| {
+            (event.tenant.as_str(), event.source.as_str())
+        })?;
+        let dead = self.dead_of(&event).await?;
+        let mut plugins: Vec<String> = (routes.targets_for(&event).into_iter())
+            .map(|target| target.plugin)
+            .collect();
+        plugins.extend(dead.iter().map(|dead| dead.plugin.clone()));
+        plugins.sort();
+        plugins.dedup();
+        let mut deliveries = Vec::with_capacity(plugins.len());
+        for plugin in plugins {
+            let id = DeliveryId {
+                plugin: &plugin,
+                event: &event,
+                generation: 0,
+            };
+            let delivery = match self.committed(&id).await? {
+                Some(record) => done(&plugin, &record)?,
+                None => match dead.iter().find(|dead| dead.plugin == plugin) {
+                    Some(dead) => DeliveryRecord {
+                        state: DeliveryState::Dead,
+                        attempts: dead.attempts,
+                        error: dead.error.clone(),
+                        ..DeliveryRecord::ready(&plugin)
+                    },
+                    None => DeliveryRecord::ready(&plugin),
+                },
+            };
+            deliveries.push(delivery);
+        }
+        Ok(StoredEvent {
+            sequence,
+            event,
+            deliveries,
+        })
+    }
+
+    /// The dead letters of `event`, read from the whole dead-letter stream.
+    async fn dead_of(&self, event: &Event) -> Result<Vec<Dead>, NatsError> {
+        let mut dead = Vec::new();
+        let subject = self.names.dead_subjects();
+        scan(
+            &self.dead,
+            subject,
+            DeliverPolicy::All,
+            LOOKUP,
+            |letter, _| {
+                let same = codec::decode(&letter.payload).is_ok_and(|letter| {
+                    (letter.id, letter.tenant, letter.source)
+                        == (event.id.clone(), event.tenant.clone(), event.source.clone())
+                });
+                if let Some(plugin) = letter.header("Weir-Plugin").filter(|_| same) {
+                    dead.push(Dead {
+                        plugin,
+                        attempts: (letter.header("Weir-Attempts"))
+                            .and_then(|attempts| attempts.parse().ok())
+                            .unwrap_or(0),
+                        error: letter.header("Weir-Error"),
+                    });
+                }
+                true
+            },
+        )
+        .await?;
+        Ok(dead)
+    }
+}
+
+/// The delivery to `plugin` whose commit record is `record`.
+fn done(plugin: &str, record: &super::commit::Record) -> Result<DeliveryRecord, NatsError> {
+    let emitted = record
+        .children()?
+        .into_iter()
+        .map(|child| child.id)
+        .collect();
+    Ok(DeliveryRecord {
+        state: DeliveryState::Done,
+        attempts: record.attempt,
+        result: Some(DeliveryResult {
+            outcome: record.outcome.clone(),
+            emitted,
+            state_writes: u32::try_from(record.state_writes).unwrap_or(u32::MAX),
+            committed_at_ms: record.committed_at_ms,
+        }),
+        ..DeliveryRecord::ready(plugin)
+    })
+}
