@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::plugins::Plugins;
 use crate::route::Routes;
+use crate::schedule::Lanes;
 use crate::tenant_pauses::TenantPauses;
 
 /// One node's shared parts.
@@ -26,6 +27,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Deliveries not yet done or dead, per tenant, as admission reads them.
     pub backlog: Arc<Backlog>,
+    /// Every plugin's dispatch lanes, and the tenants' running deliveries.
+    pub lanes: Arc<Lanes>,
     /// The tenants an operator paused.
     pub tenant_pauses: Arc<TenantPauses>,
     /// Cancelled when weir stops, for tasks started while it runs.

@@ -26,7 +26,7 @@ pub struct Pipeline {
     routes: Arc<Routes>,
     /// Each plugin's dispatch lanes (priority × tenant), their cursors into
     /// `ready` and the worker's wake-up.
-    pub lanes: Lanes,
+    pub lanes: Arc<Lanes>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// The loaded plugins; reloads change them.
@@ -58,7 +58,7 @@ impl Pipeline {
         Pipeline {
             routes: Arc::new(Routes::new(config.routes.clone())),
             queue,
-            lanes: Lanes::new(&config),
+            lanes: Arc::new(Lanes::new(&config)),
             tenant_series: TenantSeries::new(config.tenant_series),
             metrics: Arc::new(metrics),
             plugins: Arc::new(plugins),
@@ -181,6 +181,7 @@ impl Pipeline {
             plugins: self.plugins.clone(),
             metrics: self.metrics.clone(),
             backlog: self.backlog.clone(),
+            lanes: self.lanes.clone(),
             tenant_pauses: self.tenant_pauses.clone(),
             stop: self.stop.clone(),
         }

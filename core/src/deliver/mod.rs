@@ -12,6 +12,7 @@ mod ending;
 mod ending_tests;
 mod engine;
 mod gate;
+mod serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use children::children_of;
 pub use ending::{Ending, Failed, Tally, retry_or_dead};
 pub use engine::{Engine, deliver};
 pub use gate::{Closed, Gate};
+pub use serve::{Source, serve_plugin};
 
 use crate::event::Event;
 use crate::runtime::CommittedState;

@@ -18,6 +18,8 @@ use crate::store::{Lane, Seq};
 pub trait LeasedAt {
     /// The sequence number of its event.
     fn seq(&self) -> Seq;
+    /// The lane it waited in.
+    fn lane(&self) -> &Lane;
 }
 
 /// One plugin's lanes.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use crate::dispatch::serve_plugin;
+use crate::dispatch::FjallDeliveries;
 use crate::event::Event;
 use crate::group_commit::GroupCommitter;
 use crate::pipeline::Pipeline;
@@ -25,6 +25,7 @@ use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
     StateEntries, StatePage, StoredEvent,
 };
+use weir_core::deliver::serve_plugin;
 use weir_core::tasks::Tasks;
 
 /// The fjall backend of `pipeline`'s queue.
@@ -56,12 +57,13 @@ impl Backend for Fjall {
 
     fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>) {
         let name = plugin.name.clone();
-        tasks.background.spawn(serve_plugin(
-            self.pipeline.clone(),
-            plugin,
-            tasks.stop.clone(),
-            tasks.deliveries.clone(),
-        ));
+        let store = Arc::new(FjallDeliveries {
+            pipeline: self.pipeline.clone(),
+        });
+        let shared = self.pipeline.shared();
+        tasks
+            .background
+            .spawn(serve_plugin(shared, store, plugin, tasks.clone()));
         // Whatever waits for the plugin from an earlier run.
         match self.pipeline.queue.ready_lanes(&name) {
             Ok(found) => self.pipeline.lanes.discovered(&name, found),

@@ -1,16 +1,18 @@
-//! The embedded store's side of the delivery engine (`weir_core::deliver`):
-//! a delivery leased from the fjall queue, and how its endings, deferrals and
+//! The embedded store's side of the delivery engine and its lease loop
+//! (`weir_core::deliver`): a delivery leased from the fjall queue, how it is
+//! held while its tenant is paused, and how its endings, deferrals and
 //! skips are written there.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_core::deliver::{Deliveries, Ending, Finished, Leased};
+use weir_core::deliver::{Deliveries, Ending, Finished, Leased, Source};
 
+use super::hold;
 use crate::commit;
 use crate::event::{Event, now_ms};
 use crate::pipeline::Pipeline;
-use crate::queue::{self, Attempt, QueueError, StoreError};
+use crate::queue::{self, Attempt, Lane, QueueError, Seq, StoreError};
 use crate::runtime::CommittedState;
 
 /// A delivery leased from the queue, with its event.
@@ -104,5 +106,39 @@ impl Deliveries for FjallDeliveries {
         ending: Ending,
     ) -> Result<Finished<FjallLeased>, StoreError> {
         commit::store(&self.pipeline, leased, ending).map_err(|e| self.failed(e))
+    }
+}
+
+impl Source for FjallDeliveries {
+    type Ticket = queue::Leased;
+
+    fn lease(
+        &self,
+        plugin: &str,
+        lane: &Lane,
+        from: Seq,
+        lease_ms: u64,
+    ) -> Result<Option<queue::Leased>, StoreError> {
+        let queue = &self.pipeline.queue;
+        (queue.lease_next(plugin, lane, from, lease_ms)).map_err(|e| self.failed(e))
+    }
+
+    async fn open(&self, leased: queue::Leased) -> Result<FjallLeased, StoreError> {
+        let seq = leased.seq;
+        let read = self.pipeline.queue.event(seq).map_err(|e| self.failed(e))?;
+        let event = read
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} has no event")))?;
+        Ok(FjallLeased { leased, event })
+    }
+
+    async fn hold_if_paused(&self, leased: FjallLeased) -> Result<Option<FjallLeased>, StoreError> {
+        let FjallLeased { leased, event } = leased;
+        let held = hold::hold_if_paused(&self.pipeline, leased, &event);
+        let leased = held.map_err(|e| self.failed(e))?;
+        Ok(leased.map(|leased| FjallLeased { leased, event }))
+    }
+
+    fn failed(&self, error: &StoreError) {
+        self.pipeline.store_failed(error);
     }
 }

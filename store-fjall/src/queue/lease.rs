@@ -22,6 +22,10 @@ impl weir_core::schedule::LeasedAt for Leased {
     fn seq(&self) -> Seq {
         self.seq
     }
+
+    fn lane(&self) -> &Lane {
+        &self.lane
+    }
 }
 
 impl Queue {

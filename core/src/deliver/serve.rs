@@ -1,0 +1,185 @@
+//! The lease loop, one per plugin, whichever store holds its deliveries: it
+//! leases only while the plugin has a free instance slot under its adaptive
+//! limit (and is not paused), from the lane whose turn it is
+//! (`schedule::Lanes`: priorities by weight, tenants in turn, each tenant
+//! within its `max_in_flight`), so a slow plugin slows its own lane and
+//! nothing else; each delivery runs through the engine ([`deliver`]) as a
+//! task of its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+
+use super::{Deliveries, Engine, Leased, deliver};
+use crate::Shared;
+use crate::metrics::plugin as plugin_label;
+use crate::plugins::Plugin;
+use crate::route::RouteTable;
+use crate::runtime::Version;
+use crate::schedule::{LeasedAt, lease_ms};
+use crate::store::{Lane, Seq, StoreError};
+use crate::tasks::Tasks;
+use crate::trace_context;
+
+/// How long the loop waits after the store failed to lease before it tries again.
+const LEASE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the lease loop asks of a store, besides what the engine does.
+pub trait Source: Deliveries + 'static {
+    /// A delivery leased from a lane, before what it takes to run it is read.
+    type Ticket: LeasedAt + Send + 'static;
+
+    /// Leases the next ready delivery of `plugin` in `lane`, looking from
+    /// `from` on, for `lease_ms`. It runs under the plugin's lanes lock, so
+    /// it takes the delivery and reads nothing else.
+    fn lease(
+        &self,
+        plugin: &str,
+        lane: &Lane,
+        from: Seq,
+        lease_ms: u64,
+    ) -> Result<Option<Self::Ticket>, StoreError>;
+
+    /// Reads what `ticket` needs to run: its event.
+    fn open(
+        &self,
+        ticket: Self::Ticket,
+    ) -> impl Future<Output = Result<Self::Leased, StoreError>> + Send;
+
+    /// Sets `leased` aside while an operator has its tenant paused, until
+    /// the tenant is resumed (`None`); gives it back to run otherwise.
+    fn hold_if_paused(
+        &self,
+        leased: Self::Leased,
+    ) -> impl Future<Output = Result<Option<Self::Leased>, StoreError>> + Send;
+
+    /// Notes that a delivery met `error`, the store's or the engine's (a
+    /// store whose writes fail may stop weir for a restart).
+    fn failed(&self, error: &StoreError);
+}
+
+/// Leases and runs `plugin`'s deliveries from `store` until `tasks.stop` is
+/// cancelled; each runs on `tasks.deliveries`, so shutdown can wait for the
+/// ones in flight.
+pub async fn serve_plugin<S: Source>(
+    shared: Shared,
+    store: Arc<S>,
+    plugin: Arc<Plugin>,
+    tasks: Tasks,
+) {
+    let stop = &tasks.stop;
+    let lanes = shared.lanes.of(&plugin.name);
+    let mut gate = plugin.gate.subscribe();
+    loop {
+        let Some(permit) = plugin.free_slot(&mut gate, stop).await else {
+            return;
+        };
+        // Slots in use, this one included, against the adaptive limit.
+        let busy = plugin.instances as usize - plugin.slots.available_permits();
+        if busy > plugin.concurrency.current() as usize {
+            drop(permit);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = plugin.slot_freed.notified() => {}
+            }
+            continue;
+        }
+        // The version is chosen at lease time: the delivery runs on it to the end.
+        let version = plugin.current();
+        // So is the routing table: the lease is sized by the deadline its
+        // route sets, which a reload must not change under it.
+        let routes = shared.routes.current();
+        let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits);
+        let leased = lanes.lease_with(&shared.lanes.tenants, |lane, from| {
+            store.lease(&plugin.name, lane, from, lease_ms)
+        });
+        match leased {
+            Ok(Some(ticket)) => {
+                let run = Run {
+                    shared: shared.clone(),
+                    store: store.clone(),
+                    plugin: plugin.clone(),
+                    version,
+                    routes,
+                };
+                let plugin = plugin.clone();
+                tasks.deliveries.spawn(async move {
+                    run.run(ticket).await;
+                    // Only once the permit is back is the slot free: a worker
+                    // woken before would count it busy, wait again under the
+                    // adaptive limit, and miss this one notification.
+                    drop(permit);
+                    plugin.slot_freed.notify_one();
+                });
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = lanes.woken() => {}
+                }
+            }
+            Err(error) => {
+                drop(permit);
+                tracing::error!(plugin = %plugin.name, %error, "cannot lease deliveries");
+                store.failed(&error);
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(LEASE_ERROR_PAUSE) => {}
+                }
+            }
+        }
+    }
+}
+
+/// One leased delivery, with what it runs on.
+struct Run<S> {
+    shared: Shared,
+    store: Arc<S>,
+    plugin: Arc<Plugin>,
+    version: Arc<Version>,
+    routes: Arc<RouteTable>,
+}
+
+impl<S: Source> Run<S> {
+    /// Runs `ticket` to its ending (or holds it), then frees its tenant's slot.
+    async fn run(self, ticket: S::Ticket) {
+        let (shared, plugin) = (&self.shared, &self.plugin);
+        let busy = (shared.metrics.instances_busy)
+            .get_or_create(&plugin_label(&plugin.name))
+            .clone();
+        busy.inc();
+        let tenant = ticket.lane().tenant.clone();
+        let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %self.version.id, seq = ticket.seq(), %tenant, event_id = tracing::field::Empty);
+        let handled = match self.store.open(ticket).await {
+            Ok(leased) => {
+                span.record("event_id", leased.event().id.as_str());
+                // Before the span starts: its parent is the trace that brought the event.
+                trace_context::adopt_from_event(&span, leased.event());
+                self.handle(leased).instrument(span.clone()).await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = handled {
+            let _entered = span.enter();
+            tracing::error!(%error, "cannot finish delivery; the store hands it out again");
+            self.store.failed(&error);
+        }
+        shared.lanes.finished(&tenant);
+        busy.dec();
+    }
+
+    /// Holds the delivery if its tenant is paused; runs it through the engine otherwise.
+    async fn handle(&self, leased: S::Leased) -> Result<(), StoreError> {
+        let Some(leased) = self.store.hold_if_paused(leased).await? else {
+            return Ok(());
+        };
+        let engine = Engine {
+            metrics: &self.shared.metrics,
+            max_hops: self.shared.config.dispatch.max_hops,
+        };
+        let (plugin, version) = (&self.plugin, &self.version);
+        deliver(&engine, &*self.store, plugin, version, &self.routes, leased).await
+    }
+}
