@@ -67,8 +67,7 @@ impl Backend for NatsBackend {
             self.shared.clone(),
             self.nats.clone(),
             plugin,
-            tasks.stop.clone(),
-            tasks.deliveries.clone(),
+            tasks.clone(),
         ));
     }
 

@@ -24,6 +24,7 @@ mod pauses;
 mod pulled;
 mod replay;
 mod state;
+mod window;
 mod worker;
 
 use std::time::Duration;

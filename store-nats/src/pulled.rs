@@ -20,7 +20,8 @@ use super::NatsError;
 use super::commit::{Committed, Record};
 use super::names::DeliveryId;
 use super::worker::Puller;
-use weir_core::store::{Attempt, StoreError};
+use weir_core::schedule::LeasedAt;
+use weir_core::store::{Attempt, Lane, Seq, StoreError};
 use weir_event::Event;
 use weir_runtime::CommittedState;
 
@@ -34,6 +35,8 @@ pub(super) struct Pulled {
     pub(super) message: Message,
     pub(super) event: Event,
     pub(super) plugin: Arc<str>,
+    /// The lane it waits in on this node.
+    pub(super) lane: Lane,
     pub(super) generation: u32,
     /// Its position in the deliveries stream.
     pub(super) sequence: u64,
@@ -65,6 +68,16 @@ impl Pulled {
             .ack_with(AckKind::Nak(Some(delay)))
             .await
             .map_err(|e| NatsError::request("nak", e))
+    }
+}
+
+impl LeasedAt for Pulled {
+    fn seq(&self) -> Seq {
+        self.sequence
+    }
+
+    fn lane(&self) -> &Lane {
+        &self.lane
     }
 }
 

@@ -3,9 +3,10 @@
 //! key, and one per key partition that hands out one delivery at a time, so
 //! a key's deliveries run in the order published, whichever node runs them.
 //! A consumer's ack wait is the lease: a delivery its node does not finish in
-//! time (the node stopped, say) is handed to another node. Each pulled
-//! delivery runs through the delivery engine (`weir_core::deliver`;
-//! `pulled.rs` is this store's side of it).
+//! time (the node stopped, say) is handed to another node. What a node pulls
+//! waits in its window (`window.rs`), from which weir-core's lease loop
+//! (`weir_core::deliver::serve_plugin`) takes it by the lanes' turns, and
+//! runs it through the delivery engine (`pulled.rs` is this store's side).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,24 +15,21 @@ use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::TryStreamExt;
 use futures_util::future::join_all;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
-use weir_core::deliver::{Engine, deliver};
-use weir_core::trace_context;
+use weir_core::deliver::Source;
 
 use super::ingest::GENERATION_HEADER;
 use super::names::{self, Names};
 use super::pulled::Pulled;
+use super::window::Window;
 use super::{Nats, NatsError};
 use weir_core::Shared;
-use weir_core::metrics::plugin as plugin_label;
 use weir_core::plugins::Plugin;
 use weir_core::schedule::lease_ms;
+use weir_core::store::{Lane, Seq, StoreError};
+use weir_core::tasks::Tasks;
 use weir_event::codec;
-use weir_runtime::Version;
 
 /// How long one pull waits for a delivery before asking again.
 const POLL: Duration = Duration::from_secs(1);
@@ -39,26 +37,22 @@ const POLL: Duration = Duration::from_secs(1);
 /// How long a worker waits after JetStream refused a pull or a consumer.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// What every pull loop of one plugin shares.
+/// What the pull loops and the lease loop of one plugin share.
 pub(super) struct Puller {
     pub(super) shared: Shared,
     pub(super) nats: Arc<Nats>,
     plugin: Arc<Plugin>,
+    /// The deliveries pulled and not yet leased.
+    window: Window<Pulled>,
     stop: CancellationToken,
-    deliveries: TaskTracker,
     /// The consumers' ack wait: how long a pulled delivery is this node's.
     pub(super) ack_wait: Duration,
 }
 
-/// Pulls and runs `plugin`'s deliveries until `stop` is cancelled; each runs
-/// as a task on `deliveries`, so shutdown can wait for the ones in flight.
-pub async fn serve_plugin(
-    shared: Shared,
-    nats: Arc<Nats>,
-    plugin: Arc<Plugin>,
-    stop: CancellationToken,
-    deliveries: TaskTracker,
-) {
+/// Pulls and runs `plugin`'s deliveries until `tasks.stop` is cancelled;
+/// each runs as a task on `tasks.deliveries`, so shutdown can wait for the
+/// ones in flight. What was pulled and not started is handed back then.
+pub async fn serve_plugin(shared: Shared, nats: Arc<Nats>, plugin: Arc<Plugin>, tasks: Tasks) {
     // The lease of the fjall backend, sized for the longest deadline.
     let ack_wait = Duration::from_millis(lease_ms(
         &shared.config,
@@ -67,19 +61,22 @@ pub async fn serve_plugin(
         &plugin.current().limits,
     ));
     let puller = Arc::new(Puller {
-        shared,
+        shared: shared.clone(),
         nats,
-        plugin,
-        stop,
-        deliveries,
+        window: Window::new(plugin.instances),
+        plugin: plugin.clone(),
+        stop: tasks.stop.clone(),
         ack_wait,
     });
+    let leasing = weir_core::deliver::serve_plugin(shared, puller.clone(), plugin, tasks);
     let partitions = std::iter::once(None).chain((0..names::PARTITIONS).map(Some));
-    join_all(partitions.map(|partition| puller.clone().pull_loop(partition))).await;
+    let pulling = join_all(partitions.map(|partition| puller.clone().pull_loop(partition)));
+    tokio::join!(leasing, pulling, puller.keep_waiting());
+    puller.hand_back().await;
 }
 
 impl Puller {
-    /// Pulls from one consumer: a delivery, then a free slot for it.
+    /// Pulls from one consumer into the window while it has room.
     async fn pull_loop(self: Arc<Self>, partition: Option<u32>) {
         let Some(consumer) = self.consumer(partition).await else {
             return;
@@ -91,12 +88,14 @@ impl Puller {
                 _ = self.stop.cancelled() => return,
                 opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
             }
-            // As many as there are free slots, one at the least: JetStream
-            // starts their ack waits at once.
-            let wanted = self.plugin.slots.available_permits().max(1);
+            // As many as the window has room for: JetStream starts their
+            // ack waits at once.
+            let Some(room) = self.window.room(&self.stop).await else {
+                return;
+            };
             let pulled = tokio::select! {
                 _ = self.stop.cancelled() => return,
-                pulled = pull(&consumer, wanted) => pulled,
+                pulled = pull(&consumer, room) => pulled,
             };
             let mut batch = match pulled {
                 Ok(batch) => batch,
@@ -110,28 +109,84 @@ impl Puller {
                     _ = self.stop.cancelled() => return,
                     next = batch.try_next() => next,
                 };
-                let message = match next {
-                    Ok(Some(message)) => message,
+                match next {
+                    Ok(Some(message)) => self.take_in(message, partition.is_some()).await,
                     Ok(None) => break,
                     Err(error) => {
                         self.pull_failed(NatsError::request("pull", error)).await;
                         break;
                     }
-                };
-                let Some(permit) = self.slot_for(&message, &mut gate).await else {
-                    // Stopping: hand the delivery back at once rather than after its ack wait.
-                    let _ = message.ack_with(AckKind::Nak(None)).await;
-                    return;
-                };
-                let task = run_delivery(self.clone(), message, partition.is_some());
-                self.deliveries.spawn(async move {
-                    task.await;
-                    drop(permit);
-                });
+                }
             }
         }
     }
 
+    /// Puts a pulled delivery in the window and wakes its lane; an
+    /// unreadable one is dropped.
+    async fn take_in(&self, message: Message, ordered: bool) {
+        let (sequence, attempt) = message.info().map_or((0, 1), |info| {
+            let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
+            (info.stream_sequence, delivered)
+        });
+        let event = match codec::decode(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                let plugin = &self.plugin.name;
+                tracing::error!(%plugin, %error, sequence, "a delivery on the stream is unreadable; it is dropped");
+                if let Err(error) = message.ack_with(AckKind::Term).await {
+                    tracing::error!(%plugin, %error, "cannot drop the unreadable delivery");
+                }
+                return;
+            }
+        };
+        let lane = Lane::of(&event);
+        self.window.push(
+            lane.clone(),
+            Pulled {
+                generation: generation(&message),
+                message,
+                event,
+                plugin: self.plugin.name.clone(),
+                lane: lane.clone(),
+                sequence,
+                attempt,
+                ordered,
+            },
+        );
+        self.shared.lanes.wake(&self.plugin.name, &lane, sequence);
+    }
+
+    /// Extends the ack wait of the deliveries in the window until weir
+    /// stops; hands them back at once if the plugin's file is removed here
+    /// (a pause is the whole cluster's: they wait for the resume).
+    async fn keep_waiting(&self) {
+        let mut gate = self.plugin.gate.subscribe();
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                changed = gate.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(self.ack_wait / 2) => {}
+            }
+            if gate.borrow_and_update().removed {
+                self.hand_back().await;
+                continue;
+            }
+            for message in self.window.each(|pulled| pulled.message.clone()) {
+                if let Err(error) = message.ack_with(AckKind::Progress).await {
+                    tracing::warn!(plugin = %self.plugin.name, %error, "cannot extend a waiting delivery's ack wait");
+                }
+            }
+        }
+    }
+
+    /// Hands every delivery in the window back to JetStream, for any node.
+    async fn hand_back(&self) {
+        for pulled in self.window.drain() {
+            if let Err(error) = pulled.message.ack_with(AckKind::Nak(None)).await {
+                tracing::warn!(plugin = %self.plugin.name, %error, "cannot hand back a delivery; JetStream does after its ack wait");
+            }
+        }
+    }
     /// Logs a refused pull and pauses before the next (unless weir stops).
     async fn pull_failed(&self, error: NatsError) {
         tracing::error!(plugin = %self.plugin.name, %error, "cannot pull deliveries");
@@ -171,27 +226,6 @@ impl Puller {
             }
         }
     }
-
-    /// Waits for a free instance slot for `message`, telling JetStream the
-    /// delivery is still in hand meanwhile; `None` once weir stops.
-    async fn slot_for(
-        &self,
-        message: &Message,
-        gate: &mut tokio::sync::watch::Receiver<weir_core::plugins::Gate>,
-    ) -> Option<OwnedSemaphorePermit> {
-        let free_slot = self.plugin.free_slot(gate, &self.stop);
-        tokio::pin!(free_slot);
-        loop {
-            tokio::select! {
-                permit = &mut free_slot => return permit,
-                _ = tokio::time::sleep(self.ack_wait / 2) => {
-                    if let Err(error) = message.ack_with(AckKind::Progress).await {
-                        tracing::warn!(plugin = %self.plugin.name, %error, "cannot extend a waiting delivery's ack wait");
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Asks for up to `count` deliveries; the batch ends with them, or after [`POLL`].
@@ -205,74 +239,37 @@ async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, Nats
         .map_err(|e| NatsError::request("pull", e))
 }
 
-async fn run_delivery(puller: Arc<Puller>, message: Message, ordered: bool) {
-    let plugin = &puller.plugin;
-    let shared = &puller.shared;
-    let busy = shared
-        .metrics
-        .instances_busy
-        .get_or_create(&plugin_label(&plugin.name))
-        .clone();
-    busy.inc();
-    let (sequence, attempt) = message.info().map_or((0, 1), |info| {
-        let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
-        (info.stream_sequence, delivered)
-    });
-    let version = plugin.current();
-    let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %version.id, attempt, event_id = tracing::field::Empty);
-    match codec::decode(&message.payload) {
-        Ok(event) => {
-            span.record("event_id", event.id.as_str());
-            trace_context::adopt_from_event(&span, &event);
-            let pulled = Pulled {
-                generation: generation(&message),
-                message,
-                event,
-                plugin: plugin.name.clone(),
-                sequence,
-                attempt,
-                ordered,
-            };
-            hold_or_deliver(&puller, pulled, &version)
-                .instrument(span)
-                .await;
-        }
-        Err(error) => {
-            let _entered = span.enter();
-            tracing::error!(%error, "a delivery on the stream is unreadable; it is dropped");
-            if let Err(error) = message.ack_with(AckKind::Term).await {
-                tracing::error!(%error, "cannot drop the unreadable delivery");
-            }
-        }
-    }
-    busy.dec();
-    plugin.slot_freed.notify_one();
-}
+/// The lease loop's side: a lease takes the first delivery of the lane in
+/// the window (the ack wait is the lease).
+impl Source for Puller {
+    type Ticket = Pulled;
 
-/// Holds `pulled` if its tenant is paused; runs it through the engine otherwise.
-async fn hold_or_deliver(puller: &Puller, pulled: Pulled, version: &Version) {
-    let (plugin, shared) = (&puller.plugin, &puller.shared);
-    match (puller.nats)
-        .hold_if_paused(&shared.tenant_pauses, &pulled)
-        .await
-    {
-        Ok(true) => {
-            let tenant = &pulled.event.tenant;
-            return tracing::info!(%tenant, "tenant paused: delivery held");
-        }
-        Ok(false) => {}
-        Err(error) => {
-            return tracing::error!(%error, "cannot hold a paused tenant's delivery; JetStream hands it out again after its ack wait");
-        }
+    fn lease(
+        &self,
+        _plugin: &str,
+        lane: &Lane,
+        _from: Seq,
+        _lease_ms: u64,
+    ) -> Result<Option<Pulled>, StoreError> {
+        Ok(self.window.take(lane))
     }
-    let engine = Engine {
-        metrics: &shared.metrics,
-        max_hops: shared.config.dispatch.max_hops,
-    };
-    let routes = shared.routes.current();
-    if let Err(error) = deliver(&engine, puller, plugin, version, &routes, pulled).await {
-        tracing::error!(%error, "cannot finish delivery; JetStream hands it out again (within a second if its commit was refused, else after its ack wait)");
+
+    async fn open(&self, pulled: Pulled) -> Result<Pulled, StoreError> {
+        Ok(pulled)
     }
+
+    async fn hold_if_paused(&self, pulled: Pulled) -> Result<Option<Pulled>, StoreError> {
+        let pauses = &self.shared.tenant_pauses;
+        if !self.nats.hold_if_paused(pauses, &pulled).await? {
+            return Ok(Some(pulled));
+        }
+        tracing::info!(tenant = %pulled.event.tenant, "tenant paused: delivery held");
+        Ok(None)
+    }
+
+    // The cluster failing stops nothing here: JetStream hands the delivery
+    // out again, and `/readyz` reports a lost connection.
+    fn failed(&self, _error: &StoreError) {}
 }
 
 /// The generation of a pulled delivery: 0 unless a replay published it.

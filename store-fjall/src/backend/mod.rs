@@ -20,12 +20,12 @@ use crate::queue::{
 };
 use crate::runtime::CommittedState;
 use replay::FjallRequeue;
+use weir_core::deliver::serve_plugin;
 use weir_core::store::Admission;
 use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
     StateEntries, StatePage, StoredEvent,
 };
-use weir_core::deliver::serve_plugin;
 use weir_core::tasks::Tasks;
 
 /// The fjall backend of `pipeline`'s queue.

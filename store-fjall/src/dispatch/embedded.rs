@@ -126,8 +126,8 @@ impl Source for FjallDeliveries {
     async fn open(&self, leased: queue::Leased) -> Result<FjallLeased, StoreError> {
         let seq = leased.seq;
         let read = self.pipeline.queue.event(seq).map_err(|e| self.failed(e))?;
-        let event = read
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} has no event")))?;
+        let event =
+            read.ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} has no event")))?;
         Ok(FjallLeased { leased, event })
     }
 

@@ -236,3 +236,42 @@ fn more_replicas_than_servers_stops_start_up_naming_the_stream() {
     );
     assert_start_up_fails(&config, "cannot set up JetStream weir_deliveries");
 }
+
+/// A plugin whose file is removed on one node hands the deliveries that
+/// node pulled and had not started back at once, rather than keeping them
+/// (and their partitions) for as long as it runs: the other node runs
+/// every one.
+#[test]
+fn a_plugin_removed_on_one_node_hands_its_waiting_deliveries_to_the_other() {
+    let cluster = NatsCluster::start();
+    let start = |node: &str| {
+        let config = format!(
+            "{storage}[reload]\ndebounce_ms = 50\n[plugins.test-slow]\ninstances = 1\n\
+             [[route]]\nname = \"slow\"\nmatch = {{ type = \"slow\" }}\nplugins = [\"test-slow\"]\n",
+            storage = storage_section(&cluster, node),
+        );
+        let workspace = Workspace::new(&["test-slow"], &config);
+        let weir = workspace.start();
+        (weir, workspace)
+    };
+    let (a, a_dir) = start("node-a");
+    let (b, _b_dir) = start("node-b");
+    let events: Vec<Value> = (0..12)
+        .map(|n| json!({"id": format!("slow-{n}"), "source": "tests", "type": "slow", "data": {"sleep_ms": 300}}))
+        .collect();
+    let answer = a.post_json("/v1/events", &Value::Array(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let busy = r#"weir_instances_busy{plugin="test-slow"}"#;
+    a.wait_for("node a to run a delivery", |a| {
+        (a.metric(busy) == 1.0).then_some(())
+    });
+
+    std::fs::remove_file(a_dir.path().join("plugins/test-slow.wasm")).expect("remove");
+    let processed = r#"weir_deliveries_processed_total{plugin="test-slow"}"#;
+    a.wait_for("every delivery to run on either node", |a| {
+        (a.metric(processed) + b.metric(processed) == 12.0).then_some(())
+    });
+    assert!(b.metric(processed) >= 1.0, "node b ran none");
+    b.stop();
+    a.stop();
+}
