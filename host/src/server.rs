@@ -116,13 +116,13 @@ pub async fn run(
     log_start(&pipeline, address);
     let history = Arc::<crate::dashboard::History>::default();
     background.spawn(crate::dashboard::sample(
-        pipeline.clone(),
+        pipeline.shared(),
         history.clone(),
         stop.clone(),
     ));
     let state = AppState {
         history,
-        pipeline: pipeline.clone(),
+        shared: pipeline.shared(),
         backend,
         replays: Arc::default(),
         admission: Arc::default(),

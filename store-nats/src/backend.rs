@@ -13,9 +13,9 @@ use weir_core::plugins::Plugin;
 use weir_core::store::Admission;
 use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
-    StateEntries, StatePage, StoredEvent,
+    StateEntries, StatePage, StoredEvent, Unready,
 };
-use weir_core::store::{DeadFilter, RequestKey, StoreError};
+use weir_core::store::{DeadFilter, RequestKey, RequestRecord, StoreError};
 use weir_core::tasks::Tasks;
 use weir_event::Event;
 use weir_runtime::CommittedState;
@@ -175,10 +175,20 @@ impl Backend for NatsBackend {
         Some(self.nats.node())
     }
 
-    fn unready(&self) -> Option<&'static str> {
+    fn unready(&self) -> Option<Unready> {
         // The client reconnects by itself; meanwhile a load balancer should
         // send requests to another node.
-        (!self.nats.connected()).then_some("nats_disconnected")
+        (!self.nats.connected()).then_some(Unready::Disconnected)
+    }
+
+    fn request_record(
+        &self,
+        _scope: &str,
+        _key: &str,
+    ) -> BoxFuture<'_, Result<Option<RequestRecord>, StoreError>> {
+        // Keys are held while their request runs (`KeysInFlight`), not
+        // recorded: the duplicate window answers a resend.
+        async { Ok(None) }.boxed()
     }
 }
 

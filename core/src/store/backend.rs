@@ -9,8 +9,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::{
-    Admission, DeadFilter, DeadLetter, EventRef, ReplaySpec, RequestKey, Seq, StoreError,
-    StoredEvent,
+    Admission, DeadFilter, DeadLetter, EventRef, ReplaySpec, RequestKey, RequestRecord, Seq,
+    StoreError, StoredEvent,
 };
 use crate::event::Event;
 use crate::plugins::Plugin;
@@ -108,9 +108,39 @@ pub trait Backend: Send + Sync {
     /// This node's name, where several nodes share the backend.
     fn node(&self) -> Option<&str>;
 
-    /// Why this node cannot store events now though its own disk is fine
-    /// (the `/readyz` status), if it cannot.
-    fn unready(&self) -> Option<&'static str>;
+    /// Why this node cannot store events now, if it cannot.
+    fn unready(&self) -> Option<Unready>;
+
+    /// The answer recorded for a request with the idempotency key `key` in
+    /// `scope`, where the store records answers (none where it does not).
+    fn request_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> BoxFuture<'_, Result<Option<RequestRecord>, StoreError>>;
+}
+
+/// Why a node's store takes no writes now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unready {
+    /// The disk filled up: weir stops for a restart with room.
+    DiskFull,
+    /// A write failed: weir stops for a restart on storage it can trust.
+    StorageFailed,
+    /// The cluster the store lives in is out of reach; the client reconnects
+    /// by itself.
+    Disconnected,
+}
+
+impl Unready {
+    /// How `/readyz` names it.
+    pub fn status(self) -> &'static str {
+        match self {
+            Unready::DiskFull => "disk_full",
+            Unready::StorageFailed => "storage_failed",
+            Unready::Disconnected => "nats_disconnected",
+        }
+    }
 }
 
 /// Which dead letters to list: the matches of `filter`, oldest first, from

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use backend::{
     Backend, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Requeue, Requeued, Reruns,
-    Revived, StateEntries, StatePage,
+    Revived, StateEntries, StatePage, Unready,
 };
 pub use dead_filter::DeadFilter;
 pub use dead_letter::DeadLetter;
@@ -26,7 +26,7 @@ pub use error::StoreError;
 pub use event_ref::{EventRef, StoredEvent};
 pub use lane::Lane;
 pub use replay_spec::ReplaySpec;
-pub use request_key::RequestKey;
+pub use request_key::{RequestKey, RequestRecord};
 
 /// An event's position in the log, assigned at commit.
 pub type Seq = u64;

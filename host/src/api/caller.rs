@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Caller, ApiError> {
-        let auth = &app.pipeline.config.auth;
+        let auth = &app.shared.config.auth;
         if !auth.enabled {
             return Ok(Caller::Anyone);
         }

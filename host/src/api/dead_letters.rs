@@ -287,7 +287,7 @@ impl OneEventQuery {
 
 /// Counts a replayed dead delivery of each of `plugins`.
 fn count_replayed(app: &AppState, plugins: &[String]) {
-    let replayed = &app.pipeline.metrics.dead_letters_replayed;
+    let replayed = &app.shared.metrics.dead_letters_replayed;
     for plugin in plugins {
         replayed.get_or_create(&plugin_label(plugin)).inc();
     }

@@ -63,13 +63,9 @@ impl Health {
     security(()),
 )]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Health>) {
-    let unready = if app.pipeline.disk_full() {
-        Health::status("disk_full")
-    } else if !app.pipeline.storage_ok() {
-        Health::status("storage_failed")
-    } else if let Some(status) = app.backend.unready() {
-        Health::status(status)
-    } else if let Waiting::For(loading) = app.startup_plugins.waiting(&app.pipeline.plugins) {
+    let unready = if let Some(unready) = app.backend.unready() {
+        Health::status(unready.status())
+    } else if let Waiting::For(loading) = app.startup_plugins.waiting(&app.shared.plugins) {
         Health {
             status: "plugins_loading",
             loading: Some(loading),
@@ -103,7 +99,7 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require_admin()?;
-    let openmetrics = app.pipeline.metrics.encode();
+    let openmetrics = app.shared.metrics.encode();
     let asked_for_openmetrics = headers
         .get_all(header::ACCEPT)
         .iter()

@@ -45,7 +45,7 @@ pub async fn observe(State(app): State<AppState>, request: Request, next: Next) 
         method,
         status: response.status().as_u16(),
     };
-    app.pipeline
+    app.shared
         .metrics
         .http_request_duration
         .get_or_create(&labels)

@@ -40,13 +40,14 @@ use crate::backend::Backend;
 use crate::dispatch::Replays;
 use crate::event::rfc3339;
 use crate::ingest::{Admission, KeysInFlight};
-use crate::pipeline::Pipeline;
+use weir_core::Shared;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The shared pipeline.
-    pub pipeline: Arc<Pipeline>,
+    /// The node's shared parts: config, routes, plugins, metrics, backlog,
+    /// lanes, tenant pauses and the stop token.
+    pub shared: Shared,
     /// Where ingest sends events to be made durable.
     pub backend: Arc<dyn Backend>,
     /// Replay jobs started through the API.
@@ -65,7 +66,7 @@ pub struct AppState {
 
 /// The whole API, and its OpenAPI document at `/v1/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.pipeline.config.ingest.max_body_bytes;
+    let body_limit = state.shared.config.ingest.max_body_bytes;
     // Ingest and the health checks: called by senders and probes, under
     // whatever name a proxy or tunnel gives weir.
     let open = OpenApiRouter::new()
@@ -97,10 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(guard)
         .merge(open)
         .split_for_parts();
-    let document = Json(openapi::finish(
-        document,
-        state.pipeline.config.auth.enabled,
-    ));
+    let document = Json(openapi::finish(document, state.shared.config.auth.enabled));
     router
         .route("/v1/openapi.json", get(move || async move { document }))
         .fallback(not_found)

@@ -33,11 +33,11 @@ pub async fn guard(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if !app.pipeline.config.auth.enabled {
+    if !app.shared.config.auth.enabled {
         check_host(
             request.headers(),
             request.uri(),
-            app.pipeline.config.listen.ip(),
+            app.shared.config.listen.ip(),
         )?;
         if request.method() == Method::POST {
             check_post_media_type(request.headers())?;

@@ -29,7 +29,7 @@ pub async fn list_plugins(
     caller: Caller,
 ) -> Result<Json<PluginListing>, ApiError> {
     caller.require_admin()?;
-    let registry = &app.pipeline.plugins;
+    let registry = &app.shared.plugins;
     let mut rejections = registry.rejections();
     let mut compiling = registry.being_compiled();
     let loading_since = |compiling: &mut BTreeMap<String, u64>, name: &str| {
@@ -39,13 +39,13 @@ pub async fn list_plugins(
         .all()
         .iter()
         .map(|plugin| {
-            let mut shown = PluginView::serving(plugin, &app.pipeline.metrics);
+            let mut shown = PluginView::serving(plugin, &app.shared.metrics);
             shown.rejected = rejections.remove(&*plugin.name).map(RejectionView::of);
             shown.loading_since = loading_since(&mut compiling, &plugin.name);
             shown
         })
         .collect();
-    let paused = app.pipeline.plugins.paused();
+    let paused = app.shared.plugins.paused();
     let not_serving = |name: &str, state: &'static str| PluginView {
         paused: paused.contains(name),
         ..PluginView::not_serving(name, state)

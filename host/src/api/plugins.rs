@@ -65,7 +65,7 @@ async fn set_paused(
     Path(name): Path<String>,
     paused: bool,
 ) -> Result<Json<PluginPause>, ApiError> {
-    let registry = &app.pipeline.plugins;
+    let registry = &app.shared.plugins;
     let plugin = registry.get(&name);
     // One still loading (or only rejected so far) can be paused before it
     // first runs: the stored pause applies when it loads.
@@ -76,7 +76,7 @@ async fn set_paused(
         return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
     }
     app.backend.set_plugin_paused(&name, paused).await?;
-    registry.set_paused(&name, paused, &app.pipeline.metrics);
+    registry.set_paused(&name, paused, &app.shared.metrics);
     tracing::warn!(plugin = %name, paused, "plugin paused or resumed by an operator");
     Ok(Json(PluginPause { name, paused }))
 }
@@ -128,7 +128,7 @@ pub async fn plugin_state(
         .tenant
         .unwrap_or_else(|| caller.default_tenant().to_owned());
     caller.require_tenant(&tenant)?;
-    if app.pipeline.plugins.get(&name).is_none() {
+    if app.shared.plugins.get(&name).is_none() {
         return Err(ApiError::NotFound(format!("no plugin named {name:?}")));
     }
     let limit = query.limit.unwrap_or(100);

@@ -64,10 +64,10 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<ReplayStarted>), ApiError> {
     caller.require_admin()?;
     require_json(&headers)?;
-    let body = read_body(body, &app.pipeline.config.ingest, &app.body_budget).await?;
+    let body = read_body(body, &app.shared.config.ingest, &app.body_budget).await?;
     let request: ReplayRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::InvalidJson(format!("invalid replay request: {e}")))?;
-    if app.pipeline.plugins.get(&request.plugin).is_none() {
+    if app.shared.plugins.get(&request.plugin).is_none() {
         return Err(ApiError::NotFound(format!(
             "no plugin named {:?}",
             request.plugin
@@ -94,7 +94,7 @@ pub async fn start(
         since_ms,
         rate_per_sec,
     };
-    let progress = app.replays.start(log.queue, spec, app.pipeline.stopping());
+    let progress = app.replays.start(log.queue, spec, app.shared.stop.clone());
     let status_url = format!("/v1/replays/{}", progress.id);
     Ok((
         StatusCode::ACCEPTED,

@@ -31,9 +31,9 @@ pub async fn explain(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<Json<RouteExplanation>, ApiError> {
-    let pipeline = &app.pipeline;
+    let shared = &app.shared;
     require_json(&headers)?;
-    let body = read_body(body, &pipeline.config.ingest, &app.body_budget).await?;
+    let body = read_body(body, &shared.config.ingest, &app.body_budget).await?;
     if body.trim_ascii_start().starts_with(b"[") {
         return Err(ApiError::InvalidEvent(
             "explain takes one event object, not a batch".into(),
@@ -45,13 +45,11 @@ pub async fn explain(
         .ok_or_else(|| ApiError::InvalidEvent("the body holds no event".into()))?;
     caller.require_tenant(&event.tenant)?;
     let own_routes_only = caller.own_tenant().is_some();
-    let Explanation { plugins, routes } = pipeline.routes().explain(&event, own_routes_only);
-    let unmatched = plugins
-        .is_empty()
-        .then_some(match pipeline.config.unmatched {
-            Unmatched::Keep => "kept with no deliveries",
-            Unmatched::Reject => "rejected at ingest with 422",
-        });
+    let Explanation { plugins, routes } = shared.routes.current().explain(&event, own_routes_only);
+    let unmatched = plugins.is_empty().then_some(match shared.config.unmatched {
+        Unmatched::Keep => "kept with no deliveries",
+        Unmatched::Reject => "rejected at ingest with 422",
+    });
     Ok(Json(RouteExplanation {
         plugins,
         routes,
@@ -106,7 +104,7 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<RouteListing>, ApiError> {
     caller.require_admin()?;
-    let table = app.pipeline.routes();
+    let table = app.shared.routes.current();
     let origin = table.origin();
     let routes = table
         .written()
@@ -129,7 +127,7 @@ pub async fn list(
 /// The routing table in force.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RouteListing {
-    /// The file it came from, or the example pipeline.
+    /// The file it came from, or the example shared.
     source: String,
     /// When it was loaded (RFC 3339).
     loaded_at: String,

@@ -28,11 +28,11 @@ use crate::event::check_tenant;
     responses((status = 200, description = "Each tenant's backlog, pause and quotas", body = TenantList)),
 )]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<TenantList> {
-    let pipeline = &app.pipeline;
+    let shared = &app.shared;
     let pending: std::collections::BTreeMap<String, u64> =
-        pipeline.backlog.tenants().into_iter().collect();
-    let paused = pipeline.tenant_pauses.all();
-    let names: BTreeSet<&str> = pipeline
+        shared.backlog.tenants().into_iter().collect();
+    let paused = shared.tenant_pauses.all();
+    let names: BTreeSet<&str> = shared
         .config
         .tenants
         .keys()
@@ -45,11 +45,11 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> Json<TenantLis
     let tenants = names
         .into_iter()
         .map(|tenant| {
-            let limits = pipeline.config.tenant_limits(tenant);
+            let limits = shared.config.tenant_limits(tenant);
             TenantView {
                 tenant: tenant.to_owned(),
                 backlog: pending.get(tenant).copied().unwrap_or(0),
-                paused: pipeline.tenant_pauses.is_paused(tenant),
+                paused: shared.tenant_pauses.is_paused(tenant),
                 backlog_quota: limits.backlog.map(|marks| marks.high),
                 rate_per_sec: limits.rate_per_sec,
             }

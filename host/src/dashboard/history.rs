@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::now_ms;
 use crate::metrics::latency_window::Percentiles;
-use crate::pipeline::Pipeline;
+use weir_core::Shared;
 
 /// How often the pipeline is sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(2);
@@ -61,20 +61,20 @@ impl History {
     }
 }
 
-/// Samples `pipeline` into `history` until `stop` is cancelled.
-pub async fn sample(pipeline: Arc<Pipeline>, history: Arc<History>, stop: CancellationToken) {
+/// Samples the node (`shared`) into `history` until `stop` is cancelled.
+pub async fn sample(shared: Shared, history: Arc<History>, stop: CancellationToken) {
     let mut every = tokio::time::interval(SAMPLE_EVERY);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        history.push(take(&pipeline));
+        history.push(take(&shared));
     }
 }
 
-fn take(pipeline: &Pipeline) -> Sample {
-    let metrics = &pipeline.metrics;
+fn take(shared: &Shared) -> Sample {
+    let metrics = &shared.metrics;
     let totals = metrics.delivery_totals();
     Sample {
         at_ms: now_ms(),
@@ -83,7 +83,7 @@ fn take(pipeline: &Pipeline) -> Sample {
         failed: totals.failed.values().sum(),
         retried: totals.retried,
         dead: totals.dead,
-        queue_depth: pipeline.backlog.tenants().into_iter().collect(),
+        queue_depth: shared.backlog.tenants().into_iter().collect(),
         latency_ms: metrics.recent_latency.take(),
     }
 }

@@ -60,7 +60,7 @@ pub async fn data(
     Ok(Json(DashboardData {
         sample_every_secs: history::SAMPLE_EVERY.as_secs(),
         samples: app.history.samples(),
-        reloads: app.pipeline.metrics.recent_reloads.recent(),
+        reloads: app.shared.metrics.recent_reloads.recent(),
         dead_letters,
     }))
 }

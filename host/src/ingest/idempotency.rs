@@ -95,18 +95,18 @@ pub fn hold(
 impl Held {
     /// Fingerprints the request, then looks for an earlier answer to its key:
     /// that answer to replay, 422 if the key was used for a different request.
-    pub fn answered_before(
+    pub async fn answered_before(
         &mut self,
         app: &AppState,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Option<Vec<Admission>>, ApiError> {
         self.key.fingerprint = fingerprint(headers, body);
-        let pipeline = &app.pipeline;
-        let window_ms = pipeline.config.retention.dedup_window.as_millis() as u64;
-        let record = pipeline
-            .queue
-            .request_record(&self.key.scope, &self.key.key)?;
+        let shared = &app.shared;
+        let window_ms = shared.config.retention.dedup_window.as_millis() as u64;
+        let record = (app.backend)
+            .request_record(&self.key.scope, &self.key.key)
+            .await?;
         match record {
             // An expired record frees the key: the new answer replaces it.
             Some(record) if now_ms().saturating_sub(record.created_ms) < window_ms => {

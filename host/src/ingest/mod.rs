@@ -32,7 +32,9 @@ use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
 use crate::queue::{RequestKey, StoreError};
 use crate::telemetry::trace_context;
+use weir_core::Shared;
 use weir_core::store::Admission as QueueAdmission;
+use weir_core::store::Unready;
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -98,7 +100,7 @@ fn count_rejection<T>(app: &AppState, answer: &Result<T, ApiError>) {
         let reason = ReasonLabel {
             reason: error.code().to_owned(),
         };
-        app.pipeline
+        app.shared
             .metrics
             .ingest_rejected
             .get_or_create(&reason)
@@ -121,7 +123,7 @@ async fn admit(
     let mut held = idempotency::hold(app, caller, headers)?;
     let body = admit_body(app, body).await?;
     if let Some(held) = &mut held
-        && let Some(admissions) = held.answered_before(app, headers, &body)?
+        && let Some(admissions) = held.answered_before(app, headers, &body).await?
     {
         return Ok(accepted(&admissions, true));
     }
@@ -131,7 +133,7 @@ async fn admit(
     } else {
         parse_events(
             &body,
-            app.pipeline.config.ingest.max_events_per_request,
+            app.shared.config.ingest.max_events_per_request,
             tenant,
         )?
     };
@@ -173,17 +175,16 @@ fn ingest_span(events: &[Event]) -> tracing::Span {
 /// Sheds load before reading anything, then reads the body up to
 /// `max_body_bytes` (413 past it, without reading the rest).
 async fn admit_body(app: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let pipeline = &app.pipeline;
-    if pipeline.disk_full() {
-        return Err(ApiError::InsufficientStorage);
-    }
-    if !pipeline.storage_ok() {
-        return Err(ApiError::Unavailable);
+    let shared = &app.shared;
+    match app.backend.unready() {
+        Some(Unready::DiskFull) => return Err(ApiError::InsufficientStorage),
+        Some(Unready::StorageFailed | Unready::Disconnected) => return Err(ApiError::Unavailable),
+        None => {}
     }
     // Before the body is read: a shed request costs next to nothing.
     app.admission
-        .check_load(&pipeline.config.ingest, &pipeline.backlog)?;
-    read_body(body, &pipeline.config.ingest, &app.body_budget).await
+        .check_load(&shared.config.ingest, &shared.backlog)?;
+    read_body(body, &shared.config.ingest, &app.body_budget).await
 }
 
 /// Admits valid `events` past the routing policy and the tenants' quotas and
@@ -193,15 +194,15 @@ async fn store(
     events: Vec<crate::event::Event>,
     request_key: Option<RequestKey>,
 ) -> Result<Response, ApiError> {
-    let pipeline = &app.pipeline;
-    reject_unrouted(pipeline, &events)?;
+    let shared = &app.shared;
+    reject_unrouted(shared, &events)?;
     let mut per_tenant: BTreeMap<&str, usize> = BTreeMap::new();
     for event in &events {
         *per_tenant.entry(event.tenant.as_str()).or_default() += 1;
     }
     app.admission
-        .check_quotas(&pipeline.config, &pipeline.backlog, &per_tenant)?;
-    app.admission.take_tokens(&pipeline.config, &per_tenant)?;
+        .check_quotas(&shared.config, &shared.backlog, &per_tenant)?;
+    app.admission.take_tokens(&shared.config, &per_tenant)?;
     let admissions =
         app.backend
             .submit(events, request_key)
@@ -251,14 +252,11 @@ fn accepted(admissions: &[QueueAdmission], replayed: bool) -> Response {
 
 /// Under `[routing] unmatched = "reject"`, refuses the request if an event
 /// matches no route: the sender learns at once, and nothing is stored.
-fn reject_unrouted(
-    pipeline: &crate::pipeline::Pipeline,
-    events: &[crate::event::Event],
-) -> Result<(), ApiError> {
-    if pipeline.config.unmatched != crate::config::Unmatched::Reject {
+fn reject_unrouted(shared: &Shared, events: &[crate::event::Event]) -> Result<(), ApiError> {
+    if shared.config.unmatched != crate::config::Unmatched::Reject {
         return Ok(());
     }
-    let routes = pipeline.routes();
+    let routes = shared.routes.current();
     match events
         .iter()
         .find(|event| routes.plugins_for(event).is_empty())

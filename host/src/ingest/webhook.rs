@@ -54,7 +54,7 @@ async fn admit_webhook(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Some(webhook) = app.pipeline.config.webhooks.get(name) else {
+    let Some(webhook) = app.shared.config.webhooks.get(name) else {
         return Err(ApiError::NotFound(format!(
             "no webhook sender {name:?} is configured (add a [webhooks.{name}] section)"
         )));

@@ -16,7 +16,7 @@ use crate::group_commit::GroupCommitter;
 use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
-    DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, StoreError,
+    DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, RequestRecord, StoreError,
 };
 use crate::runtime::CommittedState;
 use replay::FjallRequeue;
@@ -24,7 +24,7 @@ use weir_core::deliver::serve_plugin;
 use weir_core::store::Admission;
 use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
-    StateEntries, StatePage, StoredEvent,
+    StateEntries, StatePage, StoredEvent, Unready,
 };
 use weir_core::tasks::Tasks;
 
@@ -210,9 +210,23 @@ impl Backend for Fjall {
         None
     }
 
-    fn unready(&self) -> Option<&'static str> {
-        // A failed write is the pipeline's `storage_failed`, for every backend.
-        None
+    fn unready(&self) -> Option<Unready> {
+        if self.pipeline.disk_full() {
+            Some(Unready::DiskFull)
+        } else if !self.pipeline.storage_ok() {
+            Some(Unready::StorageFailed)
+        } else {
+            None
+        }
+    }
+
+    fn request_record(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> BoxFuture<'_, Result<Option<RequestRecord>, StoreError>> {
+        let record = self.pipeline.queue.request_record(scope, key);
+        async move { Ok(record?) }.boxed()
     }
 }
 

@@ -41,11 +41,10 @@ pub use identity::StoredId;
 pub use lease::Leased;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
-pub use request_keys::RequestRecord;
 pub use staging::{Pending, Staged, Staging};
 pub use weir_core::store::{
     Attempt, DeadFilter, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane,
-    RequestKey, Seq, StoreError, Target,
+    RequestKey, RequestRecord, Seq, StoreError, Target,
 };
 
 use crate::event::Event;

@@ -4,21 +4,8 @@
 //! is recorded if and only if its events are. A second keyspace orders the
 //! records by time, so expired ones are removed without reading the rest.
 
-use serde::{Deserialize, Serialize};
-
 use super::{Queue, QueueError, Staging};
-use weir_core::store::{Admission, RequestKey};
-
-/// What a keyed request was answered.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RequestRecord {
-    /// The fingerprint of the request that set the key.
-    pub fingerprint: String,
-    /// When it was answered, in ms since the Unix epoch.
-    pub created_ms: u64,
-    /// Its answer: each event's id and whether it was a duplicate.
-    pub admissions: Vec<Admission>,
-}
+use weir_core::store::{RequestKey, RequestRecord};
 
 /// Tenant names hold no NUL, so the scope ends unambiguously.
 fn storage_key(scope: &str, key: &str) -> Vec<u8> {
