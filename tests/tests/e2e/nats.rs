@@ -275,3 +275,25 @@ fn a_plugin_removed_on_one_node_hands_its_waiting_deliveries_to_the_other() {
     b.stop();
     a.stop();
 }
+
+/// A tenant paused through one node is paused for a node that starts
+/// later, from its first request: the pause is the cluster's, and a node
+/// reads the cluster's pauses before it serves.
+#[test]
+fn a_tenant_pause_holds_for_a_node_that_starts_later() {
+    let cluster = NatsCluster::start();
+    let (_a_dir, a) = start_node(&cluster, "node-a");
+    let paused = a.post_json("/v1/tenants/acme/pause", "");
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    let (_b_dir, b) = start_node(&cluster, "node-b");
+    let tenants = b.get("/v1/tenants").body;
+    let acme = (tenants["tenants"].as_array().into_iter().flatten())
+        .find(|tenant| tenant["tenant"] == "acme");
+    assert_eq!(
+        acme.map(|tenant| &tenant["paused"]),
+        Some(&json!(true)),
+        "{tenants}"
+    );
+    b.stop();
+    a.stop();
+}
