@@ -25,9 +25,16 @@ use weir_core::store::{Attempt, Lane, Seq, StoreError};
 use weir_event::Event;
 use weir_runtime::CommittedState;
 
-/// How long a delivery whose commit JetStream refused waits before it is
-/// handed out again: long enough for a leader election or a full batch
-/// queue to pass, far shorter than the ack wait it would wait otherwise.
+/// How often a commit JetStream refused (a leader election, a full batch
+/// queue) is tried again in place, and the pause before each: about ten
+/// seconds in all. Each hand-out of a delivery counts as an attempt, so a
+/// commit handed back at once would spend the delivery's attempts on the
+/// cluster's failover, and dead-letter it as lost if that outlasts them.
+const COMMIT_TRIES: u32 = 20;
+const COMMIT_PAUSE: Duration = Duration::from_millis(500);
+
+/// How long a delivery whose commit was refused every time waits before it
+/// is handed out again: far shorter than the ack wait it would wait otherwise.
 const REFUSED_COMMIT_PAUSE: Duration = Duration::from_secs(1);
 
 /// One pulled delivery.
@@ -131,6 +138,31 @@ impl Puller {
         Ok(())
     }
 
+    /// Commits `pulled`'s `effects` and `record`, trying again in place
+    /// (its ack wait extended) while JetStream refuses the batch, up to
+    /// [`COMMIT_TRIES`] times.
+    async fn commit_in_place(
+        &self,
+        pulled: &Pulled,
+        effects: &weir_runtime::Effects,
+        record: &Record,
+    ) -> Result<Committed, NatsError> {
+        let mut tries = 1;
+        loop {
+            let error = match self.nats.commit(&pulled.id(), effects, record).await {
+                Ok(committed) => return Ok(committed),
+                Err(error) if tries >= COMMIT_TRIES => return Err(error),
+                Err(error) => error,
+            };
+            tracing::warn!(%error, tries, "JetStream refused the commit; trying again");
+            tries += 1;
+            tokio::time::sleep(COMMIT_PAUSE).await;
+            // Failing while the cluster fails over: the ack wait may run out,
+            // and another attempt's commit then counts once by its record.
+            let _ = pulled.message.ack_with(AckKind::Progress).await;
+        }
+    }
+
     async fn commit_done(
         &self,
         pulled: Pulled,
@@ -147,7 +179,7 @@ impl Puller {
             state_writes: effects.state_writes.len(),
             children: Record::encode_children(&children),
         };
-        let committed = match self.nats.commit(&pulled.id(), &effects, &record).await {
+        let committed = match self.commit_in_place(&pulled, &effects, &record).await {
             Ok(committed) => committed,
             Err(error) => {
                 // Nothing of the batch was stored: hand the delivery back

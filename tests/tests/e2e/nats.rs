@@ -173,11 +173,11 @@ fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
 }
 
 /// JetStream refusing a delivery's commit (the `nats-commit` failpoint
-/// stands in for a full batch queue or a leader change) hands the delivery
-/// back at once: it commits on its next attempt within the settle timeout,
-/// though its ack wait is ten minutes, and its effects apply once.
+/// stands in for a full batch queue or a leader change) is tried again at
+/// once, in place: it commits within the settle timeout, though its ack
+/// wait is ten minutes, with no attempt spent, and its effects apply once.
 #[test]
-fn a_refused_commit_hands_the_delivery_back_at_once() {
+fn a_refused_commit_is_tried_again_at_once_without_spending_an_attempt() {
     let cluster = NatsCluster::start();
     let config = format!(
         "{storage}[plugins.test-recorder]\ndeadline_ms = 1000\n\
@@ -191,7 +191,7 @@ fn a_refused_commit_hands_the_delivery_back_at_once() {
     let sent = weir.post("/v1/events", "application/json", &body);
     assert_eq!(sent.status, 202, "{}", sent.text);
 
-    let recorded = weir.wait_for("the delivery to commit on its next attempt", |weir| {
+    let recorded = weir.wait_for("the delivery to commit", |weir| {
         let recorded = recorded_when_available(weir)?;
         recorded.seen.contains_key(&0).then_some(recorded)
     });
@@ -199,6 +199,13 @@ fn a_refused_commit_hands_the_delivery_back_at_once() {
     weir.wait_for_log("the refused commit", |log| {
         log.contains("failpoint reached") && log.contains("nats-commit")
     });
+    let event = weir.get("/v1/events/rec-0").body;
+    let delivery = crate::support::delivery(&event, "test-recorder");
+    assert_eq!(delivery["state"], "done", "{event}");
+    assert_eq!(
+        delivery["attempts"], 1,
+        "the refusal spent no attempt: {event}"
+    );
     weir.stop();
 }
 
