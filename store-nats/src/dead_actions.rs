@@ -96,18 +96,13 @@ impl Nats {
             },
         )
         .await?;
-        let Some(first) = found.first() else {
+        if found.is_empty() {
             return Err(letters.none_found());
-        };
-        let (tenant, source) = (&first.event.tenant, &first.event.source);
-        if let Some(other) =
-            (found.iter()).find(|f| f.event.tenant != *tenant || f.event.source != *source)
-        {
-            return Err(StoreError::Ambiguous(format!(
-                "several events have id {:?} (tenant {tenant:?} source {source:?}, tenant {:?} source {:?}); name one with ?tenant= and ?source=",
-                letters.event.id, other.event.tenant, other.event.source
-            )));
         }
+        // Letters of one event only: several events with the id are a 409.
+        (letters.event).one_of(found.iter().collect(), |letter| {
+            (letter.event.tenant.as_str(), letter.event.source.as_str())
+        })?;
         Ok(found)
     }
 

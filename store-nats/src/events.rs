@@ -99,9 +99,10 @@ impl Nats {
             DeliverPolicy::All,
             LOOKUP,
             |letter, _| {
-                let same = codec::decode(&letter.payload).is_ok_and(|letter| {
-                    (letter.id, letter.tenant, letter.source)
-                        == (event.id.clone(), event.tenant.clone(), event.source.clone())
+                let same = codec::decode(&letter.payload).is_ok_and(|dead| {
+                    dead.id == event.id
+                        && dead.tenant == event.tenant
+                        && dead.source == event.source
                 });
                 if let Some(plugin) = letter.header("Weir-Plugin").filter(|_| same) {
                     dead.push(Dead {
