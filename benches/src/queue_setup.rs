@@ -1,4 +1,4 @@
-//! The queue alone: scratch directories, the payload, a pipeline that routes
+//! The queue alone: scratch directories, the payload, an embedded store that routes
 //! every bench event to one plugin that is never loaded, the events
 //! themselves, and leasing and finishing their deliveries as a worker does.
 
@@ -10,12 +10,13 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use weir::config::Overrides;
 use weir::egress_transport::Http1Transport;
+use weir::embedded::Embedded;
 use weir::event::{DEFAULT_TENANT, Event, Priority};
 use weir::metrics::Metrics;
-use weir::pipeline::Pipeline;
 use weir::plugins::Plugins;
 use weir::queue::{DeliveryState, Durability, Leased, Queue, Target};
 use weir::runtime::engine::{self, PoolSize};
+use weir_core::Shared;
 
 /// The plugin every bench event gets a delivery for. No plugin by that name is
 /// loaded: nothing dispatches, so the queue is measured alone.
@@ -59,8 +60,8 @@ const FILL_BATCH: u64 = 256;
 /// Long enough that no lease expires during a run.
 const LEASE_MS: u64 = 60_000;
 
-/// The pipeline weir would run with this route table, its queue in `dir`.
-pub fn pipeline(dir: &Path, durability: Durability) -> anyhow::Result<Arc<Pipeline>> {
+/// The embedded store weir would run with this route table, its queue in `dir`.
+pub fn embedded(dir: &Path, durability: Durability) -> anyhow::Result<Arc<Embedded>> {
     let overrides = Overrides {
         data_dir: Some(dir.to_owned()),
         ..Overrides::default()
@@ -70,13 +71,8 @@ pub fn pipeline(dir: &Path, durability: Durability) -> anyhow::Result<Arc<Pipeli
         .with_context(|| format!("cannot open the queue in {}", dir.display()))?;
     // Nothing here stops on a storage failure: the error reaches the scenario instead.
     let stop = CancellationToken::new();
-    Ok(Arc::new(Pipeline::new(
-        config,
-        queue,
-        Metrics::new(),
-        no_plugins(dir)?,
-        stop,
-    )))
+    let shared = Shared::new(config, Metrics::new(), no_plugins(dir)?, stop);
+    Ok(Arc::new(Embedded::new(shared, queue)))
 }
 
 /// A plugin registry with nothing loaded: the queue is measured alone.
@@ -117,7 +113,7 @@ pub fn event(n: u64, tenants: u64, payload: &[u8]) -> Event {
 /// Stores events `first..first + count` with a delivery each to [`PLUGIN`],
 /// in unsynced batches: the setup of what is measured, not a measurement.
 pub fn fill(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     first: u64,
     count: u64,
     tenants: u64,
@@ -129,24 +125,25 @@ pub fn fill(
     }];
     let end = first + count;
     for start in (first..end).step_by(FILL_BATCH as usize) {
-        let mut staging = pipeline.queue.stage();
+        let mut staging = embedded.queue.stage();
         for n in start..end.min(start + FILL_BATCH) {
             staging.add_event(&event(n, tenants, payload), &targets)?;
         }
         // Wakes each delivery's lane, as ingest does.
-        pipeline.commit(staging)?;
+        embedded.commit(staging)?;
     }
     Ok(())
 }
 
 /// Leases the next ready delivery of [`PLUGIN`] in the fair scheduler's
 /// order, with its event, as a plugin's worker does.
-pub fn lease(pipeline: &Pipeline) -> anyhow::Result<(Leased, Event)> {
-    let queue = &pipeline.queue;
-    let leased = pipeline
+pub fn lease(embedded: &Embedded) -> anyhow::Result<(Leased, Event)> {
+    let queue = &embedded.queue;
+    let leased = embedded
+        .shared
         .lanes
         .of(PLUGIN)
-        .lease_with(&pipeline.lanes.tenants, |lane, from| {
+        .lease_with(&embedded.shared.lanes.tenants, |lane, from| {
             queue.lease_next(PLUGIN, lane, from, LEASE_MS)
         })?
         .context("no delivery is ready")?;
@@ -159,13 +156,13 @@ pub fn lease(pipeline: &Pipeline) -> anyhow::Result<(Leased, Event)> {
 /// Releases `leased` as done in a batch of its own, as dispatch finishes a
 /// delivery whose handler only acked. Unsynced, as in weir: a lost ack only
 /// means the delivery runs again.
-pub fn finish(pipeline: &Pipeline, mut leased: Leased, event: &Event) -> anyhow::Result<()> {
+pub fn finish(embedded: &Embedded, mut leased: Leased, event: &Event) -> anyhow::Result<()> {
     leased.record.state = DeliveryState::Done;
-    let mut staging = pipeline.queue.stage();
+    let mut staging = embedded.queue.stage();
     if !staging.release(&leased, event)? {
         bail!("the lease on delivery {} was lost", leased.seq);
     }
-    pipeline.commit(staging)?;
-    pipeline.lanes.finished(&leased.lane.tenant);
+    embedded.commit(staging)?;
+    embedded.shared.lanes.finished(&leased.lane.tenant);
     Ok(())
 }

@@ -9,6 +9,9 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::runtime::{StateRead, StateReadError};
+use crate::store::StoreError;
+
 /// Where a delivery can be made to die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Point {
@@ -22,6 +25,9 @@ pub enum Point {
     /// stands for JetStream refusing it (too many batches in flight, a
     /// leader change).
     NatsCommit,
+    /// A handler's `state.get` is about to read the store: `eio` stands for
+    /// a store that cannot answer (a cluster out of reach).
+    StateRead,
 }
 
 impl Point {
@@ -31,6 +37,7 @@ impl Point {
             Point::AfterCommit => "after-commit",
             Point::GroupCommit => "group-commit",
             Point::NatsCommit => "nats-commit",
+            Point::StateRead => "state-read",
         }
     }
 }
@@ -80,4 +87,15 @@ pub fn pass(point: Point) -> Option<std::io::Error> {
         "eio" => Some(std::io::Error::other("injected I/O error")),
         _ => panic!("failpoint {} reached", point.name()),
     }
+}
+
+/// A store's state read as handlers see it: through [`Point::StateRead`]
+/// first, then `read`, whose error is told by its meaning.
+pub fn state_read<E: Into<StoreError>>(
+    read: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+) -> StateRead {
+    if let Some(error) = pass(Point::StateRead) {
+        return Err(StateReadError::Unavailable(error.to_string()));
+    }
+    read().map_err(|error| error.into().into())
 }

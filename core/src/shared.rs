@@ -34,3 +34,25 @@ pub struct Shared {
     /// Cancelled when weir stops, for tasks started while it runs.
     pub stop: CancellationToken,
 }
+
+impl Shared {
+    /// A node's shared parts for `config`, with no deliveries counted and no
+    /// tenant paused yet; `stop` is cancelled when weir stops.
+    pub fn new(
+        config: Config,
+        metrics: Metrics,
+        plugins: Plugins,
+        stop: CancellationToken,
+    ) -> Shared {
+        Shared {
+            routes: Arc::new(Routes::new(config.routes.clone())),
+            lanes: Arc::new(Lanes::new(&config)),
+            plugins: Arc::new(plugins),
+            metrics: Arc::new(metrics),
+            backlog: Arc::default(),
+            tenant_pauses: Arc::default(),
+            stop,
+            config: Arc::new(config),
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub mod http_server;
 pub mod ingest;
 pub use weir_core::metrics;
 pub use weir_core::plugins;
-pub use weir_store_fjall::pipeline;
+pub use weir_store_fjall::embedded;
 pub use weir_store_fjall::queue;
 pub use weir_store_nats as nats;
 pub mod reload;

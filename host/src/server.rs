@@ -7,19 +7,20 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use weir_core::Shared;
+use weir_core::tasks::Tasks;
+use weir_store_fjall::open as fjall;
 
 use crate::api::{self, AppState};
-use crate::backend::{Backend, Fjall};
+use crate::backend::Backend;
 use crate::config::{Config, EventType, Scheme, Storage};
 use crate::dispatch;
 use crate::egress_transport::Http1Transport;
 use crate::error::Error;
-use crate::ingest::GroupCommitter;
 use crate::metrics::Metrics;
 use crate::nats::NatsBackend;
-use crate::pipeline::Pipeline;
 use crate::plugins::Plugins;
-use crate::queue::{PauseScope, Queue, QueueError};
+use crate::queue::QueueError;
 use crate::runtime::{self, engine};
 
 /// wasmtime's compilation cache, under the data directory.
@@ -40,102 +41,57 @@ pub async fn run(
         tracing::info!(dir = %config.plugins_dir.display(), "installed the example plugins");
     }
 
-    let queue_dir = config.data_dir.join("queue");
-    let queue = Queue::open(&queue_dir, config.durability).map_err(|source| match source {
-        QueueError::Locked => Error::Locked {
-            dir: config.data_dir.clone(),
-        },
-        source => Error::Queue {
-            path: queue_dir.clone(),
-            source,
-        },
-    })?;
-    let events = queue.check_sequence().map_err(|source| Error::Queue {
-        path: queue_dir.clone(),
-        source,
-    })?;
     let (plugins, found) = prepare_plugins(&mut config).await?;
     let startup_plugins = Arc::new(api::StartupPlugins::new(found, config.reload.ready_wait));
-    let recovered = queue.recover_leases().map_err(|source| Error::Queue {
-        path: queue_dir.clone(),
-        source,
-    })?;
-    let pending = queue.pending_counts().map_err(|source| Error::Queue {
-        path: queue_dir.clone(),
-        source,
-    })?;
-
-    let metrics = Metrics::new();
-    // Stops weir on a signal (`shutdown`) or when storage fails (the pipeline cancels it).
+    // Stops weir on a signal (`shutdown`) or when storage fails (the store cancels it).
     let stop = shutdown.child_token();
-    let pipeline = Arc::new(Pipeline::new(config, queue, metrics, plugins, stop.clone()));
-    tracing::info!(events, "the event log is intact");
-    restore_pauses(&pipeline).map_err(|source| Error::Queue {
-        path: queue_dir.clone(),
-        source,
-    })?;
-    for ((plugin, tenant), count) in &pending {
-        pipeline.pending_changed(plugin, tenant, *count);
-    }
-    if !recovered.is_empty() {
-        tracing::warn!(
-            count = recovered.len(),
-            "deliveries leased when weir last stopped will run again"
-        );
-    }
-    let (backend, commit_thread) = open_backend(&pipeline).await?;
-
+    let shared = Shared::new(config, Metrics::new(), plugins, stop.clone());
     let background = TaskTracker::new();
     let deliveries = TaskTracker::new();
+    let tasks = Tasks {
+        stop: stop.clone(),
+        background: background.clone(),
+        deliveries: deliveries.clone(),
+    };
+    let (backend, embedded) = open_backend(&shared, &tasks).await?;
+
     // Epochs keep ticking until the last delivery is done: they enforce its deadline.
     let stop_ticking = CancellationToken::new();
     tokio::spawn(engine::tick_epochs(
-        pipeline.plugins.engine().clone(),
+        shared.plugins.engine().clone(),
         stop_ticking.clone(),
     ));
-    background.spawn(dispatch::run_timers(pipeline.clone(), stop.clone()));
-    background.spawn(crate::retention::run_retention(
-        pipeline.clone(),
-        stop.clone(),
-    ));
-    let workers = dispatch::Workers {
-        pipeline: pipeline.clone(),
-        tasks: weir_core::tasks::Tasks {
-            stop: stop.clone(),
-            background: background.clone(),
-            deliveries: deliveries.clone(),
-        },
+    crate::reload::start(dispatch::Workers {
+        shared: shared.clone(),
+        tasks,
         backend: backend.clone(),
-    };
-    background.spawn(dispatch::watch_oldest_ready(pipeline.clone(), stop.clone()));
-    crate::reload::start(workers)?;
+    })?;
 
     let address = listener
         .local_addr()
         .map_err(io("read the listen address of", Path::new("socket")))?;
-    log_start(&pipeline, address);
+    log_start(&shared, address);
     let history = Arc::<crate::dashboard::History>::default();
     background.spawn(crate::dashboard::sample(
-        pipeline.shared(),
+        shared.clone(),
         history.clone(),
         stop.clone(),
     ));
+    let config = shared.config.clone();
     let state = AppState {
         history,
-        shared: pipeline.shared(),
+        shared,
         backend,
         replays: Arc::default(),
         admission: Arc::default(),
         keys_in_flight: Arc::default(),
         startup_plugins,
-        body_budget: Arc::new(api::BodyBudget::new(
-            pipeline.config.ingest.max_body_bytes_in_flight,
-        )),
+        body_budget: Arc::new(api::BodyBudget::new(config.ingest.max_body_bytes_in_flight)),
     };
     let limits = crate::http_server::Limits {
-        header_timeout: pipeline.config.ingest.header_timeout,
-        max_connections: pipeline.config.ingest.max_connections,
-        grace: pipeline.config.dispatch.shutdown_grace,
+        header_timeout: config.ingest.header_timeout,
+        max_connections: config.ingest.max_connections,
+        grace: config.dispatch.shutdown_grace,
     };
     crate::http_server::serve(listener, api::router(state), limits, stop.clone()).await;
 
@@ -143,32 +99,25 @@ pub async fn run(
     background.close();
     background.wait().await;
     deliveries.close();
-    let grace = pipeline.config.dispatch.shutdown_grace;
-    if tokio::time::timeout(grace, deliveries.wait())
+    let grace = config.dispatch.shutdown_grace;
+    let unfinished = tokio::time::timeout(grace, deliveries.wait())
         .await
-        .is_err()
-    {
+        .is_err();
+    if unfinished {
         tracing::warn!(
             running = deliveries.len(),
-            "deliveries still running after {grace:?}; their leases are released and they run again after a restart"
+            "deliveries still running after {grace:?}; they run again after a restart"
         );
-        if let Err(error) = pipeline.queue.recover_leases() {
-            tracing::error!(%error, "cannot release the leases of unfinished deliveries; the next start will");
-        }
     }
     stop_ticking.cancel();
     // The router and the workers (and with them the last committer handle)
-    // are gone: the commit thread drains and ends.
-    if let Some(commit_thread) = commit_thread {
-        let _ = tokio::task::spawn_blocking(move || commit_thread.join()).await;
+    // are gone: the embedded store's commit thread drains and ends.
+    if let Some(embedded) = embedded {
+        embedded
+            .close(unfinished)
+            .await
+            .map_err(|source| store_error(&config, source))?;
     }
-    if !pipeline.storage_ok() {
-        return Err(Error::StorageFailed { path: queue_dir });
-    }
-    pipeline.queue.sync().map_err(|source| Error::Queue {
-        path: queue_dir,
-        source,
-    })?;
     tracing::info!("weir stopped");
     Ok(())
 }
@@ -195,43 +144,41 @@ fn warn_of_unprotected_webhooks(config: &Config) {
     }
 }
 
-/// The backend `[storage]` names: on fjall, with the group-commit thread
-/// that writes it, which ends once the backend is dropped.
+/// The backend `[storage]` names: on fjall, with the embedded store to
+/// close once weir has stopped.
 async fn open_backend(
-    pipeline: &Arc<Pipeline>,
-) -> Result<(Arc<dyn Backend>, Option<std::thread::JoinHandle<()>>), Error> {
-    match &pipeline.config.storage {
+    shared: &Shared,
+    tasks: &Tasks,
+) -> Result<(Arc<dyn Backend>, Option<fjall::Running>), Error> {
+    match &shared.config.storage {
         Storage::Fjall => {
-            let (committer, commit_thread) =
-                GroupCommitter::start(pipeline.clone()).map_err(io(
-                    "start the group-commit thread in",
-                    &pipeline.config.data_dir,
-                ))?;
-            let backend = Fjall::new(pipeline.clone(), committer);
-            Ok((Arc::new(backend), Some(commit_thread)))
+            let (backend, running) = fjall::open(shared.clone(), tasks)
+                .map_err(|source| store_error(&shared.config, source))?;
+            Ok((Arc::new(backend), Some(running)))
         }
         Storage::Nats(settings) => {
-            let nats = crate::nats::connect(settings, &pipeline.config.retention).await?;
-            let backend = NatsBackend::start(pipeline.shared(), nats).await?;
+            let nats = crate::nats::connect(settings, &shared.config.retention).await?;
+            let backend = NatsBackend::start(shared.clone(), nats).await?;
             Ok((Arc::new(backend), None))
         }
     }
 }
 
-/// Applies the pauses operators made before the last stop (a plugin's pause
-/// reaches the plugin when it is loaded). On NATS the embedded queue holds
-/// none: the cluster's plugin pauses arrive through `NatsBackend`.
-fn restore_pauses(pipeline: &Pipeline) -> Result<(), crate::queue::QueueError> {
-    for tenant in pipeline.queue.paused(PauseScope::Tenant)? {
-        pipeline.tenant_pauses.set(&tenant, true);
-        tracing::warn!(%tenant, "tenant paused by an operator before the last stop; still paused");
+/// The start-up error of an embedded store that cannot open or close.
+fn store_error(config: &Config, error: fjall::OpenError) -> Error {
+    let path = fjall::queue_dir(&config.data_dir);
+    match error {
+        fjall::OpenError::Queue(QueueError::Locked) => Error::Locked {
+            dir: config.data_dir.clone(),
+        },
+        fjall::OpenError::Queue(source) => Error::Queue { path, source },
+        fjall::OpenError::CommitThread(source) => Error::Io {
+            action: "start the group-commit thread in",
+            path: config.data_dir.clone(),
+            source,
+        },
+        fjall::OpenError::StorageFailed => Error::StorageFailed { path },
     }
-    for plugin in pipeline.queue.paused(PauseScope::Plugin)? {
-        pipeline
-            .plugins
-            .set_paused(&plugin, true, &pipeline.metrics);
-    }
-    Ok(())
 }
 
 /// Maps an I/O error to [`Error::Io`] naming `action` and `path`.
@@ -288,9 +235,9 @@ async fn prepare_plugins(config: &mut Config) -> Result<(Plugins, Vec<String>), 
     Ok((plugins, names))
 }
 
-fn log_start(pipeline: &Pipeline, address: std::net::SocketAddr) {
-    let config = &pipeline.config;
-    let routes = pipeline.routes();
+fn log_start(shared: &Shared, address: std::net::SocketAddr) {
+    let config = &shared.config;
+    let routes = shared.routes.current();
     tracing::info!(
         data_dir = %config.data_dir.display(),
         plugins_dir = %config.plugins_dir.display(),

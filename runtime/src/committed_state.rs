@@ -4,5 +4,22 @@
 /// Committed plugin state, read synchronously (wasmtime calls imports so).
 pub trait CommittedState: Send + Sync {
     /// `plugin`'s value of `key` for `tenant`, or why it cannot be read.
-    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> StateRead;
+}
+
+/// A committed value (none if the key is unset), or why it cannot be read.
+pub type StateRead = Result<Option<Vec<u8>>, StateReadError>;
+
+/// Why committed state cannot be read. The attempt that asked fails with
+/// `state_unavailable` and is retried; being the store's failure, not the
+/// plugin's, it does not count against the plugin's health.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateReadError {
+    /// The store cannot answer now (a cluster out of reach, shutting down);
+    /// a later attempt may succeed.
+    #[error("the store cannot be read now: {0}")]
+    Unavailable(String),
+    /// The stored value cannot be read back.
+    #[error("the stored value is corrupt: {0}")]
+    Corrupt(String),
 }

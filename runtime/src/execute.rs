@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{NewEvent, Outcome, WitEvent};
-use super::committed_state::CommittedState;
+use super::committed_state::{CommittedState, StateReadError};
 use super::context::{DeliveryContext, Effects, bounds};
 use super::imports::HostLimitExceeded;
 use super::plugin::Version;
@@ -31,11 +31,14 @@ pub enum FailureKind {
     Instantiate,
     /// Any other trap (a panic, `unreachable`, a bad memory access).
     Trap,
+    /// The store could not answer a `state.get`: a failure of the store,
+    /// not of the plugin.
+    StateUnavailable,
 }
 
 impl FailureKind {
     /// Every kind, for the metrics that export each reason from the start.
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::OutOfFuel,
         FailureKind::Deadline,
         FailureKind::MemoryLimit,
@@ -43,6 +46,7 @@ impl FailureKind {
         FailureKind::HostLimit,
         FailureKind::Instantiate,
         FailureKind::Trap,
+        FailureKind::StateUnavailable,
     ];
 
     /// The reason as it appears in metrics and attempt history.
@@ -55,7 +59,14 @@ impl FailureKind {
             FailureKind::HostLimit => "host_limit",
             FailureKind::Instantiate => "instantiate",
             FailureKind::Trap => "trap",
+            FailureKind::StateUnavailable => "state_unavailable",
         }
+    }
+
+    /// Whether the failure is the plugin's (or its downstream's): what the
+    /// circuit breakers count and what sets a poison event aside.
+    pub fn is_plugin_fault(self) -> bool {
+        self != FailureKind::StateUnavailable
     }
 }
 
@@ -169,6 +180,12 @@ fn classify(fallback: FailureKind, error: wasmtime::Error, limit_hit: bool) -> F
         return Failure {
             kind: FailureKind::HostLimit,
             message: limit.0.clone(),
+        };
+    }
+    if let Some(unreadable) = error.downcast_ref::<StateReadError>() {
+        return Failure {
+            kind: FailureKind::StateUnavailable,
+            message: format!("state read failed: {unreadable}"),
         };
     }
     if let Some(message) = host_resource_limit(&error) {

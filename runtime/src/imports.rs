@@ -59,7 +59,7 @@ impl state::Host for DeliveryContext {
         let value = self
             .state
             .state_get(&self.plugin, &self.tenant, &key)
-            .map_err(|e| wasmtime::Error::msg(format!("state read failed: {e}")))?;
+            .map_err(wasmtime::Error::new)?;
         let added = key.len() + value.as_ref().map_or(0, Vec::len);
         if self.effects.read_bytes + added > bounds::STATE_READ_BYTES {
             return Err(exceeded(format!(

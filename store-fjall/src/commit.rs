@@ -6,15 +6,15 @@ use std::time::Duration;
 use weir_core::deliver::{Ending, Finished};
 
 use crate::dispatch::FjallLeased;
+use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::pipeline::Pipeline;
 use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError};
 use crate::runtime::Effects;
 
 /// Stores how `leased` ended: done with its effects and children (unless the
 /// state it read changed under it), scheduled for a retry, or dead.
 pub fn store(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     leased: FjallLeased,
     ending: Ending,
 ) -> Result<Finished<FjallLeased>, QueueError> {
@@ -32,17 +32,17 @@ pub fn store(
                 children,
                 committed_at_ms,
             };
-            return complete(pipeline, FjallLeased { leased, event }, done);
+            return complete(embedded, FjallLeased { leased, event }, done);
         }
         Ending::Retry { attempt, delay, .. } => {
             leased.record.history.extend(attempt);
-            retry(pipeline, &mut leased, &event, delay)?
+            retry(embedded, &mut leased, &event, delay)?
         }
         Ending::Dead {
             attempt, message, ..
         } => {
             leased.record.history.extend(attempt);
-            bury(pipeline, &mut leased, &event, message)?
+            bury(embedded, &mut leased, &event, message)?
         }
     };
     Ok(if released {
@@ -55,18 +55,18 @@ pub fn store(
 /// Marks a delivery done whose effects were already committed (its idempotency
 /// record exists), without running it again.
 pub fn skip_committed(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     mut leased: Leased,
     event: &Event,
 ) -> Result<(), QueueError> {
     leased.record.state = DeliveryState::Done;
-    let mut staging = pipeline.queue.stage();
+    let mut staging = embedded.queue.stage();
     if !staging.release(&leased, event)? {
         tracing::warn!("the lease expired before this delivery was marked done");
         return Ok(());
     }
-    pipeline.commit(staging)?;
-    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
+    embedded.commit(staging)?;
+    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(())
 }
 
@@ -79,11 +79,11 @@ struct Done {
 }
 
 fn complete(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     fjall_leased: FjallLeased,
     done: Done,
 ) -> Result<Finished<FjallLeased>, QueueError> {
-    let queue = &pipeline.queue;
+    let queue = &embedded.queue;
     let (leased, event) = (&fjall_leased.leased, &fjall_leased.event);
     // Checking what the handler read and writing its effects must not interleave
     // with another delivery's commit, or two read-modify-writes could both land:
@@ -108,7 +108,7 @@ fn complete(
     }
 
     staging.write_state(&leased.plugin, &event.tenant, done.effects.state_writes);
-    let routes = pipeline.routes();
+    let routes = embedded.routes();
     for child in &done.children {
         staging.add_event(child, &routes.targets_for(child))?;
     }
@@ -118,14 +118,14 @@ fn complete(
         leased.record.generation,
         done.committed_at_ms,
     );
-    pipeline.commit(staging)?;
-    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
+    embedded.commit(staging)?;
+    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(Finished::Stored)
 }
 
 /// Schedules the next attempt after `delay`; false if the lease was lost.
 fn retry(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     leased: &mut Leased,
     event: &Event,
     delay: Duration,
@@ -133,30 +133,30 @@ fn retry(
     let due = now_ms() + delay.as_millis() as u64;
     leased.record.state = DeliveryState::Scheduled;
     leased.record.next_attempt_at_ms = Some(due);
-    let mut staging = pipeline.queue.stage();
+    let mut staging = embedded.queue.stage();
     if !staging.release(leased, event)? {
         return Ok(false);
     }
     staging.schedule(due, &leased.plugin, leased.seq);
-    pipeline.commit(staging)?;
+    embedded.commit(staging)?;
     Ok(true)
 }
 
 /// Makes the delivery a dead letter; false if the lease was lost.
 fn bury(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     leased: &mut Leased,
     event: &Event,
     message: String,
 ) -> Result<bool, QueueError> {
     leased.record.state = DeliveryState::Dead;
     leased.record.error = Some(message);
-    let mut staging = pipeline.queue.stage();
+    let mut staging = embedded.queue.stage();
     if !staging.release(leased, event)? {
         return Ok(false);
     }
     staging.mark_dead(&leased.plugin, leased.seq);
-    pipeline.commit(staging)?;
-    pipeline.pending_changed(&leased.plugin, &event.tenant, -1);
+    embedded.commit(staging)?;
+    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(true)
 }

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
 use crate::failpoint;
-use crate::pipeline::Pipeline;
 use crate::queue::{Queue, QueueError, RequestKey, RequestRecord, Staging};
 use weir_core::store::Admission;
 
@@ -40,12 +40,12 @@ pub struct GroupCommitter {
 impl GroupCommitter {
     /// Starts the commit thread. It stops when every handle is dropped.
     pub fn start(
-        pipeline: Arc<Pipeline>,
+        embedded: Arc<Embedded>,
     ) -> std::io::Result<(GroupCommitter, std::thread::JoinHandle<()>)> {
         let (submissions, receiver) = mpsc::channel(SUBMISSION_QUEUE);
         let thread = std::thread::Builder::new()
             .name("weir-group-commit".into())
-            .spawn(move || run(&pipeline, receiver))?;
+            .spawn(move || run(&embedded, receiver))?;
         Ok((GroupCommitter { submissions }, thread))
     }
 
@@ -69,10 +69,10 @@ impl GroupCommitter {
     }
 }
 
-fn run(pipeline: &Pipeline, mut receiver: mpsc::Receiver<Submission>) {
+fn run(embedded: &Embedded, mut receiver: mpsc::Receiver<Submission>) {
     while let Some(first) = receiver.blocking_recv() {
         let group = gather(first, &mut receiver, MAX_GROUP_EVENTS, MAX_GROUP_BYTES);
-        commit_group(pipeline, group);
+        commit_group(embedded, group);
     }
 }
 
@@ -103,18 +103,19 @@ fn data_bytes(events: &[Event]) -> usize {
     events.iter().map(|event| event.data.len()).sum()
 }
 
-fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
+fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
     let mut replies = Vec::with_capacity(group.len());
     let mut stored = 0u64;
-    let outcome = stage_group(pipeline, group, &mut replies, &mut stored).and_then(|staging| {
+    let outcome = stage_group(embedded, group, &mut replies, &mut stored).and_then(|staging| {
         if let Some(error) = failpoint::pass(failpoint::Point::GroupCommit) {
             return Err(fjall::Error::Io(error).into());
         }
-        let staged = pipeline.write(staging)?;
+        let staged = embedded.write(staging)?;
         // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
-        let persisted = pipeline.queue.persist();
-        pipeline
+        let persisted = embedded.queue.persist();
+        embedded
+            .shared
             .metrics
             .fsync_duration
             .observe(started.elapsed().as_secs_f64());
@@ -122,17 +123,21 @@ fn commit_group(pipeline: &Pipeline, group: Vec<Submission>) {
     });
     match outcome {
         Ok(staged) => {
-            pipeline.metrics.events_ingested.inc_by(stored);
-            pipeline.metrics.group_commit_events.observe(stored as f64);
-            pipeline.wake(&staged);
+            embedded.shared.metrics.events_ingested.inc_by(stored);
+            embedded
+                .shared
+                .metrics
+                .group_commit_events
+                .observe(stored as f64);
+            embedded.wake(&staged);
             for (reply, admissions) in replies {
                 let _ = reply.send(Ok(admissions));
             }
         }
         Err(error) => {
             tracing::error!(%error, "group commit failed; the events were not stored");
-            pipeline.storage_failed(&error);
-            let disk_full = pipeline.queue.failed_for_space(&error);
+            embedded.storage_failed(&error);
+            let disk_full = embedded.queue.failed_for_space(&error);
             for (reply, _) in replies {
                 let answer = if disk_full {
                     QueueError::DiskFull
@@ -151,15 +156,15 @@ type Reply = (
 );
 
 fn stage_group<'q>(
-    pipeline: &'q Pipeline,
+    embedded: &'q Embedded,
     group: Vec<Submission>,
     replies: &mut Vec<Reply>,
     stored: &mut u64,
 ) -> Result<Staging<'q>, QueueError> {
-    let queue = &pipeline.queue;
+    let queue = &embedded.queue;
     let mut staging = queue.stage();
     let ingested_at_ms = now_ms();
-    let routes = pipeline.routes();
+    let routes = embedded.routes();
     let (mut requests, senders): (Vec<_>, Vec<_>) = group
         .into_iter()
         .map(|submission| {

@@ -18,18 +18,20 @@
 //! - [`backend`]: the store behind weir-core's `Backend` seam ([`Fjall`]).
 //! - [`retention`]: old events removed a batch at a time.
 //!
-//! [`pipeline::Pipeline`] holds what they share: the queue, the lanes, and
-//! the node's config, routes, plugins, metrics and backlog.
+//! [`open`] opens the database at start-up and closes it at shutdown, and
+//! [`embedded::Embedded`] holds what the others share: the queue, and the
+//! node's config, routes, plugins, metrics and backlog.
 
-use weir_core::{backlog, config, failpoint, metrics, plugins, route, schedule};
+use weir_core::{failpoint, metrics, plugins, route, schedule};
 use weir_event as event;
 use weir_runtime as runtime;
 
 pub mod backend;
 pub mod commit;
 pub mod dispatch;
+pub mod embedded;
 pub mod group_commit;
-pub mod pipeline;
+pub mod open;
 pub mod queue;
 pub mod retention;
 

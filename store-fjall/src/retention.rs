@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::Pipeline;
+use crate::embedded::Embedded;
 use crate::queue::{Queue, QueueError};
 
 /// Most events removed in one batch; the write lock is released between
@@ -17,9 +17,9 @@ const REMOVE_BATCH: usize = 1000;
 /// Removes expired events, and idempotency key records past the dedup
 /// window, until `stop` is cancelled: a few times per retention period, at
 /// least once a minute.
-pub async fn run_retention(pipeline: Arc<Pipeline>, stop: CancellationToken) {
-    let retention = pipeline.config.retention.retention;
-    let window = pipeline.config.retention.dedup_window;
+pub async fn run_retention(embedded: Arc<Embedded>, stop: CancellationToken) {
+    let retention = embedded.shared.config.retention.retention;
+    let window = embedded.shared.config.retention.dedup_window;
     let interval = (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
     loop {
         tokio::select! {
@@ -28,12 +28,12 @@ pub async fn run_retention(pipeline: Arc<Pipeline>, stop: CancellationToken) {
         }
         let cutoff = |age: Duration| crate::event::now_ms().saturating_sub(age.as_millis() as u64);
         let events = cutoff(retention);
-        sweep(&pipeline, "events", move |queue| {
+        sweep(&embedded, "events", move |queue| {
             queue.remove_expired(events, REMOVE_BATCH)
         })
         .await;
         let keys = cutoff(window);
-        sweep(&pipeline, "idempotency keys", move |queue| {
+        sweep(&embedded, "idempotency keys", move |queue| {
             queue.remove_expired_request_keys(keys, REMOVE_BATCH)
         })
         .await;
@@ -42,13 +42,13 @@ pub async fn run_retention(pipeline: Arc<Pipeline>, stop: CancellationToken) {
 
 /// Runs `remove` (which removes up to a batch) until a batch comes back short.
 async fn sweep(
-    pipeline: &Arc<Pipeline>,
+    embedded: &Arc<Embedded>,
     what: &'static str,
     remove: impl Fn(&Queue) -> Result<usize, QueueError> + Clone + Send + 'static,
 ) {
     // Bounded: each pass removes at most a full batch, and a short one ends the sweep.
     for _ in 0..1000 {
-        let queue_task = pipeline.clone();
+        let queue_task = embedded.clone();
         let remove = remove.clone();
         let removed = tokio::task::spawn_blocking(move || remove(&queue_task.queue)).await;
         match removed {
@@ -61,7 +61,7 @@ async fn sweep(
             }
             Ok(Err(error)) => {
                 tracing::error!(%error, "retention cannot remove old {what}");
-                pipeline.storage_failed(&error);
+                embedded.storage_failed(&error);
                 break;
             }
             Err(_) => break,

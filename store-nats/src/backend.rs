@@ -18,7 +18,7 @@ use weir_core::store::{
 use weir_core::store::{DeadFilter, RequestKey, RequestRecord, StoreError};
 use weir_core::tasks::Tasks;
 use weir_event::Event;
-use weir_runtime::CommittedState;
+use weir_runtime::{CommittedState, StateRead};
 
 /// The queue stage on a JetStream cluster.
 pub struct NatsBackend {
@@ -193,8 +193,7 @@ impl Backend for NatsBackend {
 }
 
 impl CommittedState for Nats {
-    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.state_get_blocking(plugin, tenant, key)
-            .map_err(|e| e.to_string())
+    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> StateRead {
+        weir_core::failpoint::state_read(|| self.state_get_blocking(plugin, tenant, key))
     }
 }

@@ -55,24 +55,24 @@ pub fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (case, emit_and_state) in [("ack", false), ("emit_and_state", true)] {
         let dir = tempfile::tempdir().expect("scratch directory");
-        let pipeline =
-            queue_setup::pipeline(dir.path(), Durability::Buffered).expect("the bench pipeline");
-        let limits = pipeline.config.plugin_defaults.clone();
-        let max_hops = pipeline.config.dispatch.max_hops;
+        let embedded =
+            queue_setup::embedded(dir.path(), Durability::Buffered).expect("the bench store");
+        let limits = embedded.shared.config.plugin_defaults.clone();
+        let max_hops = embedded.shared.config.dispatch.max_hops;
         let mut stored = 0;
         group.bench_function(BenchmarkId::from_parameter(case), |b| {
             b.iter_custom(|iters| {
-                queue_setup::fill(&pipeline, stored, iters, 1, &payload)
+                queue_setup::fill(&embedded, stored, iters, 1, &payload)
                     .expect("the deliveries are stored");
                 stored += iters;
                 let mut took = Duration::ZERO;
                 for _ in 0..iters {
-                    let (leased, event) = queue_setup::lease(&pipeline).expect("a lease");
+                    let (leased, event) = queue_setup::lease(&embedded).expect("a lease");
                     let execution = execution(emit_and_state);
                     let started = Instant::now();
                     let leased = FjallLeased { leased, event };
                     let ending = Ending::of(execution, &leased, &limits, max_hops);
-                    let finished = commit::store(&pipeline, leased, ending).expect("the commit");
+                    let finished = commit::store(&embedded, leased, ending).expect("the commit");
                     took += started.elapsed();
                     assert!(matches!(finished, Finished::Stored));
                 }

@@ -20,14 +20,15 @@ pub fn bench(c: &mut Criterion) {
         &scratch.path().join("cache"),
     )
     .expect("test-ack compiles");
-    let (pipeline, version) = bench.into_pipeline().expect("a pipeline for test-ack");
+    let state = bench.state().expect("a scratch store for test-ack");
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     // Deadlines are enforced by the epoch, as in weir.
     let stop = CancellationToken::new();
     runtime.spawn(engine::tick_epochs(
-        pipeline.plugins.engine().clone(),
+        bench.plugins.engine().clone(),
         stop.clone(),
     ));
+    let version = bench.version;
     let event = Event::new(
         "bench".to_owned(),
         "weir-bench".to_owned(),
@@ -40,7 +41,7 @@ pub fn bench(c: &mut Criterion) {
         generation: 0,
         limits: &version.limits,
     };
-    let first = runtime.block_on(version.run(pipeline.clone(), attempt));
+    let first = runtime.block_on(version.run(state.clone(), attempt));
     assert!(
         matches!(first.result, Ok(Outcome::Ack)),
         "the trivial handler did not ack: {:?}",
@@ -49,7 +50,7 @@ pub fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("delivery");
     group.throughput(Throughput::Elements(1));
     group.bench_function("test-ack", |b| {
-        b.iter(|| black_box(runtime.block_on(version.run(pipeline.clone(), attempt))))
+        b.iter(|| black_box(runtime.block_on(version.run(state.clone(), attempt))))
     });
     group.finish();
     stop.cancel();

@@ -19,11 +19,11 @@ const PAYLOAD_BYTES: usize = 200;
 /// submit is a group of its own.
 pub fn enqueue(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("scratch directory");
-    let pipeline =
-        queue_setup::pipeline(dir.path(), Durability::Buffered).expect("the bench pipeline");
+    let embedded =
+        queue_setup::embedded(dir.path(), Durability::Buffered).expect("the bench store");
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let (committer, thread) =
-        GroupCommitter::start(pipeline.clone()).expect("the group committer starts");
+        GroupCommitter::start(embedded.clone()).expect("the group committer starts");
     let payload = queue_setup::payload(PAYLOAD_BYTES);
     // Event ids stay unique across every sample of every batch size.
     let mut next_id = 0;
@@ -58,18 +58,18 @@ pub fn dequeue(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for tenants in [1u64, 100] {
         let dir = tempfile::tempdir().expect("scratch directory");
-        let pipeline =
-            queue_setup::pipeline(dir.path(), Durability::Buffered).expect("the bench pipeline");
+        let embedded =
+            queue_setup::embedded(dir.path(), Durability::Buffered).expect("the bench store");
         let mut stored = 0;
         group.bench_function(BenchmarkId::new("tenants", tenants), |b| {
             b.iter_custom(|iters| {
-                queue_setup::fill(&pipeline, stored, iters, tenants, &payload)
+                queue_setup::fill(&embedded, stored, iters, tenants, &payload)
                     .expect("the deliveries are stored");
                 stored += iters;
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let (leased, event) = queue_setup::lease(&pipeline).expect("a lease");
-                    queue_setup::finish(&pipeline, leased, &event).expect("the release");
+                    let (leased, event) = queue_setup::lease(&embedded).expect("a lease");
+                    queue_setup::finish(&embedded, leased, &event).expect("the release");
                 }
                 started.elapsed()
             })

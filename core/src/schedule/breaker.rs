@@ -183,8 +183,9 @@ impl Breaker {
                 let trip = self.judge(&tally, now)?;
                 Some(open(&mut inner, trip))
             }
-            // A verdict decides nothing: the probe is handed back.
-            (BreakerState::HalfOpen, Signal::Verdict) => {
+            // A verdict, or the store's failure, decides nothing: the probe
+            // is handed back.
+            (BreakerState::HalfOpen, Signal::Verdict | Signal::StoreFailed) => {
                 inner.probes_started = inner.probes_started.saturating_sub(1);
                 None
             }

@@ -75,9 +75,10 @@ impl CallWindow {
         }
     }
 
-    /// Counts `signal` at `now`; a verdict is not a call the breaker judges.
+    /// Counts `signal` at `now`; a verdict, or the store's failure, is not
+    /// a call the breaker judges.
     pub fn record(&mut self, now: Instant, signal: Signal) {
-        if signal == Signal::Verdict {
+        if matches!(signal, Signal::Verdict | Signal::StoreFailed) {
             return;
         }
         self.expire(now);
@@ -103,7 +104,7 @@ impl CallWindow {
                 Some((_, count)) => *count += 1,
                 None => bucket.faults.push((reason, 1)),
             },
-            Signal::Verdict => {}
+            Signal::Verdict | Signal::StoreFailed => {}
         }
     }
 

@@ -22,6 +22,7 @@ pub const RETRY_LATER: &str = "retry_later";
 pub fn reasons() -> impl Iterator<Item = &'static str> {
     FailureKind::ALL
         .iter()
+        .filter(|kind| kind.is_plugin_fault())
         .map(|kind| kind.as_str())
         .chain([OUTBOUND, RETRY_LATER])
 }
@@ -33,6 +34,9 @@ pub enum Signal {
     Healthy,
     /// The handler's verdict on this event alone (`fail`): not counted.
     Verdict,
+    /// The store, not the plugin, failed the attempt (`state_unavailable`):
+    /// not counted.
+    StoreFailed,
     /// The handler asked to be called again later.
     Throttled,
     /// A sign of ill health, with its reason (`trap`, `deadline`, `outbound`, ...).
@@ -47,6 +51,7 @@ impl Signal {
         let outbound_failed = execution.outbound_failures > 0;
         match &execution.result {
             Ok(Outcome::Ack | Outcome::Emit(_)) => Signal::Healthy,
+            Err(failure) if !failure.kind.is_plugin_fault() => Signal::StoreFailed,
             Err(failure) => Signal::Fault(failure.kind.as_str()),
             Ok(_) if outbound_failed => Signal::Fault(OUTBOUND),
             Ok(Outcome::RetryLater(_)) => Signal::Throttled,
@@ -67,7 +72,9 @@ pub fn faults_in_a_row(history: &[Attempt]) -> u32 {
 
 /// Whether an attempt that ended with `outcome` was stopped by a trap or a limit.
 pub fn is_fault(outcome: &str) -> bool {
-    FailureKind::ALL.iter().any(|kind| kind.as_str() == outcome)
+    FailureKind::ALL
+        .iter()
+        .any(|kind| kind.is_plugin_fault() && kind.as_str() == outcome)
 }
 
 #[cfg(test)]
@@ -118,6 +125,19 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(signal(Err(trap), 0), Signal::Fault("out_of_fuel"));
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_says_nothing_of_the_plugin() {
+        let unreadable = Failure {
+            kind: FailureKind::StateUnavailable,
+            message: "state read failed: the store cannot be read now".into(),
+        };
+        let execution = execution(Err(unreadable), 0);
+        assert_eq!(Signal::of(&execution), Signal::StoreFailed);
+        assert!(!is_fault("state_unavailable"), "not a poison event's fault");
+        assert!(is_fault("trap"));
+        assert!(!reasons().any(|reason| reason == "state_unavailable"));
     }
 
     #[test]

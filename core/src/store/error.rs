@@ -3,6 +3,8 @@
 //! (refuse the request, retry later, stop) and never by a store's own error
 //! type.
 
+use crate::runtime::StateReadError;
+
 /// Why a store could not do what it was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -39,4 +41,15 @@ pub enum StoreError {
     /// name one.
     #[error("{0}")]
     Ambiguous(String),
+}
+
+impl From<StoreError> for StateReadError {
+    /// A record that cannot be read back stays corrupt; anything else is
+    /// the store not answering now.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Corrupt(message) => StateReadError::Corrupt(message),
+            error => StateReadError::Unavailable(error.to_string()),
+        }
+    }
 }

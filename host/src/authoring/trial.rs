@@ -47,8 +47,9 @@ pub(super) fn trial_event(
         .enable_all()
         .build()
         .map_err(io("start a runtime in", scratch))?;
-    let (pipeline, version) = bench.into_pipeline()?;
-    let engine = pipeline.plugins.engine().clone();
+    let state = bench.state()?;
+    let engine = bench.plugins.engine().clone();
+    let version = bench.version;
     let limits = version.limits.clone();
     let execution = runtime.block_on(async {
         let ticking = CancellationToken::new();
@@ -59,7 +60,7 @@ pub(super) fn trial_event(
             generation: 0,
             limits: &limits,
         };
-        let execution = version.run(pipeline, attempt).await;
+        let execution = version.run(state, attempt).await;
         ticking.cancel();
         execution
     });

@@ -5,16 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use super::error::{AuthoringError, io};
 use crate::config::{Config, Overrides};
 use crate::egress_transport::Http1Transport;
-use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
 use crate::plugins::Plugins;
 use crate::queue::Queue;
-use crate::runtime::{self, PluginFiles, Version, engine};
+use crate::runtime::{self, CommittedState, PluginFiles, Version, engine};
+use weir_store_fjall::open::queue_dir;
 
 /// A compiled plugin and the runtime it was compiled for.
 pub struct Workbench {
@@ -77,22 +74,13 @@ impl Workbench {
         })
     }
 
-    /// The compiled plugin and a pipeline to run it in, over a fresh store
-    /// in the data directory (for the state a handler reads).
-    pub fn into_pipeline(self) -> Result<(Arc<Pipeline>, Version), AuthoringError> {
-        let queue_dir = self.config.data_dir.join("queue");
+    /// A fresh store in the data directory, for the state a handler reads.
+    pub fn state(&self) -> Result<Arc<dyn CommittedState>, AuthoringError> {
+        let queue_dir = queue_dir(&self.config.data_dir);
         let queue = Queue::open(&queue_dir, self.config.durability).map_err(|error| {
             AuthoringError::Runtime(format!("{}: {error}", queue_dir.display()))
         })?;
-        let (engine, linker, pool) = self.plugins.into_parts();
-        let pipeline = Pipeline::new(
-            self.config,
-            queue,
-            Metrics::new(),
-            Plugins::new(engine, linker, pool, BTreeMap::new()),
-            CancellationToken::new(),
-        );
-        Ok((Arc::new(pipeline), self.version))
+        Ok(Arc::new(queue))
     }
 }
 

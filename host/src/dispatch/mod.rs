@@ -13,14 +13,14 @@ pub use weir_store_fjall::dispatch::{
 };
 
 use crate::backend::Backend;
-use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
+use weir_core::Shared;
 
 /// What it takes to start a plugin's worker, at start-up or when a reload adds one.
 #[derive(Clone)]
 pub struct Workers {
-    /// The shared stages.
-    pub pipeline: Arc<Pipeline>,
+    /// The node's config, plugins, routes and metrics.
+    pub shared: Shared,
     /// Where workers and deliveries run, and the stop they heed.
     pub tasks: Tasks,
     /// Where the deliveries come from.

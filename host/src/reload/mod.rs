@@ -31,7 +31,7 @@ const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
 /// `plugins loaded` is logged when done) and, unless `[reload] watch =
 /// false`, keeps watching it and the config file.
 pub fn start(workers: Workers) -> Result<(), Error> {
-    if workers.pipeline.config.reload.watch {
+    if workers.shared.config.reload.watch {
         return watch(workers);
     }
     let background = workers.tasks.background.clone();
@@ -44,12 +44,12 @@ pub fn start(workers: Workers) -> Result<(), Error> {
 /// Loads the plugin directory, then watches it and, if weir was started with
 /// one, the config file and the `routes.toml` beside it; the watches end when weir stops.
 fn watch(workers: Workers) -> Result<(), Error> {
-    let pipeline = workers.pipeline.clone();
-    let routes_wake = match pipeline.config.source.clone() {
+    let shared = workers.shared.clone();
+    let routes_wake = match shared.config.source.clone() {
         Some(file) => Some(watch_routes(&workers, file)?),
         None => None,
     };
-    let dir = pipeline.config.plugins_dir.clone();
+    let dir = shared.config.plugins_dir.clone();
     let plugin_workers = workers.clone();
     let mut occasion = Occasion::Start;
     let load_first = true;
@@ -81,7 +81,7 @@ fn watch(workers: Workers) -> Result<(), Error> {
 /// Watches the config `file` and the `routes.toml` beside it; returns a way
 /// to ask for a reload of the routing table.
 fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Error> {
-    let pipeline = workers.pipeline.clone();
+    let shared = workers.shared.clone();
     {
         let dir = file
             .parent()
@@ -102,11 +102,11 @@ fn watch_routes(workers: &Workers, file: PathBuf) -> Result<mpsc::Sender<()>, Er
             },
             load_first,
             move || {
-                let (pipeline, file, loaded) = (pipeline.clone(), file.clone(), loaded.clone());
+                let (shared, file, loaded) = (shared.clone(), file.clone(), loaded.clone());
                 async move {
                     let reloaded = tokio::task::spawn_blocking(move || {
                         let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
-                        routes::reload(&pipeline, &file, &mut loaded);
+                        routes::reload(&shared, &file, &mut loaded);
                     });
                     if let Err(panicked) = reloaded.await {
                         tracing::error!(%panicked, "reloading the routing table panicked; it stays as it was");
@@ -152,7 +152,7 @@ where
         .watch(dir, RecursiveMode::NonRecursive)
         .map_err(failed)?;
     tracing::info!(dir = %dir.display(), "watching for changes");
-    let debounce = workers.pipeline.config.reload.debounce;
+    let debounce = workers.shared.config.reload.debounce;
     let stop = workers.tasks.stop.clone();
     let rescan = poke.clone();
     workers.tasks.background.spawn(async move {

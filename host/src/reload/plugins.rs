@@ -20,9 +20,9 @@ use std::time::Instant;
 
 use crate::dispatch::Workers;
 use crate::event::now_ms;
-use crate::pipeline::Pipeline;
 use crate::plugins::{Plugin, Rejection};
 use crate::runtime::{self, PluginFiles, Version};
+use weir_core::Shared;
 
 /// Whether a change to `path` may change a plugin: a component or a manifest.
 pub(super) fn concerns_plugins(path: &Path) -> bool {
@@ -51,26 +51,26 @@ pub(super) struct Looked {
 
 /// Brings the loaded plugins in line with the plugin directory.
 pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> Looked {
-    let pipeline = &workers.pipeline;
-    let (found, misnamed) = match runtime::scan(&pipeline.config.plugins_dir) {
+    let shared = &workers.shared;
+    let (found, misnamed) = match runtime::scan(&shared.config.plugins_dir) {
         Ok(scanned) => scanned,
         Err(error) => {
             tracing::error!(%error, "cannot read the plugin directory; the plugins stay as they are");
             return Looked::default();
         }
     };
-    let linked_dirs = linked_dirs(&pipeline.config.plugins_dir, &found);
+    let linked_dirs = linked_dirs(&shared.config.plugins_dir, &found);
     for path in misnamed {
         tracing::warn!(path = %path.display(), "ignored: a plugin file name must be lowercase letters, digits, '-' or '_' (at most 64) followed by .wasm");
     }
-    for plugin in pipeline.plugins.all() {
+    for plugin in shared.plugins.all() {
         if !found.contains_key(&*plugin.name) && !plugin.gate.borrow().removed {
             plugin.set_removed(true);
-            count(pipeline, &plugin.name, "removed");
+            count(shared, &plugin.name, "removed");
             tracing::warn!(plugin = %plugin.name, "plugin file removed: its deliveries wait in the queue until it is back");
         }
     }
-    pipeline
+    shared
         .plugins
         .retain_rejections(|name| found.contains_key(name));
     let mut added = false;
@@ -82,8 +82,8 @@ pub(super) async fn reload(workers: &Workers, occasion: Occasion) -> Looked {
         added |= load(workers, name, path, occasion).await;
     }
     if occasion == Occasion::Start {
-        let loaded = pipeline.plugins.all().len();
-        let rejected = pipeline.plugins.rejections().len();
+        let loaded = shared.plugins.all().len();
+        let rejected = shared.plugins.rejections().len();
         tracing::info!(loaded, rejected, "plugins loaded");
     }
     Looked { added, linked_dirs }
@@ -121,15 +121,15 @@ enum Change {
 /// Loads `name` from `path` if it changed; returns whether it is a new plugin.
 async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion) -> bool {
     let started = Instant::now();
-    let plugin = workers.pipeline.plugins.get(&name);
+    let plugin = workers.shared.plugins.get(&name);
     let current = plugin.as_ref().map(|plugin| plugin.current());
-    let pipeline = workers.pipeline.clone();
+    let shared = workers.shared.clone();
     let examined = {
         let name = name.clone();
-        tokio::task::spawn_blocking(move || examine(&pipeline, &name, &path, current.as_deref()))
+        tokio::task::spawn_blocking(move || examine(&shared, &name, &path, current.as_deref()))
             .await
     };
-    let pipeline = &workers.pipeline;
+    let shared = &workers.shared;
     let mut added = false;
     match examined {
         Ok(Change::Skipped) => {}
@@ -153,15 +153,15 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
                 }
                 None => {
                     let plugin = Arc::new(Plugin::new(version));
-                    pipeline
+                    shared
                         .metrics
                         .plugin_loaded(&plugin.name, plugin.concurrency.current());
-                    pipeline.plugins.insert(plugin.clone());
+                    shared.plugins.insert(plugin.clone());
                     // An operator's pause outlives the plugin's file. Checked
                     // once it is in the registry, so that a pause made
                     // meanwhile reaches it one way or the other.
-                    if pipeline.plugins.is_paused(&name) {
-                        plugin.set_paused(true, &pipeline.metrics);
+                    if shared.plugins.is_paused(&name) {
+                        plugin.set_paused(true, &shared.metrics);
                         tracing::warn!(plugin = %name, "plugin paused by an operator before; still paused");
                     }
                     workers.start(plugin);
@@ -169,29 +169,29 @@ async fn load(workers: &Workers, name: String, path: PathBuf, occasion: Occasion
                     tracing::info!(plugin = %name, version = %id, took = ?started.elapsed(), "plugin added");
                 }
             }
-            pipeline
+            shared
                 .plugins
                 .retain_rejections(|rejected| rejected != name);
             if occasion == Occasion::Change {
-                count(pipeline, &name, "loaded");
+                count(shared, &name, "loaded");
             }
         }
         Ok(Change::Rejected(rejection)) => {
             tracing::error!(plugin = %name, version = %rejection.version, reason = %rejection.reason,
                 "plugin file rejected; {}", if plugin.is_some() { "the version before it keeps serving" } else { "the plugin is not loaded" });
-            pipeline.plugins.reject(&name, rejection);
-            count(pipeline, &name, "rejected");
+            shared.plugins.reject(&name, rejection);
+            count(shared, &name, "rejected");
         }
         Err(panicked) => {
             tracing::error!(plugin = %name, %panicked, "loading the plugin file panicked; the plugin stays as it was");
         }
     }
-    pipeline.plugins.compiled(&name);
+    shared.plugins.compiled(&name);
     added
 }
 
 /// Reads and, if they changed, compiles the files of plugin `name`. Blocking.
-fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Version>) -> Change {
+fn examine(shared: &Shared, name: &str, path: &Path, current: Option<&Version>) -> Change {
     let files = match PluginFiles::read(path) {
         Ok(files) => files,
         Err(error) => {
@@ -203,7 +203,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
     if current.is_some_and(|version| version.fingerprint == files.fingerprint) {
         return Change::Serving;
     }
-    let rejected = pipeline.plugins.rejections().remove(name);
+    let rejected = shared.plugins.rejections().remove(name);
     if rejected.is_some_and(|rejection| rejection.fingerprint == files.fingerprint) {
         return Change::Skipped;
     }
@@ -215,7 +215,7 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
             at_ms: now_ms(),
         })
     };
-    let config = &pipeline.config;
+    let config = &shared.config;
     let settings = match config.settings_from_manifest(name, path, files.manifest.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return reject(error.to_string()),
@@ -224,10 +224,10 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
         tracing::warn!(plugin = name, "{warning}");
     }
     let limits = settings.limits.as_ref().unwrap_or(&config.plugin_defaults);
-    if let Some(misfit) = pipeline.plugins.misfit(limits, current.is_none()) {
+    if let Some(misfit) = shared.plugins.misfit(limits, current.is_none()) {
         return reject(format!("plugin {name} ({}): {misfit}", path.display()));
     }
-    let registry = &pipeline.plugins;
+    let registry = &shared.plugins;
     registry.compiling(name);
     match Version::compile(
         registry.engine(),
@@ -243,9 +243,9 @@ fn examine(pipeline: &Pipeline, name: &str, path: &Path, current: Option<&Versio
 }
 
 /// Counts a reload of `plugin` with `result` in `weir_plugin_reloads_total`.
-fn count(pipeline: &Pipeline, plugin: &str, result: &str) {
-    pipeline.metrics.recent_reloads.record(plugin, result);
-    pipeline
+fn count(shared: &Shared, plugin: &str, result: &str) {
+    shared.metrics.recent_reloads.record(plugin, result);
+    shared
         .metrics
         .plugin_reloads
         .get_or_create(&crate::metrics::ReloadLabels {

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::config::{Config, Overrides};
-use crate::pipeline::Pipeline;
+use weir_core::Shared;
 
 /// The texts the serving table was loaded from (their SHA-256): a write that
 /// changes nothing is not a reload.
@@ -16,7 +16,7 @@ pub(super) struct Loaded(Option<[u8; 32]>);
 
 /// Loads the routes of `file` if they changed since `loaded`, and notes what
 /// now serves. Blocking (it reads the file): call it off the async runtime.
-pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
+pub(super) fn reload(shared: &Shared, file: &Path, loaded: &mut Loaded) {
     use sha2::Digest;
     let text = match std::fs::read(file) {
         Ok(text) => text,
@@ -36,27 +36,27 @@ pub(super) fn reload(pipeline: &Pipeline, file: &Path, loaded: &mut Loaded) {
     if now == *loaded {
         return;
     }
-    match table_of(pipeline, file) {
+    match table_of(shared, file) {
         Ok(table) => {
             let routes = table.len();
-            pipeline.set_routes(table);
+            shared.routes.set(table);
             // Only what served is remembered: a rejected text is tried again
             // on the next change, when a plugin it names may have arrived.
             *loaded = now;
-            count(pipeline, "loaded");
+            count(shared, "loaded");
             tracing::info!(file = %file.display(), routes, "routing table reloaded: new events are routed by it");
         }
         Err(reason) => {
-            count(pipeline, "rejected");
+            count(shared, "rejected");
             tracing::error!(file = %file.display(), %reason, "routing table rejected; the table before it keeps serving");
         }
     }
 }
 
 /// The routing table of `file`, checked, or why it cannot serve.
-fn table_of(pipeline: &Pipeline, file: &Path) -> Result<crate::route::RouteTable, String> {
+fn table_of(shared: &Shared, file: &Path) -> Result<crate::route::RouteTable, String> {
     let mut config = Config::load(Some(file), Overrides::default()).map_err(|e| e.to_string())?;
-    let loaded = |plugin: &str| pipeline.plugins.get(plugin).is_some();
+    let loaded = |plugin: &str| shared.plugins.get(plugin).is_some();
     crate::examples::keep_routes_if_installed(&mut config, loaded);
     if let Some((plugin, route)) = config.routes.first_missing(loaded) {
         return Err(format!(
@@ -67,8 +67,8 @@ fn table_of(pipeline: &Pipeline, file: &Path) -> Result<crate::route::RouteTable
 }
 
 /// Counts a reload of the routing table in `weir_route_reloads_total`.
-fn count(pipeline: &Pipeline, result: &str) {
-    pipeline
+fn count(shared: &Shared, result: &str) {
+    shared
         .metrics
         .route_reloads
         .get_or_create(&crate::metrics::ResultLabel {

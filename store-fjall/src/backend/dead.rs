@@ -1,7 +1,7 @@
 //! Dead letters on the embedded store: which event a request names, and
 //! reviving or discarding its dead deliveries in one batch.
 
-use crate::pipeline::Pipeline;
+use crate::embedded::Embedded;
 use crate::queue::{DeadFilter, Queue, Seq, StoreError, StoredId};
 
 use weir_core::store::{EventLetters, EventRef, Revived};
@@ -39,57 +39,57 @@ fn dead_of_event(queue: &Queue, letters: &EventLetters) -> Result<Vec<(Seq, Stri
 }
 
 /// Revives `targets` in one batch; the plugins of those that were dead.
-fn revive(pipeline: &Pipeline, targets: &[(Seq, String)]) -> Result<Vec<String>, StoreError> {
-    let mut staging = pipeline.queue.stage();
+fn revive(embedded: &Embedded, targets: &[(Seq, String)]) -> Result<Vec<String>, StoreError> {
+    let mut staging = embedded.queue.stage();
     let mut revived = Vec::new();
     for (seq, plugin) in targets {
         if staging.revive(*seq, plugin)? {
             revived.push(plugin.clone());
         }
     }
-    pipeline.commit(staging)?;
+    embedded.commit(staging)?;
     Ok(revived)
 }
 
 /// Revives the dead deliveries of the event `letters` names.
 pub(super) fn revive_event(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     letters: &EventLetters,
 ) -> Result<Vec<String>, StoreError> {
-    revive(pipeline, &dead_of_event(&pipeline.queue, letters)?)
+    revive(embedded, &dead_of_event(&embedded.queue, letters)?)
 }
 
 /// Discards the dead deliveries of the event `letters` names.
 pub(super) fn discard_event(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     letters: &EventLetters,
 ) -> Result<Vec<String>, StoreError> {
-    let targets = dead_of_event(&pipeline.queue, letters)?;
-    let mut staging = pipeline.queue.stage();
+    let targets = dead_of_event(&embedded.queue, letters)?;
+    let mut staging = embedded.queue.stage();
     let mut discarded = Vec::new();
     for (seq, plugin) in targets {
         if staging.discard(seq, &plugin)? {
             discarded.push(plugin);
         }
     }
-    pipeline.commit(staging)?;
+    embedded.commit(staging)?;
     Ok(discarded)
 }
 
 /// Revives up to `limit` dead deliveries that match `filter`, oldest first.
 pub(super) fn revive_matching(
-    pipeline: &Pipeline,
+    embedded: &Embedded,
     filter: &DeadFilter,
     limit: usize,
 ) -> Result<Revived, StoreError> {
-    let page = pipeline.queue.dead_letters(filter, None, limit)?;
+    let page = embedded.queue.dead_letters(filter, None, limit)?;
     let targets: Vec<(Seq, String)> = page
         .letters
         .into_iter()
         .map(|letter| (letter.seq, letter.record.plugin))
         .collect();
     Ok(Revived {
-        plugins: revive(pipeline, &targets)?,
+        plugins: revive(embedded, &targets)?,
         more: page.next.is_some(),
     })
 }

@@ -11,14 +11,13 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use crate::dispatch::FjallDeliveries;
+use crate::embedded::Embedded;
 use crate::event::Event;
 use crate::group_commit::GroupCommitter;
-use crate::pipeline::Pipeline;
 use crate::plugins::Plugin;
 use crate::queue::{
     DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, RequestRecord, StoreError,
 };
-use crate::runtime::CommittedState;
 use replay::FjallRequeue;
 use weir_core::deliver::serve_plugin;
 use weir_core::store::Admission;
@@ -28,19 +27,19 @@ use weir_core::store::{
 };
 use weir_core::tasks::Tasks;
 
-/// The fjall backend of `pipeline`'s queue.
+/// The fjall backend of `embedded`'s queue.
 pub struct Fjall {
-    pipeline: Arc<Pipeline>,
+    embedded: Arc<Embedded>,
     /// The commit thread stops once this (and so the router holding it) is
     /// dropped.
     committer: GroupCommitter,
 }
 
 impl Fjall {
-    /// The backend of `pipeline`'s queue, written through `committer`.
-    pub fn new(pipeline: Arc<Pipeline>, committer: GroupCommitter) -> Fjall {
+    /// The backend of `embedded`'s queue, written through `committer`.
+    pub fn new(embedded: Arc<Embedded>, committer: GroupCommitter) -> Fjall {
         Fjall {
-            pipeline,
+            embedded,
             committer,
         }
     }
@@ -58,15 +57,15 @@ impl Backend for Fjall {
     fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>) {
         let name = plugin.name.clone();
         let store = Arc::new(FjallDeliveries {
-            pipeline: self.pipeline.clone(),
+            embedded: self.embedded.clone(),
         });
-        let shared = self.pipeline.shared();
+        let shared = self.embedded.shared.clone();
         tasks
             .background
             .spawn(serve_plugin(shared, store, plugin, tasks.clone()));
         // Whatever waits for the plugin from an earlier run.
-        match self.pipeline.queue.ready_lanes(&name) {
-            Ok(found) => self.pipeline.lanes.discovered(&name, found),
+        match self.embedded.queue.ready_lanes(&name) {
+            Ok(found) => self.embedded.shared.lanes.discovered(&name, found),
             Err(error) => {
                 tracing::error!(plugin = %name, %error, "cannot find the deliveries waiting for this plugin")
             }
@@ -79,7 +78,7 @@ impl Backend for Fjall {
         paused: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         let kept = self
-            .pipeline
+            .embedded
             .queue
             .set_paused(PauseScope::Plugin, plugin, paused);
         async move { Ok(kept?) }.boxed()
@@ -90,20 +89,20 @@ impl Backend for Fjall {
         tenant: &str,
         paused: bool,
     ) -> BoxFuture<'_, Result<u64, StoreError>> {
-        let pipeline = self.pipeline.clone();
+        let embedded = self.embedded.clone();
         let tenant = tenant.to_owned();
         async move {
             // The flag goes first: see `dispatch::hold` for why that order
             // loses nothing.
-            pipeline.tenant_pauses.set(&tenant, paused);
-            pipeline
+            embedded.shared.tenant_pauses.set(&tenant, paused);
+            embedded
                 .queue
                 .set_paused(PauseScope::Tenant, &tenant, paused)?;
             if paused {
                 return Ok(0);
             }
             let released = tokio::task::spawn_blocking(move || {
-                (pipeline.queue).release_held(&tenant, |staging| pipeline.commit(staging))
+                (embedded.queue).release_held(&tenant, |staging| embedded.commit(staging))
             });
             let released = released.await.map_err(|_| {
                 StoreError::Unavailable("releasing the held deliveries panicked".to_owned())
@@ -114,7 +113,7 @@ impl Backend for Fjall {
     }
 
     fn event(&self, event: EventRef) -> BoxFuture<'_, Result<StoredEvent, StoreError>> {
-        let queue = &self.pipeline.queue;
+        let queue = &self.embedded.queue;
         let read = || {
             let sequence = dead::resolve_id(queue, &event)?;
             let stored = queue.event(sequence)?;
@@ -133,7 +132,7 @@ impl Backend for Fjall {
     }
 
     fn state_entries(&self, page: StatePage) -> BoxFuture<'_, Result<StateEntries, StoreError>> {
-        let queue = &self.pipeline.queue;
+        let queue = &self.embedded.queue;
         let entries = queue.state_entries(
             &page.plugin,
             &page.tenant,
@@ -146,7 +145,7 @@ impl Backend for Fjall {
     fn dead_letters(&self, page: DeadLetterPage) -> BoxFuture<'_, Result<DeadListing, StoreError>> {
         let cursor = page.cursor.as_deref();
         let found = self
-            .pipeline
+            .embedded
             .queue
             .dead_letters(&page.filter, cursor, page.limit);
         let listing = found.map(|found| DeadListing {
@@ -160,7 +159,7 @@ impl Backend for Fjall {
         &self,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<DeadLetter>, StoreError>> {
-        let found = self.pipeline.queue.newest_dead_letters(limit);
+        let found = self.embedded.queue.newest_dead_letters(limit);
         async move { Ok(found?.iter().map(view).collect()) }.boxed()
     }
 
@@ -168,7 +167,7 @@ impl Backend for Fjall {
         &self,
         letters: EventLetters,
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        let revived = dead::revive_event(&self.pipeline, &letters);
+        let revived = dead::revive_event(&self.embedded, &letters);
         async move { revived }.boxed()
     }
 
@@ -176,7 +175,7 @@ impl Backend for Fjall {
         &self,
         letters: EventLetters,
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
-        let discarded = dead::discard_event(&self.pipeline, &letters);
+        let discarded = dead::discard_event(&self.embedded, &letters);
         async move { discarded }.boxed()
     }
 
@@ -185,22 +184,22 @@ impl Backend for Fjall {
         filter: DeadFilter,
         limit: usize,
     ) -> BoxFuture<'_, Result<Revived, StoreError>> {
-        let revived = dead::revive_matching(&self.pipeline, &filter, limit);
+        let revived = dead::revive_matching(&self.embedded, &filter, limit);
         async move { revived }.boxed()
     }
 
     fn replay_log(&self, _plugin: &str) -> BoxFuture<'_, Result<ReplayLog, StoreError>> {
-        let queue = &self.pipeline.queue;
+        let queue = &self.embedded.queue;
         let bounds = queue
             .horizon()
             .and_then(|oldest| Ok((oldest, queue.last_seq()?)));
         async move {
             let (oldest, newest) = bounds?;
-            let pipeline = self.pipeline.clone();
+            let embedded = self.embedded.clone();
             Ok(ReplayLog {
                 oldest,
                 newest,
-                queue: Box::new(FjallRequeue { pipeline }),
+                queue: Box::new(FjallRequeue { embedded }),
             })
         }
         .boxed()
@@ -211,9 +210,9 @@ impl Backend for Fjall {
     }
 
     fn unready(&self) -> Option<Unready> {
-        if self.pipeline.disk_full() {
+        if self.embedded.disk_full() {
             Some(Unready::DiskFull)
-        } else if !self.pipeline.storage_ok() {
+        } else if !self.embedded.storage_ok() {
             Some(Unready::StorageFailed)
         } else {
             None
@@ -225,16 +224,8 @@ impl Backend for Fjall {
         scope: &str,
         key: &str,
     ) -> BoxFuture<'_, Result<Option<RequestRecord>, StoreError>> {
-        let record = self.pipeline.queue.request_record(scope, key);
+        let record = self.embedded.queue.request_record(scope, key);
         async move { Ok(record?) }.boxed()
-    }
-}
-
-impl CommittedState for Pipeline {
-    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.queue
-            .state_get(plugin, tenant, key)
-            .map_err(|e| e.to_string())
     }
 }
 

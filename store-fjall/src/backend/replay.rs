@@ -7,20 +7,20 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use crate::pipeline::Pipeline;
+use crate::embedded::Embedded;
 use crate::queue::{QueueError, Rerun, Seq};
 use weir_core::store::{ReplaySpec, Requeue, Requeued, Reruns};
 
-/// Requeues deliveries in `pipeline`'s queue.
+/// Requeues deliveries in `embedded`'s queue.
 pub struct FjallRequeue {
-    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) embedded: Arc<Embedded>,
 }
 
 impl Requeue for FjallRequeue {
     fn requeue(&self, spec: &ReplaySpec, seqs: RangeInclusive<Seq>) -> BoxFuture<'_, Requeued> {
         let queued = self.queue_range(spec, seqs).inspect_err(|error| {
             // A failed write stops weir, as any other does.
-            self.pipeline.storage_failed(error);
+            self.embedded.storage_failed(error);
         });
         async move { Ok(queued?) }.boxed()
     }
@@ -33,8 +33,8 @@ impl FjallRequeue {
         spec: &ReplaySpec,
         seqs: RangeInclusive<Seq>,
     ) -> Result<Reruns, QueueError> {
-        let pipeline = &self.pipeline;
-        let queue = &pipeline.queue;
+        let embedded = &self.embedded;
+        let queue = &embedded.queue;
         let mut staging = queue.stage();
         let mut reruns = Reruns::default();
         for seq in seqs {
@@ -45,7 +45,7 @@ impl FjallRequeue {
             let too_old = spec
                 .since_ms
                 .is_some_and(|since| event.ingested_at_ms < since);
-            if too_old || !pipeline.routes().plugins_for(&event).contains(&spec.plugin) {
+            if too_old || !embedded.routes().plugins_for(&event).contains(&spec.plugin) {
                 continue;
             }
             match staging.rerun(seq, &event, &spec.plugin)? {
@@ -53,7 +53,7 @@ impl FjallRequeue {
                 Rerun::Pending => reruns.pending += 1,
             }
         }
-        pipeline.commit(staging)?;
+        embedded.commit(staging)?;
         Ok(reruns)
     }
 }

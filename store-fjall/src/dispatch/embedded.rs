@@ -10,8 +10,8 @@ use weir_core::deliver::{Deliveries, Ending, Finished, Leased, Source};
 
 use super::hold;
 use crate::commit;
+use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::pipeline::Pipeline;
 use crate::queue::{self, Attempt, Lane, QueueError, Seq, StoreError};
 use crate::runtime::CommittedState;
 
@@ -50,13 +50,13 @@ impl Leased for FjallLeased {
 /// The queue, as the engine sees it.
 pub struct FjallDeliveries {
     /// The shared stages, the queue among them.
-    pub pipeline: Arc<Pipeline>,
+    pub embedded: Arc<Embedded>,
 }
 
 impl FjallDeliveries {
     /// A queue error as the seam says it; a failed write stops weir.
     fn failed(&self, error: QueueError) -> StoreError {
-        self.pipeline.storage_failed(&error);
+        self.embedded.storage_failed(&error);
         error.into()
     }
 }
@@ -68,7 +68,7 @@ impl Deliveries for FjallDeliveries {
     const SETS_ASIDE: bool = true;
 
     fn state(&self) -> Arc<dyn CommittedState> {
-        self.pipeline.clone()
+        self.embedded.queue.clone()
     }
 
     async fn settle_if_committed(
@@ -77,25 +77,25 @@ impl Deliveries for FjallDeliveries {
     ) -> Result<Option<FjallLeased>, StoreError> {
         let FjallLeased { leased, event } = leased;
         let committed = self
-            .pipeline
+            .embedded
             .queue
             .is_committed(&leased.plugin, leased.seq, leased.record.generation)
             .map_err(|e| self.failed(e))?;
         if !committed {
             return Ok(Some(FjallLeased { leased, event }));
         }
-        commit::skip_committed(&self.pipeline, leased, &event).map_err(|e| self.failed(e))?;
+        commit::skip_committed(&self.embedded, leased, &event).map_err(|e| self.failed(e))?;
         Ok(None)
     }
 
     async fn defer(&self, leased: FjallLeased, wait: Duration) -> Result<(), StoreError> {
         let due_ms = now_ms() + wait.as_millis() as u64;
-        let mut staging = self.pipeline.queue.stage();
+        let mut staging = self.embedded.queue.stage();
         if staging
             .defer(&leased.leased, due_ms)
             .map_err(|e| self.failed(e))?
         {
-            self.pipeline.commit(staging).map_err(|e| self.failed(e))?;
+            self.embedded.commit(staging).map_err(|e| self.failed(e))?;
         }
         Ok(())
     }
@@ -105,7 +105,7 @@ impl Deliveries for FjallDeliveries {
         leased: FjallLeased,
         ending: Ending,
     ) -> Result<Finished<FjallLeased>, StoreError> {
-        commit::store(&self.pipeline, leased, ending).map_err(|e| self.failed(e))
+        commit::store(&self.embedded, leased, ending).map_err(|e| self.failed(e))
     }
 }
 
@@ -119,13 +119,13 @@ impl Source for FjallDeliveries {
         from: Seq,
         lease_ms: u64,
     ) -> Result<Option<queue::Leased>, StoreError> {
-        let queue = &self.pipeline.queue;
+        let queue = &self.embedded.queue;
         (queue.lease_next(plugin, lane, from, lease_ms)).map_err(|e| self.failed(e))
     }
 
     async fn open(&self, leased: queue::Leased) -> Result<FjallLeased, StoreError> {
         let seq = leased.seq;
-        let read = self.pipeline.queue.event(seq).map_err(|e| self.failed(e))?;
+        let read = self.embedded.queue.event(seq).map_err(|e| self.failed(e))?;
         let event =
             read.ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} has no event")))?;
         Ok(FjallLeased { leased, event })
@@ -133,12 +133,12 @@ impl Source for FjallDeliveries {
 
     async fn hold_if_paused(&self, leased: FjallLeased) -> Result<Option<FjallLeased>, StoreError> {
         let FjallLeased { leased, event } = leased;
-        let held = hold::hold_if_paused(&self.pipeline, leased, &event);
+        let held = hold::hold_if_paused(&self.embedded, leased, &event);
         let leased = held.map_err(|e| self.failed(e))?;
         Ok(leased.map(|leased| FjallLeased { leased, event }))
     }
 
     fn failed(&self, error: &StoreError) {
-        self.pipeline.store_failed(error);
+        self.embedded.store_failed(error);
     }
 }

@@ -8,12 +8,12 @@ use weir_core::deliver::{Failed, Finished, retry_or_dead};
 
 use super::FjallLeased;
 use crate::commit;
-use crate::pipeline::Pipeline;
+use crate::embedded::Embedded;
 use crate::queue::{Attempt, Lane, Leased, QueueError};
 
 /// Expires every lease whose deadline passed before `now_ms`.
-pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueError> {
-    let queue = &pipeline.queue;
+pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueError> {
+    let queue = &embedded.queue;
     let mut expired = 0;
     for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
         let (Some(event), Some(record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?) else {
@@ -24,12 +24,13 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
         }
         // The current version's limits (those of the version that ran are gone
         // with its worker); the lease was sized from them.
-        let limits = pipeline.plugins.get(&plugin).map_or_else(
-            || pipeline.config.limits_for(&plugin).clone(),
+        let limits = embedded.shared.plugins.get(&plugin).map_or_else(
+            || embedded.shared.config.limits_for(&plugin).clone(),
             |p| p.current().limits.clone(),
         );
-        let routes = pipeline.routes();
-        let lease_ms = crate::schedule::lease_ms(&pipeline.config, &routes, &plugin, &limits);
+        let routes = embedded.routes();
+        let lease_ms =
+            crate::schedule::lease_ms(&embedded.shared.config, &routes, &plugin, &limits);
         // Attempts and backoff as the delivery's route sets them.
         let limits = match routes.route_to(&event, &plugin) {
             Some((_, options)) => options.apply(&limits),
@@ -65,8 +66,8 @@ pub fn expire_leases(pipeline: &Pipeline, now_ms: u64) -> Result<usize, QueueErr
             },
             event,
         };
-        if let Finished::Stored = commit::store(pipeline, leased, ending)? {
-            tally.count(&pipeline.metrics, &plugin, ingested_at_ms);
+        if let Finished::Stored = commit::store(embedded, leased, ending)? {
+            tally.count(&embedded.shared.metrics, &plugin, ingested_at_ms);
             expired += 1;
         }
     }

@@ -12,41 +12,42 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::embedded::Embedded;
 use crate::event::now_ms;
 use crate::metrics::plugin as plugin_label;
-use crate::pipeline::Pipeline;
 use crate::queue::QueueError;
 
 /// How often the wait is measured: admission reacts within this.
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` is cancelled.
-pub async fn watch_oldest_ready(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+pub async fn watch_oldest_ready(embedded: Arc<Embedded>, stop: CancellationToken) {
     let mut every = tokio::time::interval(MEASURE_EVERY);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        match oldest_ready_ms(&pipeline) {
-            Ok(waited_ms) => pipeline.backlog.set_oldest_ready_ms(waited_ms),
+        match oldest_ready_ms(&embedded) {
+            Ok(waited_ms) => embedded.shared.backlog.set_oldest_ready_ms(waited_ms),
             Err(error) => tracing::error!(%error, "cannot measure how long ready deliveries wait"),
         }
     }
 }
 
 /// The longest wait over running plugins, updating each plugin's gauge.
-fn oldest_ready_ms(pipeline: &Pipeline) -> Result<u64, QueueError> {
+fn oldest_ready_ms(embedded: &Embedded) -> Result<u64, QueueError> {
     let now = now_ms();
     let mut oldest = 0;
-    for plugin in pipeline.plugins.all() {
+    for plugin in embedded.shared.plugins.all() {
         let mut waited_ms = 0;
-        for (lane, cursor) in pipeline.lanes.of(&plugin.name).active() {
-            if let Some(since) = pipeline.queue.ready_since(&plugin.name, &lane, cursor)? {
+        for (lane, cursor) in embedded.shared.lanes.of(&plugin.name).active() {
+            if let Some(since) = embedded.queue.ready_since(&plugin.name, &lane, cursor)? {
                 waited_ms = waited_ms.max(now.saturating_sub(since));
             }
         }
-        pipeline
+        embedded
+            .shared
             .metrics
             .oldest_ready_age
             .get_or_create(&plugin_label(&plugin.name))

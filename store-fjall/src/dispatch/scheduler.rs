@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::embedded::Embedded;
 use crate::event::now_ms;
-use crate::pipeline::Pipeline;
 
 /// Longest sleep between looks at the schedule, so a retry scheduled while this
 /// task sleeps is at most this late.
@@ -19,10 +19,10 @@ const PROMOTE_BATCH: usize = 1024;
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
 /// Runs until `stop` is cancelled.
-pub async fn run_timers(pipeline: Arc<Pipeline>, stop: CancellationToken) {
+pub async fn run_timers(embedded: Arc<Embedded>, stop: CancellationToken) {
     let mut last_expiry_check = Instant::now();
     loop {
-        let sleep = match pipeline.queue.next_due_ms() {
+        let sleep = match embedded.queue.next_due_ms() {
             Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms())).min(MAX_SLEEP),
             _ => MAX_SLEEP,
         };
@@ -30,18 +30,18 @@ pub async fn run_timers(pipeline: Arc<Pipeline>, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(sleep) => {}
         }
-        match pipeline.queue.promote_due(now_ms(), PROMOTE_BATCH) {
-            Ok(promoted) => pipeline.deliveries_ready_again(&promoted),
+        match embedded.queue.promote_due(now_ms(), PROMOTE_BATCH) {
+            Ok(promoted) => embedded.deliveries_ready_again(&promoted),
             Err(error) => {
                 tracing::error!(%error, "cannot promote due retries");
-                pipeline.storage_failed(&error);
+                embedded.storage_failed(&error);
             }
         }
         if last_expiry_check.elapsed() >= EXPIRY_CHECK {
             last_expiry_check = Instant::now();
-            if let Err(error) = super::expiry::expire_leases(&pipeline, now_ms()) {
+            if let Err(error) = super::expiry::expire_leases(&embedded, now_ms()) {
                 tracing::error!(%error, "cannot expire leases");
-                pipeline.storage_failed(&error);
+                embedded.storage_failed(&error);
             }
         }
     }

@@ -48,6 +48,7 @@ pub use weir_core::store::{
 };
 
 use crate::event::Event;
+use crate::runtime::{CommittedState, StateRead};
 
 /// A storage failure. Operators act on it; clients only see "try again later".
 #[derive(Debug, thiserror::Error)]
@@ -350,5 +351,11 @@ impl Queue {
             *counts.entry((plugin, tenant)).or_default() += 1;
         }
         Ok(counts)
+    }
+}
+
+impl CommittedState for Queue {
+    fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> StateRead {
+        crate::failpoint::state_read(|| Queue::state_get(self, plugin, tenant, key))
     }
 }

@@ -31,9 +31,19 @@ struct Deployment {
 
 impl Deployment {
     fn start(backend: Backend, plugins: &[&str], config: &str) -> Deployment {
+        Deployment::start_with_env(backend, plugins, config, &[])
+    }
+
+    /// Like [`Deployment::start`], every node with `envs` (failpoints).
+    fn start_with_env(
+        backend: Backend,
+        plugins: &[&str],
+        config: &str,
+        envs: &[(&str, &str)],
+    ) -> Deployment {
         let start = |storage: String| {
             let workspace = Workspace::new(plugins, &format!("{storage}{config}"));
-            let weir = workspace.start();
+            let weir = workspace.start_with_env(envs);
             (weir, workspace)
         };
         match backend {
@@ -109,6 +119,40 @@ fn each_backend_runs_every_delivery_once_and_stores_a_resend_once() {
         weir.wait_for_metric(processed, 20.0);
         // The resent events were not stored, so they do not run again.
         assert_eq!(weir.metric(processed), 20.0, "{backend:?}");
+    }
+}
+
+/// A `state.get` the store cannot answer fails the attempt as
+/// `state_unavailable`: the delivery runs again and its effects apply once,
+/// and the store's failure is not held against the plugin.
+#[test]
+fn each_backend_retries_an_attempt_whose_state_read_failed() {
+    for backend in BACKENDS {
+        let config = format!(
+            "[plugins.test-recorder]\nbackoff_initial_ms = 10\nbackoff_max_ms = 100\n{}",
+            recorder::ROUTE
+        );
+        let weir = Deployment::start_with_env(
+            backend,
+            &["test-recorder"],
+            &config,
+            &[("WEIR_FAILPOINT", "state-read:eio:1")],
+        );
+        weir.post(0, &[recorder::event(0, None, false)]);
+        let recorded = weir.node(0).wait_for("the delivery to commit", |node| {
+            let recorded = recorded_when_available(node)?;
+            recorded.seen.contains_key(&0).then_some(recorded)
+        });
+        assert_eq!(recorded.seen[&0], 1, "{backend:?}: its effects apply once");
+        let failed =
+            r#"weir_deliveries_failed_total{plugin="test-recorder",reason="state_unavailable"}"#;
+        assert_eq!(weir.metric(failed), 1.0, "{backend:?}");
+        let plugins = weir.node(0).get("/v1/plugins").body;
+        let recorder = plugins["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "test-recorder"))
+            .unwrap_or_else(|| panic!("{backend:?}: no test-recorder in {plugins}"));
+        assert_eq!(recorder["breaker"], "closed", "{backend:?}: {recorder}");
     }
 }
 

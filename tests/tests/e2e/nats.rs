@@ -151,8 +151,14 @@ fn ingest_and_delivery_go_on_when_one_nats_server_dies() {
 #[test]
 fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
     let mut cluster = NatsCluster::start();
-    let (_dir, weir) = start_node(&cluster, "node-a");
+    let (dir, weir) = start_node(&cluster, "node-a");
     send(&[&weir], 0..PER_REQUEST);
+    let embedded = dir.path().join("data").join("queue");
+    assert!(
+        !embedded.exists(),
+        "on NATS no embedded database is opened: {}",
+        embedded.display()
+    );
     for server in 0..3 {
         cluster.kill(server);
     }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use weir::embedded::Embedded;
 use weir::ingest::GroupCommitter;
-use weir::pipeline::Pipeline;
 use weir::queue::Durability;
 
 use weir_bench::queue_setup as setup;
@@ -26,7 +26,7 @@ pub struct Load {
     pub concurrency: usize,
 }
 
-/// Enqueues `load` into a fresh pipeline.
+/// Enqueues `load` into a fresh embedded store.
 pub fn scenario(
     base: &Path,
     load: &Load,
@@ -34,14 +34,14 @@ pub fn scenario(
     cap: Duration,
 ) -> anyhow::Result<Measured> {
     let dir = setup::scratch_dir(base, "enqueue")?;
-    let pipeline = setup::pipeline(dir.path(), Durability::Fsync)?;
-    submit_all(&pipeline, load, payload, cap)
+    let embedded = setup::embedded(dir.path(), Durability::Fsync)?;
+    submit_all(&embedded, load, payload, cap)
 }
 
-/// Submits `load` to a group committer of `pipeline`, and stops the committer
-/// before returning, so the caller holds the only handle on the pipeline again.
+/// Submits `load` to a group committer of `embedded`, and stops the committer
+/// before returning, so the caller holds the only handle on the embedded store again.
 pub fn submit_all(
-    pipeline: &Arc<Pipeline>,
+    embedded: &Arc<Embedded>,
     load: &Load,
     payload: &[u8],
     cap: Duration,
@@ -50,7 +50,7 @@ pub fn submit_all(
         .build()
         .context("cannot start the tokio runtime")?;
     let (committer, thread) =
-        GroupCommitter::start(pipeline.clone()).context("cannot start the group committer")?;
+        GroupCommitter::start(embedded.clone()).context("cannot start the group committer")?;
     let submitters = Submitters {
         committer,
         next_batch: Arc::new(AtomicU64::new(0)),

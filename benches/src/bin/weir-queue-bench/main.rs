@@ -12,7 +12,7 @@
 //!   submitter the ratio can pass 1 at small batches: the committer shares one
 //!   fsync among several batches, which the single raw writer cannot.
 //!
-//! `weir_bench::queue_setup` builds the pipeline and the events. Dequeueing
+//! `weir_bench::queue_setup` builds the embedded store and the events. Dequeueing
 //! and the scheduler need no fsync: they are criterion micro-benchmarks
 //! (`benches/micro`). Every measured loop stops after its count or after
 //! `--max-seconds`, whichever comes first.

@@ -13,8 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use weir::authoring::Workbench;
 use weir::event::{DEFAULT_TENANT, Event, parse_event};
-use weir::pipeline::Pipeline;
-use weir::runtime::{Attempt, Outcome, Version, engine};
+use weir::runtime::{Attempt, CommittedState, Outcome, Version, engine};
 
 /// Deliveries before the measured ones: the pool's slots and the caches warm up.
 const WARM_UP: u64 = 20;
@@ -96,18 +95,19 @@ fn deliver(
     deliveries: u64,
     limit: Duration,
 ) -> anyhow::Result<(Vec<f64>, u64)> {
-    let (pipeline, version) = bench.into_pipeline()?;
+    let state = bench.state()?;
     let tokio = tokio::runtime::Runtime::new().context("tokio runtime")?;
     let stop = CancellationToken::new();
     tokio.spawn(engine::tick_epochs(
-        pipeline.plugins.engine().clone(),
+        bench.plugins.engine().clone(),
         stop.clone(),
     ));
+    let version = bench.version;
     let result = tokio.block_on(async {
-        round(&pipeline, &version, event, WARM_UP, limit).await?;
+        round(&state, &version, event, WARM_UP, limit).await?;
         let (mut per_delivery_us, mut fuel) = (Vec::new(), 0);
         for _ in 0..runs {
-            let (us, used) = round(&pipeline, &version, event, deliveries, limit).await?;
+            let (us, used) = round(&state, &version, event, deliveries, limit).await?;
             per_delivery_us.push(us);
             fuel = used;
         }
@@ -120,7 +120,7 @@ fn deliver(
 /// Up to `count` deliveries one after another (or until `limit`): the
 /// microseconds per delivery and the fuel of the last.
 async fn round(
-    pipeline: &Arc<Pipeline>,
+    state: &Arc<dyn CommittedState>,
     version: &Version,
     event: &Event,
     count: u64,
@@ -135,7 +135,7 @@ async fn round(
             generation: 0,
             limits: &version.limits,
         };
-        let execution = version.run(pipeline.clone(), attempt).await;
+        let execution = version.run(state.clone(), attempt).await;
         if !matches!(execution.result, Ok(Outcome::Emit(_))) {
             bail!(
                 "{} did not emit: {:?}",

@@ -1,73 +1,39 @@
-//! The parts every stage shares: config, queue, routes, dispatch lanes, metrics.
+//! The embedded store's state: the queue, with the node's shared parts that
+//! its writes count and wake.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio_util::sync::CancellationToken;
-
-use crate::backlog::Backlog;
-use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::metrics::tenant_series::TenantSeries;
-use crate::plugins::Plugins;
 use crate::queue::{Pending, Queue, QueueError, Staged, Staging, StoreError};
-use crate::route::{RouteTable, Routes};
-use crate::schedule::Lanes;
+use crate::route::RouteTable;
 use weir_core::Shared;
-use weir_core::tenant_pauses::TenantPauses;
 
-/// Shared by ingest, dispatch and commit.
-pub struct Pipeline {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The durable store.
-    pub queue: Queue,
-    /// Where events go; a reload of the config file swaps it.
-    routes: Arc<Routes>,
-    /// Each plugin's dispatch lanes (priority × tenant), their cursors into
-    /// `ready` and the worker's wake-up.
-    pub lanes: Arc<Lanes>,
-    /// Prometheus metrics.
-    pub metrics: Arc<Metrics>,
-    /// The loaded plugins; reloads change them.
-    pub plugins: Arc<Plugins>,
+/// Shared by the embedded store's ingest, dispatch and commit.
+pub struct Embedded {
+    /// The node's config, routes, plugins, metrics, backlog, lanes and pauses.
+    pub shared: Shared,
+    /// The durable store (also what handlers read committed state from).
+    pub queue: Arc<Queue>,
     /// False once a write to storage failed: `/readyz` turns 503 and ingest stops.
     storage_ok: AtomicBool,
     /// True once a write failed because the disk is full: ingest then answers
     /// 507 rather than 503 until weir exits.
     disk_full: AtomicBool,
-    /// Cancelled when storage fails: weir stops and exits for a restart.
-    stop: CancellationToken,
-    /// Deliveries not yet done or dead (the sum of `weir_queue_depth`), per tenant.
-    pub backlog: Arc<Backlog>,
-    /// Tenants an operator paused: their deliveries are held, not run.
-    pub tenant_pauses: Arc<TenantPauses>,
     /// Which tenants have a series of their own in `weir_tenant_queue_depth`.
     tenant_series: TenantSeries,
 }
 
-impl Pipeline {
-    /// Assembles the shared parts; a storage failure cancels `stop`.
-    pub fn new(
-        config: Config,
-        queue: Queue,
-        metrics: Metrics,
-        plugins: Plugins,
-        stop: CancellationToken,
-    ) -> Pipeline {
-        Pipeline {
-            routes: Arc::new(Routes::new(config.routes.clone())),
-            queue,
-            lanes: Arc::new(Lanes::new(&config)),
-            tenant_series: TenantSeries::new(config.tenant_series),
-            metrics: Arc::new(metrics),
-            plugins: Arc::new(plugins),
+impl Embedded {
+    /// `queue` with the node's `shared` parts; a storage failure cancels
+    /// `shared.stop`.
+    pub fn new(shared: Shared, queue: Queue) -> Embedded {
+        Embedded {
+            tenant_series: TenantSeries::new(shared.config.tenant_series),
+            queue: Arc::new(queue),
             storage_ok: AtomicBool::new(true),
             disk_full: AtomicBool::new(false),
-            stop,
-            backlog: Arc::default(),
-            tenant_pauses: Arc::default(),
-            config: Arc::new(config),
+            shared,
         }
     }
 
@@ -79,7 +45,7 @@ impl Pipeline {
     }
 
     /// Commits `staging` and counts the deliveries it adds, without waking
-    /// them yet (see [`Pipeline::wake`]).
+    /// them yet (see [`Embedded::wake`]).
     pub fn write(&self, staging: Staging<'_>) -> Result<Staged, QueueError> {
         // Counted before the write: once the batch is in, a worker may lease,
         // run and finish one of its deliveries, and count it off, before this
@@ -94,7 +60,9 @@ impl Pipeline {
     /// Wakes the lanes of the deliveries a committed change added or made ready again.
     pub fn wake(&self, staged: &Staged) {
         for pending in &staged.added {
-            self.lanes.wake(&pending.plugin, &pending.lane, pending.seq);
+            self.shared
+                .lanes
+                .wake(&pending.plugin, &pending.lane, pending.seq);
         }
         self.deliveries_ready_again(&staged.readied);
     }
@@ -103,23 +71,27 @@ impl Pipeline {
     /// `tenant`: in `weir_queue_depth` and in the backlog admission control
     /// looks at.
     pub fn pending_changed(&self, plugin: &str, tenant: &str, change: i64) {
-        self.metrics
+        self.shared
+            .metrics
             .queue_depth
             .get_or_create(&crate::metrics::plugin(plugin))
             .inc_by(change);
         if let Some(label) = self.tenant_series.label(tenant) {
-            self.metrics
+            self.shared
+                .metrics
                 .tenant_queue_depth
                 .get_or_create(&label)
                 .inc_by(change);
         }
-        self.backlog.change(tenant, change);
+        self.shared.backlog.change(tenant, change);
     }
 
     /// Call after deliveries moved back to ready (retries due, recovered leases).
     pub fn deliveries_ready_again(&self, deliveries: &[Pending]) {
         for pending in deliveries {
-            self.lanes.wake(&pending.plugin, &pending.lane, pending.seq);
+            self.shared
+                .lanes
+                .wake(&pending.plugin, &pending.lane, pending.seq);
         }
     }
 
@@ -140,7 +112,7 @@ impl Pipeline {
         self.stop_for(error);
     }
 
-    /// Records a failure the seam reports (see [`Pipeline::storage_failed`]).
+    /// Records a failure the seam reports (see [`Embedded::storage_failed`]).
     pub fn store_failed(&self, error: &StoreError) {
         match error {
             StoreError::DiskFull => self.disk_full.store(true, Ordering::Relaxed),
@@ -154,37 +126,12 @@ impl Pipeline {
         if self.storage_ok.swap(false, Ordering::Relaxed) {
             tracing::error!(%error, "storage failed: weir stops admitting events and exits for a restart");
         }
-        self.stop.cancel();
+        self.shared.stop.cancel();
     }
 
     /// The routing table events are routed by now.
     pub fn routes(&self) -> Arc<RouteTable> {
-        self.routes.current()
-    }
-
-    /// Routes events by `table` from now on.
-    pub fn set_routes(&self, table: RouteTable) {
-        self.routes.set(table);
-    }
-
-    /// Cancelled when weir stops, for tasks started while it runs.
-    pub fn stopping(&self) -> CancellationToken {
-        self.stop.clone()
-    }
-
-    /// The parts a store other than the embedded queue needs, as handles of
-    /// their own.
-    pub fn shared(&self) -> Shared {
-        Shared {
-            config: self.config.clone(),
-            routes: self.routes.clone(),
-            plugins: self.plugins.clone(),
-            metrics: self.metrics.clone(),
-            backlog: self.backlog.clone(),
-            lanes: self.lanes.clone(),
-            tenant_pauses: self.tenant_pauses.clone(),
-            stop: self.stop.clone(),
-        }
+        self.shared.routes.current()
     }
 
     /// Whether storage has accepted every write so far.
