@@ -14,6 +14,7 @@ use crate::event::{Event, now_ms};
 use crate::failpoint;
 use crate::queue::{Queue, QueueError, RequestKey, RequestRecord, Staging};
 use weir_core::store::Admission;
+use weir_core::store::id_reused;
 
 /// Most events in one write batch and fsync; more wait for the next one.
 const MAX_GROUP_EVENTS: usize = 8192;
@@ -123,7 +124,6 @@ fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
     });
     match outcome {
         Ok(staged) => {
-            embedded.shared.metrics.events_ingested.inc_by(stored);
             embedded
                 .shared
                 .metrics
@@ -249,11 +249,7 @@ fn find_duplicates(
         if let Some(earlier) = earlier
             && !earlier.same_content(event)
         {
-            return Ok(Err(QueueError::IdReused(format!(
-                "event {index}: id {:?} from source {:?} was sent before with other content; \
-                 a source's event id names one event, so give a new event a new id",
-                event.id, event.source
-            ))));
+            return Ok(Err(QueueError::IdReused(id_reused(index, event))));
         }
         duplicates.push(earlier.is_some());
         in_request.entry(key).or_insert(event);

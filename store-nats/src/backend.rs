@@ -57,7 +57,7 @@ impl Backend for NatsBackend {
     ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
         async move {
             let routes = self.shared.routes.current();
-            Ok(self.nats.submit(&routes, &events).await?)
+            self.nats.submit(&routes, &events).await
         }
         .boxed()
     }

@@ -61,7 +61,7 @@ impl Nats {
             .payload(codec::encode(id.event).into())
             .message_id(format!("{}.d{delivery}", id.msg_id()));
         self.jetstream
-            .send_publish(self.names.dead_subject(id.plugin), publish)
+            .send_publish(self.names.dead_subject(id.plugin, &id.event.id), publish)
             .await
             .map_err(|e| NatsError::request("dead letter", e))?
             .await
@@ -81,7 +81,8 @@ impl Nats {
             },
         };
         let mut listing = DeadListing::default();
-        self.scan_dead(page.filter.plugin.as_deref(), start, |letter, left| {
+        let subjects = self.names.dead_of_plugin(page.filter.plugin.as_deref());
+        self.scan_dead(subjects, start, |letter, left| {
             let Some(view) = letter.view(&page.filter) else {
                 return true;
             };
@@ -97,20 +98,16 @@ impl Nats {
         Ok(listing)
     }
 
-    /// Reads the dead letters (of `plugin`, or all) from `start` on, oldest
-    /// first, through a consumer of its own, handing each to `visit` with
-    /// how many are left after it, until `visit` says stop (false).
+    /// Reads the dead letters on `subjects` from `start` on, oldest first,
+    /// through a consumer of its own, handing each to `visit` with how many
+    /// are left after it, until `visit` says stop (false).
     pub(super) async fn scan_dead(
         &self,
-        plugin: Option<&str>,
+        subjects: Vec<String>,
         start: DeliverPolicy,
         visit: impl FnMut(Letter, u64) -> bool,
     ) -> Result<(), NatsError> {
-        let subject = match plugin {
-            Some(plugin) => self.names.dead_subject(plugin),
-            None => self.names.dead_subjects(),
-        };
-        scan(&self.dead, subject, start, LISTING, visit).await
+        scan(&self.dead, subjects, start, LISTING, visit).await
     }
 
     /// The `limit` letters that died last, latest first, read back from the
@@ -158,20 +155,20 @@ impl Nats {
     }
 }
 
-/// Reads the messages of `stream` on `subject` from `start` on, oldest
+/// Reads the messages of `stream` on `subjects` from `start` on, oldest
 /// first, through a consumer of its own, handing each to `visit` with how
 /// many are left after it, until `visit` says stop (false); an error names
 /// `action`.
 pub(super) async fn scan(
     stream: &Stream,
-    subject: String,
+    subjects: Vec<String>,
     start: DeliverPolicy,
     action: &'static str,
     mut visit: impl FnMut(Letter, u64) -> bool,
 ) -> Result<(), NatsError> {
     let consumer = stream
         .create_consumer(pull::Config {
-            filter_subject: subject,
+            filter_subjects: subjects,
             deliver_policy: start,
             ack_policy: AckPolicy::None,
             inactive_threshold: LISTING_IDLE,

@@ -69,7 +69,8 @@ impl Nats {
         let mut found = Vec::new();
         let wanted = |event: &Event| filter.takes(event);
         // One past the limit, to tell whether more match.
-        self.scan_dead(filter.plugin.as_deref(), DeliverPolicy::All, |letter, _| {
+        let subjects = self.names.dead_of_plugin(filter.plugin.as_deref());
+        self.scan_dead(subjects, DeliverPolicy::All, |letter, _| {
             found.extend(Found::of(letter, wanted));
             found.len() <= limit
         })
@@ -87,8 +88,9 @@ impl Nats {
     async fn dead_of_event(&self, letters: &EventLetters) -> Result<Vec<Found>, StoreError> {
         let wanted = |event: &Event| letters.event.takes(event);
         let mut found = Vec::new();
+        let plugin = letters.plugin.as_deref();
         self.scan_dead(
-            letters.plugin.as_deref(),
+            self.names.dead_of_event(plugin, &letters.event.id),
             DeliverPolicy::All,
             |letter, _| {
                 found.extend(Found::of(letter, wanted));

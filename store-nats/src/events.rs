@@ -1,4 +1,4 @@
-//! `GET /v1/events/{id}` on NATS: an event is stored on the subject of its
+//! `GET /v1/events/{id}` on NATS: an event is stored on a subject of its
 //! id, so the events with an id are read through a consumer filtered on it.
 //! Each delivery's state is what the cluster can tell: `done` with its
 //! result where its commit record is, `dead` with its error where its
@@ -38,8 +38,8 @@ impl Nats {
         named: &EventRef,
     ) -> Result<StoredEvent, StoreError> {
         let mut found = Vec::new();
-        let subject = self.names.event_subject(&named.id);
-        scan(&self.events, subject, DeliverPolicy::All, LOOKUP, |stored, _| {
+        let subjects = self.names.events_with_id(&named.id);
+        scan(&self.events, subjects, DeliverPolicy::All, LOOKUP, |stored, _| {
             match codec::decode(&stored.payload) {
                 Ok(event) if named.takes(&event) => found.push((stored.sequence, event)),
                 Ok(_) => {}
@@ -89,13 +89,12 @@ impl Nats {
         })
     }
 
-    /// The dead letters of `event`, read from the whole dead-letter stream.
+    /// The dead letters of `event`, read from the subjects of its id.
     async fn dead_of(&self, event: &Event) -> Result<Vec<Dead>, NatsError> {
         let mut dead = Vec::new();
-        let subject = self.names.dead_subjects();
         scan(
             &self.dead,
-            subject,
+            self.names.dead_of_event(None, &event.id),
             DeliverPolicy::All,
             LOOKUP,
             |letter, _| {

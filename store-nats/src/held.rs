@@ -93,7 +93,7 @@ impl Nats {
         loop {
             let mut found = Vec::new();
             let mut last = None;
-            let subject = self.names.held_subject(tenant);
+            let subject = vec![self.names.held_subject(tenant)];
             scan(&self.held, subject, start, RELEASE, |letter, _| {
                 let sequence = letter.sequence;
                 last = Some(sequence);

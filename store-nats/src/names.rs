@@ -79,10 +79,26 @@ impl Names {
         ]
     }
 
-    /// Where an event with id `id` is stored, so that it is found by its id.
-    /// Ids may hold any characters, so the id is base64url-encoded.
-    pub fn event_subject(&self, id: &str) -> String {
-        format!("{}.events.{}", self.prefix, URL_SAFE_NO_PAD.encode(id))
+    /// Where `event` is stored: on the subject of its id (base64url, since
+    /// ids may hold any characters), so that it is found by its id, and of
+    /// its identity, so that the one event of an identity is read directly.
+    pub fn event_subject(&self, event: &Event) -> String {
+        format!(
+            "{}.events.{}.{}",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(&event.id),
+            event_digest(event)
+        )
+    }
+
+    /// The subjects of the events with id `id`: those stored with their
+    /// identity, and those stored before identities were in subjects.
+    pub fn events_with_id(&self, id: &str) -> Vec<String> {
+        let id = URL_SAFE_NO_PAD.encode(id);
+        vec![
+            format!("{}.events.{id}", self.prefix),
+            format!("{}.events.{id}.*", self.prefix),
+        ]
     }
 
     /// The stream of dead deliveries.
@@ -95,9 +111,43 @@ impl Names {
         format!("{}.dead.>", self.prefix)
     }
 
-    /// Where `plugin`'s dead deliveries go.
-    pub fn dead_subject(&self, plugin: &str) -> String {
-        format!("{}.dead.{plugin}", self.prefix)
+    /// Where a dead delivery to `plugin` of the event with id `id` goes, so
+    /// that it is found by its plugin and by its event's id (base64url, as
+    /// in [`Names::event_subject`]).
+    pub fn dead_subject(&self, plugin: &str, id: &str) -> String {
+        format!(
+            "{}.dead.{plugin}.{}",
+            self.prefix,
+            URL_SAFE_NO_PAD.encode(id)
+        )
+    }
+
+    /// The subjects of the dead letters of `plugin`, or of every plugin.
+    /// A plugin's first subject, without an event id, holds the letters
+    /// stored before ids were in their subjects.
+    pub fn dead_of_plugin(&self, plugin: Option<&str>) -> Vec<String> {
+        match plugin {
+            Some(plugin) => vec![
+                format!("{}.dead.{plugin}", self.prefix),
+                format!("{}.dead.{plugin}.>", self.prefix),
+            ],
+            None => vec![self.dead_subjects()],
+        }
+    }
+
+    /// The subjects of the dead letters of the event with id `id` (to
+    /// `plugin`, or to any): its own, and those of letters stored before
+    /// ids were in their subjects, which only their payload tells apart.
+    pub fn dead_of_event(&self, plugin: Option<&str>, id: &str) -> Vec<String> {
+        let plugin = plugin.unwrap_or("*");
+        vec![
+            format!("{}.dead.{plugin}", self.prefix),
+            format!(
+                "{}.dead.{plugin}.{}",
+                self.prefix,
+                URL_SAFE_NO_PAD.encode(id)
+            ),
+        ]
     }
 
     /// The stream of the deliveries of paused tenants, held until their
@@ -245,6 +295,82 @@ mod tests {
         }
         assert_eq!(names.plugin_of_delivery("weir.events"), None);
         assert_eq!(names.plugin_of_delivery("other.deliveries.p.any"), None);
+    }
+
+    /// Whether the NATS subject filter `filter` takes `subject`.
+    fn takes(filter: &str, subject: &str) -> bool {
+        let (mut filter, mut subject) = (filter.split('.'), subject.split('.'));
+        loop {
+            match (filter.next(), subject.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(wanted), Some(token)) if wanted == token => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_is_found_by_its_id_and_read_by_its_identity() {
+        let names = Names::new("weir");
+        let event = Event::new("rec.0/x".into(), "tests".into(), "t".into(), "acme".into());
+        let subject = names.event_subject(&event);
+        let found_by = |filters: Vec<String>| filters.iter().any(|f| takes(f, &subject));
+        assert!(found_by(names.events_subjects()));
+        assert!(found_by(names.events_with_id("rec.0/x")));
+        assert!(!found_by(names.events_with_id("rec.0")));
+        let other_tenant = Event {
+            tenant: "globex".into(),
+            ..event.clone()
+        };
+        let theirs = names.event_subject(&other_tenant);
+        assert_ne!(subject, theirs, "each identity has a subject of its own");
+        assert!(
+            names
+                .events_with_id("rec.0/x")
+                .iter()
+                .any(|f| takes(f, &theirs))
+        );
+        // An event stored before identities were in subjects is still found.
+        let earlier = format!("weir.events.{}", URL_SAFE_NO_PAD.encode("rec.0/x"));
+        assert!(
+            names
+                .events_with_id("rec.0/x")
+                .iter()
+                .any(|f| takes(f, &earlier))
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_is_found_by_its_plugin_and_by_its_event_id() {
+        let names = Names::new("weir");
+        let letter = names.dead_subject("test-recorder", "rec.0/x");
+        let found_by = |filters: Vec<String>| filters.iter().any(|f| takes(f, &letter));
+        assert!(found_by(names.dead_of_plugin(None)));
+        assert!(found_by(names.dead_of_plugin(Some("test-recorder"))));
+        assert!(!found_by(names.dead_of_plugin(Some("test"))));
+        assert!(found_by(names.dead_of_event(None, "rec.0/x")));
+        assert!(found_by(
+            names.dead_of_event(Some("test-recorder"), "rec.0/x")
+        ));
+        assert!(!found_by(names.dead_of_event(None, "rec.0")));
+        assert!(!found_by(names.dead_of_event(Some("other"), "rec.0/x")));
+        // A letter stored before ids were in subjects is still found.
+        let earlier = "weir.dead.test-recorder";
+        assert!(
+            names
+                .dead_of_plugin(Some("test-recorder"))
+                .iter()
+                .any(|f| takes(f, earlier))
+        );
+        assert!(
+            names
+                .dead_of_event(None, "rec-0")
+                .iter()
+                .any(|f| takes(f, earlier))
+        );
+        assert!(takes(&names.dead_subjects(), &letter));
     }
 
     #[test]

@@ -118,7 +118,8 @@ impl Puller {
     async fn finished(&self, pulled: &Pulled, children: &[Event]) -> Result<(), NatsError> {
         self.nats
             .submit(&self.shared.routes.current(), children)
-            .await?;
+            .await
+            .map_err(|e| NatsError::request("publish what a delivery emitted", e))?;
         pulled.ack().await
     }
 

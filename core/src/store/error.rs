@@ -3,6 +3,7 @@
 //! (refuse the request, retry later, stop) and never by a store's own error
 //! type.
 
+use crate::event::Event;
 use crate::runtime::StateReadError;
 
 /// Why a store could not do what it was asked.
@@ -41,6 +42,16 @@ pub enum StoreError {
     /// name one.
     #[error("{0}")]
     Ambiguous(String),
+}
+
+/// What [`StoreError::IdReused`] says when event `index` of a request has
+/// the identity of an event stored before with other content.
+pub fn id_reused(index: usize, event: &Event) -> String {
+    format!(
+        "event {index}: id {:?} from source {:?} was sent before with other content; \
+         a source's event id names one event, so give a new event a new id",
+        event.id, event.source
+    )
 }
 
 impl From<StoreError> for StateReadError {

@@ -22,7 +22,7 @@ pub use backend::{
 pub use dead_filter::DeadFilter;
 pub use dead_letter::DeadLetter;
 pub use delivery::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState};
-pub use error::StoreError;
+pub use error::{StoreError, id_reused};
 pub use event_ref::{EventRef, StoredEvent};
 pub use lane::Lane;
 pub use replay_spec::ReplaySpec;

@@ -218,6 +218,8 @@ async fn store(
                     }
                 }
             })?;
+    let stored = admissions.iter().filter(|admission| !admission.duplicate);
+    shared.metrics.events_ingested.inc_by(stored.count() as u64);
     // Every event stored before: the request repeats an earlier one.
     let replayed = admissions.iter().all(|admission| admission.duplicate);
     Ok(accepted(&admissions, replayed))
