@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::runtime::{StateRead, StateReadError};
+use crate::runtime::{StateRead, StateReadError, Versioned};
 use crate::store::StoreError;
 
 /// Where a delivery can be made to die.
@@ -91,9 +91,7 @@ pub fn pass(point: Point) -> Option<std::io::Error> {
 
 /// A store's state read as handlers see it: through [`Point::StateRead`]
 /// first, then `read`, whose error is told by its meaning.
-pub fn state_read<E: Into<StoreError>>(
-    read: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
-) -> StateRead {
+pub fn state_read<E: Into<StoreError>>(read: impl FnOnce() -> Result<Versioned, E>) -> StateRead {
     if let Some(error) = pass(Point::StateRead) {
         return Err(StateReadError::Unavailable(error.to_string()));
     }

@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::committed_state::CommittedState;
+use super::committed_state::{CommittedState, Versioned};
 use super::egress::Egress;
 use super::execute::Attempt;
 use super::memory_budget::MemoryBudget;
@@ -85,8 +85,9 @@ pub struct Effects {
     pub state_writes: BTreeMap<String, Option<Vec<u8>>>,
     /// Bytes held by `state_writes`.
     pub state_bytes: usize,
-    /// Key → the committed value the handler first saw (`None`: absent).
-    pub state_reads: BTreeMap<String, Option<Vec<u8>>>,
+    /// Key → the committed value the handler first saw (`None`: absent),
+    /// with its version.
+    pub state_reads: BTreeMap<String, Versioned>,
     /// Bytes held by `state_reads`.
     pub read_bytes: usize,
 }

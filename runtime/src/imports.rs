@@ -48,7 +48,7 @@ impl state::Host for DeliveryContext {
             return Ok(buffered.clone());
         }
         if let Some(seen) = self.effects.state_reads.get(&key) {
-            return Ok(seen.clone());
+            return Ok(seen.value.clone());
         }
         if self.effects.state_reads.len() >= bounds::STATE_READ_KEYS {
             return Err(exceeded(format!(
@@ -56,11 +56,11 @@ impl state::Host for DeliveryContext {
                 bounds::STATE_READ_KEYS
             )));
         }
-        let value = self
+        let read = self
             .state
             .state_get(&self.plugin, &self.tenant, &key)
             .map_err(wasmtime::Error::new)?;
-        let added = key.len() + value.as_ref().map_or(0, Vec::len);
+        let added = key.len() + read.value.as_ref().map_or(0, Vec::len);
         if self.effects.read_bytes + added > bounds::STATE_READ_BYTES {
             return Err(exceeded(format!(
                 "state reads of one delivery exceed {} bytes",
@@ -68,7 +68,8 @@ impl state::Host for DeliveryContext {
             )));
         }
         self.effects.read_bytes += added;
-        self.effects.state_reads.insert(key, value.clone());
+        let value = read.value.clone();
+        self.effects.state_reads.insert(key, read);
         Ok(value)
     }
 

@@ -22,7 +22,7 @@ mod plugin;
 pub mod settings;
 
 pub use bindings::{NewEvent, Outcome};
-pub use committed_state::{CommittedState, StateRead, StateReadError};
+pub use committed_state::{CommittedState, StateRead, StateReadError, Versioned};
 pub use connect::{Sent, Target, Timeouts, Transport};
 pub use context::Effects;
 pub use execute::{Attempt, DEADLINE_SLACK, Execution, Failure, FailureKind};

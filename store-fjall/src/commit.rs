@@ -90,7 +90,7 @@ fn complete(
     // the staging holds the queue's write lock.
     let mut staging = queue.stage();
     for (key, seen) in &done.effects.state_reads {
-        if queue.state_get(&leased.plugin, &event.tenant, key)? != *seen {
+        if queue.state_get(&leased.plugin, &event.tenant, key)? != seen.value {
             return Ok(Finished::Conflict(fjall_leased));
         }
     }

@@ -1,10 +1,8 @@
 //! Finishing a delivery on NATS: its commit record (keyed by event and
 //! plugin, created only if absent) and every state key it read or wrote
-//! (each expected at the revision it had when the handler saw it) go to the
-//! records bucket in one atomic batch. A second node finishing the same
+//! (each key read expected at the revision the handler saw, without reading
+//! it again) go to the records bucket in one atomic batch. A second node finishing the same
 //! delivery, or a delivery whose state changed under it, stores nothing.
-
-use std::collections::BTreeSet;
 
 use async_nats::HeaderMap;
 use base64::Engine;
@@ -92,31 +90,28 @@ impl Nats {
     ) -> Result<Committed, NatsError> {
         let bucket = self.names.records_bucket();
         let subject = |key: &str| format!("$KV.{bucket}.{key}");
+        // A key read is expected at the revision the handler saw: the batch
+        // fails if another delivery wrote it meanwhile, and a key only read
+        // is written back unchanged so that this check is made. A key only
+        // written depends on no earlier value, and is written unconditionally.
         let mut messages = Vec::new();
-        let touched: BTreeSet<&String> = effects
-            .state_reads
-            .keys()
-            .chain(effects.state_writes.keys())
-            .collect();
-        for key in touched {
+        for (key, seen) in &effects.state_reads {
             let full = names::state_key(id.plugin, &id.event.tenant, key);
-            let current = self.current(&full).await?;
-            if let Some(seen) = effects.state_reads.get(key)
-                && *seen != current.value
-            {
-                return Ok(Committed::Conflict);
-            }
-            // A key only read is written back unchanged: its expected revision
-            // still makes the batch fail if someone wrote it meanwhile.
             let value = match effects.state_writes.get(key) {
                 Some(written) => written.clone(),
-                None => current.value,
+                None => seen.value.clone(),
             };
-            messages.push(expecting(subject(&full), current.revision, value));
+            messages.push(expecting(subject(&full), Some(seen.version), value));
+        }
+        for (key, written) in &effects.state_writes {
+            if !effects.state_reads.contains_key(key) {
+                let full = names::state_key(id.plugin, &id.event.tenant, key);
+                messages.push(expecting(subject(&full), None, written.clone()));
+            }
         }
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
-        messages.push(expecting(subject(&id.commit_key()), 0, Some(encoded)));
+        messages.push(expecting(subject(&id.commit_key()), Some(0), Some(encoded)));
         if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
             return Err(NatsError::request("commit", error));
         }
@@ -135,13 +130,15 @@ impl Nats {
 }
 
 /// A write of `value` (a delete marker for `None`) that holds only if the
-/// key is still at `revision` (0: never written).
-fn expecting(subject: String, revision: u64, value: Option<Vec<u8>>) -> Outgoing {
+/// key is still at `revision` (0: never written), where one is given.
+fn expecting(subject: String, revision: Option<u64>, value: Option<Vec<u8>>) -> Outgoing {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        "Nats-Expected-Last-Subject-Sequence",
-        revision.to_string().as_str(),
-    );
+    if let Some(revision) = revision {
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            revision.to_string().as_str(),
+        );
+    }
     let payload = match value {
         Some(value) => Bytes::from(value),
         None => {

@@ -6,37 +6,29 @@ use futures_util::TryStreamExt;
 
 use super::{Nats, NatsError, names};
 use weir_core::store::{StateEntries, StatePage};
-
-/// One key's current value (`None`: absent or deleted) and its revision in
-/// the bucket (0: never written), which a commit expects unchanged.
-pub struct Current {
-    /// The value.
-    pub value: Option<Vec<u8>>,
-    /// The revision.
-    pub revision: u64,
-}
+use weir_runtime::Versioned;
 
 impl Nats {
-    /// The current value and revision of the bucket key `key`.
-    pub(super) async fn current(&self, key: &str) -> Result<Current, NatsError> {
+    /// The current value of the bucket key `key` (`None`: absent or
+    /// deleted), with its revision in the bucket as its version (0: never
+    /// written), which a commit expects unchanged.
+    pub(super) async fn current(&self, key: &str) -> Result<Versioned, NatsError> {
         let entry = self
             .records
             .entry(key)
             .await
             .map_err(|e| NatsError::request("state read", e))?;
         Ok(match entry {
-            Some(entry) => Current {
+            Some(entry) => Versioned {
                 value: (entry.operation == Operation::Put).then(|| entry.value.to_vec()),
-                revision: entry.revision,
+                version: entry.revision,
             },
-            None => Current {
-                value: None,
-                revision: 0,
-            },
+            None => Versioned::default(),
         })
     }
 
-    /// `plugin`'s state value `key` for `tenant`, for a handler's `state.get`,
+    /// `plugin`'s state value `key` for `tenant` and its revision, for a
+    /// handler's `state.get`,
     /// which wasmtime calls synchronously: it blocks this worker thread only,
     /// the runtime moving its other tasks elsewhere meanwhile.
     pub fn state_get_blocking(
@@ -44,11 +36,10 @@ impl Nats {
         plugin: &str,
         tenant: &str,
         key: &str,
-    ) -> Result<Option<Vec<u8>>, NatsError> {
+    ) -> Result<Versioned, NatsError> {
         let key = names::state_key(plugin, tenant, key);
         let handle = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| handle.block_on(self.current(&key)))
-            .map(|current| current.value)
     }
 
     /// Up to `limit` of `plugin`'s state entries for `tenant`, in key order,

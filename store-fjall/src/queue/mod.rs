@@ -48,7 +48,7 @@ pub use weir_core::store::{
 };
 
 use crate::event::Event;
-use crate::runtime::{CommittedState, StateRead};
+use crate::runtime::{CommittedState, StateRead, Versioned};
 
 /// A storage failure. Operators act on it; clients only see "try again later".
 #[derive(Debug, thiserror::Error)]
@@ -356,6 +356,8 @@ impl Queue {
 
 impl CommittedState for Queue {
     fn state_get(&self, plugin: &str, tenant: &str, key: &str) -> StateRead {
-        crate::failpoint::state_read(|| Queue::state_get(self, plugin, tenant, key))
+        // No versions: a commit compares the values read under the write lock.
+        let read = || Queue::state_get(self, plugin, tenant, key).map(Versioned::unversioned);
+        crate::failpoint::state_read(read)
     }
 }

@@ -191,6 +191,41 @@ fn each_backend_refuses_an_identity_reused_with_other_content() {
     }
 }
 
+/// Deliveries that read and write one state key at once (no ordering key:
+/// they run side by side, on every node) lose no write: a commit whose read
+/// changed under it stores nothing and runs again, so the counter ends at
+/// exactly the number of events.
+#[test]
+fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
+    const EVENTS: usize = 40;
+    for backend in BACKENDS {
+        let config = format!(
+            "[plugins.test-recorder]\ninstances = 4\n{}",
+            recorder::ROUTE
+        );
+        let weir = Deployment::start(backend, &["test-recorder"], &config);
+        // Each a new event, all counted under `seen:7`.
+        let events: Vec<Value> = (0..EVENTS)
+            .map(|n| {
+                let mut event = recorder::event(7, None, false);
+                event["id"] = json!(format!("inc-{n}"));
+                event
+            })
+            .collect();
+        for (index, chunk) in events.chunks(4).enumerate() {
+            weir.post(index, chunk);
+        }
+        let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
+        weir.wait_for_metric(processed, EVENTS as f64);
+        let recorded = recorded_when_available(weir.node(1)).expect("the recorder's state");
+        assert_eq!(
+            recorded.seen.get(&7),
+            Some(&(EVENTS as u64)),
+            "{backend:?}: every increment counted once"
+        );
+    }
+}
+
 /// A `state.get` the store cannot answer fails the attempt as
 /// `state_unavailable`: the delivery runs again and its effects apply once,
 /// and the store's failure is not held against the plugin.
