@@ -10,14 +10,17 @@
 # fjall printed. Loopback only; every run is bounded in events and seconds.
 # SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
 # nats-server's own default); INSTANCES sets every setup's
-# [plugin_defaults] instances (default: weir's, 4).
+# [plugin_defaults] instances (default: weir's, 4). NODES lists the node
+# counts to run on NATS (default "1 2 3").
 #
 #   bash benches/nats.sh [RUNS]
 #   SYNC_INTERVAL=2m INSTANCES=32 bash benches/nats.sh [RUNS]
+#   NODES=1 bash benches/nats.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 sync_interval=${SYNC_INTERVAL:-always}
+read -r -a node_counts <<<"${NODES:-1 2 3}"
 limits=""
 if [ -n "${INSTANCES:-}" ]; then
   limits=$(printf '[plugin_defaults]\ninstances = %s\n' "$INSTANCES")
@@ -110,7 +113,7 @@ for run in $(seq "$runs"); do
   sync
   "$bin/weir-load" --url "$url" "${load[@]}" | sed 's/^{/{"setup":"fjall",/' | tee -a "$work/nats.jsonl"
   stop_weir
-  for nodes in 1 2 3; do
+  for nodes in "${node_counts[@]}"; do
     start_cluster
     start_nodes "$nodes"
     sync
@@ -123,7 +126,8 @@ python3 - "$work/nats.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 median = {}
-for setup in ("fjall", "nats-1", "nats-2", "nats-3"):
+setups = ["fjall"] + sorted({r["setup"] for r in rows} - {"fjall"})
+for setup in setups:
     mine = [r for r in rows if r["setup"] == setup]
     runs = [r["processed_events_per_s"] for r in mine]
     median[setup] = statistics.median(runs)
@@ -132,6 +136,6 @@ for setup in ("fjall", "nats-1", "nats-2", "nats-3"):
     print(f"{setup}: processed end to end {', '.join(f'{v:,.0f}' for v in runs)} events/s, "
           f"median {median[setup]:,.0f} (ingest {ingest:,.0f} events/s, p99 {p99:.1f} ms), "
           f"errors {sum(r['errors'] for r in mine)}")
-for setup in ("nats-1", "nats-2", "nats-3"):
+for setup in setups[1:]:
     print(f"{setup} / fjall = {median[setup] / median['fjall']:.2f}")
 PY

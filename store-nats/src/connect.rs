@@ -143,6 +143,8 @@ async fn kept_stream(
             num_replicas: settings.replicas,
             max_age: retention.retention,
             duplicate_window: DUPLICATE_WINDOW,
+            // A read by subject (ingest's of an identity's event) is answered by any replica.
+            allow_direct: true,
             ..Default::default()
         })
         .await

@@ -1,8 +1,9 @@
 //! `GET /v1/events/{id}` on NATS: an event is stored on a subject of its
 //! id, so the events with an id are read through a consumer filtered on it.
-//! Each delivery's state is what the cluster can tell: `done` with its
-//! result where its commit record is, `dead` with its error where its
-//! dead letter is, and `ready` otherwise (JetStream does not say whether a
+//! Each delivery's state, in the latest replay generation that ran it, is
+//! what the cluster can tell: `done` with its result where its commit
+//! record is, `dead` with its error where its dead letter is, and `ready`
+//! otherwise (JetStream does not say whether a
 //! node is running it now, or keep its attempts before the last).
 
 use async_nats::jetstream::consumer::DeliverPolicy;
@@ -22,9 +23,14 @@ const MAX_MATCHES: usize = 100;
 /// What a failed step of a lookup was doing.
 const LOOKUP: &str = "read an event";
 
+/// Most replay generations of a plugin a lookup reads commit records of,
+/// the latest first.
+const MAX_GENERATIONS: u32 = 16;
+
 /// A dead delivery of the event looked up.
 struct Dead {
     plugin: String,
+    generation: u32,
     attempts: u32,
     error: Option<String>,
 }
@@ -63,30 +69,50 @@ impl Nats {
         plugins.dedup();
         let mut deliveries = Vec::with_capacity(plugins.len());
         for plugin in plugins {
-            let id = DeliveryId {
-                plugin: &plugin,
-                event: &event,
-                generation: 0,
-            };
-            let delivery = match self.committed(&id).await? {
-                Some(record) => done(&plugin, &record)?,
-                None => match dead.iter().find(|dead| dead.plugin == plugin) {
-                    Some(dead) => DeliveryRecord {
-                        state: DeliveryState::Dead,
-                        attempts: dead.attempts,
-                        error: dead.error.clone(),
-                        ..DeliveryRecord::ready(&plugin)
-                    },
-                    None => DeliveryRecord::ready(&plugin),
-                },
-            };
-            deliveries.push(delivery);
+            deliveries.push(self.latest_delivery(&plugin, &event, &dead).await?);
         }
         Ok(StoredEvent {
             sequence,
             event,
             deliveries,
         })
+    }
+
+    /// The delivery of `event` to `plugin` in the latest replay generation
+    /// that ran it (of the last [`MAX_GENERATIONS`]) or else the first run:
+    /// `done` where its commit record is, `dead` where its letter is, or
+    /// else `ready`.
+    async fn latest_delivery(
+        &self,
+        plugin: &str,
+        event: &Event,
+        dead: &[Dead],
+    ) -> Result<DeliveryRecord, NatsError> {
+        let latest = self.replay_generations(plugin).await?;
+        let oldest = latest.saturating_sub(MAX_GENERATIONS - 1).max(1);
+        for generation in (oldest..=latest).rev().chain([0]) {
+            let id = DeliveryId {
+                plugin,
+                event,
+                generation,
+            };
+            if let Some(record) = self.committed(&id).await? {
+                return done(plugin, generation, &record);
+            }
+            let letter = dead
+                .iter()
+                .find(|dead| dead.plugin == plugin && dead.generation == generation);
+            if let Some(dead) = letter {
+                return Ok(DeliveryRecord {
+                    state: DeliveryState::Dead,
+                    generation,
+                    attempts: dead.attempts,
+                    error: dead.error.clone(),
+                    ..DeliveryRecord::ready(plugin)
+                });
+            }
+        }
+        Ok(DeliveryRecord::ready(plugin))
     }
 
     /// The dead letters of `event`, read from the subjects of its id.
@@ -106,6 +132,9 @@ impl Nats {
                 if let Some(plugin) = letter.header("Weir-Plugin").filter(|_| same) {
                     dead.push(Dead {
                         plugin,
+                        generation: (letter.header("Weir-Generation"))
+                            .and_then(|generation| generation.parse().ok())
+                            .unwrap_or(0),
                         attempts: (letter.header("Weir-Attempts"))
                             .and_then(|attempts| attempts.parse().ok())
                             .unwrap_or(0),
@@ -120,8 +149,12 @@ impl Nats {
     }
 }
 
-/// The delivery to `plugin` whose commit record is `record`.
-fn done(plugin: &str, record: &super::commit::Record) -> Result<DeliveryRecord, NatsError> {
+/// The delivery to `plugin` in `generation` whose commit record is `record`.
+fn done(
+    plugin: &str,
+    generation: u32,
+    record: &super::commit::Record,
+) -> Result<DeliveryRecord, NatsError> {
     let emitted = record
         .children()?
         .into_iter()
@@ -129,6 +162,7 @@ fn done(plugin: &str, record: &super::commit::Record) -> Result<DeliveryRecord, 
         .collect();
     Ok(DeliveryRecord {
         state: DeliveryState::Done,
+        generation,
         attempts: record.attempt,
         result: Some(DeliveryResult {
             outcome: record.outcome.clone(),

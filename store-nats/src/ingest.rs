@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::stream::DirectGetErrorKind;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
@@ -121,11 +121,14 @@ impl Nats {
     /// The stored event with `event`'s identity, if there is one.
     async fn stored_identity(&self, event: &Event) -> Result<Option<Event>, StoreError> {
         let subject = self.names.event_subject(event);
-        match self.events.get_last_raw_message_by_subject(&subject).await {
+        // A direct get, which any replica answers: one that lags behind
+        // misses only an event stored a moment ago, whose resend the
+        // message id still marks as a duplicate.
+        match self.events.direct_get_last_for_subject(&subject).await {
             Ok(stored) => codec::decode(&stored.payload)
                 .map(Some)
                 .map_err(|error| StoreError::Corrupt(format!("event on {subject}: {error}"))),
-            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(error) => Err(NatsError::request("read an event's identity", error).into()),
         }
     }

@@ -43,6 +43,16 @@ impl Nats {
         Ok((info.state.first_sequence, info.state.last_sequence))
     }
 
+    /// How many replay generations `plugin` has taken (0: never replayed).
+    pub(super) async fn replay_generations(&self, plugin: &str) -> Result<u32, NatsError> {
+        let key = generation_key(plugin);
+        let failed = |e: &dyn std::fmt::Display| NatsError::request("read a replay generation", e);
+        match self.records.get(&key).await.map_err(|e| failed(&e))? {
+            None => Ok(0),
+            Some(value) => parse_generation(&key, &value).map_err(|e| failed(&e)),
+        }
+    }
+
     /// Takes `plugin`'s next replay generation (the first is 1), racing
     /// other nodes through the counter's revision.
     pub(super) async fn next_generation(&self, plugin: &str) -> Result<u32, NatsError> {
@@ -58,11 +68,7 @@ impl Nats {
                     })
                 }
                 Some(entry) => {
-                    let current: u32 = std::str::from_utf8(&entry.value)
-                        .ok()
-                        .and_then(|text| text.parse().ok())
-                        .ok_or_else(|| failed(&format!("{key} holds no number")))?;
-                    let next = current + 1;
+                    let next = parse_generation(&key, &entry.value).map_err(|e| failed(&e))? + 1;
                     let updated = self
                         .records
                         .update(&key, next.to_string().into(), entry.revision)
@@ -81,6 +87,14 @@ impl Nats {
         }
         Err(failed(&"other nodes kept taking generations first"))
     }
+}
+
+/// The generation counter at `key`, as stored.
+fn parse_generation(key: &str, value: &[u8]) -> Result<u32, String> {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| format!("{key} holds no number"))
 }
 
 impl Requeue for NatsRequeue {

@@ -765,6 +765,18 @@ fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
         let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
         weir.wait_for_metric(processed, 18.0);
         assert_eq!(weir.metric(processed), 18.0, "{backend:?}");
+        // An event shows its delivery in the latest generation that ran it.
+        for (n, generation) in [(0, 0), (3, 1), (9, 2)] {
+            let event = weir.node(0).get(&format!("/v1/events/rec-{n}")).body;
+            let delivery = crate::support::delivery(&event, "test-recorder");
+            // The first run's generation, 0, is left out.
+            let shown = delivery["generation"].as_u64().unwrap_or(0);
+            assert_eq!(
+                (&delivery["state"], shown),
+                (&json!("done"), generation),
+                "{backend:?}: rec-{n}: {event}"
+            );
+        }
     }
 }
 
