@@ -52,12 +52,21 @@ impl Backend for NatsBackend {
     fn submit(
         &self,
         events: Vec<Event>,
-        // Keys are held while their request runs (`KeysInFlight`), not recorded.
-        _request_key: Option<RequestKey>,
+        request_key: Option<RequestKey>,
     ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
         async move {
             let routes = self.shared.routes.current();
-            self.nats.submit(&routes, &events).await
+            let admissions = self.nats.submit(&routes, &events).await?;
+            // Recorded once the events are stored. A record that fails
+            // does not fail the request, whose events are stored: a repeat
+            // is then answered from the events' identities, and only events
+            // sent without an id would be stored again.
+            if let Some(key) = request_key
+                && let Err(error) = self.nats.record_request(&key, &admissions).await
+            {
+                tracing::warn!(%error, key = %key.key, "the answer to a keyed request is not recorded");
+            }
+            Ok(admissions)
         }
         .boxed()
     }
@@ -183,12 +192,11 @@ impl Backend for NatsBackend {
 
     fn request_record(
         &self,
-        _scope: &str,
-        _key: &str,
+        scope: &str,
+        key: &str,
     ) -> BoxFuture<'_, Result<Option<RequestRecord>, StoreError>> {
-        // Keys are held while their request runs (`KeysInFlight`), not
-        // recorded: the duplicate window answers a resend.
-        async { Ok(None) }.boxed()
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        async move { Ok(self.nats.request_record(&scope, &key).await?) }.boxed()
     }
 }
 

@@ -105,7 +105,15 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     )
     .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
-    let pauses = bucket(&jetstream, names.pauses_bucket(), settings).await?;
+    let pauses = bucket(&jetstream, names.pauses_bucket(), settings, None).await?;
+    // A keyed request's answer is replayed within the dedup window only.
+    let requests = bucket(
+        &jetstream,
+        names.requests_bucket(),
+        settings,
+        Some(retention.dedup_window),
+    )
+    .await?;
     tracing::info!(
         node = %settings.node,
         servers = %settings.servers.join(", "),
@@ -124,6 +132,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         holding: tokio::sync::Mutex::default(),
         records,
         pauses,
+        requests,
     })
 }
 
@@ -181,7 +190,7 @@ async fn records_bucket(
     names: &Names,
     settings: &NatsSettings,
 ) -> Result<kv::Store, NatsError> {
-    let store = bucket(jetstream, names.records_bucket(), settings).await?;
+    let store = bucket(jetstream, names.records_bucket(), settings, None).await?;
     let stream_name = format!("KV_{}", names.records_bucket());
     let mut stream = jetstream
         .get_stream(&stream_name)
@@ -208,6 +217,7 @@ async fn bucket(
     jetstream: &jetstream::Context,
     name: String,
     settings: &NatsSettings,
+    max_age: Option<Duration>,
 ) -> Result<kv::Store, NatsError> {
     jetstream
         .create_or_update_key_value(kv::Config {
@@ -215,6 +225,7 @@ async fn bucket(
             history: 1,
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
+            max_age: max_age.unwrap_or_default(),
             ..Default::default()
         })
         .await

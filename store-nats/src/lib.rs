@@ -23,6 +23,7 @@ mod names;
 mod pauses;
 mod pulled;
 mod replay;
+mod requests;
 mod state;
 mod window;
 mod worker;
@@ -115,6 +116,8 @@ pub struct Nats {
     records: kv::Store,
     /// Operators' pauses, which every node follows.
     pauses: kv::Store,
+    /// The answers to keyed requests, for `[queue] dedup_window_ms`.
+    requests: kv::Store,
 }
 
 impl Nats {

@@ -177,6 +177,12 @@ impl Names {
     pub fn pauses_bucket(&self) -> String {
         format!("{}_pauses", self.prefix)
     }
+
+    /// The key/value bucket of the answers to requests with an
+    /// `Idempotency-Key`.
+    pub fn requests_bucket(&self) -> String {
+        format!("{}_requests", self.prefix)
+    }
 }
 
 /// One run of an event through a plugin: the delivery ingest publishes is

@@ -112,7 +112,7 @@ pub trait Backend: Send + Sync {
     fn unready(&self) -> Option<Unready>;
 
     /// The answer recorded for a request with the idempotency key `key` in
-    /// `scope`, where the store records answers (none where it does not).
+    /// `scope`, if one is (every store records them, for the dedup window).
     fn request_record(
         &self,
         scope: &str,

@@ -1,6 +1,7 @@
 //! `Idempotency-Key` on `POST /v1/events`, after the IETF httpapi draft and
 //! Stripe's practice. The first request with a key is answered as usual and
-//! its answer recorded with its events (`queue/request_keys.rs`). A repeat
+//! its answer recorded by the store (on fjall with its events,
+//! `queue/request_keys.rs`; on NATS in a bucket every node reads). A repeat
 //! with the same request gets that answer again, marked `Idempotent-Replayed`;
 //! a repeat with a different request gets 422; a repeat while the first is
 //! still being answered gets 409. Keys belong to the caller's tenant and are

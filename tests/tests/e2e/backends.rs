@@ -176,18 +176,64 @@ fn each_backend_refuses_an_identity_reused_with_other_content() {
         let answer = post(0, other);
         assert_eq!(answer.status, 202, "{backend:?}: {}", answer.text);
         assert_eq!(answer.body["duplicates"], json!([]), "{backend:?}");
-        let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
-        weir.wait_for_metric(processed, 2.0);
+        // e1 from each source, once.
+        assert_stored_and_acked_once(&weir, backend, 2.0);
+    }
+}
+
+/// Waits until `test-ack` has processed `events` deliveries, and checks
+/// that exactly that many events were stored and no delivery ran twice.
+fn assert_stored_and_acked_once(weir: &Deployment, backend: Backend, events: f64) {
+    let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
+    weir.wait_for_metric(processed, events);
+    let ingested = weir.metric("weir_events_ingested_total");
+    assert_eq!(ingested, events, "{backend:?}: events stored");
+    assert_eq!(
+        weir.metric(processed),
+        events,
+        "{backend:?}: deliveries run"
+    );
+}
+
+/// A request repeated with its `Idempotency-Key` gets the first answer
+/// again on any node, even for events sent without ids (whose ids only the
+/// recorded answer can repeat), and stores nothing new; the key on another
+/// request gets 422.
+#[test]
+fn each_backend_answers_a_keyed_request_again_from_any_node() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-ack"], &route_to("test-ack", ""));
+        let keyed = |index: usize, key: &str, body: &Value| {
+            let headers = [
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ];
+            weir.node(index)
+                .post_with("/v1/events", &headers, &body.to_string())
+        };
+        let batch = json!([
+            {"source": "shop", "type": "suite.placed"},
+            {"source": "shop", "type": "suite.paid"},
+        ]);
+        let first = keyed(0, "order-42", &batch);
+        assert_eq!(first.status, 202, "{backend:?}: {}", first.text);
+        assert_eq!(first.replayed, None, "{backend:?}");
+        let again = keyed(1, "order-42", &batch);
+        assert_eq!(again.status, 202, "{backend:?}: {}", again.text);
+        assert_eq!(again.replayed.as_deref(), Some("true"), "{backend:?}");
+        assert_eq!(again.body, first.body, "{backend:?}: the replay differs");
+
+        let other = json!({"id": "other", "source": "shop", "type": "suite.placed"});
+        let reused = keyed(1, "order-42", &other);
+        assert_eq!(reused.status, 422, "{backend:?}: {}", reused.text);
+        assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
         assert_eq!(
-            weir.metric("weir_events_ingested_total"),
-            2.0,
+            weir.node(0).get("/v1/events/other").status,
+            404,
             "{backend:?}"
         );
-        assert_eq!(
-            weir.metric(processed),
-            2.0,
-            "{backend:?}: e1 from each source, once"
-        );
+
+        assert_stored_and_acked_once(&weir, backend, 2.0);
     }
 }
 
