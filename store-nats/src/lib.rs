@@ -17,6 +17,7 @@ mod connect;
 mod dead;
 mod dead_actions;
 mod events;
+mod faults;
 mod held;
 mod ingest;
 mod names;

@@ -204,6 +204,12 @@ impl DeliveryId<'_> {
         format!("c.{}.{}", self.plugin, self.suffix())
     }
 
+    /// Its bucket key of the faults (traps, limit hits) its latest attempts
+    /// ended with, in a row: what tells a poison event.
+    pub fn faults_key(&self) -> String {
+        format!("f.{}.{}", self.plugin, self.suffix())
+    }
+
     /// Its `Nats-Msg-Id`: a re-sent event, or a child published again after
     /// a crash, is stored once.
     pub fn msg_id(&self) -> String {

@@ -7,8 +7,9 @@
 //!
 //! JetStream counts every hand-out of a message as a delivery, so a delivery
 //! handed back for a breaker's cool-down would spend an attempt: circuit
-//! breakers do not hold deliveries back on NATS (`SETS_ASIDE`). NATS keeps
-//! no attempt history, so poison events are not told apart here.
+//! breakers do not hold deliveries back on NATS (`SETS_ASIDE`). The row of
+//! faults a delivery's latest attempts ended with is kept in the records
+//! bucket (`faults.rs`), so poison events are set aside as on fjall.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +53,8 @@ pub(super) struct Pulled {
     pub(super) attempt: u32,
     /// Whether it holds its ordering key's partition.
     pub(super) ordered: bool,
+    /// The faults its latest attempts before this one ended with, in a row.
+    pub(super) earlier: Vec<Attempt>,
 }
 
 impl Pulled {
@@ -106,7 +109,7 @@ impl Leased for Pulled {
     }
 
     fn earlier_attempts(&self) -> &[Attempt] {
-        &[]
+        &self.earlier
     }
 }
 
@@ -137,6 +140,31 @@ impl Puller {
                 .map_err(|e| NatsError::request("extend the ack wait", e))?;
         }
         Ok(())
+    }
+
+    /// Keeps `attempt`, `pulled`'s latest, in its row of faults; the row.
+    /// One that cannot be kept costs only the poison count: logged.
+    async fn keep_faults(&self, pulled: &Pulled, attempt: &Attempt) -> Vec<Attempt> {
+        match (self.nats)
+            .attempt_ended(&pulled.id(), &pulled.earlier, attempt)
+            .await
+        {
+            Ok(row) => row,
+            Err(error) => {
+                tracing::warn!(%error, "cannot keep this attempt's fault; poison_after counts from the next");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Forgets `pulled`'s row of faults, if it has one, once it is done or dead.
+    async fn forget_faults(&self, pulled: &Pulled) {
+        if pulled.earlier.is_empty() {
+            return;
+        }
+        if let Err(error) = self.nats.forget_faults(&pulled.id()).await {
+            tracing::warn!(%error, "cannot forget a finished delivery's faults");
+        }
     }
 
     /// Commits `pulled`'s `effects` and `record`, trying again in place
@@ -194,6 +222,7 @@ impl Puller {
         match committed {
             Committed::Now => {
                 self.finished(&pulled, &children).await?;
+                self.forget_faults(&pulled).await;
                 Ok(Finished::Stored)
             }
             Committed::Before(record) => {
@@ -217,14 +246,16 @@ impl Deliveries for Puller {
         self.nats.clone()
     }
 
-    async fn settle_if_committed(&self, pulled: Pulled) -> Result<Option<Pulled>, StoreError> {
-        // Only an earlier attempt can have committed: the first skips the lookup.
-        if pulled.attempt > 1
-            && let Some(record) = self.nats.committed(&pulled.id()).await?
-        {
-            tracing::info!(node = %record.node, "committed by an earlier attempt");
-            self.finished(&pulled, &record.children()?).await?;
-            return Ok(None);
+    async fn settle_if_committed(&self, mut pulled: Pulled) -> Result<Option<Pulled>, StoreError> {
+        // Only an earlier attempt can have committed, or failed: the first
+        // skips the lookups.
+        if pulled.attempt > 1 {
+            if let Some(record) = self.nats.committed(&pulled.id()).await? {
+                tracing::info!(node = %record.node, "committed by an earlier attempt");
+                self.finished(&pulled, &record.children()?).await?;
+                return Ok(None);
+            }
+            pulled.earlier = self.nats.faults(&pulled.id()).await?;
         }
         Ok(Some(pulled))
     }
@@ -243,12 +274,15 @@ impl Deliveries for Puller {
             } => Ok(self
                 .commit_done(pulled, attempt, effects, children, committed_at_ms)
                 .await?),
-            Ending::Retry { delay, .. } if pulled.ordered => {
-                self.hold(&pulled, delay).await?;
-                pulled.attempt += 1;
-                Ok(Finished::Again(pulled))
-            }
-            Ending::Retry { delay, .. } => {
+            Ending::Retry { delay, attempt, .. } => {
+                if let Some(attempt) = attempt {
+                    pulled.earlier = self.keep_faults(&pulled, &attempt).await;
+                }
+                if pulled.ordered {
+                    self.hold(&pulled, delay).await?;
+                    pulled.attempt += 1;
+                    return Ok(Finished::Again(pulled));
+                }
                 pulled.nak(delay).await?;
                 Ok(Finished::Stored)
             }
@@ -259,6 +293,7 @@ impl Deliveries for Puller {
                 self.nats
                     .dead_letter(&id, pulled.sequence, pulled.attempt, reason, &message)
                     .await?;
+                self.forget_faults(&pulled).await;
                 pulled.ack().await?;
                 Ok(Finished::Stored)
             }

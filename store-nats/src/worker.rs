@@ -151,6 +151,7 @@ impl Puller {
                 sequence,
                 attempt,
                 ordered,
+                earlier: Vec::new(),
             },
         );
         self.shared.lanes.wake(&self.plugin.name, &lane, sequence);

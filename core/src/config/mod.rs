@@ -1058,10 +1058,6 @@ mod tests {
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[plugins.p]\nbreaker_cooldown_ms = 10\n",
                 "[plugins.p] breaker_cooldown_ms is not available",
             ),
-            (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[plugin_defaults]\npoison_after = 3\n",
-                "[plugin_defaults] poison_after is not available",
-            ),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);

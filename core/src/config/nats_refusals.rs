@@ -88,17 +88,16 @@ pub(super) fn refuse_what_nats_cannot_schedule(
             return refuse(
                 format!("{section} {key}"),
                 "JetStream counts every hand-out of a delivery as an attempt, so a breaker \
-                 cannot hold one back and poison events are not told apart",
+                 cannot hold one back",
             );
         }
     }
     Ok(())
 }
 
-/// The first breaker or poison setting `limits` makes, if any.
+/// The first breaker setting `limits` makes, if any.
 fn breaker_key(limits: &RawPluginLimits) -> Option<&'static str> {
     [
-        ("poison_after", limits.poison_after.is_some()),
         ("breaker_window_ms", limits.breaker_window_ms.is_some()),
         ("breaker_min_calls", limits.breaker_min_calls.is_some()),
         (

@@ -61,13 +61,7 @@ fn traps_open_the_breaker_and_a_poison_event_is_set_aside_while_good_events_run_
             .contains(r#"weir_breaker_trips_total{plugin="test-recorder",reason="trap"} 0"#),
         "the trips are shown at zero before the first"
     );
-    let poison: Vec<Value> = (100..104)
-        .map(|n| {
-            let mut event = recorder::event(n, None, false);
-            event["data"]["trap"] = json!(true);
-            event
-        })
-        .collect();
+    let poison: Vec<Value> = (100..104).map(recorder::trap_event).collect();
     let answer = weir.post_json("/v1/events", &json!(poison).to_string());
     assert_eq!(answer.status, 202, "{}", answer.text);
 
@@ -230,13 +224,7 @@ plugins = ["test-ack"]
     );
     let workspace = Workspace::new(&["test-recorder", "test-ack"], &config);
     let weir = workspace.start();
-    let trapping: Vec<Value> = (0..10)
-        .map(|n| {
-            let mut event = recorder::event(n, None, false);
-            event["data"]["trap"] = json!(true);
-            event
-        })
-        .collect();
+    let trapping: Vec<Value> = (0..10).map(recorder::trap_event).collect();
     let answer = weir.post_json("/v1/events", &json!(trapping).to_string());
     assert_eq!(answer.status, 202, "{}", answer.text);
     wait_until_open(&weir, "record", "default");

@@ -39,6 +39,13 @@ pub fn event(n: u64, key: Option<&str>, retry_first: bool) -> Value {
     event
 }
 
+/// Event number `n`, whose every attempt traps.
+pub fn trap_event(n: u64) -> Value {
+    let mut event = event(n, None, false);
+    event["data"]["trap"] = json!(true);
+    event
+}
+
 /// What the recorder saw: the numbers handled per ordering key, in the order
 /// handled, and how many times each unkeyed number was handled.
 #[derive(Debug, Default)]
