@@ -1,8 +1,16 @@
-//! Poison events on NATS: JetStream keeps no attempt history, so the
-//! attempts of a delivery that ended with a fault (a trap, a limit hit) in
-//! a row are kept under its faults key, written only when one fails so.
-//! A redelivery reads them back (`earlier_attempts`), and the engine sets
-//! the delivery aside once `poison_after` of them are in a row, as on fjall.
+//! What JetStream does not keep of a delivery, kept under its key in the
+//! records bucket, written only when something goes wrong:
+//!
+//! - the attempts that ended with a fault (a trap, a limit hit), in a row up
+//!   to the last, so that the engine sets a poison event aside after
+//!   `poison_after` of them, as on fjall;
+//! - how often a circuit breaker deferred it: JetStream counts that
+//!   hand-out as a delivery, and weir does not count it as an attempt.
+//!
+//! A redelivery reads them back; they are purged once the delivery is done
+//! or dead (a revived letter starts afresh).
+
+use serde::{Deserialize, Serialize};
 
 use super::names::DeliveryId;
 use super::{Nats, NatsError};
@@ -10,51 +18,117 @@ use weir_core::schedule::is_fault;
 use weir_core::store::Attempt;
 
 /// What a failed step was doing.
-const FAULTS: &str = "keep a delivery's faults";
+const KEEP: &str = "keep a delivery's faults and deferrals";
 
-impl Nats {
-    /// The attempts of delivery `id` that ended with a fault, in a row up to
-    /// its last one, oldest first (none if its last attempt did not).
-    pub async fn faults(&self, id: &DeliveryId<'_>) -> Result<Vec<Attempt>, NatsError> {
-        let stored = self.records.get(id.faults_key()).await;
-        match stored.map_err(|e| NatsError::request(FAULTS, e))? {
-            Some(value) => {
-                serde_json::from_slice(&value).map_err(|e| NatsError::request(FAULTS, e))
-            }
-            None => Ok(Vec::new()),
+/// What is kept of one delivery.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The attempts that ended with a fault, in a row up to its last,
+    /// oldest first.
+    pub faults: Vec<Attempt>,
+    /// Hand-outs a circuit breaker deferred: not attempts.
+    pub deferred: u32,
+}
+
+impl Kept {
+    /// What is kept once `attempt` ended: a fault extends the row of
+    /// faults, anything else ends it.
+    pub fn after(&self, attempt: &Attempt) -> Kept {
+        let faults = match is_fault(&attempt.outcome) {
+            true => self.faults.iter().chain([attempt]).cloned().collect(),
+            false => Vec::new(),
+        };
+        Kept {
+            faults,
+            deferred: self.deferred,
         }
     }
 
-    /// Keeps `attempt`, the latest of delivery `id`, after `earlier` (its
-    /// row of faults so far); the row it makes: a fault extends it,
-    /// anything else ends it (and forgets it).
-    pub async fn attempt_ended(
+    /// What is kept once a breaker deferred the delivery once more.
+    pub fn deferred_once_more(&self) -> Kept {
+        Kept {
+            faults: self.faults.clone(),
+            deferred: self.deferred + 1,
+        }
+    }
+}
+
+impl Nats {
+    /// What is kept of delivery `id` (nothing if nothing went wrong).
+    pub async fn kept(&self, id: &DeliveryId<'_>) -> Result<Kept, NatsError> {
+        let stored = self.records.get(id.faults_key()).await;
+        match stored.map_err(|e| NatsError::request(KEEP, e))? {
+            Some(value) => serde_json::from_slice(&value).map_err(|e| NatsError::request(KEEP, e)),
+            None => Ok(Kept::default()),
+        }
+    }
+
+    /// Keeps `kept` for delivery `id`, which had `before`: nothing is
+    /// written while both are empty.
+    pub async fn keep(
         &self,
         id: &DeliveryId<'_>,
-        earlier: &[Attempt],
-        attempt: &Attempt,
-    ) -> Result<Vec<Attempt>, NatsError> {
-        if !is_fault(&attempt.outcome) {
-            if !earlier.is_empty() {
-                self.forget_faults(id).await?;
-            }
-            return Ok(Vec::new());
+        before: &Kept,
+        kept: &Kept,
+    ) -> Result<(), NatsError> {
+        if *kept == Kept::default() {
+            return match *before == Kept::default() {
+                true => Ok(()),
+                false => self.forget_kept(id).await,
+            };
         }
-        let row: Vec<Attempt> = earlier.iter().chain([attempt]).cloned().collect();
-        let value = serde_json::to_vec(&row).map_err(|e| NatsError::request(FAULTS, e))?;
+        let value = serde_json::to_vec(kept).map_err(|e| NatsError::request(KEEP, e))?;
         self.records
             .put(id.faults_key(), value.into())
             .await
-            .map_err(|e| NatsError::request(FAULTS, e))?;
-        Ok(row)
+            .map_err(|e| NatsError::request(KEEP, e))?;
+        Ok(())
     }
 
-    /// Forgets delivery `id`'s faults: it is done, dead (a revived letter
-    /// starts afresh), or its row of faults ended.
-    pub async fn forget_faults(&self, id: &DeliveryId<'_>) -> Result<(), NatsError> {
+    /// Forgets what is kept of delivery `id`: it is done or dead.
+    pub async fn forget_kept(&self, id: &DeliveryId<'_>) -> Result<(), NatsError> {
         self.records
             .purge(id.faults_key())
             .await
-            .map_err(|e| NatsError::request(FAULTS, e))
+            .map_err(|e| NatsError::request(KEEP, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(outcome: &str) -> Attempt {
+        Attempt {
+            started_at_ms: 0,
+            duration_ms: 0,
+            outcome: outcome.to_owned(),
+            error: None,
+            fuel_consumed: 0,
+            version: None,
+        }
+    }
+
+    #[test]
+    fn faults_in_a_row_are_kept_and_anything_else_ends_the_row_but_not_the_deferrals() {
+        let kept = Kept::default()
+            .after(&attempt("trap"))
+            .deferred_once_more()
+            .after(&attempt("out_of_fuel"));
+        assert_eq!(kept.faults.len(), 2);
+        assert_eq!(kept.deferred, 1);
+        let ended = kept.after(&attempt("retry_later"));
+        assert_eq!(
+            ended,
+            Kept {
+                faults: Vec::new(),
+                deferred: 1
+            }
+        );
+        let unavailable = kept.after(&attempt("state_unavailable"));
+        assert!(
+            unavailable.faults.is_empty(),
+            "the store's failure is not the plugin's"
+        );
     }
 }

@@ -5,11 +5,12 @@
 //! delivery's, which waits here, since its key's partition hands out
 //! nothing else until it is acked.
 //!
-//! JetStream counts every hand-out of a message as a delivery, so a delivery
-//! handed back for a breaker's cool-down would spend an attempt: circuit
-//! breakers do not hold deliveries back on NATS (`SETS_ASIDE`). The row of
-//! faults a delivery's latest attempts ended with is kept in the records
-//! bucket (`faults.rs`), so poison events are set aside as on fjall.
+//! JetStream counts every hand-out of a message as a delivery. What it does
+//! not keep is kept in the records bucket when something goes wrong
+//! (`faults.rs`): the row of faults a delivery's latest attempts ended
+//! with, so poison events are set aside as on fjall, and how often a
+//! circuit breaker deferred it (handed it back until its cool-down ends),
+//! which is not counted as an attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use weir_core::deliver::{Deliveries, Ending, Finished, Leased};
 
 use super::NatsError;
 use super::commit::{Committed, Record};
+use super::faults::Kept;
 use super::names::DeliveryId;
 use super::worker::Puller;
 use weir_core::schedule::LeasedAt;
@@ -49,12 +51,13 @@ pub(super) struct Pulled {
     /// Its position in the deliveries stream.
     pub(super) sequence: u64,
     /// This attempt's number (1 for the first): JetStream's count of
-    /// hand-outs, plus the retries run in place.
+    /// hand-outs, less those a breaker deferred, plus the retries run in place.
     pub(super) attempt: u32,
     /// Whether it holds its ordering key's partition.
     pub(super) ordered: bool,
-    /// The faults its latest attempts before this one ended with, in a row.
-    pub(super) earlier: Vec<Attempt>,
+    /// What is kept of its earlier hand-outs: the faults its latest
+    /// attempts ended with, in a row, and its deferrals.
+    pub(super) kept: Kept,
 }
 
 impl Pulled {
@@ -109,7 +112,7 @@ impl Leased for Pulled {
     }
 
     fn earlier_attempts(&self) -> &[Attempt] {
-        &self.earlier
+        &self.kept.faults
     }
 }
 
@@ -142,28 +145,25 @@ impl Puller {
         Ok(())
     }
 
-    /// Keeps `attempt`, `pulled`'s latest, in its row of faults; the row.
-    /// One that cannot be kept costs only the poison count: logged.
-    async fn keep_faults(&self, pulled: &Pulled, attempt: &Attempt) -> Vec<Attempt> {
-        match (self.nats)
-            .attempt_ended(&pulled.id(), &pulled.earlier, attempt)
-            .await
-        {
-            Ok(row) => row,
+    /// Keeps `kept` for `pulled`; what is kept then. One that cannot be
+    /// kept costs only the poison count and a deferral's attempt: logged.
+    async fn keep(&self, pulled: &Pulled, kept: Kept) -> Kept {
+        match self.nats.keep(&pulled.id(), &pulled.kept, &kept).await {
+            Ok(()) => kept,
             Err(error) => {
-                tracing::warn!(%error, "cannot keep this attempt's fault; poison_after counts from the next");
-                Vec::new()
+                tracing::warn!(%error, "cannot keep this delivery's faults and deferrals");
+                pulled.kept.clone()
             }
         }
     }
 
-    /// Forgets `pulled`'s row of faults, if it has one, once it is done or dead.
-    async fn forget_faults(&self, pulled: &Pulled) {
-        if pulled.earlier.is_empty() {
+    /// Forgets what is kept of `pulled`, if anything, once it is done or dead.
+    async fn forget_kept(&self, pulled: &Pulled) {
+        if pulled.kept == Kept::default() {
             return;
         }
-        if let Err(error) = self.nats.forget_faults(&pulled.id()).await {
-            tracing::warn!(%error, "cannot forget a finished delivery's faults");
+        if let Err(error) = self.nats.forget_kept(&pulled.id()).await {
+            tracing::warn!(%error, "cannot forget a finished delivery's faults and deferrals");
         }
     }
 
@@ -222,7 +222,7 @@ impl Puller {
         match committed {
             Committed::Now => {
                 self.finished(&pulled, &children).await?;
-                self.forget_faults(&pulled).await;
+                self.forget_kept(&pulled).await;
                 Ok(Finished::Stored)
             }
             Committed::Before(record) => {
@@ -238,10 +238,6 @@ impl Puller {
 impl Deliveries for Puller {
     type Leased = Pulled;
 
-    // JetStream counts every hand-out as a delivery: a delivery handed back
-    // for a breaker's cool-down would spend an attempt, on any node.
-    const SETS_ASIDE: bool = false;
-
     fn state(&self) -> Arc<dyn CommittedState> {
         self.nats.clone()
     }
@@ -255,9 +251,16 @@ impl Deliveries for Puller {
                 self.finished(&pulled, &record.children()?).await?;
                 return Ok(None);
             }
-            pulled.earlier = self.nats.faults(&pulled.id()).await?;
+            pulled.kept = self.nats.kept(&pulled.id()).await?;
+            pulled.attempt = pulled.attempt.saturating_sub(pulled.kept.deferred).max(1);
         }
         Ok(Some(pulled))
+    }
+
+    async fn defer(&self, mut pulled: Pulled, wait: Duration) -> Result<(), StoreError> {
+        let kept = pulled.kept.deferred_once_more();
+        pulled.kept = self.keep(&pulled, kept).await;
+        Ok(pulled.nak(wait).await?)
     }
 
     async fn finish(
@@ -276,7 +279,8 @@ impl Deliveries for Puller {
                 .await?),
             Ending::Retry { delay, attempt, .. } => {
                 if let Some(attempt) = attempt {
-                    pulled.earlier = self.keep_faults(&pulled, &attempt).await;
+                    let kept = pulled.kept.after(&attempt);
+                    pulled.kept = self.keep(&pulled, kept).await;
                 }
                 if pulled.ordered {
                     self.hold(&pulled, delay).await?;
@@ -293,7 +297,7 @@ impl Deliveries for Puller {
                 self.nats
                     .dead_letter(&id, pulled.sequence, pulled.attempt, reason, &message)
                     .await?;
-                self.forget_faults(&pulled).await;
+                self.forget_kept(&pulled).await;
                 pulled.ack().await?;
                 Ok(Finished::Stored)
             }

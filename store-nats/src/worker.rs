@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use weir_core::deliver::Source;
 
+use super::faults::Kept;
 use super::ingest::GENERATION_HEADER;
 use super::names::{self, Names};
 use super::pulled::Pulled;
@@ -151,7 +152,7 @@ impl Puller {
                 sequence,
                 attempt,
                 ordered,
-                earlier: Vec::new(),
+                kept: Kept::default(),
             },
         );
         self.shared.lanes.wake(&self.plugin.name, &lane, sequence);

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::lane_weights::RawLaneWeights;
-use super::{
-    ConfigError, IngestLimits, RawPluginLimits, RawPluginSection, RawTenantLimits, TenantLimits,
-};
+use super::{ConfigError, IngestLimits, RawTenantLimits, TenantLimits};
 
 /// The error for `key`, which NATS does not honour because `why`.
 fn refuse(key: String, why: &str) -> Result<(), ConfigError> {
@@ -54,12 +52,10 @@ pub(super) fn refuse_what_nats_cannot_measure(
 
 /// Refuses the scheduling settings the NATS backend does not apply: it pulls
 /// each plugin's deliveries from the stream in order, with no lanes by
-/// priority or tenant, and it cannot hold a delivery back for a breaker's
-/// cool-down without JetStream counting the hand-out as an attempt.
+/// priority or tenant.
 pub(super) fn refuse_what_nats_cannot_schedule(
     (tenant_defaults, tenants): (&RawTenantLimits, &BTreeMap<String, RawTenantLimits>),
     lane_weights: &RawLaneWeights,
-    (plugin_defaults, plugins): (&RawPluginLimits, &BTreeMap<String, RawPluginSection>),
 ) -> Result<(), ConfigError> {
     let tenants = std::iter::once(("[tenant_defaults]".to_owned(), tenant_defaults))
         .chain((tenants.iter()).map(|(name, limits)| (format!("[tenants.{name}]"), limits)));
@@ -80,37 +76,5 @@ pub(super) fn refuse_what_nats_cannot_schedule(
             "its deliveries are pulled in the order they were stored, not by priority",
         );
     }
-    let plugins = std::iter::once(("[plugin_defaults]".to_owned(), plugin_defaults)).chain(
-        (plugins.iter()).map(|(name, section)| (format!("[plugins.{name}]"), &section.limits)),
-    );
-    for (section, limits) in plugins {
-        if let Some(key) = breaker_key(limits) {
-            return refuse(
-                format!("{section} {key}"),
-                "JetStream counts every hand-out of a delivery as an attempt, so a breaker \
-                 cannot hold one back",
-            );
-        }
-    }
     Ok(())
-}
-
-/// The first breaker setting `limits` makes, if any.
-fn breaker_key(limits: &RawPluginLimits) -> Option<&'static str> {
-    [
-        ("breaker_window_ms", limits.breaker_window_ms.is_some()),
-        ("breaker_min_calls", limits.breaker_min_calls.is_some()),
-        (
-            "breaker_failure_rate",
-            limits.breaker_failure_rate.is_some(),
-        ),
-        (
-            "breaker_retry_later_rate",
-            limits.breaker_retry_later_rate.is_some(),
-        ),
-        ("breaker_cooldown_ms", limits.breaker_cooldown_ms.is_some()),
-        ("breaker_probes", limits.breaker_probes.is_some()),
-    ]
-    .into_iter()
-    .find_map(|(key, set)| set.then_some(key))
 }

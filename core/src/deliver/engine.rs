@@ -41,11 +41,7 @@ pub async fn deliver<S: Deliveries>(
         return Ok(());
     };
     let fresh = leased.attempt() <= 1;
-    let passed = match S::SETS_ASIDE {
-        true => Gate::pass(routes, plugin, leased.event(), fresh),
-        false => Ok(Gate::unguarded(routes, plugin, leased.event())),
-    };
-    let gate = match passed {
+    let gate = match Gate::pass(routes, plugin, leased.event(), fresh) {
         Ok(gate) => gate,
         Err(closed) => {
             store.defer(leased, closed.wait).await?;

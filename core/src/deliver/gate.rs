@@ -27,8 +27,7 @@ const PROBE_WAIT: Duration = Duration::from_secs(1);
 /// The breaker a delivery passed, to record its attempts' signals in, and
 /// what its route changes about its limits.
 pub struct Gate {
-    /// None where no breaker guards the delivery.
-    scoped: Option<Arc<Scoped>>,
+    scoped: Arc<Scoped>,
     /// What the route changes about the delivery's limits.
     pub options: Option<RouteOptions>,
 }
@@ -57,7 +56,6 @@ impl Gate {
         let wait = match scoped.breaker.permission(Instant::now(), fresh) {
             Permission::Run => {
                 let options = route.map(|(_, options)| options.clone());
-                let scoped = Some(scoped);
                 return Ok(Gate { scoped, options });
             }
             Permission::WaitUntil(until) => until.saturating_duration_since(Instant::now()),
@@ -69,21 +67,9 @@ impl Gate {
         })
     }
 
-    /// The gate of a delivery of `event` to `plugin` that no breaker
-    /// guards: its route's options only.
-    pub fn unguarded(routes: &RouteTable, plugin: &Plugin, event: &Event) -> Gate {
-        let route = routes.route_to(event, &plugin.name);
-        Gate {
-            scoped: None,
-            options: route.map(|(_, options)| options.clone()),
-        }
-    }
-
     /// Records an attempt's signal; counts and logs a trip.
     pub fn record(&self, metrics: &Metrics, plugin: &Plugin, signal: Signal) {
-        let Some(scoped) = &self.scoped else {
-            return;
-        };
+        let scoped = &self.scoped;
         let Some(trip) = scoped.breaker.record(Instant::now(), signal) else {
             return;
         };

@@ -64,10 +64,6 @@ pub trait Deliveries: Send + Sync {
     /// A delivery as this store leases it.
     type Leased: Leased;
 
-    /// Whether circuit breakers hold this store's deliveries back: it can
-    /// set a delivery aside (`defer`) without spending one of its attempts.
-    const SETS_ASIDE: bool;
-
     /// Where a handler reads committed plugin state.
     fn state(&self) -> Arc<dyn CommittedState>;
 
@@ -79,17 +75,12 @@ pub trait Deliveries: Send + Sync {
     ) -> impl Future<Output = Result<Option<Self::Leased>, StoreError>> + Send;
 
     /// Sets `leased` aside for `wait` (its breaker is open), if the store
-    /// still leases it to this node. Asked only of a store that
-    /// [`Deliveries::SETS_ASIDE`]; any other refuses.
+    /// still leases it to this node, without counting it as an attempt.
     fn defer(
         &self,
         leased: Self::Leased,
         wait: Duration,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        drop((leased, wait));
-        let refused = "this store cannot set a delivery aside without spending an attempt";
-        async { Err(StoreError::Unavailable(refused.to_owned())) }
-    }
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores how `leased` ended, in one atomic write with its effects and
     /// children when it is done.

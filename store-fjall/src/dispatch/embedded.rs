@@ -64,9 +64,6 @@ impl FjallDeliveries {
 impl Deliveries for FjallDeliveries {
     type Leased = FjallLeased;
 
-    // A deferred delivery is scheduled with its attempt given back.
-    const SETS_ASIDE: bool = true;
-
     fn state(&self) -> Arc<dyn CommittedState> {
         self.embedded.queue.clone()
     }
