@@ -1,7 +1,8 @@
 //! Finishing a delivery on NATS: its commit record (keyed by event and
 //! plugin, created only if absent) and every state key it read or wrote
 //! (each key read expected at the revision the handler saw, without reading
-//! it again) go to the records bucket in one atomic batch. A second node finishing the same
+//! it again) go to the records bucket in one atomic batch. A commit record
+//! expires with its event, after `[queue] retention_ms`. A second node finishing the same
 //! delivery, or a delivery whose state changed under it, stores nothing.
 
 use async_nats::HeaderMap;
@@ -111,7 +112,11 @@ impl Nats {
         }
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
-        messages.push(expecting(subject(&id.commit_key()), Some(0), Some(encoded)));
+        let mut record = expecting(subject(&id.commit_key()), Some(0), Some(encoded));
+        // Whole seconds, at least one: what `Nats-TTL` takes.
+        let ttl = self.record_ttl.as_secs().max(1);
+        record.headers.insert("Nats-TTL", ttl.to_string().as_str());
+        messages.push(record);
         if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
             return Err(NatsError::request("commit", error));
         }

@@ -105,13 +105,14 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     )
     .await?;
     let records = records_bucket(&jetstream, &names, settings).await?;
-    let pauses = bucket(&jetstream, names.pauses_bucket(), settings, None).await?;
+    let pauses = bucket(&jetstream, names.pauses_bucket(), settings, None, None).await?;
     // A keyed request's answer is replayed within the dedup window only.
     let requests = bucket(
         &jetstream,
         names.requests_bucket(),
         settings,
         Some(retention.dedup_window),
+        None,
     )
     .await?;
     tracing::info!(
@@ -133,6 +134,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         records,
         pauses,
         requests,
+        record_ttl: retention.retention,
     })
 }
 
@@ -151,7 +153,8 @@ async fn kept_stream(
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
             max_age: retention.retention,
-            duplicate_window: DUPLICATE_WINDOW,
+            // JetStream refuses a window longer than what the stream keeps.
+            duplicate_window: DUPLICATE_WINDOW.min(retention.retention),
             // A read by subject (ingest's of an identity's event) is answered by any replica.
             allow_direct: true,
             ..Default::default()
@@ -190,7 +193,10 @@ async fn records_bucket(
     names: &Names,
     settings: &NatsSettings,
 ) -> Result<kv::Store, NatsError> {
-    let store = bucket(jetstream, names.records_bucket(), settings, None).await?;
+    // Commit records expire once their events have (`Nats-TTL`); an expired
+    // key leaves a delete marker for a second.
+    let markers = Some(Duration::from_secs(1));
+    let store = bucket(jetstream, names.records_bucket(), settings, None, markers).await?;
     let stream_name = format!("KV_{}", names.records_bucket());
     let mut stream = jetstream
         .get_stream(&stream_name)
@@ -212,12 +218,15 @@ async fn records_bucket(
     Ok(store)
 }
 
-/// The key/value bucket `name`, keeping each key's latest value on file.
+/// The key/value bucket `name`, keeping each key's latest value on file, for
+/// `max_age` if given, with per-key expiry (`Nats-TTL`) where `limit_markers`
+/// gives how long an expired key's delete marker stays.
 async fn bucket(
     jetstream: &jetstream::Context,
     name: String,
     settings: &NatsSettings,
     max_age: Option<Duration>,
+    limit_markers: Option<Duration>,
 ) -> Result<kv::Store, NatsError> {
     jetstream
         .create_or_update_key_value(kv::Config {
@@ -226,6 +235,7 @@ async fn bucket(
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
             max_age: max_age.unwrap_or_default(),
+            limit_markers,
             ..Default::default()
         })
         .await

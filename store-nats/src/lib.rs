@@ -119,6 +119,9 @@ pub struct Nats {
     pauses: kv::Store,
     /// The answers to keyed requests, for `[queue] dedup_window_ms`.
     requests: kv::Store,
+    /// How long a commit record is kept: as long as its event (`[queue]
+    /// retention_ms`), past which no redelivery or replay can meet it.
+    record_ttl: Duration,
 }
 
 impl Nats {

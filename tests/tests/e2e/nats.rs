@@ -310,3 +310,31 @@ fn a_tenant_pause_holds_for_a_node_that_starts_later() {
     b.stop();
     a.stop();
 }
+
+/// A delivery's commit record expires with its event, after `[queue]
+/// retention_ms`: the records bucket does not grow for ever.
+#[test]
+fn a_commit_record_expires_with_its_event() {
+    let cluster = NatsCluster::start();
+    let config = format!(
+        "{storage}[queue]\nretention_ms = 2000\ndedup_window_ms = 1000\n{route}",
+        storage = storage_section(&cluster, "node-a"),
+        route = recorder::ROUTE,
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    send(&[&weir], 0..PER_REQUEST);
+    let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
+    weir.wait_for("every delivery to commit", |weir| {
+        (weir.metric(processed) >= PER_REQUEST as f64).then_some(())
+    });
+    let records = cluster.bucket_keys("weir_records", "c.");
+    assert_eq!(records.len(), PER_REQUEST as usize, "{records:?}");
+    weir.wait_for("the commit records to expire", |_| {
+        cluster
+            .bucket_keys("weir_records", "c.")
+            .is_empty()
+            .then_some(())
+    });
+    weir.stop();
+}

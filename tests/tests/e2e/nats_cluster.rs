@@ -70,6 +70,32 @@ impl NatsCluster {
         format!("[{}]", urls.join(", "))
     }
 
+    /// The keys of the key/value bucket `bucket` that start with `prefix`,
+    /// read as a client of the cluster.
+    pub fn bucket_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt;
+        let url = format!("nats://127.0.0.1:{}", self.client_ports[0]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let client = async_nats::connect(url).await.expect("connect to NATS");
+            let jetstream = async_nats::jetstream::new(client);
+            let store = jetstream.get_key_value(bucket).await.expect("the bucket");
+            let keys: Vec<String> = store
+                .keys()
+                .await
+                .expect("list the keys")
+                .try_collect()
+                .await
+                .expect("read the keys");
+            keys.into_iter()
+                .filter(|key| key.starts_with(prefix))
+                .collect()
+        })
+    }
+
     /// Kills server `index` with SIGKILL.
     pub fn kill(&mut self, index: usize) {
         let _ = self.servers[index].kill();
