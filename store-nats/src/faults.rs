@@ -31,12 +31,18 @@ pub struct Kept {
 }
 
 impl Kept {
+    /// Whether nothing went wrong: there is nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty() && self.deferred == 0
+    }
+
     /// What is kept once `attempt` ended: a fault extends the row of
     /// faults, anything else ends it.
     pub fn after(&self, attempt: &Attempt) -> Kept {
-        let faults = match is_fault(&attempt.outcome) {
-            true => self.faults.iter().chain([attempt]).cloned().collect(),
-            false => Vec::new(),
+        let faults = if is_fault(&attempt.outcome) {
+            self.faults.iter().chain([attempt]).cloned().collect()
+        } else {
+            Vec::new()
         };
         Kept {
             faults,
@@ -71,10 +77,11 @@ impl Nats {
         before: &Kept,
         kept: &Kept,
     ) -> Result<(), NatsError> {
-        if *kept == Kept::default() {
-            return match *before == Kept::default() {
-                true => Ok(()),
-                false => self.forget_kept(id).await,
+        if kept.is_empty() {
+            return if before.is_empty() {
+                Ok(())
+            } else {
+                self.forget_kept(id).await
             };
         }
         let value = serde_json::to_vec(kept).map_err(|e| NatsError::request(KEEP, e))?;
@@ -100,12 +107,8 @@ mod tests {
 
     fn attempt(outcome: &str) -> Attempt {
         Attempt {
-            started_at_ms: 0,
-            duration_ms: 0,
             outcome: outcome.to_owned(),
-            error: None,
-            fuel_consumed: 0,
-            version: None,
+            ..Attempt::default()
         }
     }
 

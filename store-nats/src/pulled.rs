@@ -159,7 +159,7 @@ impl Puller {
 
     /// Forgets what is kept of `pulled`, if anything, once it is done or dead.
     async fn forget_kept(&self, pulled: &Pulled) {
-        if pulled.kept == Kept::default() {
+        if pulled.kept.is_empty() {
             return;
         }
         if let Err(error) = self.nats.forget_kept(&pulled.id()).await {
@@ -246,20 +246,23 @@ impl Deliveries for Puller {
         // Only an earlier attempt can have committed, or failed: the first
         // skips the lookups.
         if pulled.attempt > 1 {
-            if let Some(record) = self.nats.committed(&pulled.id()).await? {
+            let id = pulled.id();
+            // Both read at once: a redelivery is rarely committed already.
+            let (committed, kept) =
+                tokio::try_join!(self.nats.committed(&id), self.nats.kept(&id))?;
+            if let Some(record) = committed {
                 tracing::info!(node = %record.node, "committed by an earlier attempt");
                 self.finished(&pulled, &record.children()?).await?;
                 return Ok(None);
             }
-            pulled.kept = self.nats.kept(&pulled.id()).await?;
-            pulled.attempt = pulled.attempt.saturating_sub(pulled.kept.deferred).max(1);
+            pulled.attempt = pulled.attempt.saturating_sub(kept.deferred).max(1);
+            pulled.kept = kept;
         }
         Ok(Some(pulled))
     }
 
-    async fn defer(&self, mut pulled: Pulled, wait: Duration) -> Result<(), StoreError> {
-        let kept = pulled.kept.deferred_once_more();
-        pulled.kept = self.keep(&pulled, kept).await;
+    async fn defer(&self, pulled: Pulled, wait: Duration) -> Result<(), StoreError> {
+        self.keep(&pulled, pulled.kept.deferred_once_more()).await;
         Ok(pulled.nak(wait).await?)
     }
 

@@ -26,7 +26,7 @@ pub enum DeliveryState {
 }
 
 /// One try at running the handler.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
     /// When it started (ms since the Unix epoch).
     pub started_at_ms: u64,

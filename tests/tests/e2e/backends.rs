@@ -95,6 +95,11 @@ fn event(id: &str) -> Value {
     json!({"id": id, "source": "tests", "type": "suite.event", "data": {}})
 }
 
+/// The recorder with `limits` (lines of its plugin section), on its route.
+fn recorder_config(limits: &str) -> String {
+    format!("[plugins.test-recorder]\n{limits}{}", recorder::ROUTE)
+}
+
 fn route_to(plugin: &str, limits: &str) -> String {
     format!(
         "[plugins.{plugin}]\n{limits}\n[[route]]\nname = \"all\"\nmatch = {{ type = \"suite.*\" }}\nplugins = [\"{plugin}\"]\n"
@@ -245,10 +250,7 @@ fn each_backend_answers_a_keyed_request_again_from_any_node() {
 fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
     const EVENTS: usize = 40;
     for backend in BACKENDS {
-        let config = format!(
-            "[plugins.test-recorder]\ninstances = 4\n{}",
-            recorder::ROUTE
-        );
+        let config = recorder_config("instances = 4\n");
         let weir = Deployment::start(backend, &["test-recorder"], &config);
         // Each a new event, all counted under `seen:7`.
         let events: Vec<Value> = (0..EVENTS)
@@ -278,10 +280,7 @@ fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
 #[test]
 fn each_backend_retries_an_attempt_whose_state_read_failed() {
     for backend in BACKENDS {
-        let config = format!(
-            "[plugins.test-recorder]\nbackoff_initial_ms = 10\nbackoff_max_ms = 100\n{}",
-            recorder::ROUTE
-        );
+        let config = recorder_config("backoff_initial_ms = 10\nbackoff_max_ms = 100\n");
         let weir = Deployment::start_with_env(
             backend,
             &["test-recorder"],
@@ -637,10 +636,7 @@ fn each_backend_keeps_key_order_through_a_retry_and_applies_effects_once() {
     // The second event of key B asks for a retry first: it holds up B alone.
     const BLOCKER: u64 = 4;
     for backend in BACKENDS {
-        let config = format!(
-            "[plugins.test-recorder]\ninstances = 4\n{}",
-            recorder::ROUTE
-        );
+        let config = recorder_config("instances = 4\n");
         let weir = Deployment::start(backend, &["test-recorder"], &config);
         let events: Vec<Value> = (0..TOTAL)
             .map(|n| recorder::event(n, Some(KEYS[(n % 3) as usize]), n == BLOCKER))
@@ -712,11 +708,9 @@ fn each_backend_sets_a_poison_event_aside_after_its_faults_in_a_row() {
             Backend::Fjall => "breaker_min_calls = 1000\n",
             Backend::Nats => "",
         };
-        let config = format!(
-            "[plugins.test-recorder]\nmax_attempts = 10\npoison_after = 2\n\
-             backoff_initial_ms = 10\nbackoff_max_ms = 20\n{breaker}{}",
-            recorder::ROUTE
-        );
+        let config = recorder_config(&format!(
+            "max_attempts = 10\npoison_after = 2\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\n{breaker}"
+        ));
         let weir = Deployment::start(backend, &["test-recorder"], &config);
         let poison: Vec<Value> = (100..103).map(recorder::trap_event).collect();
         weir.post(0, &poison);
