@@ -10,6 +10,11 @@ use weir::client::{self, DeadFilter, Remote};
 use weir::config::{Config, Overrides};
 use weir::error::one_line;
 
+/// mimalloc rather than the system allocator: with glibc's, allocation took
+/// about a fifth of weir's CPU end to end (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// weir: a durable event pipeline with sandboxed WebAssembly handlers.
 #[derive(Parser)]
 #[command(name = "weir", version, about)]
