@@ -78,7 +78,7 @@ pub async fn run(
         stop.clone(),
     ));
     let config = shared.config.clone();
-    let state = AppState {
+    let state = AppState::new(api::App {
         history,
         shared,
         backend,
@@ -87,7 +87,7 @@ pub async fn run(
         keys_in_flight: Arc::default(),
         startup_plugins,
         body_budget: Arc::new(api::BodyBudget::new(config.ingest.max_body_bytes_in_flight)),
-    };
+    });
     let limits = crate::http_server::Limits {
         header_timeout: config.ingest.header_timeout,
         max_connections: config.ingest.max_connections,
