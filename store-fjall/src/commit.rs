@@ -1,55 +1,164 @@
-//! Finishing a delivery: its outcome, state writes, emitted events, idempotency
-//! record and new state go to storage in one atomic batch, or not at all.
+//! Finishing deliveries, a round at a time: each one's outcome, state
+//! writes, emitted events, idempotency record and new state go to storage
+//! in the round's one atomic batch, or not at all.
 
-use std::time::Duration;
+use std::collections::HashSet;
 
 use weir_core::deliver::{Ending, Finished};
 
 use crate::dispatch::FjallLeased;
 use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::queue::{Attempt, DeliveryResult, DeliveryState, Leased, QueueError};
+use crate::queue::{DeliveryResult, DeliveryState, Leased, QueueError, Staging};
 use crate::runtime::Effects;
 
-/// Stores how `leased` ended: done with its effects and children (unless the
-/// state it read changed under it), scheduled for a retry, or dead.
-pub fn store(
+/// Stores how each of a round of deliveries ended, in one atomic batch:
+/// done with its effects and children (unless the state it read changed
+/// under it, before the round or earlier in it), scheduled for a retry, or
+/// dead. An error stores nothing of the round.
+pub fn store_round(
     embedded: &Embedded,
-    leased: FjallLeased,
-    ending: Ending,
-) -> Result<Finished<FjallLeased>, QueueError> {
-    let FjallLeased { mut leased, event } = leased;
-    let released = match ending {
-        Ending::Done {
-            attempt,
-            effects,
-            children,
-            committed_at_ms,
-        } => {
-            let done = Done {
+    endings: Vec<(FjallLeased, Ending)>,
+) -> Result<Vec<Finished<FjallLeased>>, QueueError> {
+    let mut round = Round {
+        embedded,
+        staging: embedded.queue.stage(),
+        written: HashSet::new(),
+        children: Vec::new(),
+        settled: Vec::new(),
+        stored: false,
+    };
+    let finished = endings
+        .into_iter()
+        .map(|(leased, ending)| round.stage(leased, ending))
+        .collect::<Result<Vec<_>, _>>()?;
+    round.commit()?;
+    Ok(finished)
+}
+
+/// A round being staged: what its endings wrote so far.
+struct Round<'a> {
+    embedded: &'a Embedded,
+    staging: Staging<'a>,
+    /// The state keys (plugin, tenant, key) the round writes: a later
+    /// ending in it that read one must run again, as the batch cannot
+    /// read its own writes.
+    written: HashSet<(String, String, String)>,
+    /// What the done deliveries emitted, added once every ending is
+    /// released, so that an ordering key a release frees or hands on is
+    /// seen by the children that wait on it.
+    children: Vec<Event>,
+    /// The deliveries done or dead, (plugin, tenant), to count off the
+    /// backlog once the round is written.
+    settled: Vec<(String, String)>,
+    /// Whether anything was staged.
+    stored: bool,
+}
+
+impl Round<'_> {
+    /// Stages one ending.
+    fn stage(
+        &mut self,
+        fjall_leased: FjallLeased,
+        ending: Ending,
+    ) -> Result<Finished<FjallLeased>, QueueError> {
+        let FjallLeased { mut leased, event } = fjall_leased;
+        match ending {
+            Ending::Done {
                 attempt,
                 effects,
                 children,
                 committed_at_ms,
-            };
-            return complete(embedded, FjallLeased { leased, event }, done);
+            } => {
+                if self.changed_under(&leased.plugin, &event.tenant, &effects)? {
+                    return Ok(Finished::Conflict(FjallLeased { leased, event }));
+                }
+                leased.record.state = DeliveryState::Done;
+                leased.record.result = Some(DeliveryResult {
+                    outcome: attempt.outcome.clone(),
+                    emitted: children.iter().map(|child| child.id.clone()).collect(),
+                    state_writes: effects.state_writes.len() as u32,
+                    committed_at_ms,
+                });
+                leased.record.history.push(attempt);
+                if !self.staging.release(&leased, &event)? {
+                    return Ok(Finished::LeaseLost);
+                }
+                let (plugin, tenant) = (&leased.plugin, &event.tenant);
+                self.written.extend(
+                    (effects.state_writes.keys())
+                        .map(|key| (plugin.clone(), tenant.clone(), key.clone())),
+                );
+                self.staging
+                    .write_state(plugin, tenant, effects.state_writes);
+                let generation = leased.record.generation;
+                (self.staging).record_committed(plugin, leased.seq, generation, committed_at_ms);
+                self.children.extend(children);
+                self.settled.push((plugin.clone(), tenant.clone()));
+            }
+            Ending::Retry { attempt, delay, .. } => {
+                leased.record.history.extend(attempt);
+                let due = now_ms() + delay.as_millis() as u64;
+                leased.record.state = DeliveryState::Scheduled;
+                leased.record.next_attempt_at_ms = Some(due);
+                if !self.staging.release(&leased, &event)? {
+                    return Ok(Finished::LeaseLost);
+                }
+                self.staging.schedule(due, &leased.plugin, leased.seq);
+            }
+            Ending::Dead {
+                attempt, message, ..
+            } => {
+                leased.record.history.extend(attempt);
+                leased.record.state = DeliveryState::Dead;
+                leased.record.error = Some(message);
+                if !self.staging.release(&leased, &event)? {
+                    return Ok(Finished::LeaseLost);
+                }
+                self.staging.mark_dead(&leased.plugin, leased.seq);
+                self.settled.push((leased.plugin, event.tenant));
+            }
         }
-        Ending::Retry { attempt, delay, .. } => {
-            leased.record.history.extend(attempt);
-            retry(embedded, &mut leased, &event, delay)?
+        self.stored = true;
+        Ok(Finished::Stored)
+    }
+
+    /// Whether a state key the handler read changed since: written before
+    /// the round, or earlier in it.
+    fn changed_under(
+        &self,
+        plugin: &str,
+        tenant: &str,
+        effects: &Effects,
+    ) -> Result<bool, QueueError> {
+        let queue = &self.embedded.queue;
+        for (key, seen) in &effects.state_reads {
+            let written = (plugin.to_owned(), tenant.to_owned(), key.clone());
+            if self.written.contains(&written)
+                || queue.state_get(plugin, tenant, key)? != seen.value
+            {
+                return Ok(true);
+            }
         }
-        Ending::Dead {
-            attempt, message, ..
-        } => {
-            leased.record.history.extend(attempt);
-            bury(embedded, &mut leased, &event, message)?
+        Ok(false)
+    }
+
+    /// Adds the children and writes the round, then counts off the
+    /// deliveries it settled.
+    fn commit(mut self) -> Result<(), QueueError> {
+        if !self.stored {
+            return Ok(());
         }
-    };
-    Ok(if released {
-        Finished::Stored
-    } else {
-        Finished::LeaseLost
-    })
+        let routes = self.embedded.routes();
+        for child in &self.children {
+            self.staging.add_event(child, &routes.targets_for(child))?;
+        }
+        self.embedded.commit(self.staging)?;
+        for (plugin, tenant) in &self.settled {
+            self.embedded.pending_changed(plugin, tenant, -1);
+        }
+        Ok(())
+    }
 }
 
 /// Marks a delivery done whose effects were already committed (its idempotency
@@ -68,95 +177,4 @@ pub fn skip_committed(
     embedded.commit(staging)?;
     embedded.pending_changed(&leased.plugin, &event.tenant, -1);
     Ok(())
-}
-
-/// A handled attempt's ending.
-struct Done {
-    attempt: Attempt,
-    effects: Effects,
-    children: Vec<Event>,
-    committed_at_ms: u64,
-}
-
-fn complete(
-    embedded: &Embedded,
-    fjall_leased: FjallLeased,
-    done: Done,
-) -> Result<Finished<FjallLeased>, QueueError> {
-    let queue = &embedded.queue;
-    let (leased, event) = (&fjall_leased.leased, &fjall_leased.event);
-    // Checking what the handler read and writing its effects must not interleave
-    // with another delivery's commit, or two read-modify-writes could both land:
-    // the staging holds the queue's write lock.
-    let mut staging = queue.stage();
-    for (key, seen) in &done.effects.state_reads {
-        if queue.state_get(&leased.plugin, &event.tenant, key)? != seen.value {
-            return Ok(Finished::Conflict(fjall_leased));
-        }
-    }
-    let FjallLeased { mut leased, event } = fjall_leased;
-    leased.record.state = DeliveryState::Done;
-    leased.record.result = Some(DeliveryResult {
-        outcome: done.attempt.outcome.clone(),
-        emitted: done.children.iter().map(|child| child.id.clone()).collect(),
-        state_writes: done.effects.state_writes.len() as u32,
-        committed_at_ms: done.committed_at_ms,
-    });
-    leased.record.history.push(done.attempt);
-    if !staging.release(&leased, &event)? {
-        return Ok(Finished::LeaseLost);
-    }
-
-    staging.write_state(&leased.plugin, &event.tenant, done.effects.state_writes);
-    let routes = embedded.routes();
-    for child in &done.children {
-        staging.add_event(child, &routes.targets_for(child))?;
-    }
-    staging.record_committed(
-        &leased.plugin,
-        leased.seq,
-        leased.record.generation,
-        done.committed_at_ms,
-    );
-    embedded.commit(staging)?;
-    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
-    Ok(Finished::Stored)
-}
-
-/// Schedules the next attempt after `delay`; false if the lease was lost.
-fn retry(
-    embedded: &Embedded,
-    leased: &mut Leased,
-    event: &Event,
-    delay: Duration,
-) -> Result<bool, QueueError> {
-    let due = now_ms() + delay.as_millis() as u64;
-    leased.record.state = DeliveryState::Scheduled;
-    leased.record.next_attempt_at_ms = Some(due);
-    let mut staging = embedded.queue.stage();
-    if !staging.release(leased, event)? {
-        return Ok(false);
-    }
-    staging.schedule(due, &leased.plugin, leased.seq);
-    embedded.commit(staging)?;
-    Ok(true)
-}
-
-/// Makes the delivery a dead letter; false if the lease was lost.
-fn bury(
-    embedded: &Embedded,
-    leased: &mut Leased,
-    event: &Event,
-    message: String,
-) -> Result<bool, QueueError> {
-    leased.record.state = DeliveryState::Dead;
-    leased.record.error = Some(message);
-    let mut staging = embedded.queue.stage();
-    if !staging.release(leased, event)? {
-        return Ok(false);
-    }
-    staging.mark_dead(&leased.plugin, leased.seq);
-    embedded.commit(staging)?;
-    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
-    Ok(true)
 }

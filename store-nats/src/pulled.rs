@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{AckKind, Message};
-use weir_core::deliver::{Deliveries, Ending, Finished, Leased};
+use futures_util::future::join_all;
+use weir_core::deliver::{Answer, Deliveries, Ending, Finished, Leased};
 
 use super::NatsError;
 use super::commit::{Committed, Record};
@@ -266,11 +267,23 @@ impl Deliveries for Puller {
         Ok(pulled.nak(wait).await?)
     }
 
-    async fn finish(
-        &self,
-        mut pulled: Pulled,
-        ending: Ending,
-    ) -> Result<Finished<Pulled>, StoreError> {
+    async fn finish(&self, endings: Vec<(Pulled, Ending)>) -> Vec<Answer<Pulled>> {
+        // Each ending is its own atomic batch on JetStream, so a round's
+        // endings go out side by side.
+        let finishing = endings
+            .into_iter()
+            .map(|(pulled, ending)| self.finish_one(pulled, ending));
+        join_all(finishing).await
+    }
+
+    async fn wait_in_place(&self, pulled: &Pulled, wait: Duration) -> Result<(), StoreError> {
+        Ok(self.hold(pulled, wait).await?)
+    }
+}
+
+impl Puller {
+    /// Stores how one delivery ended.
+    async fn finish_one(&self, mut pulled: Pulled, ending: Ending) -> Answer<Pulled> {
         match ending {
             Ending::Done {
                 attempt,
@@ -286,9 +299,8 @@ impl Deliveries for Puller {
                     pulled.kept = self.keep(&pulled, kept).await;
                 }
                 if pulled.ordered {
-                    self.hold(&pulled, delay).await?;
                     pulled.attempt += 1;
-                    return Ok(Finished::Again(pulled));
+                    return Ok(Finished::Again(pulled, delay));
                 }
                 pulled.nak(delay).await?;
                 Ok(Finished::Stored)

@@ -1,8 +1,9 @@
-//! Committing what one delivery produced (the engine's `Ending::of`, then
-//! `commit::store`), as dispatch does after the handler returns: the
-//! delivery's outcome and attempt history, its
-//! idempotency record, and any state writes and emitted events, in one
-//! atomic batch. The lease before it is setup, not timed.
+//! Committing what deliveries produced (the engine's `Ending::of`, then
+//! `commit::store_round`), as dispatch does after the handlers return: each
+//! delivery's outcome and attempt history, its idempotency record, and any
+//! state writes and emitted events, in one atomic batch per round. A round
+//! of one is a quiet node; a round of sixteen, one under load. The leases
+//! before it are setup, not timed; the figure is per delivery.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +54,12 @@ pub fn bench(c: &mut Criterion) {
     let payload = queue_setup::payload(200);
     let mut group = c.benchmark_group("commit");
     group.throughput(Throughput::Elements(1));
-    for (case, emit_and_state) in [("ack", false), ("emit_and_state", true)] {
+    let cases = [
+        ("ack", false, 1),
+        ("emit_and_state", true, 1),
+        ("ack_round_of_16", false, 16),
+    ];
+    for (case, emit_and_state, round) in cases {
         let dir = tempfile::tempdir().expect("scratch directory");
         let embedded =
             queue_setup::embedded(dir.path(), Durability::Buffered).expect("the bench store");
@@ -62,21 +68,32 @@ pub fn bench(c: &mut Criterion) {
         let mut stored = 0;
         group.bench_function(BenchmarkId::from_parameter(case), |b| {
             b.iter_custom(|iters| {
-                queue_setup::fill(&embedded, stored, iters, 1, &payload)
+                let deliveries = iters * round;
+                queue_setup::fill(&embedded, stored, deliveries, 1, &payload)
                     .expect("the deliveries are stored");
-                stored += iters;
+                stored += deliveries;
                 let mut took = Duration::ZERO;
                 for _ in 0..iters {
-                    let (leased, event) = queue_setup::lease(&embedded).expect("a lease");
-                    let execution = execution(emit_and_state);
+                    let leases = (0..round)
+                        .map(|_| queue_setup::lease(&embedded).expect("a lease"))
+                        .collect::<Vec<_>>();
                     let started = Instant::now();
-                    let leased = FjallLeased { leased, event };
-                    let ending = Ending::of(execution, &leased, &limits, max_hops);
-                    let finished = commit::store(&embedded, leased, ending).expect("the commit");
+                    let endings = leases
+                        .into_iter()
+                        .map(|(leased, event)| {
+                            let leased = FjallLeased { leased, event };
+                            let ending =
+                                Ending::of(execution(emit_and_state), &leased, &limits, max_hops);
+                            (leased, ending)
+                        })
+                        .collect();
+                    let finished =
+                        commit::store_round(&embedded, endings).expect("the commit");
                     took += started.elapsed();
-                    assert!(matches!(finished, Finished::Stored));
+                    assert!(finished.iter().all(|f| matches!(f, Finished::Stored)));
                 }
-                took
+                // Per delivery, so the rounds compare.
+                took / round as u32
             })
         });
     }

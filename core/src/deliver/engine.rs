@@ -11,7 +11,7 @@ use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Version};
 use crate::schedule::{Load, Signal};
 use crate::store::StoreError;
 
-use super::{Deliveries, Ending, Failed, Finished, Gate, Leased, retry_or_dead};
+use super::{Deliveries, Ending, Failed, Finished, Finisher, Gate, Leased, retry_or_dead};
 
 /// How often a delivery reruns at once when the state it read changed under
 /// it, before it backs off like any other retry.
@@ -26,11 +26,13 @@ pub struct Engine<'a> {
 }
 
 /// Runs `leased`, a delivery to `plugin` on `version` under `routes`, to
-/// its ending, and has `store` keep it. An error is the store's: nothing of
-/// the ending is stored, and the store hands the delivery out again.
-pub async fn deliver<S: Deliveries>(
+/// its ending, and has `store` keep it (in a round of `finisher`'s). An
+/// error is the store's: nothing of the ending is stored, and the store
+/// hands the delivery out again.
+pub async fn deliver<S: Deliveries + 'static>(
     engine: &Engine<'_>,
     store: &S,
+    finisher: &Finisher<S>,
     plugin: &Plugin,
     version: &Version,
     routes: &RouteTable,
@@ -83,11 +85,11 @@ pub async fn deliver<S: Deliveries>(
             None => run.attempt(store, &leased).await?,
         };
         let tally = ending.tally();
-        let finished = store
+        let finished = finisher
             .finish(leased, ending)
             .instrument(tracing::info_span!("commit"))
             .await?;
-        let stored = matches!(finished, Finished::Stored | Finished::Again(_));
+        let stored = matches!(finished, Finished::Stored | Finished::Again(..));
         if stored && let Some(error) = failpoint::pass(Point::AfterCommit) {
             return Err(injected(error));
         }
@@ -96,8 +98,9 @@ pub async fn deliver<S: Deliveries>(
                 tally.count(engine.metrics, &plugin.name, ingested_at_ms);
                 return Ok(());
             }
-            Finished::Again(again) => {
+            Finished::Again(again, wait) => {
                 tally.count(engine.metrics, &plugin.name, ingested_at_ms);
+                store.wait_in_place(&again, wait).await?;
                 leased = again;
                 conflicts = 0;
             }

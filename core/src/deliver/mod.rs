@@ -11,6 +11,7 @@ mod ending;
 #[cfg(test)]
 mod ending_tests;
 mod engine;
+mod finisher;
 mod gate;
 mod serve;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use children::children_of;
 pub use ending::{Ending, Failed, Tally, retry_or_dead};
 pub use engine::{Engine, deliver};
+pub use finisher::{Answer, Finisher};
 pub use gate::{Closed, Gate};
 pub use serve::{Source, serve_plugin};
 
@@ -52,8 +54,10 @@ pub enum Finished<L> {
     /// it); nothing was written. Run it again.
     Conflict(L),
     /// The store kept the delivery, with its next attempt counted, to run
-    /// it again now: a retry that waits in place to keep its key's order.
-    Again(L),
+    /// it again after the wait, still leased to this node
+    /// ([`Deliveries::wait_in_place`]): a retry that waits in place to keep
+    /// its key's order.
+    Again(L, Duration),
     /// The lease ran out before this and another attempt owns the delivery
     /// now; nothing of this one was written.
     LeaseLost,
@@ -82,11 +86,27 @@ pub trait Deliveries: Send + Sync {
         wait: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores how `leased` ended, in one atomic write with its effects and
-    /// children when it is done.
+    /// Stores how each of a round of deliveries ended, each with its
+    /// effects and children when it is done; answers in the round's order.
+    /// A delivery whose state reads another in the round changed is a
+    /// [`Finished::Conflict`], as it is against one written before.
     fn finish(
         &self,
-        leased: Self::Leased,
-        ending: Ending,
-    ) -> impl Future<Output = Result<Finished<Self::Leased>, StoreError>> + Send;
+        endings: Vec<(Self::Leased, Ending)>,
+    ) -> impl Future<Output = Vec<Answer<Self::Leased>>> + Send;
+
+    /// Keeps `leased` this node's for `wait`, before it runs again in
+    /// place ([`Finished::Again`]). A store that never answers `Again`
+    /// keeps the default.
+    fn wait_in_place(
+        &self,
+        leased: &Self::Leased,
+        wait: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = leased;
+        async move {
+            tokio::time::sleep(wait).await;
+            Ok(())
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tracing::Instrument;
 
-use super::{Deliveries, Engine, Leased, deliver};
+use super::{Deliveries, Engine, Finisher, Leased, deliver};
 use crate::Shared;
 use crate::metrics::plugin as plugin_label;
 use crate::plugins::Plugin;
@@ -70,6 +70,7 @@ pub async fn serve_plugin<S: Source>(
 ) {
     let stop = &tasks.stop;
     let lanes = shared.lanes.of(&plugin.name);
+    let finisher = Finisher::start(store.clone(), &tasks.deliveries);
     let mut gate = plugin.gate.subscribe();
     loop {
         let Some(permit) = plugin.free_slot(&mut gate, stop).await else {
@@ -99,6 +100,7 @@ pub async fn serve_plugin<S: Source>(
                 let run = Run {
                     shared: shared.clone(),
                     store: store.clone(),
+                    finisher: finisher.clone(),
                     plugin: plugin.clone(),
                     version,
                     routes,
@@ -134,9 +136,10 @@ pub async fn serve_plugin<S: Source>(
 }
 
 /// One leased delivery, with what it runs on.
-struct Run<S> {
+struct Run<S: Source> {
     shared: Shared,
     store: Arc<S>,
+    finisher: Arc<Finisher<S>>,
     plugin: Arc<Plugin>,
     version: Arc<Version>,
     routes: Arc<RouteTable>,
@@ -180,6 +183,16 @@ impl<S: Source> Run<S> {
             max_hops: self.shared.config.dispatch.max_hops,
         };
         let (plugin, version) = (&self.plugin, &self.version);
-        deliver(&engine, &*self.store, plugin, version, &self.routes, leased).await
+        let (store, finisher) = (&*self.store, &*self.finisher);
+        deliver(
+            &engine,
+            store,
+            finisher,
+            plugin,
+            version,
+            &self.routes,
+            leased,
+        )
+        .await
     }
 }

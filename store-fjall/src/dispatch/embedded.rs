@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use weir_core::deliver::{Deliveries, Ending, Finished, Leased, Source};
+use weir_core::deliver::{Answer, Deliveries, Ending, Leased, Source};
 
 use super::hold;
 use crate::commit;
@@ -97,12 +97,15 @@ impl Deliveries for FjallDeliveries {
         Ok(())
     }
 
-    async fn finish(
-        &self,
-        leased: FjallLeased,
-        ending: Ending,
-    ) -> Result<Finished<FjallLeased>, StoreError> {
-        commit::store(&self.embedded, leased, ending).map_err(|e| self.failed(e))
+    async fn finish(&self, endings: Vec<(FjallLeased, Ending)>) -> Vec<Answer<FjallLeased>> {
+        let count = endings.len();
+        match commit::store_round(&self.embedded, endings) {
+            Ok(finished) => finished.into_iter().map(Ok).collect(),
+            Err(error) => {
+                let error = self.failed(error);
+                (0..count).map(|_| Err(error.clone())).collect()
+            }
+        }
     }
 }
 

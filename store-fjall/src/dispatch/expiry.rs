@@ -14,7 +14,8 @@ use crate::queue::{Attempt, Lane, Leased, QueueError};
 /// Expires every lease whose deadline passed before `now_ms`.
 pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueError> {
     let queue = &embedded.queue;
-    let mut expired = 0;
+    let mut endings = Vec::new();
+    let mut tallies = Vec::new();
     for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
         let (Some(event), Some(record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?) else {
             continue;
@@ -55,8 +56,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
             attempt: Some(expired_attempt),
         };
         let ending = retry_or_dead(&limits, record.attempts, failed);
-        let tally = ending.tally();
-        let ingested_at_ms = event.ingested_at_ms;
+        tallies.push((ending.tally(), plugin.clone(), event.ingested_at_ms));
         let leased = FjallLeased {
             leased: Leased {
                 seq,
@@ -66,7 +66,13 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
             },
             event,
         };
-        if let Finished::Stored = commit::store(embedded, leased, ending)? {
+        endings.push((leased, ending));
+    }
+    // One round for every expired lease.
+    let finished = commit::store_round(embedded, endings)?;
+    let mut expired = 0;
+    for (finished, (tally, plugin, ingested_at_ms)) in finished.into_iter().zip(tallies) {
+        if let Finished::Stored = finished {
             tally.count(&embedded.shared.metrics, &plugin, ingested_at_ms);
             expired += 1;
         }
