@@ -239,6 +239,10 @@ impl Puller {
 impl Deliveries for Puller {
     type Leased = Pulled;
 
+    // Each ending is an atomic batch and acks of its own, round trips to
+    // the cluster: a round must not wait for the slowest of the one before.
+    const ROUNDS_AT_ONCE: usize = 64;
+
     fn state(&self) -> Arc<dyn CommittedState> {
         self.nats.clone()
     }

@@ -87,8 +87,7 @@ pub fn bench(c: &mut Criterion) {
                             (leased, ending)
                         })
                         .collect();
-                    let finished =
-                        commit::store_round(&embedded, endings).expect("the commit");
+                    let finished = commit::store_round(&embedded, endings).expect("the commit");
                     took += started.elapsed();
                     assert!(finished.iter().all(|f| matches!(f, Finished::Stored)));
                 }

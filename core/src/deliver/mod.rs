@@ -68,6 +68,12 @@ pub trait Deliveries: Send + Sync {
     /// A delivery as this store leases it.
     type Leased: Leased;
 
+    /// How many rounds of endings ([`Deliveries::finish`]) may be written
+    /// at once: one where rounds wait on one writer anyway (the endings
+    /// that come meanwhile make the next round bigger), more where each
+    /// ending is a round trip of its own.
+    const ROUNDS_AT_ONCE: usize;
+
     /// Where a handler reads committed plugin state.
     fn state(&self) -> Arc<dyn CommittedState>;
 

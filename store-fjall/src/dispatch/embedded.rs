@@ -64,6 +64,9 @@ impl FjallDeliveries {
 impl Deliveries for FjallDeliveries {
     type Leased = FjallLeased;
 
+    // A round holds the queue's write lock from its first check to its write.
+    const ROUNDS_AT_ONCE: usize = 1;
+
     fn state(&self) -> Arc<dyn CommittedState> {
         self.embedded.queue.clone()
     }

@@ -1,6 +1,6 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
-use fjall::Readable;
+use fjall::{PersistMode, Readable};
 
 use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
 use weir_event::now_ms;
@@ -33,8 +33,11 @@ impl Queue {
     /// `from`, until `lease_ms` from now.
     ///
     /// Scanning from the caller's cursor skips the tombstones that earlier leases
-    /// left at the head of the range. The lease write is not fsync'd: if it is
-    /// lost in a crash the delivery is simply ready again.
+    /// left at the head of the range. The lease write reaches the operating
+    /// system before the attempt runs, so an attempt that crashes weir still
+    /// counts, and a delivery that crashes it every time reaches its dead
+    /// letter. It is not fsync'd: after a power loss the delivery is ready
+    /// again with the attempt uncounted.
     pub fn lease_next(
         &self,
         plugin: &str,
@@ -63,7 +66,7 @@ impl Queue {
         // Counted at lease time, so an event that crashes the host still runs out of attempts.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let mut batch = self.db.batch();
+        let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
         batch.remove(&self.ready, key);
         batch.insert(
             &self.leased,

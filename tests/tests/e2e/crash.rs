@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::recorder::{self, Recorded, recorded, recorded_by, wait_until_idle};
-use crate::support::{Workspace, delivery, settled_event};
+use crate::support::{Weir, Workspace, delivery, settled_event};
 
 /// Two plugins from one component, each with its own state.
 const PLUGINS: [(&str, &str); 2] = [
@@ -177,6 +177,50 @@ fn a_lost_worker_is_replaced_once_its_lease_expires() {
         Some(&1),
         "the lost attempt wrote nothing"
     );
+    weir.stop();
+}
+
+#[test]
+fn a_delivery_that_crashes_weir_every_time_is_dead_after_its_attempts() {
+    const MAX_ATTEMPTS: usize = 3;
+    let config = format!(
+        "[plugins.test-recorder]\nmax_attempts = {MAX_ATTEMPTS}\n{}",
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    // Every run of the handler ends weir before its commit, as a delivery
+    // that crashes the process would; the lease before it is on a quiet
+    // node, with no ingest after it to carry it to disk.
+    let crash = [("WEIR_FAILPOINT", "before-commit:abort:1")];
+    let weir = workspace.start_with_env(&crash);
+    if let Some(answer) = weir.try_post("/v1/events", "application/json", &batch(7, 1)) {
+        assert_eq!(answer.status, 202, "{}", answer.text);
+    }
+    let mut exit = weir.wait_exit(Duration::from_secs(60));
+    for run in 2..=MAX_ATTEMPTS {
+        assert_eq!(exit, None, "attempt {}: weir should have aborted", run - 1);
+        // Only until it listens: the attempt may end it before its plugins
+        // are reported loaded.
+        let weir = Weir::start_listening(&workspace.serve_args(), &crash, workspace.path());
+        exit = weir.wait_exit(Duration::from_secs(60));
+    }
+    assert_eq!(
+        exit, None,
+        "attempt {MAX_ATTEMPTS}: weir should have aborted"
+    );
+
+    // One start past the last attempt: the delivery is given up on
+    // without running again.
+    let weir = workspace.start_with_env(&crash);
+    let event = settled_event(&weir, "rec-7");
+    let delivery = delivery(&event, "test-recorder");
+    assert_eq!(delivery["state"], "dead", "{event:#}");
+    let error = delivery["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("gave up after {MAX_ATTEMPTS} attempts")),
+        "{event:#}"
+    );
+    assert_eq!(recorded(&weir).seen.get(&7), None, "no attempt committed");
     weir.stop();
 }
 
