@@ -245,6 +245,8 @@ async fn pull(consumer: &PullConsumer, count: usize) -> Result<pull::Batch, Nats
 /// the window (the ack wait is the lease).
 impl Source for Puller {
     type Ticket = Pulled;
+    // Taking from the window writes nothing.
+    type LeaseRound = ();
 
     fn lease(
         &self,
@@ -252,8 +254,13 @@ impl Source for Puller {
         lane: &Lane,
         _from: Seq,
         _lease_ms: u64,
+        _round: &mut (),
     ) -> Result<Option<Pulled>, StoreError> {
         Ok(self.window.take(lane))
+    }
+
+    fn write_leases(&self, _round: ()) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn open(&self, pulled: Pulled) -> Result<Pulled, StoreError> {

@@ -1,6 +1,7 @@
 //! The lease loop, one per plugin, whichever store holds its deliveries: it
-//! leases only while the plugin has a free instance slot under its adaptive
-//! limit (and is not paused), from the lane whose turn it is
+//! leases only while the plugin has free instance slots under its adaptive
+//! limit (and is not paused), a round of one delivery per free slot that
+//! the store writes at once, each from the lane whose turn it is
 //! (`schedule::Lanes`: priorities by weight, tenants in turn, each tenant
 //! within its `max_in_flight`), so a slow plugin slows its own lane and
 //! nothing else; each delivery runs through the engine ([`deliver`]) as a
@@ -17,7 +18,7 @@ use crate::metrics::plugin as plugin_label;
 use crate::plugins::Plugin;
 use crate::route::RouteTable;
 use crate::runtime::Version;
-use crate::schedule::{LeasedAt, lease_ms};
+use crate::schedule::{LeasedAt, PluginLanes, lease_ms};
 use crate::store::{Lane, Seq, StoreError};
 use crate::tasks::Tasks;
 use crate::trace_context;
@@ -30,16 +31,23 @@ pub trait Source: Deliveries + 'static {
     /// A delivery leased from a lane, before what it takes to run it is read.
     type Ticket: LeasedAt + Send + 'static;
 
-    /// Leases the next ready delivery of `plugin` in `lane`, looking from
-    /// `from` on, for `lease_ms`. It runs under the plugin's lanes lock, so
-    /// it takes the delivery and reads nothing else.
+    /// The leases of one round, staged and not yet written.
+    type LeaseRound: Default + Send;
+
+    /// Stages in `round` the lease of the next ready delivery of `plugin`
+    /// in `lane`, looking from `from` on, for `lease_ms`. It runs under the
+    /// plugin's lanes lock, so it takes the delivery and reads nothing else.
     fn lease(
         &self,
         plugin: &str,
         lane: &Lane,
         from: Seq,
         lease_ms: u64,
+        round: &mut Self::LeaseRound,
     ) -> Result<Option<Self::Ticket>, StoreError>;
+
+    /// Writes a round's leases at once, before any of them runs.
+    fn write_leases(&self, round: Self::LeaseRound) -> Result<(), StoreError>;
 
     /// Reads what `ticket` needs to run: its event.
     fn open(
@@ -92,38 +100,56 @@ pub async fn serve_plugin<S: Source>(
         // route sets, which a reload must not change under it.
         let routes = shared.routes.current();
         let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits);
-        let leased = lanes.lease_with(&shared.lanes.tenants, |lane, from| {
-            store.lease(&plugin.name, lane, from, lease_ms)
-        });
-        match leased {
-            Ok(Some(ticket)) => {
-                let run = Run {
-                    shared: shared.clone(),
-                    store: store.clone(),
-                    finisher: finisher.clone(),
-                    plugin: plugin.clone(),
-                    version,
-                    routes,
-                };
-                let plugin = plugin.clone();
-                tasks.deliveries.spawn(async move {
-                    run.run(ticket).await;
-                    // Only once the permit is back is the slot free: a worker
-                    // woken before would count it busy, wait again under the
-                    // adaptive limit, and miss this one notification.
-                    drop(permit);
-                    plugin.slot_freed.notify_one();
-                });
+        // Every other slot free under the adaptive limit joins the round.
+        let mut permits = vec![permit];
+        let room = (plugin.concurrency.current() as usize).saturating_sub(busy);
+        while permits.len() <= room {
+            match plugin.slots.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
             }
-            Ok(None) => {
-                drop(permit);
+        }
+        let round = Round {
+            store: &*store,
+            shared: &shared,
+            lanes: &lanes,
+            plugin: &plugin.name,
+            lease_ms,
+        };
+        match round.lease(permits.len()) {
+            Ok(tickets) if !tickets.is_empty() => {
+                // The slots the round did not fill are free again.
+                permits.truncate(tickets.len());
+                for (ticket, permit) in tickets.into_iter().zip(permits) {
+                    let run = Run {
+                        shared: shared.clone(),
+                        store: store.clone(),
+                        finisher: finisher.clone(),
+                        plugin: plugin.clone(),
+                        version: version.clone(),
+                        routes: routes.clone(),
+                    };
+                    let plugin = plugin.clone();
+                    tasks.deliveries.spawn(async move {
+                        run.run(ticket).await;
+                        // Only once the permit is back is the slot free: a
+                        // worker woken before would count it busy, wait again
+                        // under the adaptive limit, and miss this one
+                        // notification.
+                        drop(permit);
+                        plugin.slot_freed.notify_one();
+                    });
+                }
+            }
+            Ok(_) => {
+                drop(permits);
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = lanes.woken() => {}
                 }
             }
             Err(error) => {
-                drop(permit);
+                drop(permits);
                 tracing::error!(plugin = %plugin.name, %error, "cannot lease deliveries");
                 store.failed(&error);
                 tokio::select! {
@@ -132,6 +158,55 @@ pub async fn serve_plugin<S: Source>(
                 }
             }
         }
+    }
+}
+
+/// A round of leases of one plugin, which the store writes at once.
+struct Round<'a, S> {
+    store: &'a S,
+    shared: &'a Shared,
+    lanes: &'a PluginLanes,
+    plugin: &'a str,
+    lease_ms: u64,
+}
+
+impl<S: Source> Round<'_, S> {
+    /// Leases up to `count` deliveries from the lanes in their turns, and
+    /// has the store write them at once. On an error none is leased: their
+    /// tenants' slots are given back and their lanes woken, so the
+    /// deliveries are found again.
+    fn lease(&self, count: usize) -> Result<Vec<S::Ticket>, StoreError> {
+        let mut staged = S::LeaseRound::default();
+        let mut tickets = Vec::with_capacity(count);
+        let mut error = None;
+        while tickets.len() < count {
+            let leased = self
+                .lanes
+                .lease_with(&self.shared.lanes.tenants, |lane, from| {
+                    (self.store).lease(self.plugin, lane, from, self.lease_ms, &mut staged)
+                });
+            match leased {
+                Ok(Some(ticket)) => tickets.push(ticket),
+                Ok(None) => break,
+                Err(failed) => {
+                    error = Some(failed);
+                    break;
+                }
+            }
+        }
+        let written = match error {
+            None if tickets.is_empty() => return Ok(tickets),
+            None => self.store.write_leases(staged),
+            Some(error) => Err(error),
+        };
+        if let Err(error) = written {
+            for ticket in &tickets {
+                self.shared.lanes.finished(&ticket.lane().tenant);
+                (self.shared.lanes).wake(self.plugin, ticket.lane(), ticket.seq());
+            }
+            return Err(error);
+        }
+        Ok(tickets)
     }
 }
 

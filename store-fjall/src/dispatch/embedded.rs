@@ -114,6 +114,7 @@ impl Deliveries for FjallDeliveries {
 
 impl Source for FjallDeliveries {
     type Ticket = queue::Leased;
+    type LeaseRound = queue::LeaseRound;
 
     fn lease(
         &self,
@@ -121,9 +122,14 @@ impl Source for FjallDeliveries {
         lane: &Lane,
         from: Seq,
         lease_ms: u64,
+        round: &mut queue::LeaseRound,
     ) -> Result<Option<queue::Leased>, StoreError> {
         let queue = &self.embedded.queue;
-        (queue.lease_next(plugin, lane, from, lease_ms)).map_err(|e| self.failed(e))
+        (queue.stage_lease(plugin, lane, from, lease_ms, round)).map_err(|e| self.failed(e))
+    }
+
+    fn write_leases(&self, round: queue::LeaseRound) -> Result<(), StoreError> {
+        (self.embedded.queue.write_leases(round)).map_err(|e| self.failed(e))
     }
 
     async fn open(&self, leased: queue::Leased) -> Result<FjallLeased, StoreError> {

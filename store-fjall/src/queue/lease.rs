@@ -1,6 +1,6 @@
 //! Leasing: taking a ready delivery to run, and handing back leases a crash left.
 
-use fjall::{PersistMode, Readable};
+use fjall::{OwnedWriteBatch, PersistMode, Readable};
 
 use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
 use weir_event::now_ms;
@@ -18,6 +18,14 @@ pub struct Leased {
     pub record: DeliveryRecord,
 }
 
+/// Leases staged to be written at once ([`Queue::write_leases`]).
+#[derive(Default)]
+pub struct LeaseRound {
+    batch: Option<OwnedWriteBatch>,
+    /// The deliveries staged, which the round's reads still see as ready.
+    staged: Vec<Seq>,
+}
+
 impl weir_core::schedule::LeasedAt for Leased {
     fn seq(&self) -> Seq {
         self.seq
@@ -30,20 +38,34 @@ impl weir_core::schedule::LeasedAt for Leased {
 
 impl Queue {
     /// Leases the first delivery of `plugin` ready in `lane` at or after
-    /// `from`, until `lease_ms` from now.
-    ///
-    /// Scanning from the caller's cursor skips the tombstones that earlier leases
-    /// left at the head of the range. The lease write reaches the operating
-    /// system before the attempt runs, so an attempt that crashes weir still
-    /// counts, and a delivery that crashes it every time reaches its dead
-    /// letter. It is not fsync'd: after a power loss the delivery is ready
-    /// again with the attempt uncounted.
+    /// `from`, until `lease_ms` from now: a round of one.
     pub fn lease_next(
         &self,
         plugin: &str,
         lane: &Lane,
         from: Seq,
         lease_ms: u64,
+    ) -> Result<Option<Leased>, QueueError> {
+        let mut round = LeaseRound::default();
+        let leased = self.stage_lease(plugin, lane, from, lease_ms, &mut round)?;
+        self.write_leases(round)?;
+        Ok(leased)
+    }
+
+    /// Stages in `round` the lease of the first delivery of `plugin` ready
+    /// in `lane` at or after `from`, until `lease_ms` from now. The caller
+    /// looks from past each delivery it staged: the round's reads do not
+    /// see its own writes.
+    ///
+    /// Scanning from the caller's cursor skips the tombstones that earlier leases
+    /// left at the head of the range.
+    pub fn stage_lease(
+        &self,
+        plugin: &str,
+        lane: &Lane,
+        from: Seq,
+        lease_ms: u64,
+        round: &mut LeaseRound,
     ) -> Result<Option<Leased>, QueueError> {
         // One snapshot for both reads. A keyspace read on its own reads past
         // the last batch fjall published, so it can see half of one still
@@ -52,13 +74,20 @@ impl Queue {
         // worker paused a second.
         let snapshot = self.db.snapshot();
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
-        let Some(first) = snapshot.range(&self.ready, range).next() else {
-            return Ok(None);
+        let mut ready = snapshot.range(&self.ready, range);
+        let (key, seq) = loop {
+            let Some(next) = ready.next() else {
+                return Ok(None);
+            };
+            let key = next.key()?;
+            let seq = keys::split_ready(&key)
+                .map(|(_, _, seq)| seq)
+                .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
+            // One staged earlier in the round is still ready in the snapshot.
+            if !round.staged.contains(&seq) {
+                break (key, seq);
+            }
         };
-        let key = first.key()?;
-        let seq = keys::split_ready(&key)
-            .map(|(_, _, seq)| seq)
-            .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
         let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
         let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
@@ -66,7 +95,8 @@ impl Queue {
         // Counted at lease time, so an event that crashes the host still runs out of attempts.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let mut batch = self.db.batch().durability(Some(PersistMode::Buffer));
+        let batch = (round.batch)
+            .get_or_insert_with(|| self.db.batch().durability(Some(PersistMode::Buffer)));
         batch.remove(&self.ready, key);
         batch.insert(
             &self.leased,
@@ -78,13 +108,25 @@ impl Queue {
             keys::delivery(seq, plugin),
             record.encode(),
         );
-        batch.commit()?;
+        round.staged.push(seq);
         Ok(Some(Leased {
             seq,
             plugin: plugin.to_owned(),
             lane: lane.clone(),
             record,
         }))
+    }
+
+    /// Writes a round's leases at once. They reach the operating system
+    /// before their attempts run, so an attempt that crashes weir still
+    /// counts, and a delivery that crashes it every time reaches its dead
+    /// letter. They are not fsync'd: after a power loss a delivery is ready
+    /// again with that attempt uncounted.
+    pub fn write_leases(&self, round: LeaseRound) -> Result<(), QueueError> {
+        if let Some(batch) = round.batch {
+            batch.commit()?;
+        }
+        Ok(())
     }
 
     /// When the first delivery of `plugin` ready in `lane` at or after `from`

@@ -3,7 +3,7 @@
 
 use weir_event::Event;
 
-use super::{DeliveryState, Lane, Queue, Seq, Target, scratch};
+use super::{DeliveryState, Lane, LeaseRound, Queue, Seq, Target, scratch};
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
@@ -86,4 +86,33 @@ fn a_lease_past_its_deadline_is_listed_and_recovery_makes_it_ready_again() {
         .expect("lease")
         .expect("ready again");
     assert_eq!(again.record.attempts, 2);
+}
+
+#[test]
+fn a_round_of_leases_takes_each_delivery_once_and_writes_them_together() {
+    let (_dir, queue) = scratch();
+    let (first, lane) = add(&queue, "e1", "acme");
+    let (second, _) = add(&queue, "e2", "acme");
+
+    let mut round = LeaseRound::default();
+    // Both from the lane's start: the round's reads still see the first as
+    // ready, and must not take it twice.
+    let mut stage = || {
+        queue
+            .stage_lease("p", &lane, 0, 60_000, &mut round)
+            .expect("stage")
+            .map(|leased| leased.seq)
+    };
+    assert_eq!(stage(), Some(first));
+    assert_eq!(stage(), Some(second));
+    assert_eq!(stage(), None);
+    let before = queue.delivery(first, "p").expect("read").expect("record");
+    assert_eq!(before.state, DeliveryState::Ready, "nothing written yet");
+
+    queue.write_leases(round).expect("write");
+    for seq in [first, second] {
+        let stored = queue.delivery(seq, "p").expect("read").expect("record");
+        assert_eq!((stored.state, stored.attempts), (DeliveryState::Leased, 1));
+    }
+    assert!(queue.ready_lanes("p").expect("lanes").is_empty());
 }

@@ -38,7 +38,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 pub use codec::CorruptEvent;
 pub use dead::{DeadLetter, DeadPage};
 pub use identity::StoredId;
-pub use lease::Leased;
+pub use lease::{LeaseRound, Leased};
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use staging::{Pending, Staged, Staging};
