@@ -116,11 +116,10 @@ impl Backend for Fjall {
         let queue = &self.embedded.queue;
         let read = || {
             let sequence = dead::resolve_id(queue, &event)?;
-            let stored = queue.event(sequence)?;
+            let stored = queue.event_with_deliveries(sequence)?;
             // Retention took it after the id was looked up.
             let gone = || StoreError::NotFound(format!("no event with id {:?}", event.id));
-            let event = stored.ok_or_else(gone)?;
-            let deliveries = queue.deliveries_of(sequence)?;
+            let (event, deliveries) = stored.ok_or_else(gone)?;
             Ok(StoredEvent {
                 sequence,
                 event,

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 pub use codec::CorruptEvent;
 pub use dead::{DeadLetter, DeadPage};
@@ -245,6 +245,24 @@ impl Queue {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// The event at `seq` with every delivery it has, read through one
+    /// snapshot: a plain keyspace read also sees a batch still being
+    /// applied, and so could find an emitted event before its deliveries.
+    pub fn event_with_deliveries(
+        &self,
+        seq: Seq,
+    ) -> Result<Option<(Event, Vec<DeliveryRecord>)>, QueueError> {
+        let snapshot = self.db.snapshot();
+        let Some(bytes) = snapshot.get(&self.events, keys::seq(seq))? else {
+            return Ok(None);
+        };
+        let deliveries = snapshot
+            .prefix(&self.deliveries, keys::seq(seq))
+            .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
+            .collect::<Result<_, QueueError>>()?;
+        Ok(Some((codec::decode(&bytes)?, deliveries)))
     }
 
     /// The lane the deliveries of event `seq` wait in.
