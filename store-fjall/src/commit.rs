@@ -26,7 +26,6 @@ pub fn store_round(
         written: HashSet::new(),
         children: Vec::new(),
         settled: Vec::new(),
-        stored: false,
     };
     let finished = endings
         .into_iter()
@@ -51,8 +50,6 @@ struct Round<'a> {
     /// The deliveries done or dead, (plugin, tenant), to count off the
     /// backlog once the round is written.
     settled: Vec<(String, String)>,
-    /// Whether anything was staged.
-    stored: bool,
 }
 
 impl Round<'_> {
@@ -119,7 +116,6 @@ impl Round<'_> {
                 self.settled.push((leased.plugin, event.tenant));
             }
         }
-        self.stored = true;
         Ok(Finished::Stored)
     }
 
@@ -132,11 +128,13 @@ impl Round<'_> {
         effects: &Effects,
     ) -> Result<bool, QueueError> {
         let queue = &self.embedded.queue;
+        let written_in_round = |key: &String| {
+            // A round of one has nothing to look up.
+            !self.written.is_empty()
+                && (self.written).contains(&(plugin.to_owned(), tenant.to_owned(), key.clone()))
+        };
         for (key, seen) in &effects.state_reads {
-            let written = (plugin.to_owned(), tenant.to_owned(), key.clone());
-            if self.written.contains(&written)
-                || queue.state_get(plugin, tenant, key)? != seen.value
-            {
+            if written_in_round(key) || queue.state_get(plugin, tenant, key)? != seen.value {
                 return Ok(true);
             }
         }
@@ -146,7 +144,8 @@ impl Round<'_> {
     /// Adds the children and writes the round, then counts off the
     /// deliveries it settled.
     fn commit(mut self) -> Result<(), QueueError> {
-        if !self.stored {
+        // Every ending a conflict or a lost lease: nothing to write.
+        if self.staging.batch().is_empty() {
             return Ok(());
         }
         let routes = self.embedded.routes();

@@ -86,7 +86,8 @@ pub async fn serve_plugin<S: Source>(
         };
         // Slots in use, this one included, against the adaptive limit.
         let busy = plugin.instances as usize - plugin.slots.available_permits();
-        if busy > plugin.concurrency.current() as usize {
+        let limit = plugin.concurrency.current() as usize;
+        if busy > limit {
             drop(permit);
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -102,8 +103,7 @@ pub async fn serve_plugin<S: Source>(
         let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits);
         // Every other slot free under the adaptive limit joins the round.
         let mut permits = vec![permit];
-        let room = (plugin.concurrency.current() as usize).saturating_sub(busy);
-        while permits.len() <= room {
+        while permits.len() <= limit - busy {
             match plugin.slots.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
                 Err(_) => break,
@@ -118,8 +118,7 @@ pub async fn serve_plugin<S: Source>(
         };
         match round.lease(permits.len()) {
             Ok(tickets) if !tickets.is_empty() => {
-                // The slots the round did not fill are free again.
-                permits.truncate(tickets.len());
+                // The slots the round did not fill are freed as the zip ends.
                 for (ticket, permit) in tickets.into_iter().zip(permits) {
                     let run = Run {
                         shared: shared.clone(),

@@ -719,13 +719,7 @@ fn each_backend_sets_a_poison_event_aside_after_its_faults_in_a_row() {
         for n in 100..103 {
             let event = settled_event(weir.node(n), &format!("rec-{n}"));
             let letter = crate::support::delivery(&event, "test-recorder");
-            assert_eq!(letter["state"], "dead", "{backend:?}: {letter}");
-            assert_eq!(letter["attempts"], 2, "{backend:?}: {letter}");
-            let error = letter["error"].as_str().unwrap_or_default();
-            assert!(
-                error.contains("2 traps or limit hits in a row") && error.contains("trap"),
-                "{backend:?}: {letter}"
-            );
+            recorder::assert_set_aside_after_two_traps(letter, &format!("{backend:?}: "));
         }
         let recorded = weir.node(0).wait_for("the good event", |node| {
             let recorded = recorded_when_available(node)?;

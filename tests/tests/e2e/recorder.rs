@@ -46,6 +46,19 @@ pub fn trap_event(n: u64) -> Value {
     event
 }
 
+/// Checks that `letter`, the delivery of a [`trap_event`] with
+/// `poison_after = 2`, was set aside after its two traps in a row, with its
+/// reason; `context` names the run in a failure.
+pub fn assert_set_aside_after_two_traps(letter: &Value, context: &str) {
+    assert_eq!(letter["state"], "dead", "{context}{letter}");
+    assert_eq!(letter["attempts"], 2, "{context}{letter}");
+    let error = letter["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("2 traps or limit hits in a row") && error.contains("trap"),
+        "{context}{letter}"
+    );
+}
+
 /// What the recorder saw: the numbers handled per ordering key, in the order
 /// handled, and how many times each unkeyed number was handled.
 #[derive(Debug, Default)]
