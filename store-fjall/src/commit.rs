@@ -14,8 +14,9 @@ use crate::runtime::Effects;
 
 /// Stores how each of a round of deliveries ended, in one atomic batch:
 /// done with its effects and children (unless the state it read changed
-/// under it, before the round or earlier in it), scheduled for a retry, or
-/// dead. An error stores nothing of the round.
+/// under it, before the round or earlier in it), kept leased for a retry
+/// in place, scheduled for a retry, or dead. An error stores nothing of the
+/// round.
 pub fn store_round(
     embedded: &Embedded,
     endings: Vec<(FjallLeased, Ending)>,
@@ -93,9 +94,20 @@ impl Round<'_> {
                 self.children.extend(children);
                 self.settled.push((plugin.clone(), tenant.clone()));
             }
-            Ending::Retry { attempt, delay, .. } => {
+            Ending::Retry {
+                attempt,
+                delay,
+                in_place,
+                ..
+            } => {
                 leased.record.history.extend(attempt);
                 let due = now_ms() + delay.as_millis() as u64;
+                if in_place {
+                    if !self.staging.renew_lease(&mut leased, due)? {
+                        return Ok(Finished::LeaseLost);
+                    }
+                    return Ok(Finished::Again(FjallLeased { leased, event }, delay));
+                }
                 leased.record.state = DeliveryState::Scheduled;
                 leased.record.next_attempt_at_ms = Some(due);
                 if !self.staging.release(&leased, &event)? {

@@ -158,6 +158,7 @@ struct RawDispatch {
     max_hops: Option<u32>,
     shutdown_grace_ms: Option<u64>,
     lease_grace_ms: Option<u64>,
+    retry_in_place_max_ms: Option<u64>,
     #[serde(default)]
     lane_weights: lane_weights::RawLaneWeights,
 }
@@ -423,6 +424,9 @@ pub struct DispatchLimits {
     /// How long past a plugin's deadline a lease holds before the delivery is
     /// presumed lost and handed out again.
     pub lease_grace: Duration,
+    /// The longest a retry waits in place: leased to the node that ran it,
+    /// in memory, instead of scheduled in the store (zero: never).
+    pub retry_in_place_max: Duration,
     /// Each priority's share of a plugin's dispatches.
     pub lane_weights: LaneWeights,
 }
@@ -637,6 +641,13 @@ impl Config {
             // A commit takes milliseconds; half a minute covers a stalled disk
             // without leaving a lost delivery waiting long.
             lease_grace: Duration::from_millis(raw.dispatch.lease_grace_ms.unwrap_or(30_000)),
+            // The first backoffs (from half a second) and a throttled
+            // downstream's usual hints: long enough that those retries cost
+            // no store writes, short enough that a restart in the middle
+            // delays nothing noticeably.
+            retry_in_place_max: Duration::from_millis(
+                raw.dispatch.retry_in_place_max_ms.unwrap_or(2_000),
+            ),
             lane_weights: LaneWeights::resolve(&raw.dispatch.lane_weights)?,
         };
         let reload = Reload {

@@ -34,6 +34,10 @@ pub enum Ending {
         reason: &'static str,
         /// The backoff.
         delay: Duration,
+        /// The engine waits in place ([`super::in_place`]): the store may
+        /// keep the delivery leased to this node and answer
+        /// [`super::Finished::Again`] instead of scheduling it.
+        in_place: bool,
     },
     /// Given up on: a dead letter.
     Dead {
@@ -172,6 +176,7 @@ pub fn retry_or_dead(limits: &PluginLimits, attempts: u32, failed: Failed) -> En
             attempt,
             reason,
             delay: retry_delay(limits, attempts, hint_ms),
+            in_place: false,
         };
     }
     Ending::Dead {

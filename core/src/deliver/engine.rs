@@ -11,7 +11,9 @@ use crate::runtime::{Attempt, Failure, FailureKind, Outcome, Version};
 use crate::schedule::{Load, Signal};
 use crate::store::StoreError;
 
-use super::{Deliveries, Ending, Failed, Finished, Finisher, Gate, Leased, retry_or_dead};
+use super::{
+    Again, Deliveries, Ending, Failed, Finished, Finisher, Gate, Leased, Waiting, retry_or_dead,
+};
 
 /// How often a delivery reruns at once when the state it read changed under
 /// it, before it backs off like any other retry.
@@ -23,12 +25,15 @@ pub struct Engine<'a> {
     pub metrics: &'a Metrics,
     /// How many emits deep an event may be (`[dispatch] max_hops`).
     pub max_hops: u32,
+    /// Room for the plugin's retries to wait in place.
+    pub waiting: &'a Waiting,
 }
 
 /// Runs `leased`, a delivery to `plugin` on `version` under `routes`, to
-/// its ending, and has `store` keep it (in a round of `finisher`'s). An
-/// error is the store's: nothing of the ending is stored, and the store
-/// hands the delivery out again.
+/// its ending, and has `store` keep it (in a round of `finisher`'s); the
+/// delivery back if the store kept it leased to run again after a wait
+/// ([`Again`]). An error is the store's: nothing of the ending is stored,
+/// and the store hands the delivery out again.
 pub async fn deliver<S: Deliveries + 'static>(
     engine: &Engine<'_>,
     store: &S,
@@ -37,10 +42,10 @@ pub async fn deliver<S: Deliveries + 'static>(
     version: &Version,
     routes: &RouteTable,
     leased: S::Leased,
-) -> Result<(), StoreError> {
+) -> Result<Option<Again<S::Leased>>, StoreError> {
     let Some(leased) = store.settle_if_committed(leased).await? else {
         tracing::info!("effects already committed; not running again");
-        return Ok(());
+        return Ok(None);
     };
     let fresh = leased.attempt() <= 1;
     let gate = match Gate::pass(routes, plugin, leased.event(), fresh) {
@@ -50,7 +55,7 @@ pub async fn deliver<S: Deliveries + 'static>(
             let scope = &closed.scope;
             tracing::info!(route = ?scope.route, tenant = %scope.tenant, wait = ?closed.wait,
                 "circuit breaker open: delivery deferred");
-            return Ok(());
+            return Ok(None);
         }
     };
     // The plugin's limits, with what the delivery's route overrides.
@@ -80,10 +85,11 @@ pub async fn deliver<S: Deliveries + 'static>(
     let mut leased = leased;
     let mut conflicts = 0;
     loop {
-        let ending = match next.take() {
+        let mut ending = match next.take() {
             Some(ending) => ending,
             None => run.attempt(store, &leased).await?,
         };
+        let room = engine.waiting.offer(&mut ending, leased.event());
         let tally = ending.tally();
         let finished = finisher
             .finish(leased, ending)
@@ -96,13 +102,14 @@ pub async fn deliver<S: Deliveries + 'static>(
         match finished {
             Finished::Stored => {
                 tally.count(engine.metrics, &plugin.name, ingested_at_ms);
-                return Ok(());
+                return Ok(None);
             }
-            Finished::Again(again, wait) => {
+            Finished::Again(leased, wait) => {
                 tally.count(engine.metrics, &plugin.name, ingested_at_ms);
-                store.wait_in_place(&again, wait).await?;
-                leased = again;
-                conflicts = 0;
+                (engine.metrics.retries_in_place)
+                    .get_or_create(&run.label)
+                    .inc();
+                return Ok(Some(Again { leased, wait, room }));
             }
             Finished::Conflict(again) => {
                 engine
@@ -127,7 +134,7 @@ pub async fn deliver<S: Deliveries + 'static>(
                 tracing::warn!(
                     "the lease expired before this attempt committed; its result is dropped"
                 );
-                return Ok(());
+                return Ok(None);
             }
         }
     }

@@ -13,6 +13,7 @@ mod ending_tests;
 mod engine;
 mod finisher;
 mod gate;
+mod in_place;
 mod serve;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use ending::{Ending, Failed, Tally, retry_or_dead};
 pub use engine::{Engine, deliver};
 pub use finisher::{Answer, Finisher};
 pub use gate::{Closed, Gate};
+pub use in_place::{Again, Room, Waiting};
 pub use serve::{Source, serve_plugin};
 
 use crate::event::Event;
@@ -55,8 +57,9 @@ pub enum Finished<L> {
     Conflict(L),
     /// The store kept the delivery, with its next attempt counted, to run
     /// it again after the wait, still leased to this node
-    /// ([`Deliveries::wait_in_place`]): a retry that waits in place to keep
-    /// its key's order.
+    /// ([`Deliveries::wait_in_place`]): a retry that waits in place, to
+    /// keep its key's order or to spare the store its writes
+    /// ([`in_place`]).
     Again(L, Duration),
     /// The lease ran out before this and another attempt owns the delivery
     /// now; nothing of this one was written.

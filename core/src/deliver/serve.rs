@@ -8,11 +8,15 @@
 //! task of its own.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use super::{Deliveries, Engine, Finisher, Leased, deliver};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+use super::{Deliveries, Engine, Finisher, Leased, Waiting, deliver};
 use crate::Shared;
 use crate::metrics::plugin as plugin_label;
 use crate::plugins::Plugin;
@@ -79,22 +83,15 @@ pub async fn serve_plugin<S: Source>(
     let stop = &tasks.stop;
     let lanes = shared.lanes.of(&plugin.name);
     let finisher = Finisher::start(store.clone(), &tasks.deliveries);
+    let waiting = Arc::new(Waiting::new(shared.config.dispatch.retry_in_place_max));
     let mut gate = plugin.gate.subscribe();
     loop {
-        let Some(permit) = plugin.free_slot(&mut gate, stop).await else {
+        let Some(permit) = plugin.slot_under_limit(&mut gate, stop).await else {
             return;
         };
         // Slots in use, this one included, against the adaptive limit.
-        let busy = plugin.instances as usize - plugin.slots.available_permits();
-        let limit = plugin.concurrency.current() as usize;
-        if busy > limit {
-            drop(permit);
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = plugin.slot_freed.notified() => {}
-            }
-            continue;
-        }
+        let busy = plugin.busy_slots();
+        let limit = (plugin.concurrency.current() as usize).max(busy);
         // The version is chosen at lease time: the delivery runs on it to the end.
         let version = plugin.current();
         // So is the routing table: the lease is sized by the deadline its
@@ -124,20 +121,14 @@ pub async fn serve_plugin<S: Source>(
                         shared: shared.clone(),
                         store: store.clone(),
                         finisher: finisher.clone(),
+                        waiting: waiting.clone(),
                         plugin: plugin.clone(),
                         version: version.clone(),
                         routes: routes.clone(),
+                        stop: stop.clone(),
                     };
-                    let plugin = plugin.clone();
-                    tasks.deliveries.spawn(async move {
-                        run.run(ticket).await;
-                        // Only once the permit is back is the slot free: a
-                        // worker woken before would count it busy, wait again
-                        // under the adaptive limit, and miss this one
-                        // notification.
-                        drop(permit);
-                        plugin.slot_freed.notify_one();
-                    });
+                    let slot = Slot::taken(permit, &shared, plugin.clone());
+                    tasks.deliveries.spawn(run.run(ticket, slot));
                 }
             }
             Ok(_) => {
@@ -214,19 +205,18 @@ struct Run<S: Source> {
     shared: Shared,
     store: Arc<S>,
     finisher: Arc<Finisher<S>>,
+    waiting: Arc<Waiting>,
     plugin: Arc<Plugin>,
     version: Arc<Version>,
     routes: Arc<RouteTable>,
+    stop: CancellationToken,
 }
 
 impl<S: Source> Run<S> {
-    /// Runs `ticket` to its ending (or holds it), then frees its tenant's slot.
-    async fn run(self, ticket: S::Ticket) {
-        let (shared, plugin) = (&self.shared, &self.plugin);
-        let busy = (shared.metrics.instances_busy)
-            .get_or_create(&plugin_label(&plugin.name))
-            .clone();
-        busy.inc();
+    /// Runs `ticket` in `slot` to its ending (or holds it), then frees its
+    /// tenant's slot.
+    async fn run(self, ticket: S::Ticket, mut slot: Slot) {
+        let plugin = &self.plugin;
         let tenant = ticket.lane().tenant.clone();
         let span = tracing::info_span!("delivery", plugin = %plugin.name, version = %self.version.id, seq = ticket.seq(), %tenant, event_id = tracing::field::Empty);
         let handled = match self.store.open(ticket).await {
@@ -234,7 +224,9 @@ impl<S: Source> Run<S> {
                 span.record("event_id", leased.event().id.as_str());
                 // Before the span starts: its parent is the trace that brought the event.
                 trace_context::adopt_from_event(&span, leased.event());
-                self.handle(leased).instrument(span.clone()).await
+                self.handle(leased, &mut slot)
+                    .instrument(span.clone())
+                    .await
             }
             Err(error) => Err(error),
         };
@@ -243,30 +235,105 @@ impl<S: Source> Run<S> {
             tracing::error!(%error, "cannot finish delivery; the store hands it out again");
             self.store.failed(&error);
         }
-        shared.lanes.finished(&tenant);
-        busy.dec();
+        self.shared.lanes.finished(&tenant);
     }
 
-    /// Holds the delivery if its tenant is paused; runs it through the engine otherwise.
-    async fn handle(&self, leased: S::Leased) -> Result<(), StoreError> {
-        let Some(leased) = self.store.hold_if_paused(leased).await? else {
-            return Ok(());
-        };
+    /// Holds the delivery if its tenant is paused; runs it through the
+    /// engine otherwise, and again after each wait in place.
+    async fn handle(&self, leased: S::Leased, slot: &mut Slot) -> Result<(), StoreError> {
         let engine = Engine {
             metrics: &self.shared.metrics,
             max_hops: self.shared.config.dispatch.max_hops,
+            waiting: &self.waiting,
         };
-        let (plugin, version) = (&self.plugin, &self.version);
         let (store, finisher) = (&*self.store, &*self.finisher);
-        deliver(
-            &engine,
-            store,
-            finisher,
+        let mut leased = leased;
+        loop {
+            let Some(held) = store.hold_if_paused(leased).await? else {
+                return Ok(());
+            };
+            let delivered = deliver(
+                &engine,
+                store,
+                finisher,
+                &self.plugin,
+                &self.version,
+                &self.routes,
+                held,
+            )
+            .await?;
+            let Some(again) = delivered else {
+                return Ok(());
+            };
+            // Others run in the slot while this one waits.
+            slot.free();
+            let due = Instant::now() + again.wait;
+            let stopped = tokio::select! {
+                _ = self.stop.cancelled() => true,
+                waited = store.wait_in_place(&again.leased, again.wait) => {
+                    waited?;
+                    false
+                }
+            };
+            // Stopping, or the plugin paused or removed meanwhile: back to
+            // the store, due when it was, this attempt uncounted.
+            if stopped || !self.plugin.gate.borrow().open() || !slot.take(&self.stop).await {
+                let wait = due.saturating_duration_since(Instant::now());
+                return store.defer(again.leased, wait).await;
+            }
+            leased = again.leased;
+        }
+    }
+}
+
+/// The instance slot a delivery runs in, free while it waits in place.
+struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    plugin: Arc<Plugin>,
+    busy: Gauge,
+}
+
+impl Slot {
+    /// The slot `permit` holds, for a delivery of `plugin`.
+    fn taken(permit: OwnedSemaphorePermit, shared: &Shared, plugin: Arc<Plugin>) -> Slot {
+        let busy = (shared.metrics.instances_busy)
+            .get_or_create(&plugin_label(&plugin.name))
+            .clone();
+        busy.inc();
+        Slot {
+            permit: Some(permit),
             plugin,
-            version,
-            &self.routes,
-            leased,
-        )
-        .await
+            busy,
+        }
+    }
+
+    /// Frees the slot, if it is held.
+    fn free(&mut self) {
+        if let Some(permit) = self.permit.take() {
+            // Only once the permit is back is the slot free: a worker woken
+            // before would count it busy, wait again under the adaptive
+            // limit, and miss this one notification.
+            drop(permit);
+            self.busy.dec();
+            self.plugin.slot_freed.notify_one();
+        }
+    }
+
+    /// Takes a slot again, under the adaptive limit; false once `stop` is
+    /// cancelled.
+    async fn take(&mut self, stop: &CancellationToken) -> bool {
+        let mut gate = self.plugin.gate.subscribe();
+        let Some(permit) = self.plugin.slot_under_limit(&mut gate, stop).await else {
+            return false;
+        };
+        self.permit = Some(permit);
+        self.busy.inc();
+        true
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.free();
     }
 }

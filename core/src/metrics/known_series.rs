@@ -67,6 +67,7 @@ impl Metrics {
         for counter in [
             &self.deliveries_processed,
             &self.deliveries_retried,
+            &self.retries_in_place,
             &self.deliveries_dead,
             &self.dead_letters_replayed,
             &self.state_conflicts,

@@ -114,6 +114,9 @@ pub struct Metrics {
     pub deliveries_failed: Family<FailureLabels, Counter>,
     /// Attempts scheduled to run again.
     pub deliveries_retried: Family<PluginLabel, Counter>,
+    /// Of those, the retries that waited in place: in memory on the node
+    /// that ran them, not scheduled in the store.
+    pub retries_in_place: Family<PluginLabel, Counter>,
     /// Deliveries given up on.
     pub deliveries_dead: Family<PluginLabel, Counter>,
     /// Dead letters an operator replayed.
@@ -183,6 +186,7 @@ impl Metrics {
             deliveries_processed: Family::default(),
             deliveries_failed: Family::default(),
             deliveries_retried: Family::default(),
+            retries_in_place: Family::default(),
             deliveries_dead: Family::default(),
             dead_letters_replayed: Family::default(),
             state_conflicts: Family::default(),
@@ -230,6 +234,11 @@ impl Metrics {
             "deliveries_retried",
             "Delivery attempts scheduled to run again",
             metrics.deliveries_retried.clone(),
+        );
+        registry.register(
+            "retries_in_place",
+            "Of the retried attempts, those that waited in memory on the node that ran them instead of being scheduled in the store",
+            metrics.retries_in_place.clone(),
         );
         registry.register(
             "deliveries_dead",

@@ -84,6 +84,32 @@ impl Plugin {
         }
     }
 
+    /// Like [`Plugin::free_slot`], and the slot is within the adaptive
+    /// limit: while more slots are busy than the limit allows, it waits
+    /// for one to be freed.
+    pub async fn slot_under_limit(
+        &self,
+        gate: &mut watch::Receiver<Gate>,
+        stop: &CancellationToken,
+    ) -> Option<OwnedSemaphorePermit> {
+        loop {
+            let permit = self.free_slot(gate, stop).await?;
+            if self.busy_slots() <= self.concurrency.current() as usize {
+                return Some(permit);
+            }
+            drop(permit);
+            tokio::select! {
+                _ = stop.cancelled() => return None,
+                _ = self.slot_freed.notified() => {}
+            }
+        }
+    }
+
+    /// Slots in use, those held by the caller included.
+    pub fn busy_slots(&self) -> usize {
+        self.instances as usize - self.slots.available_permits()
+    }
+
     /// The version a delivery starting now runs on.
     pub fn current(&self) -> Arc<Version> {
         self.current

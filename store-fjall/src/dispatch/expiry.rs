@@ -63,6 +63,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
                 plugin: plugin.clone(),
                 lane: Lane::of(&event),
                 record,
+                lease_ms,
             },
             event,
         };

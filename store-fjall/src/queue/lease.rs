@@ -16,6 +16,8 @@ pub struct Leased {
     pub lane: Lane,
     /// Its record, with `attempts` already counting this attempt.
     pub record: DeliveryRecord,
+    /// How long its lease lasts.
+    pub lease_ms: u64,
 }
 
 /// Leases staged to be written at once ([`Queue::write_leases`]).
@@ -114,6 +116,7 @@ impl Queue {
             plugin: plugin.to_owned(),
             lane: lane.clone(),
             record,
+            lease_ms,
         }))
     }
 

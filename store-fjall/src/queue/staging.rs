@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::MutexGuard;
 
-use fjall::OwnedWriteBatch;
+use fjall::{OwnedWriteBatch, PersistMode};
 
 use super::{
     DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, Target, codec, keys,
@@ -167,17 +167,47 @@ impl<'q> Staging<'q> {
         seq: Seq,
         attempt: u32,
     ) -> Result<bool, QueueError> {
-        let index_key = keys::plugin_seq(plugin, seq);
+        if !self.holds_lease(plugin, seq, attempt)? {
+            return Ok(false);
+        }
+        (self.batch).remove(&self.queue.leased, keys::plugin_seq(plugin, seq));
+        Ok(true)
+    }
+
+    /// Keeps `leased` leased to run again in place at `due_ms`: counts its
+    /// next attempt and holds the lease until `lease_ms` past `due_ms`.
+    /// False if this attempt no longer holds the lease.
+    pub fn renew_lease(&mut self, leased: &mut Leased, due_ms: u64) -> Result<bool, QueueError> {
+        let (plugin, seq) = (&leased.plugin, leased.seq);
+        if !self.holds_lease(plugin, seq, leased.record.attempts)? {
+            return Ok(false);
+        }
+        leased.record.attempts += 1;
+        // Counted before it runs, as a lease is: a rerun that crashes weir
+        // still counts.
+        let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
+        self.batch = batch.durability(Some(PersistMode::Buffer));
+        self.batch.insert(
+            &self.queue.leased,
+            keys::plugin_seq(plugin, seq),
+            keys::lease(due_ms + leased.lease_ms, leased.record.attempts),
+        );
+        // Stored with when it runs next, for whoever reads it meanwhile;
+        // the attempt that runs then ends with no such time.
+        leased.record.next_attempt_at_ms = Some(due_ms);
+        self.put_record(seq, &leased.record);
+        leased.record.next_attempt_at_ms = None;
+        Ok(true)
+    }
+
+    /// Whether `attempt` holds the lease of (`seq`, `plugin`).
+    fn holds_lease(&self, plugin: &str, seq: Seq, attempt: u32) -> Result<bool, QueueError> {
         let holder = self
             .queue
             .leased
-            .get(&index_key)?
+            .get(keys::plugin_seq(plugin, seq))?
             .and_then(|value| keys::read_lease(&value));
-        if holder.map(|(_, holder)| holder) != Some(attempt) {
-            return Ok(false);
-        }
-        self.batch.remove(&self.queue.leased, index_key);
-        Ok(true)
+        Ok(holder.map(|(_, holder)| holder) == Some(attempt))
     }
 
     /// Stores the record of delivery (`seq`, `record.plugin`).

@@ -53,6 +53,7 @@ mod reload;
 mod replay;
 mod restart;
 mod retries;
+mod retry_in_place;
 mod route_options;
 mod routes_check;
 mod routing;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{Workspace, delivery, settled_event};
+use crate::support::{Weir, Workspace, delivery, settled_event};
 
 const CONFIG: &str = r#"
 [plugins.test-always-retry]
@@ -17,12 +17,34 @@ match = { type = "pricing.recalculate" }
 plugins = ["price-calculator", "test-always-retry", "test-always-fail"]
 "#;
 
+const IN_PLACE: &str = r#"weir_retries_in_place_total{plugin="test-always-retry"}"#;
+
 #[test]
 fn retrying_and_failing_plugins_are_dead_lettered_and_others_unaffected() {
     let workspace = Workspace::new(
         &["price-calculator", "test-always-retry", "test-always-fail"],
         CONFIG,
     );
+    let weir = retry_and_fail(&workspace);
+    // Each retry was due within the default two seconds: it waited in place.
+    assert_eq!(weir.metric(IN_PLACE), 2.0);
+    weir.stop();
+}
+
+#[test]
+fn retries_scheduled_in_the_store_end_the_same_as_those_that_wait_in_place() {
+    let config = format!("[dispatch]\nretry_in_place_max_ms = 0\n{CONFIG}");
+    let workspace = Workspace::new(
+        &["price-calculator", "test-always-retry", "test-always-fail"],
+        &config,
+    );
+    let weir = retry_and_fail(&workspace);
+    assert_eq!(weir.metric(IN_PLACE), 0.0);
+    weir.stop();
+}
+
+/// Posts one event to the three plugins and checks how each delivery ended.
+fn retry_and_fail(workspace: &Workspace) -> Weir {
     let weir = workspace.start();
     let event = json!({"id": "r1", "source": "ops", "type": "pricing.recalculate", "data": {"listing_id": "L9"}});
     assert_eq!(weir.post_json("/v1/events", &event.to_string()).status, 202);
@@ -87,5 +109,5 @@ fn retrying_and_failing_plugins_are_dead_lettered_and_others_unaffected() {
         weir.metric(r#"weir_queue_depth{plugin="test-always-retry"}"#),
         0.0
     );
-    weir.stop();
+    weir
 }
