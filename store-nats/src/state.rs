@@ -1,6 +1,7 @@
 //! Plugin state in the records bucket: what a handler's `state.get` reads,
 //! what a commit compares, and what `GET /v1/plugins/{name}/state` lists.
 
+use async_nats::jetstream::consumer::{DeliverPolicy, ReplayPolicy, push};
 use async_nats::jetstream::kv::Operation;
 use futures_util::TryStreamExt;
 
@@ -43,15 +44,12 @@ impl Nats {
     }
 
     /// Up to `limit` of `plugin`'s state entries for `tenant`, in key order,
-    /// after the key `after` if given. Lists the bucket's keys to find them.
+    /// after the key `after` if given. Lists that plugin and tenant's keys
+    /// to find them.
     pub async fn state_entries(&self, page: &StatePage) -> Result<StateEntries, NatsError> {
         let prefix = names::state_prefix(&page.plugin, &page.tenant);
-        let keys: Vec<String> = self
-            .records
-            .keys()
-            .await
-            .map_err(|e| NatsError::request("state listing", e))?
-            .try_collect()
+        let keys = self
+            .keys_under(&prefix)
             .await
             .map_err(|e| NatsError::request("state listing", e))?;
         let mut named: Vec<(String, String)> = keys
@@ -73,5 +71,36 @@ impl Nats {
             }
         }
         Ok(entries)
+    }
+
+    /// The bucket keys that start with `prefix`, deleted ones included: the
+    /// latest message on each subject under it, read headers only, so a
+    /// listing reads no other plugin's or tenant's records.
+    async fn keys_under(&self, prefix: &str) -> Result<Vec<String>, async_nats::Error> {
+        let bucket = &self.records;
+        let consumer = (bucket.stream)
+            .create_consumer(push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                filter_subject: format!("{}{prefix}>", bucket.prefix),
+                headers_only: true,
+                replay_policy: ReplayPolicy::Instant,
+                deliver_policy: DeliverPolicy::LastPerSubject,
+                ..Default::default()
+            })
+            .await?;
+        let mut pending = consumer.cached_info().num_pending;
+        let mut messages = consumer.messages().await?;
+        let mut keys = Vec::new();
+        // Bounded: each message lowers what is pending, the last reads 0.
+        while pending > 0 {
+            let Some(message) = messages.try_next().await? else {
+                break;
+            };
+            pending = message.info()?.pending;
+            if let Some(key) = message.subject.strip_prefix(bucket.prefix.as_str()) {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(keys)
     }
 }

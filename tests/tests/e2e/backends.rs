@@ -274,6 +274,50 @@ fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
     }
 }
 
+/// `GET /v1/plugins/{name}/state` lists one tenant's entries in key order,
+/// page by page, and nothing of another tenant's.
+#[test]
+fn each_backend_lists_one_tenants_state_page_by_page() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-recorder"], &recorder_config(""));
+        let acme: Vec<Value> = (1..=5)
+            .map(|n| recorder::tenant_event(n, "acme", None))
+            .collect();
+        let globex: Vec<Value> = (1..=3)
+            .map(|n| recorder::tenant_event(n + 10, "globex", None))
+            .collect();
+        weir.post(0, &acme);
+        weir.post(1, &globex);
+        let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
+        weir.wait_for_metric(processed, 8.0);
+
+        for (tenant, expected) in [
+            (
+                "acme",
+                ["seen:1", "seen:2", "seen:3", "seen:4", "seen:5"].as_slice(),
+            ),
+            ("globex", ["seen:11", "seen:12", "seen:13"].as_slice()),
+        ] {
+            let first = format!("/v1/plugins/test-recorder/state?tenant={tenant}&limit=2");
+            let (mut listed, mut path) = (Vec::new(), first.clone());
+            // Bounded: three pages hold either tenant's entries.
+            for _ in 0..4 {
+                let page = weir.node(1).get(&path);
+                assert_eq!(page.status, 200, "{backend:?}: {}", page.text);
+                for entry in page.body["entries"].as_array().expect("entries") {
+                    assert_eq!(entry["value"], 1, "{backend:?}: {entry}");
+                    listed.push(entry["key"].as_str().expect("key").to_owned());
+                }
+                match page.body["next_after"].as_str() {
+                    Some(after) => path = format!("{first}&after={after}"),
+                    None => break,
+                }
+            }
+            assert_eq!(listed, expected, "{backend:?}: {tenant}");
+        }
+    }
+}
+
 /// A `state.get` the store cannot answer fails the attempt as
 /// `state_unavailable`: the delivery runs again and its effects apply once,
 /// and the store's failure is not held against the plugin.
