@@ -113,9 +113,8 @@ impl Nats {
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
         let mut record = expecting(subject(&id.commit_key()), Some(0), Some(encoded));
-        // Whole seconds, at least one: what `Nats-TTL` takes.
-        let ttl = self.record_ttl.as_secs().max(1);
-        record.headers.insert("Nats-TTL", ttl.to_string().as_str());
+        let ttl = self.record_ttl_header();
+        record.headers.insert("Nats-TTL", ttl.as_str());
         messages.push(record);
         if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
             return Err(NatsError::request("commit", error));

@@ -8,8 +8,9 @@
 //!   hand-out as a delivery, and weir does not count it as an attempt.
 //!
 //! A redelivery reads them back; they are purged once the delivery is done
-//! or dead (a revived letter starts afresh).
+//! or dead (a revived letter starts afresh), and expire with the event.
 
+use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use super::names::DeliveryId;
@@ -85,8 +86,16 @@ impl Nats {
             };
         }
         let value = serde_json::to_vec(kept).map_err(|e| NatsError::request(KEEP, e))?;
-        self.records
-            .put(id.faults_key(), value.into())
+        // Expires with its event, as a commit record does, so the bucket
+        // does not grow with deliveries that never finish; one still pending
+        // then counts its faults afresh.
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-TTL", self.record_ttl_header().as_str());
+        let subject = format!("{}{}", self.records.prefix, id.faults_key());
+        self.jetstream
+            .publish_with_headers(subject, headers, value.into())
+            .await
+            .map_err(|e| NatsError::request(KEEP, e))?
             .await
             .map_err(|e| NatsError::request(KEEP, e))?;
         Ok(())

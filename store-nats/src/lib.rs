@@ -119,8 +119,9 @@ pub struct Nats {
     pauses: kv::Store,
     /// The answers to keyed requests, for `[queue] dedup_window_ms`.
     requests: kv::Store,
-    /// How long a commit record is kept: as long as its event (`[queue]
-    /// retention_ms`), past which no redelivery or replay can meet it.
+    /// How long a commit record, or a delivery's kept faults, is kept: as
+    /// long as its event (`[queue] retention_ms`), past which no redelivery
+    /// or replay can meet it.
     record_ttl: Duration,
 }
 
@@ -128,6 +129,12 @@ impl Nats {
     /// This node's name.
     pub fn node(&self) -> &str {
         &self.settings.node
+    }
+
+    /// The `Nats-TTL` of a record that expires with its event: whole
+    /// seconds, at least one, as the header takes them.
+    fn record_ttl_header(&self) -> String {
+        self.record_ttl.as_secs().max(1).to_string()
     }
 
     /// Whether the client is connected to a server of the cluster now.

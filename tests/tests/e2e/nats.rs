@@ -311,6 +311,34 @@ fn a_tenant_pause_holds_for_a_node_that_starts_later() {
     a.stop();
 }
 
+/// The faults kept of a delivery that keeps trapping expire with its event
+/// too, after `[queue] retention_ms`, though the delivery is not finished.
+#[test]
+fn a_deliverys_kept_faults_expire_with_its_event() {
+    let cluster = NatsCluster::start();
+    let config = format!(
+        "{storage}[queue]\nretention_ms = 2000\ndedup_window_ms = 1000\n\
+         [plugins.test-recorder]\nmax_attempts = 25\npoison_after = 25\n\
+         backoff_initial_ms = 60000\nbackoff_max_ms = 60000\n{route}",
+        storage = storage_section(&cluster, "node-a"),
+        route = recorder::ROUTE,
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let trap = recorder::trap_event(1);
+    assert_eq!(weir.post_json("/v1/events", &trap.to_string()).status, 202);
+    weir.wait_for("the trap's fault to be kept", |_| {
+        (cluster.bucket_keys("weir_records", "f.").len() == 1).then_some(())
+    });
+    weir.wait_for("the kept faults to expire", |_| {
+        cluster
+            .bucket_keys("weir_records", "f.")
+            .is_empty()
+            .then_some(())
+    });
+    weir.stop();
+}
+
 /// A delivery's commit record expires with its event, after `[queue]
 /// retention_ms`: the records bucket does not grow for ever.
 #[test]
