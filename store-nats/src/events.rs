@@ -3,8 +3,9 @@
 //! Each delivery's state, in the latest replay generation that ran it, is
 //! what the cluster can tell: `done` with its result where its commit
 //! record is, `dead` with its error where its dead letter is, and `ready`
-//! otherwise (JetStream does not say whether a
-//! node is running it now, or keep its attempts before the last).
+//! otherwise, with the faults kept of it in a row (`faults.rs`) as its
+//! history (JetStream does not say whether a node is running it now, or
+//! keep its other attempts).
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 
@@ -80,8 +81,8 @@ impl Nats {
 
     /// The delivery of `event` to `plugin` in the latest replay generation
     /// that ran it (of the last [`MAX_GENERATIONS`]) or else the first run:
-    /// `done` where its commit record is, `dead` where its letter is, or
-    /// else `ready`.
+    /// `done` where its commit record is, `dead` where its letter is,
+    /// `ready` with its faults where they are kept, or else `ready`.
     async fn latest_delivery(
         &self,
         plugin: &str,
@@ -108,6 +109,15 @@ impl Nats {
                     generation,
                     attempts: dead.attempts,
                     error: dead.error.clone(),
+                    ..DeliveryRecord::ready(plugin)
+                });
+            }
+            let kept = self.kept(&id).await?;
+            if !kept.faults.is_empty() {
+                return Ok(DeliveryRecord {
+                    generation,
+                    attempts: u32::try_from(kept.faults.len()).unwrap_or(u32::MAX),
+                    history: kept.faults,
                     ..DeliveryRecord::ready(plugin)
                 });
             }

@@ -274,6 +274,33 @@ fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
     }
 }
 
+/// A delivery waiting for its next attempt after a trap shows that trap in
+/// its history, from any node (on NATS, where it is not finished, the
+/// faults kept of it in a row are what is known of its attempts).
+#[test]
+fn each_backend_shows_a_pending_deliverys_faults() {
+    let limits = "backoff_initial_ms = 60000\nbackoff_max_ms = 60000\n";
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-recorder"], &recorder_config(limits));
+        weir.post(0, &[recorder::trap_event(1)]);
+        let pending = weir
+            .node(1)
+            .wait_for("the trap in the delivery's history", |node| {
+                let event = node.get("/v1/events/rec-1").body;
+                let pending = event["deliveries"].as_array()?.first()?.clone();
+                let waiting = ["scheduled", "ready"].contains(&pending["state"].as_str()?);
+                (waiting && !pending["history"].as_array()?.is_empty()).then_some(pending)
+            });
+        // The next attempt is due within a minute: it may have trapped too.
+        let history = pending["history"].as_array().expect("history");
+        assert!(
+            history.iter().all(|attempt| attempt["outcome"] == "trap"),
+            "{backend:?}: {pending}"
+        );
+        assert_eq!(pending["attempts"], history.len(), "{backend:?}: {pending}");
+    }
+}
+
 /// `GET /v1/plugins/{name}/state` lists one tenant's entries in key order,
 /// page by page, and nothing of another tenant's.
 #[test]
