@@ -8,6 +8,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
+use bytes::Bytes;
 use futures_util::TryStreamExt;
 
 use super::names::DeliveryId;
@@ -62,6 +63,36 @@ impl Nats {
             .message_id(format!("{}.d{delivery}", id.msg_id()));
         self.jetstream
             .send_publish(self.names.dead_subject(id.plugin, &id.event.id), publish)
+            .await
+            .map_err(|e| NatsError::request("dead letter", e))?
+            .await
+            .map_err(|e| NatsError::request("dead letter", e))?;
+        Ok(())
+    }
+
+    /// Sets aside a delivery to `plugin` that cannot be read, `payload` as
+    /// it was on the deliveries stream at `sequence`, with why: there is
+    /// no event to show or queue again, so the listings skip it, but its
+    /// bytes are kept for as long as dead letters are.
+    pub async fn dead_unreadable(
+        &self,
+        plugin: &str,
+        sequence: u64,
+        payload: Bytes,
+        error: &str,
+    ) -> Result<(), NatsError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Weir-Plugin", plugin);
+        headers.insert("Weir-Reason", UNREADABLE);
+        headers.insert("Weir-Error", error.replace(['\r', '\n'], " ").as_str());
+        headers.insert("Weir-Node", self.node());
+        headers.insert("Weir-Delivery-Sequence", sequence.to_string().as_str());
+        let publish = PublishMessage::build()
+            .headers(headers)
+            .payload(payload)
+            .message_id(format!("unreadable.{plugin}.{sequence}"));
+        self.jetstream
+            .send_publish(self.names.unreadable_subject(plugin), publish)
             .await
             .map_err(|e| NatsError::request("dead letter", e))?
             .await
@@ -290,6 +321,9 @@ impl Letter {
     }
 }
 
+/// The reason of a delivery set aside because it cannot be read.
+const UNREADABLE: &str = "unreadable";
+
 /// The dead letter stored at `sequence` as every store reports it, if it
 /// matches `filter`.
 fn view(
@@ -299,6 +333,15 @@ fn view(
     dead_at_ms: u64,
     filter: &DeadFilter,
 ) -> Option<DeadLetter> {
+    let header = |name: &str| {
+        headers
+            .and_then(|headers| headers.get(name))
+            .map(|value| value.as_str().to_owned())
+    };
+    // Set aside as it was, with no event: nothing to show (`dead_unreadable`).
+    if header("Weir-Reason").as_deref() == Some(UNREADABLE) {
+        return None;
+    }
     let event = match codec::decode(payload) {
         Ok(event) => event,
         Err(error) => {
@@ -309,11 +352,6 @@ fn view(
     if !filter.takes(&event) {
         return None;
     }
-    let header = |name: &str| {
-        headers
-            .and_then(|headers| headers.get(name))
-            .map(|value| value.as_str().to_owned())
-    };
     let number = |name: &str| header(name).and_then(|value| value.parse::<u64>().ok());
     Some(DeadLetter {
         id: event.id,

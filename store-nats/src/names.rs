@@ -122,6 +122,13 @@ impl Names {
         )
     }
 
+    /// Where a delivery to `plugin` that cannot be read goes, its bytes as
+    /// they were: it has no event id to file it under (`~` is in no
+    /// base64url id).
+    pub fn unreadable_subject(&self, plugin: &str) -> String {
+        format!("{}.dead.{plugin}.~unreadable", self.prefix)
+    }
+
     /// The subjects of the dead letters of `plugin`, or of every plugin.
     /// A plugin's first subject, without an event id, holds the letters
     /// stored before ids were in their subjects.

@@ -26,6 +26,7 @@ use super::pulled::Pulled;
 use super::window::Window;
 use super::{Nats, NatsError};
 use weir_core::Shared;
+use weir_core::metrics::plugin as plugin_label;
 use weir_core::plugins::Plugin;
 use weir_core::schedule::lease_ms;
 use weir_core::store::{Lane, Seq, StoreError};
@@ -37,6 +38,10 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// How long a worker waits after JetStream refused a pull or a consumer.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long an unreadable delivery that could not be set aside waits
+/// before it is tried again.
+const UNREADABLE_AGAIN: Duration = Duration::from_secs(5);
 
 /// What the pull loops and the lease loop of one plugin share.
 pub(super) struct Puller {
@@ -122,8 +127,35 @@ impl Puller {
         }
     }
 
+    /// Moves `message`, a delivery that cannot be read, to the dead
+    /// letters as it is, and counts it dead; if that fails, it is handed
+    /// back to try again later.
+    async fn set_aside_unreadable(&self, message: Message, sequence: u64, error: &str) {
+        let plugin = &self.plugin.name;
+        tracing::error!(%plugin, %error, sequence, "a delivery on the stream is unreadable; it is set aside with the dead letters");
+        let payload = message.payload.clone();
+        let handled = match self
+            .nats
+            .dead_unreadable(plugin, sequence, payload, error)
+            .await
+        {
+            Ok(()) => message.ack().await.map(|()| {
+                (self.shared.metrics.deliveries_dead)
+                    .get_or_create(&plugin_label(plugin))
+                    .inc();
+            }),
+            Err(set_aside) => {
+                tracing::error!(%plugin, error = %set_aside, "cannot set the unreadable delivery aside; it is tried again later");
+                message.ack_with(AckKind::Nak(Some(UNREADABLE_AGAIN))).await
+            }
+        };
+        if let Err(error) = handled {
+            tracing::error!(%plugin, %error, "cannot settle the unreadable delivery; JetStream hands it out again");
+        }
+    }
+
     /// Puts a pulled delivery in the window and wakes its lane; an
-    /// unreadable one is dropped.
+    /// unreadable one is set aside with the dead letters.
     async fn take_in(&self, message: Message, ordered: bool) {
         let (sequence, attempt) = message.info().map_or((0, 1), |info| {
             let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
@@ -132,12 +164,8 @@ impl Puller {
         let event = match codec::decode(&message.payload) {
             Ok(event) => event,
             Err(error) => {
-                let plugin = &self.plugin.name;
-                tracing::error!(%plugin, %error, sequence, "a delivery on the stream is unreadable; it is dropped");
-                if let Err(error) = message.ack_with(AckKind::Term).await {
-                    tracing::error!(%plugin, %error, "cannot drop the unreadable delivery");
-                }
-                return;
+                let error = format!("the delivery cannot be read: {error}");
+                return self.set_aside_unreadable(message, sequence, &error).await;
             }
         };
         let lane = Lane::of(&event);

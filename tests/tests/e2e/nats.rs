@@ -311,20 +311,68 @@ fn a_tenant_pause_holds_for_a_node_that_starts_later() {
     a.stop();
 }
 
+/// Events kept two seconds, so that what expires with them does in a test.
+const SHORT_RETENTION: &str = "[queue]\nretention_ms = 2000\ndedup_window_ms = 1000\n";
+
+/// One weir node on `cluster` with `settings` (config lines), running the
+/// recorder on its route; the workspace must outlive the node.
+fn recorder_node(cluster: &NatsCluster, settings: &str) -> (Workspace, Weir) {
+    let config = format!(
+        "{storage}{settings}{route}",
+        storage = storage_section(cluster, "node-a"),
+        route = recorder::ROUTE,
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    (workspace, weir)
+}
+
+/// A delivery that cannot be read is set aside with the dead letters as it
+/// was, counted dead, and off the deliveries stream; the listings, which
+/// have no event to show for it, skip it.
+#[test]
+fn an_unreadable_delivery_is_set_aside_with_the_dead_letters_as_it_was() {
+    const GARBAGE: &[u8] = b"not an event";
+    let cluster = NatsCluster::start();
+    let (_workspace, weir) = recorder_node(&cluster, "");
+    cluster.publish("weir.deliveries.test-recorder.any", GARBAGE);
+
+    let dead = r#"weir_deliveries_dead_total{plugin="test-recorder"}"#;
+    weir.wait_for("the delivery to be set aside", |weir| {
+        (weir.metric(dead) == 1.0).then_some(())
+    });
+    let subject = "weir.dead.test-recorder.~unreadable";
+    let letter = cluster
+        .last_message("weir_dead", subject)
+        .expect("the set-aside delivery");
+    assert_eq!(letter.payload, GARBAGE);
+    let headers = &letter.headers;
+    assert_eq!(
+        letter.header("Weir-Reason"),
+        Some("unreadable"),
+        "{headers:?}"
+    );
+    let error = letter.header("Weir-Error").unwrap_or_default();
+    assert!(error.starts_with("the delivery cannot be read"), "{error}");
+    weir.wait_for("the deliveries stream to be empty", |weir| {
+        (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
+    });
+    let listed = weir.get("/v1/dead-letters");
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body["dead_letters"], json!([]), "{}", listed.text);
+    weir.stop();
+}
+
 /// The faults kept of a delivery that keeps trapping expire with its event
 /// too, after `[queue] retention_ms`, though the delivery is not finished.
 #[test]
 fn a_deliverys_kept_faults_expire_with_its_event() {
     let cluster = NatsCluster::start();
-    let config = format!(
-        "{storage}[queue]\nretention_ms = 2000\ndedup_window_ms = 1000\n\
-         [plugins.test-recorder]\nmax_attempts = 25\npoison_after = 25\n\
-         backoff_initial_ms = 60000\nbackoff_max_ms = 60000\n{route}",
-        storage = storage_section(&cluster, "node-a"),
-        route = recorder::ROUTE,
+    let settings = format!(
+        "{SHORT_RETENTION}[plugins.test-recorder]\nmax_attempts = 25\npoison_after = 25\n\
+         backoff_initial_ms = 60000\nbackoff_max_ms = 60000\n"
     );
-    let workspace = Workspace::new(&["test-recorder"], &config);
-    let weir = workspace.start();
+    let (_workspace, weir) = recorder_node(&cluster, &settings);
     let trap = recorder::trap_event(1);
     assert_eq!(weir.post_json("/v1/events", &trap.to_string()).status, 202);
     weir.wait_for("the trap's fault to be kept", |_| {
@@ -344,13 +392,7 @@ fn a_deliverys_kept_faults_expire_with_its_event() {
 #[test]
 fn a_commit_record_expires_with_its_event() {
     let cluster = NatsCluster::start();
-    let config = format!(
-        "{storage}[queue]\nretention_ms = 2000\ndedup_window_ms = 1000\n{route}",
-        storage = storage_section(&cluster, "node-a"),
-        route = recorder::ROUTE,
-    );
-    let workspace = Workspace::new(&["test-recorder"], &config);
-    let weir = workspace.start();
+    let (_workspace, weir) = recorder_node(&cluster, SHORT_RETENTION);
     send(&[&weir], 0..PER_REQUEST);
     let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
     weir.wait_for("every delivery to commit", |weir| {

@@ -7,6 +7,22 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// A message as a stream stored it.
+pub struct StoredMessage {
+    pub payload: Vec<u8>,
+    /// (name, value), a pair per value.
+    pub headers: Vec<(String, String)>,
+}
+
+impl StoredMessage {
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        (self.headers.iter())
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
 /// A three-server JetStream cluster in a scratch directory.
 pub struct NatsCluster {
     /// Kept until the cluster is dropped: the servers' stores are in it.
@@ -74,14 +90,7 @@ impl NatsCluster {
     /// read as a client of the cluster.
     pub fn bucket_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         use futures_util::TryStreamExt;
-        let url = format!("nats://127.0.0.1:{}", self.client_ports[0]);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        runtime.block_on(async {
-            let client = async_nats::connect(url).await.expect("connect to NATS");
-            let jetstream = async_nats::jetstream::new(client);
+        self.as_client(async |jetstream| {
             let store = jetstream.get_key_value(bucket).await.expect("the bucket");
             let keys: Vec<String> = store
                 .keys()
@@ -93,6 +102,46 @@ impl NatsCluster {
             keys.into_iter()
                 .filter(|key| key.starts_with(prefix))
                 .collect()
+        })
+    }
+
+    /// Publishes `payload` on `subject` and waits for JetStream to store it.
+    pub fn publish(&self, subject: &str, payload: &'static [u8]) {
+        self.as_client(async |jetstream| {
+            let ack = jetstream.publish(subject.to_owned(), payload.into());
+            ack.await.expect("publish").await.expect("stored");
+        });
+    }
+
+    /// The last message on `subject` of the stream `stream`, if there is one.
+    pub fn last_message(&self, stream: &str, subject: &str) -> Option<StoredMessage> {
+        self.as_client(async |jetstream| {
+            let stream = jetstream.get_stream(stream).await.expect("the stream");
+            let message = stream.get_last_raw_message_by_subject(subject).await.ok()?;
+            let headers = (message.headers.iter())
+                .flat_map(|(name, values)| {
+                    values
+                        .iter()
+                        .map(move |value| (name.to_string(), value.to_string()))
+                })
+                .collect();
+            Some(StoredMessage {
+                payload: message.payload.to_vec(),
+                headers,
+            })
+        })
+    }
+
+    /// Runs `work` as a client of the cluster.
+    fn as_client<T>(&self, work: impl AsyncFnOnce(async_nats::jetstream::Context) -> T) -> T {
+        let url = format!("nats://127.0.0.1:{}", self.client_ports[0]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let client = async_nats::connect(url).await.expect("connect to NATS");
+            work(async_nats::jetstream::new(client)).await
         })
     }
 
