@@ -28,6 +28,8 @@ pub enum Point {
     /// A handler's `state.get` is about to read the store: `eio` stands for
     /// a store that cannot answer (a cluster out of reach).
     StateRead,
+    /// A tenant's resume is stored; its held deliveries are not released yet.
+    TenantResume,
 }
 
 impl Point {
@@ -38,6 +40,7 @@ impl Point {
             Point::GroupCommit => "group-commit",
             Point::NatsCommit => "nats-commit",
             Point::StateRead => "state-read",
+            Point::TenantResume => "tenant-resume",
         }
     }
 }

@@ -44,7 +44,8 @@ pub struct Running {
 
 /// Opens the database in `shared.config.data_dir`, checks its event log,
 /// makes the deliveries leased when weir last stopped ready again, counts
-/// the backlog and restores the operators' pauses; then starts the commit
+/// the backlog, restores the operators' pauses and releases what a resume
+/// left held; then starts the commit
 /// thread, and on `tasks` the timers, retention and the oldest-ready watch.
 pub fn open(shared: Shared, tasks: &Tasks) -> Result<(Fjall, Running), OpenError> {
     let queue = Queue::open(
@@ -57,6 +58,7 @@ pub fn open(shared: Shared, tasks: &Tasks) -> Result<(Fjall, Running), OpenError
     let pending = queue.pending_counts()?;
     let embedded = Arc::new(Embedded::new(shared, queue));
     restore_pauses(&embedded)?;
+    release_unpaused(&embedded)?;
     for ((plugin, tenant), count) in &pending {
         embedded.pending_changed(plugin, tenant, *count);
     }
@@ -98,6 +100,22 @@ fn restore_pauses(embedded: &Embedded) -> Result<(), QueueError> {
     }
     for plugin in embedded.queue.paused(PauseScope::Plugin)? {
         shared.plugins.set_paused(&plugin, true, &shared.metrics);
+    }
+    Ok(())
+}
+
+/// Releases the deliveries held for a tenant that is no longer paused:
+/// weir stopped after it stored the tenant's resume and before it released
+/// them all.
+fn release_unpaused(embedded: &Embedded) -> Result<(), QueueError> {
+    let pauses = &embedded.shared.tenant_pauses;
+    for tenant in embedded.queue.held_tenants()? {
+        if pauses.is_paused(&tenant) {
+            continue;
+        }
+        let released =
+            (embedded.queue).release_held(&tenant, |staging| embedded.commit(staging))?;
+        tracing::warn!(%tenant, released, "deliveries held for a tenant resumed before the last stop run now");
     }
     Ok(())
 }

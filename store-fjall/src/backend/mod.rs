@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use crate::dispatch::FjallDeliveries;
 use crate::embedded::Embedded;
 use crate::event::Event;
+use crate::failpoint;
 use crate::group_commit::GroupCommitter;
 use crate::plugins::Plugin;
 use crate::queue::{
@@ -100,6 +101,10 @@ impl Backend for Fjall {
                 .set_paused(PauseScope::Tenant, &tenant, paused)?;
             if paused {
                 return Ok(0);
+            }
+            // Should weir stop here, the next start releases them.
+            if let Some(error) = failpoint::pass(failpoint::Point::TenantResume) {
+                return Err(StoreError::WriteFailed(error.to_string()));
             }
             let released = tokio::task::spawn_blocking(move || {
                 (embedded.queue).release_held(&tenant, |staging| embedded.commit(staging))

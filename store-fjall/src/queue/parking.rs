@@ -85,6 +85,26 @@ impl Queue {
         }
     }
 
+    /// The tenants with deliveries held, found by seeking from one tenant
+    /// to the next, so a tenant with many costs no more than one with one.
+    pub fn held_tenants(&self) -> Result<Vec<String>, QueueError> {
+        use std::ops::Bound;
+        let malformed = || QueueError::Corrupt("malformed held key".into());
+        let mut tenants = Vec::new();
+        let mut from: Bound<Vec<u8>> = Bound::Unbounded;
+        while let Some(guard) = self.held.range((from, Bound::Unbounded)).next() {
+            let key = guard.key()?;
+            let end = key.iter().position(|&b| b == 0).ok_or_else(malformed)?;
+            let tenant = std::str::from_utf8(&key[..end]).map_err(|_| malformed())?;
+            tenants.push(tenant.to_owned());
+            // Past every key of this tenant: its name, then a byte above the separator.
+            let mut next = key[..end].to_vec();
+            next.push(1);
+            from = Bound::Included(next);
+        }
+        Ok(tenants)
+    }
+
     /// Deliveries held for paused tenants, as (plugin, tenant, seq).
     pub(super) fn held_deliveries(
         &self,

@@ -92,6 +92,49 @@ fn a_paused_tenant_is_held_across_a_restart_and_resumes_in_order() {
     weir.stop();
 }
 
+/// weir stops after it stored a tenant's resume and before it released the
+/// tenant's held deliveries: the next start releases them, and each runs once.
+#[test]
+fn deliveries_a_resume_left_held_run_after_a_restart() {
+    let workspace = crate::support::Workspace::new(&["test-recorder"], recorder::ROUTE);
+    let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "tenant-resume:abort:1")]);
+    weir.post_json("/v1/tenants/acme/pause", "");
+    let events: Vec<Value> = (0..3)
+        .map(|n| recorder::tenant_event(n, "acme", None))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    for n in 0..3 {
+        weir.wait_for("the delivery to be held", |weir| {
+            (state_of(weir, &format!("rec-{n}")) == "held").then_some(())
+        });
+    }
+    // The resume is stored, then weir dies before it answers.
+    let resumed = weir.try_post("/v1/tenants/acme/resume", "application/json", "");
+    assert!(resumed.is_none(), "{:?}", resumed.map(|answer| answer.text));
+    let exit = weir.wait_exit(std::time::Duration::from_secs(30));
+    assert_eq!(exit, None, "weir should have aborted (killed by a signal)");
+
+    let weir = workspace.start();
+    for n in 0..3 {
+        let done = settled_event(&weir, &format!("rec-{n}"));
+        assert_eq!(delivery(&done, "test-recorder")["state"], "done", "{done}");
+    }
+    let seen = recorded_in(&weir, "test-recorder", "acme").seen;
+    assert_eq!(
+        seen.values().copied().collect::<Vec<u64>>(),
+        [1, 1, 1],
+        "{seen:?}"
+    );
+    let tenants = weir.get("/v1/tenants").body;
+    let listed = tenants["tenants"].as_array().expect("tenants");
+    assert!(
+        listed.iter().all(|tenant| tenant["paused"] == false),
+        "the resume stands: {tenants}"
+    );
+    weir.stop();
+}
+
 #[test]
 fn pausing_an_invalid_tenant_name_is_refused() {
     let workspace = crate::support::Workspace::new(&["test-recorder"], recorder::ROUTE);
