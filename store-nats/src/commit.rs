@@ -89,8 +89,6 @@ impl Nats {
         effects: &Effects,
         record: &Record,
     ) -> Result<Committed, NatsError> {
-        let bucket = self.names.records_bucket();
-        let subject = |key: &str| format!("$KV.{bucket}.{key}");
         // A key read is expected at the revision the handler saw: the batch
         // fails if another delivery wrote it meanwhile, and a key only read
         // is written back unchanged so that this check is made. A key only
@@ -102,17 +100,25 @@ impl Nats {
                 Some(written) => written.clone(),
                 None => seen.value.clone(),
             };
-            messages.push(expecting(subject(&full), Some(seen.version), value));
+            messages.push(expecting(
+                self.record_subject(&full),
+                Some(seen.version),
+                value,
+            ));
         }
         for (key, written) in &effects.state_writes {
             if !effects.state_reads.contains_key(key) {
                 let full = names::state_key(id.plugin, &id.event.tenant, key);
-                messages.push(expecting(subject(&full), None, written.clone()));
+                messages.push(expecting(self.record_subject(&full), None, written.clone()));
             }
         }
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
-        let mut record = expecting(subject(&id.commit_key()), Some(0), Some(encoded));
+        let mut record = expecting(
+            self.record_subject(&id.commit_key()),
+            Some(0),
+            Some(encoded),
+        );
         let ttl = self.record_ttl_header();
         record.headers.insert("Nats-TTL", ttl.as_str());
         messages.push(record);

@@ -49,25 +49,15 @@ impl Nats {
         reason: &str,
         message: &str,
     ) -> Result<(), NatsError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Weir-Plugin", id.plugin);
-        headers.insert("Weir-Reason", reason);
-        // Header values are one line.
-        headers.insert("Weir-Error", message.replace(['\r', '\n'], " ").as_str());
-        headers.insert("Weir-Node", self.node());
+        let mut headers = self.dead_headers(id.plugin, reason, message);
         headers.insert("Weir-Attempts", attempts.to_string().as_str());
         headers.insert("Weir-Generation", id.generation.to_string().as_str());
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(codec::encode(id.event).into())
             .message_id(format!("{}.d{delivery}", id.msg_id()));
-        self.jetstream
-            .send_publish(self.names.dead_subject(id.plugin, &id.event.id), publish)
-            .await
-            .map_err(|e| NatsError::request("dead letter", e))?
-            .await
-            .map_err(|e| NatsError::request("dead letter", e))?;
-        Ok(())
+        let subject = self.names.dead_subject(id.plugin, &id.event.id);
+        self.publish_dead(subject, publish).await
     }
 
     /// Sets aside a delivery to `plugin` that cannot be read, `payload` as
@@ -81,18 +71,36 @@ impl Nats {
         payload: Bytes,
         error: &str,
     ) -> Result<(), NatsError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("Weir-Plugin", plugin);
-        headers.insert("Weir-Reason", UNREADABLE);
-        headers.insert("Weir-Error", error.replace(['\r', '\n'], " ").as_str());
-        headers.insert("Weir-Node", self.node());
+        let mut headers = self.dead_headers(plugin, UNREADABLE, error);
         headers.insert("Weir-Delivery-Sequence", sequence.to_string().as_str());
         let publish = PublishMessage::build()
             .headers(headers)
             .payload(payload)
             .message_id(format!("unreadable.{plugin}.{sequence}"));
+        let subject = self.names.unreadable_subject(plugin);
+        self.publish_dead(subject, publish).await
+    }
+
+    /// What every dead letter says: its plugin, why in a word and for the
+    /// operator, and the node that gave up on it.
+    fn dead_headers(&self, plugin: &str, reason: &str, message: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("Weir-Plugin", plugin);
+        headers.insert("Weir-Reason", reason);
+        // Header values are one line.
+        headers.insert("Weir-Error", message.replace(['\r', '\n'], " ").as_str());
+        headers.insert("Weir-Node", self.node());
+        headers
+    }
+
+    /// Stores a dead letter on `subject`, and waits until JetStream has.
+    async fn publish_dead(
+        &self,
+        subject: String,
+        publish: PublishMessage,
+    ) -> Result<(), NatsError> {
         self.jetstream
-            .send_publish(self.names.unreadable_subject(plugin), publish)
+            .send_publish(subject, publish)
             .await
             .map_err(|e| NatsError::request("dead letter", e))?
             .await

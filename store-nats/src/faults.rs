@@ -91,7 +91,7 @@ impl Nats {
         // then counts its faults afresh.
         let mut headers = HeaderMap::new();
         headers.insert("Nats-TTL", self.record_ttl_header().as_str());
-        let subject = format!("{}{}", self.records.prefix, id.faults_key());
+        let subject = self.record_subject(&id.faults_key());
         self.jetstream
             .publish_with_headers(subject, headers, value.into())
             .await

@@ -137,6 +137,12 @@ impl Nats {
         self.record_ttl.as_secs().max(1).to_string()
     }
 
+    /// The subject of the records bucket's key `key`, to publish it with
+    /// headers the key/value API does not set.
+    fn record_subject(&self, key: &str) -> String {
+        format!("{}{key}", self.records.prefix)
+    }
+
     /// Whether the client is connected to a server of the cluster now.
     pub fn connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected

@@ -127,6 +127,13 @@ pub fn held(tenant: &str, plugin: &str, seq: Seq) -> Vec<u8> {
     key
 }
 
+/// The tenant of a `held` key, and the (plugin, seq) part after it.
+pub fn split_held_tenant(key: &[u8]) -> Option<(&str, &[u8])> {
+    let end = key.iter().position(|&b| b == 0)?;
+    let tenant = std::str::from_utf8(&key[..end]).ok()?;
+    Some((tenant, &key[end + 1..]))
+}
+
 /// Key in `scheduled`: due time first, so due retries are a prefix of the keyspace.
 pub fn scheduled(due_ms: u64, plugin: &str, seq: Seq) -> Vec<u8> {
     let mut key = due_ms.to_be_bytes().to_vec();

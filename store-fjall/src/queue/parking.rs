@@ -94,12 +94,11 @@ impl Queue {
         let mut from: Bound<Vec<u8>> = Bound::Unbounded;
         while let Some(guard) = self.held.range((from, Bound::Unbounded)).next() {
             let key = guard.key()?;
-            let end = key.iter().position(|&b| b == 0).ok_or_else(malformed)?;
-            let tenant = std::str::from_utf8(&key[..end]).map_err(|_| malformed())?;
-            tenants.push(tenant.to_owned());
+            let (tenant, _) = keys::split_held_tenant(&key).ok_or_else(malformed)?;
             // Past every key of this tenant: its name, then a byte above the separator.
-            let mut next = key[..end].to_vec();
+            let mut next = tenant.as_bytes().to_vec();
             next.push(1);
+            tenants.push(tenant.to_owned());
             from = Bound::Included(next);
         }
         Ok(tenants)
@@ -111,10 +110,8 @@ impl Queue {
     ) -> impl Iterator<Item = Result<(String, String, Seq), QueueError>> + '_ {
         self.held.iter().map(|guard| {
             let key = guard.key()?;
-            let split = key.iter().position(|&b| b == 0);
-            let parsed = split.and_then(|at| {
-                let tenant = std::str::from_utf8(&key[..at]).ok()?;
-                let (plugin, seq) = keys::split_plugin_seq(&key[at + 1..])?;
+            let parsed = keys::split_held_tenant(&key).and_then(|(tenant, rest)| {
+                let (plugin, seq) = keys::split_plugin_seq(rest)?;
                 Some((plugin.to_owned(), tenant.to_owned(), seq))
             });
             parsed.ok_or_else(|| QueueError::Corrupt("malformed held key".into()))
