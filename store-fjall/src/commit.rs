@@ -103,7 +103,7 @@ impl Round<'_> {
                 leased.record.history.extend(attempt);
                 let due = now_ms() + delay.as_millis() as u64;
                 if in_place {
-                    if !self.staging.renew_lease(&mut leased, due)? {
+                    if !self.staging.renew_lease(&mut leased, due) {
                         return Ok(Finished::LeaseLost);
                     }
                     return Ok(Finished::Again(FjallLeased { leased, event }, delay));

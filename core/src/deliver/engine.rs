@@ -1,5 +1,7 @@
 //! One delivery's way through the engine, step by step.
 
+use std::time::Duration;
+
 use tracing::Instrument;
 
 use crate::config::PluginLimits;
@@ -12,7 +14,8 @@ use crate::schedule::{Load, Signal};
 use crate::store::StoreError;
 
 use super::{
-    Again, Deliveries, Ending, Failed, Finished, Finisher, Gate, Leased, Waiting, retry_or_dead,
+    Again, Deliveries, Ending, Failed, Finished, Finisher, Gate, Leased, Slot, Waiting,
+    retry_or_dead,
 };
 
 /// How often a delivery reruns at once when the state it read changed under
@@ -29,20 +32,35 @@ pub struct Engine<'a> {
     pub waiting: &'a Waiting,
 }
 
-/// Runs `leased`, a delivery to `plugin` on `version` under `routes`, to
-/// its ending, and has `store` keep it (in a round of `finisher`'s); the
+/// What a delivery runs on, all chosen when it was leased.
+pub struct RunsOn<'a> {
+    /// The plugin it goes to.
+    pub plugin: &'a Plugin,
+    /// The plugin's version it runs to the end on.
+    pub version: &'a Version,
+    /// The routing table its route options and breakers come from.
+    pub routes: &'a RouteTable,
+}
+
+/// Runs `leased`, a delivery to `on.plugin` on `on.version` under
+/// `on.routes`, to its ending, and has `store` keep it (in a round of `finisher`'s); the
 /// delivery back if the store kept it leased to run again after a wait
-/// ([`Again`]). An error is the store's: nothing of the ending is stored,
-/// and the store hands the delivery out again.
+/// ([`Again`]). Its handler runs in `slot`, which it leaves to others
+/// while the store keeps the ending. An error is the store's: nothing of
+/// the ending is stored, and the store hands the delivery out again.
 pub async fn deliver<S: Deliveries + 'static>(
     engine: &Engine<'_>,
     store: &S,
     finisher: &Finisher<S>,
-    plugin: &Plugin,
-    version: &Version,
-    routes: &RouteTable,
+    on: &RunsOn<'_>,
     leased: S::Leased,
+    slot: &mut Slot,
 ) -> Result<Option<Again<S::Leased>>, StoreError> {
+    let RunsOn {
+        plugin,
+        version,
+        routes,
+    } = *on;
     let Some(leased) = store.settle_if_committed(leased).await? else {
         tracing::info!("effects already committed; not running again");
         return Ok(None);
@@ -87,7 +105,17 @@ pub async fn deliver<S: Deliveries + 'static>(
     loop {
         let mut ending = match next.take() {
             Some(ending) => ending,
-            None => run.attempt(store, &leased).await?,
+            None => {
+                // A rerun after a conflict takes a slot again, or goes back
+                // to the store, due at once and not counted.
+                if !slot.take().await {
+                    store.defer(leased, Duration::ZERO).await?;
+                    return Ok(None);
+                }
+                let ending = run.attempt(store, &leased).await?;
+                slot.free();
+                ending
+            }
         };
         let room = engine.waiting.offer(&mut ending, leased.event());
         let tally = ending.tally();

@@ -15,17 +15,19 @@ mod finisher;
 mod gate;
 mod in_place;
 mod serve;
+mod slot;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use children::children_of;
 pub use ending::{Ending, Failed, Tally, retry_or_dead};
-pub use engine::{Engine, deliver};
+pub use engine::{Engine, RunsOn, deliver};
 pub use finisher::{Answer, Finisher};
 pub use gate::{Closed, Gate};
 pub use in_place::{Again, Room, Waiting};
 pub use serve::{Source, serve_plugin};
+pub use slot::Slot;
 
 use crate::event::Event;
 use crate::runtime::CommittedState;

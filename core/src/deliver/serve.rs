@@ -12,13 +12,10 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
-use prometheus_client::metrics::gauge::Gauge;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::{Deliveries, Engine, Finisher, Leased, Waiting, deliver};
+use super::{Deliveries, Engine, Finisher, Leased, RunsOn, Slot, Waiting, deliver};
 use crate::Shared;
-use crate::metrics::plugin as plugin_label;
 use crate::plugins::Plugin;
 use crate::route::RouteTable;
 use crate::runtime::Version;
@@ -127,7 +124,7 @@ pub async fn serve_plugin<S: Source>(
                         routes: routes.clone(),
                         stop: stop.clone(),
                     };
-                    let slot = Slot::taken(permit, &shared, plugin.clone());
+                    let slot = Slot::taken(permit, &shared.metrics, plugin.clone(), stop);
                     tasks.deliveries.spawn(run.run(ticket, slot));
                 }
             }
@@ -247,26 +244,20 @@ impl<S: Source> Run<S> {
             waiting: &self.waiting,
         };
         let (store, finisher) = (&*self.store, &*self.finisher);
+        let on = RunsOn {
+            plugin: &self.plugin,
+            version: &self.version,
+            routes: &self.routes,
+        };
         let mut leased = leased;
         loop {
             let Some(held) = store.hold_if_paused(leased).await? else {
                 return Ok(());
             };
-            let delivered = deliver(
-                &engine,
-                store,
-                finisher,
-                &self.plugin,
-                &self.version,
-                &self.routes,
-                held,
-            )
-            .await?;
+            let delivered = deliver(&engine, store, finisher, &on, held, slot).await?;
             let Some(again) = delivered else {
                 return Ok(());
             };
-            // Others run in the slot while this one waits.
-            slot.free();
             let due = Instant::now() + again.wait;
             let stopped = tokio::select! {
                 _ = self.stop.cancelled() => true,
@@ -277,63 +268,11 @@ impl<S: Source> Run<S> {
             };
             // Stopping, or the plugin paused or removed meanwhile: back to
             // the store, due when it was, this attempt uncounted.
-            if stopped || !self.plugin.gate.borrow().open() || !slot.take(&self.stop).await {
+            if stopped || !slot.take().await {
                 let wait = due.saturating_duration_since(Instant::now());
                 return store.defer(again.leased, wait).await;
             }
             leased = again.leased;
         }
-    }
-}
-
-/// The instance slot a delivery runs in, free while it waits in place.
-struct Slot {
-    permit: Option<OwnedSemaphorePermit>,
-    plugin: Arc<Plugin>,
-    busy: Gauge,
-}
-
-impl Slot {
-    /// The slot `permit` holds, for a delivery of `plugin`.
-    fn taken(permit: OwnedSemaphorePermit, shared: &Shared, plugin: Arc<Plugin>) -> Slot {
-        let busy = (shared.metrics.instances_busy)
-            .get_or_create(&plugin_label(&plugin.name))
-            .clone();
-        busy.inc();
-        Slot {
-            permit: Some(permit),
-            plugin,
-            busy,
-        }
-    }
-
-    /// Frees the slot, if it is held.
-    fn free(&mut self) {
-        if let Some(permit) = self.permit.take() {
-            // Only once the permit is back is the slot free: a worker woken
-            // before would count it busy, wait again under the adaptive
-            // limit, and miss this one notification.
-            drop(permit);
-            self.busy.dec();
-            self.plugin.slot_freed.notify_one();
-        }
-    }
-
-    /// Takes a slot again, under the adaptive limit; false once `stop` is
-    /// cancelled.
-    async fn take(&mut self, stop: &CancellationToken) -> bool {
-        let mut gate = self.plugin.gate.subscribe();
-        let Some(permit) = self.plugin.slot_under_limit(&mut gate, stop).await else {
-            return false;
-        };
-        self.permit = Some(permit);
-        self.busy.inc();
-        true
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.free();
     }
 }

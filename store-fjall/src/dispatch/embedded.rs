@@ -75,6 +75,12 @@ impl Deliveries for FjallDeliveries {
         &self,
         leased: FjallLeased,
     ) -> Result<Option<FjallLeased>, StoreError> {
+        // A retry in place ran here last and did not commit; while its renewed
+        // lease holds, nobody else can have run it since.
+        let renewed = leased.leased.renewed_until_ms;
+        if renewed.is_some_and(|until_ms| now_ms() < until_ms) {
+            return Ok(Some(leased));
+        }
         let FjallLeased { leased, event } = leased;
         let committed = self
             .embedded
@@ -91,10 +97,7 @@ impl Deliveries for FjallDeliveries {
     async fn defer(&self, leased: FjallLeased, wait: Duration) -> Result<(), StoreError> {
         let due_ms = now_ms() + wait.as_millis() as u64;
         let mut staging = self.embedded.queue.stage();
-        if staging
-            .defer(&leased.leased, due_ms)
-            .map_err(|e| self.failed(e))?
-        {
+        if staging.defer(&leased.leased, due_ms) {
             self.embedded.commit(staging).map_err(|e| self.failed(e))?;
         }
         Ok(())

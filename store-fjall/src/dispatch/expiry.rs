@@ -64,6 +64,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
                 lane: Lane::of(&event),
                 record,
                 lease_ms,
+                renewed_until_ms: None,
             },
             event,
         };

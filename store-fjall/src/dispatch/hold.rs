@@ -23,7 +23,7 @@ pub(super) fn hold_if_paused(
     if !embedded.shared.tenant_pauses.is_paused(&event.tenant) {
         return Ok(Some(leased));
     }
-    if staging.hold(&leased, &event.tenant)? {
+    if staging.hold(&leased, &event.tenant) {
         embedded.commit(staging)?;
         tracing::info!(tenant = %event.tenant, "tenant paused: delivery held");
     }

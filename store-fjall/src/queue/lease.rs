@@ -2,7 +2,9 @@
 
 use fjall::{OwnedWriteBatch, PersistMode, Readable};
 
-use super::{DeliveryRecord, DeliveryState, Lane, Pending, Queue, QueueError, Seq, keys};
+use super::{
+    DeliveryRecord, DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys,
+};
 use weir_event::now_ms;
 
 /// A delivery taken to run.
@@ -18,6 +20,9 @@ pub struct Leased {
     pub record: DeliveryRecord,
     /// How long its lease lasts.
     pub lease_ms: u64,
+    /// Until when (ms since the Unix epoch) a renewal for a retry in place
+    /// holds the lease: meanwhile only this node can run the delivery.
+    pub renewed_until_ms: Option<u64>,
 }
 
 /// Leases staged to be written at once ([`Queue::write_leases`]).
@@ -26,6 +31,8 @@ pub struct LeaseRound {
     batch: Option<OwnedWriteBatch>,
     /// The deliveries staged, which the round's reads still see as ready.
     staged: Vec<Seq>,
+    /// Their leases, for the queue's holders once the round is written.
+    holds: Vec<HolderChange>,
 }
 
 impl weir_core::schedule::LeasedAt for Leased {
@@ -111,12 +118,18 @@ impl Queue {
             record.encode(),
         );
         round.staged.push(seq);
+        round.holds.push(HolderChange::Hold {
+            plugin: plugin.to_owned(),
+            seq,
+            attempt: record.attempts,
+        });
         Ok(Some(Leased {
             seq,
             plugin: plugin.to_owned(),
             lane: lane.clone(),
             record,
             lease_ms,
+            renewed_until_ms: None,
         }))
     }
 
@@ -128,6 +141,7 @@ impl Queue {
     pub fn write_leases(&self, round: LeaseRound) -> Result<(), QueueError> {
         if let Some(batch) = round.batch {
             batch.commit()?;
+            self.holders.apply(round.holds);
         }
         Ok(())
     }
@@ -199,7 +213,7 @@ impl Queue {
             let Some(record) = self.delivery(seq, plugin)? else {
                 continue;
             };
-            staging.batch().remove(&self.leased, key.to_vec());
+            staging.drop_lease(plugin, seq);
             staging.make_ready(seq, record)?;
         }
         Ok(staging.commit()?.readied)

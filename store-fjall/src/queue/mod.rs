@@ -11,6 +11,7 @@ pub use weir_event::codec;
 mod dead;
 mod disk_space;
 mod effects;
+mod holders;
 mod identity;
 mod integrity;
 pub mod keys;
@@ -37,6 +38,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 pub use codec::CorruptEvent;
 pub use dead::{DeadLetter, DeadPage};
+use holders::{HolderChange, Holders};
 pub use identity::StoredId;
 pub use lease::{LeaseRound, Leased};
 pub use pauses::PauseScope;
@@ -153,6 +155,8 @@ pub struct Queue {
     pub(crate) deliveries: Keyspace,
     pub(crate) ready: Keyspace,
     pub(crate) leased: Keyspace,
+    /// `leased` in memory, for the lease checks of endings.
+    holders: Holders,
     pub(crate) scheduled: Keyspace,
     /// No key in `scheduled` is due before this (ms): scans start here, past
     /// the tombstones of retries already promoted. Changed only under
@@ -189,11 +193,13 @@ impl Queue {
             Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
             None => 1,
         };
+        let leased = keyspace("leased")?;
         let queue = Queue {
             event_keys: keyspace("event_keys")?,
             deliveries: keyspace("deliveries")?,
             ready: keyspace("ready_lanes")?,
-            leased: keyspace("leased")?,
+            holders: Holders::load(&leased)?,
+            leased,
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
             dead: keyspace("dead")?,

@@ -15,41 +15,41 @@ const RESUME_BATCH: usize = 1024;
 impl Staging<'_> {
     /// Parks `leased` for `tenant`. Returns false, staging nothing, if the
     /// lease is no longer held by this attempt.
-    pub fn hold(&mut self, leased: &Leased, tenant: &str) -> Result<bool, QueueError> {
-        let Some(mut record) = self.set_aside(leased)? else {
-            return Ok(false);
+    pub fn hold(&mut self, leased: &Leased, tenant: &str) -> bool {
+        let Some(mut record) = self.set_aside(leased) else {
+            return false;
         };
         record.state = DeliveryState::Held;
         self.put_record(leased.seq, &record);
         let held = &self.queue().held;
         self.batch()
             .insert(held, keys::held(tenant, &leased.plugin, leased.seq), []);
-        Ok(true)
+        true
     }
 
     /// Schedules `leased` to be ready at `due_ms`. Returns false, staging
     /// nothing, if the lease is no longer held by this attempt.
-    pub fn defer(&mut self, leased: &Leased, due_ms: u64) -> Result<bool, QueueError> {
-        let Some(mut record) = self.set_aside(leased)? else {
-            return Ok(false);
+    pub fn defer(&mut self, leased: &Leased, due_ms: u64) -> bool {
+        let Some(mut record) = self.set_aside(leased) else {
+            return false;
         };
         record.state = DeliveryState::Scheduled;
         record.next_attempt_at_ms = Some(due_ms);
         self.put_record(leased.seq, &record);
         self.schedule(due_ms, &leased.plugin, leased.seq);
-        Ok(true)
+        true
     }
 
     /// Ends the lease and returns the record with the attempt uncounted, or
     /// `None` if the lease is no longer held by this attempt.
-    fn set_aside(&mut self, leased: &Leased) -> Result<Option<DeliveryRecord>, QueueError> {
+    fn set_aside(&mut self, leased: &Leased) -> Option<DeliveryRecord> {
         let attempt = leased.record.attempts;
-        if !self.end_lease(&leased.plugin, leased.seq, attempt)? {
-            return Ok(None);
+        if !self.end_lease(&leased.plugin, leased.seq, attempt) {
+            return None;
         }
         let mut record = leased.record.clone();
         record.attempts = attempt.saturating_sub(1);
-        Ok(Some(record))
+        Some(record)
     }
 }
 

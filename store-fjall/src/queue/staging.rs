@@ -12,7 +12,8 @@ use std::sync::MutexGuard;
 use fjall::{OwnedWriteBatch, PersistMode};
 
 use super::{
-    DeliveryRecord, DeliveryState, Lane, Leased, Queue, QueueError, Seq, Target, codec, keys,
+    DeliveryRecord, DeliveryState, HolderChange, Lane, Leased, Queue, QueueError, Seq, Target,
+    codec, keys,
 };
 use weir_event::{Event, now_ms};
 
@@ -35,6 +36,8 @@ pub struct Staging<'q> {
     pub(super) earliest_scheduled: Option<u64>,
     /// Where this batch, a promotion of due retries, leaves the due floor.
     pub(super) due_floor_raised: Option<u64>,
+    /// The leases this batch renews or ends, for the queue's holders.
+    holder_changes: Vec<HolderChange>,
 }
 
 /// A delivery that became pending: new, revived from the dead letters, or
@@ -75,6 +78,7 @@ impl Queue {
             readied: Vec::new(),
             earliest_scheduled: None,
             due_floor_raised: None,
+            holder_changes: Vec::new(),
         }
     }
 }
@@ -146,7 +150,7 @@ impl<'q> Staging<'q> {
     /// expired and the delivery was handed out again). A delivery that is
     /// finished (done or dead) hands its ordering key to the next in line.
     pub fn release(&mut self, leased: &Leased, event: &Event) -> Result<bool, QueueError> {
-        if !self.end_lease(&leased.plugin, leased.seq, leased.record.attempts)? {
+        if !self.end_lease(&leased.plugin, leased.seq, leased.record.attempts) {
             return Ok(false);
         }
         self.put_record(leased.seq, &leased.record);
@@ -161,53 +165,57 @@ impl<'q> Staging<'q> {
 
     /// Removes the lease of (`seq`, `plugin`) if `attempt` holds it; false if
     /// it does not (the lease expired and the delivery was handed out again).
-    pub(super) fn end_lease(
-        &mut self,
-        plugin: &str,
-        seq: Seq,
-        attempt: u32,
-    ) -> Result<bool, QueueError> {
-        if !self.holds_lease(plugin, seq, attempt)? {
-            return Ok(false);
+    pub(super) fn end_lease(&mut self, plugin: &str, seq: Seq, attempt: u32) -> bool {
+        if !self.holds_lease(plugin, seq, attempt) {
+            return false;
         }
+        self.drop_lease(plugin, seq);
+        true
+    }
+
+    /// Removes the lease of (`seq`, `plugin`), whoever holds it.
+    pub(super) fn drop_lease(&mut self, plugin: &str, seq: Seq) {
         (self.batch).remove(&self.queue.leased, keys::plugin_seq(plugin, seq));
-        Ok(true)
+        let plugin = plugin.to_owned();
+        self.holder_changes.push(HolderChange::Drop { plugin, seq });
     }
 
     /// Keeps `leased` leased to run again in place at `due_ms`: counts its
     /// next attempt and holds the lease until `lease_ms` past `due_ms`.
     /// False if this attempt no longer holds the lease.
-    pub fn renew_lease(&mut self, leased: &mut Leased, due_ms: u64) -> Result<bool, QueueError> {
+    pub fn renew_lease(&mut self, leased: &mut Leased, due_ms: u64) -> bool {
         let (plugin, seq) = (&leased.plugin, leased.seq);
-        if !self.holds_lease(plugin, seq, leased.record.attempts)? {
-            return Ok(false);
+        if !self.holds_lease(plugin, seq, leased.record.attempts) {
+            return false;
         }
         leased.record.attempts += 1;
+        self.holder_changes.push(HolderChange::Hold {
+            plugin: plugin.clone(),
+            seq,
+            attempt: leased.record.attempts,
+        });
         // Counted before it runs, as a lease is: a rerun that crashes weir
         // still counts.
         let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
         self.batch = batch.durability(Some(PersistMode::Buffer));
+        let until_ms = due_ms + leased.lease_ms;
         self.batch.insert(
             &self.queue.leased,
             keys::plugin_seq(plugin, seq),
-            keys::lease(due_ms + leased.lease_ms, leased.record.attempts),
+            keys::lease(until_ms, leased.record.attempts),
         );
+        leased.renewed_until_ms = Some(until_ms);
         // Stored with when it runs next, for whoever reads it meanwhile;
         // the attempt that runs then ends with no such time.
         leased.record.next_attempt_at_ms = Some(due_ms);
         self.put_record(seq, &leased.record);
         leased.record.next_attempt_at_ms = None;
-        Ok(true)
+        true
     }
 
     /// Whether `attempt` holds the lease of (`seq`, `plugin`).
-    fn holds_lease(&self, plugin: &str, seq: Seq, attempt: u32) -> Result<bool, QueueError> {
-        let holder = self
-            .queue
-            .leased
-            .get(keys::plugin_seq(plugin, seq))?
-            .and_then(|value| keys::read_lease(&value));
-        Ok(holder.map(|(_, holder)| holder) == Some(attempt))
+    fn holds_lease(&self, plugin: &str, seq: Seq, attempt: u32) -> bool {
+        self.queue.holders.holder(plugin, seq) == Some(attempt)
     }
 
     /// Stores the record of delivery (`seq`, `record.plugin`).
@@ -326,6 +334,7 @@ impl<'q> Staging<'q> {
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).
     pub fn commit(mut self) -> Result<Staged, QueueError> {
         self.batch.commit()?;
+        self.queue.holders.apply(self.holder_changes);
         *self.committed_seq = self.next_seq;
         self.queue
             .move_due_floor(self.due_floor_raised, self.earliest_scheduled);

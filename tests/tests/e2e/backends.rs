@@ -252,14 +252,7 @@ fn each_backend_loses_no_write_to_a_key_many_deliveries_change_at_once() {
     for backend in BACKENDS {
         let config = recorder_config("instances = 4\n");
         let weir = Deployment::start(backend, &["test-recorder"], &config);
-        // Each a new event, all counted under `seen:7`.
-        let events: Vec<Value> = (0..EVENTS)
-            .map(|n| {
-                let mut event = recorder::event(7, None, false);
-                event["id"] = json!(format!("inc-{n}"));
-                event
-            })
-            .collect();
+        let events = recorder::increments(EVENTS as u64);
         for (index, chunk) in events.chunks(4).enumerate() {
             weir.post(index, chunk);
         }

@@ -50,3 +50,46 @@ fn a_slowing_plugin_gets_less_concurrency_and_others_keep_their_pace() {
     );
     weir.stop();
 }
+
+/// A handler holds its instance slot only while it runs: a delivery whose
+/// state read changed under it takes a slot again to rerun, and if its
+/// plugin was paused meanwhile it goes back to the queue instead. Pausing
+/// while many deliveries fight over one key loses no write, and after the
+/// resume every one of them has run.
+#[test]
+fn a_pause_among_conflicting_deliveries_loses_no_write() {
+    const EVENTS: u64 = 60;
+    let config = format!(
+        "[plugins.test-recorder]\ninstances = 4\n{}",
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    let events = recorder::increments(EVENTS);
+    let posted = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(posted.status, 202, "{}", posted.text);
+    let paused = weir.post_json("/v1/plugins/test-recorder/pause", "");
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    let busy = r#"weir_instances_busy{plugin="test-recorder"}"#;
+    weir.wait_for("the running handlers to end", |weir| {
+        (weir.metric(busy) == 0.0).then_some(())
+    });
+    let resumed = weir.post_json("/v1/plugins/test-recorder/resume", "");
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
+    weir.wait_for("every delivery", |weir| {
+        (weir.metric(processed) >= EVENTS as f64).then_some(())
+    });
+    wait_until_idle(&weir);
+    assert_eq!(
+        weir.metric(processed),
+        EVENTS as f64,
+        "each ran to its end once"
+    );
+    assert_eq!(
+        recorded(&weir).seen.get(&7),
+        Some(&EVENTS),
+        "every increment counted once"
+    );
+    weir.stop();
+}

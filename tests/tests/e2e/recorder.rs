@@ -24,6 +24,18 @@ pub fn tenant_event(n: u64, tenant: &str, key: Option<&str>) -> Value {
     event
 }
 
+/// `count` new events, all counted under `seen:7`: deliveries that change
+/// one state key at once.
+pub fn increments(count: u64) -> Vec<Value> {
+    (0..count)
+        .map(|n| {
+            let mut event = event(7, None, false);
+            event["id"] = json!(format!("inc-{n}"));
+            event
+        })
+        .collect()
+}
+
 /// Event number `n`, with an ordering key or none; `retry_first` makes its
 /// first attempt ask for a retry.
 pub fn event(n: u64, key: Option<&str>, retry_first: bool) -> Value {
