@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 
-use super::{Names, Nats, NatsError};
+use super::{Names, Nats, NatsError, server_version};
 use weir_core::config::{NatsAuth, NatsSettings, Retention};
 
 /// How long start-up waits between tries.
@@ -26,6 +26,8 @@ pub async fn connect(settings: &NatsSettings, retention: &Retention) -> Result<N
     loop {
         last_error = match try_connect(settings, retention).await {
             Ok(nats) => return Ok(nats),
+            // Trying again reaches the same server.
+            Err(too_old @ NatsError::ServerTooOld { .. }) => return Err(too_old),
             Err(error) => error,
         };
         if started.elapsed() + RETRY_PAUSE >= settings.connect_timeout {
@@ -51,6 +53,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         .connect(settings.servers.as_slice())
         .await
         .map_err(|e| NatsError::request("connect", e))?;
+    server_version::check(&client.server_info().version)?;
     let jetstream = jetstream::new(client.clone());
     let names = Names::new(&settings.prefix);
     jetstream

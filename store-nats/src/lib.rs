@@ -25,6 +25,7 @@ mod pauses;
 mod pulled;
 mod replay;
 mod requests;
+mod server_version;
 mod state;
 mod window;
 mod worker;
@@ -68,6 +69,16 @@ pub enum NatsError {
         what: String,
         /// JetStream's answer.
         message: String,
+    },
+    /// The server weir connected to is older than the oldest it runs on.
+    #[error(
+        "nats-server {found} is older than weir runs on ({minimum}; earlier releases lack fixes to the atomic batches weir commits with): upgrade every server of the cluster"
+    )]
+    ServerTooOld {
+        /// The version the server gave.
+        found: String,
+        /// The oldest weir accepts.
+        minimum: &'static str,
     },
     /// A publish, read or acknowledgement failed.
     #[error("JetStream {action} failed: {message}")]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::nats_cluster::{NatsCluster, storage_section};
+use crate::old_nats_server;
 use crate::recorder::{self, Recorded, recorded_when_available};
 use crate::support::{Weir, Workspace, run_to_exit};
 
@@ -237,6 +238,15 @@ fn a_missing_credentials_file_stops_start_up_naming_it() {
     assert_start_up_fails(
         "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"nats://127.0.0.1:1\"]\ncredentials = \"/nonexistent/weir.creds\"\n",
         "cannot use the NATS credentials file /nonexistent/weir.creds",
+    );
+}
+
+#[test]
+fn a_server_older_than_the_minimum_stops_start_up_naming_both_versions() {
+    let server = old_nats_server::start("2.10.22");
+    assert_start_up_fails(
+        &format!("[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"{server}\"]\n"),
+        "nats-server 2.10.22 is older than weir runs on (2.12.14 on the 2.12 line, 2.14.4 from 2.14 on;",
     );
 }
 
