@@ -30,7 +30,6 @@ match = { type = "booking.*" }
 plugins = [$(IFS=,; echo "${names[*]}")]
 TOML
 weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 # Plugins load in the background after weir answers: wait (bounded) for all.
 wait_plugins() {
   for _ in $(seq 300); do

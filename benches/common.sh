@@ -67,3 +67,37 @@ stop_weir() {
   wait "$pid" || true
   pid=""
 }
+
+# Field $2 of the JSON object $1 (a line weir-load printed).
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+# The median of the arguments, to two decimals.
+median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))' "$@"; }
+# The sum of the samples of metric $1 for plugin $2, every other label included.
+metric_sum() {
+  curl -sf "$url/metrics" | awk -v name="$1" -v plugin="plugin=\"$2\"" \
+    'index($0, name "{") == 1 && index($0, plugin) { sum += $NF } END { print sum + 0 }'
+}
+# Writes $work/weir.toml routing every booking to plugin $1 alone.
+route_bookings_to() {
+  cat >"$work/weir.toml" <<TOML
+[[route]]
+name = "bookings"
+match = { type = "booking.*" }
+plugins = ["$1"]
+TOML
+}
+# Plugins load in the background after weir answers: wait (bounded) for $1.
+wait_serving() {
+  for _ in $(seq 300); do
+    if curl -sf "$url/v1/plugins" | python3 -c '
+import json, sys
+plugins = json.load(sys.stdin)["plugins"]
+sys.exit(0 if any(p["name"] == sys.argv[1] and p["state"] == "serving" for p in plugins) else 1)' "$1"; then
+      return
+    fi
+    sleep 0.1
+  done
+  echo "$1 did not load; log:" >&2
+  cat "$work/weir.log" >&2
+  exit 1
+}

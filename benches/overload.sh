@@ -43,7 +43,6 @@ TOML
 }
 
 
-median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 # weir installs its bundled example components only into its default plugin
 # directory; this script points it elsewhere, so copy them there once.
@@ -57,7 +56,6 @@ prepare_plugins() {
   cp "$dir/plugins/"*.wasm "$work/plugins/"
 }
 
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); weir under: ${weir_prefix[*]:-nothing}, load under: ${load_prefix[*]:-nothing}"
 prepare_plugins

@@ -25,43 +25,11 @@ for plugin in test-ack test-retry-twice; do
 done
 weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
 
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))' "$@"; }
-# The sum of the samples of metric $1 for plugin $2, every other label included.
-metric_sum() {
-  curl -sf "$url/metrics" | awk -v name="$1" -v plugin="plugin=\"$2\"" \
-    'index($0, name "{") == 1 && index($0, plugin) { sum += $NF } END { print sum + 0 }'
-}
-# Routes every booking to plugin $1 alone; both plugins are loaded either way.
-write_config() {
-  cat >"$work/weir.toml" <<TOML
-[[route]]
-name = "bookings"
-match = { type = "booking.*" }
-plugins = ["$1"]
-TOML
-}
-# Plugins load in the background after weir answers: wait (bounded) for $1.
-wait_serving() {
-  for _ in $(seq 300); do
-    if curl -sf "$url/v1/plugins" | python3 -c '
-import json, sys
-plugins = json.load(sys.stdin)["plugins"]
-sys.exit(0 if any(p["name"] == sys.argv[1] and p["state"] == "serving" for p in plugins) else 1)' "$1"; then
-      return
-    fi
-    sleep 0.1
-  done
-  echo "$1 did not load; log:" >&2
-  cat "$work/weir.log" >&2
-  exit 1
-}
-
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 declare -a ack retry trips
 for run in $(seq "$runs"); do
   for plugin in test-ack test-retry-twice; do
-    write_config "$plugin"
+    route_bookings_to "$plugin"
     start_weir
     wait_serving "$plugin"
     sync

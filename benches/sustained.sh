@@ -31,8 +31,6 @@ TOML
 weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
 load=("$bin/weir-load" --url "$url" --batch 1 --concurrency 64 --done-by test-ack)
 
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-median() { python3 -c 'import statistics,sys; print(round(statistics.median(float(x) for x in sys.argv[1:]), 2))' "$@"; }
 depth() { curl -sf "$url/metrics" | awk '/^weir_queue_depth\{plugin="test-ack"/ {print $2}'; }
 # From weir_event_latency_seconds: the share of deliveries committed within
 # 25 ms (a bucket bound, so exact), and the bounds (ms) of the bucket that
