@@ -101,3 +101,12 @@ sys.exit(0 if any(p["name"] == sys.argv[1] and p["state"] == "serving" for p in 
   cat "$work/weir.log" >&2
   exit 1
 }
+# Copies the test plugins named into $work/plugins, and points weir at them
+# and at $work/weir.toml.
+use_plugins() {
+  mkdir -p "$work/plugins"
+  for plugin in "$@"; do
+    cp "$bin/../plugins/wasm32-wasip2/plugin/components/$plugin.wasm" "$work/plugins/"
+  done
+  weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
+}

@@ -15,11 +15,7 @@ runs=${1:-3}
 events=${2:-50000}
 port=18196
 source benches/common.sh
-mkdir -p "$work/plugins"
-for plugin in test-ack test-retry-twice; do
-  cp "$bin/../plugins/wasm32-wasip2/plugin/components/$plugin.wasm" "$work/plugins/"
-done
-weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
+use_plugins test-ack test-retry-twice
 ticks_per_s=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 post_admin() {

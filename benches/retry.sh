@@ -19,11 +19,7 @@ runs=${1:-3}
 events=${2:-100000}
 port=18195
 source benches/common.sh
-mkdir -p "$work/plugins"
-for plugin in test-ack test-retry-twice; do
-  cp "$bin/../plugins/wasm32-wasip2/plugin/components/$plugin.wasm" "$work/plugins/"
-done
-weir_args=(--config "$work/weir.toml" --plugins-dir "$work/plugins")
+use_plugins test-ack test-retry-twice
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
 declare -a ack retry trips
