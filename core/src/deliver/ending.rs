@@ -72,7 +72,13 @@ impl Ending {
             }
             Ok(Outcome::Emit(emitted)) => {
                 let plugin = leased.plugin();
-                return match children_of(leased.event(), plugin, emitted, max_hops) {
+                return match children_of(
+                    leased.event(),
+                    plugin,
+                    leased.generation(),
+                    emitted,
+                    max_hops,
+                ) {
                     Ok(children) => {
                         Ending::done(attempt("emit", None), execution.effects, children)
                     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Ending, Leased};
+use super::{Ending, Leased, children_of};
 use crate::config::PluginLimits;
 use crate::event::Event;
 use crate::runtime::{Effects, Execution, Failure, FailureKind, NewEvent, Outcome};
@@ -203,4 +203,34 @@ fn faults_in_a_row_set_a_poison_event_aside_and_other_outcomes_break_the_row() {
     let broken_row = delivery(3, &["trap", "retry_later"]);
     let ending = Ending::of(execution(trap()), &broken_row, &limits, 16);
     assert!(matches!(ending, Ending::Retry { reason: "trap", .. }));
+}
+
+fn child_ids(parent: &Event, plugin: &str, generation: u32) -> Vec<String> {
+    let emitted = vec![new_event("child"), new_event("child")];
+    let children = children_of(parent, plugin, generation, emitted, 8).expect("children");
+    children.into_iter().map(|child| child.id).collect()
+}
+
+#[test]
+fn a_child_id_is_the_same_for_a_rerun_and_new_for_anything_else() {
+    let parent = |id: &str| Event::new(id.into(), "tests".into(), "t".into(), "default".into());
+    let first = child_ids(&parent("a"), "p", 0);
+    assert_eq!(
+        first,
+        child_ids(&parent("a"), "p", 0),
+        "a rerun emits the same ids"
+    );
+    assert_ne!(first[0], first[1], "each child its own");
+    let mut other_tenant = parent("a");
+    other_tenant.tenant = "acme".into();
+    for other in [
+        child_ids(&parent("b"), "p", 0),
+        child_ids(&parent("a"), "q", 0),
+        child_ids(&parent("a"), "p", 1),
+        child_ids(&other_tenant, "p", 0),
+    ] {
+        assert!(other.iter().all(|id| !first.contains(id)), "{other:?}");
+    }
+    let id = uuid::Uuid::parse_str(&first[0]).expect("a UUID");
+    assert_eq!(id.get_version_num(), 8);
 }
