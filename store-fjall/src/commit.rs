@@ -61,6 +61,11 @@ impl Round<'_> {
         ending: Ending,
     ) -> Result<Finished<FjallLeased>, QueueError> {
         let FjallLeased { mut leased, event } = fjall_leased;
+        // Before anything else: an attempt that outlived its lease must not
+        // run again on a conflict either.
+        if !self.staging.holds(&leased) {
+            return Ok(Finished::LeaseLost);
+        }
         match ending {
             Ending::Done {
                 attempt,

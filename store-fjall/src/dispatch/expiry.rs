@@ -17,6 +17,11 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
     let mut endings = Vec::new();
     let mut tallies = Vec::new();
     for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
+        // Its holder, read before the record: a lease taken after the listing
+        // counted another attempt, and is skipped below.
+        let Some(token) = queue.holder(&plugin, seq) else {
+            continue;
+        };
         let (Some(event), Some(record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?) else {
             continue;
         };
@@ -64,6 +69,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
                 lane: Lane::of(&event),
                 record,
                 lease_ms,
+                token,
                 renewed_until_ms: None,
             },
             event,

@@ -1,86 +1,96 @@
-//! Who holds each lease: the `leased` keyspace mirrored in memory, so an
-//! ending checks its lease without a read of the store (a lookup in a
-//! memtable full of the tombstones of earlier leases was a twentieth of the
-//! work of a retry).
+//! Who holds each lease: a token per lease, in memory, checked by every
+//! ending before it writes anything.
 //!
-//! The mirror changes only after the write it mirrors committed: leases
-//! once their round is written, endings and renewals once their staging is.
+//! A token is never handed out twice, unlike an attempt number, which a
+//! revive resets: an attempt that outlived its lease cannot commit on the
+//! lease of a later one that happens to carry its number. Tokens live in
+//! memory only, as the holders do: at start-up every lease a stopped
+//! process left is handed back to ready before anything runs.
+//!
+//! The map mirrors the `leased` keyspace, so the check needs no read of the
+//! store (a lookup in a memtable full of the tombstones of earlier leases
+//! was a twentieth of the work of a retry). It changes only after the write
+//! it mirrors committed: leases once their round is written, endings once
+//! their staging is.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::Keyspace;
 
 use super::{QueueError, Seq, keys};
 
-/// The attempt holding each lease, per event and plugin.
-#[derive(Default)]
-pub struct Holders(Mutex<HashMap<Seq, Vec<(String, u32)>>>);
+/// The token holding each lease, per event and plugin.
+pub struct Holders {
+    held: Mutex<HashMap<Seq, Vec<(String, u64)>>>,
+    next_token: AtomicU64,
+}
 
 /// A change to the leases a write makes, applied once it committed.
 #[derive(Debug)]
 pub enum HolderChange {
-    /// `attempt` holds the lease of (`seq`, `plugin`).
+    /// `token` holds the lease of (`seq`, `plugin`).
     Hold {
         plugin: String,
         seq: Seq,
-        attempt: u32,
+        token: u64,
     },
     /// The lease of (`seq`, `plugin`) is gone.
     Drop { plugin: String, seq: Seq },
 }
 
 impl Holders {
-    /// The leases stored in `leased`, read once when the queue opens.
+    /// The leases stored in `leased`, read once when the queue opens, each
+    /// under a token of its own.
     pub fn load(leased: &Keyspace) -> Result<Holders, QueueError> {
-        let holders = Holders::default();
+        let holders = Holders {
+            held: Mutex::default(),
+            next_token: AtomicU64::new(1),
+        };
         let mut changes = Vec::new();
         for guard in leased.iter() {
-            let (key, value) = guard.into_inner()?;
-            if let (Some((plugin, seq)), Some((_, attempt))) =
-                (keys::split_plugin_seq(&key), keys::read_lease(&value))
-            {
+            let key = guard.key()?;
+            if let Some((plugin, seq)) = keys::split_plugin_seq(&key) {
                 let plugin = plugin.to_owned();
-                changes.push(HolderChange::Hold {
-                    plugin,
-                    seq,
-                    attempt,
-                });
+                let token = holders.issue();
+                changes.push(HolderChange::Hold { plugin, seq, token });
             }
         }
         holders.apply(changes);
         Ok(holders)
     }
 
-    /// The attempt holding the lease of (`seq`, `plugin`), if it is leased.
-    pub fn holder(&self, plugin: &str, seq: Seq) -> Option<u32> {
-        let holders = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let plugins = holders.get(&seq)?;
-        let (_, attempt) = plugins.iter().find(|(held, _)| held == plugin)?;
-        Some(*attempt)
+    /// A token no lease had before.
+    pub fn issue(&self) -> u64 {
+        self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The token holding the lease of (`seq`, `plugin`), if it is leased.
+    pub fn holder(&self, plugin: &str, seq: Seq) -> Option<u64> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let plugins = held.get(&seq)?;
+        let (_, token) = plugins.iter().find(|(holder, _)| holder == plugin)?;
+        Some(*token)
     }
 
     /// Applies the changes of a write that committed.
     pub fn apply(&self, changes: impl IntoIterator<Item = HolderChange>) {
-        let mut holders = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for change in changes {
             match change {
-                HolderChange::Hold {
-                    plugin,
-                    seq,
-                    attempt,
-                } => {
-                    let plugins = holders.entry(seq).or_default();
-                    match plugins.iter_mut().find(|(held, _)| *held == plugin) {
-                        Some((_, held)) => *held = attempt,
-                        None => plugins.push((plugin, attempt)),
+                HolderChange::Hold { plugin, seq, token } => {
+                    let plugins = held.entry(seq).or_default();
+                    match plugins.iter_mut().find(|(holder, _)| *holder == plugin) {
+                        Some((_, holding)) => *holding = token,
+                        None => plugins.push((plugin, token)),
                     }
                 }
                 HolderChange::Drop { plugin, seq } => {
-                    if let Some(plugins) = holders.get_mut(&seq) {
-                        plugins.retain(|(held, _)| *held != plugin);
+                    if let Some(plugins) = held.get_mut(&seq) {
+                        plugins.retain(|(holder, _)| *holder != plugin);
                         if plugins.is_empty() {
-                            holders.remove(&seq);
+                            held.remove(&seq);
                         }
                     }
                 }
@@ -93,26 +103,30 @@ impl Holders {
 mod tests {
     use super::*;
 
-    fn hold(plugin: &str, seq: Seq, attempt: u32) -> HolderChange {
+    fn hold(plugin: &str, seq: Seq, token: u64) -> HolderChange {
         HolderChange::Hold {
             plugin: plugin.into(),
             seq,
-            attempt,
+            token,
         }
     }
 
     #[test]
-    fn holders_follow_leases_renewals_and_endings_per_plugin() {
-        let holders = Holders::default();
-        holders.apply([hold("a", 1, 1), hold("b", 1, 3)]);
-        assert_eq!(holders.holder("a", 1), Some(1));
-        assert_eq!(holders.holder("b", 1), Some(3));
+    fn holders_follow_leases_and_endings_per_plugin_and_tokens_are_never_reissued() {
+        let (_dir, queue) = super::super::scratch();
+        let holders = &queue.holders;
+        let (a, b) = (holders.issue(), holders.issue());
+        assert_ne!(a, b);
+        holders.apply([hold("a", 1, a), hold("b", 1, b)]);
+        assert_eq!(holders.holder("a", 1), Some(a));
+        assert_eq!(holders.holder("b", 1), Some(b));
         assert_eq!(holders.holder("a", 2), None);
-        holders.apply([hold("a", 1, 2)]);
+        let later = holders.issue();
+        holders.apply([hold("a", 1, later)]);
         assert_eq!(
             holders.holder("a", 1),
-            Some(2),
-            "a renewal moves the holder"
+            Some(later),
+            "a new lease, a new holder"
         );
         holders.apply([HolderChange::Drop {
             plugin: "a".into(),
@@ -121,7 +135,7 @@ mod tests {
         assert_eq!(holders.holder("a", 1), None);
         assert_eq!(
             holders.holder("b", 1),
-            Some(3),
+            Some(b),
             "another plugin's lease stays"
         );
     }

@@ -20,6 +20,9 @@ pub struct Leased {
     pub record: DeliveryRecord,
     /// How long its lease lasts.
     pub lease_ms: u64,
+    /// The token of this lease, which no other lease had: what an ending
+    /// shows to write anything.
+    pub token: u64,
     /// Until when (ms since the Unix epoch) a renewal for a retry in place
     /// holds the lease: meanwhile only this node can run the delivery.
     pub renewed_until_ms: Option<u64>,
@@ -118,10 +121,11 @@ impl Queue {
             record.encode(),
         );
         round.staged.push(seq);
+        let token = self.holders.issue();
         round.holds.push(HolderChange::Hold {
             plugin: plugin.to_owned(),
             seq,
-            attempt: record.attempts,
+            token,
         });
         Ok(Some(Leased {
             seq,
@@ -129,6 +133,7 @@ impl Queue {
             lane: lane.clone(),
             record,
             lease_ms,
+            token,
             renewed_until_ms: None,
         }))
     }

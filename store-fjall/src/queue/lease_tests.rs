@@ -116,3 +116,50 @@ fn a_round_of_leases_takes_each_delivery_once_and_writes_them_together() {
     }
     assert!(queue.ready_lanes("p").expect("lanes").is_empty());
 }
+
+/// An attempt that outlived its lease cannot end the lease of a later one,
+/// even one with its attempt number (a revive starts the count again): each
+/// lease has a token of its own.
+#[test]
+fn a_stale_attempt_cannot_end_a_later_lease_that_carries_its_number() {
+    let (_dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let event = queue.event(seq).expect("read").expect("event");
+    let lease = || {
+        queue
+            .lease_next("p", &lane, 0, 60_000)
+            .expect("lease")
+            .expect("ready")
+    };
+    let mut stale = lease();
+    // It is dead-lettered without it (as a lost lease is), then revived.
+    let mut staging = queue.stage();
+    stale.record.state = DeliveryState::Dead;
+    assert!(staging.release(&stale, &event).expect("release"));
+    staging.mark_dead("p", seq);
+    staging.commit().expect("commit");
+    let mut staging = queue.stage();
+    assert!(staging.revive(seq, "p").expect("revive"));
+    staging.commit().expect("commit");
+    let later = lease();
+    assert_eq!(
+        later.record.attempts, stale.record.attempts,
+        "the same number"
+    );
+
+    let mut staging = queue.stage();
+    stale.record.state = DeliveryState::Done;
+    assert!(!staging.holds(&stale));
+    assert!(
+        !staging.release(&stale, &event).expect("release"),
+        "the stale one writes nothing"
+    );
+    assert!(staging.holds(&later));
+    drop(staging);
+    let stored = queue.delivery(seq, "p").expect("read").expect("record");
+    assert_eq!(
+        stored.state,
+        DeliveryState::Leased,
+        "still the later attempt's"
+    );
+}

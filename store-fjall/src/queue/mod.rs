@@ -237,6 +237,11 @@ impl Queue {
         Ok(self.db.persist(PersistMode::SyncData)?)
     }
 
+    /// The token holding the lease of (`seq`, `plugin`), if it is leased.
+    pub fn holder(&self, plugin: &str, seq: Seq) -> Option<u64> {
+        self.holders.holder(plugin, seq)
+    }
+
     /// The sequence number of the newest event (0 if there is none).
     pub fn last_seq(&self) -> Result<Seq, QueueError> {
         match self.events.last_key_value() {

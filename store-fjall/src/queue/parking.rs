@@ -43,12 +43,11 @@ impl Staging<'_> {
     /// Ends the lease and returns the record with the attempt uncounted, or
     /// `None` if the lease is no longer held by this attempt.
     fn set_aside(&mut self, leased: &Leased) -> Option<DeliveryRecord> {
-        let attempt = leased.record.attempts;
-        if !self.end_lease(&leased.plugin, leased.seq, attempt) {
+        if !self.end_lease(leased) {
             return None;
         }
         let mut record = leased.record.clone();
-        record.attempts = attempt.saturating_sub(1);
+        record.attempts = record.attempts.saturating_sub(1);
         Some(record)
     }
 }

@@ -36,7 +36,7 @@ pub struct Staging<'q> {
     pub(super) earliest_scheduled: Option<u64>,
     /// Where this batch, a promotion of due retries, leaves the due floor.
     pub(super) due_floor_raised: Option<u64>,
-    /// The leases this batch renews or ends, for the queue's holders.
+    /// The leases this batch ends, for the queue's holders.
     holder_changes: Vec<HolderChange>,
 }
 
@@ -150,7 +150,7 @@ impl<'q> Staging<'q> {
     /// expired and the delivery was handed out again). A delivery that is
     /// finished (done or dead) hands its ordering key to the next in line.
     pub fn release(&mut self, leased: &Leased, event: &Event) -> Result<bool, QueueError> {
-        if !self.end_lease(&leased.plugin, leased.seq, leased.record.attempts) {
+        if !self.end_lease(leased) {
             return Ok(false);
         }
         self.put_record(leased.seq, &leased.record);
@@ -163,13 +163,13 @@ impl<'q> Staging<'q> {
         Ok(true)
     }
 
-    /// Removes the lease of (`seq`, `plugin`) if `attempt` holds it; false if
-    /// it does not (the lease expired and the delivery was handed out again).
-    pub(super) fn end_lease(&mut self, plugin: &str, seq: Seq, attempt: u32) -> bool {
-        if !self.holds_lease(plugin, seq, attempt) {
+    /// Removes `leased`'s lease if it still holds it; false if it does not
+    /// (the lease expired and the delivery was handed out again).
+    pub(super) fn end_lease(&mut self, leased: &Leased) -> bool {
+        if !self.holds(leased) {
             return false;
         }
-        self.drop_lease(plugin, seq);
+        self.drop_lease(&leased.plugin, leased.seq);
         true
     }
 
@@ -184,16 +184,11 @@ impl<'q> Staging<'q> {
     /// next attempt and holds the lease until `lease_ms` past `due_ms`.
     /// False if this attempt no longer holds the lease.
     pub fn renew_lease(&mut self, leased: &mut Leased, due_ms: u64) -> bool {
-        let (plugin, seq) = (&leased.plugin, leased.seq);
-        if !self.holds_lease(plugin, seq, leased.record.attempts) {
+        if !self.holds(leased) {
             return false;
         }
+        let (plugin, seq) = (&leased.plugin, leased.seq);
         leased.record.attempts += 1;
-        self.holder_changes.push(HolderChange::Hold {
-            plugin: plugin.clone(),
-            seq,
-            attempt: leased.record.attempts,
-        });
         // Counted before it runs, as a lease is: a rerun that crashes weir
         // still counts.
         let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
@@ -213,9 +208,11 @@ impl<'q> Staging<'q> {
         true
     }
 
-    /// Whether `attempt` holds the lease of (`seq`, `plugin`).
-    fn holds_lease(&self, plugin: &str, seq: Seq, attempt: u32) -> bool {
-        self.queue.holders.holder(plugin, seq) == Some(attempt)
+    /// Whether `leased` still holds its lease: checked before anything of
+    /// an ending is staged, so an attempt that outlived its lease neither
+    /// writes nor runs again.
+    pub fn holds(&self, leased: &Leased) -> bool {
+        self.queue.holders.holder(&leased.plugin, leased.seq) == Some(leased.token)
     }
 
     /// Stores the record of delivery (`seq`, `record.plugin`).
