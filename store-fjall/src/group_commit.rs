@@ -111,10 +111,15 @@ fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
         if let Some(error) = failpoint::pass(failpoint::Point::GroupCommit) {
             return Err(fjall::Error::Io(error).into());
         }
+        // Visible from the write on, leased only once synced.
+        embedded.queue.unsynced.hold(staging.new_seqs());
         let staged = embedded.write(staging)?;
         // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
         let persisted = embedded.queue.persist();
+        if persisted.is_ok() {
+            embedded.queue.unsynced.release();
+        }
         embedded
             .shared
             .metrics

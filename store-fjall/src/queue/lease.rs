@@ -100,6 +100,11 @@ impl Queue {
                 break (key, seq);
             }
         };
+        // Not before its fsync: the lane is woken again once it returned,
+        // and every later delivery of the lane is newer still.
+        if self.unsynced.holds(seq) {
+            return Ok(None);
+        }
         let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
         let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))

@@ -163,3 +163,31 @@ fn a_stale_attempt_cannot_end_a_later_lease_that_carries_its_number() {
         "still the later attempt's"
     );
 }
+
+/// An ingest group is visible once written, but its deliveries are not
+/// leased before its fsync returned; deliveries before it still are.
+#[test]
+fn a_delivery_of_a_group_not_yet_synced_is_not_leased() {
+    let (_dir, queue) = scratch();
+    let (synced, lane) = add(&queue, "e1", "acme");
+    let mut staging = queue.stage();
+    let event = Event::new("e2".into(), "s".into(), "t".into(), "acme".into());
+    let target = Target {
+        plugin: "p".into(),
+        ordered: false,
+    };
+    let seq = staging.add_event(&event, &[target]).expect("add");
+    queue.unsynced.hold(staging.new_seqs());
+    staging.commit().expect("commit");
+    let lease = || {
+        queue
+            .lease_next("p", &lane, 0, 60_000)
+            .expect("lease")
+            .map(|leased| leased.seq)
+    };
+    assert_eq!(lease(), Some(synced), "the one before the group");
+    assert_eq!(lease(), None, "written, not yet synced");
+    assert!(queue.event(seq).expect("read").is_some(), "yet readable");
+    queue.unsynced.release();
+    assert_eq!(lease(), Some(seq));
+}

@@ -28,6 +28,7 @@ mod schedule;
 mod staging;
 #[cfg(test)]
 mod staging_tests;
+mod unsynced;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ pub use lease::{LeaseRound, Leased};
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use staging::{Pending, Staged, Staging};
+use unsynced::Unsynced;
 pub use weir_core::store::{
     Attempt, DeadFilter, DeliveryRecord, DeliveryResult, DeliveryState, Durability, Lane,
     RequestKey, RequestRecord, Seq, StoreError, Target,
@@ -157,6 +159,8 @@ pub struct Queue {
     pub(crate) leased: Keyspace,
     /// `leased` in memory, for the lease checks of endings.
     holders: Holders,
+    /// The ingest group written and not yet synced, whose deliveries wait.
+    pub(crate) unsynced: Unsynced,
     pub(crate) scheduled: Keyspace,
     /// No key in `scheduled` is due before this (ms): scans start here, past
     /// the tombstones of retries already promoted. Changed only under
@@ -202,6 +206,7 @@ impl Queue {
             leased,
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
+            unsynced: Unsynced::default(),
             dead: keyspace("dead")?,
             committed: keyspace("committed")?,
             state: keyspace("state")?,

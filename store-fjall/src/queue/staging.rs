@@ -323,6 +323,11 @@ impl<'q> Staging<'q> {
         self.make_ready(next_seq, record)
     }
 
+    /// The sequence numbers this change gives its new events.
+    pub fn new_seqs(&self) -> std::ops::Range<Seq> {
+        *self.committed_seq..self.next_seq
+    }
+
     /// The deliveries this change makes pending so far.
     pub fn added(&self) -> &[Pending] {
         &self.added
