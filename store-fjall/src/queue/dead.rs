@@ -1,6 +1,10 @@
 //! Dead letters: listing them, replaying them, discarding them.
 
-use super::{DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
+use fjall::{Readable, Snapshot};
+
+use super::{
+    DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys,
+};
 use weir_event::Event;
 
 /// Most `dead` index entries one listing looks at, matching or not, so a
@@ -29,7 +33,9 @@ pub struct DeadPage {
 
 impl Queue {
     /// Up to `limit` dead letters matching `filter`, from the `dead` key `from`
-    /// (a [`DeadPage::next`]) on.
+    /// (a [`DeadPage::next`]) on, read through one snapshot: a letter
+    /// revived or discarded meanwhile is either listed as it was or not at
+    /// all.
     pub fn dead_letters(
         &self,
         filter: &DeadFilter,
@@ -46,7 +52,8 @@ impl Queue {
             None => prefix.clone(),
         };
         let mut page = DeadPage::default();
-        for (scanned, guard) in self.dead.range(start..).enumerate() {
+        let snapshot = self.db.snapshot();
+        for (scanned, guard) in snapshot.range(&self.dead, start..).enumerate() {
             let key = guard.key()?;
             if !key.starts_with(&prefix) {
                 return Ok(page);
@@ -57,14 +64,11 @@ impl Queue {
             }
             let (plugin, seq) = keys::split_plugin_seq(&key)
                 .ok_or_else(|| QueueError::Corrupt("malformed dead key".into()))?;
-            let Some(event) = self.event(seq)? else {
+            let Some(letter) = self.letter(&snapshot, seq, plugin)? else {
                 continue;
             };
-            if !filter.takes(&event) {
-                continue;
-            }
-            if let Some(record) = self.delivery(seq, plugin)? {
-                page.letters.push(DeadLetter { seq, event, record });
+            if filter.takes(&letter.event) {
+                page.letters.push(letter);
             }
         }
         Ok(page)
@@ -73,16 +77,17 @@ impl Queue {
     /// The `limit` dead letters of the latest events, latest first, over
     /// every plugin: each plugin's newest, merged. The `dead` index is in
     /// (plugin, event) order, so this looks at `limit` keys per plugin with
-    /// dead letters, not at every letter.
+    /// dead letters, not at every letter. One snapshot, as for a listing.
     pub fn newest_dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let malformed = || QueueError::Corrupt("malformed dead key".into());
         let mut newest: Vec<(Seq, String)> = Vec::new();
         let mut from = Vec::new();
-        while let Some(guard) = self.dead.range(from.as_slice()..).next() {
+        let snapshot = self.db.snapshot();
+        while let Some(guard) = snapshot.range(&self.dead, from.as_slice()..).next() {
             let key = guard.key()?;
             let (plugin, _) = keys::split_plugin_seq(&key).ok_or_else(malformed)?;
             let prefix = keys::plugin_prefix(plugin);
-            for guard in self.dead.prefix(&prefix).rev().take(limit) {
+            for guard in snapshot.prefix(&self.dead, &prefix).rev().take(limit) {
                 let key = guard.key()?;
                 let (plugin, seq) = keys::split_plugin_seq(&key).ok_or_else(malformed)?;
                 newest.push((seq, plugin.to_owned()));
@@ -97,13 +102,29 @@ impl Queue {
         newest.truncate(limit);
         let mut letters = Vec::with_capacity(newest.len());
         for (seq, plugin) in newest {
-            let (Some(event), Some(record)) = (self.event(seq)?, self.delivery(seq, &plugin)?)
-            else {
-                continue;
-            };
-            letters.push(DeadLetter { seq, event, record });
+            letters.extend(self.letter(&snapshot, seq, &plugin)?);
         }
         Ok(letters)
+    }
+
+    /// The dead letter of (`seq`, `plugin`) as `snapshot` has it: its event
+    /// and its delivery record, if both are there.
+    fn letter(
+        &self,
+        snapshot: &Snapshot,
+        seq: Seq,
+        plugin: &str,
+    ) -> Result<Option<DeadLetter>, QueueError> {
+        let event = snapshot.get(&self.events, keys::seq(seq))?;
+        let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
+        let (Some(event), Some(record)) = (event, record) else {
+            return Ok(None);
+        };
+        Ok(Some(DeadLetter {
+            seq,
+            event: codec::decode(&event)?,
+            record: DeliveryRecord::decode(&record)?,
+        }))
     }
 
     /// The dead deliveries of event `seq`, to every plugin or to `plugin`.
