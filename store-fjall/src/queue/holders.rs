@@ -3,25 +3,25 @@
 //!
 //! A token is never handed out twice, unlike an attempt number, which a
 //! revive resets: an attempt that outlived its lease cannot commit on the
-//! lease of a later one that happens to carry its number. Tokens live in
-//! memory only, as the holders do: at start-up every lease a stopped
-//! process left is handed back to ready before anything runs.
+//! lease of a later one that happens to carry its number.
 //!
-//! The map mirrors the `leased` keyspace, so the check needs no read of the
-//! store (a lookup in a memtable full of the tombstones of earlier leases
-//! was a twentieth of the work of a retry). It changes only after the write
-//! it mirrors committed: leases once their round is written, endings once
+//! The map mirrors the `leased` keyspace of this process's leases, so the
+//! check needs no read of the store (a lookup in a memtable full of the
+//! tombstones of earlier leases was a twentieth of the work of a retry).
+//! It starts empty: at start-up `Queue::recover_leases` hands every lease a
+//! stopped process left back to ready before anything is leased, so none
+//! of those has a holder to check. It changes only after the write it
+//! mirrors committed: leases once their round is written, endings once
 //! their staging is.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fjall::Keyspace;
-
-use super::{QueueError, Seq, keys};
+use super::Seq;
 
 /// The token holding each lease, per event and plugin.
+#[derive(Default)]
 pub struct Holders {
     held: Mutex<HashMap<Seq, Vec<(String, u64)>>>,
     next_token: AtomicU64,
@@ -41,26 +41,6 @@ pub enum HolderChange {
 }
 
 impl Holders {
-    /// The leases stored in `leased`, read once when the queue opens, each
-    /// under a token of its own.
-    pub fn load(leased: &Keyspace) -> Result<Holders, QueueError> {
-        let holders = Holders {
-            held: Mutex::default(),
-            next_token: AtomicU64::new(1),
-        };
-        let mut changes = Vec::new();
-        for guard in leased.iter() {
-            let key = guard.key()?;
-            if let Some((plugin, seq)) = keys::split_plugin_seq(&key) {
-                let plugin = plugin.to_owned();
-                let token = holders.issue();
-                changes.push(HolderChange::Hold { plugin, seq, token });
-            }
-        }
-        holders.apply(changes);
-        Ok(holders)
-    }
-
     /// A token no lease had before.
     pub fn issue(&self) -> u64 {
         self.next_token.fetch_add(1, Ordering::Relaxed)

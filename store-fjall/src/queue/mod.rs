@@ -197,13 +197,12 @@ impl Queue {
             Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
             None => 1,
         };
-        let leased = keyspace("leased")?;
         let queue = Queue {
             event_keys: keyspace("event_keys")?,
             deliveries: keyspace("deliveries")?,
             ready: keyspace("ready_lanes")?,
-            holders: Holders::load(&leased)?,
-            leased,
+            leased: keyspace("leased")?,
+            holders: Holders::default(),
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
             unsynced: Unsynced::default(),
