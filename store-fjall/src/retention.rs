@@ -1,6 +1,8 @@
 //! The retention task: a few times per retention period it removes expired
-//! events, and idempotency key records past the dedup window, a batch at a
-//! time (the store's `remove_expired` and `remove_expired_request_keys`).
+//! events, then the events kept past the retention that have finished since,
+//! and idempotency key records past the dedup window, a batch at a time (the
+//! store's `remove_expired`, `remove_finished_kept` and
+//! `remove_expired_request_keys`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::embedded::Embedded;
-use crate::queue::{Queue, QueueError};
+use crate::queue::{KeptSweep, Queue, QueueError};
 
 /// Most events removed in one batch; the write lock is released between
 /// batches, so ingest and commits never wait long.
@@ -32,6 +34,7 @@ pub async fn run_retention(embedded: Arc<Embedded>, stop: CancellationToken) {
             queue.remove_expired(events, REMOVE_BATCH)
         })
         .await;
+        sweep_kept(&embedded).await;
         let keys = cutoff(window);
         sweep(&embedded, "idempotency keys", move |queue| {
             queue.remove_expired_request_keys(keys, REMOVE_BATCH)
@@ -61,6 +64,37 @@ async fn sweep(
             }
             Ok(Err(error)) => {
                 tracing::error!(%error, "retention cannot remove old {what}");
+                embedded.storage_failed(&error);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+/// Looks through every event kept past the retention, a batch at a time, and
+/// removes those whose deliveries have all finished since.
+async fn sweep_kept(embedded: &Arc<Embedded>) {
+    let mut from = 0;
+    // Bounded: each pass moves `from` on by a full batch, or ends the sweep.
+    for _ in 0..100_000 {
+        let queue_task = embedded.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            queue_task.queue.remove_finished_kept(from, REMOVE_BATCH)
+        })
+        .await;
+        match swept {
+            Ok(Ok(KeptSweep { removed, next })) => {
+                if removed > 0 {
+                    tracing::debug!(removed, "retention removed events kept past it");
+                }
+                match next {
+                    Some(next) => from = next,
+                    None => break,
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::error!(%error, "retention cannot remove events kept past it");
                 embedded.storage_failed(&error);
                 break;
             }

@@ -14,6 +14,7 @@
 //! | `heads`       | ordering key (below)             | seq of the key's head  |
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
 //! | `held`        | tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq | empty               |
+//! | `kept`        | seq (an expired event still pending) | empty              |
 //! | `meta`        | name (the horizon; `paused/…` for operators' pauses) | value |
 //!
 //! An event is known by (tenant, source, id), as CloudEvents defines its

@@ -44,6 +44,7 @@ pub use identity::StoredId;
 pub use lease::{LeaseRound, Leased};
 pub use pauses::PauseScope;
 pub use replay::Rerun;
+pub use retention::KeptSweep;
 pub use staging::{Pending, Staged, Staging};
 use unsynced::Unsynced;
 pub use weir_core::store::{
@@ -172,6 +173,9 @@ pub struct Queue {
     pub(crate) heads: Keyspace,
     pub(crate) waiting: Keyspace,
     pub(crate) held: Keyspace,
+    /// Events past the retention kept below the horizon for their pending
+    /// deliveries (`retention.rs`).
+    pub(crate) kept: Keyspace,
     pub(crate) meta: Keyspace,
     pub(crate) request_keys: Keyspace,
     pub(crate) request_keys_by_time: Keyspace,
@@ -212,6 +216,7 @@ impl Queue {
             heads: keyspace("heads")?,
             waiting: keyspace("waiting")?,
             held: keyspace("held")?,
+            kept: keyspace("kept")?,
             meta: keyspace("meta")?,
             request_keys: keyspace("request_keys")?,
             request_keys_by_time: keyspace("request_keys_by_time")?,

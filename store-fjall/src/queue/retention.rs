@@ -1,59 +1,129 @@
 //! Retention: events whose deliveries are all finished are removed, with their
 //! deliveries and idempotency records, once older than the retention. Removal
 //! runs from the horizon (the oldest kept event) upwards and stops at the first
-//! event that is too young or still has work pending, so the log stays a gapless
-//! range that start-up can check.
+//! event that is too young, so the log above the horizon stays a gapless range
+//! that start-up can check. An expired event that still has work pending (held
+//! for a paused tenant, waiting for a paused or removed plugin, retrying) does
+//! not stop it: it stays where it is, below the horizon, and its sequence
+//! number goes to `kept`, where a later sweep removes it once it is finished.
 
 use super::integrity::HORIZON;
-use super::{DeliveryState, Queue, QueueError, keys};
+use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
+use crate::event::Event;
+
+/// What one look through the kept events did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KeptSweep {
+    /// Kept events removed, now that their deliveries are finished.
+    pub removed: usize,
+    /// Where the next look starts; `None` once the last was looked at.
+    pub next: Option<Seq>,
+}
 
 impl Queue {
-    /// Removes up to `limit` events ingested before `cutoff_ms`, from the
-    /// horizon on; returns how many. Dead letters go with their event.
+    /// Moves the horizon past up to `limit` events ingested before
+    /// `cutoff_ms`: each finished one is removed, each pending one kept
+    /// below the horizon. Returns how many it passed. Dead letters go with
+    /// their event.
     pub fn remove_expired(&self, cutoff_ms: u64, limit: usize) -> Result<usize, QueueError> {
         let mut staging = self.stage();
         let horizon = self.horizon()?;
-        let mut removed = 0;
+        let mut passed = 0;
         for guard in self.events.range(keys::seq(horizon)..).take(limit) {
             let (key, _) = guard.into_inner()?;
             let seq = keys::read_seq(&key)
                 .ok_or_else(|| QueueError::Corrupt("malformed event key".into()))?;
             let Some(event) = self.event(seq)? else { break };
-            let deliveries = self.deliveries_of(seq)?;
-            let finished = deliveries.iter().all(|d| {
-                matches!(
-                    d.state,
-                    DeliveryState::Done | DeliveryState::Dead | DeliveryState::Discarded
-                )
-            });
-            if event.ingested_at_ms >= cutoff_ms || !finished {
+            if event.ingested_at_ms >= cutoff_ms {
                 break;
             }
-            let batch = staging.batch();
-            batch.remove(&self.events, key.to_vec());
-            batch.remove(
-                &self.event_keys,
-                keys::event_key(&event.id, &event.tenant, &event.source),
-            );
-            for delivery in &deliveries {
-                batch.remove(&self.deliveries, keys::delivery(seq, &delivery.plugin));
-                for generation in 0..=delivery.generation {
-                    let key = keys::committed(&delivery.plugin, seq, generation);
-                    batch.remove(&self.committed, key);
-                }
-                if delivery.state == DeliveryState::Dead {
-                    batch.remove(&self.dead, keys::plugin_seq(&delivery.plugin, seq));
-                }
+            let deliveries = self.deliveries_of(seq)?;
+            if all_finished(&deliveries) {
+                remove_event(&mut staging, seq, &event, &deliveries);
+            } else {
+                staging.batch().insert(&self.kept, keys::seq(seq), []);
             }
-            removed += 1;
+            passed += 1;
         }
-        if removed > 0 {
-            let new_horizon = horizon + removed as u64;
+        if passed > 0 {
+            let new_horizon = horizon + passed as u64;
             staging
                 .batch()
                 .insert(&self.meta, HORIZON, keys::seq(new_horizon));
             staging.commit()?;
         }
-        Ok(removed)
+        Ok(passed)
+    }
+
+    /// Looks at up to `limit` events kept past the retention, from `from`
+    /// on, and removes those whose deliveries have all finished since.
+    pub fn remove_finished_kept(&self, from: Seq, limit: usize) -> Result<KeptSweep, QueueError> {
+        // Read without the write lock, so a long list of kept events holds
+        // up no ingest; each one found finished is read again under it.
+        let mut looked = Vec::with_capacity(limit);
+        for guard in self.kept.range(keys::seq(from)..).take(limit) {
+            let key = guard.key()?;
+            looked.push(
+                keys::read_seq(&key)
+                    .ok_or_else(|| QueueError::Corrupt("malformed kept key".into()))?,
+            );
+        }
+        let next = (looked.len() == limit)
+            .then(|| looked.last().map(|last| last + 1))
+            .flatten();
+        let finished: Vec<Seq> = looked
+            .into_iter()
+            .filter(|&seq| self.deliveries_of(seq).is_ok_and(|d| all_finished(&d)))
+            .collect();
+        let mut removed = 0;
+        if !finished.is_empty() {
+            let mut staging = self.stage();
+            for seq in finished {
+                let deliveries = self.deliveries_of(seq)?;
+                // A dead letter revived meanwhile is pending again.
+                if !all_finished(&deliveries) {
+                    continue;
+                }
+                if let Some(event) = self.event(seq)? {
+                    remove_event(&mut staging, seq, &event, &deliveries);
+                }
+                staging.batch().remove(&self.kept, keys::seq(seq));
+                removed += 1;
+            }
+            staging.commit()?;
+        }
+        Ok(KeptSweep { removed, next })
+    }
+}
+
+/// Whether every one of an event's deliveries has ended.
+fn all_finished(deliveries: &[DeliveryRecord]) -> bool {
+    deliveries.iter().all(|d| {
+        matches!(
+            d.state,
+            DeliveryState::Done | DeliveryState::Dead | DeliveryState::Discarded
+        )
+    })
+}
+
+/// Stages the removal of event `seq` with its identity, its deliveries,
+/// their idempotency records and dead letters.
+fn remove_event(staging: &mut Staging<'_>, seq: Seq, event: &Event, deliveries: &[DeliveryRecord]) {
+    let queue = staging.queue();
+    let batch = staging.batch();
+    batch.remove(&queue.events, keys::seq(seq));
+    batch.remove(
+        &queue.event_keys,
+        keys::event_key(&event.id, &event.tenant, &event.source),
+    );
+    for delivery in deliveries {
+        batch.remove(&queue.deliveries, keys::delivery(seq, &delivery.plugin));
+        for generation in 0..=delivery.generation {
+            let key = keys::committed(&delivery.plugin, seq, generation);
+            batch.remove(&queue.committed, key);
+        }
+        if delivery.state == DeliveryState::Dead {
+            batch.remove(&queue.dead, keys::plugin_seq(&delivery.plugin, seq));
+        }
     }
 }

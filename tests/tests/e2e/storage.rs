@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::recorder::{self, recorded, wait_until_idle};
-use crate::support::{Weir, Workspace, run_to_exit};
+use crate::recorder::{self, recorded, recorded_in, wait_until_idle};
+use crate::support::{Weir, Workspace, run_to_exit, settled_event};
 
 fn post_unrouted(weir: &Weir, count: usize) {
     let events: Vec<_> = (0..count)
@@ -139,5 +139,46 @@ plugins = ["test-always-retry"]
         &json!([recorder::event(1, None, false)]).to_string(),
     );
     assert_eq!(resent.body["duplicates"], json!([]), "{}", resent.text);
+    weir.stop();
+}
+
+#[test]
+fn an_expired_event_still_pending_does_not_keep_later_ones_and_goes_once_finished() {
+    let config = format!(
+        "[queue]\nretention_ms = 1000\ndedup_window_ms = 1000\n{}",
+        recorder::ROUTE
+    );
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start();
+    weir.post_json("/v1/tenants/acme/pause", "");
+    // The held event is the oldest in the log; two later ones finish.
+    for event in [
+        recorder::tenant_event(1, "acme", None),
+        recorder::tenant_event(2, "beta", None),
+        recorder::tenant_event(3, "beta", None),
+    ] {
+        let answer = weir.post_json("/v1/events", &json!([event]).to_string());
+        assert_eq!(answer.status, 202, "{}", answer.text);
+    }
+    for id in ["rec-2", "rec-3"] {
+        settled_event(&weir, id);
+    }
+    for id in ["rec-2", "rec-3"] {
+        weir.wait_for(
+            &format!("{id}, finished, to expire behind a held event"),
+            |weir| (weir.get(&format!("/v1/events/{id}")).status == 404).then_some(()),
+        );
+    }
+    let held = weir.get("/v1/events/rec-1");
+    assert_eq!(held.status, 200, "{}", held.text);
+    assert_eq!(held.body["deliveries"][0]["state"], "held", "{}", held.text);
+
+    // Kept past the retention, it still runs once resumed, then goes too.
+    weir.post_json("/v1/tenants/acme/resume", "");
+    weir.wait_for("the kept event to run and then expire", |weir| {
+        (weir.get("/v1/events/rec-1").status == 404).then_some(())
+    });
+    let acme = recorded_in(&weir, "test-recorder", "acme");
+    assert_eq!(acme.seen.get(&1), Some(&1), "it ran once");
     weir.stop();
 }
