@@ -134,10 +134,8 @@ plugins = ["test-always-retry"]
     // Still retrying: kept, however old.
     assert_eq!(weir.get("/v1/events/stuck").status, 200);
     // Past the dedup window its id is new again.
-    let resent = weir.post_json(
-        "/v1/events",
-        &json!([recorder::event(1, None, false)]).to_string(),
-    );
+    let first = r#"[{"id": "rec-1", "source": "tests", "type": "recorded", "data": {"n": 1}}]"#;
+    let resent = weir.post_json("/v1/events", first);
     assert_eq!(resent.body["duplicates"], json!([]), "{}", resent.text);
     weir.stop();
 }
@@ -180,5 +178,81 @@ fn an_expired_event_still_pending_does_not_keep_later_ones_and_goes_once_finishe
     });
     let acme = recorded_in(&weir, "test-recorder", "acme");
     assert_eq!(acme.seen.get(&1), Some(&1), "it ran once");
+    weir.stop();
+}
+
+/// The first request `tests/fixtures/make-data-v1.sh` sent, byte for byte.
+const DATA_V1_REQUEST: &str = r#"[
+  {"id": "rec-1", "source": "tests", "type": "recorded", "data": {"n": 1}},
+  {"id": "rec-2", "source": "tests", "type": "recorded", "tenant": "acme", "data": {"n": 2}},
+  {"id": "fail-1", "source": "tests", "type": "fails", "data": {}}
+]"#;
+
+#[test]
+fn a_data_directory_of_the_first_layout_opens_with_everything_in_it() {
+    let workspace = Workspace::new(
+        &["test-recorder", "test-always-fail"],
+        include_str!("../../fixtures/data-v1.toml"),
+    );
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/data-v1.tar.gz");
+    let unpacked = std::process::Command::new("tar")
+        .args(["-xzf", fixture, "-C"])
+        .arg(workspace.path())
+        .status()
+        .expect("run tar");
+    assert!(unpacked.success(), "tar -xzf {fixture}: {unpacked}");
+    let weir = workspace.start();
+
+    let state = |id: &str| {
+        let event = weir.get(&format!("/v1/events/{id}"));
+        assert_eq!(event.status, 200, "{id}: {}", event.text);
+        event.body["deliveries"][0]["state"].clone()
+    };
+    assert_eq!(state("rec-1"), "done");
+    assert_eq!(state("fail-1"), "dead");
+    assert_eq!(state("rec-2"), "held");
+    let letters = weir.get("/v1/dead-letters?plugin=test-always-fail");
+    assert_eq!(
+        letters.body["dead_letters"][0]["id"], "fail-1",
+        "{}",
+        letters.text
+    );
+
+    // Its identities and its request's key are still known.
+    let first = r#"[{"id": "rec-1", "source": "tests", "type": "recorded", "data": {"n": 1}}]"#;
+    let resent = weir.post_json("/v1/events", first);
+    assert_eq!(
+        resent.body["duplicates"],
+        json!(["rec-1"]),
+        "{}",
+        resent.text
+    );
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "first-request"),
+    ];
+    let repeated = weir.post_with("/v1/events", &headers, DATA_V1_REQUEST);
+    assert_eq!(
+        repeated.replayed.as_deref(),
+        Some("true"),
+        "{}",
+        repeated.text
+    );
+
+    // Its pause holds; resumed, the held delivery runs once, and new events
+    // are numbered after the old ones.
+    weir.post_json("/v1/tenants/acme/resume", "");
+    settled_event(&weir, "rec-2");
+    let fresh = json!([recorder::event(3, None, false)]).to_string();
+    assert_eq!(weir.post_json("/v1/events", &fresh).status, 202);
+    settled_event(&weir, "rec-3");
+    let acme = recorded_in(&weir, "test-recorder", "acme");
+    assert_eq!(acme.seen.get(&2), Some(&1), "the held delivery ran once");
+    let default = recorded(&weir);
+    assert_eq!(
+        (default.seen.get(&1), default.seen.get(&3)),
+        (Some(&1), Some(&1)),
+        "the state written before, and the new event's"
+    );
     weir.stop();
 }
