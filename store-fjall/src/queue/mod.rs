@@ -14,6 +14,7 @@ mod effects;
 mod holders;
 mod identity;
 mod integrity;
+mod journal_sync;
 pub mod keys;
 mod lease;
 #[cfg(test)]
@@ -41,6 +42,7 @@ pub use codec::CorruptEvent;
 pub use dead::{DeadLetter, DeadPage};
 use holders::{HolderChange, Holders};
 pub use identity::StoredId;
+use journal_sync::JournalSync;
 pub use lease::{LeaseRound, Leased};
 pub use pauses::PauseScope;
 pub use replay::Rerun;
@@ -153,6 +155,8 @@ pub struct Queue {
     /// The directory fjall keeps its files in, whose free space tells a full
     /// disk behind a poisoned database.
     dir: PathBuf,
+    /// Syncs the journal outside fjall's lock.
+    journal: JournalSync,
     pub(crate) events: Keyspace,
     pub(crate) event_keys: Keyspace,
     pub(crate) deliveries: Keyspace,
@@ -223,6 +227,7 @@ impl Queue {
             events,
             durability,
             dir: dir.to_owned(),
+            journal: JournalSync::new(dir),
             write_lock: Mutex::new(next_seq),
             db,
         };
@@ -234,16 +239,15 @@ impl Queue {
     /// Makes everything committed so far as durable as the configured
     /// [`Durability`]: what ingest does before it answers `202`.
     pub fn persist(&self) -> Result<(), QueueError> {
-        let mode = match self.durability {
-            Durability::Fsync => PersistMode::SyncData,
-            Durability::Buffered => PersistMode::Buffer,
-        };
-        Ok(self.db.persist(mode)?)
+        match self.durability {
+            Durability::Fsync => self.sync(),
+            Durability::Buffered => Ok(self.db.persist(PersistMode::Buffer)?),
+        }
     }
 
     /// Forces everything written so far to disk.
     pub fn sync(&self) -> Result<(), QueueError> {
-        Ok(self.db.persist(PersistMode::SyncData)?)
+        self.journal.sync(&self.db)
     }
 
     /// The token holding the lease of (`seq`, `plugin`), if it is leased.
