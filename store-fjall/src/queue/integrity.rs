@@ -3,6 +3,8 @@
 //! silently not there. weir numbers events without gaps, so at start-up every
 //! number from the retention horizon to the last event must be present.
 
+use fjall::Keyspace;
+
 use super::{Queue, QueueError, Seq, keys};
 
 /// `meta` key of the horizon: the lowest sequence number retention has not removed.
@@ -11,12 +13,7 @@ pub(super) const HORIZON: &[u8] = b"horizon";
 impl Queue {
     /// The lowest sequence number still kept (1 until retention removes events).
     pub fn horizon(&self) -> Result<Seq, QueueError> {
-        Ok(self
-            .meta
-            .get(HORIZON)?
-            .as_deref()
-            .and_then(keys::read_seq)
-            .unwrap_or(1))
+        read_horizon(&self.meta)
     }
 
     /// Checks that events run without a gap from the horizon to the last one;
@@ -35,4 +32,13 @@ impl Queue {
         }
         Ok(count)
     }
+}
+
+/// The horizon stored in `meta` (1 until retention removes events).
+pub(super) fn read_horizon(meta: &Keyspace) -> Result<Seq, QueueError> {
+    Ok(meta
+        .get(HORIZON)?
+        .as_deref()
+        .and_then(keys::read_seq)
+        .unwrap_or(1))
 }

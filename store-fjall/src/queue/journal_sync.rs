@@ -11,9 +11,16 @@
 //! is synced here; one in an older file was synced by fjall when it sealed
 //! that file (a journal rotation syncs it first). The active file is the
 //! highest-numbered `N.jnl` in the database directory, listed after the
-//! write, so it is the file the write went to or a newer one. Should a
-//! fjall release name its journals otherwise, no file is found and the sync
-//! falls back to `persist(SyncData)` (a unit test checks one is found).
+//! write, so it is the file the write went to or a newer one.
+//!
+//! The first sync of each journal file goes through fjall's own
+//! `persist(SyncData)`, after this module opened its descriptor: so a
+//! write-back error from before that descriptor existed (which only
+//! fjall's would report) is not missed, and a file a failed rotation left
+//! behind is never the only one synced (fjall poisons the database then).
+//! Should the directory not list a journal (a fjall release that names them
+//! otherwise, say), every sync goes through fjall; a unit test checks that
+//! one is found.
 
 use std::fs::File;
 use std::io;
@@ -46,34 +53,41 @@ impl JournalSync {
 
     /// Makes everything written to `db` so far durable.
     pub(super) fn sync(&self, db: &Database) -> Result<(), QueueError> {
+        db.persist(PersistMode::Buffer)?;
+        // Held through the fsync, so a sync that starts while another fails
+        // sees the failure rather than a descriptor opened after it.
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
         if self.failed.load(Ordering::Relaxed) {
             return Err(fsync_failed_before());
         }
-        db.persist(PersistMode::Buffer)?;
-        match self.sync_active() {
-            Ok(Some(_)) => Ok(()),
-            Ok(None) => Ok(db.persist(PersistMode::SyncData)?),
-            Err(error) => {
-                self.failed.store(true, Ordering::Relaxed);
-                Err(fjall::Error::Io(error).into())
+        // A listing that fails loses nothing: fjall syncs instead.
+        let newest = newest_journal(&self.dir).ok().flatten();
+        match (active.as_ref(), newest) {
+            (Some((open, file)), Some((number, _))) if *open == number => {
+                if let Err(error) = file.sync_data() {
+                    self.failed.store(true, Ordering::Relaxed);
+                    *active = None;
+                    return Err(fjall::Error::Io(error).into());
+                }
+                Ok(())
+            }
+            (_, newest) => {
+                *active = None;
+                let opened =
+                    newest.and_then(|(number, path)| Some((number, File::open(path).ok()?)));
+                // fjall poisons the database if this fails.
+                db.persist(PersistMode::SyncData)?;
+                *active = opened;
+                Ok(())
             }
         }
     }
 
-    /// Fsyncs the active journal file; returns its number, or `None` if the
-    /// directory holds no journal file.
-    fn sync_active(&self) -> io::Result<Option<u64>> {
-        let Some((number, path)) = newest_journal(&self.dir)? else {
-            return Ok(None);
-        };
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let file = match active.take() {
-            Some((open, file)) if open == number => file,
-            _ => File::open(&path)?,
-        };
-        file.sync_data()?;
-        *active = Some((number, file));
-        Ok(Some(number))
+    /// The number of the journal file the next sync goes through, if one.
+    #[cfg(test)]
+    fn active_number(&self) -> Option<u64> {
+        let active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        active.as_ref().map(|(number, _)| *number)
     }
 }
 
@@ -107,12 +121,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_active_journal_is_found_and_synced() {
+    fn the_active_journal_is_found_and_synced_through_its_own_descriptor() {
         let (dir, queue) = crate::queue::scratch();
-        queue.sync().expect("sync");
-        let synced = queue.journal.sync_active().expect("sync the journal");
-        assert_eq!(synced, Some(0), "fjall's first journal, 0.jnl");
+        assert_eq!(queue.journal.active_number(), None);
+        queue.sync().expect("the first sync, through fjall");
+        assert_eq!(
+            queue.journal.active_number(),
+            Some(0),
+            "fjall's first journal, 0.jnl"
+        );
         assert!(dir.path().join("0.jnl").exists());
+        queue.sync().expect("a sync through the descriptor");
+        assert_eq!(queue.journal.active_number(), Some(0));
     }
 
     #[test]

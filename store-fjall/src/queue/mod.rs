@@ -201,10 +201,15 @@ impl Queue {
         let options = || KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES);
         let keyspace = |name: &str| db.keyspace(name, options);
         let events = keyspace("events")?;
-        let next_seq = match events.last_key_value() {
+        let meta = keyspace("meta")?;
+        let after_last = match events.last_key_value() {
             Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
             None => 1,
         };
+        // Never below the horizon: retention may have removed every event
+        // above one it keeps (or every event), and a number under the
+        // horizon would be given twice and never be looked at again.
+        let next_seq = after_last.max(integrity::read_horizon(&meta)?);
         let queue = Queue {
             event_keys: keyspace("event_keys")?,
             deliveries: keyspace("deliveries")?,
@@ -221,7 +226,7 @@ impl Queue {
             waiting: keyspace("waiting")?,
             held: keyspace("held")?,
             kept: keyspace("kept")?,
-            meta: keyspace("meta")?,
+            meta,
             request_keys: keyspace("request_keys")?,
             request_keys_by_time: keyspace("request_keys_by_time")?,
             events,

@@ -39,7 +39,7 @@ impl Queue {
             }
             let deliveries = self.deliveries_of(seq)?;
             if all_finished(&deliveries) {
-                remove_event(&mut staging, seq, &event, &deliveries);
+                remove_event(&mut staging, seq, Some(&event), &deliveries);
             } else {
                 staging.batch().insert(&self.kept, keys::seq(seq), []);
             }
@@ -84,9 +84,8 @@ impl Queue {
                 if !all_finished(&deliveries) {
                     continue;
                 }
-                if let Some(event) = self.event(seq)? {
-                    remove_event(&mut staging, seq, &event, &deliveries);
-                }
+                let event = self.event(seq)?;
+                remove_event(&mut staging, seq, event.as_ref(), &deliveries);
                 staging.batch().remove(&self.kept, keys::seq(seq));
                 removed += 1;
             }
@@ -106,16 +105,24 @@ fn all_finished(deliveries: &[DeliveryRecord]) -> bool {
     })
 }
 
-/// Stages the removal of event `seq` with its identity, its deliveries,
-/// their idempotency records and dead letters.
-fn remove_event(staging: &mut Staging<'_>, seq: Seq, event: &Event, deliveries: &[DeliveryRecord]) {
+/// Stages the removal of event `seq` with its identity (if the event is
+/// there to name it), its deliveries, their idempotency records and dead
+/// letters.
+fn remove_event(
+    staging: &mut Staging<'_>,
+    seq: Seq,
+    event: Option<&Event>,
+    deliveries: &[DeliveryRecord],
+) {
     let queue = staging.queue();
     let batch = staging.batch();
     batch.remove(&queue.events, keys::seq(seq));
-    batch.remove(
-        &queue.event_keys,
-        keys::event_key(&event.id, &event.tenant, &event.source),
-    );
+    if let Some(event) = event {
+        batch.remove(
+            &queue.event_keys,
+            keys::event_key(&event.id, &event.tenant, &event.source),
+        );
+    }
     for delivery in deliveries {
         batch.remove(&queue.deliveries, keys::delivery(seq, &delivery.plugin));
         for generation in 0..=delivery.generation {
@@ -125,5 +132,36 @@ fn remove_event(staging: &mut Staging<'_>, seq: Seq, event: &Event, deliveries: 
         if delivery.state == DeliveryState::Dead {
             batch.remove(&queue.dead, keys::plugin_seq(&delivery.plugin, seq));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use weir_event::Event;
+
+    use super::super::{Durability, Queue};
+
+    fn add(queue: &Queue, id: &str) -> u64 {
+        let event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
+        let mut staging = queue.stage();
+        let seq = staging.add_event(&event, &[]).expect("add");
+        staging.commit().expect("commit");
+        seq
+    }
+
+    #[test]
+    fn a_queue_reopened_after_retention_removed_every_event_numbers_on_from_the_horizon() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let queue = Queue::open(dir.path(), Durability::Buffered).expect("open");
+            for id in ["e1", "e2", "e3"] {
+                add(&queue, id);
+            }
+            assert_eq!(queue.remove_expired(u64::MAX, 10).expect("remove"), 3);
+            queue.sync().expect("sync");
+        }
+        let queue = Queue::open(dir.path(), Durability::Buffered).expect("reopen");
+        assert_eq!(add(&queue, "e4"), 4, "not a number given before");
+        assert_eq!(queue.check_sequence().expect("check"), 1);
     }
 }
