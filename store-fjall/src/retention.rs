@@ -72,10 +72,12 @@ async fn sweep(
     }
 }
 
-/// Looks through every event kept past the retention, a batch at a time, and
-/// removes those whose deliveries have all finished since.
+/// Looks through every event kept past the retention, a batch at a time,
+/// removes those whose deliveries have all finished since, and counts the
+/// rest.
 async fn sweep_kept(embedded: &Arc<Embedded>) {
     let mut from = 0;
+    let mut kept = 0;
     // Bounded: each pass moves `from` on by a full batch, or ends the sweep.
     for _ in 0..100_000 {
         let queue_task = embedded.clone();
@@ -84,13 +86,22 @@ async fn sweep_kept(embedded: &Arc<Embedded>) {
         })
         .await;
         match swept {
-            Ok(Ok(KeptSweep { removed, next })) => {
+            Ok(Ok(KeptSweep {
+                removed,
+                still_kept,
+                next,
+            })) => {
                 if removed > 0 {
                     tracing::debug!(removed, "retention removed events kept past it");
                 }
+                kept += still_kept;
                 match next {
                     Some(next) => from = next,
-                    None => break,
+                    None => {
+                        let gauge = &embedded.shared.metrics.events_kept_past_retention;
+                        gauge.set(kept as i64);
+                        break;
+                    }
                 }
             }
             Ok(Err(error)) => {

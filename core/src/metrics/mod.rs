@@ -156,6 +156,9 @@ pub struct Metrics {
     pub group_commit_events: Histogram,
     /// Time to write and fsync one group commit.
     pub fsync_duration: Histogram,
+    /// Events past the retention still kept for their pending deliveries,
+    /// as the embedded store's retention last counted them.
+    pub events_kept_past_retention: Gauge,
 }
 
 /// Bounds of the end-to-end histogram, in seconds: 0.5 ms to 10 min, since
@@ -205,6 +208,7 @@ impl Metrics {
             tenant_queue_depth: Family::default(),
             group_commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             fsync_duration: latency_histogram(),
+            events_kept_past_retention: Gauge::default(),
             registry: Registry::default(),
             counts: Default::default(),
             recent_latency: Default::default(),
@@ -334,6 +338,11 @@ impl Metrics {
             "Time to write and fsync one group commit",
             Unit::Seconds,
             metrics.fsync_duration.clone(),
+        );
+        registry.register(
+            "events_kept_past_retention",
+            "Events past the retention still kept for their pending deliveries (embedded store)",
+            metrics.events_kept_past_retention.clone(),
         );
         let metrics = Metrics {
             registry,

@@ -16,6 +16,8 @@ use crate::event::Event;
 pub struct KeptSweep {
     /// Kept events removed, now that their deliveries are finished.
     pub removed: usize,
+    /// Kept events looked at that are still pending.
+    pub still_kept: usize,
     /// Where the next look starts; `None` once the last was looked at.
     pub next: Option<Seq>,
 }
@@ -71,6 +73,7 @@ impl Queue {
         let next = (looked.len() == limit)
             .then(|| looked.last().map(|last| last + 1))
             .flatten();
+        let looked_at = looked.len();
         let finished: Vec<Seq> = looked
             .into_iter()
             .filter(|&seq| self.deliveries_of(seq).is_ok_and(|d| all_finished(&d)))
@@ -91,7 +94,11 @@ impl Queue {
             }
             staging.commit()?;
         }
-        Ok(KeptSweep { removed, next })
+        Ok(KeptSweep {
+            removed,
+            still_kept: looked_at - removed,
+            next,
+        })
     }
 }
 

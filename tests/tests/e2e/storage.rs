@@ -170,6 +170,10 @@ fn an_expired_event_still_pending_does_not_keep_later_ones_and_goes_once_finishe
     let held = weir.get("/v1/events/rec-1");
     assert_eq!(held.status, 200, "{}", held.text);
     assert_eq!(held.body["deliveries"][0]["state"], "held", "{}", held.text);
+    let kept = "weir_events_kept_past_retention";
+    weir.wait_for("the kept event to be counted", |weir| {
+        (weir.metric(kept) == 1.0).then_some(())
+    });
 
     // Kept past the retention, it still runs once resumed, then goes too.
     weir.post_json("/v1/tenants/acme/resume", "");
@@ -178,6 +182,9 @@ fn an_expired_event_still_pending_does_not_keep_later_ones_and_goes_once_finishe
     });
     let acme = recorded_in(&weir, "test-recorder", "acme");
     assert_eq!(acme.seen.get(&1), Some(&1), "it ran once");
+    weir.wait_for("no event to be counted as kept", |weir| {
+        (weir.metric(kept) == 0.0).then_some(())
+    });
     weir.stop();
 }
 
