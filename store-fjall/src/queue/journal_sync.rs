@@ -10,8 +10,9 @@
 //! That covers every batch written before the call: one in the active file
 //! is synced here; one in an older file was synced by fjall when it sealed
 //! that file (a journal rotation syncs it first). The active file is the
-//! highest-numbered `N.jnl` in the database directory, listed after the
-//! write, so it is the file the write went to or a newer one.
+//! highest-numbered `N.jnl` in the database directory, and stays so while
+//! no `N+1.jnl` exists; that is checked after the write, so the file synced
+//! is the one the write went to, or fjall's own sync runs instead.
 //!
 //! The first sync of each journal file goes through fjall's own
 //! `persist(SyncData)`, after this module opened its descriptor: so a
@@ -60,10 +61,14 @@ impl JournalSync {
         if self.failed.load(Ordering::Relaxed) {
             return Err(fsync_failed_before());
         }
-        // A listing that fails loses nothing: fjall syncs instead.
-        let newest = newest_journal(&self.dir).ok().flatten();
-        match (active.as_ref(), newest) {
-            (Some((open, file)), Some((number, _))) if *open == number => {
+        // fjall starts journal N + 1 after N, so while there is none the
+        // one open is still the active one: one `stat`, not a listing.
+        let still_active = |number: u64| {
+            let next = self.dir.join(format!("{}.jnl", number + 1));
+            matches!(next.try_exists(), Ok(false))
+        };
+        match active.as_ref() {
+            Some((open, file)) if still_active(*open) => {
                 if let Err(error) = file.sync_data() {
                     self.failed.store(true, Ordering::Relaxed);
                     *active = None;
@@ -71,8 +76,10 @@ impl JournalSync {
                 }
                 Ok(())
             }
-            (_, newest) => {
+            _ => {
                 *active = None;
+                // A listing that fails loses nothing: fjall syncs instead.
+                let newest = newest_journal(&self.dir).ok().flatten();
                 let opened =
                     newest.and_then(|(number, path)| Some((number, File::open(path).ok()?)));
                 // fjall poisons the database if this fails.
@@ -133,6 +140,17 @@ mod tests {
         assert!(dir.path().join("0.jnl").exists());
         queue.sync().expect("a sync through the descriptor");
         assert_eq!(queue.journal.active_number(), Some(0));
+    }
+
+    #[test]
+    fn a_next_journal_file_moves_the_sync_to_it_through_fjall() {
+        let (dir, queue) = crate::queue::scratch();
+        queue.sync().expect("sync");
+        assert_eq!(queue.journal.active_number(), Some(0));
+        // What a rotation leaves: journal 1 next to journal 0.
+        std::fs::write(dir.path().join("1.jnl"), b"").expect("write");
+        queue.sync().expect("sync");
+        assert_eq!(queue.journal.active_number(), Some(1));
     }
 
     #[test]
