@@ -17,17 +17,14 @@ use crate::queue::{KeptSweep, Queue, QueueError};
 const REMOVE_BATCH: usize = 1000;
 
 /// Removes expired events, and idempotency key records past the dedup
-/// window, until `stop` is cancelled: a few times per retention period, at
-/// least once a minute.
+/// window, until `stop` is cancelled: at start-up (so what expired while
+/// weir was down goes, and the count of kept events is there at once), then
+/// a few times per retention period, at least once a minute.
 pub async fn run_retention(embedded: Arc<Embedded>, stop: CancellationToken) {
     let retention = embedded.shared.config.retention.retention;
     let window = embedded.shared.config.retention.dedup_window;
     let interval = (retention / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
         let cutoff = |age: Duration| crate::event::now_ms().saturating_sub(age.as_millis() as u64);
         let events = cutoff(retention);
         sweep(&embedded, "events", move |queue| {
@@ -40,6 +37,10 @@ pub async fn run_retention(embedded: Arc<Embedded>, stop: CancellationToken) {
             queue.remove_expired_request_keys(keys, REMOVE_BATCH)
         })
         .await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
     }
 }
 
