@@ -52,24 +52,17 @@ async fn sweep(
 ) {
     // Bounded: each pass removes at most a full batch, and a short one ends the sweep.
     for _ in 0..1000 {
-        let queue_task = embedded.clone();
         let remove = remove.clone();
-        let removed = tokio::task::spawn_blocking(move || remove(&queue_task.queue)).await;
-        match removed {
-            Ok(Ok(n)) if n == REMOVE_BATCH => continue,
-            Ok(Ok(n)) => {
-                if n > 0 {
-                    tracing::debug!(removed = n, "retention removed old {what}");
-                }
-                break;
-            }
-            Ok(Err(error)) => {
-                tracing::error!(%error, "retention cannot remove old {what}");
-                embedded.storage_failed(&error);
-                break;
-            }
-            Err(_) => break,
+        let Some(removed) = on_queue(embedded, what, move |queue| remove(queue)).await else {
+            break;
+        };
+        if removed == REMOVE_BATCH {
+            continue;
         }
+        if removed > 0 {
+            tracing::debug!(removed, "retention removed old {what}");
+        }
+        break;
     }
 }
 
@@ -81,36 +74,45 @@ async fn sweep_kept(embedded: &Arc<Embedded>) {
     let mut kept = 0;
     // Bounded: each pass moves `from` on by a full batch, or ends the sweep.
     for _ in 0..100_000 {
-        let queue_task = embedded.clone();
-        let swept = tokio::task::spawn_blocking(move || {
-            queue_task.queue.remove_finished_kept(from, REMOVE_BATCH)
-        })
-        .await;
-        match swept {
-            Ok(Ok(KeptSweep {
-                removed,
-                still_kept,
-                next,
-            })) => {
-                if removed > 0 {
-                    tracing::debug!(removed, "retention removed events kept past it");
-                }
-                kept += still_kept;
-                match next {
-                    Some(next) => from = next,
-                    None => {
-                        let gauge = &embedded.shared.metrics.events_kept_past_retention;
-                        gauge.set(kept as i64);
-                        break;
-                    }
-                }
-            }
-            Ok(Err(error)) => {
-                tracing::error!(%error, "retention cannot remove events kept past it");
-                embedded.storage_failed(&error);
+        let look = move |queue: &Queue| queue.remove_finished_kept(from, REMOVE_BATCH);
+        let Some(KeptSweep {
+            removed,
+            still_kept,
+            next,
+        }) = on_queue(embedded, "events kept past it", look).await
+        else {
+            break;
+        };
+        if removed > 0 {
+            tracing::debug!(removed, "retention removed events kept past it");
+        }
+        kept += still_kept;
+        match next {
+            Some(next) => from = next,
+            None => {
+                let gauge = &embedded.shared.metrics.events_kept_past_retention;
+                gauge.set(kept as i64);
                 break;
             }
-            Err(_) => break,
         }
+    }
+}
+
+/// Runs `work` on the queue off the async workers. `None` if it failed
+/// (the storage error is logged, and stops weir) or did not finish.
+async fn on_queue<T: Send + 'static>(
+    embedded: &Arc<Embedded>,
+    what: &str,
+    work: impl FnOnce(&Queue) -> Result<T, QueueError> + Send + 'static,
+) -> Option<T> {
+    let queue_task = embedded.clone();
+    match tokio::task::spawn_blocking(move || work(&queue_task.queue)).await {
+        Ok(Ok(done)) => Some(done),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "retention cannot remove old {what}");
+            embedded.storage_failed(&error);
+            None
+        }
+        Err(_) => None,
     }
 }

@@ -8,7 +8,7 @@
 //! number goes to `kept`, where a later sweep removes it once it is finished.
 
 use super::integrity::HORIZON;
-use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
+use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys};
 use crate::event::Event;
 
 /// What one look through the kept events did.
@@ -32,10 +32,10 @@ impl Queue {
         let horizon = self.horizon()?;
         let mut passed = 0;
         for guard in self.events.range(keys::seq(horizon)..).take(limit) {
-            let (key, _) = guard.into_inner()?;
+            let (key, value) = guard.into_inner()?;
             let seq = keys::read_seq(&key)
                 .ok_or_else(|| QueueError::Corrupt("malformed event key".into()))?;
-            let Some(event) = self.event(seq)? else { break };
+            let event = codec::decode(&value)?;
             if event.ingested_at_ms >= cutoff_ms {
                 break;
             }
