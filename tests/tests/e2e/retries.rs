@@ -1,5 +1,5 @@
-//! `retry-later` is retried with backoff then dead-lettered; `fail` is dead at
-//! once; a plugin that succeeds on the same event is not affected.
+//! `retry-later` is retried after its hint then dead-lettered; `fail` is dead
+//! at once; a plugin that succeeds on the same event is not affected.
 
 use serde_json::json;
 
@@ -40,6 +40,46 @@ fn retries_scheduled_in_the_store_end_the_same_as_those_that_wait_in_place() {
     );
     let weir = retry_and_fail(&workspace);
     assert_eq!(weir.metric(IN_PLACE), 0.0);
+    weir.stop();
+}
+
+#[test]
+fn a_retry_comes_back_when_its_hint_says_not_after_the_backoff() {
+    // A backoff of ten minutes: only the handler's 50 ms hint lets the
+    // events end within the wait.
+    let config = r#"
+[plugins.test-retry-twice]
+backoff_initial_ms = 600000
+backoff_max_ms = 600000
+
+[[route]]
+name = "throttled"
+match = { type = "throttled" }
+plugins = ["test-retry-twice"]
+"#;
+    let workspace = Workspace::new(&["test-retry-twice"], config);
+    let weir = workspace.start();
+    let events: Vec<_> = (0..4)
+        .map(|n| json!({"id": format!("h-{n}"), "source": "tests", "type": "throttled"}))
+        .collect();
+    let answer = weir.post_json("/v1/events", &json!(events).to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    for n in 0..4 {
+        let event = settled_event(&weir, &format!("h-{n}"));
+        let retried = delivery(&event, "test-retry-twice");
+        assert_eq!(retried["state"], "done", "{event:#}");
+        assert_eq!(retried["attempts"], 3, "{event:#}");
+        let starts: Vec<u64> = (retried["history"].as_array().expect("history").iter())
+            .map(|a| a["started_at_ms"].as_u64().expect("start"))
+            .collect();
+        // At least the hint, and nowhere near the backoff (the slack is for
+        // a busy machine, not for weir).
+        let gaps: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().all(|gap| (50..10_000).contains(gap)),
+            "{gaps:?}"
+        );
+    }
     weir.stop();
 }
 
