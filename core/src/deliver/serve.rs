@@ -5,11 +5,13 @@
 //! (`schedule::Lanes`: priorities by weight, tenants in turn, each tenant
 //! within its `max_in_flight`), so a slow plugin slows its own lane and
 //! nothing else; each delivery runs through the engine ([`deliver`]) as a
-//! task of its own.
+//! task of its own. A round also leases up to the adaptive limit's worth of
+//! deliveries ahead of a free slot, which take the next slots that free.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::time::timeout;
 use tracing::Instrument;
 
 use tokio_util::sync::CancellationToken;
@@ -26,6 +28,12 @@ use crate::trace_context;
 
 /// How long the loop waits after the store failed to lease before it tries again.
 const LEASE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// How long a delivery leased ahead of a free slot waits for one before it
+/// goes back to the store (due at once, the attempt not counted). Leases
+/// are longer by as much, so one that starts within the wait still holds
+/// its lease to its deadline.
+const AHEAD_WAIT: Duration = Duration::from_secs(1);
 
 /// What the lease loop asks of a store, besides what the engine does.
 pub trait Source: Deliveries + 'static {
@@ -94,12 +102,23 @@ pub async fn serve_plugin<S: Source>(
         // So is the routing table: the lease is sized by the deadline its
         // route sets, which a reload must not change under it.
         let routes = shared.routes.current();
-        let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits);
+        let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits)
+            + AHEAD_WAIT.as_millis() as u64;
         // Every other slot free under the adaptive limit joins the round.
         let mut permits = vec![permit];
         while permits.len() <= limit - busy {
             match plugin.slots.clone().try_acquire_owned() {
                 Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        // So do up to the limit's worth of deliveries leased ahead of a free
+        // slot: a slot that frees finds one leased and read, and a round
+        // carries more than the one slot that woke the loop.
+        let mut places = Vec::new();
+        while places.len() < limit {
+            match plugin.ahead.clone().try_acquire_owned() {
+                Ok(place) => places.push(place),
                 Err(_) => break,
             }
         }
@@ -110,10 +129,17 @@ pub async fn serve_plugin<S: Source>(
             plugin: &plugin.name,
             lease_ms,
         };
-        match round.lease(permits.len()) {
+        match round.lease(permits.len() + places.len()) {
             Ok(tickets) if !tickets.is_empty() => {
-                // The slots the round did not fill are freed as the zip ends.
-                for (ticket, permit) in tickets.into_iter().zip(permits) {
+                let metrics = &shared.metrics;
+                let slots = (permits.into_iter())
+                    .map(|permit| Slot::taken(permit, metrics, plugin.clone(), stop))
+                    .chain(
+                        (places.into_iter())
+                            .map(|place| Slot::ahead(place, metrics, plugin.clone(), stop)),
+                    );
+                // The slots and places the round did not fill are freed as the zip ends.
+                for (ticket, slot) in tickets.into_iter().zip(slots) {
                     let run = Run {
                         shared: shared.clone(),
                         store: store.clone(),
@@ -124,19 +150,18 @@ pub async fn serve_plugin<S: Source>(
                         routes: routes.clone(),
                         stop: stop.clone(),
                     };
-                    let slot = Slot::taken(permit, &shared.metrics, plugin.clone(), stop);
                     tasks.deliveries.spawn(run.run(ticket, slot));
                 }
             }
             Ok(_) => {
-                drop(permits);
+                drop((permits, places));
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     _ = lanes.woken() => {}
                 }
             }
             Err(error) => {
-                drop(permits);
+                drop((permits, places));
                 tracing::error!(plugin = %plugin.name, %error, "cannot lease deliveries");
                 store.failed(&error);
                 tokio::select! {
@@ -249,6 +274,11 @@ impl<S: Source> Run<S> {
             version: &self.version,
             routes: &self.routes,
         };
+        let taken = slot.held() || matches!(timeout(AHEAD_WAIT, slot.take()).await, Ok(true));
+        if !taken {
+            tracing::debug!("leased ahead, and no slot freed in time: back to the store");
+            return store.defer(leased, Duration::ZERO).await;
+        }
         let mut leased = leased;
         loop {
             let Some(held) = store.hold_if_paused(leased).await? else {

@@ -1,7 +1,9 @@
 //! The instance slot a delivery runs its handler in. It is held only while
 //! the handler runs: a delivery whose ending the store is writing, or
 //! whose retry waits in place, leaves it to others, so a plugin's slots
-//! bound the handlers running at once, not the deliveries in flight.
+//! bound the handlers running at once, not the deliveries in flight. A
+//! delivery leased ahead of a free slot holds a place ahead instead, until
+//! it takes one.
 
 use std::sync::Arc;
 
@@ -15,6 +17,9 @@ use crate::plugins::Plugin;
 /// One delivery's instance slot, held or not.
 pub struct Slot {
     permit: Option<OwnedSemaphorePermit>,
+    /// Its place among the plugin's deliveries leased ahead, until it first
+    /// takes a slot.
+    ahead: Option<OwnedSemaphorePermit>,
     plugin: Arc<Plugin>,
     busy: Gauge,
     stop: CancellationToken,
@@ -29,16 +34,41 @@ impl Slot {
         plugin: Arc<Plugin>,
         stop: &CancellationToken,
     ) -> Slot {
+        let mut slot = Slot::free_for(metrics, plugin, stop);
+        slot.busy.inc();
+        slot.permit = Some(permit);
+        slot
+    }
+
+    /// No slot yet, for a delivery leased ahead that holds `place` among
+    /// them until it takes one ([`Slot::take`]).
+    pub fn ahead(
+        place: OwnedSemaphorePermit,
+        metrics: &Metrics,
+        plugin: Arc<Plugin>,
+        stop: &CancellationToken,
+    ) -> Slot {
+        let mut slot = Slot::free_for(metrics, plugin, stop);
+        slot.ahead = Some(place);
+        slot
+    }
+
+    fn free_for(metrics: &Metrics, plugin: Arc<Plugin>, stop: &CancellationToken) -> Slot {
         let busy = (metrics.instances_busy)
             .get_or_create(&plugin_label(&plugin.name))
             .clone();
-        busy.inc();
         Slot {
-            permit: Some(permit),
+            permit: None,
+            ahead: None,
             plugin,
             busy,
             stop: stop.clone(),
         }
+    }
+
+    /// Whether the slot is held.
+    pub fn held(&self) -> bool {
+        self.permit.is_some()
     }
 
     /// Frees the slot, if it is held.
@@ -69,6 +99,7 @@ impl Slot {
             return false;
         };
         self.permit = Some(permit);
+        self.ahead = None;
         self.busy.inc();
         true
     }

@@ -48,6 +48,9 @@ pub struct Plugin {
     pub concurrency: crate::schedule::AdaptiveLimit,
     /// Signalled when one of its deliveries ends and frees a slot.
     pub slot_freed: tokio::sync::Notify,
+    /// Room for deliveries leased ahead of a free slot, one per instance
+    /// slot: each holds a place until it takes a slot.
+    pub ahead: Arc<Semaphore>,
 }
 
 impl Plugin {
@@ -62,6 +65,7 @@ impl Plugin {
             breakers: crate::schedule::Breakers::new(limits.breaker.clone()),
             concurrency: crate::schedule::AdaptiveLimit::new(limits.instances),
             slot_freed: tokio::sync::Notify::new(),
+            ahead: Arc::new(Semaphore::new(limits.instances as usize)),
             current: RwLock::new(Arc::new(version)),
         }
     }

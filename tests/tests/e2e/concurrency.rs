@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::recorder::{self, recorded, wait_until_idle};
 use crate::slow::{self, depth as slow_depth, post as post_slow};
-use crate::support::Workspace;
+use crate::support::{Workspace, delivery, settled_event};
 
 #[test]
 fn a_slowing_plugin_gets_less_concurrency_and_others_keep_their_pace() {
@@ -90,6 +90,43 @@ fn a_pause_among_conflicting_deliveries_loses_no_write() {
         recorded(&weir).seen.get(&7),
         Some(&EVENTS),
         "every increment counted once"
+    );
+    weir.stop();
+}
+
+#[test]
+fn a_delivery_leased_ahead_that_finds_no_free_slot_goes_back_uncounted_and_runs_once() {
+    // One slot, and handlers that hold it for longer than a delivery leased
+    // ahead waits for it: each such delivery goes back to the store and is
+    // leased again.
+    let config = slow::CONFIG.replace("instances = 4", "instances = 1");
+    let workspace = Workspace::new(&["test-slow"], &config);
+    let weir = workspace.start_with_env(&[(
+        "WEIR_LOG",
+        "info,weir_core::deliver=debug,fjall=warn,lsm_tree=warn",
+    )]);
+    post_slow(&weir, 0, 3, 1_500);
+    for n in 0..3 {
+        let event = settled_event(&weir, &format!("slow-{n}"));
+        let slow = delivery(&event, "test-slow");
+        assert_eq!(slow["state"], "done", "{event:#}");
+        assert_eq!(
+            slow["attempts"], 1,
+            "a wait for a slot is no attempt: {event:#}"
+        );
+        assert_eq!(
+            slow["history"].as_array().map(Vec::len),
+            Some(1),
+            "{event:#}"
+        );
+    }
+    assert_eq!(
+        weir.metric(r#"weir_deliveries_processed_total{plugin="test-slow"}"#),
+        3.0
+    );
+    assert!(
+        weir.log_text().contains("no slot freed in time"),
+        "no delivery went back to the store"
     );
     weir.stop();
 }
