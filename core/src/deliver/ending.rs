@@ -168,7 +168,7 @@ pub struct Failed {
     pub attempt: Option<Attempt>,
 }
 
-/// Another attempt after a backoff (never sooner than the hint), or a dead
+/// Another attempt after the hint, or a backoff without one (`retry_delay`), or a dead
 /// letter if `attempts` (this one included) spent the last.
 pub fn retry_or_dead(limits: &PluginLimits, attempts: u32, failed: Failed) -> Ending {
     let Failed {

@@ -5,8 +5,9 @@
 //! (`schedule::Lanes`: priorities by weight, tenants in turn, each tenant
 //! within its `max_in_flight`), so a slow plugin slows its own lane and
 //! nothing else; each delivery runs through the engine ([`deliver`]) as a
-//! task of its own. A round also leases up to the adaptive limit's worth of
-//! deliveries ahead of a free slot, which take the next slots that free.
+//! task of its own. For a plugin whose handlers are quick, a round also
+//! leases up to the adaptive limit's worth of deliveries ahead of a free
+//! slot; while they wait, the slots that free go to them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use crate::Shared;
 use crate::plugins::Plugin;
 use crate::route::RouteTable;
 use crate::runtime::Version;
-use crate::schedule::{LeasedAt, PluginLanes, lease_ms};
+use crate::schedule::{AHEAD_WAIT, LeasedAt, PluginLanes, lease_ms};
 use crate::store::{Lane, Seq, StoreError};
 use crate::tasks::Tasks;
 use crate::trace_context;
@@ -29,11 +30,11 @@ use crate::trace_context;
 /// How long the loop waits after the store failed to lease before it tries again.
 const LEASE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// How long a delivery leased ahead of a free slot waits for one before it
-/// goes back to the store (due at once, the attempt not counted). Leases
-/// are longer by as much, so one that starts within the wait still holds
-/// its lease to its deadline.
-const AHEAD_WAIT: Duration = Duration::from_secs(1);
+/// Leasing ahead of a free slot is for plugins whose handlers usually end
+/// well within [`AHEAD_WAIT`]: behind slower ones a delivery leased ahead
+/// would often wait it out and go back to the store, a write each way for
+/// nothing.
+const AHEAD_LATENCY: Duration = Duration::from_millis(AHEAD_WAIT.as_millis() as u64 / 10);
 
 /// What the lease loop asks of a store, besides what the engine does.
 pub trait Source: Deliveries + 'static {
@@ -91,6 +92,12 @@ pub async fn serve_plugin<S: Source>(
     let waiting = Arc::new(Waiting::new(shared.config.dispatch.retry_in_place_max));
     let mut gate = plugin.gate.subscribe();
     loop {
+        // While every place ahead is taken, a slot that frees goes to a
+        // delivery leased ahead, not to this loop.
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = plugin.ahead.acquire() => {}
+        }
         let Some(permit) = plugin.slot_under_limit(&mut gate, stop).await else {
             return;
         };
@@ -102,8 +109,7 @@ pub async fn serve_plugin<S: Source>(
         // So is the routing table: the lease is sized by the deadline its
         // route sets, which a reload must not change under it.
         let routes = shared.routes.current();
-        let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits)
-            + AHEAD_WAIT.as_millis() as u64;
+        let lease_ms = lease_ms(&shared.config, &routes, &plugin.name, &version.limits);
         // Every other slot free under the adaptive limit joins the round.
         let mut permits = vec![permit];
         while permits.len() <= limit - busy {
@@ -116,7 +122,8 @@ pub async fn serve_plugin<S: Source>(
         // slot: a slot that frees finds one leased and read, and a round
         // carries more than the one slot that woke the loop.
         let mut places = Vec::new();
-        while places.len() < limit {
+        let fast = (plugin.concurrency.usual_latency()).is_some_and(|usual| usual < AHEAD_LATENCY);
+        while fast && places.len() < limit {
             match plugin.ahead.clone().try_acquire_owned() {
                 Ok(place) => places.push(place),
                 Err(_) => break,

@@ -70,6 +70,14 @@ impl AdaptiveLimit {
         slots(self.inner.lock().unwrap_or_else(|p| p.into_inner()).limit)
     }
 
+    /// How long its attempts usually take, once one was recorded.
+    pub fn usual_latency(&self) -> Option<Duration> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .baseline
+    }
+
     /// Adjusts the limit after an attempt that took `latency` and said `load`.
     pub fn record(&self, latency: Duration, load: Load) -> u32 {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

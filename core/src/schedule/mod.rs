@@ -25,6 +25,6 @@ pub use concurrency::{AdaptiveLimit, Load};
 pub use fair::{Fair, Tenants};
 pub use health::{Signal, faults_in_a_row, is_fault, reasons as breaker_reasons};
 pub use lanes::{Lanes, LeasedAt, PluginLanes};
-pub use lease_time::lease_ms;
+pub use lease_time::{AHEAD_WAIT, lease_ms};
 pub use retry::retry_delay;
 pub use tenant_slots::TenantSlots;

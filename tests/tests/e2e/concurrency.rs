@@ -96,17 +96,20 @@ fn a_pause_among_conflicting_deliveries_loses_no_write() {
 
 #[test]
 fn a_delivery_leased_ahead_that_finds_no_free_slot_goes_back_uncounted_and_runs_once() {
-    // One slot, and handlers that hold it for longer than a delivery leased
-    // ahead waits for it: each such delivery goes back to the store and is
-    // leased again.
+    // One slot. A quick event first, so the plugin counts as quick and
+    // leases ahead; then handlers that hold the slot for longer than a
+    // delivery leased ahead waits for it: that delivery goes back to the
+    // store and is leased again.
     let config = slow::CONFIG.replace("instances = 4", "instances = 1");
     let workspace = Workspace::new(&["test-slow"], &config);
     let weir = workspace.start_with_env(&[(
         "WEIR_LOG",
         "info,weir_core::deliver=debug,fjall=warn,lsm_tree=warn",
     )]);
-    post_slow(&weir, 0, 3, 1_500);
-    for n in 0..3 {
+    post_slow(&weir, 0, 1, 0);
+    settled_event(&weir, "slow-0");
+    post_slow(&weir, 1, 3, 1_500);
+    for n in 0..4 {
         let event = settled_event(&weir, &format!("slow-{n}"));
         let slow = delivery(&event, "test-slow");
         assert_eq!(slow["state"], "done", "{event:#}");
@@ -122,7 +125,7 @@ fn a_delivery_leased_ahead_that_finds_no_free_slot_goes_back_uncounted_and_runs_
     }
     assert_eq!(
         weir.metric(r#"weir_deliveries_processed_total{plugin="test-slow"}"#),
-        3.0
+        4.0
     );
     assert!(
         weir.log_text().contains("no slot freed in time"),
