@@ -34,7 +34,7 @@ impl Slot {
         plugin: Arc<Plugin>,
         stop: &CancellationToken,
     ) -> Slot {
-        let mut slot = Slot::free_for(metrics, plugin, stop);
+        let mut slot = Slot::holding_nothing(metrics, plugin, stop);
         slot.busy.inc();
         slot.permit = Some(permit);
         slot
@@ -48,12 +48,13 @@ impl Slot {
         plugin: Arc<Plugin>,
         stop: &CancellationToken,
     ) -> Slot {
-        let mut slot = Slot::free_for(metrics, plugin, stop);
+        let mut slot = Slot::holding_nothing(metrics, plugin, stop);
         slot.ahead = Some(place);
         slot
     }
 
-    fn free_for(metrics: &Metrics, plugin: Arc<Plugin>, stop: &CancellationToken) -> Slot {
+    /// A slot record for `plugin` that holds neither a slot nor a place yet.
+    fn holding_nothing(metrics: &Metrics, plugin: Arc<Plugin>, stop: &CancellationToken) -> Slot {
         let busy = (metrics.instances_busy)
             .get_or_create(&plugin_label(&plugin.name))
             .clone();
