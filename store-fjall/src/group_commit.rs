@@ -1,5 +1,5 @@
-//! Group commit: ingest requests that arrive while an fsync is running share the
-//! next one. One thread owns the ingest write path, so deduplication by event
+//! Group commit: rounds of ingest requests that arrive while an fsync is
+//! running share the next one. One thread owns the ingest write path, so deduplication by event
 //! identity (tenant, source, id) is a plain read-then-write with no race. How durable the answer is follows
 //! the configured [`crate::queue::Durability`].
 
@@ -12,9 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
 use crate::failpoint;
-use crate::queue::{Queue, QueueError, RequestKey, RequestRecord, Staging};
-use weir_core::store::Admission;
-use weir_core::store::id_reused;
+use crate::queue::{Queue, QueueError, RequestRecord, Staging};
+use weir_core::store::{Admission, Append, id_reused};
 
 /// Most events in one write batch and fsync; more wait for the next one.
 const MAX_GROUP_EVENTS: usize = 8192;
@@ -23,13 +22,32 @@ const MAX_GROUP_EVENTS: usize = 8192;
 /// deliveries commit under, for longer. A single request larger than this
 /// still goes in a group of its own (its size is bounded by max_body_bytes).
 const MAX_GROUP_BYTES: usize = 64 << 20;
-/// Requests queued for the committer before `submit` waits: backpressure on ingest.
+/// Rounds queued for the committer before `append` waits: backpressure on ingest.
 const SUBMISSION_QUEUE: usize = 1024;
 
+/// What the committer answers one request of a round.
+type Answer = Result<Vec<Admission>, QueueError>;
+
+/// A round of requests, answered together.
 struct Submission {
-    events: Vec<Event>,
-    request_key: Option<RequestKey>,
-    reply: oneshot::Sender<Result<Vec<Admission>, QueueError>>,
+    requests: Vec<Append>,
+    reply: oneshot::Sender<Vec<Answer>>,
+}
+
+impl Submission {
+    fn events(&self) -> usize {
+        self.requests
+            .iter()
+            .map(|request| request.events.len())
+            .sum()
+    }
+
+    fn data_bytes(&self) -> usize {
+        (self.requests.iter())
+            .flat_map(|request| &request.events)
+            .map(|event| event.data.len())
+            .sum()
+    }
 }
 
 /// The handle ingest uses to make events durable.
@@ -50,23 +68,21 @@ impl GroupCommitter {
         Ok((GroupCommitter { submissions }, thread))
     }
 
-    /// Routes and stores `events` in one atomic batch, with the record of
-    /// their request's idempotency key if it has one; returns once they are fsync'd.
-    pub async fn submit(
-        &self,
-        events: Vec<Event>,
-        request_key: Option<RequestKey>,
-    ) -> Result<Vec<Admission>, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        self.submissions
-            .send(Submission {
-                events,
-                request_key,
-                reply,
-            })
-            .await
-            .map_err(|_| QueueError::Closed)?;
-        answer.await.map_err(|_| QueueError::Closed)?
+    /// Routes and stores each request of `round` atomically, with the
+    /// record of its idempotency key if it has one; answers each, in the
+    /// round's order, once the group holding them is fsync'd.
+    pub async fn append(&self, round: Vec<Append>) -> Vec<Answer> {
+        let requests = round.len();
+        let closed = || (0..requests).map(|_| Err(QueueError::Closed)).collect();
+        let (reply, answers) = oneshot::channel();
+        let submission = Submission {
+            requests: round,
+            reply,
+        };
+        if self.submissions.send(submission).await.is_err() {
+            return closed();
+        }
+        answers.await.unwrap_or_else(|_| closed())
     }
 }
 
@@ -85,13 +101,13 @@ fn gather(
     max_events: usize,
     max_bytes: usize,
 ) -> Vec<Submission> {
-    let (mut events, mut bytes) = (first.events.len(), data_bytes(&first.events));
+    let (mut events, mut bytes) = (first.events(), first.data_bytes());
     let mut group = vec![first];
     while events < max_events && bytes < max_bytes {
         match receiver.try_recv() {
             Ok(next) => {
-                events += next.events.len();
-                bytes += data_bytes(&next.events);
+                events += next.events();
+                bytes += next.data_bytes();
                 group.push(next);
             }
             Err(_) => break,
@@ -100,14 +116,15 @@ fn gather(
     group
 }
 
-fn data_bytes(events: &[Event]) -> usize {
-    events.iter().map(|event| event.data.len()).sum()
-}
-
 fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
-    let mut replies = Vec::with_capacity(group.len());
+    let (rounds, replies): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .map(|submission| (submission.requests, submission.reply))
+        .unzip();
+    let sizes: Vec<usize> = rounds.iter().map(Vec::len).collect();
+    let mut answers = Vec::with_capacity(sizes.iter().sum());
     let mut stored = 0u64;
-    let outcome = stage_group(embedded, group, &mut replies, &mut stored).and_then(|staging| {
+    let outcome = stage_group(embedded, rounds, &mut answers, &mut stored).and_then(|staging| {
         if let Some(error) = failpoint::pass(failpoint::Point::GroupCommit) {
             return Err(fjall::Error::Io(error).into());
         }
@@ -127,7 +144,7 @@ fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
             .observe(started.elapsed().as_secs_f64());
         persisted.map(|()| staged)
     });
-    match outcome {
+    let failed = match outcome {
         Ok(staged) => {
             embedded
                 .shared
@@ -135,64 +152,79 @@ fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
                 .group_commit_events
                 .observe(stored as f64);
             embedded.wake(&staged);
-            for (reply, admissions) in replies {
-                let _ = reply.send(Ok(admissions));
-            }
+            None
         }
         Err(error) => {
             tracing::error!(%error, "group commit failed; the events were not stored");
             embedded.storage_failed(&error);
             let disk_full = embedded.queue.failed_for_space(&error);
-            for (reply, _) in replies {
-                let answer = if disk_full {
+            Some(move || {
+                if disk_full {
                     QueueError::DiskFull
                 } else {
                     QueueError::WriteFailed(error.to_string())
-                };
-                let _ = reply.send(Err(answer));
-            }
+                }
+            })
         }
+    };
+    let rounds = answers_per_round(answers, &sizes, failed);
+    for (reply, answers) in replies.into_iter().zip(rounds) {
+        let _ = reply.send(answers);
     }
 }
 
-type Reply = (
-    oneshot::Sender<Result<Vec<Admission>, QueueError>>,
-    Vec<Admission>,
-);
+/// Each round's answers, `sizes[i]` for round `i`, from `answers`, one per
+/// request in order (fewer if staging stopped at an error). When the group
+/// failed, every request not refused for its own reason gets `failed()`.
+fn answers_per_round(
+    mut answers: Vec<Answer>,
+    sizes: &[usize],
+    failed: Option<impl Fn() -> QueueError>,
+) -> Vec<Vec<Answer>> {
+    if let Some(failed) = failed {
+        for answer in &mut answers {
+            if answer.is_ok() {
+                *answer = Err(failed());
+            }
+        }
+        answers.resize_with(sizes.iter().sum(), || Err(failed()));
+    }
+    let mut answers = answers.into_iter();
+    (sizes.iter())
+        .map(|&size| answers.by_ref().take(size).collect())
+        .collect()
+}
 
+/// Stages every request of `rounds` that reuses no identity, and pushes
+/// one answer per request to `answers`, in order: its admissions, or why
+/// it was refused.
 fn stage_group<'q>(
     embedded: &'q Embedded,
-    group: Vec<Submission>,
-    replies: &mut Vec<Reply>,
+    mut rounds: Vec<Vec<Append>>,
+    answers: &mut Vec<Answer>,
     stored: &mut u64,
 ) -> Result<Staging<'q>, QueueError> {
     let queue = &embedded.queue;
     let mut staging = queue.stage();
     let ingested_at_ms = now_ms();
     let routes = embedded.routes();
-    let (mut requests, senders): (Vec<_>, Vec<_>) = group
-        .into_iter()
-        .map(|submission| {
-            (
-                (submission.events, submission.request_key),
-                submission.reply,
-            )
-        })
-        .unzip();
-    for (events, _) in &mut requests {
-        for event in events {
-            event.ingested_at_ms = ingested_at_ms;
-        }
+    for event in (rounds.iter_mut().flatten()).flat_map(|request| &mut request.events) {
+        event.ingested_at_ms = ingested_at_ms;
     }
+    let requests = || rounds.iter().flatten();
     // The events staged so far in this group, by identity; sized once, since
     // growing it rehashed every identity again.
-    let events_in_group = requests.iter().map(|(events, _)| events.len()).sum();
+    let events_in_group = requests().map(|request| request.events.len()).sum();
     let mut in_group: HashMap<Identity<'_>, &Event> = HashMap::with_capacity(events_in_group);
-    for ((events, request_key), reply) in requests.iter().zip(senders) {
+    for Append {
+        events,
+        request_key,
+    } in requests()
+    {
         let duplicates = match find_duplicates(queue, events, &in_group)? {
             Ok(duplicates) => duplicates,
             Err(reused) => {
-                let _ = reply.send(Err(reused));
+                answers.push(Err(reused));
                 continue;
             }
         };
@@ -216,7 +248,7 @@ fn stage_group<'q>(
             };
             staging.put_request_record(key, &record);
         }
-        replies.push((reply, admissions));
+        answers.push(Ok(admissions));
     }
     Ok(staging)
 }
@@ -276,8 +308,10 @@ mod tests {
             .collect();
         let (reply, _) = oneshot::channel();
         Submission {
-            events,
-            request_key: None,
+            requests: vec![Append {
+                events,
+                request_key: None,
+            }],
             reply,
         }
     }
@@ -309,6 +343,42 @@ mod tests {
         );
         // Under both: one group.
         assert_eq!(groups(&[(1, 10), (1, 10), (1, 10)], 100, 1000), [3]);
+    }
+
+    /// The answers as text: the events of each, or the error.
+    fn shown(rounds: Vec<Vec<Answer>>) -> Vec<Vec<String>> {
+        let show = |answer: Answer| match answer {
+            Ok(admissions) => format!("{} stored", admissions.len()),
+            Err(error) => error.to_string(),
+        };
+        (rounds.into_iter())
+            .map(|round| round.into_iter().map(show).collect())
+            .collect()
+    }
+
+    #[test]
+    fn each_round_gets_its_own_answers_and_a_failed_write_fails_every_staged_request() {
+        let admission = Admission {
+            id: "e".into(),
+            duplicate: false,
+        };
+        let admitted = |events: usize| Ok(vec![admission.clone(); events]);
+        let refused = || Err(QueueError::IdReused("event 0: reused".into()));
+        let answers = || vec![admitted(2), refused(), admitted(1)];
+        let no_failure: Option<fn() -> QueueError> = None;
+        assert_eq!(
+            shown(answers_per_round(answers(), &[2, 1], no_failure)),
+            [vec!["2 stored", "event 0: reused"], vec!["1 stored"]]
+        );
+        // Staging stopped before the last request: it fails as well.
+        let mut cut_short = answers();
+        cut_short.pop();
+        let failed = Some(|| QueueError::DiskFull);
+        let full = QueueError::DiskFull.to_string();
+        assert_eq!(
+            shown(answers_per_round(cut_short, &[2, 1], failed)),
+            [vec![full.as_str(), "event 0: reused"], vec![full.as_str()]]
+        );
     }
 
     fn event(id: &str, data: &str) -> Event {

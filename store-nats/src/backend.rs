@@ -3,21 +3,19 @@
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, join_all};
 
 use super::pauses::Scope;
 use super::replay::NatsRequeue;
 use super::{Nats, NatsError};
 use weir_core::Shared;
 use weir_core::plugins::Plugin;
-use weir_core::store::Admission;
+use weir_core::store::{Append, Appended, DeadFilter, RequestRecord, StoreError};
 use weir_core::store::{
     Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
     StateEntries, StatePage, StoredEvent, Unready,
 };
-use weir_core::store::{DeadFilter, RequestKey, RequestRecord, StoreError};
 use weir_core::tasks::Tasks;
-use weir_event::Event;
 use weir_runtime::{CommittedState, StateRead};
 
 /// The queue stage on a JetStream cluster.
@@ -48,26 +46,36 @@ impl NatsBackend {
     }
 }
 
-impl Backend for NatsBackend {
-    fn submit(
-        &self,
-        events: Vec<Event>,
-        request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
-        async move {
-            let routes = self.shared.routes.current();
-            let admissions = self.nats.submit(&routes, &events).await?;
-            // Recorded once the events are stored. A record that fails
-            // does not fail the request, whose events are stored: a repeat
-            // is then answered from the events' identities, and only events
-            // sent without an id would be stored again.
-            if let Some(key) = request_key
-                && let Err(error) = self.nats.record_request(&key, &admissions).await
-            {
-                tracing::warn!(%error, key = %key.key, "the answer to a keyed request is not recorded");
-            }
-            Ok(admissions)
+impl NatsBackend {
+    /// Stores one request's events and then records its answer, if it is keyed.
+    async fn append_request(&self, request: Append) -> Appended {
+        let Append {
+            events,
+            request_key,
+        } = request;
+        let routes = self.shared.routes.current();
+        let admissions = self.nats.submit(&routes, &events).await?;
+        // Recorded once the events are stored. A record that fails does not
+        // fail the request, whose events are stored: a repeat is then
+        // answered from the events' identities, and only events sent
+        // without an id would be stored again.
+        if let Some(key) = request_key
+            && let Err(error) = self.nats.record_request(&key, &admissions).await
+        {
+            tracing::warn!(%error, key = %key.key, "the answer to a keyed request is not recorded");
         }
+        Ok(admissions)
+    }
+}
+
+impl Backend for NatsBackend {
+    fn append(&self, round: Vec<Append>) -> BoxFuture<'_, Vec<Appended>> {
+        // Each request publishes its own messages: they are in flight together.
+        join_all(
+            round
+                .into_iter()
+                .map(|request| self.append_request(request)),
+        )
         .boxed()
     }
 

@@ -9,6 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use weir::ingest::GroupCommitter;
 use weir::queue::Durability;
 use weir_bench::queue_setup;
+use weir_core::store::Append;
 
 /// Bytes of data per event: a small webhook.
 const PAYLOAD_BYTES: usize = 200;
@@ -37,9 +38,13 @@ pub fn enqueue(c: &mut Criterion) {
                 let events = (first..first + batch)
                     .map(|n| queue_setup::event(n, 1, &payload))
                     .collect();
-                let admitted = runtime
-                    .block_on(committer.submit(events, None))
-                    .expect("the group commit succeeds");
+                let request = Append {
+                    events,
+                    request_key: None,
+                };
+                let answer = runtime.block_on(committer.append(vec![request])).pop();
+                let admitted =
+                    (answer.expect("one answer per request")).expect("the group commit succeeds");
                 assert!(admitted.iter().all(|admission| !admission.duplicate));
             })
         });

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::{
-    Admission, DeadFilter, DeadLetter, EventRef, ReplaySpec, RequestKey, RequestRecord, Seq,
-    StoreError, StoredEvent,
+    Append, Appended, DeadFilter, DeadLetter, EventRef, ReplaySpec, RequestRecord, Seq, StoreError,
+    StoredEvent,
 };
-use crate::event::Event;
 use crate::plugins::Plugin;
 use crate::tasks::Tasks;
 
@@ -34,15 +33,28 @@ pub struct StatePage {
 
 /// A storage backend of the queue stage.
 pub trait Backend: Send + Sync {
-    /// Stores `events`, which ingest has admitted, with one delivery to each
-    /// plugin the routes send them to (and the record of their request's
-    /// idempotency key, where the backend keeps one); resolves once they are
-    /// durable. Nothing of a refused request is stored.
-    fn submit(
-        &self,
-        events: Vec<Event>,
-        request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>>;
+    /// Stores a round of ingest requests: each request's events with one
+    /// delivery to each plugin the routes send them to, and the record of
+    /// its idempotency key. Answers each request, in the round's order,
+    /// once its events are durable. Each request is all or nothing: one
+    /// refused (an identity reused with other content) stores nothing of
+    /// itself and leaves the others alone. Requests that arrive together
+    /// share their writes (group commit lives here, in the store).
+    fn append(&self, round: Vec<Append>) -> BoxFuture<'_, Vec<Appended>>;
+
+    /// Stores one ingest request, as a round of its own (and of whatever
+    /// the store gathers with it).
+    fn append_one(&self, request: Append) -> BoxFuture<'_, Appended> {
+        let answers = self.append(vec![request]);
+        Box::pin(async move {
+            let answer = answers.await.into_iter().next();
+            answer.unwrap_or_else(|| {
+                Err(StoreError::Unavailable(
+                    "the store answered no request".into(),
+                ))
+            })
+        })
+    }
 
     /// Starts running `plugin`'s deliveries on `tasks` until they stop.
     fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>);

@@ -3,6 +3,7 @@
 //! the log, the lane a delivery waits in, the deliveries a new event makes,
 //! what an ingest `202` promises and what it answers, dead letters, replays.
 
+mod append;
 mod backend;
 mod dead_filter;
 mod dead_letter;
@@ -15,6 +16,7 @@ mod request_key;
 
 use serde::{Deserialize, Serialize};
 
+pub use append::{Append, Appended};
 pub use backend::{
     Backend, DeadLetterPage, DeadListing, EventLetters, ReplayLog, Requeue, Requeued, Reruns,
     Revived, StateEntries, StatePage, Unready,

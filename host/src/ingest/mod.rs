@@ -33,8 +33,8 @@ use crate::metrics::ReasonLabel;
 use crate::queue::{RequestKey, StoreError};
 use crate::telemetry::trace_context;
 use weir_core::Shared;
-use weir_core::store::Admission as QueueAdmission;
 use weir_core::store::Unready;
+use weir_core::store::{Admission as QueueAdmission, Append};
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
@@ -203,21 +203,25 @@ async fn store(
     app.admission
         .check_quotas(&shared.config, &shared.backlog, &per_tenant)?;
     app.admission.take_tokens(&shared.config, &per_tenant)?;
-    let admissions =
-        app.backend
-            .submit(events, request_key)
-            .await
-            .map_err(|error| match error {
-                StoreError::IdReused(message) => ApiError::KeyReused(message),
-                error => {
-                    tracing::error!(%error, "events not stored; the client may send them again");
-                    match error {
-                        StoreError::DiskFull => ApiError::InsufficientStorage,
-                        // Nothing of the request was stored, whatever failed.
-                        _ => ApiError::Unavailable,
-                    }
+    let request = Append {
+        events,
+        request_key,
+    };
+    let admissions = app
+        .backend
+        .append_one(request)
+        .await
+        .map_err(|error| match error {
+            StoreError::IdReused(message) => ApiError::KeyReused(message),
+            error => {
+                tracing::error!(%error, "events not stored; the client may send them again");
+                match error {
+                    StoreError::DiskFull => ApiError::InsufficientStorage,
+                    // Nothing of the request was stored, whatever failed.
+                    _ => ApiError::Unavailable,
                 }
-            })?;
+            }
+        })?;
     let stored = admissions.iter().filter(|admission| !admission.duplicate);
     shared.metrics.events_ingested.inc_by(stored.count() as u64);
     // Every event stored before: the request repeats an earlier one.

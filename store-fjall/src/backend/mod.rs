@@ -12,19 +12,17 @@ use futures_util::future::BoxFuture;
 
 use crate::dispatch::FjallDeliveries;
 use crate::embedded::Embedded;
-use crate::event::Event;
 use crate::failpoint;
 use crate::group_commit::GroupCommitter;
 use crate::plugins::Plugin;
 use crate::queue::{
-    DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestKey, RequestRecord, StoreError,
+    DeadFilter, DeadLetter as StoredDeadLetter, PauseScope, RequestRecord, StoreError,
 };
 use replay::FjallRequeue;
 use weir_core::deliver::serve_plugin;
-use weir_core::store::Admission;
 use weir_core::store::{
-    Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef, ReplayLog, Revived,
-    StateEntries, StatePage, StoredEvent, Unready,
+    Append, Appended, Backend, DeadLetter, DeadLetterPage, DeadListing, EventLetters, EventRef,
+    ReplayLog, Revived, StateEntries, StatePage, StoredEvent, Unready,
 };
 use weir_core::tasks::Tasks;
 
@@ -47,12 +45,14 @@ impl Fjall {
 }
 
 impl Backend for Fjall {
-    fn submit(
-        &self,
-        events: Vec<Event>,
-        request_key: Option<RequestKey>,
-    ) -> BoxFuture<'_, Result<Vec<Admission>, StoreError>> {
-        async move { Ok(self.committer.submit(events, request_key).await?) }.boxed()
+    fn append(&self, round: Vec<Append>) -> BoxFuture<'_, Vec<Appended>> {
+        async move {
+            let answers = self.committer.append(round).await;
+            (answers.into_iter())
+                .map(|answer| answer.map_err(StoreError::from))
+                .collect()
+        }
+        .boxed()
     }
 
     fn serve(&self, tasks: &Tasks, plugin: Arc<Plugin>) {

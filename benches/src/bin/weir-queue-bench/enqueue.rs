@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow, bail};
 use weir::embedded::Embedded;
 use weir::ingest::GroupCommitter;
 use weir::queue::Durability;
+use weir_core::store::Append;
 
 use weir_bench::queue_setup as setup;
 
@@ -122,10 +123,12 @@ impl Submitters {
             let events = (first..first + self.batch)
                 .map(|id| setup::event(id, 1, &self.payload))
                 .collect();
-            let admissions = self
-                .committer
-                .submit(events, None)
-                .await
+            let request = Append {
+                events,
+                request_key: None,
+            };
+            let answer = self.committer.append(vec![request]).await.pop();
+            let admissions = (answer.context("the committer answered no request")?)
                 .with_context(|| format!("submitting batch {n}"))?;
             if admissions.iter().any(|admission| admission.duplicate) {
                 bail!("batch {n} was taken for a duplicate: event ids collide");
