@@ -13,7 +13,7 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
-use super::names::{self, DeliveryId};
+use super::names::{self, DeliveryId, Feed};
 use super::{Nats, NatsError};
 use weir_core::route::RouteTable;
 use weir_core::store::{Admission, StoreError, Target, id_reused};
@@ -162,12 +162,8 @@ impl Nats {
             headers.insert(GENERATION_HEADER, generation.to_string().as_str());
             publish = publish.headers(headers);
         }
-        // A keyed delivery goes to its key's partition, unless its route
-        // lets it skip the ordering key.
-        let partition = (event.partitionkey.as_ref())
-            .filter(|_| target.ordered)
-            .map(|key| names::partition(&event.tenant, key));
-        let subject = self.names.delivery_subject(&target.plugin, partition);
+        let feed = Feed::of(event, target.ordered);
+        let subject = self.names.delivery_subject(&target.plugin, feed);
         self.jetstream
             .send_publish(subject, publish)
             .await

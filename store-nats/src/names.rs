@@ -6,12 +6,40 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use weir_event::Event;
+use weir_event::{Event, Priority};
 
 /// Ordering keys of one plugin are spread over this many partitions, each
 /// consumed one delivery at a time over all nodes: keyed deliveries run up
 /// to this many at once.
 pub const PARTITIONS: u32 = 16;
+
+/// Where a plugin's delivery waits in the deliveries stream, and which of
+/// the plugin's consumers hands it out: a partition of the ordering keys,
+/// one delivery at a time, or the deliveries of one priority that wait
+/// for no key, so that urgent ones are pulled past a backlog of others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// The partition of an ordering key.
+    Keyed(u32),
+    /// Deliveries of this priority that wait for no key.
+    Unkeyed(Priority),
+}
+
+impl Feed {
+    /// Every feed of a plugin: one per priority, then one per partition.
+    pub fn all() -> impl Iterator<Item = Feed> {
+        (Priority::ALL.into_iter().map(Feed::Unkeyed)).chain((0..PARTITIONS).map(Feed::Keyed))
+    }
+
+    /// The feed of `event`'s delivery: its key's partition, unless it has
+    /// none or its route lets it skip the ordering key.
+    pub fn of(event: &Event, ordered: bool) -> Feed {
+        match event.partitionkey.as_ref().filter(|_| ordered) {
+            Some(key) => Feed::Keyed(partition(&event.tenant, key)),
+            None => Feed::Unkeyed(event.priority),
+        }
+    }
+}
 
 /// The names of one prefix's streams, subjects and bucket.
 #[derive(Debug, Clone)]
@@ -37,13 +65,18 @@ impl Names {
         format!("{}.deliveries.>", self.prefix)
     }
 
-    /// Where a delivery to `plugin` is published: by the partition of its
-    /// ordering key, or with the deliveries that have none. Plugin names are
-    /// `[a-z0-9_-]`, safe as a subject token.
-    pub fn delivery_subject(&self, plugin: &str, partition: Option<u32>) -> String {
-        match partition {
-            Some(partition) => format!("{}.deliveries.{plugin}.k{partition}", self.prefix),
-            None => format!("{}.deliveries.{plugin}.any", self.prefix),
+    /// Where a delivery to `plugin` is published: on its feed's subject.
+    /// Plugin names are `[a-z0-9_-]`, safe as a subject token. Normal
+    /// deliveries without a key keep the subject all unkeyed ones had
+    /// before priorities had subjects, so such a stream drains as normal.
+    pub fn delivery_subject(&self, plugin: &str, feed: Feed) -> String {
+        let prefix = &self.prefix;
+        match feed {
+            Feed::Keyed(partition) => format!("{prefix}.deliveries.{plugin}.k{partition}"),
+            Feed::Unkeyed(Priority::Normal) => format!("{prefix}.deliveries.{plugin}.any"),
+            Feed::Unkeyed(priority) => {
+                format!("{prefix}.deliveries.{plugin}.any.{}", priority.as_str())
+            }
         }
     }
 
@@ -55,12 +88,14 @@ impl Names {
         rest.split('.').next().filter(|plugin| !plugin.is_empty())
     }
 
-    /// The durable consumer of one of `plugin`'s subjects. Plugin names have
-    /// no capitals, so `-K` never clashes with one.
-    pub fn consumer(plugin: &str, partition: Option<u32>) -> String {
-        match partition {
-            Some(partition) => format!("{plugin}-K{partition}"),
-            None => plugin.to_owned(),
+    /// The durable consumer of one of `plugin`'s feeds. Plugin names have
+    /// no capitals, so `-K` and `-P` never clash with one; the normal
+    /// unkeyed feed keeps the plugin's own name, as before priorities.
+    pub fn consumer(plugin: &str, feed: Feed) -> String {
+        match feed {
+            Feed::Keyed(partition) => format!("{plugin}-K{partition}"),
+            Feed::Unkeyed(Priority::Normal) => plugin.to_owned(),
+            Feed::Unkeyed(priority) => format!("{plugin}-P{}", priority.as_str()),
         }
     }
 
@@ -305,8 +340,8 @@ mod tests {
     #[test]
     fn a_delivery_subject_names_its_plugin() {
         let names = Names::new("weir");
-        for partition in [None, Some(3)] {
-            let subject = names.delivery_subject("booking-normalizer", partition);
+        for feed in Feed::all() {
+            let subject = names.delivery_subject("booking-normalizer", feed);
             assert_eq!(
                 names.plugin_of_delivery(&subject),
                 Some("booking-normalizer")
@@ -328,6 +363,35 @@ mod tests {
                 _ => return false,
             }
         }
+    }
+
+    #[test]
+    fn each_feed_has_a_subject_and_a_consumer_of_its_own() {
+        let names = Names::new("weir");
+        let feeds: Vec<Feed> = Feed::all().collect();
+        assert_eq!(feeds.len(), 4 + PARTITIONS as usize);
+        let subjects: Vec<String> = (feeds.iter())
+            .map(|&feed| names.delivery_subject("p", feed))
+            .collect();
+        // A work-queue stream refuses consumers whose filters overlap.
+        for (index, filter) in subjects.iter().enumerate() {
+            let taken = subjects.iter().filter(|subject| takes(filter, subject));
+            assert_eq!(taken.count(), 1, "{filter} takes only itself");
+            assert!(takes(&names.deliveries_subjects(), filter), "{filter}");
+            let consumer = Names::consumer("p", feeds[index]);
+            let same = (feeds.iter()).filter(|&&feed| Names::consumer("p", feed) == consumer);
+            assert_eq!(same.count(), 1, "{consumer}");
+        }
+        // Where unkeyed deliveries waited before priorities had subjects.
+        let normal = Feed::Unkeyed(Priority::Normal);
+        assert_eq!(names.delivery_subject("p", normal), "weir.deliveries.p.any");
+        assert_eq!(Names::consumer("p", normal), "p");
+        let mut keyed = Event::new("e".into(), "s".into(), "t".into(), "acme".into());
+        keyed.priority = Priority::Critical;
+        assert_eq!(Feed::of(&keyed, true), Feed::Unkeyed(Priority::Critical));
+        keyed.partitionkey = Some("order-1".into());
+        assert!(matches!(Feed::of(&keyed, true), Feed::Keyed(_)));
+        assert_eq!(Feed::of(&keyed, false), Feed::Unkeyed(Priority::Critical));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! A node's window of one plugin's pulled deliveries: the pull loops fill
 //! it, by lane, and the lease loop (`weir_core::deliver::serve_plugin`)
-//! takes from it by the lanes' turns, so priorities, tenants' turns and
-//! their `max_in_flight` apply to what this node has pulled. It holds at
-//! most [`PER_SLOT`] deliveries per instance slot (a pull loop may pull a
-//! few past that: each asks for what is free when it asks); while they
-//! wait, their ack wait is extended (`worker.rs`).
+//! takes from it by the lanes' turns, so priorities and tenants' turns
+//! apply to what this node has pulled. Each priority's unkeyed feed has
+//! room for [`PER_SLOT`] deliveries per instance slot of its own, so a
+//! backlog of one priority never keeps another's deliveries from being
+//! pulled; a key's partition hands out one delivery at a time anyway, and
+//! takes no room. While deliveries wait, their ack wait is extended
+//! (`worker.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -13,14 +15,22 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use weir_core::store::Lane;
+use weir_event::Priority;
 
 /// Deliveries a node keeps pulled per instance slot of the plugin: enough
 /// that a free slot finds one waiting, and that the lanes have a choice.
 pub const PER_SLOT: usize = 2;
 
+/// A delivery in the window, and the priority whose feed's room it takes.
+struct Waiting<T> {
+    delivery: T,
+    room_of: Option<Priority>,
+}
+
 /// The waiting deliveries of one plugin on this node.
 pub struct Window<T> {
-    lanes: Mutex<HashMap<Lane, VecDeque<T>>>,
+    lanes: Mutex<HashMap<Lane, VecDeque<Waiting<T>>>>,
+    /// Room per priority.
     capacity: usize,
     /// Woken when a delivery leaves the window.
     taken: Notify,
@@ -36,13 +46,17 @@ impl<T> Window<T> {
         }
     }
 
-    fn lanes(&self) -> MutexGuard<'_, HashMap<Lane, VecDeque<T>>> {
+    fn lanes(&self) -> MutexGuard<'_, HashMap<Lane, VecDeque<Waiting<T>>>> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds `delivery` behind the others of `lane`.
-    pub fn push(&self, lane: Lane, delivery: T) {
-        self.lanes().entry(lane).or_default().push_back(delivery);
+    /// Adds `delivery` behind the others of `lane`; it takes room of
+    /// `room_of`'s feed if it came from a priority's unkeyed feed (a
+    /// delivery stored before priorities had feeds may have another
+    /// priority than its feed's).
+    pub fn push(&self, lane: Lane, room_of: Option<Priority>, delivery: T) {
+        let waiting = Waiting { delivery, room_of };
+        self.lanes().entry(lane).or_default().push_back(waiting);
     }
 
     /// The first delivery waiting in `lane`, taken out.
@@ -55,18 +69,20 @@ impl<T> Window<T> {
         }
         drop(lanes);
         self.taken.notify_waiters();
-        taken
+        taken.map(|waiting| waiting.delivery)
     }
 
-    /// How many more deliveries the window has room for, waiting until it
-    /// has room for one; `None` once `stop` is cancelled.
-    pub async fn room(&self, stop: &CancellationToken) -> Option<usize> {
+    /// How many more deliveries `priority`'s unkeyed feed has room for,
+    /// waiting until it has room for one; `None` once `stop` is cancelled.
+    pub async fn room(&self, priority: Priority, stop: &CancellationToken) -> Option<usize> {
         loop {
             let taken = self.taken.notified();
             tokio::pin!(taken);
             // Registered before the count is read: a take in between still wakes it.
             taken.as_mut().enable();
-            let waiting: usize = self.lanes().values().map(VecDeque::len).sum();
+            let waiting = (self.lanes().values().flatten())
+                .filter(|waiting| waiting.room_of == Some(priority))
+                .count();
             if waiting < self.capacity {
                 return Some(self.capacity - waiting);
             }
@@ -79,7 +95,9 @@ impl<T> Window<T> {
 
     /// What `look` makes of each waiting delivery.
     pub fn each<R>(&self, look: impl Fn(&T) -> R) -> Vec<R> {
-        self.lanes().values().flatten().map(look).collect()
+        (self.lanes().values().flatten())
+            .map(|waiting| look(&waiting.delivery))
+            .collect()
     }
 
     /// Every waiting delivery, taken out.
@@ -88,6 +106,7 @@ impl<T> Window<T> {
             .lanes()
             .drain()
             .flat_map(|(_, waiting)| waiting)
+            .map(|waiting| waiting.delivery)
             .collect();
         self.taken.notify_waiters();
         drained
@@ -99,11 +118,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use weir_event::Priority;
 
     fn lane(tenant: &str) -> Lane {
+        at(Priority::Normal, tenant)
+    }
+
+    fn at(priority: Priority, tenant: &str) -> Lane {
         Lane {
-            priority: Priority::Normal,
+            priority,
             tenant: tenant.to_owned(),
         }
     }
@@ -112,7 +134,7 @@ mod tests {
     fn a_lane_hands_out_its_deliveries_in_the_order_pulled_and_others_wait() {
         let window = Window::new(4);
         for (tenant, delivery) in [("a", 1), ("b", 2), ("a", 3)] {
-            window.push(lane(tenant), delivery);
+            window.push(lane(tenant), Some(Priority::Normal), delivery);
         }
         assert_eq!(window.take(&lane("a")), Some(1));
         assert_eq!(window.take(&lane("a")), Some(3));
@@ -123,24 +145,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn room_is_two_per_slot_and_a_full_window_waits_for_a_take() {
+    async fn room_is_two_per_slot_and_priority_and_a_full_feed_waits_for_a_take() {
         let window = std::sync::Arc::new(Window::new(1));
         let stop = CancellationToken::new();
-        assert_eq!(window.room(&stop).await, Some(PER_SLOT));
-        window.push(lane("a"), 1);
-        window.push(lane("a"), 2);
-        let full = tokio::time::timeout(Duration::from_millis(50), window.room(&stop));
-        assert!(full.await.is_err(), "a full window has no room");
+        let normal = Priority::Normal;
+        assert_eq!(window.room(normal, &stop).await, Some(PER_SLOT));
+        window.push(lane("a"), Some(normal), 1);
+        window.push(at(Priority::Low, "a"), Some(normal), 2);
+        let full = tokio::time::timeout(Duration::from_millis(50), window.room(normal, &stop));
+        assert!(full.await.is_err(), "a full feed has no room");
+        // Another priority's feed, and a key's partition, are not held up.
+        assert_eq!(window.room(Priority::Critical, &stop).await, Some(PER_SLOT));
+        window.push(at(Priority::Critical, "a"), None, 3);
+        assert_eq!(window.room(Priority::Critical, &stop).await, Some(PER_SLOT));
         let waiting = tokio::spawn({
             let (window, stop) = (window.clone(), stop.clone());
-            async move { window.room(&stop).await }
+            async move { window.room(normal, &stop).await }
         });
         tokio::task::yield_now().await;
         assert_eq!(window.take(&lane("a")), Some(1));
         let room = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert_eq!(room.ok().and_then(Result::ok), Some(Some(1)));
         stop.cancel();
-        window.push(lane("a"), 3);
-        assert_eq!(window.room(&stop).await, None, "stopped while full");
+        window.push(lane("a"), Some(normal), 4);
+        assert_eq!(window.room(normal, &stop).await, None, "stopped while full");
     }
 }

@@ -1,7 +1,9 @@
 //! Dispatch on NATS: each node pulls a plugin's deliveries from durable
-//! consumers that every node shares: one for deliveries without an ordering
-//! key, and one per key partition that hands out one delivery at a time, so
-//! a key's deliveries run in the order published, whichever node runs them.
+//! consumers that every node shares, one per feed (`names::Feed`): one per
+//! priority for deliveries without an ordering key, so urgent ones are
+//! pulled past a backlog of others, and one per key partition that hands
+//! out one delivery at a time, so a key's deliveries run in the order
+//! published, whichever node runs them.
 //! A consumer's ack wait is the lease: a delivery its node does not finish in
 //! time (the node stopped, say) is handed to another node. What a node pulls
 //! waits in its window (`window.rs`), from which weir-core's lease loop
@@ -21,7 +23,7 @@ use weir_core::deliver::Source;
 
 use super::faults::Kept;
 use super::ingest::GENERATION_HEADER;
-use super::names::{self, Names};
+use super::names::{Feed, Names};
 use super::pulled::Pulled;
 use super::window::Window;
 use super::{Nats, NatsError};
@@ -75,16 +77,15 @@ pub async fn serve_plugin(shared: Shared, nats: Arc<Nats>, plugin: Arc<Plugin>, 
         ack_wait,
     });
     let leasing = weir_core::deliver::serve_plugin(shared, puller.clone(), plugin, tasks);
-    let partitions = std::iter::once(None).chain((0..names::PARTITIONS).map(Some));
-    let pulling = join_all(partitions.map(|partition| puller.clone().pull_loop(partition)));
+    let pulling = join_all(Feed::all().map(|feed| puller.clone().pull_loop(feed)));
     tokio::join!(leasing, pulling, puller.keep_waiting());
     puller.hand_back().await;
 }
 
 impl Puller {
-    /// Pulls from one consumer into the window while it has room.
-    async fn pull_loop(self: Arc<Self>, partition: Option<u32>) {
-        let Some(consumer) = self.consumer(partition).await else {
+    /// Pulls from one feed's consumer into the window while it has room.
+    async fn pull_loop(self: Arc<Self>, feed: Feed) {
+        let Some(consumer) = self.consumer(feed).await else {
             return;
         };
         let mut gate = self.plugin.gate.subscribe();
@@ -95,8 +96,12 @@ impl Puller {
                 opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
             }
             // As many as the window has room for: JetStream starts their
-            // ack waits at once.
-            let Some(room) = self.window.room(&self.stop).await else {
+            // ack waits at once. A partition hands out one at a time.
+            let room = match feed {
+                Feed::Keyed(_) => Some(1),
+                Feed::Unkeyed(priority) => self.window.room(priority, &self.stop).await,
+            };
+            let Some(room) = room else {
                 return;
             };
             let pulled = tokio::select! {
@@ -116,7 +121,7 @@ impl Puller {
                     next = batch.try_next() => next,
                 };
                 match next {
-                    Ok(Some(message)) => self.take_in(message, partition.is_some()).await,
+                    Ok(Some(message)) => self.take_in(message, feed).await,
                     Ok(None) => break,
                     Err(error) => {
                         self.pull_failed(NatsError::request("pull", error)).await;
@@ -154,9 +159,9 @@ impl Puller {
         }
     }
 
-    /// Puts a pulled delivery in the window and wakes its lane; an
-    /// unreadable one is set aside with the dead letters.
-    async fn take_in(&self, message: Message, ordered: bool) {
+    /// Puts a delivery pulled from `feed` in the window and wakes its lane;
+    /// an unreadable one is set aside with the dead letters.
+    async fn take_in(&self, message: Message, feed: Feed) {
         let (sequence, attempt) = message.info().map_or((0, 1), |info| {
             let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
             (info.stream_sequence, delivered)
@@ -169,8 +174,13 @@ impl Puller {
             }
         };
         let lane = Lane::of(&event);
+        let (ordered, room_of) = match feed {
+            Feed::Keyed(_) => (true, None),
+            Feed::Unkeyed(priority) => (false, Some(priority)),
+        };
         self.window.push(
             lane.clone(),
+            room_of,
             Pulled {
                 generation: generation(&message),
                 message,
@@ -226,20 +236,24 @@ impl Puller {
         }
     }
 
-    /// The consumer of `partition` (or of unkeyed deliveries), created or
-    /// brought up to date; retried until it exists or weir stops.
-    async fn consumer(&self, partition: Option<u32>) -> Option<PullConsumer> {
+    /// The consumer of `feed`, created or brought up to date; retried until
+    /// it exists or weir stops.
+    async fn consumer(&self, feed: Feed) -> Option<PullConsumer> {
         let names = &self.nats.names;
-        let name = Names::consumer(&self.plugin.name, partition);
+        let name = Names::consumer(&self.plugin.name, feed);
         let config = pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject: names.delivery_subject(&self.plugin.name, partition),
+            filter_subject: names.delivery_subject(&self.plugin.name, feed),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             // Attempts are counted by weir, which dead-letters past max_attempts.
             max_deliver: -1,
             // A partition hands out its next delivery once the last is acked.
-            max_ack_pending: if partition.is_some() { 1 } else { -1 },
+            max_ack_pending: if matches!(feed, Feed::Keyed(_)) {
+                1
+            } else {
+                -1
+            },
             ..Default::default()
         };
         loop {

@@ -31,15 +31,6 @@ impl Default for LaneWeights {
     }
 }
 
-impl RawLaneWeights {
-    /// Whether the table sets any weight.
-    pub(super) fn is_set(&self) -> bool {
-        [self.critical, self.high, self.normal, self.low]
-            .iter()
-            .any(Option::is_some)
-    }
-}
-
 impl LaneWeights {
     /// The weights as configured, each of the others at its default.
     pub(super) fn resolve(raw: &RawLaneWeights) -> Result<LaneWeights, ConfigError> {

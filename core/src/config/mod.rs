@@ -589,10 +589,8 @@ impl Config {
             })
             .collect::<Result<_, ConfigError>>()?;
         // Judged before `storage` takes its part of `raw`, applied once it says NATS.
-        let unscheduled = nats_refusals::refuse_what_nats_cannot_schedule(
-            (&raw.tenant_defaults, &raw.tenants),
-            &raw.dispatch.lane_weights,
-        );
+        let unscheduled =
+            nats_refusals::refuse_what_nats_cannot_schedule((&raw.tenant_defaults, &raw.tenants));
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
             nats_refusals::refuse_what_nats_cannot_measure(&ingest, &tenant_defaults, &tenants)?;
@@ -1060,10 +1058,6 @@ mod tests {
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nmax_in_flight = 4\n",
                 "[tenant_defaults] max_in_flight is not available",
             ),
-            (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[dispatch]\nlane_weights = { low = 2 }\n",
-                "[dispatch] lane_weights is not available",
-            ),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);
@@ -1073,6 +1067,9 @@ mod tests {
         let breaker = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
                        [plugins.p]\nbreaker_cooldown_ms = 10\npoison_after = 2\n";
         assert!(load(breaker).is_ok(), "{breaker:?}");
+        let lanes = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
+                     [dispatch]\nlane_weights = { low = 2 }\n";
+        assert!(load(lanes).is_ok(), "{lanes:?}");
     }
 
     #[test]

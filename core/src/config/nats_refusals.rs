@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use super::lane_weights::RawLaneWeights;
 use super::{ConfigError, IngestLimits, RawTenantLimits, TenantLimits};
 
 /// The error for `key`, which NATS does not honour because `why`.
@@ -50,12 +49,13 @@ pub(super) fn refuse_what_nats_cannot_measure(
     Ok(())
 }
 
-/// Refuses the scheduling settings the NATS backend does not apply: it pulls
-/// each plugin's deliveries from the stream in order, with no lanes by
-/// priority or tenant.
+/// Refuses the tenant scheduling settings the NATS backend does not apply:
+/// each priority's deliveries are pulled in the order they were stored,
+/// whatever their tenant, so a tenant's turns would apply only to the few a
+/// node has pulled. (`[dispatch] lane_weights` applies: each priority has a
+/// feed of its own.)
 pub(super) fn refuse_what_nats_cannot_schedule(
     (tenant_defaults, tenants): (&RawTenantLimits, &BTreeMap<String, RawTenantLimits>),
-    lane_weights: &RawLaneWeights,
 ) -> Result<(), ConfigError> {
     let tenants = std::iter::once(("[tenant_defaults]".to_owned(), tenant_defaults))
         .chain((tenants.iter()).map(|(name, limits)| (format!("[tenants.{name}]"), limits)));
@@ -67,13 +67,7 @@ pub(super) fn refuse_what_nats_cannot_schedule(
         };
         return refuse(
             format!("{section} {key}"),
-            "its deliveries are pulled per plugin, not per tenant, so tenant fairness does not apply",
-        );
-    }
-    if lane_weights.is_set() {
-        return refuse(
-            "[dispatch] lane_weights".into(),
-            "its deliveries are pulled in the order they were stored, not by priority",
+            "its deliveries are pulled per plugin and priority, not per tenant, so tenant fairness does not apply",
         );
     }
     Ok(())

@@ -3,13 +3,16 @@
 //! one node, and NATS JetStream as two nodes on a three-server cluster, with
 //! requests alternating between them.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 use crate::breaker::quick_breaker_for;
 use crate::dead_letters::{dashboard_dead_letters, latest_twenty};
+use crate::fairness;
 use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::recorder::{self, recorded_when_available};
-use crate::support::{Weir, Workspace, settled_event};
+use crate::support::{Weir, Workspace, delivery, now_ms, settled_event};
 
 /// The backends every test here runs on.
 #[derive(Debug, Clone, Copy)]
@@ -536,6 +539,85 @@ fn tenant_paused(node: &Weir, tenant: &str) -> bool {
         .any(|listed| listed["tenant"] == tenant && listed["paused"] == true)
 }
 
+/// `critical` events overtake a `low` backlog, and `low` keeps moving: the
+/// lanes' default weights (8:1) choose among what is ready (on NATS each
+/// priority has a feed of its own, so the critical events are pulled past
+/// the backlog).
+#[test]
+fn each_backend_runs_critical_events_past_a_low_backlog_which_still_progresses() {
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-slow"], fairness::CONFIG);
+        fairness::post(weir.node(0), "bulk", "low", 2_000);
+        let posted_ms = now_ms();
+        fairness::post(weir.node(1), "vip", "critical", 50);
+        let critical: Vec<String> = (0..50).map(|n| format!("vip-critical-{n}")).collect();
+        let all_critical_done_ms = when_all_done(&weir, "vip", &critical);
+        // The low events done meanwhile. The low feed is first in, first
+        // out, so they are found from the first on, until a run of ones
+        // not done by then.
+        let (mut low_meanwhile, mut not_yet) = (0, 0);
+        for n in 0..2_000 {
+            let id = format!("bulk-low-{n}");
+            match committed_at_ms(&weir, n, "bulk", &id) {
+                Some(done_ms) if done_ms <= all_critical_done_ms => {
+                    not_yet = 0;
+                    low_meanwhile += u64::from(done_ms >= posted_ms);
+                }
+                _ => not_yet += 1,
+            }
+            if not_yet == 20 {
+                break;
+            }
+        }
+        // About one low dispatch per eight critical ones (6 over 50), plus
+        // the low ones running when the critical events came (2 per node).
+        // First come, first served, all 2,000 would run first.
+        assert!(
+            (3..=24).contains(&low_meanwhile),
+            "{backend:?}: {low_meanwhile} low events were done while 50 critical ran; expected 3 to 24"
+        );
+    }
+}
+
+/// When the slow plugin committed `id` of `tenant`, asking node `node`, if
+/// it has.
+fn committed_at_ms(weir: &Deployment, node: usize, tenant: &str, id: &str) -> Option<u64> {
+    let shown = weir
+        .node(node)
+        .get(&format!("/v1/events/{id}?tenant={tenant}"));
+    let slow = (shown.status == 200).then(|| delivery(&shown.body, "test-slow"))?;
+    (slow["state"] == "done")
+        .then(|| slow["result"]["committed_at_ms"].as_u64())
+        .flatten()
+}
+
+/// Polls until every event of `tenant` in `ids` is done by the slow
+/// plugin; when the last of them was committed.
+fn when_all_done(weir: &Deployment, tenant: &str, ids: &[String]) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut done = Vec::new();
+    loop {
+        // They are done about in order: the first not done yet is where
+        // the next poll looks.
+        while let Some(id) = ids.get(done.len()) {
+            match committed_at_ms(weir, done.len(), tenant, id) {
+                Some(done_ms) => done.push(done_ms),
+                None => break,
+            }
+        }
+        if let Some(&last) = done.iter().max().filter(|_| done.len() == ids.len()) {
+            return last;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} events were done within a minute",
+            done.len(),
+            ids.len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// `GET /v1/events/{id}` from any node: the event as stored, a delivery
 /// done with its result and one dead with its error; an id two tenants
 /// share is ambiguous until the tenant is named, and an unknown one is 404.
@@ -564,11 +646,11 @@ fn each_backend_shows_an_event_with_its_deliveries_from_any_node() {
         assert_eq!(shown["tenant"], "default", "{backend:?}: {shown}");
         assert_eq!(shown["data"], json!({"room": 12}), "{backend:?}: {shown}");
         assert!(shown["sequence"].as_u64().is_some(), "{backend:?}: {shown}");
-        let ack = crate::support::delivery(&shown, "test-ack");
+        let ack = delivery(&shown, "test-ack");
         assert_eq!(ack["state"], "done", "{backend:?}: {shown}");
         assert_eq!(ack["attempts"], 1, "{backend:?}: {shown}");
         assert_eq!(ack["result"]["outcome"], "ack", "{backend:?}: {shown}");
-        let failed = crate::support::delivery(&shown, "test-always-fail");
+        let failed = delivery(&shown, "test-always-fail");
         assert_eq!(failed["state"], "dead", "{backend:?}: {shown}");
         assert!(failed["error"].is_string(), "{backend:?}: {shown}");
 
@@ -782,7 +864,7 @@ fn each_backend_sets_a_poison_event_aside_after_its_faults_in_a_row() {
         weir.wait_for_metric(r#"weir_deliveries_dead_total{plugin="test-recorder"}"#, 3.0);
         for n in 100..103 {
             let event = settled_event(weir.node(n), &format!("rec-{n}"));
-            let letter = crate::support::delivery(&event, "test-recorder");
+            let letter = delivery(&event, "test-recorder");
             recorder::assert_set_aside_after_two_traps(letter, &format!("{backend:?}: "));
         }
         let recorded = weir.node(0).wait_for("the good event", |node| {
@@ -891,7 +973,7 @@ fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
         // An event shows its delivery in the latest generation that ran it.
         for (n, generation) in [(0, 0), (3, 1), (9, 2)] {
             let event = weir.node(0).get(&format!("/v1/events/rec-{n}")).body;
-            let delivery = crate::support::delivery(&event, "test-recorder");
+            let delivery = delivery(&event, "test-recorder");
             // The first run's generation, 0, is left out.
             let shown = delivery["generation"].as_u64().unwrap_or(0);
             assert_eq!(

@@ -1,8 +1,8 @@
 //! Dispatch is fair: a tenant's burst does not hold up another tenant's few
-//! events, and `critical` events overtake a `low` backlog while `low` keeps
-//! moving; a tenant's `max_in_flight` caps its running deliveries. All run
-//! the slow plugin, so backlogs build up as they would behind a slow
-//! downstream.
+//! events, and a tenant's `max_in_flight` caps its running deliveries
+//! (`critical` events overtaking a `low` backlog is checked on both stores,
+//! in `backends.rs`). All run the slow plugin, so backlogs build up as they
+//! would behind a slow downstream.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{Weir, Workspace};
 
 /// The slow plugin with two slots, its route, and the per-delivery wait.
-const CONFIG: &str = r#"
+pub const CONFIG: &str = r#"
 [plugins.test-slow]
 instances = 2
 
@@ -25,8 +25,9 @@ plugins = ["test-slow"]
 /// enough that the test takes seconds.
 const SLEEP_MS: u64 = 40;
 
-/// Posts `count` events of `tenant` at `priority`, in requests of up to 1,000.
-fn post(weir: &Weir, tenant: &str, priority: &str, count: u64) {
+/// Posts `count` events of `tenant` at `priority`, in requests of up to
+/// 1,000; their ids are `{tenant}-{priority}-{n}`.
+pub fn post(weir: &Weir, tenant: &str, priority: &str, count: u64) {
     for first in (0..count).step_by(1000) {
         let events: Vec<Value> = (first..count.min(first + 1000))
             .map(|n| {
@@ -92,24 +93,6 @@ fn a_tenants_burst_delays_another_tenant_by_a_bounded_amount() {
         "a processed {a_meanwhile} while b's 100 waited; the bound is 110"
     );
     assert!(backlog(&weir, "a") > 45_000, "a's backlog is still there");
-}
-
-#[test]
-fn critical_events_overtake_a_low_backlog_which_still_progresses() {
-    let workspace = Workspace::new(&["test-slow"], CONFIG);
-    let weir = workspace.start();
-    post(&weir, "bulk", "low", 2_000);
-    let before = processed(&weir);
-    post(&weir, "vip", "critical", 50);
-    let after = processed_when_drained(&weir, "vip");
-    let low_meanwhile = after - before - 50;
-    // Lane weights 8:1 by default: about one low dispatch per eight critical
-    // ones (6 over 50), plus the 2 low running when the critical events came
-    // and the poll's lag.
-    assert!(
-        (3..=20).contains(&low_meanwhile),
-        "low processed {low_meanwhile} while 50 critical ran; expected 3 to 20"
-    );
 }
 
 /// When each attempt of `ids`' slow deliveries ran, as (start, end) in ms.

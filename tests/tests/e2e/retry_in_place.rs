@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::recorder::{self, ROUTE};
-use crate::support::{Weir, Workspace, delivery, settled_event};
+use crate::support::{Weir, Workspace, delivery, now_ms, settled_event};
 
 const IN_PLACE: &str = r#"weir_retries_in_place_total{plugin="test-recorder"}"#;
 
@@ -41,11 +41,6 @@ fn assert_done_on_the_second_attempt(weir: &Weir, since_ms: u64) {
     assert!(started >= since_ms, "ran at {started}, before {since_ms}");
     let seen = recorder::recorded(weir).seen;
     assert_eq!(seen.get(&1), Some(&1), "handled once: {seen:?}");
-}
-
-fn now_ms() -> u64 {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since_epoch.expect("clock after 1970").as_millis() as u64
 }
 
 #[test]

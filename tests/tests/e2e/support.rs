@@ -411,6 +411,12 @@ pub fn delivery<'a>(event: &'a Value, plugin: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no delivery to {plugin} in {event:#}"))
 }
 
+/// This machine's clock, in ms since the Unix epoch, as weir stamps times.
+pub fn now_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.expect("clock after 1970").as_millis() as u64
+}
+
 /// Runs weir to completion with `args` and extra environment `envs` (for
 /// start-up errors) and returns (exit code, stderr).
 pub fn run_to_exit(args: &[String], envs: &[(&str, &Path)], cwd: &Path) -> (Option<i32>, String) {
