@@ -19,8 +19,9 @@ use weir_core::store::{Admission, Append, id_reused};
 const MAX_GROUP_EVENTS: usize = 8192;
 /// Most event data (bytes) in one write batch: a group is held in memory
 /// until its fsync, and a larger one would hold the write lock, which
-/// deliveries commit under, for longer. A single request larger than this
-/// still goes in a group of its own (its size is bounded by max_body_bytes).
+/// deliveries commit under, for longer. A single round larger than this
+/// still goes in a group of its own (ingest sends rounds of one request,
+/// whose size is bounded by max_body_bytes).
 const MAX_GROUP_BYTES: usize = 64 << 20;
 /// Rounds queued for the committer before `append` waits: backpressure on ingest.
 const SUBMISSION_QUEUE: usize = 1024;

@@ -1,6 +1,6 @@
 //! Ingest on NATS: each event once on the events stream (kept for replay),
-//! and one message per (event, plugin) on the deliveries stream (on the
-//! subject of its ordering key's partition, if it has one), each with a
+//! and one message per (event, plugin) on the deliveries stream (on its
+//! feed's subject: its ordering key's partition, or its priority), each with a
 //! `Nats-Msg-Id` from the event's identity, all acknowledged by JetStream
 //! before weir answers 202.
 

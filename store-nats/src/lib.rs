@@ -3,8 +3,9 @@
 //! cluster. It implements weir-core's `Backend` seam and answers the one
 //! delivery engine through `deliver::Deliveries` (`pulled.rs`); it knows no
 //! HTTP and no other store. Ingest publishes each (event, plugin)
-//! delivery to a work-queue stream; every node pulls from one durable consumer
-//! per plugin, with the ack wait as the lease; a finished delivery's commit
+//! delivery to a work-queue stream; every node pulls from the durable
+//! consumers of each plugin's feeds (one per priority, one per key
+//! partition), with the ack wait as the lease; a finished delivery's commit
 //! record and its state writes go to a key/value bucket in one atomic batch
 //! that fails if the record exists or the state it read changed, so two
 //! nodes racing on a delivery apply its effects once.

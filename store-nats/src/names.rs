@@ -31,6 +31,15 @@ impl Feed {
         (Priority::ALL.into_iter().map(Feed::Unkeyed)).chain((0..PARTITIONS).map(Feed::Keyed))
     }
 
+    /// The room in a node's window that deliveries from this feed take:
+    /// their priority's, or the key partitions' (`None`), which share one.
+    pub fn room(self) -> Option<Priority> {
+        match self {
+            Feed::Keyed(_) => None,
+            Feed::Unkeyed(priority) => Some(priority),
+        }
+    }
+
     /// The feed of `event`'s delivery: its key's partition, unless it has
     /// none or its route lets it skip the ordering key.
     pub fn of(event: &Event, ordered: bool) -> Feed {

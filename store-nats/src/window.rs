@@ -4,9 +4,9 @@
 //! apply to what this node has pulled. Each priority's unkeyed feed has
 //! room for [`PER_SLOT`] deliveries per instance slot of its own, so a
 //! backlog of one priority never keeps another's deliveries from being
-//! pulled; a key's partition hands out one delivery at a time anyway, and
-//! takes no room. While deliveries wait, their ack wait is extended
-//! (`worker.rs`).
+//! pulled; the key partitions share one more such room, so a busy node
+//! does not hold every partition while an idle one could run them. While
+//! deliveries wait, their ack wait is extended (`worker.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -17,11 +17,13 @@ use tokio_util::sync::CancellationToken;
 use weir_core::store::Lane;
 use weir_event::Priority;
 
-/// Deliveries a node keeps pulled per instance slot of the plugin: enough
-/// that a free slot finds one waiting, and that the lanes have a choice.
+/// Deliveries a node keeps pulled per instance slot of the plugin, for each
+/// room: enough that a free slot finds one waiting, and that the lanes have
+/// a choice.
 pub const PER_SLOT: usize = 2;
 
-/// A delivery in the window, and the priority whose feed's room it takes.
+/// A delivery in the window, and the room it takes: its priority's unkeyed
+/// feed's, or the key partitions' (`None`).
 struct Waiting<T> {
     delivery: T,
     room_of: Option<Priority>,
@@ -50,10 +52,10 @@ impl<T> Window<T> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds `delivery` behind the others of `lane`; it takes room of
-    /// `room_of`'s feed if it came from a priority's unkeyed feed (a
-    /// delivery stored before priorities had feeds may have another
-    /// priority than its feed's).
+    /// Adds `delivery` behind the others of `lane`; it takes the room
+    /// `room_of` names, that of the feed it came from (a delivery stored
+    /// before priorities had feeds may have another priority than its
+    /// feed's).
     pub fn push(&self, lane: Lane, room_of: Option<Priority>, delivery: T) {
         let waiting = Waiting { delivery, room_of };
         self.lanes().entry(lane).or_default().push_back(waiting);
@@ -72,16 +74,17 @@ impl<T> Window<T> {
         taken.map(|waiting| waiting.delivery)
     }
 
-    /// How many more deliveries `priority`'s unkeyed feed has room for,
-    /// waiting until it has room for one; `None` once `stop` is cancelled.
-    pub async fn room(&self, priority: Priority, stop: &CancellationToken) -> Option<usize> {
+    /// How many more deliveries the room `of` has room for (a priority's
+    /// unkeyed feed, or the key partitions for `None`), waiting until it
+    /// has room for one; `None` once `stop` is cancelled.
+    pub async fn room(&self, of: Option<Priority>, stop: &CancellationToken) -> Option<usize> {
         loop {
             let taken = self.taken.notified();
             tokio::pin!(taken);
             // Registered before the count is read: a take in between still wakes it.
             taken.as_mut().enable();
             let waiting = (self.lanes().values().flatten())
-                .filter(|waiting| waiting.room_of == Some(priority))
+                .filter(|waiting| waiting.room_of == of)
                 .count();
             if waiting < self.capacity {
                 return Some(self.capacity - waiting);
@@ -145,19 +148,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn room_is_two_per_slot_and_priority_and_a_full_feed_waits_for_a_take() {
+    async fn room_is_two_per_slot_for_each_feed_and_a_full_one_waits_for_a_take() {
         let window = std::sync::Arc::new(Window::new(1));
         let stop = CancellationToken::new();
-        let normal = Priority::Normal;
+        let normal = Some(Priority::Normal);
         assert_eq!(window.room(normal, &stop).await, Some(PER_SLOT));
-        window.push(lane("a"), Some(normal), 1);
-        window.push(at(Priority::Low, "a"), Some(normal), 2);
+        window.push(lane("a"), normal, 1);
+        window.push(at(Priority::Low, "a"), normal, 2);
         let full = tokio::time::timeout(Duration::from_millis(50), window.room(normal, &stop));
         assert!(full.await.is_err(), "a full feed has no room");
-        // Another priority's feed, and a key's partition, are not held up.
-        assert_eq!(window.room(Priority::Critical, &stop).await, Some(PER_SLOT));
+        // Another priority's feed, and the key partitions, are not held up.
+        let critical = Some(Priority::Critical);
+        assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
         window.push(at(Priority::Critical, "a"), None, 3);
-        assert_eq!(window.room(Priority::Critical, &stop).await, Some(PER_SLOT));
+        assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
+        assert_eq!(window.room(None, &stop).await, Some(PER_SLOT - 1));
         let waiting = tokio::spawn({
             let (window, stop) = (window.clone(), stop.clone());
             async move { window.room(normal, &stop).await }
@@ -167,7 +172,7 @@ mod tests {
         let room = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert_eq!(room.ok().and_then(Result::ok), Some(Some(1)));
         stop.cancel();
-        window.push(lane("a"), Some(normal), 4);
+        window.push(lane("a"), normal, 4);
         assert_eq!(window.room(normal, &stop).await, None, "stopped while full");
     }
 }

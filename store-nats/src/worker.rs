@@ -96,12 +96,8 @@ impl Puller {
                 opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
             }
             // As many as the window has room for: JetStream starts their
-            // ack waits at once. A partition hands out one at a time.
-            let room = match feed {
-                Feed::Keyed(_) => Some(1),
-                Feed::Unkeyed(priority) => self.window.room(priority, &self.stop).await,
-            };
-            let Some(room) = room else {
+            // ack waits at once.
+            let Some(room) = self.window.room(feed.room(), &self.stop).await else {
                 return;
             };
             let pulled = tokio::select! {
@@ -174,13 +170,10 @@ impl Puller {
             }
         };
         let lane = Lane::of(&event);
-        let (ordered, room_of) = match feed {
-            Feed::Keyed(_) => (true, None),
-            Feed::Unkeyed(priority) => (false, Some(priority)),
-        };
+        let ordered = matches!(feed, Feed::Keyed(_));
         self.window.push(
             lane.clone(),
-            room_of,
+            feed.room(),
             Pulled {
                 generation: generation(&message),
                 message,

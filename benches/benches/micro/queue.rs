@@ -17,7 +17,7 @@ const PAYLOAD_BYTES: usize = 200;
 /// Enqueue with `Durability::Buffered`: the group committer writes to the
 /// operating system and does not fsync, so what is left is weir's own work
 /// per event (duplicate check, routing, four keys). One submitter, so each
-/// submit is a group of its own.
+/// round of one request is a group of its own.
 pub fn enqueue(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("scratch directory");
     let embedded =

@@ -10,6 +10,7 @@ use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::old_nats_server;
 use crate::recorder::{self, Recorded, recorded_when_available};
 use crate::support::{Weir, Workspace, run_to_exit};
+use weir::event::{Event, Priority, codec};
 
 const KEYS: [&str; 4] = ["K0", "K1", "K2", "K3"];
 const TOTAL: u64 = 200;
@@ -345,7 +346,7 @@ fn an_unreadable_delivery_is_set_aside_with_the_dead_letters_as_it_was() {
     const GARBAGE: &[u8] = b"not an event";
     let cluster = NatsCluster::start();
     let (_workspace, weir) = recorder_node(&cluster, "");
-    cluster.publish("weir.deliveries.test-recorder.any", GARBAGE);
+    cluster.publish("weir.deliveries.test-recorder.any", GARBAGE.to_vec());
 
     let dead = r#"weir_deliveries_dead_total{plugin="test-recorder"}"#;
     weir.wait_for("the delivery to be set aside", |weir| {
@@ -370,6 +371,36 @@ fn an_unreadable_delivery_is_set_aside_with_the_dead_letters_as_it_was() {
     let listed = weir.get("/v1/dead-letters");
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(listed.body["dead_letters"], json!([]), "{}", listed.text);
+    weir.stop();
+}
+
+/// A delivery an older weir stored, before priorities had feeds, is on its
+/// plugin's one unkeyed subject whatever its priority: it runs from the
+/// normal feed, which kept that subject.
+#[test]
+fn a_critical_delivery_an_older_weir_stored_runs_from_the_normal_feed() {
+    let cluster = NatsCluster::start();
+    let (_workspace, weir) = recorder_node(&cluster, "");
+    let mut event = Event::new(
+        "rec-5".into(),
+        "tests".into(),
+        recorder::TYPE.into(),
+        "default".into(),
+    );
+    event.priority = Priority::Critical;
+    event.datacontenttype = Some("application/json".into());
+    event.data = json!({"n": 5, "retry_first": false})
+        .to_string()
+        .into_bytes();
+    cluster.publish("weir.deliveries.test-recorder.any", codec::encode(&event));
+
+    let recorded = weir.wait_for("the delivery to run", |weir| {
+        recorded_when_available(weir).filter(|recorded| recorded.seen.contains_key(&5))
+    });
+    assert_eq!(recorded.seen.get(&5), Some(&1), "{:?}", recorded.seen);
+    weir.wait_for("the deliveries stream to be empty", |weir| {
+        (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
+    });
     weir.stop();
 }
 

@@ -106,7 +106,7 @@ impl NatsCluster {
     }
 
     /// Publishes `payload` on `subject` and waits for JetStream to store it.
-    pub fn publish(&self, subject: &str, payload: &'static [u8]) {
+    pub fn publish(&self, subject: &str, payload: Vec<u8>) {
         self.as_client(async |jetstream| {
             let ack = jetstream.publish(subject.to_owned(), payload.into());
             ack.await.expect("publish").await.expect("stored");
