@@ -32,7 +32,8 @@ struct Waiting<T> {
 /// The waiting deliveries of one plugin on this node.
 pub struct Window<T> {
     lanes: Mutex<HashMap<Lane, VecDeque<Waiting<T>>>>,
-    /// Room per priority.
+    /// The size of each room: every priority's unkeyed feed, and the key
+    /// partitions together.
     capacity: usize,
     /// Woken when a delivery leaves the window.
     taken: Notify,
