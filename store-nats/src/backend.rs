@@ -16,6 +16,7 @@ use weir_core::store::{
     StateEntries, StatePage, StoredEvent, Unready,
 };
 use weir_core::tasks::Tasks;
+use weir_event::now_ms;
 use weir_runtime::{CommittedState, StateRead};
 
 /// The queue stage on a JetStream cluster.
@@ -50,9 +51,13 @@ impl NatsBackend {
     /// Stores one request's events and then records its answer, if it is keyed.
     async fn append_request(&self, request: Append) -> Appended {
         let Append {
-            events,
+            mut events,
             request_key,
         } = request;
+        let ingested_at_ms = now_ms();
+        for event in &mut events {
+            event.ingested_at_ms = ingested_at_ms;
+        }
         let routes = self.shared.routes.current();
         let admissions = self.nats.submit(&routes, &events).await?;
         // Recorded once the events are stored. A record that fails does not

@@ -7,7 +7,8 @@ use crate::event::Event;
 /// One ingest request: the events ingest admitted, and its idempotency key.
 #[derive(Debug)]
 pub struct Append {
-    /// Its events, in the order sent.
+    /// Its events, in the order sent; the store sets their
+    /// `ingested_at_ms` as it stores them.
     pub events: Vec<Event>,
     /// Its idempotency key, if it sent one: the store records its answer.
     pub request_key: Option<RequestKey>,

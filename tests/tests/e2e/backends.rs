@@ -14,6 +14,7 @@ use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::recorder::{self, recorded_when_available};
 use crate::restart;
 use crate::support::{Weir, Workspace, delivery, now_ms, settled_event};
+use weir::event::rfc3339;
 
 /// The backends every test here runs on.
 #[derive(Debug, Clone, Copy)]
@@ -664,7 +665,8 @@ fn when_all_done(weir: &Deployment, tenant: &str, ids: &[String]) -> u64 {
     }
 }
 
-/// `GET /v1/events/{id}` from any node: the event as stored, a delivery
+/// `GET /v1/events/{id}` from any node: the event as stored (with when it
+/// was ingested), a delivery
 /// done with its result and one dead with its error; an id two tenants
 /// share is ambiguous until the tenant is named, and an unknown one is 404.
 #[test]
@@ -677,7 +679,9 @@ fn each_backend_shows_an_event_with_its_deliveries_from_any_node() {
         shown["data"] = json!({"room": 12});
         let mut twin = event("shown-1");
         twin["tenant"] = json!("beta");
+        let before = rfc3339(now_ms());
         weir.post(0, &[shown, twin]);
+        let after = rfc3339(now_ms());
         let dead = r#"weir_deliveries_dead_total{plugin="test-always-fail"}"#;
         weir.wait_for_metric(dead, 2.0);
         let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
@@ -692,6 +696,11 @@ fn each_backend_shows_an_event_with_its_deliveries_from_any_node() {
         assert_eq!(shown["tenant"], "default", "{backend:?}: {shown}");
         assert_eq!(shown["data"], json!({"room": 12}), "{backend:?}: {shown}");
         assert!(shown["sequence"].as_u64().is_some(), "{backend:?}: {shown}");
+        let ingested = shown["ingested_at"].as_str().unwrap_or_default();
+        assert!(
+            (before.as_str()..=after.as_str()).contains(&ingested),
+            "{backend:?}: ingested at {ingested}, sent between {before} and {after}"
+        );
         let ack = delivery(&shown, "test-ack");
         assert_eq!(ack["state"], "done", "{backend:?}: {shown}");
         assert_eq!(ack["attempts"], 1, "{backend:?}: {shown}");
@@ -994,13 +1003,20 @@ fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
     for backend in BACKENDS {
         let weir = Deployment::start(backend, &["test-recorder"], recorder::ROUTE);
         // One at a time, alternating nodes: event n is sequence n + 1 of the log.
+        let mut halfway = String::new();
         for n in 0..TOTAL {
+            if n == TOTAL / 2 {
+                // Events 5..=9 are ingested after this time, those before it before.
+                std::thread::sleep(Duration::from_millis(5));
+                halfway = rfc3339(now_ms());
+                std::thread::sleep(Duration::from_millis(5));
+            }
             weir.post(n as usize, &[recorder::event(n, None, false)]);
         }
         wait_until_seen(&weir, &[1; TOTAL as usize]);
 
         // Sequences 4..=10: events 3..=9 run once more, and apply their effects again.
-        let progress = replay(&weir, 4);
+        let progress = replay(&weir, ("since_sequence", json!(4)));
         assert_eq!(
             (&progress["from_sequence"], &progress["to_sequence"]),
             (&json!(4), &json!(10)),
@@ -1010,14 +1026,25 @@ fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
         let mut expected: Vec<u64> = (0..TOTAL).map(|n| if n >= 3 { 2 } else { 1 }).collect();
         wait_until_seen(&weir, &expected);
         // A second replay is a generation of its own: it runs event 9 a third time.
-        assert_eq!(replay(&weir, 10)["queued"], 1, "{backend:?}");
+        assert_eq!(
+            replay(&weir, ("since_sequence", json!(10)))["queued"],
+            1,
+            "{backend:?}"
+        );
         expected[9] = 3;
         wait_until_seen(&weir, &expected);
+        // By the time they were ingested: events 5..=9.
+        let progress = replay(&weir, ("since", json!(halfway)));
+        assert_eq!(progress["queued"], 5, "{backend:?}: {progress:#}");
+        for count in &mut expected[TOTAL as usize / 2..] {
+            *count += 1;
+        }
+        wait_until_seen(&weir, &expected);
         let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
-        weir.wait_for_metric(processed, 18.0);
-        assert_eq!(weir.metric(processed), 18.0, "{backend:?}");
+        weir.wait_for_metric(processed, 23.0);
+        assert_eq!(weir.metric(processed), 23.0, "{backend:?}");
         // An event shows its delivery in the latest generation that ran it.
-        for (n, generation) in [(0, 0), (3, 1), (9, 2)] {
+        for (n, generation) in [(0, 0), (3, 1), (9, 3)] {
             let event = weir.node(0).get(&format!("/v1/events/rec-{n}")).body;
             let delivery = delivery(&event, "test-recorder");
             // The first run's generation, 0, is left out.
@@ -1031,10 +1058,11 @@ fn each_backend_replays_a_plugin_over_past_events_in_a_new_generation() {
     }
 }
 
-/// Replays the recorder from sequence `since` through the second node;
-/// returns the job's progress once it is done.
-fn replay(weir: &Deployment, since: u64) -> Value {
-    let request = json!({"plugin": "test-recorder", "since_sequence": since, "rate_per_sec": 1000});
+/// Replays the recorder from `start` (`since_sequence` or `since`, and its
+/// value) through the second node; returns the job's progress once it is done.
+fn replay(weir: &Deployment, start: (&str, Value)) -> Value {
+    let mut request = json!({"plugin": "test-recorder", "rate_per_sec": 1000});
+    request[start.0] = start.1;
     let answer = weir.node(1).post_json("/v1/replay", &request.to_string());
     assert_eq!(answer.status, 202, "{}", answer.text);
     let status_url = answer.body["status_url"].as_str().expect("status_url");
