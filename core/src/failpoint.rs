@@ -3,8 +3,10 @@
 //!
 //! `WEIR_FAILPOINT=<point>:<action>:<n>` makes the `n`-th pass through `<point>`
 //! (counting from 1) `abort` the process, as `kill -9` would, `panic` the task
-//! that reached it, or fail the write there with `enospc` (a full disk) or `eio`
-//! (an I/O error). Unset, a pass costs one load of a cached value.
+//! that reached it, fail the write there with `enospc` (a full disk) or `eio`
+//! (an I/O error), or `stall<ms>` the thread that reached it for that long,
+//! as a process stopped mid-delivery would (`stall5000`). Unset, a pass costs
+//! one load of a cached value.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +86,10 @@ fn fires(point: Point) -> Option<&'static str> {
 pub fn pass(point: Point) -> Option<std::io::Error> {
     let action = fires(point)?;
     tracing::error!(point = point.name(), action, "failpoint reached");
+    if let Some(ms) = action.strip_prefix("stall").and_then(|ms| ms.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        return None;
+    }
     match action {
         "abort" => std::process::abort(),
         "enospc" => Some(std::io::Error::from(std::io::ErrorKind::StorageFull)),

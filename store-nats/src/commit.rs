@@ -4,6 +4,12 @@
 //! it again) go to the records bucket in one atomic batch. A commit record
 //! expires with its event, after `[queue] retention_ms`. A second node finishing the same
 //! delivery, or a delivery whose state changed under it, stores nothing.
+//!
+//! A delivery given up takes the same key first, with a record that says
+//! so (`outcome = "dead"`), before its dead letter is published: so an
+//! attempt that outlived its ack wait cannot apply its effects to a
+//! delivery another node gave up, nor can a delivery be given up once an
+//! attempt committed. A revive takes the mark away again.
 
 use async_nats::HeaderMap;
 use base64::Engine;
@@ -35,9 +41,36 @@ pub struct Record {
     /// The events it emitted, as stored (base64): published again by whoever
     /// finds the record if the node that committed stopped before it could.
     pub children: Vec<String>,
+    /// Set when the delivery was given up rather than committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gave_up: Option<GaveUp>,
+}
+
+/// Why a delivery was given up, as its dead letter says: published again
+/// by whoever finds the mark if the node that gave up stopped before it
+/// published the letter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GaveUp {
+    /// Why, in a word (`max_attempts`, `poison`, ...).
+    pub reason: String,
+    /// Why, for the operator.
+    pub message: String,
 }
 
 impl Record {
+    /// The mark of a delivery `node` gave up at `attempt`, for `gave_up`.
+    pub fn gave_up(node: &str, attempt: u32, at_ms: u64, gave_up: GaveUp) -> Record {
+        Record {
+            outcome: "dead".to_owned(),
+            node: node.to_owned(),
+            attempt,
+            committed_at_ms: at_ms,
+            state_writes: 0,
+            children: Vec::new(),
+            gave_up: Some(gave_up),
+        }
+    }
+
     /// Encodes `children` into the record.
     pub fn encode_children(children: &[Event]) -> Vec<String> {
         children
@@ -60,11 +93,12 @@ impl Record {
     }
 }
 
-/// What [`Nats::commit`] did.
+/// What [`Nats::commit`] (or [`Nats::bury`]) did.
 pub enum Committed {
     /// The record and state writes are stored.
     Now,
-    /// Another attempt committed this delivery first; this one stored nothing.
+    /// Another attempt committed this delivery, or gave it up, first; this
+    /// one stored nothing.
     Before(Record),
     /// State the handler read changed under it; nothing was stored.
     Conflict,
@@ -112,29 +146,72 @@ impl Nats {
                 messages.push(expecting(self.record_subject(&full), None, written.clone()));
             }
         }
+        messages.push(self.record_message(id, record)?);
+        if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
+            return Err(NatsError::request("commit", error));
+        }
+        self.end(id, messages, "commit").await
+    }
+
+    /// Marks delivery `id` given up with `record` ([`Record::gave_up`]),
+    /// unless an attempt committed it (or gave it up) first.
+    pub async fn bury(&self, id: &DeliveryId<'_>, record: &Record) -> Result<Committed, NatsError> {
+        let mark = self.record_message(id, record)?;
+        self.end(id, vec![mark], "mark a delivery given up").await
+    }
+
+    /// Takes away the mark of delivery `id`'s give-up, so that it runs
+    /// when it is published again; a commit record stays.
+    pub async fn unbury(&self, id: &DeliveryId<'_>) -> Result<(), NatsError> {
+        let key = id.commit_key();
+        let current = self.current(&key).await?;
+        let Some(bytes) = current.value else {
+            return Ok(());
+        };
+        let record: Record = serde_json::from_slice(&bytes)
+            .map_err(|e| NatsError::request("read a commit record", format!("{key}: {e}")))?;
+        if record.gave_up.is_none() {
+            return Ok(());
+        }
+        // Purged, not overwritten with a delete marker: the next commit
+        // expects the key to hold no message at all. Nothing else is
+        // written to a key that holds a mark, so the purge removes only it.
+        (self.records.stream.purge())
+            .filter(self.record_subject(&key))
+            .await
+            .map_err(|e| NatsError::request("take away a give-up's mark", e))?;
+        Ok(())
+    }
+
+    /// `record` under delivery `id`'s commit key, if none is there yet,
+    /// expiring with its event.
+    fn record_message(&self, id: &DeliveryId<'_>, record: &Record) -> Result<Outgoing, NatsError> {
         let encoded = serde_json::to_vec(record)
             .map_err(|e| NatsError::request("encode a commit record", e))?;
-        let mut record = expecting(
+        let mut message = expecting(
             self.record_subject(&id.commit_key()),
             Some(0),
             Some(encoded),
         );
         let ttl = self.record_ttl_header();
-        record.headers.insert("Nats-TTL", ttl.as_str());
-        messages.push(record);
-        if let Some(error) = failpoint::pass(failpoint::Point::NatsCommit) {
-            return Err(NatsError::request("commit", error));
-        }
+        message.headers.insert("Nats-TTL", ttl.as_str());
+        Ok(message)
+    }
+
+    /// Publishes `messages`, one of them `id`'s record, as one batch.
+    async fn end(
+        &self,
+        id: &DeliveryId<'_>,
+        messages: Vec<Outgoing>,
+        action: &'static str,
+    ) -> Result<Committed, NatsError> {
         match atomic::publish(&self.client, messages).await {
             Ok(()) => Ok(Committed::Now),
             Err(BatchRefused::WrongLastSequence) => match self.committed(id).await? {
                 Some(record) => Ok(Committed::Before(record)),
                 None => Ok(Committed::Conflict),
             },
-            Err(BatchRefused::Failed(message)) => Err(NatsError::Request {
-                action: "commit",
-                message,
-            }),
+            Err(BatchRefused::Failed(message)) => Err(NatsError::Request { action, message }),
         }
     }
 }

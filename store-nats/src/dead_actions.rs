@@ -1,13 +1,15 @@
 //! Reviving and discarding dead letters on NATS. A revived letter is
 //! published again as a delivery in its generation, under a message id of
 //! its own (the first one may still be in the duplicate window), so it
-//! starts a fresh round of attempts; then it leaves the dead-letter stream.
-//! A discarded one just leaves it.
+//! starts a fresh round of attempts, once the mark of its give-up is taken
+//! away (`commit.rs`); then it leaves the dead-letter stream. A discarded
+//! one just leaves it.
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 
 use super::dead::Letter;
 use super::ingest::stored;
+use super::names::DeliveryId;
 use super::{Nats, NatsError};
 use weir_core::route::RouteTable;
 use weir_core::store::{DeadFilter, StoreError, Target};
@@ -108,9 +110,18 @@ impl Nats {
         Ok(found)
     }
 
-    /// Publishes each of `found` as a delivery again, then takes the letters
-    /// off the stream; the plugins revived.
+    /// Takes away each of `found`'s give-up mark, publishes it as a
+    /// delivery again, then takes the letters off the stream; the plugins
+    /// revived.
     async fn revive(&self, routes: &RouteTable, found: &[Found]) -> Result<Vec<String>, NatsError> {
+        for letter in found {
+            let id = DeliveryId {
+                plugin: &letter.plugin,
+                event: &letter.event,
+                generation: letter.generation,
+            };
+            self.unbury(&id).await?;
+        }
         self.republish(routes, found, "r").await?;
         self.remove_letters(found).await
     }

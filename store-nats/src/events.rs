@@ -97,7 +97,9 @@ impl Nats {
                 event,
                 generation,
             };
-            if let Some(record) = self.committed(&id).await? {
+            // A give-up's mark: its dead letter tells the rest.
+            let record = self.committed(&id).await?;
+            if let Some(record) = record.filter(|record| record.gave_up.is_none()) {
                 return done(plugin, generation, &record);
             }
             let letter = dead

@@ -20,13 +20,13 @@ use futures_util::future::join_all;
 use weir_core::deliver::{Answer, Deliveries, Ending, Finished, Leased};
 
 use super::NatsError;
-use super::commit::{Committed, Record};
+use super::commit::{Committed, GaveUp, Record};
 use super::faults::Kept;
 use super::names::DeliveryId;
 use super::worker::Puller;
 use weir_core::schedule::LeasedAt;
 use weir_core::store::{Attempt, Lane, Seq, StoreError};
-use weir_event::Event;
+use weir_event::{Event, now_ms};
 use weir_runtime::CommittedState;
 
 /// How often a commit JetStream refused (a leader election, a full batch
@@ -130,6 +130,22 @@ impl Puller {
         pulled.ack().await
     }
 
+    /// Publishes `pulled`'s dead letter (once, whoever publishes it: the
+    /// letter's message id is the delivery's), then takes it off the stream.
+    async fn dead_letter(
+        &self,
+        pulled: &Pulled,
+        attempts: u32,
+        gave_up: &GaveUp,
+    ) -> Result<(), NatsError> {
+        let GaveUp { reason, message } = gave_up;
+        self.nats
+            .dead_letter(&pulled.id(), pulled.sequence, attempts, reason, message)
+            .await?;
+        self.forget_kept(pulled).await;
+        pulled.ack().await
+    }
+
     /// Waits `delay` before an ordered delivery's next attempt, keeping it
     /// this node's meanwhile.
     async fn hold(&self, pulled: &Pulled, delay: Duration) -> Result<(), NatsError> {
@@ -208,6 +224,7 @@ impl Puller {
             committed_at_ms,
             state_writes: effects.state_writes.len(),
             children: Record::encode_children(&children),
+            gave_up: None,
         };
         let committed = match self.commit_in_place(&pulled, &effects, &record).await {
             Ok(committed) => committed,
@@ -225,6 +242,11 @@ impl Puller {
                 self.finished(&pulled, &children).await?;
                 self.forget_kept(&pulled).await;
                 Ok(Finished::Stored)
+            }
+            Committed::Before(record) if record.gave_up.is_some() => {
+                tracing::warn!(node = %record.node, "this delivery was given up while this attempt ran past its ack wait; its effects are not applied");
+                pulled.ack().await?;
+                Ok(Finished::LeaseLost)
             }
             Committed::Before(record) => {
                 tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
@@ -256,8 +278,16 @@ impl Deliveries for Puller {
             let (committed, kept) =
                 tokio::try_join!(self.nats.committed(&id), self.nats.kept(&id))?;
             if let Some(record) = committed {
-                tracing::info!(node = %record.node, "committed by an earlier attempt");
-                self.finished(&pulled, &record.children()?).await?;
+                match &record.gave_up {
+                    Some(gave_up) => {
+                        tracing::info!(node = %record.node, "given up by an earlier attempt");
+                        self.dead_letter(&pulled, record.attempt, gave_up).await?;
+                    }
+                    None => {
+                        tracing::info!(node = %record.node, "committed by an earlier attempt");
+                        self.finished(&pulled, &record.children()?).await?;
+                    }
+                }
                 return Ok(None);
             }
             pulled.attempt = pulled.attempt.saturating_sub(kept.deferred).max(1);
@@ -312,13 +342,25 @@ impl Puller {
             Ending::Dead {
                 reason, message, ..
             } => {
-                let id = pulled.id();
-                self.nats
-                    .dead_letter(&id, pulled.sequence, pulled.attempt, reason, &message)
-                    .await?;
-                self.forget_kept(&pulled).await;
-                pulled.ack().await?;
-                Ok(Finished::Stored)
+                let gave_up = GaveUp {
+                    reason: reason.to_owned(),
+                    message,
+                };
+                let node = self.nats.node();
+                let mark = Record::gave_up(node, pulled.attempt, now_ms(), gave_up.clone());
+                // Given up once the mark is stored: an attempt still running
+                // elsewhere can then no longer commit.
+                match self.nats.bury(&pulled.id(), &mark).await? {
+                    Committed::Before(record) if record.gave_up.is_none() => {
+                        tracing::info!(node = %record.node, "another attempt committed this delivery before it was given up; its result stands");
+                        self.finished(&pulled, &record.children()?).await?;
+                        Ok(Finished::LeaseLost)
+                    }
+                    _ => {
+                        self.dead_letter(&pulled, pulled.attempt, &gave_up).await?;
+                        Ok(Finished::Stored)
+                    }
+                }
             }
         }
     }

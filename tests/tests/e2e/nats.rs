@@ -217,6 +217,65 @@ fn a_refused_commit_is_tried_again_at_once_without_spending_an_attempt() {
     weir.stop();
 }
 
+/// An attempt that outlives its ack wait (node a stalls between its
+/// handler and its commit) while another node gives the same delivery up
+/// (node b's attempt is past `max_attempts`): the give-up's mark refuses
+/// a's late commit, so the delivery is dead and applied nothing, not both.
+/// Replayed from its dead letter, it runs once.
+#[test]
+fn an_attempt_that_outlived_its_ack_wait_cannot_commit_what_another_node_gave_up() {
+    let cluster = NatsCluster::start();
+    // The ack wait: the deadline, 1 s of slack and 1 s of waiting for a slot.
+    let config = |node| {
+        format!(
+            "{storage}[plugins.test-recorder]\ndeadline_ms = 500\nmax_attempts = 1\n\
+             [dispatch]\nlease_grace_ms = 0\n{route}",
+            storage = storage_section(&cluster, node),
+            route = recorder::ROUTE,
+        )
+    };
+    let a_space = Workspace::new(&["test-recorder"], &config("node-a"));
+    let a = a_space.start_with_env(&[("WEIR_FAILPOINT", "before-commit:stall6000:1")]);
+    let body = json!([recorder::event(0, None, false)]).to_string();
+    let sent = a.post_json("/v1/events", &body);
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    a.wait_for_log("node a's attempt to stall before its commit", |log| {
+        log.contains("failpoint reached") && log.contains("before-commit")
+    });
+
+    let b_space = Workspace::new(&["test-recorder"], &config("node-b"));
+    let b = b_space.start();
+    b.wait_for("node b to give the delivery up", |weir| {
+        let event = weir.get("/v1/events/rec-0").body;
+        (crate::support::delivery(&event, "test-recorder")["state"] == "dead").then_some(())
+    });
+    // Refused, or (were nothing to refuse it) committed and counted.
+    a.wait_for("node a's stalled attempt to end", |weir| {
+        let refused =
+            (weir.log_text()).contains("this delivery was given up while this attempt ran");
+        (refused || processed(weir) > 0.0).then_some(())
+    });
+    let event = b.get("/v1/events/rec-0").body;
+    let delivery = crate::support::delivery(&event, "test-recorder");
+    assert_eq!(delivery["state"], "dead", "{event}");
+    let recorded = recorded_when_available(&b).expect("the cluster answers");
+    assert!(
+        !recorded.seen.contains_key(&0),
+        "the late attempt applied nothing: {:?}",
+        recorded.seen
+    );
+
+    let replayed = b.post_json("/v1/dead-letters/rec-0/replay", "");
+    assert_eq!(replayed.status, 200, "{}", replayed.text);
+    let recorded = b.wait_for("the replayed delivery to commit", |weir| {
+        let recorded = recorded_when_available(weir)?;
+        recorded.seen.contains_key(&0).then_some(recorded)
+    });
+    assert_eq!(recorded.seen[&0], 1, "it ran once: {:?}", recorded.seen);
+    a.stop();
+    b.stop();
+}
+
 /// Starts weir with `config` and checks that it exits at once with an
 /// error that says `expected`.
 fn assert_start_up_fails(config: &str, expected: &str) {
