@@ -239,3 +239,32 @@ fn expecting(subject: String, revision: Option<u64>, value: Option<Vec<u8>>) -> 
         payload,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_give_up_mark_reads_back_and_a_record_without_one_reads_as_committed() {
+        let why = GaveUp {
+            reason: "lost".into(),
+            message: "gave up after 1 attempts".into(),
+        };
+        let mark = Record::gave_up("node-b", 2, 5, why);
+        let read: Record =
+            serde_json::from_slice(&serde_json::to_vec(&mark).expect("encodes")).expect("decodes");
+        assert_eq!(read.outcome, "dead");
+        let gave_up = read.gave_up.expect("the mark says why");
+        assert_eq!((gave_up.reason.as_str(), read.attempt), ("lost", 2));
+        // A commit record as an earlier weir wrote it: no give-up.
+        let earlier = br#"{"outcome":"ack","node":"a","attempt":1,"committed_at_ms":5,"state_writes":0,"children":[]}"#;
+        let read: Record = serde_json::from_slice(earlier).expect("decodes");
+        assert!(read.gave_up.is_none());
+        let encoded = String::from_utf8(serde_json::to_vec(&read).expect("encodes"));
+        let encoded = encoded.expect("utf-8");
+        assert!(
+            !encoded.contains("gave_up"),
+            "an earlier weir reads it as before: {encoded}"
+        );
+    }
+}
