@@ -86,7 +86,10 @@ fn fires(point: Point) -> Option<&'static str> {
 pub fn pass(point: Point) -> Option<std::io::Error> {
     let action = fires(point)?;
     tracing::error!(point = point.name(), action, "failpoint reached");
-    if let Some(ms) = action.strip_prefix("stall").and_then(|ms| ms.parse().ok()) {
+    if let Some(ms) = action.strip_prefix("stall") {
+        let ms = ms.parse().unwrap_or_else(|_| {
+            panic!("failpoint action {action}: stall takes milliseconds, as stall5000")
+        });
         std::thread::sleep(std::time::Duration::from_millis(ms));
         return None;
     }

@@ -12,6 +12,7 @@
 //! attempt committed. A revive takes the mark away again.
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -28,7 +29,7 @@ use weir_runtime::Effects;
 /// What a finished delivery left, kept under its commit key.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Record {
-    /// `ack` or `emit`.
+    /// `ack` or `emit`, or `dead` for the mark of a give-up.
     pub outcome: String,
     /// The node that ran it.
     pub node: String,
@@ -105,14 +106,40 @@ pub enum Committed {
 }
 
 impl Nats {
-    /// The commit record of delivery `id`, if it committed.
+    /// What delivery `id`'s commit key holds, if anything: its commit
+    /// record, or the mark of its give-up (`Record::gave_up` is set).
     pub async fn committed(&self, id: &DeliveryId<'_>) -> Result<Option<Record>, NatsError> {
-        let key = id.commit_key();
-        match self.current(&key).await?.value {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| NatsError::request("read a commit record", format!("{key}: {e}"))),
-            None => Ok(None),
+        Ok(self
+            .record_at(&id.commit_key())
+            .await?
+            .map(|(record, _)| record))
+    }
+
+    /// The record under `key` and its revision, read from any replica.
+    async fn record_at(&self, key: &str) -> Result<Option<(Record, u64)>, NatsError> {
+        let current = self.current(key).await?;
+        (current.value)
+            .map(|bytes| Ok((decode_record(key, &bytes)?, current.version)))
+            .transpose()
+    }
+
+    /// The record under `key`, read from the stream's leader: after a write
+    /// was refused because the key holds a message, a replica that lags may
+    /// not have that message yet.
+    async fn record_at_leader(&self, key: &str) -> Result<Option<Record>, NatsError> {
+        let subject = self.record_subject(key);
+        match self
+            .records
+            .stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+        {
+            Ok(message) if message.headers.get("KV-Operation").is_none() => {
+                Ok(Some(decode_record(key, &message.payload)?))
+            }
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(NatsError::request("read a commit record", error)),
         }
     }
 
@@ -164,20 +191,19 @@ impl Nats {
     /// when it is published again; a commit record stays.
     pub async fn unbury(&self, id: &DeliveryId<'_>) -> Result<(), NatsError> {
         let key = id.commit_key();
-        let current = self.current(&key).await?;
-        let Some(bytes) = current.value else {
+        let Some((record, revision)) = self.record_at(&key).await? else {
             return Ok(());
         };
-        let record: Record = serde_json::from_slice(&bytes)
-            .map_err(|e| NatsError::request("read a commit record", format!("{key}: {e}")))?;
         if record.gave_up.is_none() {
             return Ok(());
         }
         // Purged, not overwritten with a delete marker: the next commit
-        // expects the key to hold no message at all. Nothing else is
-        // written to a key that holds a mark, so the purge removes only it.
+        // expects the key to hold no message at all. Only up to the mark
+        // read: a revive running at the same time may have purged it
+        // already, and the delivery committed again since.
         (self.records.stream.purge())
             .filter(self.record_subject(&key))
+            .sequence(revision + 1)
             .await
             .map_err(|e| NatsError::request("take away a give-up's mark", e))?;
         Ok(())
@@ -207,13 +233,20 @@ impl Nats {
     ) -> Result<Committed, NatsError> {
         match atomic::publish(&self.client, messages).await {
             Ok(()) => Ok(Committed::Now),
-            Err(BatchRefused::WrongLastSequence) => match self.committed(id).await? {
-                Some(record) => Ok(Committed::Before(record)),
-                None => Ok(Committed::Conflict),
-            },
+            Err(BatchRefused::WrongLastSequence) => {
+                match self.record_at_leader(&id.commit_key()).await? {
+                    Some(record) => Ok(Committed::Before(record)),
+                    None => Ok(Committed::Conflict),
+                }
+            }
             Err(BatchRefused::Failed(message)) => Err(NatsError::Request { action, message }),
         }
     }
+}
+
+fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, NatsError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| NatsError::request("read a commit record", format!("{key}: {e}")))
 }
 
 /// A write of `value` (a delete marker for `None`) that holds only if the

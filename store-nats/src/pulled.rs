@@ -184,18 +184,29 @@ impl Puller {
         }
     }
 
-    /// Commits `pulled`'s `effects` and `record`, trying again in place
-    /// (its ack wait extended) while JetStream refuses the batch, up to
-    /// [`COMMIT_TRIES`] times.
-    async fn commit_in_place(
+    /// Ends `pulled` as `record`, found under its commit key, says: a
+    /// commit's children are published and the delivery acked; a give-up's
+    /// dead letter is published and the delivery taken off the stream. Both
+    /// again, if the node that wrote the record stopped before it could:
+    /// their message ids keep one copy.
+    async fn settle_as(&self, pulled: &Pulled, record: &Record) -> Result<(), NatsError> {
+        match &record.gave_up {
+            Some(gave_up) => self.dead_letter(pulled, record.attempt, gave_up).await,
+            None => self.finished(pulled, &record.children()?).await,
+        }
+    }
+
+    /// Writes `pulled`'s ending with `end` (its commit, or its give-up's
+    /// mark), trying again in place (its ack wait extended) while JetStream
+    /// refuses the batch, up to [`COMMIT_TRIES`] times.
+    async fn end_in_place<F: Future<Output = Result<Committed, NatsError>>>(
         &self,
         pulled: &Pulled,
-        effects: &weir_runtime::Effects,
-        record: &Record,
+        end: impl Fn() -> F,
     ) -> Result<Committed, NatsError> {
         let mut tries = 1;
         loop {
-            let error = match self.nats.commit(&pulled.id(), effects, record).await {
+            let error = match end().await {
                 Ok(committed) => return Ok(committed),
                 Err(error) if tries >= COMMIT_TRIES => return Err(error),
                 Err(error) => error,
@@ -226,7 +237,9 @@ impl Puller {
             children: Record::encode_children(&children),
             gave_up: None,
         };
-        let committed = match self.commit_in_place(&pulled, &effects, &record).await {
+        let id = pulled.id();
+        let commit = || self.nats.commit(&id, &effects, &record);
+        let committed = match self.end_in_place(&pulled, commit).await {
             Ok(committed) => committed,
             Err(error) => {
                 // Nothing of the batch was stored: hand the delivery back
@@ -243,14 +256,13 @@ impl Puller {
                 self.forget_kept(&pulled).await;
                 Ok(Finished::Stored)
             }
-            Committed::Before(record) if record.gave_up.is_some() => {
-                tracing::warn!(node = %record.node, "this delivery was given up while this attempt ran past its ack wait; its effects are not applied");
-                pulled.ack().await?;
-                Ok(Finished::LeaseLost)
-            }
             Committed::Before(record) => {
-                tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
-                self.finished(&pulled, &record.children()?).await?;
+                if record.gave_up.is_some() {
+                    tracing::warn!(node = %record.node, "this delivery was given up while this attempt ran past its ack wait; its effects are not applied");
+                } else {
+                    tracing::info!(node = %record.node, "another attempt committed this delivery first; its result stands");
+                }
+                self.settle_as(&pulled, &record).await?;
                 Ok(Finished::LeaseLost)
             }
             Committed::Conflict => Ok(Finished::Conflict(pulled)),
@@ -278,16 +290,8 @@ impl Deliveries for Puller {
             let (committed, kept) =
                 tokio::try_join!(self.nats.committed(&id), self.nats.kept(&id))?;
             if let Some(record) = committed {
-                match &record.gave_up {
-                    Some(gave_up) => {
-                        tracing::info!(node = %record.node, "given up by an earlier attempt");
-                        self.dead_letter(&pulled, record.attempt, gave_up).await?;
-                    }
-                    None => {
-                        tracing::info!(node = %record.node, "committed by an earlier attempt");
-                        self.finished(&pulled, &record.children()?).await?;
-                    }
-                }
+                tracing::info!(node = %record.node, outcome = %record.outcome, "an earlier attempt ended this delivery");
+                self.settle_as(&pulled, &record).await?;
                 return Ok(None);
             }
             pulled.attempt = pulled.attempt.saturating_sub(kept.deferred).max(1);
@@ -350,13 +354,23 @@ impl Puller {
                 let mark = Record::gave_up(node, pulled.attempt, now_ms(), gave_up.clone());
                 // Given up once the mark is stored: an attempt still running
                 // elsewhere can then no longer commit.
-                match self.nats.bury(&pulled.id(), &mark).await? {
+                let id = pulled.id();
+                match self
+                    .end_in_place(&pulled, || self.nats.bury(&id, &mark))
+                    .await?
+                {
                     Committed::Before(record) if record.gave_up.is_none() => {
                         tracing::info!(node = %record.node, "another attempt committed this delivery before it was given up; its result stands");
-                        self.finished(&pulled, &record.children()?).await?;
+                        self.settle_as(&pulled, &record).await?;
                         Ok(Finished::LeaseLost)
                     }
-                    _ => {
+                    Committed::Before(record) => {
+                        self.settle_as(&pulled, &record).await?;
+                        Ok(Finished::Stored)
+                    }
+                    // Stored; or the key was emptied meanwhile (the mark of
+                    // an earlier give-up expired, or was purged).
+                    Committed::Now | Committed::Conflict => {
                         self.dead_letter(&pulled, pulled.attempt, &gave_up).await?;
                         Ok(Finished::Stored)
                     }

@@ -130,9 +130,13 @@ impl NatsRequeue {
                     continue;
                 }
             };
-            let too_old = spec
-                .since_ms
-                .is_some_and(|since| event.ingested_at_ms < since);
+            // Before ingest stamped it, an event on NATS had no time of
+            // its own: the stream's, when it was stored, stands in.
+            let ingested_at_ms = match event.ingested_at_ms {
+                0 => u64::try_from(message.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+                ms => ms,
+            };
+            let too_old = spec.since_ms.is_some_and(|since| ingested_at_ms < since);
             let target = (routes.targets_for(&event).into_iter())
                 .find(|target| target.plugin == spec.plugin);
             let Some(target) = target.filter(|_| !too_old) else {

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::old_nats_server;
 use crate::recorder::{self, Recorded, recorded_when_available};
-use crate::support::{Weir, Workspace, run_to_exit};
-use weir::event::{Event, Priority, codec};
+use crate::support::{Weir, Workspace, now_ms, run_to_exit};
+use weir::event::{Event, Priority, codec, rfc3339};
 
 const KEYS: [&str; 4] = ["K0", "K1", "K2", "K3"];
 const TOTAL: u64 = 200;
@@ -217,11 +217,11 @@ fn a_refused_commit_is_tried_again_at_once_without_spending_an_attempt() {
     weir.stop();
 }
 
-/// An attempt that outlives its ack wait (node a stalls between its
-/// handler and its commit) while another node gives the same delivery up
-/// (node b's attempt is past `max_attempts`): the give-up's mark refuses
-/// a's late commit, so the delivery is dead and applied nothing, not both.
-/// Replayed from its dead letter, it runs once.
+/// An attempt that outlives its ack wait (node a stalls 10 s between its
+/// handler and its commit) while another attempt gives the same delivery
+/// up (its redelivery, on either node, is past `max_attempts`): the
+/// give-up's mark refuses a's late commit, so the delivery is dead and
+/// applied nothing, not both. Replayed from its dead letter, it runs once.
 #[test]
 fn an_attempt_that_outlived_its_ack_wait_cannot_commit_what_another_node_gave_up() {
     let cluster = NatsCluster::start();
@@ -235,7 +235,7 @@ fn an_attempt_that_outlived_its_ack_wait_cannot_commit_what_another_node_gave_up
         )
     };
     let a_space = Workspace::new(&["test-recorder"], &config("node-a"));
-    let a = a_space.start_with_env(&[("WEIR_FAILPOINT", "before-commit:stall6000:1")]);
+    let a = a_space.start_with_env(&[("WEIR_FAILPOINT", "before-commit:stall10000:1")]);
     let body = json!([recorder::event(0, None, false)]).to_string();
     let sent = a.post_json("/v1/events", &body);
     assert_eq!(sent.status, 202, "{}", sent.text);
@@ -460,6 +460,42 @@ fn a_critical_delivery_an_older_weir_stored_runs_from_the_normal_feed() {
     weir.wait_for("the deliveries stream to be empty", |weir| {
         (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
     });
+    weir.stop();
+}
+
+/// An event an older weir stored has no ingest time of its own (0): a
+/// replay by time goes by when the stream stored it.
+#[test]
+fn an_event_an_older_weir_stored_is_replayed_by_when_the_stream_stored_it() {
+    let cluster = NatsCluster::start();
+    let (_workspace, weir) = recorder_node(&cluster, "");
+    let since = rfc3339(now_ms());
+    std::thread::sleep(Duration::from_millis(5));
+    let mut event = Event::new(
+        "rec-7".into(),
+        "tests".into(),
+        recorder::TYPE.into(),
+        "default".into(),
+    );
+    event.datacontenttype = Some("application/json".into());
+    event.data = json!({"n": 7, "retry_first": false})
+        .to_string()
+        .into_bytes();
+    cluster.publish("weir.events.older", codec::encode(&event));
+
+    let request = json!({"plugin": "test-recorder", "since": since});
+    let answer = weir.post_json("/v1/replay", &request.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let status_url = answer.body["status_url"].as_str().expect("status_url");
+    let progress = weir.wait_for("the replay to end", |weir| {
+        let progress = weir.get(status_url).body;
+        (progress["status"] != "running").then_some(progress)
+    });
+    assert_eq!(progress["queued"], 1, "{progress:#}");
+    let recorded = weir.wait_for("the replayed delivery to run", |weir| {
+        recorded_when_available(weir).filter(|recorded| recorded.seen.contains_key(&7))
+    });
+    assert_eq!(recorded.seen.get(&7), Some(&1), "{:?}", recorded.seen);
     weir.stop();
 }
 

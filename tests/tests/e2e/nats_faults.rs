@@ -7,12 +7,10 @@
 //! a longer soak is `WEIR_NATS_SOAK_ROUNDS=10 cargo test -p weir-tests
 //! --release nats_faults`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::nats::{assert_each_once_in_order, send, start_node, wait_for_all};
 use crate::nats_cluster::NatsCluster;
-use crate::support::Weir;
 
 /// Events sent in each round, a quarter around each fault.
 const PER_ROUND: u64 = 96;
@@ -20,16 +18,6 @@ const PER_ROUND: u64 = 96;
 /// 1 s of slack, 1 s of waiting for a slot and 0.5 s of grace), so that
 /// what a stopped node holds is handed to the other.
 const STOPPED_FOR: Duration = Duration::from_secs(5);
-
-/// Sends `signal` (`STOP`, `CONT`) to `weir`'s process.
-fn signal(weir: &Weir, signal: &str) {
-    let sent = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(weir.pid().to_string())
-        .status()
-        .expect("run kill");
-    assert!(sent.success(), "kill -{signal} {}", weir.pid());
-}
 
 #[test]
 fn under_node_and_server_faults_every_event_applies_once_in_key_order() {
@@ -55,11 +43,11 @@ fn under_node_and_server_faults_every_event_applies_once_in_key_order() {
         // a stops right after its share of the load, past its ack wait: b
         // is handed what a holds, and a, continued, finds its late endings
         // refused or done.
-        signal(&a, "STOP");
+        a.signal("STOP");
         cluster.restart(server);
         send(&[&b], part(3));
         std::thread::sleep(STOPPED_FOR);
-        signal(&a, "CONT");
+        a.signal("CONT");
     }
     let total = rounds * PER_ROUND;
     assert_each_once_in_order(&wait_for_all(&b, total), total);

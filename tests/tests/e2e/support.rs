@@ -343,13 +343,18 @@ impl Weir {
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit.
-    pub fn stop(mut self) {
+    /// Sends `signal` (`TERM`, `STOP`, `CONT`, ...) to weir's process.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success());
+        assert!(status.success(), "kill -{signal} {}", self.child.id());
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        self.signal("TERM");
         let exit = wait_with_timeout(&mut self.child, Duration::from_secs(30));
         assert_eq!(
             exit,
