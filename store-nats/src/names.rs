@@ -31,6 +31,12 @@ impl Feed {
         (Priority::ALL.into_iter().map(Feed::Unkeyed)).chain((0..PARTITIONS).map(Feed::Keyed))
     }
 
+    /// Whether this is a key's partition, which hands out one delivery at
+    /// a time, in the order published.
+    pub fn keyed(self) -> bool {
+        matches!(self, Feed::Keyed(_))
+    }
+
     /// The room in a node's window that deliveries from this feed take:
     /// their priority's, or the key partitions' (`None`), which share one.
     pub fn room(self) -> Option<Priority> {

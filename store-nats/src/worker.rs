@@ -170,7 +170,7 @@ impl Puller {
             }
         };
         let lane = Lane::of(&event);
-        let ordered = matches!(feed, Feed::Keyed(_));
+        let ordered = feed.keyed();
         self.window.push(
             lane.clone(),
             feed.room(),
@@ -242,11 +242,7 @@ impl Puller {
             // Attempts are counted by weir, which dead-letters past max_attempts.
             max_deliver: -1,
             // A partition hands out its next delivery once the last is acked.
-            max_ack_pending: if matches!(feed, Feed::Keyed(_)) {
-                1
-            } else {
-                -1
-            },
+            max_ack_pending: if feed.keyed() { 1 } else { -1 },
             ..Default::default()
         };
         loop {

@@ -20,15 +20,24 @@ const PER_REQUEST: u64 = 8;
 
 /// A weir node on the cluster, running the recorder.
 pub(crate) fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
-    let config = format!(
-        "{storage}[plugins.test-recorder]\ninstances = 4\ndeadline_ms = 1000\n\
-         [dispatch]\nlease_grace_ms = 500\n{route}",
-        storage = storage_section(cluster, node),
-        route = recorder::ROUTE,
+    let settings = "[plugins.test-recorder]\ninstances = 4\ndeadline_ms = 1000\n\
+                    [dispatch]\nlease_grace_ms = 500\n";
+    let workspace = Workspace::new(
+        &["test-recorder"],
+        &recorder_config(cluster, node, settings),
     );
-    let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     (workspace, weir)
+}
+
+/// The config of a weir node named `node` on `cluster` with `settings`
+/// (config lines), running the recorder on its route.
+fn recorder_config(cluster: &NatsCluster, node: &str, settings: &str) -> String {
+    format!(
+        "{storage}{settings}{route}",
+        storage = storage_section(cluster, node),
+        route = recorder::ROUTE,
+    )
 }
 
 /// Sends events `numbers` in requests of [`PER_REQUEST`], alternating
@@ -187,12 +196,9 @@ fn without_its_cluster_a_node_answers_503_and_is_not_ready() {
 #[test]
 fn a_refused_commit_is_tried_again_at_once_without_spending_an_attempt() {
     let cluster = NatsCluster::start();
-    let config = format!(
-        "{storage}[plugins.test-recorder]\ndeadline_ms = 1000\n\
-         [dispatch]\nlease_grace_ms = 600000\n{route}",
-        storage = storage_section(&cluster, "node-a"),
-        route = recorder::ROUTE,
-    );
+    let settings = "[plugins.test-recorder]\ndeadline_ms = 1000\n\
+                    [dispatch]\nlease_grace_ms = 600000\n";
+    let config = recorder_config(&cluster, "node-a", settings);
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "nats-commit:eio:1")]);
     let body = json!([recorder::event(0, None, false)]).to_string();
@@ -226,14 +232,9 @@ fn a_refused_commit_is_tried_again_at_once_without_spending_an_attempt() {
 fn an_attempt_that_outlived_its_ack_wait_cannot_commit_what_another_node_gave_up() {
     let cluster = NatsCluster::start();
     // The ack wait: the deadline, 1 s of slack and 1 s of waiting for a slot.
-    let config = |node| {
-        format!(
-            "{storage}[plugins.test-recorder]\ndeadline_ms = 500\nmax_attempts = 1\n\
-             [dispatch]\nlease_grace_ms = 0\n{route}",
-            storage = storage_section(&cluster, node),
-            route = recorder::ROUTE,
-        )
-    };
+    let settings = "[plugins.test-recorder]\ndeadline_ms = 500\nmax_attempts = 1\n\
+                    [dispatch]\nlease_grace_ms = 0\n";
+    let config = |node| recorder_config(&cluster, node, settings);
     let a_space = Workspace::new(&["test-recorder"], &config("node-a"));
     let a = a_space.start_with_env(&[("WEIR_FAILPOINT", "before-commit:stall10000:1")]);
     let body = json!([recorder::event(0, None, false)]).to_string();
@@ -387,11 +388,7 @@ const SHORT_RETENTION: &str = "[queue]\nretention_ms = 2000\ndedup_window_ms = 1
 /// One weir node on `cluster` with `settings` (config lines), running the
 /// recorder on its route; the workspace must outlive the node.
 fn recorder_node(cluster: &NatsCluster, settings: &str) -> (Workspace, Weir) {
-    let config = format!(
-        "{storage}{settings}{route}",
-        storage = storage_section(cluster, "node-a"),
-        route = recorder::ROUTE,
-    );
+    let config = recorder_config(cluster, "node-a", settings);
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     (workspace, weir)
