@@ -89,7 +89,7 @@ start_nodes() {
     printf '[storage]\nbackend = "nats"\n[storage.nats]\nservers = %s\nnode = "node-%s"\nconnect_timeout_ms = 60000\n%s\n%s' \
       "$servers" "$i" "$limits" "$example_routes" >"$work/node$i.toml"
     rm -rf "$work/data$i"
-    "$bin/weir" serve --listen "127.0.0.1:$((port + i))" --data-dir "$work/data$i" \
+    "${weir_prefix[@]}" "$bin/weir" serve --listen "127.0.0.1:$((port + i))" --data-dir "$work/data$i" \
       --config "$work/node$i.toml" >"$work/node$i.log" 2>&1 &
     node_pids+=($!)
     urls+=(--url "http://127.0.0.1:$((port + i))")

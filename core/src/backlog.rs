@@ -33,12 +33,19 @@ impl Backlog {
         }
     }
 
-    /// Sets the total to `total`, as measured by a store shared by several
-    /// nodes: there, deliveries are added and finished on every node, so
-    /// none of them could count the total by [`Backlog::change`].
-    pub fn measured(&self, total: u64) {
+    /// Sets the total to `total`, and each tenant's count to `per_tenant`,
+    /// as measured by a store shared by several nodes: there, deliveries
+    /// are added and finished on every node, so none of them could count
+    /// them by [`Backlog::change`]. The total also counts deliveries whose
+    /// tenant the measure does not tell.
+    pub fn measured(&self, total: u64, per_tenant: HashMap<String, u64>) {
         self.total
             .store(i64::try_from(total).unwrap_or(i64::MAX), Ordering::Relaxed);
+        let per_tenant = (per_tenant.into_iter())
+            .filter(|(_, count)| *count > 0)
+            .map(|(tenant, count)| (tenant, i64::try_from(count).unwrap_or(i64::MAX)))
+            .collect();
+        *self.per_tenant.lock().unwrap_or_else(|p| p.into_inner()) = per_tenant;
     }
 
     /// Pending deliveries over all tenants.
@@ -90,5 +97,15 @@ mod tests {
         );
         backlog.change("b", -1);
         assert_eq!(backlog.tenants(), vec![("a".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn a_measure_replaces_the_counts_and_forgets_idle_tenants() {
+        let backlog = Backlog::default();
+        backlog.change("gone", 4);
+        let measure = HashMap::from([("a".to_owned(), 5), ("idle".to_owned(), 0)]);
+        backlog.measured(7, measure);
+        assert_eq!((backlog.total(), backlog.of("a")), (7, 5));
+        assert_eq!(backlog.tenants(), vec![("a".to_owned(), 5)]);
     }
 }

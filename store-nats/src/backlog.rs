@@ -1,10 +1,11 @@
 //! The backlog on NATS, measured rather than counted: every second each node
-//! reads how many deliveries each plugin has in the deliveries stream
-//! (waiting or running, on any node) into `weir_queue_depth` and into the
-//! total that admission control compares with `[ingest] backlog_high_water`,
-//! so every node sheds on the cluster's backlog.
+//! reads how many deliveries each plugin and each tenant has in the
+//! deliveries stream (waiting or running, on any node) into
+//! `weir_queue_depth` and into the counts that admission control compares
+//! with `[ingest] backlog_high_water` and the tenants' quotas, so every
+//! node sheds on the cluster's backlog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,11 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
-        let by_plugin = match nats.backlog_by_plugin().await {
-            Ok(by_plugin) => by_plugin,
+        let Measure {
+            by_plugin,
+            by_tenant,
+        } = match nats.measure_backlog().await {
+            Ok(measure) => measure,
             Err(error) => {
                 tracing::warn!(%error, "cannot measure the backlog; admission goes by the last measure");
                 continue;
@@ -43,7 +47,7 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
         for (plugin, &depth) in &by_plugin {
             set_depth(&shared.metrics, plugin, depth);
         }
-        shared.backlog.measured(by_plugin.values().sum());
+        shared.backlog.measured(by_plugin.values().sum(), by_tenant);
     }
 }
 
@@ -54,21 +58,35 @@ fn set_depth(metrics: &Metrics, plugin: &str, depth: u64) {
         .set(i64::try_from(depth).unwrap_or(i64::MAX));
 }
 
+/// The deliveries in the deliveries stream, counted by plugin and by tenant.
+/// Deliveries an older weir stored, and keyed ones, name no tenant in their
+/// subjects: they count for their plugin only.
+#[derive(Default)]
+struct Measure {
+    by_plugin: BTreeMap<String, u64>,
+    by_tenant: HashMap<String, u64>,
+}
+
 impl Nats {
-    /// How many deliveries each plugin has in the deliveries stream.
-    async fn backlog_by_plugin(&self) -> Result<BTreeMap<String, u64>, NatsError> {
+    /// How many deliveries each plugin and each tenant has in the
+    /// deliveries stream.
+    async fn measure_backlog(&self) -> Result<Measure, NatsError> {
         let failed = |e: &dyn std::fmt::Display| NatsError::request("measure the backlog", e);
         let mut subjects = self
             .deliveries
             .info_with_subjects(self.names.deliveries_subjects())
             .await
             .map_err(|e| failed(&e))?;
-        let mut by_plugin = BTreeMap::new();
+        let mut measure = Measure::default();
         while let Some((subject, count)) = subjects.try_next().await.map_err(|e| failed(&e))? {
-            if let Some(plugin) = self.names.plugin_of_delivery(&subject) {
-                *by_plugin.entry(plugin.to_owned()).or_default() += count as u64;
+            let Some((plugin, tenant)) = self.names.delivery_of(&subject) else {
+                continue;
+            };
+            *measure.by_plugin.entry(plugin.to_owned()).or_default() += count as u64;
+            if let Some(tenant) = tenant {
+                *measure.by_tenant.entry(tenant).or_default() += count as u64;
             }
         }
-        Ok(by_plugin)
+        Ok(measure)
     }
 }

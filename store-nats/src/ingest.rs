@@ -1,6 +1,7 @@
 //! Ingest on NATS: each event once on the events stream (kept for replay),
 //! and one message per (event, plugin) on the deliveries stream (on its
-//! feed's subject: its ordering key's partition, or its priority), each with a
+//! feed's subject: its ordering key's partition, or its priority and
+//! tenant), each with a
 //! `Nats-Msg-Id` from the event's identity, all acknowledged by JetStream
 //! before weir answers 202.
 
@@ -163,7 +164,7 @@ impl Nats {
             publish = publish.headers(headers);
         }
         let feed = Feed::of(event, target.ordered);
-        let subject = self.names.delivery_subject(&target.plugin, feed);
+        let subject = (self.names).delivery_subject(&target.plugin, feed, &event.tenant);
         self.jetstream
             .send_publish(subject, publish)
             .await

@@ -13,22 +13,40 @@ use weir_event::{Event, Priority};
 /// to this many at once.
 pub const PARTITIONS: u32 = 16;
 
+/// Tenants are spread over this many shards per priority, each its own
+/// feed: a tenant's burst holds up only the tenants of its shard, and a
+/// node's window holds deliveries of every busy shard, among which the
+/// tenants take turns (stochastic fairness queueing).
+pub const TENANT_SHARDS: u32 = 4;
+
 /// Where a plugin's delivery waits in the deliveries stream, and which of
 /// the plugin's consumers hands it out: a partition of the ordering keys,
-/// one delivery at a time, or the deliveries of one priority that wait
-/// for no key, so that urgent ones are pulled past a backlog of others.
+/// one delivery at a time, or the deliveries of one priority and shard of
+/// tenants that wait for no key, so that urgent ones are pulled past a
+/// backlog of others and one tenant's past another's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feed {
     /// The partition of an ordering key.
     Keyed(u32),
-    /// Deliveries of this priority that wait for no key.
-    Unkeyed(Priority),
+    /// Deliveries of this priority, of the tenants of this shard, that wait
+    /// for no key.
+    Unkeyed(Priority, u32),
+    /// Where an older weir put the deliveries of this priority that wait
+    /// for no key, before tenants had subjects: drained, never published to.
+    Earlier(Priority),
 }
 
 impl Feed {
-    /// Every feed of a plugin: one per priority, then one per partition.
+    /// Every feed of a plugin: the earlier ones, one per priority and
+    /// shard of tenants, then one per partition.
     pub fn all() -> impl Iterator<Item = Feed> {
-        (Priority::ALL.into_iter().map(Feed::Unkeyed)).chain((0..PARTITIONS).map(Feed::Keyed))
+        let earlier = Priority::ALL.into_iter().map(Feed::Earlier);
+        let unkeyed = (Priority::ALL.into_iter()).flat_map(|priority| {
+            (0..TENANT_SHARDS).map(move |shard| Feed::Unkeyed(priority, shard))
+        });
+        earlier
+            .chain(unkeyed)
+            .chain((0..PARTITIONS).map(Feed::Keyed))
     }
 
     /// Whether this is a key's partition, which hands out one delivery at
@@ -38,12 +56,9 @@ impl Feed {
     }
 
     /// The room in a node's window that deliveries from this feed take:
-    /// their priority's, or the key partitions' (`None`), which share one.
-    pub fn room(self) -> Option<Priority> {
-        match self {
-            Feed::Keyed(_) => None,
-            Feed::Unkeyed(priority) => Some(priority),
-        }
+    /// their own feed's, or the key partitions' (`None`), which share one.
+    pub fn room(self) -> Option<Feed> {
+        (!self.keyed()).then_some(self)
     }
 
     /// The feed of `event`'s delivery: its key's partition, unless it has
@@ -51,7 +66,7 @@ impl Feed {
     pub fn of(event: &Event, ordered: bool) -> Feed {
         match event.partitionkey.as_ref().filter(|_| ordered) {
             Some(key) => Feed::Keyed(partition(&event.tenant, key)),
-            None => Feed::Unkeyed(event.priority),
+            None => Feed::Unkeyed(event.priority, tenant_shard(&event.tenant)),
         }
     }
 }
@@ -80,37 +95,69 @@ impl Names {
         format!("{}.deliveries.>", self.prefix)
     }
 
-    /// Where a delivery to `plugin` is published: on its feed's subject.
-    /// Plugin names are `[a-z0-9_-]`, safe as a subject token. Normal
-    /// deliveries without a key keep the subject all unkeyed ones had
-    /// before priorities had subjects, so such a stream drains as normal.
-    pub fn delivery_subject(&self, plugin: &str, feed: Feed) -> String {
+    /// Where a delivery of `tenant` to `plugin` is published: on its feed's
+    /// subject, which names the tenant (base64url, since tenant names may
+    /// hold dots) if the feed is one of tenants, so that each tenant's
+    /// backlog can be counted. Plugin names are `[a-z0-9_-]`, safe as a
+    /// subject token.
+    pub fn delivery_subject(&self, plugin: &str, feed: Feed, tenant: &str) -> String {
+        match feed {
+            Feed::Unkeyed(priority, shard) => format!(
+                "{}.deliveries.{plugin}.t{shard}.{}.{}",
+                self.prefix,
+                priority.as_str(),
+                URL_SAFE_NO_PAD.encode(tenant)
+            ),
+            Feed::Keyed(_) | Feed::Earlier(_) => self.feed_subjects(plugin, feed),
+        }
+    }
+
+    /// The subjects of `plugin`'s `feed`: its consumer's filter. Earlier
+    /// normal deliveries are on the subject every unkeyed delivery had
+    /// before priorities had subjects.
+    pub fn feed_subjects(&self, plugin: &str, feed: Feed) -> String {
         let prefix = &self.prefix;
         match feed {
             Feed::Keyed(partition) => format!("{prefix}.deliveries.{plugin}.k{partition}"),
-            Feed::Unkeyed(Priority::Normal) => format!("{prefix}.deliveries.{plugin}.any"),
-            Feed::Unkeyed(priority) => {
+            Feed::Unkeyed(priority, shard) => {
+                format!(
+                    "{prefix}.deliveries.{plugin}.t{shard}.{}.*",
+                    priority.as_str()
+                )
+            }
+            Feed::Earlier(Priority::Normal) => format!("{prefix}.deliveries.{plugin}.any"),
+            Feed::Earlier(priority) => {
                 format!("{prefix}.deliveries.{plugin}.any.{}", priority.as_str())
             }
         }
     }
 
-    /// The plugin a subject of the deliveries stream is for.
-    pub fn plugin_of_delivery<'s>(&self, subject: &'s str) -> Option<&'s str> {
+    /// The plugin a subject of the deliveries stream is for, and the tenant,
+    /// if the subject names one.
+    pub fn delivery_of<'s>(&self, subject: &'s str) -> Option<(&'s str, Option<String>)> {
         let rest = subject
             .strip_prefix(self.prefix.as_str())?
             .strip_prefix(".deliveries.")?;
-        rest.split('.').next().filter(|plugin| !plugin.is_empty())
+        let mut tokens = rest.split('.');
+        let plugin = tokens.next().filter(|plugin| !plugin.is_empty())?;
+        let tenant = match (tokens.next(), tokens.next(), tokens.next()) {
+            (Some(shard), Some(_priority), Some(tenant)) if shard.starts_with('t') => {
+                (URL_SAFE_NO_PAD.decode(tenant).ok()).and_then(|name| String::from_utf8(name).ok())
+            }
+            _ => None,
+        };
+        Some((plugin, tenant))
     }
 
     /// The durable consumer of one of `plugin`'s feeds. Plugin names have
-    /// no capitals, so `-K` and `-P` never clash with one; the normal
-    /// unkeyed feed keeps the plugin's own name, as before priorities.
+    /// no capitals, so `-K`, `-T` and `-P` never clash with one; the
+    /// earlier normal feed keeps the plugin's own name, as before priorities.
     pub fn consumer(plugin: &str, feed: Feed) -> String {
         match feed {
             Feed::Keyed(partition) => format!("{plugin}-K{partition}"),
-            Feed::Unkeyed(Priority::Normal) => plugin.to_owned(),
-            Feed::Unkeyed(priority) => format!("{plugin}-P{}", priority.as_str()),
+            Feed::Unkeyed(priority, shard) => format!("{plugin}-T{shard}-{}", priority.as_str()),
+            Feed::Earlier(Priority::Normal) => plugin.to_owned(),
+            Feed::Earlier(priority) => format!("{plugin}-P{}", priority.as_str()),
         }
     }
 
@@ -323,6 +370,12 @@ pub fn partition(tenant: &str, key: &str) -> u32 {
     u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]) % PARTITIONS
 }
 
+/// The shard of `tenant`'s deliveries without an ordering key.
+pub fn tenant_shard(tenant: &str) -> u32 {
+    let hash = Sha256::digest(tenant.as_bytes());
+    u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]) % TENANT_SHARDS
+}
+
 /// An event's identity (tenant, source and id, as CloudEvents defines it),
 /// hashed to a fixed length of key characters.
 fn event_digest(event: &Event) -> String {
@@ -353,17 +406,17 @@ mod tests {
     }
 
     #[test]
-    fn a_delivery_subject_names_its_plugin() {
+    fn a_delivery_subject_names_its_plugin_and_its_tenant() {
         let names = Names::new("weir");
         for feed in Feed::all() {
-            let subject = names.delivery_subject("booking-normalizer", feed);
-            assert_eq!(
-                names.plugin_of_delivery(&subject),
-                Some("booking-normalizer")
-            );
+            let subject = names.delivery_subject("booking-normalizer", feed, "acme.eu");
+            let (plugin, tenant) = names.delivery_of(&subject).expect("a delivery subject");
+            assert_eq!(plugin, "booking-normalizer");
+            let named = matches!(feed, Feed::Unkeyed(..)).then(|| "acme.eu".to_owned());
+            assert_eq!(tenant, named, "{subject}");
         }
-        assert_eq!(names.plugin_of_delivery("weir.events"), None);
-        assert_eq!(names.plugin_of_delivery("other.deliveries.p.any"), None);
+        assert_eq!(names.delivery_of("weir.events"), None);
+        assert_eq!(names.delivery_of("other.deliveries.p.any"), None);
     }
 
     /// Whether the NATS subject filter `filter` takes `subject`.
@@ -381,32 +434,51 @@ mod tests {
     }
 
     #[test]
-    fn each_feed_has_a_subject_and_a_consumer_of_its_own() {
+    fn each_feed_has_subjects_and_a_consumer_of_its_own() {
         let names = Names::new("weir");
         let feeds: Vec<Feed> = Feed::all().collect();
-        assert_eq!(feeds.len(), 4 + PARTITIONS as usize);
-        let subjects: Vec<String> = (feeds.iter())
-            .map(|&feed| names.delivery_subject("p", feed))
+        let priorities = Priority::ALL.len();
+        assert_eq!(
+            feeds.len(),
+            priorities + priorities * TENANT_SHARDS as usize + PARTITIONS as usize
+        );
+        let filters: Vec<String> = (feeds.iter())
+            .map(|&feed| names.feed_subjects("p", feed))
             .collect();
         // A work-queue stream refuses consumers whose filters overlap.
-        for (index, filter) in subjects.iter().enumerate() {
-            let taken = subjects.iter().filter(|subject| takes(filter, subject));
+        for (index, filter) in filters.iter().enumerate() {
+            let taken = filters.iter().filter(|other| takes(filter, other));
             assert_eq!(taken.count(), 1, "{filter} takes only itself");
             assert!(takes(&names.deliveries_subjects(), filter), "{filter}");
+            let published = names.delivery_subject("p", feeds[index], "acme");
+            let takers = (filters.iter()).filter(|filter| takes(filter, &published));
+            assert_eq!(takers.collect::<Vec<_>>(), vec![filter], "{published}");
             let consumer = Names::consumer("p", feeds[index]);
             let same = (feeds.iter()).filter(|&&feed| Names::consumer("p", feed) == consumer);
             assert_eq!(same.count(), 1, "{consumer}");
         }
         // Where unkeyed deliveries waited before priorities had subjects.
-        let normal = Feed::Unkeyed(Priority::Normal);
-        assert_eq!(names.delivery_subject("p", normal), "weir.deliveries.p.any");
-        assert_eq!(Names::consumer("p", normal), "p");
+        let earlier = Feed::Earlier(Priority::Normal);
+        assert_eq!(names.feed_subjects("p", earlier), "weir.deliveries.p.any");
+        assert_eq!(Names::consumer("p", earlier), "p");
         let mut keyed = Event::new("e".into(), "s".into(), "t".into(), "acme".into());
         keyed.priority = Priority::Critical;
-        assert_eq!(Feed::of(&keyed, true), Feed::Unkeyed(Priority::Critical));
+        let unkeyed = Feed::Unkeyed(Priority::Critical, tenant_shard("acme"));
+        assert_eq!(Feed::of(&keyed, true), unkeyed);
         keyed.partitionkey = Some("order-1".into());
         assert!(matches!(Feed::of(&keyed, true), Feed::Keyed(_)));
-        assert_eq!(Feed::of(&keyed, false), Feed::Unkeyed(Priority::Critical));
+        assert_eq!(Feed::of(&keyed, false), unkeyed);
+    }
+
+    #[test]
+    fn tenants_are_spread_over_every_shard() {
+        assert_eq!(tenant_shard("acme"), tenant_shard("acme"));
+        let spread: std::collections::BTreeSet<u32> = (0..100)
+            .map(|n| tenant_shard(&format!("tenant-{n}")))
+            .collect();
+        assert_eq!(spread.len(), TENANT_SHARDS as usize, "{spread:?}");
+        // The tenants of the fairness test in `tests/tests/e2e/backends.rs`.
+        assert_ne!(tenant_shard("heavy"), tenant_shard("light"));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! A node's window of one plugin's pulled deliveries: the pull loops fill
 //! it, by lane, and the lease loop (`weir_core::deliver::serve_plugin`)
 //! takes from it by the lanes' turns, so priorities and tenants' turns
-//! apply to what this node has pulled. Each priority's unkeyed feed has
-//! room for [`PER_SLOT`] deliveries per instance slot of its own, so a
-//! backlog of one priority never keeps another's deliveries from being
-//! pulled; the key partitions share one more such room, so a busy node
-//! does not hold every partition while an idle one could run them. While
-//! deliveries wait, their ack wait is extended (`worker.rs`).
+//! apply to what this node has pulled. Each unkeyed feed (a priority's
+//! shard of tenants) has room for [`PER_SLOT`] deliveries per instance slot
+//! of its own, so a backlog of one priority or shard never keeps another's
+//! deliveries from being pulled; the key partitions share one more such
+//! room, so a busy node does not hold every partition while an idle one
+//! could run them. While deliveries wait, their ack wait is extended
+//! (`worker.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -14,26 +15,26 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::names::Feed;
 use weir_core::store::Lane;
-use weir_event::Priority;
 
 /// Deliveries a node keeps pulled per instance slot of the plugin, for each
 /// room: enough that a free slot finds one waiting, and that the lanes have
 /// a choice.
 pub const PER_SLOT: usize = 2;
 
-/// A delivery in the window, and the room it takes: its priority's unkeyed
-/// feed's, or the key partitions' (`None`).
+/// A delivery in the window, and the room it takes: its unkeyed feed's, or
+/// the key partitions' (`None`).
 struct Waiting<T> {
     delivery: T,
-    room_of: Option<Priority>,
+    room_of: Option<Feed>,
 }
 
 /// The waiting deliveries of one plugin on this node.
 pub struct Window<T> {
     lanes: Mutex<HashMap<Lane, VecDeque<Waiting<T>>>>,
-    /// The size of each room: every priority's unkeyed feed, and the key
-    /// partitions together.
+    /// The size of each room: every unkeyed feed, and the key partitions
+    /// together.
     capacity: usize,
     /// Woken when a delivery leaves the window.
     taken: Notify,
@@ -54,10 +55,9 @@ impl<T> Window<T> {
     }
 
     /// Adds `delivery` behind the others of `lane`; it takes the room
-    /// `room_of` names, that of the feed it came from (a delivery stored
-    /// before priorities had feeds may have another priority than its
-    /// feed's).
-    pub fn push(&self, lane: Lane, room_of: Option<Priority>, delivery: T) {
+    /// `room_of` names, that of the feed it came from
+    /// ([`Feed::room`]).
+    pub fn push(&self, lane: Lane, room_of: Option<Feed>, delivery: T) {
         let waiting = Waiting { delivery, room_of };
         self.lanes().entry(lane).or_default().push_back(waiting);
     }
@@ -75,10 +75,10 @@ impl<T> Window<T> {
         taken.map(|waiting| waiting.delivery)
     }
 
-    /// How many more deliveries the room `of` has room for (a priority's
-    /// unkeyed feed, or the key partitions for `None`), waiting until it
-    /// has room for one; `None` once `stop` is cancelled.
-    pub async fn room(&self, of: Option<Priority>, stop: &CancellationToken) -> Option<usize> {
+    /// How many more deliveries the room `of` has room for (an unkeyed
+    /// feed's, or the key partitions' for `None`), waiting until it has
+    /// room for one; `None` once `stop` is cancelled.
+    pub async fn room(&self, of: Option<Feed>, stop: &CancellationToken) -> Option<usize> {
         loop {
             let taken = self.taken.notified();
             tokio::pin!(taken);
@@ -121,6 +121,8 @@ impl<T> Window<T> {
 mod tests {
     use std::time::Duration;
 
+    use weir_event::Priority;
+
     use super::*;
 
     fn lane(tenant: &str) -> Lane {
@@ -138,7 +140,11 @@ mod tests {
     fn a_lane_hands_out_its_deliveries_in_the_order_pulled_and_others_wait() {
         let window = Window::new(4);
         for (tenant, delivery) in [("a", 1), ("b", 2), ("a", 3)] {
-            window.push(lane(tenant), Some(Priority::Normal), delivery);
+            window.push(
+                lane(tenant),
+                Some(Feed::Unkeyed(Priority::Normal, 0)),
+                delivery,
+            );
         }
         assert_eq!(window.take(&lane("a")), Some(1));
         assert_eq!(window.take(&lane("a")), Some(3));
@@ -152,15 +158,18 @@ mod tests {
     async fn room_is_two_per_slot_for_each_feed_and_a_full_one_waits_for_a_take() {
         let window = std::sync::Arc::new(Window::new(1));
         let stop = CancellationToken::new();
-        let normal = Some(Priority::Normal);
+        let normal = Some(Feed::Unkeyed(Priority::Normal, 0));
         assert_eq!(window.room(normal, &stop).await, Some(PER_SLOT));
         window.push(lane("a"), normal, 1);
         window.push(at(Priority::Low, "a"), normal, 2);
         let full = tokio::time::timeout(Duration::from_millis(50), window.room(normal, &stop));
         assert!(full.await.is_err(), "a full feed has no room");
-        // Another priority's feed, and the key partitions, are not held up.
-        let critical = Some(Priority::Critical);
+        // Another priority's feed, another shard of tenants, and the key
+        // partitions, are not held up.
+        let critical = Some(Feed::Unkeyed(Priority::Critical, 0));
         assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
+        let shard = Some(Feed::Unkeyed(Priority::Normal, 1));
+        assert_eq!(window.room(shard, &stop).await, Some(PER_SLOT));
         window.push(at(Priority::Critical, "a"), None, 3);
         assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
         assert_eq!(window.room(None, &stop).await, Some(PER_SLOT - 1));

@@ -1,9 +1,10 @@
 //! Dispatch on NATS: each node pulls a plugin's deliveries from durable
 //! consumers that every node shares, one per feed (`names::Feed`): one per
-//! priority for deliveries without an ordering key, so urgent ones are
-//! pulled past a backlog of others, and one per key partition that hands
-//! out one delivery at a time, so a key's deliveries run in the order
-//! published, whichever node runs them.
+//! priority and shard of tenants for deliveries without an ordering key, so
+//! urgent ones are pulled past a backlog of others and a tenant's burst
+//! holds up only its shard, and one per key partition that hands out one
+//! delivery at a time, so a key's deliveries run in the order published,
+//! whichever node runs them.
 //! A consumer's ack wait is the lease: a delivery its node does not finish in
 //! time (the node stopped, say) is handed to another node. What a node pulls
 //! waits in its window (`window.rs`), from which weir-core's lease loop
@@ -236,7 +237,7 @@ impl Puller {
         let name = Names::consumer(&self.plugin.name, feed);
         let config = pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject: names.delivery_subject(&self.plugin.name, feed),
+            filter_subject: names.feed_subjects(&self.plugin.name, feed),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             // Attempts are counted by weir, which dead-letters past max_attempts.

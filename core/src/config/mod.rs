@@ -593,7 +593,7 @@ impl Config {
             nats_refusals::refuse_what_nats_cannot_schedule((&raw.tenant_defaults, &raw.tenants));
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
-            nats_refusals::refuse_what_nats_cannot_measure(&ingest, &tenant_defaults, &tenants)?;
+            nats_refusals::refuse_what_nats_cannot_measure(&ingest)?;
             unscheduled?;
         }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
@@ -1043,20 +1043,12 @@ mod tests {
                 "[ingest] oldest_ready_high_water_ms is not available with [storage] backend = \"nats\"",
             ),
             (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nbacklog_high_water = 10\n",
-                "[tenants.acme] backlog_high_water is not available",
-            ),
-            (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nbacklog_high_water = 10\n",
-                "[tenant_defaults] backlog_high_water is not available",
-            ),
-            (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nweight = 2\n",
-                "[tenants.acme] weight is not available with [storage] backend = \"nats\": its deliveries are pulled per plugin",
-            ),
-            (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nmax_in_flight = 4\n",
-                "[tenant_defaults] max_in_flight is not available",
+                "[tenant_defaults] max_in_flight is not available with [storage] backend = \"nats\": each node counts only",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nweight = 2\nmax_in_flight = 1\n",
+                "[tenants.acme] max_in_flight is not available",
             ),
         ];
         for (text, expected) in cases {
@@ -1070,6 +1062,9 @@ mod tests {
         let lanes = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
                      [dispatch]\nlane_weights = { low = 2 }\n";
         assert!(load(lanes).is_ok(), "{lanes:?}");
+        let tenants = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
+                       [tenant_defaults]\nbacklog_high_water = 10\n[tenants.acme]\nweight = 2\n";
+        assert!(load(tenants).is_ok(), "{tenants:?}");
     }
 
     #[test]

@@ -432,7 +432,7 @@ fn an_unreadable_delivery_is_set_aside_with_the_dead_letters_as_it_was() {
 
 /// A delivery an older weir stored, before priorities had feeds, is on its
 /// plugin's one unkeyed subject whatever its priority: it runs from the
-/// normal feed, which kept that subject.
+/// earlier normal feed, which is still drained.
 #[test]
 fn a_critical_delivery_an_older_weir_stored_runs_from_the_normal_feed() {
     let cluster = NatsCluster::start();
