@@ -14,6 +14,7 @@ pub mod deliver;
 pub mod examples;
 pub mod failpoint;
 pub mod metrics;
+pub mod oldest_ready;
 pub mod plugins;
 pub mod route;
 pub mod schedule;

@@ -3,9 +3,11 @@
 //! deliveries stream (waiting or running, on any node) into
 //! `weir_queue_depth` and into the counts that admission control compares
 //! with `[ingest] backlog_high_water` and the tenants' quotas, so every
-//! node sheds on the cluster's backlog.
+//! node sheds on the cluster's backlog. Each also records how long its
+//! ready deliveries have waited (`waits.rs`), for the `oldest_ready` mark.
 
 use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use super::{Nats, NatsError};
 use weir_core::Shared;
 use weir_core::metrics::Metrics;
 use weir_core::metrics::plugin as plugin_label;
+use weir_core::plugins::Plugin;
+use weir_event::now_ms;
 
 /// How often the backlog is measured: admission reacts within this.
 const MEASURE_EVERY: Duration = Duration::from_secs(1);
@@ -28,6 +32,11 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
             _ = stop.cancelled() => return,
             _ = every.tick() => {}
         }
+        // How long ready deliveries wait is this node's own measure.
+        let now = now_ms();
+        let waited =
+            |plugin: &Plugin| Ok::<_, Infallible>(nats.windows.waited_ms(&plugin.name, now));
+        let Ok(()) = weir_core::oldest_ready::record(&shared, waited);
         let Measure {
             by_plugin,
             by_tenant,

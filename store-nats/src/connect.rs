@@ -138,6 +138,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         pauses,
         requests,
         record_ttl: retention.retention,
+        windows: Default::default(),
     })
 }
 

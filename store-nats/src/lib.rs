@@ -28,6 +28,7 @@ mod replay;
 mod requests;
 mod server_version;
 mod state;
+mod waits;
 mod window;
 mod worker;
 
@@ -135,6 +136,8 @@ pub struct Nats {
     /// long as its event (`[queue] retention_ms`), past which no redelivery
     /// or replay can meet it.
     record_ttl: Duration,
+    /// What this node has pulled, for how long ready deliveries wait.
+    windows: waits::Windows,
 }
 
 impl Nats {

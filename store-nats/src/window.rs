@@ -28,6 +28,8 @@ pub const PER_SLOT: usize = 2;
 struct Waiting<T> {
     delivery: T,
     room_of: Option<Feed>,
+    /// Since when it has been ready (ms since the Unix epoch).
+    ready_since_ms: u64,
 }
 
 /// The waiting deliveries of one plugin on this node.
@@ -54,11 +56,15 @@ impl<T> Window<T> {
         self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds `delivery` behind the others of `lane`; it takes the room
-    /// `room_of` names, that of the feed it came from
-    /// ([`Feed::room`]).
-    pub fn push(&self, lane: Lane, room_of: Option<Feed>, delivery: T) {
-        let waiting = Waiting { delivery, room_of };
+    /// Adds `delivery`, ready since `ready_since_ms`, behind the others of
+    /// `lane`; it takes the room `room_of` names, that of the feed it came
+    /// from ([`Feed::room`]).
+    pub fn push(&self, lane: Lane, room_of: Option<Feed>, ready_since_ms: u64, delivery: T) {
+        let waiting = Waiting {
+            delivery,
+            room_of,
+            ready_since_ms,
+        };
         self.lanes().entry(lane).or_default().push_back(waiting);
     }
 
@@ -95,6 +101,13 @@ impl<T> Window<T> {
                 _ = taken => {}
             }
         }
+    }
+
+    /// Since when the delivery that has waited longest has been ready.
+    pub fn oldest_ready_since(&self) -> Option<u64> {
+        (self.lanes().values().flatten())
+            .map(|waiting| waiting.ready_since_ms)
+            .min()
     }
 
     /// What `look` makes of each waiting delivery.
@@ -140,18 +153,18 @@ mod tests {
     fn a_lane_hands_out_its_deliveries_in_the_order_pulled_and_others_wait() {
         let window = Window::new(4);
         for (tenant, delivery) in [("a", 1), ("b", 2), ("a", 3)] {
-            window.push(
-                lane(tenant),
-                Some(Feed::Unkeyed(Priority::Normal, 0)),
-                delivery,
-            );
+            let normal = Some(Feed::Unkeyed(Priority::Normal, 0));
+            window.push(lane(tenant), normal, 100 + delivery, delivery);
         }
+        assert_eq!(window.oldest_ready_since(), Some(101));
         assert_eq!(window.take(&lane("a")), Some(1));
+        assert_eq!(window.oldest_ready_since(), Some(102), "b's, now");
         assert_eq!(window.take(&lane("a")), Some(3));
         assert_eq!(window.take(&lane("a")), None);
         assert_eq!(window.each(|delivery| *delivery), vec![2]);
         assert_eq!(window.drain(), vec![2]);
         assert_eq!(window.take(&lane("b")), None);
+        assert_eq!(window.oldest_ready_since(), None);
     }
 
     #[tokio::test]
@@ -160,8 +173,8 @@ mod tests {
         let stop = CancellationToken::new();
         let normal = Some(Feed::Unkeyed(Priority::Normal, 0));
         assert_eq!(window.room(normal, &stop).await, Some(PER_SLOT));
-        window.push(lane("a"), normal, 1);
-        window.push(at(Priority::Low, "a"), normal, 2);
+        window.push(lane("a"), normal, 0, 1);
+        window.push(at(Priority::Low, "a"), normal, 0, 2);
         let full = tokio::time::timeout(Duration::from_millis(50), window.room(normal, &stop));
         assert!(full.await.is_err(), "a full feed has no room");
         // Another priority's feed, another shard of tenants, and the key
@@ -170,7 +183,7 @@ mod tests {
         assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
         let shard = Some(Feed::Unkeyed(Priority::Normal, 1));
         assert_eq!(window.room(shard, &stop).await, Some(PER_SLOT));
-        window.push(at(Priority::Critical, "a"), None, 3);
+        window.push(at(Priority::Critical, "a"), None, 0, 3);
         assert_eq!(window.room(critical, &stop).await, Some(PER_SLOT));
         assert_eq!(window.room(None, &stop).await, Some(PER_SLOT - 1));
         let waiting = tokio::spawn({
@@ -182,7 +195,7 @@ mod tests {
         let room = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert_eq!(room.ok().and_then(Result::ok), Some(Some(1)));
         stop.cancel();
-        window.push(lane("a"), normal, 4);
+        window.push(lane("a"), normal, 0, 4);
         assert_eq!(window.room(normal, &stop).await, None, "stopped while full");
     }
 }

@@ -34,7 +34,7 @@ use weir_core::plugins::Plugin;
 use weir_core::schedule::lease_ms;
 use weir_core::store::{Lane, Seq, StoreError};
 use weir_core::tasks::Tasks;
-use weir_event::codec;
+use weir_event::{codec, now_ms};
 
 /// How long one pull waits for a delivery before asking again, while its
 /// feed is busy; a pull that found nothing waits twice as long as the one
@@ -60,7 +60,7 @@ pub(super) struct Puller {
     pub(super) nats: Arc<Nats>,
     plugin: Arc<Plugin>,
     /// The deliveries pulled and not yet leased.
-    window: Window<Pulled>,
+    window: Arc<Window<Pulled>>,
     stop: CancellationToken,
     /// The consumers' ack wait: how long a pulled delivery is this node's.
     pub(super) ack_wait: Duration,
@@ -80,14 +80,17 @@ pub async fn serve_plugin(shared: Shared, nats: Arc<Nats>, plugin: Arc<Plugin>, 
     let puller = Arc::new(Puller {
         shared: shared.clone(),
         nats,
-        window: Window::new(plugin.instances),
+        window: Arc::new(Window::new(plugin.instances)),
         plugin: plugin.clone(),
         stop: tasks.stop.clone(),
         ack_wait,
     });
-    let leasing = weir_core::deliver::serve_plugin(shared, puller.clone(), plugin, tasks);
+    let windows = &puller.nats.windows;
+    windows.open(plugin.name.clone(), puller.window.clone());
+    let leasing = weir_core::deliver::serve_plugin(shared, puller.clone(), plugin.clone(), tasks);
     let pulling = join_all(Feed::all().map(|feed| puller.clone().pull_loop(feed)));
     tokio::join!(leasing, pulling, puller.keep_waiting());
+    windows.close(&plugin.name, &puller.window);
     puller.hand_back().await;
 }
 
@@ -172,9 +175,16 @@ impl Puller {
     /// Puts a delivery pulled from `feed` in the window and wakes its lane;
     /// an unreadable one is set aside with the dead letters.
     async fn take_in(&self, message: Message, feed: Feed) {
-        let (sequence, attempt) = message.info().map_or((0, 1), |info| {
+        let now = now_ms();
+        let (sequence, attempt, ready_since_ms) = message.info().map_or((0, 1, now), |info| {
             let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
-            (info.stream_sequence, delivered)
+            // Handed out again, it was not ready while it waited for its delay.
+            let published_ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000);
+            let ready_since = match (delivered, published_ms) {
+                (1, Ok(published)) => published.min(now),
+                _ => now,
+            };
+            (info.stream_sequence, delivered, ready_since)
         });
         let event = match codec::decode(&message.payload) {
             Ok(event) => event,
@@ -188,6 +198,7 @@ impl Puller {
         self.window.push(
             lane.clone(),
             feed.room(),
+            ready_since_ms,
             Pulled {
                 generation: generation(&message),
                 message,

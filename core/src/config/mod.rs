@@ -593,7 +593,6 @@ impl Config {
             nats_refusals::refuse_what_nats_cannot_schedule((&raw.tenant_defaults, &raw.tenants));
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
-            nats_refusals::refuse_what_nats_cannot_measure(&ingest)?;
             unscheduled?;
         }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
@@ -1039,10 +1038,6 @@ mod tests {
                 "give one of credentials",
             ),
             (
-                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[ingest]\noldest_ready_high_water_ms = 500\n",
-                "[ingest] oldest_ready_high_water_ms is not available with [storage] backend = \"nats\"",
-            ),
-            (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenant_defaults]\nmax_in_flight = 4\n",
                 "[tenant_defaults] max_in_flight is not available with [storage] backend = \"nats\": each node counts only",
             ),
@@ -1063,7 +1058,8 @@ mod tests {
                      [dispatch]\nlane_weights = { low = 2 }\n";
         assert!(load(lanes).is_ok(), "{lanes:?}");
         let tenants = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
-                       [tenant_defaults]\nbacklog_high_water = 10\n[tenants.acme]\nweight = 2\n";
+                       [tenant_defaults]\nbacklog_high_water = 10\n[tenants.acme]\nweight = 2\n\
+                       [ingest]\noldest_ready_high_water_ms = 500\n";
         assert!(load(tenants).is_ok(), "{tenants:?}");
     }
 

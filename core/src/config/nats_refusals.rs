@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ConfigError, IngestLimits, RawTenantLimits};
+use super::{ConfigError, RawTenantLimits};
 
 /// The error for `key`, which NATS does not honour because `why`.
 fn refuse(key: String, why: &str) -> Result<(), ConfigError> {
@@ -11,19 +11,6 @@ fn refuse(key: String, why: &str) -> Result<(), ConfigError> {
         "{key} is not available with [storage] backend = \"nats\": {why}; remove it, or use \
          the embedded backend"
     )))
-}
-
-/// Refuses the admission mark the NATS backend cannot honour: it measures
-/// the cluster's backlog per plugin and tenant from the deliveries stream,
-/// which does not tell how long a delivery has waited.
-pub(super) fn refuse_what_nats_cannot_measure(ingest: &IngestLimits) -> Result<(), ConfigError> {
-    if ingest.oldest_ready_ms.is_some() {
-        return refuse(
-            "[ingest] oldest_ready_high_water_ms".into(),
-            "the cluster's deliveries stream knows how many deliveries wait, not how long",
-        );
-    }
-    Ok(())
 }
 
 /// Refuses a tenant's `max_in_flight`, which the NATS backend cannot

@@ -167,9 +167,9 @@ fn a_tenant_over_its_backlog_quota_gets_429_while_other_tenants_are_admitted() {
     weir.stop();
 }
 
-#[test]
-fn ingest_sheds_while_ready_deliveries_wait_too_long_but_not_for_a_paused_plugin() {
-    let config = r#"
+/// The marks on how long the oldest ready delivery waits, and the slow
+/// plugin with one slot.
+pub const OLDEST_READY: &str = r#"
 [ingest]
 oldest_ready_high_water_ms = 1000
 oldest_ready_low_water_ms = 500
@@ -182,7 +182,10 @@ name = "slow"
 match = { type = "slow" }
 plugins = ["test-slow"]
 "#;
-    let workspace = Workspace::new(&["test-slow"], config);
+
+#[test]
+fn ingest_sheds_while_ready_deliveries_wait_too_long_but_not_for_a_paused_plugin() {
+    let workspace = Workspace::new(&["test-slow"], OLDEST_READY);
     let weir = workspace.start();
 
     // Deliveries of a paused plugin wait by an operator's decision: no shedding.
@@ -193,10 +196,15 @@ plugins = ["test-slow"]
     });
     slow::post(&weir, 8, 1, 300);
 
-    // Running, with one slot, nine 300 ms deliveries keep the last ones
-    // waiting for seconds: ingest sheds.
     weir.post_json("/v1/plugins/test-slow/resume", "");
-    let mut next = 9;
+    sheds_for_the_wait_then_reopens(&weir, 9);
+    weir.stop();
+}
+
+/// With one slot, nine 300 ms deliveries of the slow plugin keep the last
+/// ones waiting for seconds: ingest sheds, naming the wait, and admits again
+/// once the plugin has drained. Events from `slow-{next}` on are posted.
+pub fn sheds_for_the_wait_then_reopens(weir: &Weir, mut next: u64) {
     let shed = weir.wait_for("ingest to shed for the wait", |weir| {
         let answer = weir.post_json(
             "/v1/events",
@@ -225,5 +233,4 @@ plugins = ["test-slow"]
         );
         (answer.status == 202).then_some(())
     });
-    weir.stop();
 }

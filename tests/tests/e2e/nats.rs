@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::admission;
 use crate::nats_cluster::{NatsCluster, storage_section};
 use crate::old_nats_server;
 use crate::recorder::{self, Recorded, recorded_when_available};
+use crate::slow;
 use crate::support::{Weir, Workspace, now_ms, run_to_exit};
 use weir::event::{Event, Priority, codec, rfc3339};
 
@@ -392,6 +394,24 @@ fn recorder_node(cluster: &NatsCluster, settings: &str) -> (Workspace, Weir) {
     let workspace = Workspace::new(&["test-recorder"], &config);
     let weir = workspace.start();
     (workspace, weir)
+}
+
+/// On NATS each node measures how long its ready deliveries wait from
+/// what it has pulled: ingest sheds while they wait too long, and admits
+/// again once the plugin has drained.
+#[test]
+fn ingest_sheds_while_the_deliveries_a_node_pulled_wait_too_long() {
+    let cluster = NatsCluster::start();
+    let config = format!(
+        "{}{}",
+        storage_section(&cluster, "node-a"),
+        admission::OLDEST_READY
+    );
+    let workspace = Workspace::new(&["test-slow"], &config);
+    let weir = workspace.start();
+    slow::post(&weir, 0, 9, 300);
+    admission::sheds_for_the_wait_then_reopens(&weir, 9);
+    weir.stop();
 }
 
 /// A delivery that cannot be read is set aside with the dead letters as it
