@@ -19,6 +19,7 @@ mod dead;
 mod dead_actions;
 mod events;
 mod faults;
+mod feed_pull;
 mod held;
 mod ingest;
 mod names;

@@ -14,15 +14,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
+use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{AckKind, Message};
-use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use weir_core::deliver::Source;
 
 use super::faults::Kept;
+use super::feed_pull::FeedPull;
 use super::ingest::GENERATION_HEADER;
 use super::names::{Feed, Names};
 use super::pulled::Pulled;
@@ -38,12 +38,10 @@ use weir_event::{codec, now_ms};
 
 /// How long one pull waits for a delivery before asking again, while its
 /// feed is busy; a pull that found nothing waits twice as long as the one
-/// before, up to [`IDLE_POLL`]. Each pull takes a subscription of its own,
-/// which the servers tell each other of: a plugin has 36 feeds, most of
-/// them idle at any time, and polling each every second cost the three
-/// servers of an idle cluster about a tenth of a core for two plugins.
-/// A delivery published meanwhile is handed to the waiting pull at once;
-/// only a pull lost with its consumer's leader waits out its expiry.
+/// before, up to [`IDLE_POLL`]: a plugin has 36 feeds, most of them idle at
+/// any time. A delivery published meanwhile is handed to the waiting pull
+/// at once; only a pull lost with its consumer's leader waits out its
+/// expiry.
 const POLL: Duration = Duration::from_secs(1);
 const IDLE_POLL: Duration = Duration::from_secs(8);
 
@@ -97,7 +95,7 @@ pub async fn serve_plugin(shared: Shared, nats: Arc<Nats>, plugin: Arc<Plugin>, 
 impl Puller {
     /// Pulls from one feed's consumer into the window while it has room.
     async fn pull_loop(self: Arc<Self>, feed: Feed) {
-        let Some(consumer) = self.consumer(feed).await else {
+        let Some(mut pull) = self.feed_pull(feed).await else {
             return;
         };
         let mut gate = self.plugin.gate.subscribe();
@@ -113,22 +111,15 @@ impl Puller {
             let Some(room) = self.window.room(feed.room(), &self.stop).await else {
                 return;
             };
-            let pulled = tokio::select! {
-                _ = self.stop.cancelled() => return,
-                pulled = pull(&consumer, room, expires) => pulled,
-            };
-            let mut batch = match pulled {
-                Ok(batch) => batch,
-                Err(error) => {
-                    self.pull_failed(error).await;
-                    continue;
-                }
-            };
+            if let Err(error) = pull.ask(room, expires).await {
+                self.pull_failed(error).await;
+                continue;
+            }
             expires = (expires * 2).min(IDLE_POLL);
             loop {
                 let next = tokio::select! {
                     _ = self.stop.cancelled() => return,
-                    next = batch.try_next() => next,
+                    next = pull.next() => next,
                 };
                 match next {
                     Ok(Some(message)) => {
@@ -137,7 +128,7 @@ impl Puller {
                     }
                     Ok(None) => break,
                     Err(error) => {
-                        self.pull_failed(NatsError::request("pull", error)).await;
+                        self.pull_failed(error).await;
                         break;
                     }
                 }
@@ -254,9 +245,10 @@ impl Puller {
         }
     }
 
-    /// The consumer of `feed`, created or brought up to date; retried until
-    /// it exists or weir stops.
-    async fn consumer(&self, feed: Feed) -> Option<PullConsumer> {
+    /// The consumer of `feed`, created or brought up to date, with the
+    /// subscription its deliveries arrive on; retried until both exist or
+    /// weir stops.
+    async fn feed_pull(&self, feed: Feed) -> Option<FeedPull> {
         let names = &self.nats.names;
         let name = Names::consumer(&self.plugin.name, feed);
         let config = pull::Config {
@@ -271,8 +263,13 @@ impl Puller {
             ..Default::default()
         };
         loop {
-            match self.nats.deliveries.create_consumer(config.clone()).await {
-                Ok(consumer) => return Some(consumer),
+            let consumer = self.nats.deliveries.create_consumer(config.clone()).await;
+            let opened = match consumer {
+                Ok(consumer) => FeedPull::open(&self.nats.jetstream, consumer).await,
+                Err(error) => Err(NatsError::request("set up a consumer", error)),
+            };
+            match opened {
+                Ok(pull) => return Some(pull),
                 Err(error) => {
                     let stream = names.deliveries_stream();
                     tracing::error!(plugin = %self.plugin.name, %error, "cannot set up consumer {name} on {stream}");
@@ -284,22 +281,6 @@ impl Puller {
             }
         }
     }
-}
-
-/// Asks for up to `count` deliveries; the batch ends with them, or once it
-/// `expires`.
-async fn pull(
-    consumer: &PullConsumer,
-    count: usize,
-    expires: Duration,
-) -> Result<pull::Batch, NatsError> {
-    consumer
-        .batch()
-        .max_messages(count)
-        .expires(expires)
-        .messages()
-        .await
-        .map_err(|e| NatsError::request("pull", e))
 }
 
 /// The lease loop's side: a lease takes the first delivery of the lane in
