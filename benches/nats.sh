@@ -11,11 +11,14 @@
 # SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
 # nats-server's own default); INSTANCES sets every setup's
 # [plugin_defaults] instances (default: weir's, 4). NODES lists the node
-# counts to run on NATS (default "1 2 3").
+# counts to run on NATS (default "1 2 3"). IDLE=1 sends nothing instead: it
+# prints the CPU the three servers and the nodes take over 10 s of idling
+# (5 s after the nodes are ready), the cost of a cluster with no work.
 #
 #   bash benches/nats.sh [RUNS]
 #   SYNC_INTERVAL=2m INSTANCES=32 bash benches/nats.sh [RUNS]
 #   NODES=1 bash benches/nats.sh [RUNS]
+#   IDLE=1 NODES=1 bash benches/nats.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -106,6 +109,38 @@ start_nodes() {
   done
   url="http://127.0.0.1:$port"
 }
+
+# The CPU time (clock ticks) processes "$@" took so far.
+cpu_ticks() {
+  local total=0 p
+  for p in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$total"
+}
+
+# Prints the share of one core the servers and the nodes took over 10 s.
+measure_idle() {
+  local servers nodes
+  sleep 5
+  servers=$(cpu_ticks "${nats_pids[@]}")
+  nodes=$(cpu_ticks "${node_pids[@]}")
+  sleep 10
+  servers=$(($(cpu_ticks "${nats_pids[@]}") - servers))
+  nodes=$(($(cpu_ticks "${node_pids[@]}") - nodes))
+  awk -v s="$servers" -v n="$nodes" -v hz="$(getconf CLK_TCK)" -v setup="$1" \
+    'BEGIN { printf "%s idle: servers %.1f %% of a core, nodes %.1f %%\n", setup, s / hz * 10, n / hz * 10 }'
+}
+
+if [ -n "${IDLE:-}" ]; then
+  for run in $(seq "$runs"); do
+    for nodes in "${node_counts[@]}"; do
+      start_cluster
+      start_nodes "$nodes"
+      measure_idle "nats-$nodes"
+      stop_all
+    done
+  done
+  exit 0
+fi
 
 load=(--events 10000 --batch 1 --concurrency 64 --wait-processed --max-seconds 300)
 for run in $(seq "$runs"); do
