@@ -13,7 +13,7 @@ pub struct Backlog {
     /// Only tenants with pending deliveries have an entry, so the map stays
     /// as small as the set of tenants with work in flight.
     per_tenant: Mutex<HashMap<String, i64>>,
-    /// Measured every second by `dispatch::watch_oldest_ready`.
+    /// Measured every second by each store ([`crate::oldest_ready`]).
     oldest_ready_ms: AtomicU64,
 }
 

@@ -40,6 +40,7 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
         let Measure {
             by_plugin,
             by_tenant,
+            held,
         } = match nats.measure_backlog().await {
             Ok(measure) => measure,
             Err(error) => {
@@ -56,7 +57,8 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
         for (plugin, &depth) in &by_plugin {
             set_depth(&shared.metrics, plugin, depth);
         }
-        shared.backlog.measured(by_plugin.values().sum(), by_tenant);
+        let total = by_plugin.values().sum::<u64>() + held;
+        shared.backlog.measured(total, by_tenant);
     }
 }
 
@@ -67,18 +69,22 @@ fn set_depth(metrics: &Metrics, plugin: &str, depth: u64) {
         .set(i64::try_from(depth).unwrap_or(i64::MAX));
 }
 
-/// The deliveries in the deliveries stream, counted by plugin and by tenant.
-/// Deliveries an older weir stored, and keyed ones, name no tenant in their
-/// subjects: they count for their plugin only.
+/// The deliveries in the deliveries stream, counted by plugin and by
+/// tenant, and those held for paused tenants, which count for their tenant
+/// (as on fjall, a held delivery is still pending). Deliveries an older weir
+/// stored, and keyed ones, name no tenant in their subjects: they count for
+/// their plugin only.
 #[derive(Default)]
 struct Measure {
     by_plugin: BTreeMap<String, u64>,
     by_tenant: HashMap<String, u64>,
+    /// The held deliveries, over all tenants.
+    held: u64,
 }
 
 impl Nats {
     /// How many deliveries each plugin and each tenant has in the
-    /// deliveries stream.
+    /// deliveries stream, and each tenant in the held stream.
     async fn measure_backlog(&self) -> Result<Measure, NatsError> {
         let failed = |e: &dyn std::fmt::Display| NatsError::request("measure the backlog", e);
         let mut subjects = self
@@ -94,6 +100,17 @@ impl Nats {
             *measure.by_plugin.entry(plugin.to_owned()).or_default() += count as u64;
             if let Some(tenant) = tenant {
                 *measure.by_tenant.entry(tenant).or_default() += count as u64;
+            }
+        }
+        let mut held = (self
+            .held
+            .info_with_subjects(self.names.held_subjects())
+            .await)
+            .map_err(|e| failed(&e))?;
+        while let Some((subject, count)) = held.try_next().await.map_err(|e| failed(&e))? {
+            if let Some(tenant) = self.names.tenant_of_held(&subject) {
+                *measure.by_tenant.entry(tenant).or_default() += count as u64;
+                measure.held += count as u64;
             }
         }
         Ok(measure)

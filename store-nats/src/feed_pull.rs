@@ -1,11 +1,17 @@
-//! One feed's continuous pull: a subscription kept for as long as its pull
-//! loop runs, to which one pull request at a time is answered. A pull
-//! through the client's batch API subscribes to a fresh inbox and leaves it
-//! again, and the servers of a cluster tell each other of every
-//! subscription: per pull, under load one per delivery or two.
+//! One feed's continuous pull: a subscription kept from one pull request to
+//! the next, to which one request at a time is answered. A pull through the
+//! client's batch API subscribes to a fresh inbox and leaves it again, and
+//! the servers of a cluster tell each other of every subscription: per
+//! pull, under load one per delivery or two.
+//!
+//! A request whose end does not come (its consumer's leader changed, the
+//! connection broke) is given up with its subscription: what it still
+//! brings goes to an inbox nobody reads, and JetStream hands that out again
+//! after its ack wait, rather than into a window that has no room for it.
 
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{self, Message};
@@ -16,16 +22,15 @@ use tokio::time::Instant;
 use super::NatsError;
 
 /// How long past its expiry a request's end is waited for: the server
-/// answers an expired request, unless it lost it (its consumer's leader
-/// changed).
+/// answers an expired request, unless it lost it.
 const GRACE: Duration = Duration::from_secs(2);
 
 /// A feed's consumer and the subscription its deliveries arrive on.
 pub(super) struct FeedPull {
     consumer: PullConsumer,
     context: jetstream::Context,
-    inbox: Subject,
-    subscription: Subscriber,
+    /// The inbox and its subscription; `None` once a request was given up.
+    inbox: Option<(Subject, Subscriber)>,
     /// How many deliveries the request asked last may still bring.
     left: usize,
     /// When it has surely ended.
@@ -33,53 +38,66 @@ pub(super) struct FeedPull {
 }
 
 impl FeedPull {
-    /// Subscribes to an inbox of its own for `consumer`'s deliveries.
-    pub(super) async fn open(
-        context: &jetstream::Context,
-        consumer: PullConsumer,
-    ) -> Result<FeedPull, NatsError> {
-        let client = context.client();
-        let inbox = Subject::from(client.new_inbox());
-        let subscription = (client.subscribe(inbox.clone()).await)
-            .map_err(|e| NatsError::request("subscribe to a feed's deliveries", e))?;
-        Ok(FeedPull {
+    /// The pull of `consumer`'s deliveries; it subscribes at its first request.
+    pub(super) fn new(context: &jetstream::Context, consumer: PullConsumer) -> FeedPull {
+        FeedPull {
             consumer,
             context: context.clone(),
-            inbox,
-            subscription,
+            inbox: None,
             left: 0,
             until: Instant::now(),
-        })
+        }
     }
 
     /// Asks for up to `count` deliveries, handed out as they come, for up to
-    /// `expires`.
+    /// `expires`. Refused while the client is not connected: a request it
+    /// queued meanwhile would reach the server after it was given up.
     pub(super) async fn ask(&mut self, count: usize, expires: Duration) -> Result<(), NatsError> {
+        let client = self.context.client();
+        if client.connection_state() != State::Connected {
+            return Err(NatsError::request("pull", "not connected to the cluster"));
+        }
+        let inbox = match self.inbox.take() {
+            Some((inbox, subscription)) => (inbox, subscription),
+            None => {
+                let inbox = Subject::from(client.new_inbox());
+                let subscription = (client.subscribe(inbox.clone()).await)
+                    .map_err(|e| NatsError::request("subscribe to a feed's deliveries", e))?;
+                (inbox, subscription)
+            }
+        };
         let request = BatchConfig {
             batch: count,
             expires: Some(expires),
             ..Default::default()
         };
-        (self
-            .consumer
-            .request_batch(request, self.inbox.clone())
-            .await)
+        (self.consumer.request_batch(request, inbox.0.clone()).await)
             .map_err(|e| NatsError::request("pull", e))?;
+        self.inbox = Some(inbox);
         self.left = count;
         self.until = Instant::now() + expires + GRACE;
         Ok(())
     }
 
     /// The next delivery the last request brings; `None` once it has ended:
-    /// every delivery asked for came, it expired, or the server ended it
-    /// (an error, such as a change of the consumer's leader).
+    /// every delivery asked for came, or it expired. An error (from the
+    /// server, such as a change of the consumer's leader) ends it too.
     pub(super) async fn next(&mut self) -> Result<Option<Message>, NatsError> {
         while self.left > 0 {
+            let Some((_, subscription)) = self.inbox.as_mut() else {
+                break;
+            };
             let message = tokio::select! {
-                _ = tokio::time::sleep_until(self.until) => break,
-                message = self.subscription.next() => message,
+                _ = tokio::time::sleep_until(self.until) => {
+                    // Its end never came: given up, with its inbox.
+                    self.inbox = None;
+                    break;
+                }
+                message = subscription.next() => message,
             };
             let Some(message) = message else {
+                self.inbox = None;
+                self.left = 0;
                 return Err(NatsError::request("pull", "the subscription ended"));
             };
             match message.status.unwrap_or(StatusCode::OK) {

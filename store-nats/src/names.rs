@@ -271,6 +271,14 @@ impl Names {
         format!("{}.held.{}", self.prefix, URL_SAFE_NO_PAD.encode(tenant))
     }
 
+    /// The tenant whose deliveries a subject of the held stream holds.
+    pub fn tenant_of_held(&self, subject: &str) -> Option<String> {
+        let encoded = subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".held.")?;
+        String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()
+    }
+
     /// The key/value bucket of commit records and plugin state: one bucket,
     /// so one atomic batch can write both.
     pub fn records_bucket(&self) -> String {
@@ -406,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn a_delivery_subject_names_its_plugin_and_its_tenant() {
+    fn delivery_and_held_subjects_name_their_tenant() {
         let names = Names::new("weir");
         for feed in Feed::all() {
             let subject = names.delivery_subject("booking-normalizer", feed, "acme.eu");
@@ -415,6 +423,9 @@ mod tests {
             let named = matches!(feed, Feed::Unkeyed(..)).then(|| "acme.eu".to_owned());
             assert_eq!(tenant, named, "{subject}");
         }
+        let held = names.held_subject("acme.eu");
+        assert_eq!(names.tenant_of_held(&held).as_deref(), Some("acme.eu"));
+        assert_eq!(names.tenant_of_held("weir.events.x"), None);
         assert_eq!(names.delivery_of("weir.events"), None);
         assert_eq!(names.delivery_of("other.deliveries.p.any"), None);
     }

@@ -4,7 +4,11 @@
 //! so a window holds the longest waiting of its feeds. A first hand-out has
 //! been ready since it was published; one handed out again (a retry, a
 //! breaker's deferral, one handed back) counts from when this node pulled
-//! it, as it was not ready while it waited for its delay.
+//! it, as it was not ready while it waited for its delay, and so does a
+//! keyed one, which was not while it waited for its partition's turn (as on
+//! fjall, where it is ready once its key passes to it). The publish time is
+//! the stream leader's clock: a node whose clock runs ahead of it sees
+//! first hand-outs as older than they are.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -101,7 +101,8 @@ impl Puller {
         let mut gate = self.plugin.gate.subscribe();
         let mut expires = POLL;
         loop {
-            // Nothing is pulled while the plugin is paused or removed.
+            // Nothing is asked for while the plugin is paused or removed (a
+            // request asked before brings what it brings until it ends).
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 opened = gate.wait_for(|gate| gate.open()) => if opened.is_err() { return },
@@ -169,10 +170,11 @@ impl Puller {
         let now = now_ms();
         let (sequence, attempt, ready_since_ms) = message.info().map_or((0, 1, now), |info| {
             let delivered = u32::try_from(info.delivered).unwrap_or(u32::MAX);
-            // Handed out again, it was not ready while it waited for its delay.
+            // Handed out again, it was not ready while it waited for its
+            // delay; keyed, not while it waited for its partition's turn.
             let published_ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000);
             let ready_since = match (delivered, published_ms) {
-                (1, Ok(published)) => published.min(now),
+                (1, Ok(published)) if !feed.keyed() => published.min(now),
                 _ => now,
             };
             (info.stream_sequence, delivered, ready_since)
@@ -245,9 +247,8 @@ impl Puller {
         }
     }
 
-    /// The consumer of `feed`, created or brought up to date, with the
-    /// subscription its deliveries arrive on; retried until both exist or
-    /// weir stops.
+    /// The pull of `feed`'s consumer, created or brought up to date;
+    /// retried until it exists or weir stops.
     async fn feed_pull(&self, feed: Feed) -> Option<FeedPull> {
         let names = &self.nats.names;
         let name = Names::consumer(&self.plugin.name, feed);
@@ -264,12 +265,8 @@ impl Puller {
         };
         loop {
             let consumer = self.nats.deliveries.create_consumer(config.clone()).await;
-            let opened = match consumer {
-                Ok(consumer) => FeedPull::open(&self.nats.jetstream, consumer).await,
-                Err(error) => Err(NatsError::request("set up a consumer", error)),
-            };
-            match opened {
-                Ok(pull) => return Some(pull),
+            match consumer {
+                Ok(consumer) => return Some(FeedPull::new(&self.nats.jetstream, consumer)),
                 Err(error) => {
                     let stream = names.deliveries_stream();
                     tracing::error!(plugin = %self.plugin.name, %error, "cannot set up consumer {name} on {stream}");

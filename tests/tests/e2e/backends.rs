@@ -84,6 +84,15 @@ impl Deployment {
         answer.body
     }
 
+    /// `POST path` (an operator's action) through every node, each
+    /// answering 200: a node learns of another's pause only a moment later.
+    fn on_every_node(&self, path: &str) {
+        for (weir, _) in &self.nodes {
+            let answer = weir.post_json(path, "");
+            assert_eq!(answer.status, 200, "{path}: {}", answer.text);
+        }
+    }
+
     /// Kills node `index` with SIGKILL, as a crash would, and starts it again.
     fn crash_and_restart(&mut self, index: usize) {
         let (weir, workspace) = self.nodes.remove(index);
@@ -401,13 +410,7 @@ fn each_backend_sheds_above_the_backlog_high_water_mark_and_reopens() {
         let marks = "[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 2\n";
         let weir = test_ack_with(backend, marks);
         let nodes = weir.nodes.len();
-        let on_every_node = |path: &str| {
-            for index in 0..nodes {
-                let answer = weir.node(index).post_json(path, "");
-                assert_eq!(answer.status, 200, "{backend:?}: {}", answer.text);
-            }
-        };
-        on_every_node("/v1/plugins/test-ack/pause");
+        weir.on_every_node("/v1/plugins/test-ack/pause");
         for n in 0..10 {
             weir.post(n, &[event(&format!("backlog-{n}"))]);
         }
@@ -421,7 +424,7 @@ fn each_backend_sheds_above_the_backlog_high_water_mark_and_reopens() {
             assert_eq!(shed.status, 503, "{backend:?}: {}", shed.text);
             assert_eq!(shed.body["error"]["code"], "overloaded", "{backend:?}");
         }
-        on_every_node("/v1/plugins/test-ack/resume");
+        weir.on_every_node("/v1/plugins/test-ack/resume");
         let processed = r#"weir_deliveries_processed_total{plugin="test-ack"}"#;
         weir.wait_for_metric(processed, 10.0);
         for index in 0..nodes {
@@ -522,6 +525,12 @@ fn each_backend_holds_a_paused_tenant_on_every_node_until_it_resumes() {
         });
         let acme = recorder::recorded_in(weir.node(0), "test-recorder", "acme");
         assert!(acme.seen.is_empty(), "{backend:?}: {acme:?}");
+        // Held, they are still acme's backlog, on every node.
+        for (node, _) in &weir.nodes {
+            node.wait_for("acme's held backlog", |node| {
+                (tenant_backlog(node, "acme") == held).then_some(())
+            });
+        }
 
         let resumed = weir.node(1).post_json("/v1/tenants/acme/resume", "");
         assert_eq!(
@@ -544,6 +553,15 @@ fn each_backend_holds_a_paused_tenant_on_every_node_until_it_resumes() {
             "{backend:?}: {acme:?}"
         );
     }
+}
+
+/// `tenant`'s backlog as `GET /v1/tenants` on `node` shows it.
+fn tenant_backlog(node: &Weir, tenant: &str) -> u64 {
+    let tenants = node.get("/v1/tenants").body;
+    (tenants["tenants"].as_array().into_iter().flatten())
+        .find(|listed| listed["tenant"] == tenant)
+        .and_then(|listed| listed["backlog"].as_u64())
+        .unwrap_or(0)
 }
 
 /// Whether `GET /v1/tenants` on `node` lists `tenant` as paused.
@@ -687,23 +705,17 @@ fn each_backend_refuses_a_tenant_over_its_backlog_quota_and_admits_others() {
         let weir = test_ack_with(backend, quota);
         let nodes = weir.nodes.len();
         let of = |tenant: &str, id: &str| json!({"id": id, "source": "tests", "type": "suite.event", "tenant": tenant, "data": {}});
-        let backlog = |node: &Weir| {
-            let tenants = node.get("/v1/tenants").body;
-            (tenants["tenants"].as_array().into_iter().flatten())
-                .find(|listed| listed["tenant"] == "noisy")
-                .and_then(|listed| listed["backlog"].as_u64())
-                .unwrap_or(0)
-        };
         // What node `index` answers to `event`, once it sees noisy's
         // backlog at `count`.
         let post_at = |index: usize, count: u64, event: Value| {
             let node = weir.node(index);
             node.wait_for(&format!("noisy's backlog of {count}"), |node| {
-                (backlog(node) == count).then_some(())
+                (tenant_backlog(node, "noisy") == count).then_some(())
             });
             node.post_json("/v1/events", &json!([event]).to_string())
         };
-        weir.node(0).post_json("/v1/plugins/test-ack/pause", "");
+        // Through every node, so none runs a delivery before it sees the pause.
+        weir.on_every_node("/v1/plugins/test-ack/pause");
         for n in 0..10 {
             weir.post(n, &[of("noisy", &format!("noisy-{n}"))]);
         }
@@ -719,7 +731,7 @@ fn each_backend_refuses_a_tenant_over_its_backlog_quota_and_admits_others() {
                 "{backend:?}: nothing refused is stored"
             );
         }
-        weir.node(0).post_json("/v1/plugins/test-ack/resume", "");
+        weir.on_every_node("/v1/plugins/test-ack/resume");
         for index in 0..nodes {
             let again = post_at(index, 0, of("noisy", &format!("again-{index}")));
             assert_eq!(again.status, 202, "{backend:?}: {}", again.text);
