@@ -2,11 +2,12 @@
 //! reads how many deliveries each plugin and each tenant has in the
 //! deliveries stream (waiting or running, on any node) into
 //! `weir_queue_depth` and into the counts that admission control compares
-//! with `[ingest] backlog_high_water` and the tenants' quotas, so every
+//! with `[ingest] backlog_high_water` and the tenants' quotas (and into
+//! `weir_tenant_queue_depth`, if it is on), so every
 //! node sheds on the cluster's backlog. Each also records how long its
 //! ready deliveries have waited (`waits.rs`), for the `oldest_ready` mark.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Nats, NatsError};
 use weir_core::Shared;
 use weir_core::metrics::Metrics;
-use weir_core::metrics::plugin as plugin_label;
+use weir_core::metrics::tenant_series::TenantSeries;
+use weir_core::metrics::{TenantLabel, plugin as plugin_label};
 use weir_core::plugins::Plugin;
 use weir_event::now_ms;
 
@@ -27,6 +29,7 @@ const MEASURE_EVERY: Duration = Duration::from_secs(1);
 /// Measures until `stop` is cancelled.
 pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: CancellationToken) {
     let mut every = tokio::time::interval(MEASURE_EVERY);
+    let mut tenant_depths = TenantDepths::new(shared.config.tenant_series);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -57,8 +60,50 @@ pub async fn measure_backlog(nats: Arc<Nats>, shared: Shared, stop: Cancellation
         for (plugin, &depth) in &by_plugin {
             set_depth(&shared.metrics, plugin, depth);
         }
+        tenant_depths.set(&shared.metrics, &by_tenant);
         let total = by_plugin.values().sum::<u64>() + held;
         shared.backlog.measured(total, by_tenant);
+    }
+}
+
+/// `weir_tenant_queue_depth`, with `[metrics] tenant_series` on: each
+/// measure sets the series of the tenants it counted (the first ones
+/// measured each a series, the rest `_other`), and back to 0 those it no
+/// longer counts.
+struct TenantDepths {
+    series: TenantSeries,
+    /// The series the last measure set above 0.
+    shown: HashSet<String>,
+}
+
+impl TenantDepths {
+    fn new(tenant_series: usize) -> TenantDepths {
+        TenantDepths {
+            series: TenantSeries::new(tenant_series),
+            shown: HashSet::new(),
+        }
+    }
+
+    fn set(&mut self, metrics: &Metrics, by_tenant: &HashMap<String, u64>) {
+        let mut depths: HashMap<String, u64> = self.shown.drain().map(|label| (label, 0)).collect();
+        // Tenants met in one measure take their series in name order, so
+        // which ones get one does not depend on how a map iterates.
+        let mut tenants: Vec<(&String, &u64)> = by_tenant.iter().collect();
+        tenants.sort_unstable();
+        for (tenant, &count) in tenants {
+            if let Some(label) = self.series.label(tenant) {
+                *depths.entry(label.tenant).or_default() += count;
+            }
+        }
+        for (tenant, depth) in depths {
+            let gauge = metrics.tenant_queue_depth.get_or_create(&TenantLabel {
+                tenant: tenant.clone(),
+            });
+            gauge.set(i64::try_from(depth).unwrap_or(i64::MAX));
+            if depth > 0 {
+                self.shown.insert(tenant);
+            }
+        }
     }
 }
 

@@ -701,7 +701,8 @@ fn done_between(weir: &Deployment, prefix: &str, from_ms: u64, until_ms: u64) ->
 #[test]
 fn each_backend_refuses_a_tenant_over_its_backlog_quota_and_admits_others() {
     for backend in BACKENDS {
-        let quota = "[tenants.noisy]\nbacklog_high_water = 10\nbacklog_low_water = 5\n";
+        let quota = "[metrics]\ntenant_series = 1\n\
+                     [tenants.noisy]\nbacklog_high_water = 10\nbacklog_low_water = 5\n";
         let weir = test_ack_with(backend, quota);
         let nodes = weir.nodes.len();
         let of = |tenant: &str, id: &str| json!({"id": id, "source": "tests", "type": "suite.event", "tenant": tenant, "data": {}});
@@ -721,6 +722,10 @@ fn each_backend_refuses_a_tenant_over_its_backlog_quota_and_admits_others() {
         }
         for index in 0..nodes {
             let over = post_at(index, 10, of("noisy", &format!("over-{index}")));
+            let series = weir
+                .node(index)
+                .metric(r#"weir_tenant_queue_depth{tenant="noisy"}"#);
+            assert_eq!(series, 10.0, "{backend:?}: noisy's series");
             assert_eq!(over.status, 429, "{backend:?}: {}", over.text);
             assert_eq!(over.body["error"]["code"], "over_quota", "{backend:?}");
             let quiet = post_at(index, 10, of("quiet", &format!("quiet-{index}")));
@@ -733,6 +738,11 @@ fn each_backend_refuses_a_tenant_over_its_backlog_quota_and_admits_others() {
         }
         weir.on_every_node("/v1/plugins/test-ack/resume");
         for index in 0..nodes {
+            let series = r#"weir_tenant_queue_depth{tenant="noisy"}"#;
+            weir.node(index)
+                .wait_for("noisy's series back to 0", |node| {
+                    (node.metric(series) == 0.0).then_some(())
+                });
             let again = post_at(index, 0, of("noisy", &format!("again-{index}")));
             assert_eq!(again.status, 202, "{backend:?}: {}", again.text);
         }
