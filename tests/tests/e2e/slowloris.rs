@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Weir, Workspace, raw_connection, read_until_closed};
+use crate::support::{Weir, Workspace, has_answered, raw_connection, read_until_closed};
 
 const CONFIG: &str = r#"
 [ingest]
@@ -152,29 +152,37 @@ plugins = ["test-ack"]
         json!({"id": "slow", "source": "tests", "type": "t", "data": "x".repeat(900)}).to_string();
     assert!(event.len() < 1000, "the slow body fits max_body_bytes");
     let (first, rest) = event.split_at(event.len() - 10);
-    let mut slow = raw_connection(&weir);
-    write!(
-        slow,
-        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
-        event.len()
-    )
-    .expect("send all but the end of the body");
-
     // 700 bytes that are not an event: 400 while the budget has room, 503
-    // once the slow body's bytes are held. Bounded: weir reads them at once.
+    // once the slow body's bytes are held. The two race for the budget:
+    // if the 700 are held when the slow body's bytes are read, the slow
+    // one is refused at once (seen under load), and is sent again.
     let other = "y".repeat(700);
-    let mut refused = None;
-    for _ in 0..50 {
-        let answer = weir.post("/v1/events", "application/json", &other);
-        if answer.status == 503 {
-            refused = Some(answer);
-            break;
+    let held_slow_body = || {
+        let mut slow = raw_connection(&weir);
+        write!(
+            slow,
+            "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{first}",
+            event.len()
+        )
+        .expect("send all but the end of the body");
+        // Bounded: weir reads them at once.
+        for _ in 0..50 {
+            if has_answered(&slow) {
+                return None;
+            }
+            let answer = weir.post("/v1/events", "application/json", &other);
+            if answer.status == 503 {
+                return Some((slow, answer));
+            }
+            assert_eq!(answer.status, 400, "{}", answer.text);
+            std::thread::sleep(Duration::from_millis(100));
         }
-        assert_eq!(answer.status, 400, "{}", answer.text);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let refused = refused.expect("a body past the budget is refused while the slow one is held");
+        None
+    };
+    let (mut slow, refused) = (0..5)
+        .find_map(|_| held_slow_body())
+        .expect("a body past the budget is refused while the slow one is held");
     assert_eq!(
         refused.body["error"]["code"], "overloaded",
         "{}",
