@@ -21,6 +21,15 @@ use tokio::time::Instant;
 
 use super::NatsError;
 
+/// How long one request waits for a delivery before asking again, while its
+/// feed is busy; a request that brought nothing waits twice as long as the one
+/// before, up to [`IDLE_POLL`]: a plugin has 36 feeds, most of them idle at
+/// any time. A delivery published meanwhile is handed to the waiting request
+/// at once; only a request lost with its consumer's leader waits out its
+/// expiry.
+const POLL: Duration = Duration::from_secs(1);
+const IDLE_POLL: Duration = Duration::from_secs(8);
+
 /// How long past its expiry a request's end is waited for: the server
 /// answers an expired request, unless it lost it.
 const GRACE: Duration = Duration::from_secs(2);
@@ -35,6 +44,9 @@ pub(super) struct FeedPull {
     left: usize,
     /// When it has surely ended.
     until: Instant,
+    /// How long the next request waits: [`POLL`], doubled after each that
+    /// brought nothing.
+    expires: Duration,
 }
 
 impl FeedPull {
@@ -46,13 +58,14 @@ impl FeedPull {
             inbox: None,
             left: 0,
             until: Instant::now(),
+            expires: POLL,
         }
     }
 
-    /// Asks for up to `count` deliveries, handed out as they come, for up to
-    /// `expires`. Refused while the client is not connected: a request it
+    /// Asks for up to `count` deliveries, handed out as they come, for as
+    /// long as the feed's last requests found it busy. Refused while the client is not connected: a request it
     /// queued meanwhile would reach the server after it was given up.
-    pub(super) async fn ask(&mut self, count: usize, expires: Duration) -> Result<(), NatsError> {
+    pub(super) async fn ask(&mut self, count: usize) -> Result<(), NatsError> {
         let client = self.context.client();
         if client.connection_state() != State::Connected {
             return Err(NatsError::request("pull", "not connected to the cluster"));
@@ -68,14 +81,15 @@ impl FeedPull {
         };
         let request = BatchConfig {
             batch: count,
-            expires: Some(expires),
+            expires: Some(self.expires),
             ..Default::default()
         };
         (self.consumer.request_batch(request, inbox.0.clone()).await)
             .map_err(|e| NatsError::request("pull", e))?;
         self.inbox = Some(inbox);
         self.left = count;
-        self.until = Instant::now() + expires + GRACE;
+        self.until = Instant::now() + self.expires + GRACE;
+        self.expires = (self.expires * 2).min(IDLE_POLL);
         Ok(())
     }
 
@@ -103,6 +117,7 @@ impl FeedPull {
             match message.status.unwrap_or(StatusCode::OK) {
                 StatusCode::OK => {
                     self.left -= 1;
+                    self.expires = POLL;
                     let context = self.context.clone();
                     return Ok(Some(Message { message, context }));
                 }

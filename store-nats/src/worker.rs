@@ -36,15 +36,6 @@ use weir_core::store::{Lane, Seq, StoreError};
 use weir_core::tasks::Tasks;
 use weir_event::{codec, now_ms};
 
-/// How long one pull waits for a delivery before asking again, while its
-/// feed is busy; a pull that found nothing waits twice as long as the one
-/// before, up to [`IDLE_POLL`]: a plugin has 36 feeds, most of them idle at
-/// any time. A delivery published meanwhile is handed to the waiting pull
-/// at once; only a pull lost with its consumer's leader waits out its
-/// expiry.
-const POLL: Duration = Duration::from_secs(1);
-const IDLE_POLL: Duration = Duration::from_secs(8);
-
 /// How long a worker waits after JetStream refused a pull or a consumer.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -99,7 +90,6 @@ impl Puller {
             return;
         };
         let mut gate = self.plugin.gate.subscribe();
-        let mut expires = POLL;
         loop {
             // Nothing is asked for while the plugin is paused or removed (a
             // request asked before brings what it brings until it ends).
@@ -112,21 +102,17 @@ impl Puller {
             let Some(room) = self.window.room(feed.room(), &self.stop).await else {
                 return;
             };
-            if let Err(error) = pull.ask(room, expires).await {
+            if let Err(error) = pull.ask(room).await {
                 self.pull_failed(error).await;
                 continue;
             }
-            expires = (expires * 2).min(IDLE_POLL);
             loop {
                 let next = tokio::select! {
                     _ = self.stop.cancelled() => return,
                     next = pull.next() => next,
                 };
                 match next {
-                    Ok(Some(message)) => {
-                        expires = POLL;
-                        self.take_in(message, feed).await;
-                    }
+                    Ok(Some(message)) => self.take_in(message, feed).await,
                     Ok(None) => break,
                     Err(error) => {
                         self.pull_failed(error).await;
