@@ -114,7 +114,7 @@ pub async fn run(
     // are gone: the embedded store's commit thread drains and ends.
     if let Some(embedded) = embedded {
         embedded
-            .close(unfinished)
+            .close()
             .await
             .map_err(|source| store_error(&config, source))?;
     }

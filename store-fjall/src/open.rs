@@ -122,11 +122,12 @@ fn release_unpaused(embedded: &Embedded) -> Result<(), QueueError> {
 
 impl Running {
     /// Ends the store once weir has stopped serving and its deliveries have
-    /// ended or been given up on (`unfinished`: their leases are released,
-    /// so they run again after a restart). Waits for the commit thread,
-    /// which drains once every [`Fjall`] is dropped, then syncs.
-    pub async fn close(self, unfinished: bool) -> Result<(), OpenError> {
-        if unfinished && let Err(error) = self.embedded.queue.recover_leases() {
+    /// ended or been given up on: the leases of those that did not end are
+    /// released, with their attempts counted, so they run again after a
+    /// restart. Waits for the commit thread, which drains once every
+    /// [`Fjall`] is dropped, then syncs.
+    pub async fn close(self) -> Result<(), OpenError> {
+        if let Err(error) = self.embedded.queue.release_leases() {
             tracing::error!(%error, "cannot release the leases of unfinished deliveries; the next start will");
         }
         let commit_thread = self.commit_thread;

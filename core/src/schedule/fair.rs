@@ -9,11 +9,12 @@
 //! every tenant with work, however deep the burst is.
 //!
 //! Each lane keeps a cursor into its `ready` range: leasing scans from it, so
-//! the tombstones of earlier leases are never rescanned. A delivery made
+//! the deliveries leased before it (still running, or ended and left as
+//! tombstones) are never rescanned. A delivery made
 //! ready again behind the cursor (a retry come due, a released hold) keeps
 //! its place in seq order but does not move the cursor back: it is noted
 //! apart and leased by its own seq, so the next lease after it starts at the
-//! cursor again instead of walking every tombstone in between. This is
+//! cursor again instead of walking every lease in between. This is
 //! bookkeeping only; the caller leases from storage and reports what it found.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};

@@ -9,25 +9,24 @@ use weir_core::deliver::{Failed, Finished, retry_or_dead};
 use super::FjallLeased;
 use crate::commit;
 use crate::embedded::Embedded;
-use crate::queue::{Attempt, Lane, Leased, QueueError};
+use crate::queue::{Attempt, DeliveryState, Lane, Leased, QueueError};
 
 /// Expires every lease whose deadline passed before `now_ms`.
 pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueError> {
     let queue = &embedded.queue;
     let mut endings = Vec::new();
     let mut tallies = Vec::new();
-    for (plugin, seq, deadline_ms, attempt) in queue.expired_leases(now_ms)? {
-        // Its holder, read before the record: a lease taken after the listing
-        // counted another attempt, and is skipped below.
-        let Some(token) = queue.holder(&plugin, seq) else {
+    for (plugin, seq, hold) in queue.expired_leases(now_ms) {
+        let (Some(event), Some(mut record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?)
+        else {
             continue;
         };
-        let (Some(event), Some(record)) = (queue.event(seq)?, queue.delivery(seq, &plugin)?) else {
-            continue;
-        };
-        if record.attempts != attempt {
-            continue;
-        }
+        // As the lease counted it; should the lease have ended or been taken
+        // again since the listing, its token no longer holds and the ending
+        // below writes nothing.
+        record.attempts = hold.attempt;
+        record.state = DeliveryState::Leased;
+        let attempt = hold.attempt;
         // The current version's limits (those of the version that ran are gone
         // with its worker); the lease was sized from them.
         let limits = embedded.shared.plugins.get(&plugin).map_or_else(
@@ -44,7 +43,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
         };
         let message = "no result before the lease expired; the worker is presumed lost".to_owned();
         let expired_attempt = Attempt {
-            started_at_ms: deadline_ms.saturating_sub(lease_ms),
+            started_at_ms: hold.until_ms.saturating_sub(lease_ms),
             duration_ms: lease_ms,
             outcome: "lease_expired".into(),
             error: Some(message.clone()),
@@ -69,7 +68,7 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
                 lane: Lane::of(&event),
                 record,
                 lease_ms,
-                token,
+                token: hold.token,
                 renewed_until_ms: None,
             },
             event,

@@ -1,18 +1,16 @@
-//! Who holds each lease: a token per lease, in memory, checked by every
-//! ending before it writes anything.
+//! Who holds each lease, in memory: the lease itself. A lease writes no
+//! key per delivery; its delivery stays in the ready index, and this map
+//! says it is taken, by which token, at which attempt and until when.
 //!
 //! A token is never handed out twice, unlike an attempt number, which a
 //! revive resets: an attempt that outlived its lease cannot commit on the
-//! lease of a later one that happens to carry its number.
+//! lease of a later one that happens to carry its number. Every ending
+//! checks it before it writes anything.
 //!
-//! The map mirrors the `leased` keyspace of this process's leases, so the
-//! check needs no read of the store (a lookup in a memtable full of the
-//! tombstones of earlier leases was a twentieth of the work of a retry).
-//! It starts empty: at start-up `Queue::recover_leases` hands every lease a
-//! stopped process left back to ready before anything is leased, so none
-//! of those has a holder to check. It changes only after the write it
-//! mirrors committed: leases once their round is written, endings once
-//! their staging is.
+//! The map starts empty: at start-up `Queue::recover_leases` has counted
+//! the attempts a stopped process left running, before anything is leased.
+//! It changes only after the write it mirrors committed: leases once their
+//! round is written, endings once their staging is.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,21 +18,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Seq;
 
-/// The token holding each lease, per event and plugin.
+/// The leases held, per event and plugin.
 #[derive(Default)]
 pub struct Holders {
-    held: Mutex<HashMap<Seq, Vec<(String, u64)>>>,
+    held: Mutex<HashMap<Seq, Vec<(String, Hold)>>>,
     next_token: AtomicU64,
+}
+
+/// One lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    /// The token that holds it: what an ending shows to write anything.
+    pub token: u64,
+    /// The attempt it runs, counted.
+    pub attempt: u32,
+    /// When it expires (ms since the Unix epoch).
+    pub until_ms: u64,
 }
 
 /// A change to the leases a write makes, applied once it committed.
 #[derive(Debug)]
 pub enum HolderChange {
-    /// `token` holds the lease of (`seq`, `plugin`).
+    /// (`seq`, `plugin`) is leased as `hold` says.
     Hold {
         plugin: String,
         seq: Seq,
-        token: u64,
+        hold: Hold,
     },
     /// The lease of (`seq`, `plugin`) is gone.
     Drop { plugin: String, seq: Seq },
@@ -48,10 +57,27 @@ impl Holders {
 
     /// The token holding the lease of (`seq`, `plugin`), if it is leased.
     pub fn holder(&self, plugin: &str, seq: Seq) -> Option<u64> {
+        self.lease(plugin, seq).map(|hold| hold.token)
+    }
+
+    /// The lease of (`seq`, `plugin`), if it is leased.
+    pub fn lease(&self, plugin: &str, seq: Seq) -> Option<Hold> {
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let plugins = held.get(&seq)?;
-        let (_, token) = plugins.iter().find(|(holder, _)| holder == plugin)?;
-        Some(*token)
+        let (_, hold) = plugins.iter().find(|(holder, _)| holder == plugin)?;
+        Some(*hold)
+    }
+
+    /// Every lease that `keep` selects, as (plugin, seq, lease).
+    pub fn leases(&self, keep: impl Fn(&Hold) -> bool) -> Vec<(String, Seq, Hold)> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut leases = Vec::new();
+        for (&seq, plugins) in held.iter() {
+            for (plugin, hold) in plugins.iter().filter(|(_, hold)| keep(hold)) {
+                leases.push((plugin.clone(), seq, *hold));
+            }
+        }
+        leases
     }
 
     /// Applies the changes of a write that committed.
@@ -59,11 +85,11 @@ impl Holders {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         for change in changes {
             match change {
-                HolderChange::Hold { plugin, seq, token } => {
+                HolderChange::Hold { plugin, seq, hold } => {
                     let plugins = held.entry(seq).or_default();
                     match plugins.iter_mut().find(|(holder, _)| *holder == plugin) {
-                        Some((_, holding)) => *holding = token,
-                        None => plugins.push((plugin, token)),
+                        Some((_, holding)) => *holding = hold,
+                        None => plugins.push((plugin, hold)),
                     }
                 }
                 HolderChange::Drop { plugin, seq } => {
@@ -87,7 +113,11 @@ mod tests {
         HolderChange::Hold {
             plugin: plugin.into(),
             seq,
-            token,
+            hold: Hold {
+                token,
+                attempt: 1,
+                until_ms: 1_000 + token,
+            },
         }
     }
 
@@ -101,6 +131,9 @@ mod tests {
         assert_eq!(holders.holder("a", 1), Some(a));
         assert_eq!(holders.holder("b", 1), Some(b));
         assert_eq!(holders.holder("a", 2), None);
+        let expiring = holders.leases(|hold| hold.until_ms < 1_000 + b);
+        assert_eq!(expiring.len(), 1, "a's lease ends first");
+        assert_eq!((expiring[0].0.as_str(), expiring[0].2.token), ("a", a));
         let later = holders.issue();
         holders.apply([hold("a", 1, later)]);
         assert_eq!(

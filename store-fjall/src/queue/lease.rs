@@ -1,10 +1,13 @@
-//! Leasing: taking a ready delivery to run, and handing back leases a crash left.
+//! Leasing: taking a ready delivery to run, in memory (`holders`), with
+//! its lane's mark on disk (`lease_marks`); and counting, at start-up, the
+//! attempts a crash left running.
 
-use fjall::{OwnedWriteBatch, PersistMode, Readable};
+use std::collections::HashMap;
 
-use super::{
-    DeliveryRecord, DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys,
-};
+use fjall::Readable;
+
+use super::holders::Hold;
+use super::{DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys};
 use weir_event::now_ms;
 
 /// A delivery taken to run.
@@ -17,7 +20,7 @@ pub struct Leased {
     /// The lane it waited in.
     pub lane: Lane,
     /// Its record, with `attempts` already counting this attempt.
-    pub record: DeliveryRecord,
+    pub record: super::DeliveryRecord,
     /// How long its lease lasts.
     pub lease_ms: u64,
     /// The token of this lease, which no other lease had: what an ending
@@ -28,13 +31,14 @@ pub struct Leased {
     pub renewed_until_ms: Option<u64>,
 }
 
-/// Leases staged to be written at once ([`Queue::write_leases`]).
+/// Leases staged to be taken at once ([`Queue::write_leases`]).
 #[derive(Default)]
 pub struct LeaseRound {
-    batch: Option<OwnedWriteBatch>,
     /// The deliveries staged, which the round's reads still see as ready.
     staged: Vec<Seq>,
-    /// Their leases, for the queue's holders once the round is written.
+    /// The furthest delivery staged in each lane (by its key prefix).
+    marks: HashMap<Vec<u8>, Seq>,
+    /// Their leases, for the queue's holders once the marks are written.
     holds: Vec<HolderChange>,
 }
 
@@ -69,8 +73,8 @@ impl Queue {
     /// looks from past each delivery it staged: the round's reads do not
     /// see its own writes.
     ///
-    /// Scanning from the caller's cursor skips the tombstones that earlier leases
-    /// left at the head of the range.
+    /// Scanning from the caller's cursor skips the deliveries leased before
+    /// it, which stay in the range until they end.
     pub fn stage_lease(
         &self,
         plugin: &str,
@@ -87,7 +91,7 @@ impl Queue {
         let snapshot = self.db.snapshot();
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
         let mut ready = snapshot.range(&self.ready, range);
-        let (key, seq) = loop {
+        let seq = loop {
             let Some(next) = ready.next() else {
                 return Ok(None);
             };
@@ -95,9 +99,14 @@ impl Queue {
             let seq = keys::split_ready(&key)
                 .map(|(_, _, seq)| seq)
                 .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
-            // One staged earlier in the round is still ready in the snapshot.
-            if !round.staged.contains(&seq) {
-                break (key, seq);
+            if round.staged.contains(&seq) || self.holders.holder(plugin, seq).is_some() {
+                continue;
+            }
+            // An ending drops its holder only once its batch, which took
+            // this key away, is written: a key the snapshot still shows with
+            // no holder may be one that just ended, so it is read again.
+            if self.ready.contains_key(&key)? {
+                break seq;
             }
         };
         // Not before its fsync: the lane is woken again once it returned,
@@ -106,31 +115,28 @@ impl Queue {
             return Ok(None);
         }
         let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
-        let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
+        let mut record = super::DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
         })?)?;
-        // Counted at lease time, so an event that crashes the host still runs out of attempts.
+        // Counted in memory; the lane's mark makes a crash count it too.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let batch = (round.batch)
-            .get_or_insert_with(|| self.db.batch().durability(Some(PersistMode::Buffer)));
-        batch.remove(&self.ready, key);
-        batch.insert(
-            &self.leased,
-            keys::plugin_seq(plugin, seq),
-            keys::lease(now_ms() + lease_ms, record.attempts),
-        );
-        batch.insert(
-            &self.deliveries,
-            keys::delivery(seq, plugin),
-            record.encode(),
-        );
+        let mark = round
+            .marks
+            .entry(keys::lane_prefix(plugin, lane))
+            .or_default();
+        *mark = (*mark).max(seq);
         round.staged.push(seq);
         let token = self.holders.issue();
+        let hold = Hold {
+            token,
+            attempt: record.attempts,
+            until_ms: now_ms() + lease_ms,
+        };
         round.holds.push(HolderChange::Hold {
             plugin: plugin.to_owned(),
             seq,
-            token,
+            hold,
         });
         Ok(Some(Leased {
             seq,
@@ -143,21 +149,22 @@ impl Queue {
         }))
     }
 
-    /// Writes a round's leases at once. They reach the operating system
-    /// before their attempts run, so an attempt that crashes weir still
-    /// counts, and a delivery that crashes it every time reaches its dead
-    /// letter. They are not fsync'd: after a power loss a delivery is ready
-    /// again with that attempt uncounted.
+    /// Takes a round's leases: writes the lanes' marks that moved, and
+    /// hands them to the operating system before the attempts run, so an
+    /// attempt that crashes weir still counts and a delivery that crashes
+    /// it every time reaches its dead letter. They are not fsync'd: after a
+    /// power loss a delivery is ready again with that attempt uncounted.
     pub fn write_leases(&self, round: LeaseRound) -> Result<(), QueueError> {
-        if let Some(batch) = round.batch {
-            batch.commit()?;
-            self.holders.apply(round.holds);
+        if round.holds.is_empty() {
+            return Ok(());
         }
+        self.lease_marks.advance(&self.db, &round.marks)?;
+        self.holders.apply(round.holds);
         Ok(())
     }
 
-    /// When the first delivery of `plugin` ready in `lane` at or after `from`
-    /// became ready (ms since the Unix epoch), if there is one.
+    /// When the first delivery of `plugin` ready in `lane` at or after `from`,
+    /// and not leased, became ready (ms since the Unix epoch), if there is one.
     pub fn ready_since(
         &self,
         plugin: &str,
@@ -165,10 +172,15 @@ impl Queue {
         from: Seq,
     ) -> Result<Option<u64>, QueueError> {
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
-        match self.ready.range(range).next() {
-            Some(guard) => Ok(keys::read_seq(&guard.value()?)),
-            None => Ok(None),
+        for guard in self.ready.range(range) {
+            let (key, since) = guard.into_inner()?;
+            let leased = keys::split_ready(&key)
+                .is_some_and(|(_, _, seq)| self.holders.holder(plugin, seq).is_some());
+            if !leased {
+                return Ok(keys::read_seq(&since));
+            }
         }
+        Ok(None)
     }
 
     /// The lanes of `plugin` with a ready delivery, found by seeking from one
@@ -191,41 +203,78 @@ impl Queue {
         Ok(lanes)
     }
 
-    /// Leases whose deadline passed before `now_ms`, as (plugin, seq, deadline, attempt).
-    pub fn expired_leases(&self, now_ms: u64) -> Result<Vec<(String, Seq, u64, u32)>, QueueError> {
-        let mut expired = Vec::new();
-        for guard in self.leased.iter() {
-            let (key, value) = guard.into_inner()?;
-            let (Some((plugin, seq)), Some((deadline, attempt))) =
-                (keys::split_plugin_seq(&key), keys::read_lease(&value))
-            else {
-                continue;
-            };
-            if deadline < now_ms {
-                expired.push((plugin.to_owned(), seq, deadline, attempt));
-            }
-        }
-        Ok(expired)
+    /// Leases whose deadline passed before `now_ms`, as (plugin, seq, lease).
+    pub fn expired_leases(&self, now_ms: u64) -> Vec<(String, Seq, Hold)> {
+        self.holders.leases(|hold| hold.until_ms < now_ms)
     }
 
-    /// Returns every leased delivery to ready. Run at start-up, before dispatch
-    /// (any lease then belongs to a process that is gone), and at shutdown for
-    /// the deliveries that did not finish within the grace period.
+    /// Makes ready again, at start-up and before anything is leased, every
+    /// delivery a stopped process may have left running, counting the
+    /// attempt it ran: each at or below its lane's mark, and each an
+    /// earlier version leased (a key per lease, its attempt counted in its
+    /// record). The marks go in the same batch, so a second start counts
+    /// nothing again.
     pub fn recover_leases(&self) -> Result<Vec<Pending>, QueueError> {
-        // Under the write lock: at shutdown a straggling delivery may still try
-        // to commit, and must find its lease either still there or gone.
         let mut staging = self.stage();
         for guard in self.leased.iter() {
             let key = guard.key()?;
+            staging.batch().remove(&self.leased, key.to_vec());
             let Some((plugin, seq)) = keys::split_plugin_seq(&key) else {
                 continue;
             };
-            let Some(record) = self.delivery(seq, plugin)? else {
+            if let Some(record) = self.delivery(seq, plugin)? {
+                staging.make_ready(seq, record)?;
+            }
+        }
+        let marks = self.lease_marks.keyspace();
+        for guard in marks.iter() {
+            let (lane, mark) = guard.into_inner()?;
+            staging.batch().remove(marks, lane.to_vec());
+            let Some(mark) = keys::read_seq(&mark) else {
                 continue;
             };
-            staging.drop_lease(plugin, seq);
-            staging.make_ready(seq, record)?;
+            let range =
+                [&lane[..], &keys::seq(0)].concat()..=[&lane[..], &keys::seq(mark)].concat();
+            for guard in self.ready.range(range) {
+                let key = guard.key()?;
+                let (plugin, _, seq) = keys::split_ready(&key)
+                    .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
+                let Some(mut record) = self.delivery(seq, plugin)? else {
+                    continue;
+                };
+                // A retry in place stored its own attempt when it was renewed.
+                if record.state != DeliveryState::Leased {
+                    record.attempts += 1;
+                }
+                staging.make_ready(seq, record)?;
+            }
         }
         Ok(staging.commit()?.readied)
+    }
+
+    /// Ends every lease at shutdown, for the deliveries that did not finish
+    /// within the grace period: each is stored ready with the attempt it
+    /// ran counted, and the marks go, so the next start counts nothing
+    /// again. Under the write lock: a straggling delivery that still tries
+    /// to end finds its lease either still there or gone.
+    pub fn release_leases(&self) -> Result<(), QueueError> {
+        let mut staging = self.stage();
+        for (plugin, seq, hold) in self.holders.leases(|_| true) {
+            staging.forget_lease(&plugin, seq);
+            let Some(mut record) = self.delivery(seq, &plugin)? else {
+                continue;
+            };
+            record.attempts = hold.attempt;
+            record.state = DeliveryState::Ready;
+            record.next_attempt_at_ms = None;
+            staging.put_record(seq, &record);
+        }
+        let marks = self.lease_marks.keyspace();
+        for guard in marks.iter() {
+            staging.batch().remove(marks, guard.key()?.to_vec());
+        }
+        staging.commit()?;
+        self.lease_marks.forget();
+        Ok(())
     }
 }

@@ -1,9 +1,11 @@
-//! Leasing: an attempt is counted when it is taken, lanes stay apart, and a
-//! lease a crash left returns to ready.
+//! Leasing: an attempt is counted when it is taken, in memory, lanes stay
+//! apart, and the attempts a crash or a stop cut short are counted once.
+
+use std::path::Path;
 
 use weir_event::Event;
 
-use super::{DeliveryState, Lane, LeaseRound, Queue, Seq, Target, scratch};
+use super::{DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target, keys, scratch};
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
@@ -18,26 +20,58 @@ fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
     (seq, Lane::of(&event))
 }
 
+/// Leases the next delivery of `lane`, which must have one.
+fn take(queue: &Queue, lane: &Lane) -> super::Leased {
+    (queue.lease_next("p", lane, 0, 60_000))
+        .expect("lease")
+        .expect("a delivery ready")
+}
+
+/// The queue in `dir` opened again, as after a crash: nothing of the
+/// process before is left but what it wrote.
+fn reopen(dir: &Path, queue: Queue) -> Queue {
+    drop(queue);
+    Queue::open(dir, Durability::Buffered).expect("open again")
+}
+
+/// (state, attempts) of the delivery of `seq` to `p` as stored.
+fn stored(queue: &Queue, seq: Seq) -> (DeliveryState, u32) {
+    let record = queue.delivery(seq, "p").expect("read").expect("record");
+    (record.state, record.attempts)
+}
+
 #[test]
-fn a_lease_counts_its_attempt_and_takes_the_delivery_out_of_ready() {
+fn a_lease_counts_its_attempt_in_memory_and_is_not_taken_twice() {
     let (_dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
 
-    let leased = queue
-        .lease_next("p", &lane, 0, 60_000)
-        .expect("lease")
-        .expect("ready");
+    let leased = take(&queue, &lane);
     assert_eq!((leased.seq, leased.record.attempts), (seq, 1));
     assert_eq!(leased.record.state, DeliveryState::Leased);
-    let stored = queue.delivery(seq, "p").expect("read").expect("record");
-    assert_eq!((stored.state, stored.attempts), (DeliveryState::Leased, 1));
+    assert_eq!(
+        stored(&queue, seq),
+        (DeliveryState::Ready, 0),
+        "no record written"
+    );
+    let (_, viewed) = queue
+        .event_with_deliveries(seq)
+        .expect("read")
+        .expect("event");
+    assert_eq!(
+        (viewed[0].state, viewed[0].attempts),
+        (DeliveryState::Leased, 1)
+    );
     assert!(
         queue
             .lease_next("p", &lane, 0, 60_000)
             .expect("lease")
             .is_none()
     );
-    assert!(queue.ready_lanes("p").expect("lanes").is_empty());
+    assert_eq!(
+        queue.ready_since("p", &lane, 0).expect("read"),
+        None,
+        "not waiting"
+    );
 }
 
 #[test]
@@ -62,34 +96,90 @@ fn each_lane_leases_only_its_own_deliveries() {
 }
 
 #[test]
-fn a_lease_past_its_deadline_is_listed_and_recovery_makes_it_ready_again() {
+fn a_lease_past_its_deadline_is_listed() {
     let (_dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
-    queue
+    let leased = queue
         .lease_next("p", &lane, 0, 1_000)
         .expect("lease")
         .expect("ready");
     let now = weir_event::now_ms();
 
-    assert!(queue.expired_leases(now).expect("expired").is_empty());
-    let expired = queue.expired_leases(now + 60_000).expect("expired");
+    assert!(queue.expired_leases(now).is_empty());
+    let expired = queue.expired_leases(now + 60_000);
     assert_eq!(expired.len(), 1);
-    assert_eq!(
-        (expired[0].0.as_str(), expired[0].1, expired[0].3),
-        ("p", seq, 1)
-    );
-
-    let readied = queue.recover_leases().expect("recover");
-    assert_eq!(readied.iter().map(|p| p.seq).collect::<Vec<_>>(), [seq]);
-    let again = queue
-        .lease_next("p", &lane, 0, 1_000)
-        .expect("lease")
-        .expect("ready again");
-    assert_eq!(again.record.attempts, 2);
+    let (plugin, expired_seq, hold) = &expired[0];
+    assert_eq!((plugin.as_str(), *expired_seq), ("p", seq));
+    assert_eq!((hold.token, hold.attempt), (leased.token, 1));
 }
 
 #[test]
-fn a_round_of_leases_takes_each_delivery_once_and_writes_them_together() {
+fn a_crash_counts_the_attempts_it_cut_short_once() {
+    let (dir, queue) = scratch();
+    let (running, lane) = add(&queue, "e1", "acme");
+    let (waiting, _) = add(&queue, "e2", "acme");
+    take(&queue, &lane);
+
+    let queue = reopen(dir.path(), queue);
+    let readied = queue.recover_leases().expect("recover");
+    assert_eq!(readied.iter().map(|p| p.seq).collect::<Vec<_>>(), [running]);
+    assert_eq!(stored(&queue, running), (DeliveryState::Ready, 1));
+    assert_eq!(
+        stored(&queue, waiting),
+        (DeliveryState::Ready, 0),
+        "past the mark"
+    );
+
+    let queue = reopen(dir.path(), queue);
+    assert!(
+        queue.recover_leases().expect("recover").is_empty(),
+        "the mark went"
+    );
+    assert_eq!(stored(&queue, running), (DeliveryState::Ready, 1));
+    let again = take(&queue, &lane);
+    assert_eq!((again.seq, again.record.attempts), (running, 2));
+}
+
+#[test]
+fn a_retry_in_place_cut_short_by_a_crash_is_counted_once() {
+    let (dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let mut leased = take(&queue, &lane);
+    let mut staging = queue.stage();
+    assert!(staging.renew_lease(&mut leased, weir_event::now_ms()));
+    staging.commit().expect("commit");
+    assert_eq!(
+        stored(&queue, seq),
+        (DeliveryState::Leased, 2),
+        "counted by the renewal"
+    );
+
+    let queue = reopen(dir.path(), queue);
+    queue.recover_leases().expect("recover");
+    assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 2));
+}
+
+#[test]
+fn a_stop_counts_the_running_attempts_ends_their_leases_and_leaves_no_mark() {
+    let (dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let leased = take(&queue, &lane);
+
+    queue.release_leases().expect("release");
+    assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 1));
+    let event = queue.event(seq).expect("read").expect("event");
+    assert!(
+        !queue.stage().release(&leased, &event).expect("release"),
+        "the lease is gone"
+    );
+
+    let queue = reopen(dir.path(), queue);
+    assert!(queue.recover_leases().expect("recover").is_empty());
+    assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 1));
+}
+
+#[test]
+fn a_round_of_leases_takes_each_delivery_once_and_writes_one_mark_per_lane() {
     let (_dir, queue) = scratch();
     let (first, lane) = add(&queue, "e1", "acme");
     let (second, _) = add(&queue, "e2", "acme");
@@ -106,15 +196,20 @@ fn a_round_of_leases_takes_each_delivery_once_and_writes_them_together() {
     assert_eq!(stage(), Some(first));
     assert_eq!(stage(), Some(second));
     assert_eq!(stage(), None);
-    let before = queue.delivery(first, "p").expect("read").expect("record");
-    assert_eq!(before.state, DeliveryState::Ready, "nothing written yet");
+    let mark = || {
+        let marks = queue.lease_marks.keyspace();
+        let mark = marks.get(keys::lane_prefix("p", &lane)).expect("read");
+        mark.and_then(|mark| keys::read_seq(&mark))
+    };
+    assert_eq!(mark(), None, "nothing written yet");
+    assert_eq!(queue.holders.holder("p", first), None);
 
     queue.write_leases(round).expect("write");
+    assert_eq!(mark(), Some(second));
     for seq in [first, second] {
-        let stored = queue.delivery(seq, "p").expect("read").expect("record");
-        assert_eq!((stored.state, stored.attempts), (DeliveryState::Leased, 1));
+        assert!(queue.holders.holder("p", seq).is_some());
+        assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 0));
     }
-    assert!(queue.ready_lanes("p").expect("lanes").is_empty());
 }
 
 /// An attempt that outlived its lease cannot end the lease of a later one,
@@ -125,12 +220,7 @@ fn a_stale_attempt_cannot_end_a_later_lease_that_carries_its_number() {
     let (_dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
     let event = queue.event(seq).expect("read").expect("event");
-    let lease = || {
-        queue
-            .lease_next("p", &lane, 0, 60_000)
-            .expect("lease")
-            .expect("ready")
-    };
+    let lease = || take(&queue, &lane);
     let mut stale = lease();
     // It is dead-lettered without it (as a lost lease is), then revived.
     let mut staging = queue.stage();
@@ -156,10 +246,9 @@ fn a_stale_attempt_cannot_end_a_later_lease_that_carries_its_number() {
     );
     assert!(staging.holds(&later));
     drop(staging);
-    let stored = queue.delivery(seq, "p").expect("read").expect("record");
     assert_eq!(
-        stored.state,
-        DeliveryState::Leased,
+        queue.holders.holder("p", seq),
+        Some(later.token),
         "still the later attempt's"
     );
 }
@@ -190,4 +279,27 @@ fn a_delivery_of_a_group_not_yet_synced_is_not_leased() {
     assert!(queue.event(seq).expect("read").is_some(), "yet readable");
     queue.unsynced.release();
     assert_eq!(lease(), Some(seq));
+}
+
+/// An earlier version wrote a key per lease, took the delivery out of its
+/// lane and counted the attempt in its record.
+#[test]
+fn a_lease_an_earlier_version_left_is_ready_again_with_its_attempt() {
+    let (dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let mut record = queue.delivery(seq, "p").expect("read").expect("record");
+    (record.state, record.attempts) = (DeliveryState::Leased, 1);
+    let mut batch = queue.db.batch();
+    batch.remove(&queue.ready, keys::ready("p", &lane, seq));
+    batch.insert(&queue.leased, keys::plugin_seq("p", seq), [0; 12]);
+    batch.insert(&queue.deliveries, keys::delivery(seq, "p"), record.encode());
+    batch.commit().expect("commit");
+
+    let queue = reopen(dir.path(), queue);
+    let readied = queue.recover_leases().expect("recover");
+    assert_eq!(readied.iter().map(|p| p.seq).collect::<Vec<_>>(), [seq]);
+    assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 1));
+    assert!(queue.leased.is_empty().expect("read"), "the key went");
+    let again = take(&queue, &lane);
+    assert_eq!(again.record.attempts, 2);
 }

@@ -17,6 +17,7 @@ mod integrity;
 mod journal_sync;
 pub mod keys;
 mod lease;
+mod lease_marks;
 #[cfg(test)]
 mod lease_tests;
 mod migrate;
@@ -44,6 +45,7 @@ use holders::{HolderChange, Holders};
 pub use identity::StoredId;
 use journal_sync::JournalSync;
 pub use lease::{LeaseRound, Leased};
+use lease_marks::LeaseMarks;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use retention::KeptSweep;
@@ -161,9 +163,13 @@ pub struct Queue {
     pub(crate) event_keys: Keyspace,
     pub(crate) deliveries: Keyspace,
     pub(crate) ready: Keyspace,
+    /// The leases of earlier versions, a key each: made ready at start-up.
     pub(crate) leased: Keyspace,
-    /// `leased` in memory, for the lease checks of endings.
+    /// The leases, in memory: a leased delivery stays in `ready`.
     holders: Holders,
+    /// How far each lane has leased, so that a crash counts the attempts
+    /// it cut short.
+    lease_marks: LeaseMarks,
     /// The ingest group written and not yet synced, whose deliveries wait.
     pub(crate) unsynced: Unsynced,
     pub(crate) scheduled: Keyspace,
@@ -216,6 +222,7 @@ impl Queue {
             ready: keyspace("ready_lanes")?,
             leased: keyspace("leased")?,
             holders: Holders::default(),
+            lease_marks: LeaseMarks::new(keyspace("lease_marks")?),
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
             unsynced: Unsynced::default(),
@@ -255,11 +262,6 @@ impl Queue {
         self.journal.sync(&self.db)
     }
 
-    /// The token holding the lease of (`seq`, `plugin`), if it is leased.
-    pub fn holder(&self, plugin: &str, seq: Seq) -> Option<u64> {
-        self.holders.holder(plugin, seq)
-    }
-
     /// The sequence number of the newest event (0 if there is none).
     pub fn last_seq(&self) -> Result<Seq, QueueError> {
         match self.events.last_key_value() {
@@ -289,9 +291,19 @@ impl Queue {
         };
         let deliveries = snapshot
             .prefix(&self.deliveries, keys::seq(seq))
-            .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
+            .map(|guard| Ok(self.as_leased(seq, DeliveryRecord::decode(&guard.value()?)?)))
             .collect::<Result<_, QueueError>>()?;
         Ok(Some((codec::decode(&bytes)?, deliveries)))
+    }
+
+    /// `record` as it is now if its delivery is leased: a lease is in
+    /// memory, and its record on disk still says ready.
+    fn as_leased(&self, seq: Seq, mut record: DeliveryRecord) -> DeliveryRecord {
+        if let Some(hold) = self.holders.lease(&record.plugin, seq) {
+            record.state = DeliveryState::Leased;
+            record.attempts = hold.attempt;
+        }
+        record
     }
 
     /// The lane the deliveries of event `seq` wait in.
@@ -356,7 +368,7 @@ impl Queue {
         Ok(entries)
     }
 
-    /// Deliveries not yet done or dead (ready, leased, scheduled, waiting,
+    /// Deliveries not yet done or dead (ready or leased, scheduled, waiting,
     /// held), per plugin and tenant. Reads the event of each not in a lane, to
     /// learn its tenant.
     pub fn pending_counts(&self) -> Result<HashMap<(String, String), i64>, QueueError> {
@@ -373,11 +385,6 @@ impl Queue {
             *counts.entry((plugin.to_owned(), event.tenant)).or_default() += 1;
             Ok(())
         };
-        for guard in self.leased.iter() {
-            if let Some((plugin, seq)) = keys::split_plugin_seq(&guard.key()?) {
-                count(plugin, seq)?;
-            }
-        }
         for guard in self.scheduled.iter() {
             if let Some((_, plugin, seq)) = keys::split_scheduled(&guard.key()?) {
                 count(plugin, seq)?;

@@ -11,6 +11,7 @@ use std::sync::MutexGuard;
 
 use fjall::{OwnedWriteBatch, PersistMode};
 
+use super::holders::Hold;
 use super::{
     DeliveryRecord, DeliveryState, HolderChange, Lane, Leased, Queue, QueueError, Seq, Target,
     codec, keys,
@@ -163,19 +164,22 @@ impl<'q> Staging<'q> {
         Ok(true)
     }
 
-    /// Removes `leased`'s lease if it still holds it; false if it does not
-    /// (the lease expired and the delivery was handed out again).
+    /// Ends `leased`'s lease, taking its delivery out of its lane, if it
+    /// still holds it; false if it does not (the lease expired and the
+    /// delivery was handed out again).
     pub(super) fn end_lease(&mut self, leased: &Leased) -> bool {
         if !self.holds(leased) {
             return false;
         }
-        self.drop_lease(&leased.plugin, leased.seq);
+        let (plugin, seq) = (&leased.plugin, leased.seq);
+        (self.batch).remove(&self.queue.ready, keys::ready(plugin, &leased.lane, seq));
+        self.forget_lease(plugin, seq);
         true
     }
 
-    /// Removes the lease of (`seq`, `plugin`), whoever holds it.
-    pub(super) fn drop_lease(&mut self, plugin: &str, seq: Seq) {
-        (self.batch).remove(&self.queue.leased, keys::plugin_seq(plugin, seq));
+    /// Drops the lease of (`seq`, `plugin`) once this change commits,
+    /// whoever holds it.
+    pub(super) fn forget_lease(&mut self, plugin: &str, seq: Seq) {
         let plugin = plugin.to_owned();
         self.holder_changes.push(HolderChange::Drop { plugin, seq });
     }
@@ -187,23 +191,26 @@ impl<'q> Staging<'q> {
         if !self.holds(leased) {
             return false;
         }
-        let (plugin, seq) = (&leased.plugin, leased.seq);
         leased.record.attempts += 1;
-        // Counted before it runs, as a lease is: a rerun that crashes weir
-        // still counts.
+        // Counted before it runs, as a lease is: its record says so, and
+        // that it is leased, so a crash meanwhile does not count it twice.
         let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
         self.batch = batch.durability(Some(PersistMode::Buffer));
         let until_ms = due_ms + leased.lease_ms;
-        self.batch.insert(
-            &self.queue.leased,
-            keys::plugin_seq(plugin, seq),
-            keys::lease(until_ms, leased.record.attempts),
-        );
+        self.holder_changes.push(HolderChange::Hold {
+            plugin: leased.plugin.clone(),
+            seq: leased.seq,
+            hold: Hold {
+                token: leased.token,
+                attempt: leased.record.attempts,
+                until_ms,
+            },
+        });
         leased.renewed_until_ms = Some(until_ms);
         // Stored with when it runs next, for whoever reads it meanwhile;
         // the attempt that runs then ends with no such time.
         leased.record.next_attempt_at_ms = Some(due_ms);
-        self.put_record(seq, &leased.record);
+        self.put_record(leased.seq, &leased.record);
         leased.record.next_attempt_at_ms = None;
         true
     }

@@ -104,7 +104,7 @@ fn an_attempt_whose_lease_was_handed_out_again_cannot_release_it() {
         .lease_next("a", &lane, 0, 60_000)
         .expect("lease")
         .expect("ready");
-    queue.recover_leases().expect("recover");
+    queue.release_leases().expect("release");
     let current = queue
         .lease_next("a", &lane, 0, 60_000)
         .expect("lease")
