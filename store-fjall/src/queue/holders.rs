@@ -23,6 +23,8 @@ use super::Seq;
 pub struct Holders {
     held: Mutex<HashMap<Seq, Vec<(String, Hold)>>>,
     next_token: AtomicU64,
+    /// How many leases were dropped so far (see [`Holders::drops`]).
+    drops: AtomicU64,
 }
 
 /// One lease.
@@ -53,6 +55,14 @@ impl Holders {
     /// A token no lease had before.
     pub fn issue(&self) -> u64 {
         self.next_token.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many leases were dropped so far. A lease is dropped only after
+    /// the write that ended it, so a scan that read this before taking its
+    /// snapshot, and reads the same after finding a delivery unheld, knows
+    /// that no ending it missed took that delivery away.
+    pub fn drops(&self) -> u64 {
+        self.drops.load(Ordering::SeqCst)
     }
 
     /// The token holding the lease of (`seq`, `plugin`), if it is leased.
@@ -93,6 +103,7 @@ impl Holders {
                     }
                 }
                 HolderChange::Drop { plugin, seq } => {
+                    self.drops.fetch_add(1, Ordering::SeqCst);
                     if let Some(plugins) = held.get_mut(&seq) {
                         plugins.retain(|(holder, _)| *holder != plugin);
                         if plugins.is_empty() {
@@ -141,11 +152,13 @@ mod tests {
             Some(later),
             "a new lease, a new holder"
         );
+        assert_eq!(holders.drops(), 0, "a new hold drops nothing");
         holders.apply([HolderChange::Drop {
             plugin: "a".into(),
             seq: 1,
         }]);
         assert_eq!(holders.holder("a", 1), None);
+        assert_eq!(holders.drops(), 1);
         assert_eq!(
             holders.holder("b", 1),
             Some(b),

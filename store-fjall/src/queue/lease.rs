@@ -88,6 +88,7 @@ impl Queue {
         // being applied: under load a group commit's ready key showed up
         // without its delivery record, the lease failed as corrupt, and the
         // worker paused a second.
+        let drops = self.holders.drops();
         let snapshot = self.db.snapshot();
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
         let mut ready = snapshot.range(&self.ready, range);
@@ -104,8 +105,9 @@ impl Queue {
             }
             // An ending drops its holder only once its batch, which took
             // this key away, is written: a key the snapshot still shows with
-            // no holder may be one that just ended, so it is read again.
-            if self.ready.contains_key(&key)? {
+            // no holder may be one that ended since, if any lease was
+            // dropped since, and is then read again.
+            if self.holders.drops() == drops || self.ready.contains_key(&key)? {
                 break seq;
             }
         };
