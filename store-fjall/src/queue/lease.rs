@@ -2,11 +2,12 @@
 //! its lane's mark on disk (`lease_marks`); and counting, at start-up, the
 //! attempts a crash left running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use fjall::Readable;
 
 use super::holders::Hold;
+use super::lookahead::KEPT_PER_LANE;
 use super::{DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys};
 use weir_event::now_ms;
 
@@ -74,7 +75,8 @@ impl Queue {
     /// see its own writes.
     ///
     /// Scanning from the caller's cursor skips the deliveries leased before
-    /// it, which stay in the range until they end.
+    /// it, which stay in the range until they end; what a scan finds ready
+    /// past the one it takes is kept for the next leases (`lookahead`).
     pub fn stage_lease(
         &self,
         plugin: &str,
@@ -83,50 +85,21 @@ impl Queue {
         lease_ms: u64,
         round: &mut LeaseRound,
     ) -> Result<Option<Leased>, QueueError> {
-        // One snapshot for both reads. A keyspace read on its own reads past
-        // the last batch fjall published, so it can see half of one still
-        // being applied: under load a group commit's ready key showed up
-        // without its delivery record, the lease failed as corrupt, and the
-        // worker paused a second.
-        let drops = self.holders.drops();
-        let snapshot = self.db.snapshot();
-        let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
-        let mut ready = snapshot.range(&self.ready, range);
-        let seq = loop {
-            let Some(next) = ready.next() else {
-                return Ok(None);
-            };
-            let key = next.key()?;
-            let seq = keys::split_ready(&key)
-                .map(|(_, _, seq)| seq)
-                .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
-            if round.staged.contains(&seq) || self.holders.holder(plugin, seq).is_some() {
-                continue;
-            }
-            // An ending drops its holder only once its batch, which took
-            // this key away, is written: a key the snapshot still shows with
-            // no holder may be one that ended since, if any lease was
-            // dropped since, and is then read again.
-            if self.holders.drops() == drops || self.ready.contains_key(&key)? {
-                break seq;
-            }
+        let lane_key = keys::lane_prefix(plugin, lane);
+        let (seq, record) = match self.lookahead.take(&lane_key, from) {
+            Some(seq) => (seq, self.deliveries.get(keys::delivery(seq, plugin))?),
+            None => match self.scan_ready(plugin, lane, &lane_key, from, round)? {
+                Some(found) => found,
+                None => return Ok(None),
+            },
         };
-        // Not before its fsync: the lane is woken again once it returned,
-        // and every later delivery of the lane is newer still.
-        if self.unsynced.holds(seq) {
-            return Ok(None);
-        }
-        let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
         let mut record = super::DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
         })?)?;
         // Counted in memory; the lane's mark makes a crash count it too.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let mark = round
-            .marks
-            .entry(keys::lane_prefix(plugin, lane))
-            .or_default();
+        let mark = round.marks.entry(lane_key).or_default();
         *mark = (*mark).max(seq);
         round.staged.push(seq);
         let token = self.holders.issue();
@@ -149,6 +122,65 @@ impl Queue {
             token,
             renewed_until_ms: None,
         }))
+    }
+
+    /// The first delivery of `plugin` ready in `lane` at or after `from`
+    /// that is neither leased nor staged in `round`, with its record; keeps
+    /// those found ready after it for the next leases of the lane.
+    fn scan_ready(
+        &self,
+        plugin: &str,
+        lane: &Lane,
+        lane_key: &[u8],
+        from: Seq,
+        round: &LeaseRound,
+    ) -> Result<Option<(Seq, Option<fjall::Slice>)>, QueueError> {
+        let drops = self.holders.drops();
+        // One snapshot for both reads. A keyspace read on its own reads past
+        // the last batch fjall published, so it can see half of one still
+        // being applied: under load a group commit's ready key showed up
+        // without its delivery record, the lease failed as corrupt, and the
+        // worker paused a second.
+        let snapshot = self.db.snapshot();
+        let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
+        let mut first = None;
+        let mut ahead = VecDeque::new();
+        for next in snapshot.range(&self.ready, range) {
+            let key = next.key()?;
+            let seq = keys::split_ready(&key)
+                .map(|(_, _, seq)| seq)
+                .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
+            if round.staged.contains(&seq) || self.holders.holder(plugin, seq).is_some() {
+                continue;
+            }
+            // Not before its fsync: the lane is woken again once it returned,
+            // and every later delivery of the lane is newer still.
+            if self.unsynced.holds(seq) {
+                break;
+            }
+            if first.is_some() {
+                ahead.push_back(seq);
+                if ahead.len() == KEPT_PER_LANE {
+                    break;
+                }
+            // An ending drops its holder only once its batch, which took
+            // this key away, is written: a key the snapshot still shows with
+            // no holder may be one that ended since, if any lease was
+            // dropped since, and is then read again.
+            } else if self.holders.drops() == drops || self.ready.contains_key(&key)? {
+                first = Some(seq);
+            }
+        }
+        let Some(seq) = first else {
+            return Ok(None);
+        };
+        // Those after it only if no lease was dropped during the scan, for
+        // the same reason.
+        if self.holders.drops() == drops {
+            self.lookahead.keep(lane_key.to_vec(), seq + 1, ahead);
+        }
+        let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
+        Ok(Some((seq, record)))
     }
 
     /// Takes a round's leases: writes the lanes' marks that moved, and

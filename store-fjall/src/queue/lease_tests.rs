@@ -9,11 +9,18 @@ use super::{DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target, key
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
-    let event = Event::new(id.into(), "s".into(), "t".into(), tenant.into());
+    add_keyed(queue, id, tenant, None)
+}
+
+/// Stores an event of `tenant` with one delivery to plugin `p`, in the
+/// order of `partitionkey` if there is one.
+fn add_keyed(queue: &Queue, id: &str, tenant: &str, partitionkey: Option<&str>) -> (Seq, Lane) {
+    let mut event = Event::new(id.into(), "s".into(), "t".into(), tenant.into());
+    event.partitionkey = partitionkey.map(str::to_owned);
     let mut staging = queue.stage();
     let target = Target {
         plugin: "p".into(),
-        ordered: false,
+        ordered: partitionkey.is_some(),
     };
     let seq = staging.add_event(&event, &[target]).expect("add");
     staging.commit().expect("commit");
@@ -302,4 +309,40 @@ fn a_lease_an_earlier_version_left_is_ready_again_with_its_attempt() {
     assert!(queue.leased.is_empty().expect("read"), "the key went");
     let again = take(&queue, &lane);
     assert_eq!(again.record.attempts, 2);
+}
+
+/// A scan keeps what it finds ready past the delivery it takes; a delivery
+/// made ready later between the cursor and those is still leased first.
+#[test]
+fn a_delivery_ready_again_before_those_kept_ahead_is_leased_first() {
+    let (_dir, queue) = scratch();
+    let (first, lane) = add(&queue, "e1", "acme");
+    let (head, _) = add_keyed(&queue, "e2", "acme", Some("k"));
+    let (behind, _) = add_keyed(&queue, "e3", "acme", Some("k"));
+    let (last, _) = add(&queue, "e4", "acme");
+    let lease_from = |from: Seq| {
+        (queue.lease_next("p", &lane, from, 60_000))
+            .expect("lease")
+            .expect("a delivery ready")
+    };
+    assert_eq!(
+        lease_from(0).seq,
+        first,
+        "the scan keeps the head and the last"
+    );
+    let mut leased_head = lease_from(first + 1);
+    assert_eq!(leased_head.seq, head);
+
+    leased_head.record.state = DeliveryState::Done;
+    let event = queue.event(head).expect("read").expect("event");
+    let mut staging = queue.stage();
+    assert!(staging.release(&leased_head, &event).expect("release"));
+    staging.commit().expect("commit");
+
+    assert_eq!(
+        lease_from(head + 1).seq,
+        behind,
+        "not the last, kept before"
+    );
+    assert_eq!(lease_from(behind + 1).seq, last);
 }

@@ -20,6 +20,7 @@ mod lease;
 mod lease_marks;
 #[cfg(test)]
 mod lease_tests;
+mod lookahead;
 mod migrate;
 mod parking;
 mod pauses;
@@ -46,6 +47,7 @@ pub use identity::StoredId;
 use journal_sync::JournalSync;
 pub use lease::{LeaseRound, Leased};
 use lease_marks::LeaseMarks;
+use lookahead::Lookahead;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
 pub use retention::KeptSweep;
@@ -170,6 +172,8 @@ pub struct Queue {
     /// How far each lane has leased, so that a crash counts the attempts
     /// it cut short.
     lease_marks: LeaseMarks,
+    /// Deliveries found ready ahead of each lane's cursor by its last scan.
+    lookahead: Lookahead,
     /// The ingest group written and not yet synced, whose deliveries wait.
     pub(crate) unsynced: Unsynced,
     pub(crate) scheduled: Keyspace,
@@ -223,6 +227,7 @@ impl Queue {
             leased: keyspace("leased")?,
             holders: Holders::default(),
             lease_marks: LeaseMarks::new(keyspace("lease_marks")?),
+            lookahead: Lookahead::default(),
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
             unsynced: Unsynced::default(),

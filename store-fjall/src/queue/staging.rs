@@ -39,6 +39,9 @@ pub struct Staging<'q> {
     pub(super) due_floor_raised: Option<u64>,
     /// The leases this batch ends, for the queue's holders.
     holder_changes: Vec<HolderChange>,
+    /// Whether this batch makes a delivery stored before ready (again):
+    /// what leases kept ahead may then have passed over it.
+    readies_stored: bool,
 }
 
 /// A delivery that became pending: new, revived from the dead letters, or
@@ -80,6 +83,7 @@ impl Queue {
             earliest_scheduled: None,
             due_floor_raised: None,
             holder_changes: Vec::new(),
+            readies_stored: false,
         }
     }
 }
@@ -248,6 +252,7 @@ impl<'q> Staging<'q> {
     }
 
     fn set_ready(&mut self, seq: Seq, mut record: DeliveryRecord, lane: Lane) -> Pending {
+        self.readies_stored = true;
         record.state = DeliveryState::Ready;
         record.next_attempt_at_ms = None;
         self.index_ready(&record.plugin, &lane, seq);
@@ -344,6 +349,11 @@ impl<'q> Staging<'q> {
     pub fn commit(mut self) -> Result<Staged, QueueError> {
         self.batch.commit()?;
         self.queue.holders.apply(self.holder_changes);
+        // Before the lanes are woken: a lease from a cursor before such a
+        // delivery must scan, and find it.
+        if self.readies_stored {
+            self.queue.lookahead.forget();
+        }
         *self.committed_seq = self.next_seq;
         self.queue
             .move_due_floor(self.due_floor_raised, self.earliest_scheduled);
