@@ -10,7 +10,8 @@
 //! The map starts empty: at start-up `Queue::recover_leases` has counted
 //! the attempts a stopped process left running, before anything is leased.
 //! It changes only after the write it mirrors committed: leases once their
-//! round is written, endings once their staging is.
+//! round's marks are written (if the round moved any), endings once their
+//! staging is.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

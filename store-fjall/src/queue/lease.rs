@@ -71,8 +71,8 @@ impl Queue {
 
     /// Stages in `round` the lease of the first delivery of `plugin` ready
     /// in `lane` at or after `from`, until `lease_ms` from now. The caller
-    /// looks from past each delivery it staged: the round's reads do not
-    /// see its own writes.
+    /// looks from past each delivery it staged: the round's leases are taken
+    /// only once it is written, so its scans still see those as ready.
     ///
     /// Scanning from the caller's cursor skips the deliveries leased before
     /// it, which stay in the range until they end; what a scan finds ready
@@ -86,7 +86,13 @@ impl Queue {
         round: &mut LeaseRound,
     ) -> Result<Option<Leased>, QueueError> {
         let lane_key = keys::lane_prefix(plugin, lane);
-        let (seq, record) = match self.lookahead.take(&lane_key, from) {
+        // A kept delivery is ready and unheld, and nothing else writes its
+        // record meanwhile; one held or staged would mean the lookahead
+        // went wrong, and a scan decides instead.
+        let kept = (self.lookahead.take(&lane_key, from)).filter(|&seq| {
+            !round.staged.contains(&seq) && self.holders.holder(plugin, seq).is_none()
+        });
+        let (seq, record) = match kept {
             Some(seq) => (seq, self.deliveries.get(keys::delivery(seq, plugin))?),
             None => match self.scan_ready(plugin, lane, &lane_key, from, round)? {
                 Some(found) => found,
@@ -136,6 +142,7 @@ impl Queue {
         round: &LeaseRound,
     ) -> Result<Option<(Seq, Option<fjall::Slice>)>, QueueError> {
         let drops = self.holders.drops();
+        let forgotten = self.lookahead.forgotten();
         // One snapshot for both reads. A keyspace read on its own reads past
         // the last batch fjall published, so it can see half of one still
         // being applied: under load a group commit's ready key showed up
@@ -144,6 +151,8 @@ impl Queue {
         let snapshot = self.db.snapshot();
         let range = keys::ready(plugin, lane, from)..=keys::ready(plugin, lane, Seq::MAX);
         let mut first = None;
+        // The snapshot the first one's record is read through.
+        let mut read_through = None;
         let mut ahead = VecDeque::new();
         for next in snapshot.range(&self.ready, range) {
             let key = next.key()?;
@@ -166,9 +175,17 @@ impl Queue {
             // An ending drops its holder only once its batch, which took
             // this key away, is written: a key the snapshot still shows with
             // no holder may be one that ended since, if any lease was
-            // dropped since, and is then read again.
-            } else if self.holders.drops() == drops || self.ready.contains_key(&key)? {
+            // dropped since, and is then read again, with its record, in a
+            // snapshot of now (it may have been made ready again since,
+            // with another record).
+            } else if self.holders.drops() == drops {
                 first = Some(seq);
+            } else {
+                let now = self.db.snapshot();
+                if now.contains_key(&self.ready, &key)? {
+                    first = Some(seq);
+                    read_through = Some(now);
+                }
             }
         }
         let Some(seq) = first else {
@@ -177,9 +194,10 @@ impl Queue {
         // Those after it only if no lease was dropped during the scan, for
         // the same reason.
         if self.holders.drops() == drops {
-            self.lookahead.keep(lane_key.to_vec(), seq + 1, ahead);
+            (self.lookahead).keep(lane_key.to_vec(), seq + 1, ahead, forgotten);
         }
-        let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
+        let read_through = read_through.as_ref().unwrap_or(&snapshot);
+        let record = read_through.get(&self.deliveries, keys::delivery(seq, plugin))?;
         Ok(Some((seq, record)))
     }
 
@@ -217,8 +235,9 @@ impl Queue {
         Ok(None)
     }
 
-    /// The lanes of `plugin` with a ready delivery, found by seeking from one
-    /// lane to the next, so a deep lane costs no more than a shallow one.
+    /// The lanes of `plugin` with a ready delivery (or a leased one, which
+    /// stays in its lane), found by seeking from one lane to the next, so a
+    /// deep lane costs no more than a shallow one.
     pub fn ready_lanes(&self, plugin: &str) -> Result<Vec<Lane>, QueueError> {
         use std::ops::Bound;
         let prefix = keys::plugin_prefix(plugin);

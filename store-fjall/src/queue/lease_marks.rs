@@ -10,9 +10,10 @@
 //! After a crash, every delivery still ready at or below its lane's mark
 //! may have been running: start-up counts one attempt for each
 //! (`Queue::recover_leases`). So a delivery that crashes weir every time
-//! still reaches its dead letter. A delivery made ready again below the
-//! mark (a retry come due, a released hold) and not leased since is
-//! counted too: a crash costs it one attempt it did not run.
+//! still reaches its dead letter. A delivery made ready below the mark
+//! since weir started (a retry come due, a released hold or deferral, the
+//! next of an ordering key, a revived dead letter, a replay) and not leased
+//! since is counted too: a crash costs it one attempt it did not run.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -346,3 +346,32 @@ fn a_delivery_ready_again_before_those_kept_ahead_is_leased_first() {
     );
     assert_eq!(lease_from(behind + 1).seq, last);
 }
+
+/// Expiry lists a lease, then a retry in place renews it before expiry
+/// stages its ending: the renewed lease is not the one listed.
+#[test]
+fn an_expiry_listed_before_a_retry_in_place_renewed_the_lease_ends_nothing() {
+    let (_dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let mut running = take(&queue, &lane);
+    let (_, _, listed) = queue.expired_leases(u64::MAX)[0];
+
+    let mut staging = queue.stage();
+    assert!(staging.renew_lease(&mut running, weir_event::now_ms()));
+    staging.commit().expect("commit");
+
+    let mut record = queue.delivery(seq, "p").expect("read").expect("record");
+    record.attempts = listed.attempt;
+    let expired = super::Leased {
+        seq,
+        plugin: "p".into(),
+        lane: lane.clone(),
+        record,
+        lease_ms: 60_000,
+        token: listed.token,
+        renewed_until_ms: None,
+    };
+    let staging = queue.stage();
+    assert!(!staging.holds(&expired), "the lease as listed is gone");
+    assert!(staging.holds(&running), "the renewed one holds");
+}

@@ -6,9 +6,11 @@
 //! lane only by being leased, and a plugin's lane is leased by one loop,
 //! which takes what is kept in order. What it could miss is a delivery made
 //! ready again between the cursor and what is kept (a retry come due, a
-//! released hold, the next of an ordering key): a change that does that
-//! forgets everything kept once it is written, before it wakes the lane
-//! ([`super::Staging::commit`]). New events come after everything kept.
+//! released hold, the next of an ordering key, a revive or a replay): a
+//! change that does that forgets everything kept once it is written, before
+//! it wakes the lane ([`super::Staging::commit`]), and a scan whose snapshot
+//! may predate that change keeps nothing ([`Lookahead::keep`]). New events
+//! come after everything kept.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -21,7 +23,14 @@ pub const KEPT_PER_LANE: usize = 32;
 /// What is kept, per lane (its key prefix in `ready_lanes`).
 #[derive(Default)]
 pub struct Lookahead {
-    lanes: Mutex<HashMap<Vec<u8>, Ahead>>,
+    lanes: Mutex<Lanes>,
+}
+
+/// What is kept, and how many times it was all forgotten.
+#[derive(Default)]
+struct Lanes {
+    kept: HashMap<Vec<u8>, Ahead>,
+    forgotten: u64,
 }
 
 /// The deliveries kept for one lane.
@@ -34,33 +43,52 @@ struct Ahead {
 }
 
 impl Lookahead {
+    /// How many times everything kept was forgotten: read before a scan's
+    /// snapshot, and shown to [`Lookahead::keep`].
+    pub fn forgotten(&self) -> u64 {
+        self.lock().forgotten
+    }
+
     /// The next delivery kept for `lane`, if a lease starting at `from`
-    /// would find it first.
+    /// would find it first. A lease from elsewhere forgets what the lane
+    /// kept: its scan may lease some of it.
     pub fn take(&self, lane: &[u8], from: Seq) -> Option<Seq> {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        let ahead = lanes.get_mut(lane).filter(|ahead| ahead.from == from)?;
+        let mut lanes = self.lock();
+        let ahead = lanes.kept.get_mut(lane)?;
+        if ahead.from != from {
+            lanes.kept.remove(lane);
+            return None;
+        }
         let seq = ahead.seqs.pop_front()?;
         ahead.from = seq + 1;
         if ahead.seqs.is_empty() {
-            lanes.remove(lane);
+            lanes.kept.remove(lane);
         }
         Some(seq)
     }
 
     /// Keeps `seqs` for `lane`, next for a lease starting at `from`, in
-    /// place of what was kept.
-    pub fn keep(&self, lane: Vec<u8>, from: Seq, seqs: VecDeque<Seq>) {
-        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if seqs.is_empty() {
-            lanes.remove(&lane);
+    /// place of what was kept; keeps nothing if everything was forgotten
+    /// since `forgotten` was read: the scan that found them may have missed
+    /// a delivery made ready before them.
+    pub fn keep(&self, lane: Vec<u8>, from: Seq, seqs: VecDeque<Seq>, forgotten: u64) {
+        let mut lanes = self.lock();
+        if seqs.is_empty() || lanes.forgotten != forgotten {
+            lanes.kept.remove(&lane);
         } else {
-            lanes.insert(lane, Ahead { from, seqs });
+            lanes.kept.insert(lane, Ahead { from, seqs });
         }
     }
 
     /// Forgets everything kept.
     pub fn forget(&self) {
-        self.lanes.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut lanes = self.lock();
+        lanes.kept.clear();
+        lanes.forgotten += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -71,19 +99,30 @@ mod tests {
     #[test]
     fn kept_deliveries_go_in_order_to_a_lease_from_where_the_last_one_left() {
         let lookahead = Lookahead::default();
-        lookahead.keep(b"a".to_vec(), 4, VecDeque::from([4, 7]));
-        assert_eq!(
-            lookahead.take(b"a", 3),
-            None,
-            "a lease from elsewhere scans"
-        );
+        lookahead.keep(b"a".to_vec(), 4, VecDeque::from([4, 7]), 0);
         assert_eq!(lookahead.take(b"b", 4), None, "another lane has none");
         assert_eq!(lookahead.take(b"a", 4), Some(4));
         assert_eq!(lookahead.take(b"a", 5), Some(7));
         assert_eq!(lookahead.take(b"a", 8), None, "all taken");
 
-        lookahead.keep(b"a".to_vec(), 9, VecDeque::from([9]));
+        lookahead.keep(b"a".to_vec(), 4, VecDeque::from([4, 7]), 0);
+        let elsewhere = lookahead.take(b"a", 3);
+        assert_eq!(elsewhere, None, "a lease from elsewhere scans");
+        assert_eq!(lookahead.take(b"a", 4), None, "and its scan may take them");
+
+        lookahead.keep(b"a".to_vec(), 9, VecDeque::from([9]), 0);
         lookahead.forget();
         assert_eq!(lookahead.take(b"a", 9), None);
+    }
+
+    #[test]
+    fn a_scan_that_began_before_everything_was_forgotten_keeps_nothing() {
+        let lookahead = Lookahead::default();
+        let seen = lookahead.forgotten();
+        lookahead.forget();
+        lookahead.keep(b"a".to_vec(), 4, VecDeque::from([4]), seen);
+        assert_eq!(lookahead.take(b"a", 4), None);
+        lookahead.keep(b"a".to_vec(), 4, VecDeque::from([4]), lookahead.forgotten());
+        assert_eq!(lookahead.take(b"a", 4), Some(4));
     }
 }

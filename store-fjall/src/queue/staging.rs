@@ -219,11 +219,15 @@ impl<'q> Staging<'q> {
         true
     }
 
-    /// Whether `leased` still holds its lease: checked before anything of
-    /// an ending is staged, so an attempt that outlived its lease neither
-    /// writes nor runs again.
+    /// Whether `leased` still holds its lease, at the attempt it counted:
+    /// checked before anything of an ending is staged, so an attempt that
+    /// outlived its lease neither writes nor runs again, and an expiry
+    /// listed before a retry in place renewed the lease ends nothing.
     pub fn holds(&self, leased: &Leased) -> bool {
-        self.queue.holders.holder(&leased.plugin, leased.seq) == Some(leased.token)
+        let lease = self.queue.holders.lease(&leased.plugin, leased.seq);
+        lease.is_some_and(|hold| {
+            hold.token == leased.token && hold.attempt == leased.record.attempts
+        })
     }
 
     /// Stores the record of delivery (`seq`, `record.plugin`).
