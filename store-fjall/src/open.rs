@@ -65,7 +65,7 @@ pub fn open(shared: Shared, tasks: &Tasks) -> Result<(Fjall, Running), OpenError
     if !recovered.is_empty() {
         tracing::warn!(
             count = recovered.len(),
-            "deliveries that may have been running when weir last stopped count an attempt and run again"
+            "deliveries leased when weir last stopped will run again, their attempts counted"
         );
     }
     let (committer, commit_thread) =

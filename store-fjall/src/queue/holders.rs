@@ -1,6 +1,7 @@
-//! Who holds each lease, in memory: the lease itself. A lease writes no
-//! key per delivery; its delivery stays in the ready index, and this map
-//! says it is taken, by which token, at which attempt and until when.
+//! Who holds each lease, in memory. A leased delivery stays in the ready
+//! index, and this map says it is taken, by which token, at which attempt
+//! and until when; the lease's key in `leased` only counts its attempt
+//! should weir stop meanwhile.
 //!
 //! A token is never handed out twice, unlike an attempt number, which a
 //! revive resets: an attempt that outlived its lease cannot commit on the
@@ -10,8 +11,7 @@
 //! The map starts empty: at start-up `Queue::recover_leases` has counted
 //! the attempts a stopped process left running, before anything is leased.
 //! It changes only after the write it mirrors committed: leases once their
-//! round's marks are written (if the round moved any), endings once their
-//! staging is.
+//! round is written, endings once their staging is.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,8 +6,7 @@
 //! | `event_keys`  | id ‖ 0x00 ‖ tenant ‖ 0x00 ‖ source | seq                  |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
 //! | `ready_lanes` | plugin ‖ 0x00 ‖ lane ‖ seq (below) | ready since (ms)     |
-//! | `lease_marks` | lane of `ready_lanes` (below)    | seq: the furthest leased |
-//! | `leased`      | plugin ‖ 0x00 ‖ seq (earlier versions' leases) | lease deadline (ms) ‖ attempt |
+//! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
 //! | `committed`   | plugin ‖ 0x00 ‖ seq ‖ generation | commit time (ms)       |
@@ -27,10 +26,8 @@
 //! plugin's lanes sort most urgent first and each lane is one range in seq
 //! order. (The `ready` keyspace of earlier versions, plugin ‖ 0x00 ‖ seq, is
 //! moved into `ready_lanes` at start-up: see `migrate`.)
-//! A leased delivery stays in `ready_lanes` until its ending; the lease is
-//! in memory, and `lease_marks` keeps, per lane (its prefix), the furthest
-//! delivery leased, so that start-up can count the attempts a crash cut
-//! short (see `lease_marks`).
+//! A leased delivery stays in `ready_lanes` until its ending; its key in
+//! `leased` is what counts its attempt should weir stop meanwhile.
 //! Plugin names, tenants and partition keys never contain 0x00 (all are
 //! validated), so the separator keeps one range from running into another.
 
@@ -205,6 +202,21 @@ pub fn ordering(plugin: &str, tenant: &str, partitionkey: &str) -> Vec<u8> {
     key
 }
 
+/// Value in `leased`: when the lease expires, and which attempt holds it.
+pub fn lease(deadline_ms: u64, attempt: u32) -> [u8; 12] {
+    let mut value = [0; 12];
+    value[..8].copy_from_slice(&deadline_ms.to_be_bytes());
+    value[8..].copy_from_slice(&attempt.to_be_bytes());
+    value
+}
+
+/// Reads a `leased` value back into (deadline, attempt).
+pub fn read_lease(value: &[u8]) -> Option<(u64, u32)> {
+    let deadline = read_seq(value)?;
+    let attempt = u32::from_be_bytes(value.get(8..12)?.try_into().ok()?);
+    Some((deadline, attempt))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +230,7 @@ mod tests {
         let key = scheduled(1_700_000_000_000, "x", 7);
         assert_eq!(split_scheduled(&key), Some((1_700_000_000_000, "x", 7)));
         assert_eq!(split_plugin_seq(b"short"), None);
+        assert_eq!(read_lease(&lease(99, 3)), Some((99, 3)));
         assert!(!ordering("p", "t", "k").starts_with(&ordering("p", "t", "")));
     }
 

@@ -1,10 +1,10 @@
-//! Leasing: taking a ready delivery to run, in memory (`holders`), with
-//! its lane's mark on disk (`lease_marks`); and counting, at start-up, the
-//! attempts a crash left running.
+//! Leasing: taking a ready delivery to run, in memory (`holders`), with a
+//! key per lease that counts its attempt should weir stop meanwhile; and
+//! counting, at start-up, the attempts a stopped process left running.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use fjall::Readable;
+use fjall::{OwnedWriteBatch, PersistMode, Readable};
 
 use super::holders::Hold;
 use super::lookahead::KEPT_PER_LANE;
@@ -35,11 +35,11 @@ pub struct Leased {
 /// Leases staged to be taken at once ([`Queue::write_leases`]).
 #[derive(Default)]
 pub struct LeaseRound {
+    /// Their keys in `leased`.
+    batch: Option<OwnedWriteBatch>,
     /// The deliveries staged, which the round's reads still see as ready.
     staged: Vec<Seq>,
-    /// The furthest delivery staged in each lane (by its key prefix).
-    marks: HashMap<Vec<u8>, Seq>,
-    /// Their leases, for the queue's holders once the marks are written.
+    /// Their leases, for the queue's holders once the round is written.
     holds: Vec<HolderChange>,
 }
 
@@ -102,17 +102,24 @@ impl Queue {
         let mut record = super::DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
         })?)?;
-        // Counted in memory; the lane's mark makes a crash count it too.
+        // Counted in memory, and in the lease's key should weir stop before
+        // it ends; the record is written once, by its ending.
         record.attempts += 1;
         record.state = DeliveryState::Leased;
-        let mark = round.marks.entry(lane_key).or_default();
-        *mark = (*mark).max(seq);
+        let until_ms = now_ms() + lease_ms;
+        let batch = (round.batch)
+            .get_or_insert_with(|| self.db.batch().durability(Some(PersistMode::Buffer)));
+        batch.insert(
+            &self.leased,
+            keys::plugin_seq(plugin, seq),
+            keys::lease(until_ms, record.attempts),
+        );
         round.staged.push(seq);
         let token = self.holders.issue();
         let hold = Hold {
             token,
             attempt: record.attempts,
-            until_ms: now_ms() + lease_ms,
+            until_ms,
         };
         round.holds.push(HolderChange::Hold {
             plugin: plugin.to_owned(),
@@ -201,17 +208,16 @@ impl Queue {
         Ok(Some((seq, record)))
     }
 
-    /// Takes a round's leases: writes the lanes' marks that moved, and
-    /// hands them to the operating system before the attempts run, so an
-    /// attempt that crashes weir still counts and a delivery that crashes
-    /// it every time reaches its dead letter. They are not fsync'd: after a
-    /// power loss a delivery is ready again with that attempt uncounted.
+    /// Takes a round's leases: writes their keys at once, handed to the
+    /// operating system before the attempts run, so an attempt that crashes
+    /// weir still counts and a delivery that crashes it every time reaches
+    /// its dead letter. They are not fsync'd: after a power loss a delivery
+    /// is ready again with that attempt uncounted.
     pub fn write_leases(&self, round: LeaseRound) -> Result<(), QueueError> {
-        if round.holds.is_empty() {
-            return Ok(());
+        if let Some(batch) = round.batch {
+            batch.commit()?;
+            self.holders.apply(round.holds);
         }
-        self.lease_marks.advance(&self.db, &round.marks)?;
-        self.holders.apply(round.holds);
         Ok(())
     }
 
@@ -262,72 +268,46 @@ impl Queue {
     }
 
     /// Makes ready again, at start-up and before anything is leased, every
-    /// delivery a stopped process may have left running, counting the
-    /// attempt it ran: each at or below its lane's mark, and each an
-    /// earlier version leased (a key per lease, its attempt counted in its
-    /// record). The marks go in the same batch, so a second start counts
-    /// nothing again.
+    /// delivery a stopped process left leased, with the attempt it ran
+    /// counted.
     pub fn recover_leases(&self) -> Result<Vec<Pending>, QueueError> {
         let mut staging = self.stage();
-        for guard in self.leased.iter() {
-            let key = guard.key()?;
-            staging.batch().remove(&self.leased, key.to_vec());
-            let Some((plugin, seq)) = keys::split_plugin_seq(&key) else {
-                continue;
-            };
-            if let Some(record) = self.delivery(seq, plugin)? {
-                staging.make_ready(seq, record)?;
-            }
-        }
-        let marks = self.lease_marks.keyspace();
-        for guard in marks.iter() {
-            let (lane, mark) = guard.into_inner()?;
-            staging.batch().remove(marks, lane.to_vec());
-            let Some(mark) = keys::read_seq(&mark) else {
-                continue;
-            };
-            let range =
-                [&lane[..], &keys::seq(0)].concat()..=[&lane[..], &keys::seq(mark)].concat();
-            for guard in self.ready.range(range) {
-                let key = guard.key()?;
-                let (plugin, _, seq) = keys::split_ready(&key)
-                    .ok_or_else(|| QueueError::Corrupt("malformed ready key".into()))?;
-                let Some(mut record) = self.delivery(seq, plugin)? else {
-                    continue;
-                };
-                // A retry in place stored its own attempt when it was renewed.
-                if record.state != DeliveryState::Leased {
-                    record.attempts += 1;
-                }
-                staging.make_ready(seq, record)?;
-            }
-        }
+        self.stage_release(&mut staging)?;
         Ok(staging.commit()?.readied)
     }
 
     /// Ends every lease at shutdown, for the deliveries that did not finish
-    /// within the grace period: each is stored ready with the attempt it
-    /// ran counted, and the marks go, so the next start counts nothing
-    /// again. Under the write lock: a straggling delivery that still tries
+    /// within the grace period: each is made ready with the attempt it ran
+    /// counted. Under the write lock: a straggling delivery that still tries
     /// to end finds its lease either still there or gone.
     pub fn release_leases(&self) -> Result<(), QueueError> {
         let mut staging = self.stage();
-        for (plugin, seq, hold) in self.holders.leases(|_| true) {
+        for (plugin, seq, _) in self.holders.leases(|_| true) {
             staging.forget_lease(&plugin, seq);
-            let Some(mut record) = self.delivery(seq, &plugin)? else {
+        }
+        self.stage_release(&mut staging)?;
+        staging.commit()?;
+        Ok(())
+    }
+
+    /// Stages making ready every delivery with a key in `leased`, with the
+    /// attempt the key counted. The record already counts it if it was
+    /// written by an earlier version's lease or by a retry in place.
+    fn stage_release(&self, staging: &mut super::Staging<'_>) -> Result<(), QueueError> {
+        for guard in self.leased.iter() {
+            let (key, value) = guard.into_inner()?;
+            staging.batch().remove(&self.leased, key.to_vec());
+            let Some((plugin, seq)) = keys::split_plugin_seq(&key) else {
                 continue;
             };
-            record.attempts = hold.attempt;
-            record.state = DeliveryState::Ready;
-            record.next_attempt_at_ms = None;
-            staging.put_record(seq, &record);
+            let Some(mut record) = self.delivery(seq, plugin)? else {
+                continue;
+            };
+            if let Some((_, attempt)) = keys::read_lease(&value) {
+                record.attempts = record.attempts.max(attempt);
+            }
+            staging.make_ready(seq, record)?;
         }
-        let marks = self.lease_marks.keyspace();
-        for guard in marks.iter() {
-            staging.batch().remove(marks, guard.key()?.to_vec());
-        }
-        staging.commit()?;
-        self.lease_marks.forget();
         Ok(())
     }
 }

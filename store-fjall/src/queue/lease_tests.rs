@@ -134,7 +134,7 @@ fn a_crash_counts_the_attempts_it_cut_short_once() {
     assert_eq!(
         stored(&queue, waiting),
         (DeliveryState::Ready, 0),
-        "past the mark"
+        "not leased"
     );
 
     let queue = reopen(dir.path(), queue);
@@ -186,7 +186,7 @@ fn a_stop_counts_the_running_attempts_ends_their_leases_and_leaves_no_mark() {
 }
 
 #[test]
-fn a_round_of_leases_takes_each_delivery_once_and_writes_one_mark_per_lane() {
+fn a_round_of_leases_takes_each_delivery_once_and_writes_their_keys_together() {
     let (_dir, queue) = scratch();
     let (first, lane) = add(&queue, "e1", "acme");
     let (second, _) = add(&queue, "e2", "acme");
@@ -203,19 +203,22 @@ fn a_round_of_leases_takes_each_delivery_once_and_writes_one_mark_per_lane() {
     assert_eq!(stage(), Some(first));
     assert_eq!(stage(), Some(second));
     assert_eq!(stage(), None);
-    let mark = || {
-        let marks = queue.lease_marks.keyspace();
-        let mark = marks.get(keys::lane_prefix("p", &lane)).expect("read");
-        mark.and_then(|mark| keys::read_seq(&mark))
+    let attempt_kept = |seq: Seq| {
+        let value = queue.leased.get(keys::plugin_seq("p", seq)).expect("read");
+        value.and_then(|value| keys::read_lease(&value).map(|(_, attempt)| attempt))
     };
-    assert_eq!(mark(), None, "nothing written yet");
+    assert_eq!(attempt_kept(first), None, "nothing written yet");
     assert_eq!(queue.holders.holder("p", first), None);
 
     queue.write_leases(round).expect("write");
-    assert_eq!(mark(), Some(second));
     for seq in [first, second] {
+        assert_eq!(attempt_kept(seq), Some(1));
         assert!(queue.holders.holder("p", seq).is_some());
-        assert_eq!(stored(&queue, seq), (DeliveryState::Ready, 0));
+        assert_eq!(
+            stored(&queue, seq),
+            (DeliveryState::Ready, 0),
+            "no record written"
+        );
     }
 }
 

@@ -17,7 +17,6 @@ mod integrity;
 mod journal_sync;
 pub mod keys;
 mod lease;
-mod lease_marks;
 #[cfg(test)]
 mod lease_tests;
 mod lookahead;
@@ -46,7 +45,6 @@ use holders::{HolderChange, Holders};
 pub use identity::StoredId;
 use journal_sync::JournalSync;
 pub use lease::{LeaseRound, Leased};
-use lease_marks::LeaseMarks;
 use lookahead::Lookahead;
 pub use pauses::PauseScope;
 pub use replay::Rerun;
@@ -165,13 +163,11 @@ pub struct Queue {
     pub(crate) event_keys: Keyspace,
     pub(crate) deliveries: Keyspace,
     pub(crate) ready: Keyspace,
-    /// The leases of earlier versions, a key each: made ready at start-up.
+    /// A key per lease, with its attempt: what a start counts for the
+    /// deliveries a stopped process was running.
     pub(crate) leased: Keyspace,
     /// The leases, in memory: a leased delivery stays in `ready`.
     holders: Holders,
-    /// How far each lane has leased, so that a crash counts the attempts
-    /// it cut short.
-    lease_marks: LeaseMarks,
     /// Deliveries found ready ahead of each lane's cursor by its last scan.
     lookahead: Lookahead,
     /// The ingest group written and not yet synced, whose deliveries wait.
@@ -226,7 +222,6 @@ impl Queue {
             ready: keyspace("ready_lanes")?,
             leased: keyspace("leased")?,
             holders: Holders::default(),
-            lease_marks: LeaseMarks::new(keyspace("lease_marks")?),
             lookahead: Lookahead::default(),
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),

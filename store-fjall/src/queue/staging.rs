@@ -175,8 +175,15 @@ impl<'q> Staging<'q> {
         if !self.holds(leased) {
             return false;
         }
+        // To the OS with the batch, as the lease was: an ending lost in
+        // fjall's buffer when weir stops would leave the lease's key, and
+        // the next start would count an attempt again for a delivery that
+        // ended (at the end of a crash-looping run, for its last ones each
+        // time).
+        self.hand_to_os();
         let (plugin, seq) = (&leased.plugin, leased.seq);
         (self.batch).remove(&self.queue.ready, keys::ready(plugin, &leased.lane, seq));
+        (self.batch).remove(&self.queue.leased, keys::plugin_seq(plugin, seq));
         self.forget_lease(plugin, seq);
         true
     }
@@ -196,11 +203,14 @@ impl<'q> Staging<'q> {
             return false;
         }
         leased.record.attempts += 1;
-        // Counted before it runs, as a lease is: its record says so, and
-        // that it is leased, so a crash meanwhile does not count it twice.
-        let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
-        self.batch = batch.durability(Some(PersistMode::Buffer));
+        // Counted before it runs, as a lease is.
+        self.hand_to_os();
         let until_ms = due_ms + leased.lease_ms;
+        self.batch.insert(
+            &self.queue.leased,
+            keys::plugin_seq(&leased.plugin, leased.seq),
+            keys::lease(until_ms, leased.record.attempts),
+        );
         self.holder_changes.push(HolderChange::Hold {
             plugin: leased.plugin.clone(),
             seq: leased.seq,
@@ -217,6 +227,14 @@ impl<'q> Staging<'q> {
         self.put_record(leased.seq, &leased.record);
         leased.record.next_attempt_at_ms = None;
         true
+    }
+
+    /// Hands the batch to the operating system when it commits (not an
+    /// fsync): what a lease's key and its ending need, so that a stop of
+    /// weir neither loses a counted attempt nor counts an ended one.
+    fn hand_to_os(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
+        self.batch = batch.durability(Some(PersistMode::Buffer));
     }
 
     /// Whether `leased` still holds its lease, at the attempt it counted:
