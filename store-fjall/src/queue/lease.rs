@@ -8,7 +8,9 @@ use fjall::{OwnedWriteBatch, PersistMode, Readable};
 
 use super::holders::Hold;
 use super::lookahead::KEPT_PER_LANE;
-use super::{DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys};
+use super::{
+    DeliveryRecord, DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys,
+};
 use weir_event::now_ms;
 
 /// A delivery taken to run.
@@ -21,7 +23,7 @@ pub struct Leased {
     /// The lane it waited in.
     pub lane: Lane,
     /// Its record, with `attempts` already counting this attempt.
-    pub record: super::DeliveryRecord,
+    pub record: DeliveryRecord,
     /// How long its lease lasts.
     pub lease_ms: u64,
     /// The token of this lease, which no other lease had: what an ending
@@ -99,7 +101,7 @@ impl Queue {
                 None => return Ok(None),
             },
         };
-        let mut record = super::DeliveryRecord::decode(&record.ok_or_else(|| {
+        let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
             QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
         })?)?;
         // Counted in memory, and in the lease's key should weir stop before

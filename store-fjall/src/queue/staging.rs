@@ -42,6 +42,10 @@ pub struct Staging<'q> {
     /// Whether this batch makes a delivery stored before ready (again):
     /// what leases kept ahead may then have passed over it.
     readies_stored: bool,
+    /// Whether this batch goes to the operating system when it commits
+    /// (not an fsync): what a lease's key and its ending need, so that a
+    /// stop of weir neither loses a counted attempt nor counts an ended one.
+    to_os: bool,
 }
 
 /// A delivery that became pending: new, revived from the dead letters, or
@@ -84,6 +88,7 @@ impl Queue {
             due_floor_raised: None,
             holder_changes: Vec::new(),
             readies_stored: false,
+            to_os: false,
         }
     }
 }
@@ -180,7 +185,7 @@ impl<'q> Staging<'q> {
         // the next start would count an attempt again for a delivery that
         // ended (at the end of a crash-looping run, for its last ones each
         // time).
-        self.hand_to_os();
+        self.to_os = true;
         let (plugin, seq) = (&leased.plugin, leased.seq);
         (self.batch).remove(&self.queue.ready, keys::ready(plugin, &leased.lane, seq));
         (self.batch).remove(&self.queue.leased, keys::plugin_seq(plugin, seq));
@@ -204,7 +209,7 @@ impl<'q> Staging<'q> {
         }
         leased.record.attempts += 1;
         // Counted before it runs, as a lease is.
-        self.hand_to_os();
+        self.to_os = true;
         let until_ms = due_ms + leased.lease_ms;
         self.batch.insert(
             &self.queue.leased,
@@ -227,14 +232,6 @@ impl<'q> Staging<'q> {
         self.put_record(leased.seq, &leased.record);
         leased.record.next_attempt_at_ms = None;
         true
-    }
-
-    /// Hands the batch to the operating system when it commits (not an
-    /// fsync): what a lease's key and its ending need, so that a stop of
-    /// weir neither loses a counted attempt nor counts an ended one.
-    fn hand_to_os(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, self.queue.db.batch());
-        self.batch = batch.durability(Some(PersistMode::Buffer));
     }
 
     /// Whether `leased` still holds its lease, at the attempt it counted:
@@ -369,7 +366,8 @@ impl<'q> Staging<'q> {
 
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).
     pub fn commit(mut self) -> Result<Staged, QueueError> {
-        self.batch.commit()?;
+        let to_os = self.to_os.then_some(PersistMode::Buffer);
+        self.batch.durability(to_os).commit()?;
         self.queue.holders.apply(self.holder_changes);
         // Before the lanes are woken: a lease from a cursor before such a
         // delivery must scan, and find it.
