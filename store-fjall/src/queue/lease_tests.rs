@@ -140,7 +140,7 @@ fn a_crash_counts_the_attempts_it_cut_short_once() {
     let queue = reopen(dir.path(), queue);
     assert!(
         queue.recover_leases().expect("recover").is_empty(),
-        "the mark went"
+        "the key went"
     );
     assert_eq!(stored(&queue, running), (DeliveryState::Ready, 1));
     let again = take(&queue, &lane);
@@ -167,7 +167,7 @@ fn a_retry_in_place_cut_short_by_a_crash_is_counted_once() {
 }
 
 #[test]
-fn a_stop_counts_the_running_attempts_ends_their_leases_and_leaves_no_mark() {
+fn a_stop_counts_the_running_attempts_ends_their_leases_and_leaves_nothing_to_count_again() {
     let (dir, queue) = scratch();
     let (seq, lane) = add(&queue, "e1", "acme");
     let leased = take(&queue, &lane);
