@@ -203,6 +203,8 @@ pub fn ordering(plugin: &str, tenant: &str, partitionkey: &str) -> Vec<u8> {
 }
 
 /// Value in `leased`: when the lease expires, and which attempt holds it.
+/// Only the attempt is read back (expiry reads the deadlines in memory); the
+/// deadline keeps the layout earlier versions wrote and read.
 pub fn lease(deadline_ms: u64, attempt: u32) -> [u8; 12] {
     let mut value = [0; 12];
     value[..8].copy_from_slice(&deadline_ms.to_be_bytes());
