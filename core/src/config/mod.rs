@@ -591,9 +591,11 @@ impl Config {
         // Judged before `storage` takes its part of `raw`, applied once it says NATS.
         let unscheduled =
             nats_refusals::refuse_what_nats_cannot_schedule((&raw.tenant_defaults, &raw.tenants));
+        let undecided = nats_refusals::refuse_what_nats_servers_decide(&raw.queue);
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
             unscheduled?;
+            undecided?;
         }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
@@ -1044,6 +1046,10 @@ mod tests {
             (
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[tenants.acme]\nweight = 2\nmax_in_flight = 1\n",
                 "[tenants.acme] max_in_flight is not available",
+            ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[queue]\ndurability = \"buffered\"\n",
+                "[queue] durability is not available with [storage] backend = \"nats\": what an acknowledged event survives is the servers' JetStream `sync_interval`",
             ),
         ];
         for (text, expected) in cases {

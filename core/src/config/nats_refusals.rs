@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ConfigError, RawTenantLimits};
+use super::{ConfigError, RawQueue, RawTenantLimits};
 
 /// The error for `key`, which NATS does not honour because `why`.
 fn refuse(key: String, why: &str) -> Result<(), ConfigError> {
@@ -31,4 +31,17 @@ pub(super) fn refuse_what_nats_cannot_schedule(
         }
     }
     Ok(())
+}
+
+/// Refuses `[queue] durability`, which on NATS the servers decide: what a
+/// `202` survives is each server's `sync_interval`, not weir's setting.
+pub(super) fn refuse_what_nats_servers_decide(queue: &RawQueue) -> Result<(), ConfigError> {
+    match queue.durability {
+        Some(_) => refuse(
+            "[queue] durability".to_owned(),
+            "what an acknowledged event survives is the servers' JetStream `sync_interval` \
+             (`always` for a power loss)",
+        ),
+        None => Ok(()),
+    }
 }
