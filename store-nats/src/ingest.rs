@@ -6,13 +6,15 @@
 //! before weir answers 202.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
-use async_nats::jetstream::stream::DirectGetErrorKind;
+use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 use bytes::Bytes;
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
 
 use super::names::{self, DeliveryId, Feed};
 use super::{Nats, NatsError};
@@ -32,6 +34,21 @@ enum Earlier {
     InRequest,
 }
 
+/// Which of the events stream's replicas answers a read of an identity.
+#[derive(Debug, Clone, Copy)]
+enum Replica {
+    /// Any replica, directly: the nearest, which may lag behind.
+    Any,
+    /// The stream's leader, which has every event stored.
+    Leader,
+}
+
+/// How often an event whose message id another request's publish has in
+/// process is published again, and how long apart: by then that publish is
+/// stored, and this one a duplicate.
+const IN_PROCESS_TRIES: u32 = 20;
+const IN_PROCESS_PAUSE: Duration = Duration::from_millis(10);
+
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";
 
@@ -42,60 +59,112 @@ impl Nats {
     /// the same content, and refuses the request if not, before anything of
     /// it is published; its deliveries are published again, in case the
     /// request that stored it failed before they were (their message ids
-    /// keep them once within the duplicate window).
+    /// keep them once within the duplicate window). The new events are
+    /// stored before any delivery is published, so that of two requests
+    /// racing with one identity, one is admitted and its content delivered;
+    /// the other is refused then, with the request's other new events
+    /// stored but none of their deliveries (sent again, they are
+    /// duplicates, and their deliveries published).
     pub async fn submit(
         &self,
         routes: &RouteTable,
         events: &[Event],
     ) -> Result<Vec<Admission>, StoreError> {
-        let earlier = self.earlier(events).await?;
+        let mut earlier = self.earlier(events).await?;
+        let payloads: Vec<Bytes> = (events.iter())
+            .map(|event| Bytes::from(codec::encode(event)))
+            .collect();
+        self.store_new_events(events, &payloads, &mut earlier)
+            .await?;
         let mut sent = Vec::new();
         for (index, event) in events.iter().enumerate() {
             if earlier[index] == Earlier::InRequest {
                 continue;
             }
-            let payload = Bytes::from(codec::encode(event));
-            if earlier[index] == Earlier::None {
-                // Stored only if no request stored the identity meanwhile.
-                let publish = PublishMessage::build()
-                    .payload(payload.clone())
-                    .message_id(names::event_msg_id(event))
-                    .expected_last_subject_sequence(0);
-                let ack = self
-                    .jetstream
-                    .send_publish(self.names.event_subject(event), publish)
-                    .await
-                    .map_err(|e| NatsError::request("publish", e))?;
-                sent.push((index, ack));
-            }
             for target in routes.targets_for(event) {
-                let ack = self
-                    .publish_delivery(&target, event, &payload, 0, None)
-                    .await?;
-                sent.push((index, ack));
+                let payload = &payloads[index];
+                sent.push(
+                    self.publish_delivery(&target, event, payload, 0, None)
+                        .await?,
+                );
             }
         }
-        let (owners, acks): (Vec<usize>, Vec<_>) = sent.into_iter().unzip();
-        let duplicates: Vec<(usize, bool)> = owners.into_iter().zip(stored(acks).await?).collect();
+        stored(sent).await?;
         Ok(events
             .iter()
-            .enumerate()
-            .map(|(index, event)| Admission {
+            .zip(earlier)
+            .map(|(event, earlier)| Admission {
                 id: event.id.clone(),
-                duplicate: earlier[index] != Earlier::None
-                    || duplicates
-                        .iter()
-                        .filter(|(of, _)| *of == index)
-                        .all(|(_, duplicate)| *duplicate),
+                duplicate: earlier != Earlier::None,
             })
             .collect())
+    }
+
+    /// Stores each event no request stored before (`earlier` is `None`)
+    /// and waits for JetStream's acks. An event another request stored
+    /// meanwhile is read back: with the same content this one is a
+    /// duplicate (`Stored`), with other content the request is refused.
+    async fn store_new_events(
+        &self,
+        events: &[Event],
+        payloads: &[Bytes],
+        earlier: &mut [Earlier],
+    ) -> Result<(), StoreError> {
+        let new = (events.iter().enumerate()).filter(|(index, _)| earlier[*index] == Earlier::None);
+        let stores = new.map(|(index, event)| async move {
+            (index, self.store_event(event, &payloads[index]).await)
+        });
+        for (index, stored) in join_all(stores).await {
+            if stored? {
+                continue;
+            }
+            let event = &events[index];
+            match self.stored_identity(event, Replica::Leader).await? {
+                Some(stored) if !stored.same_content(event) => {
+                    return Err(StoreError::IdReused(id_reused(index, event)));
+                }
+                // Found, or its message id seen with nothing on the
+                // subject: an older weir stored it before identities had
+                // subjects.
+                Some(_) | None => earlier[index] = Earlier::Stored,
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `event` (`payload`, encoded) only if its identity's subject
+    /// is still empty and its message id unseen: whether it was stored, or
+    /// another request's event with its identity was.
+    async fn store_event(&self, event: &Event, payload: &Bytes) -> Result<bool, StoreError> {
+        let subject = self.names.event_subject(event);
+        for _ in 0..IN_PROCESS_TRIES {
+            let publish = PublishMessage::build()
+                .payload(payload.clone())
+                .message_id(names::event_msg_id(event))
+                .expected_last_subject_sequence(0);
+            let ack = (self.jetstream.send_publish(subject.clone(), publish).await)
+                .map_err(|e| NatsError::request("publish", e))?;
+            match ack.await {
+                Ok(ack) => return Ok(!ack.duplicate),
+                Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
+                    return Ok(false);
+                }
+                Err(error) if in_process(&error) => tokio::time::sleep(IN_PROCESS_PAUSE).await,
+                Err(error) => return Err(NatsError::request("publish", error).into()),
+            }
+        }
+        let busy = "another request's event with its identity is still being stored";
+        Err(NatsError::request("publish", busy).into())
     }
 
     /// Whether each of `events` has the identity of one stored before, or
     /// of one earlier in the request; an identity stored with other
     /// content refuses the request. Reads each identity's event directly.
     async fn earlier(&self, events: &[Event]) -> Result<Vec<Earlier>, StoreError> {
-        let reads = events.iter().map(|event| self.stored_identity(event));
+        // A direct get, which any replica answers: one that lags behind
+        // misses only an event stored a moment ago, which storing the event
+        // then finds.
+        let reads = (events.iter()).map(|event| self.stored_identity(event, Replica::Any));
         let stored = try_join_all(reads).await?;
         let mut seen: HashMap<(&str, &str, &str), &Event> = HashMap::new();
         let mut earlier = Vec::with_capacity(events.len());
@@ -119,18 +188,31 @@ impl Nats {
         Ok(earlier)
     }
 
-    /// The stored event with `event`'s identity, if there is one.
-    async fn stored_identity(&self, event: &Event) -> Result<Option<Event>, StoreError> {
+    /// The stored event with `event`'s identity, if there is one, as
+    /// `replica` knows it.
+    async fn stored_identity(
+        &self,
+        event: &Event,
+        replica: Replica,
+    ) -> Result<Option<Event>, StoreError> {
         let subject = self.names.event_subject(event);
-        // A direct get, which any replica answers: one that lags behind
-        // misses only an event stored a moment ago, whose resend the
-        // message id still marks as a duplicate.
-        match self.events.direct_get_last_for_subject(&subject).await {
-            Ok(stored) => codec::decode(&stored.payload)
+        let read = match replica {
+            Replica::Any => match self.events.direct_get_last_for_subject(&subject).await {
+                Ok(stored) => Ok(Some(stored.payload)),
+                Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                Err(error) => Err(NatsError::request("read an event's identity", error)),
+            },
+            Replica::Leader => match self.events.get_last_raw_message_by_subject(&subject).await {
+                Ok(stored) => Ok(Some(stored.payload)),
+                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(error) => Err(NatsError::request("read an event's identity", error)),
+            },
+        };
+        match read? {
+            Some(payload) => codec::decode(&payload)
                 .map(Some)
                 .map_err(|error| StoreError::Corrupt(format!("event on {subject}: {error}"))),
-            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Err(error) => Err(NatsError::request("read an event's identity", error).into()),
+            None => Ok(None),
         }
     }
 
@@ -170,6 +252,15 @@ impl Nats {
             .await
             .map_err(|e| NatsError::request("publish", e))
     }
+}
+
+/// Whether JetStream refused a publish because another with its message id
+/// is being stored.
+fn in_process(error: &PublishError) -> bool {
+    let jetstream = std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<async_nats::jetstream::Error>());
+    jetstream
+        .is_some_and(|error| error.error_code() == ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT)
 }
 
 /// Waits until JetStream has stored every message `acks` stands for; says

@@ -215,6 +215,56 @@ fn each_backend_refuses_an_identity_reused_with_other_content() {
     }
 }
 
+/// Two requests racing with one identity and other content, each to a
+/// node of its own: one is admitted and the other refused, and what runs
+/// is the admitted content (on NATS a new event is stored before its
+/// deliveries are published, so a refused request's delivery never runs).
+#[test]
+fn each_backend_runs_the_admitted_one_of_two_requests_racing_with_one_identity() {
+    const RACES: u64 = 30;
+    // The racers' content: the recorder counts each number it sees.
+    let contents = |race: u64| [race, race + 1000];
+    for backend in BACKENDS {
+        let weir = Deployment::start(backend, &["test-recorder"], &recorder_config(""));
+        let mut admitted = Vec::new();
+        for race in 0..RACES {
+            let statuses = std::thread::scope(|scope| {
+                let racers = contents(race).map(|n| {
+                    let mut event = recorder::event(n, None, false);
+                    event["id"] = json!(format!("race-{race}"));
+                    let body = json!([event]).to_string();
+                    let node = weir.node(usize::from(n >= 1000));
+                    scope.spawn(move || node.post_json("/v1/events", &body))
+                });
+                racers.map(|racer| racer.join().expect("a racer's answer"))
+            });
+            let winners: Vec<u64> = (contents(race).into_iter().zip(&statuses))
+                .filter(|(_, answer)| answer.status == 202)
+                .map(|(n, _)| n)
+                .collect();
+            let refused = statuses.iter().filter(|answer| answer.status == 422);
+            assert_eq!(winners.len(), 1, "{backend:?}: {statuses:?}");
+            assert_eq!(refused.count(), 1, "{backend:?}: {statuses:?}");
+            admitted.push(winners[0]);
+        }
+        let recorded = weir
+            .node(0)
+            .wait_for("every admitted event to run", |node| {
+                let recorded = recorded_when_available(node)?;
+                (recorded.seen.len() >= RACES as usize).then_some(recorded)
+            });
+        for n in admitted {
+            assert_eq!(recorded.seen.get(&n), Some(&1), "{backend:?}: {n}");
+        }
+        assert_eq!(
+            recorded.seen.len(),
+            RACES as usize,
+            "{backend:?}: {:?}",
+            recorded.seen
+        );
+    }
+}
+
 /// Waits until `test-ack` has processed `events` deliveries, and checks
 /// that exactly that many events were stored and no delivery ran twice.
 fn assert_stored_and_acked_once(weir: &Deployment, backend: Backend, events: f64) {
