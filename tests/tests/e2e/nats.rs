@@ -18,7 +18,7 @@ const KEYS: [&str; 4] = ["K0", "K1", "K2", "K3"];
 const TOTAL: u64 = 200;
 /// Events per request: each request carries events of every key, so both
 /// nodes read and write every key's state at once.
-const PER_REQUEST: u64 = 8;
+pub(crate) const PER_REQUEST: u64 = 8;
 
 /// A weir node on the cluster, running the recorder.
 pub(crate) fn start_node(cluster: &NatsCluster, node: &str) -> (Workspace, Weir) {
