@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiError, AppState, Caller, ErrorBody, event_ref};
 use crate::backend::{DeadLetter, DeadLetterPage, EventLetters};
 use crate::metrics::plugin as plugin_label;
-use crate::queue::DeadFilter;
+use weir_core::store::DeadFilter;
 
 /// Default and largest page of `GET /v1/dead-letters`.
 const PAGE: usize = 100;

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::queue::StoreError;
+use weir_core::store::StoreError;
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -202,12 +202,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::queue::QueueError> for ApiError {
-    fn from(error: crate::queue::QueueError) -> Self {
-        StoreError::from(error).into()
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -306,11 +300,11 @@ mod tests {
             StoreError::Unavailable("the queue is shutting down".into())
         );
         assert_eq!(
-            ApiError::from(QueueError::IdReused("reused".into())).status(),
+            ApiError::from(StoreError::from(QueueError::IdReused("reused".into()))).status(),
             StatusCode::UNPROCESSABLE_ENTITY
         );
         assert_eq!(
-            ApiError::from(QueueError::DiskFull).status(),
+            ApiError::from(StoreError::from(QueueError::DiskFull)).status(),
             StatusCode::INSUFFICIENT_STORAGE
         );
     }

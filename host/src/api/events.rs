@@ -16,7 +16,7 @@ use super::{ApiError, AppState, Caller, ErrorBody};
 use crate::backend::StoredEvent;
 use crate::event::Event;
 use crate::event::{is_json, is_text};
-use crate::queue::DeliveryRecord;
+use weir_core::store::DeliveryRecord;
 
 /// The query parameters that narrow an event id shared by several events.
 #[derive(Debug, Deserialize, IntoParams)]

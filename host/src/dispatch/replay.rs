@@ -14,8 +14,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Requeue;
-use crate::queue::Seq;
 pub use weir_core::store::ReplaySpec;
+use weir_core::store::Seq;
 
 /// How often a job writes a batch; its rate is spread over these ticks.
 const TICK: Duration = Duration::from_millis(100);

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::api::{ApiError, AppState, Caller};
 use crate::event::now_ms;
-use crate::queue::RequestKey;
 use weir_core::store::Admission;
+use weir_core::store::RequestKey;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

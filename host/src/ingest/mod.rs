@@ -30,11 +30,11 @@ use crate::api::openapi::{CloudEvent, EventOrBatch};
 use crate::api::{ApiError, AppState, Caller, ErrorBody, read_body};
 use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
-use crate::queue::{RequestKey, StoreError};
 use crate::telemetry::trace_context;
 use weir_core::Shared;
 use weir_core::store::Unready;
 use weir_core::store::{Admission as QueueAdmission, Append};
+use weir_core::store::{RequestKey, StoreError};
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [
