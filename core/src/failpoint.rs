@@ -23,6 +23,9 @@ pub enum Point {
     AfterCommit,
     /// An ingest group is staged and about to be written.
     GroupCommit,
+    /// An ingest group is written, visible to reads, and about to be
+    /// synced: none of its deliveries may be leased yet.
+    GroupSync,
     /// A NATS delivery's atomic batch is built and about to be sent: `eio`
     /// stands for JetStream refusing it (too many batches in flight, a
     /// leader change).
@@ -40,6 +43,7 @@ impl Point {
             Point::BeforeCommit => "before-commit",
             Point::AfterCommit => "after-commit",
             Point::GroupCommit => "group-commit",
+            Point::GroupSync => "group-sync",
             Point::NatsCommit => "nats-commit",
             Point::StateRead => "state-read",
             Point::TenantResume => "tenant-resume",

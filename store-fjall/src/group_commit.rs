@@ -134,7 +134,10 @@ fn commit_group(embedded: &Embedded, group: Vec<Submission>) {
         let staged = embedded.write(staging)?;
         // Outside the write lock: deliveries commit while the fsync runs.
         let started = Instant::now();
-        let persisted = embedded.queue.persist();
+        let persisted = match failpoint::pass(failpoint::Point::GroupSync) {
+            Some(error) => Err(fjall::Error::Io(error).into()),
+            None => embedded.queue.persist(),
+        };
         if persisted.is_ok() {
             embedded.queue.unsynced.release();
         }

@@ -76,6 +76,68 @@ fn a_full_disk_gets_507_stores_nothing_and_stops_weir_until_restarted() {
     weir.stop();
 }
 
+/// Nothing runs before it is durable: while an ingest group is written
+/// but not yet synced (the sync stalled here), its event can be read but
+/// its delivery is not leased, though the lane is scanned meanwhile (an
+/// earlier event's retry falls due); once synced, the event is answered
+/// 202 and runs, once.
+#[test]
+fn a_delivery_does_not_run_before_its_event_is_synced() {
+    // The retry goes through the store, not waiting in memory.
+    let config = format!("[dispatch]\nretry_in_place_max_ms = 0\n{}", recorder::ROUTE);
+    let workspace = Workspace::new(&["test-recorder"], &config);
+    let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "group-sync:stall3000:2")]);
+    // Retried 1 s after its first attempt, in the middle of the stall.
+    let first = json!([recorder::event(0, None, true)]).to_string();
+    let answer = weir.post_json("/v1/events", &first);
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let body = json!([recorder::event(1, None, false)]).to_string();
+    std::thread::scope(|scope| {
+        let posted = scope.spawn(|| weir.post_json("/v1/events", &body));
+        weir.wait_for("the event written and not synced", |weir| {
+            (weir.get("/v1/events/rec-1").status == 200).then_some(())
+        });
+        // Bounded: the sync stalls for 3 s from the write on.
+        for _ in 0..20 {
+            assert!(!posted.is_finished(), "the sync did not stall");
+            let seen = recorded(&weir).seen;
+            assert!(
+                !seen.contains_key(&1),
+                "ran before its event was synced: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let retried = recorded(&weir).seen;
+        assert_eq!(retried.get(&0), Some(&1), "the retry ran meanwhile");
+        let posted = posted.join().expect("the request");
+        assert_eq!(posted.status, 202, "{}", posted.text);
+    });
+    wait_until_idle(&weir);
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(0, 1), (1, 1)]);
+    weir.stop();
+}
+
+/// A sync that fails after its group was written answers 503 and stops
+/// weir; the client's resend after the restart applies the event once.
+#[test]
+fn a_failed_sync_answers_503_stops_weir_and_a_resend_applies_once() {
+    let workspace = Workspace::new(&["test-recorder"], recorder::ROUTE);
+    let weir = workspace.start_with_env(&[("WEIR_FAILPOINT", "group-sync:eio:1")]);
+    let body = json!([recorder::event(1, None, false)]).to_string();
+    let failed = weir.post_json("/v1/events", &body);
+    assert_eq!(failed.status, 503, "{}", failed.text);
+    assert_eq!(weir.wait_exit(Duration::from_secs(30)), Some(1));
+
+    let weir = workspace.start();
+    let again = weir.post_json("/v1/events", &body);
+    assert_eq!(again.status, 202, "{}", again.text);
+    wait_until_idle(&weir);
+    let seen = recorded(&weir).seen;
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(1, 1)]);
+    weir.stop();
+}
+
 #[test]
 fn buffered_durability_survives_a_crash_of_weir() {
     let config = format!("[queue]\ndurability = \"buffered\"\n{}", recorder::ROUTE);
