@@ -16,6 +16,16 @@ fn post_unrouted(weir: &Weir, count: usize) {
     assert_eq!(answer.status, 202, "{}", answer.text);
 }
 
+/// Waits until `weir` is idle, checks that the recorder ran the events
+/// `numbers` and no other, each once, and stops it.
+fn stop_once_each_ran_once(weir: Weir, numbers: &[u64]) {
+    wait_until_idle(&weir);
+    let seen: Vec<(u64, u64)> = recorded(&weir).seen.into_iter().collect();
+    let once: Vec<(u64, u64)> = numbers.iter().map(|&n| (n, 1)).collect();
+    assert_eq!(seen, once);
+    weir.stop();
+}
+
 #[test]
 fn a_gap_in_the_middle_of_the_event_log_stops_start_up() {
     let workspace = Workspace::new(&[], "");
@@ -70,10 +80,7 @@ fn a_full_disk_gets_507_stores_nothing_and_stops_weir_until_restarted() {
         &json!([recorder::event(2, None, false)]).to_string(),
     );
     assert_eq!(again.status, 202, "{}", again.text);
-    wait_until_idle(&weir);
-    let seen = recorded(&weir).seen;
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(1, 1), (2, 1)]);
-    weir.stop();
+    stop_once_each_ran_once(weir, &[1, 2]);
 }
 
 /// Nothing runs before it is durable: while an ingest group is written
@@ -112,10 +119,7 @@ fn a_delivery_does_not_run_before_its_event_is_synced() {
         let posted = posted.join().expect("the request");
         assert_eq!(posted.status, 202, "{}", posted.text);
     });
-    wait_until_idle(&weir);
-    let seen = recorded(&weir).seen;
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(0, 1), (1, 1)]);
-    weir.stop();
+    stop_once_each_ran_once(weir, &[0, 1]);
 }
 
 /// A sync that fails after its group was written answers 503 and stops
@@ -132,10 +136,7 @@ fn a_failed_sync_answers_503_stops_weir_and_a_resend_applies_once() {
     let weir = workspace.start();
     let again = weir.post_json("/v1/events", &body);
     assert_eq!(again.status, 202, "{}", again.text);
-    wait_until_idle(&weir);
-    let seen = recorded(&weir).seen;
-    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [(1, 1)]);
-    weir.stop();
+    stop_once_each_ran_once(weir, &[1]);
 }
 
 #[test]
