@@ -18,7 +18,7 @@ fn post_unrouted(weir: &Weir, count: usize) {
 
 /// Waits until `weir` is idle, checks that the recorder ran the events
 /// `numbers` and no other, each once, and stops it.
-fn stop_once_each_ran_once(weir: Weir, numbers: &[u64]) {
+fn assert_each_ran_once_and_stop(weir: Weir, numbers: &[u64]) {
     wait_until_idle(&weir);
     let seen: Vec<(u64, u64)> = recorded(&weir).seen.into_iter().collect();
     let once: Vec<(u64, u64)> = numbers.iter().map(|&n| (n, 1)).collect();
@@ -80,7 +80,7 @@ fn a_full_disk_gets_507_stores_nothing_and_stops_weir_until_restarted() {
         &json!([recorder::event(2, None, false)]).to_string(),
     );
     assert_eq!(again.status, 202, "{}", again.text);
-    stop_once_each_ran_once(weir, &[1, 2]);
+    assert_each_ran_once_and_stop(weir, &[1, 2]);
 }
 
 /// Nothing runs before it is durable: while an ingest group is written
@@ -119,7 +119,7 @@ fn a_delivery_does_not_run_before_its_event_is_synced() {
         let posted = posted.join().expect("the request");
         assert_eq!(posted.status, 202, "{}", posted.text);
     });
-    stop_once_each_ran_once(weir, &[0, 1]);
+    assert_each_ran_once_and_stop(weir, &[0, 1]);
 }
 
 /// A sync that fails after its group was written answers 503 and stops
@@ -136,7 +136,7 @@ fn a_failed_sync_answers_503_stops_weir_and_a_resend_applies_once() {
     let weir = workspace.start();
     let again = weir.post_json("/v1/events", &body);
     assert_eq!(again.status, 202, "{}", again.text);
-    stop_once_each_ran_once(weir, &[1]);
+    assert_each_ran_once_and_stop(weir, &[1]);
 }
 
 #[test]
