@@ -8,6 +8,10 @@
 # sync_interval always, started fresh for every run. Everything shares this
 # machine's cores. N runs of each setup (default 3), medians and the ratios to
 # fjall printed. Loopback only; every run is bounded in events and seconds.
+# Each NATS run also prints the CPU the servers and the nodes took per
+# processed event over the load, and the messages JetStream stored per event
+# (every stream's last sequence, summed, from server n0's monitoring port),
+# the inputs of the model in BENCHMARKS.md.
 # SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
 # nats-server's own default); INSTANCES sets every setup's
 # [plugin_defaults] instances (default: weir's, 4). NODES lists the node
@@ -31,6 +35,7 @@ fi
 port=18191
 client_port=14222
 cluster_port=16222
+monitor_port=18222
 
 if ! command -v nats-server >/dev/null; then
   echo "nats.sh needs nats-server: python3 -m pip install -r tests/requirements.txt" >&2
@@ -57,6 +62,7 @@ start_cluster() {
   rm -rf "$work/nats"
   client_port=$((client_port + 10))
   cluster_port=$((cluster_port + 10))
+  monitor_port=$((monitor_port + 10))
   local routes_list="" i
   for i in 0 1 2; do
     routes_list+="nats-route://127.0.0.1:$((cluster_port + i)), "
@@ -66,6 +72,7 @@ start_cluster() {
     cat >"$work/nats/n$i.conf" <<CONF
 server_name: n$i
 listen: 127.0.0.1:$((client_port + i))
+http: 127.0.0.1:$((monitor_port + i))
 jetstream { store_dir: "$work/nats/n$i", sync_interval: $sync_interval }
 cluster { name: weir-bench, listen: 127.0.0.1:$((cluster_port + i)), routes: [${routes_list%, }] }
 CONF
@@ -152,7 +159,18 @@ for run in $(seq "$runs"); do
     start_cluster
     start_nodes "$nodes"
     sync
-    "$bin/weir-load" "${urls[@]}" "${load[@]}" | sed "s/^{/{\"setup\":\"nats-$nodes\",/" | tee -a "$work/nats.jsonl"
+    servers_before=$(cpu_ticks "${nats_pids[@]}")
+    nodes_before=$(cpu_ticks "${node_pids[@]}")
+    "$bin/weir-load" "${urls[@]}" "${load[@]}" >"$work/run.json"
+    servers_ticks=$(($(cpu_ticks "${nats_pids[@]}") - servers_before))
+    nodes_ticks=$(($(cpu_ticks "${node_pids[@]}") - nodes_before))
+    stored=$(curl -sf "http://127.0.0.1:$monitor_port/jsz?accounts=true&streams=true" |
+      jq '[.account_details[].stream_detail[]?.state.last_seq] | add')
+    jq -c --arg setup "nats-$nodes" --argjson servers "$servers_ticks" --argjson nodes "$nodes_ticks" \
+      --argjson hz "$(getconf CLK_TCK)" --argjson stored "$stored" \
+      '{setup: $setup} + . + {servers_cpu_us_per_event: ($servers / $hz * 1e6 / .events),
+        nodes_cpu_us_per_event: ($nodes / $hz * 1e6 / .events), messages_per_event: ($stored / .events)}' \
+      "$work/run.json" | tee -a "$work/nats.jsonl"
     stop_all
   done
 done
@@ -171,6 +189,12 @@ for setup in setups:
     print(f"{setup}: processed end to end {', '.join(f'{v:,.0f}' for v in runs)} events/s, "
           f"median {median[setup]:,.0f} (ingest {ingest:,.0f} events/s, p99 {p99:.1f} ms), "
           f"errors {sum(r['errors'] for r in mine)}")
+    if "servers_cpu_us_per_event" in mine[0]:
+        cost = {key: statistics.median(r[key] for r in mine) for key in
+                ["servers_cpu_us_per_event", "nodes_cpu_us_per_event", "messages_per_event"]}
+        print(f"{setup}: per event, servers' CPU {cost['servers_cpu_us_per_event']:,.0f} µs, "
+              f"nodes' {cost['nodes_cpu_us_per_event']:,.0f} µs, "
+              f"{cost['messages_per_event']:.1f} messages stored")
 for setup in setups[1:]:
     print(f"{setup} / fjall = {median[setup] / median['fjall']:.2f}")
 PY
