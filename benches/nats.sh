@@ -11,7 +11,8 @@
 # Each NATS run also prints the CPU the servers and the nodes took per
 # processed event over the load, and the messages JetStream stored per event
 # (every stream's last sequence, summed, from server n0's monitoring port),
-# the inputs of the model in BENCHMARKS.md.
+# the inputs of the model in BENCHMARKS.md. (A `weir_prefix` wrapper must
+# `exec` weir, or the nodes' CPU is the wrapper's.)
 # SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
 # nats-server's own default); INSTANCES sets every setup's
 # [plugin_defaults] instances (default: weir's, 4). NODES lists the node
@@ -165,7 +166,7 @@ for run in $(seq "$runs"); do
     servers_ticks=$(($(cpu_ticks "${nats_pids[@]}") - servers_before))
     nodes_ticks=$(($(cpu_ticks "${node_pids[@]}") - nodes_before))
     stored=$(curl -sf "http://127.0.0.1:$monitor_port/jsz?accounts=true&streams=true" |
-      jq '[.account_details[].stream_detail[]?.state.last_seq] | add')
+      jq '[.account_details[].stream_detail[]?.state.last_seq] | add // 0')
     jq -c --arg setup "nats-$nodes" --argjson servers "$servers_ticks" --argjson nodes "$nodes_ticks" \
       --argjson hz "$(getconf CLK_TCK)" --argjson stored "$stored" \
       '{setup: $setup} + . + {servers_cpu_us_per_event: ($servers / $hz * 1e6 / .events),

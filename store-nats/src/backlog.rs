@@ -117,8 +117,8 @@ fn set_depth(metrics: &Metrics, plugin: &str, depth: u64) {
 /// The deliveries in the deliveries stream, counted by plugin and by
 /// tenant, and those held for paused tenants, which count for their tenant
 /// (as on fjall, a held delivery is still pending). Deliveries an older weir
-/// stored name no tenant in their subjects: they count for their plugin
-/// only.
+/// stored, and keyed ones, name no tenant in their subjects: they count for
+/// their plugin only.
 #[derive(Default)]
 struct Measure {
     by_plugin: BTreeMap<String, u64>,

@@ -15,6 +15,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 use bytes::Bytes;
 use futures_util::future::{join_all, try_join_all};
+use tokio::time::Instant;
 
 use super::names::{self, DeliveryId, Feed};
 use super::{Nats, NatsError};
@@ -43,11 +44,13 @@ enum Replica {
     Leader,
 }
 
-/// How often an event whose message id another request's publish has in
-/// process is published again, and how long apart: by then that publish is
-/// stored, and this one a duplicate.
-const IN_PROCESS_TRIES: u32 = 20;
-const IN_PROCESS_PAUSE: Duration = Duration::from_millis(10);
+/// How long an event whose message id another request's publish has in
+/// process is published again, its pauses doubling from the first to the
+/// longest: that publish is stored within a replication round, or refused,
+/// but a loaded cluster or a leader change can take seconds.
+const IN_PROCESS_FOR: Duration = Duration::from_secs(5);
+const IN_PROCESS_FIRST_PAUSE: Duration = Duration::from_millis(5);
+const IN_PROCESS_LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";
@@ -120,7 +123,7 @@ impl Nats {
             }
             let event = &events[index];
             match self.stored_identity(event, Replica::Leader).await? {
-                Some(stored) if !stored.same_content(event) => {
+                Some(theirs) if !theirs.same_content(event) => {
                     return Err(StoreError::IdReused(id_reused(index, event)));
                 }
                 // Found, or its message id seen with nothing on the
@@ -137,7 +140,10 @@ impl Nats {
     /// another request's event with its identity was.
     async fn store_event(&self, event: &Event, payload: &Bytes) -> Result<bool, StoreError> {
         let subject = self.names.event_subject(event);
-        for _ in 0..IN_PROCESS_TRIES {
+        let until = Instant::now() + IN_PROCESS_FOR;
+        let mut pause = IN_PROCESS_FIRST_PAUSE;
+        // Bounded: each pass waits, until `until`.
+        while Instant::now() < until {
             let publish = PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(names::event_msg_id(event))
@@ -149,7 +155,10 @@ impl Nats {
                 Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
                     return Ok(false);
                 }
-                Err(error) if in_process(&error) => tokio::time::sleep(IN_PROCESS_PAUSE).await,
+                Err(error) if in_process(&error) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(IN_PROCESS_LONGEST_PAUSE);
+                }
                 Err(error) => return Err(NatsError::request("publish", error).into()),
             }
         }

@@ -97,42 +97,38 @@ impl Names {
 
     /// Where a delivery of `tenant` to `plugin` is published: on its feed's
     /// subject, which names the tenant (base64url, since tenant names may
-    /// hold dots), so that each tenant's backlog can be counted. Plugin
-    /// names are `[a-z0-9_-]`, safe as a subject token.
+    /// hold dots) if the feed is one of tenants, so that each tenant's
+    /// backlog can be counted. Plugin names are `[a-z0-9_-]`, safe as a
+    /// subject token.
     pub fn delivery_subject(&self, plugin: &str, feed: Feed, tenant: &str) -> String {
-        let prefix = &self.prefix;
-        let tenant = URL_SAFE_NO_PAD.encode(tenant);
         match feed {
             Feed::Unkeyed(priority, shard) => format!(
-                "{prefix}.deliveries.{plugin}.t{shard}.{}.{tenant}",
-                priority.as_str()
+                "{}.deliveries.{plugin}.t{shard}.{}.{}",
+                self.prefix,
+                priority.as_str(),
+                URL_SAFE_NO_PAD.encode(tenant)
             ),
-            Feed::Keyed(partition) => format!("{prefix}.deliveries.{plugin}.k{partition}.{tenant}"),
-            Feed::Earlier(_) => self.feed_subjects(plugin, feed).remove(0),
+            Feed::Keyed(_) | Feed::Earlier(_) => self.feed_subjects(plugin, feed),
         }
     }
 
-    /// The subjects of `plugin`'s `feed`: its consumer's filters. A key's
-    /// partition also takes its subject without a tenant, on which an older
-    /// weir published (one consumer for both keeps the key's order). Earlier
+    /// The subjects of `plugin`'s `feed`: its consumer's filter. Earlier
     /// normal deliveries are on the subject every unkeyed delivery had
     /// before priorities had subjects.
-    pub fn feed_subjects(&self, plugin: &str, feed: Feed) -> Vec<String> {
+    pub fn feed_subjects(&self, plugin: &str, feed: Feed) -> String {
         let prefix = &self.prefix;
         match feed {
-            Feed::Keyed(partition) => {
-                let partition = format!("{prefix}.deliveries.{plugin}.k{partition}");
-                vec![format!("{partition}.*"), partition]
+            Feed::Keyed(partition) => format!("{prefix}.deliveries.{plugin}.k{partition}"),
+            Feed::Unkeyed(priority, shard) => {
+                format!(
+                    "{prefix}.deliveries.{plugin}.t{shard}.{}.*",
+                    priority.as_str()
+                )
             }
-            Feed::Unkeyed(priority, shard) => vec![format!(
-                "{prefix}.deliveries.{plugin}.t{shard}.{}.*",
-                priority.as_str()
-            )],
-            Feed::Earlier(Priority::Normal) => vec![format!("{prefix}.deliveries.{plugin}.any")],
-            Feed::Earlier(priority) => vec![format!(
-                "{prefix}.deliveries.{plugin}.any.{}",
-                priority.as_str()
-            )],
+            Feed::Earlier(Priority::Normal) => format!("{prefix}.deliveries.{plugin}.any"),
+            Feed::Earlier(priority) => {
+                format!("{prefix}.deliveries.{plugin}.any.{}", priority.as_str())
+            }
         }
     }
 
@@ -145,15 +141,12 @@ impl Names {
         let mut tokens = rest.split('.');
         let plugin = tokens.next().filter(|plugin| !plugin.is_empty())?;
         let tenant = match (tokens.next(), tokens.next(), tokens.next()) {
-            (Some(shard), Some(_priority), Some(tenant)) if shard.starts_with('t') => Some(tenant),
-            (Some(partition), Some(tenant), None) if partition.starts_with('k') => Some(tenant),
+            (Some(shard), Some(_priority), Some(tenant)) if shard.starts_with('t') => {
+                (URL_SAFE_NO_PAD.decode(tenant).ok()).and_then(|name| String::from_utf8(name).ok())
+            }
             _ => None,
         };
-        let decoded = tenant.and_then(|tenant| URL_SAFE_NO_PAD.decode(tenant).ok());
-        Some((
-            plugin,
-            decoded.and_then(|name| String::from_utf8(name).ok()),
-        ))
+        Some((plugin, tenant))
     }
 
     /// The durable consumer of one of `plugin`'s feeds. Plugin names have
@@ -427,11 +420,9 @@ mod tests {
             let subject = names.delivery_subject("booking-normalizer", feed, "acme.eu");
             let (plugin, tenant) = names.delivery_of(&subject).expect("a delivery subject");
             assert_eq!(plugin, "booking-normalizer");
-            let named = (!matches!(feed, Feed::Earlier(_))).then(|| "acme.eu".to_owned());
+            let named = matches!(feed, Feed::Unkeyed(..)).then(|| "acme.eu".to_owned());
             assert_eq!(tenant, named, "{subject}");
         }
-        // A keyed delivery an older weir published names no tenant.
-        assert_eq!(names.delivery_of("weir.deliveries.p.k3"), Some(("p", None)));
         let held = names.held_subject("acme.eu");
         assert_eq!(names.tenant_of_held(&held).as_deref(), Some("acme.eu"));
         assert_eq!(names.tenant_of_held("weir.events.x"), None);
@@ -462,38 +453,24 @@ mod tests {
             feeds.len(),
             priorities + priorities * TENANT_SHARDS as usize + PARTITIONS as usize
         );
-        let filters: Vec<Vec<String>> = (feeds.iter())
+        let filters: Vec<String> = (feeds.iter())
             .map(|&feed| names.feed_subjects("p", feed))
             .collect();
-        let every_filter: Vec<&String> = filters.iter().flatten().collect();
-        for (index, own) in filters.iter().enumerate() {
-            // A work-queue stream refuses consumers whose filters overlap,
-            // and a consumer filters that overlap each other.
-            for filter in own {
-                let taken = every_filter.iter().filter(|other| takes(filter, other));
-                assert_eq!(taken.count(), 1, "{filter} takes only itself");
-                assert!(takes(&names.deliveries_subjects(), filter), "{filter}");
-            }
+        // A work-queue stream refuses consumers whose filters overlap.
+        for (index, filter) in filters.iter().enumerate() {
+            let taken = filters.iter().filter(|other| takes(filter, other));
+            assert_eq!(taken.count(), 1, "{filter} takes only itself");
+            assert!(takes(&names.deliveries_subjects(), filter), "{filter}");
             let published = names.delivery_subject("p", feeds[index], "acme");
-            let takers = (filters.iter().enumerate())
-                .filter(|(_, filters)| filters.iter().any(|filter| takes(filter, &published)));
-            let takers: Vec<usize> = takers.map(|(taker, _)| taker).collect();
-            assert_eq!(takers, vec![index], "{published}");
+            let takers = (filters.iter()).filter(|filter| takes(filter, &published));
+            assert_eq!(takers.collect::<Vec<_>>(), vec![filter], "{published}");
             let consumer = Names::consumer("p", feeds[index]);
             let same = (feeds.iter()).filter(|&&feed| Names::consumer("p", feed) == consumer);
             assert_eq!(same.count(), 1, "{consumer}");
         }
-        // Where an older weir published a key's deliveries: still its
-        // partition's.
-        let partition_three = names.feed_subjects("p", Feed::Keyed(3));
-        assert!(
-            partition_three
-                .iter()
-                .any(|f| takes(f, "weir.deliveries.p.k3"))
-        );
         // Where unkeyed deliveries waited before priorities had subjects.
         let earlier = Feed::Earlier(Priority::Normal);
-        assert_eq!(names.feed_subjects("p", earlier), ["weir.deliveries.p.any"]);
+        assert_eq!(names.feed_subjects("p", earlier), "weir.deliveries.p.any");
         assert_eq!(Names::consumer("p", earlier), "p");
         let mut keyed = Event::new("e".into(), "s".into(), "t".into(), "acme".into());
         keyed.priority = Priority::Critical;

@@ -238,16 +238,9 @@ impl Puller {
     async fn feed_pull(&self, feed: Feed) -> Option<FeedPull> {
         let names = &self.nats.names;
         let name = Names::consumer(&self.plugin.name, feed);
-        // One filter stays `filter_subject`, as consumers were made before
-        // a feed had two, so bringing them up to date changes nothing.
-        let (filter_subject, filter_subjects) = match names.feed_subjects(&self.plugin.name, feed) {
-            mut one if one.len() == 1 => (one.remove(0), Vec::new()),
-            several => (String::new(), several),
-        };
         let config = pull::Config {
             durable_name: Some(name.clone()),
-            filter_subject,
-            filter_subjects,
+            filter_subject: names.feed_subjects(&self.plugin.name, feed),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             // Attempts are counted by weir, which dead-letters past max_attempts.

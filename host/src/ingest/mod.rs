@@ -32,9 +32,7 @@ use crate::event::{Event, parse_events};
 use crate::metrics::ReasonLabel;
 use crate::telemetry::trace_context;
 use weir_core::Shared;
-use weir_core::store::Unready;
-use weir_core::store::{Admission as QueueAdmission, Append};
-use weir_core::store::{RequestKey, StoreError};
+use weir_core::store::{Admission as QueueAdmission, Append, RequestKey, StoreError, Unready};
 
 /// Media types `POST /v1/events` reads.
 const ACCEPTED_MEDIA_TYPES: [&str; 3] = [

@@ -450,80 +450,33 @@ fn an_unreadable_delivery_is_set_aside_with_the_dead_letters_as_it_was() {
     weir.stop();
 }
 
-/// Deliveries an older weir stored run: one stored before priorities had
-/// feeds is on its plugin's one unkeyed subject whatever its priority, and
-/// runs from the earlier normal feed, which is still drained; a keyed one
-/// is on its partition's subject without a tenant, which the partition's
-/// consumer still takes.
+/// A delivery an older weir stored, before priorities had feeds, is on its
+/// plugin's one unkeyed subject whatever its priority: it runs from the
+/// earlier normal feed, which is still drained.
 #[test]
-fn deliveries_an_older_weir_stored_run_from_the_subjects_it_used() {
+fn a_critical_delivery_an_older_weir_stored_runs_from_the_normal_feed() {
     let cluster = NatsCluster::start();
     let (_workspace, weir) = recorder_node(&cluster, "");
-    let older = |n: u64, priority: Priority, partitionkey: Option<&str>| {
-        let mut event = Event::new(
-            format!("rec-{n}"),
-            "tests".into(),
-            recorder::TYPE.into(),
-            "default".into(),
-        );
-        event.priority = priority;
-        event.partitionkey = partitionkey.map(str::to_owned);
-        event.datacontenttype = Some("application/json".into());
-        event.data = json!({"n": n, "retry_first": false})
-            .to_string()
-            .into_bytes();
-        codec::encode(&event)
-    };
-    let critical = older(5, Priority::Critical, None);
-    cluster.publish("weir.deliveries.test-recorder.any", critical);
-    let keyed = older(6, Priority::Normal, Some("order-6"));
-    cluster.publish("weir.deliveries.test-recorder.k0", keyed);
-
-    // The recorder counts an unkeyed event under its number, and lists a
-    // keyed one's number under its key.
-    let recorded = weir.wait_for("both deliveries to run", |weir| {
-        recorded_when_available(weir).filter(|recorded| {
-            recorded.seen.contains_key(&5) && recorded.order.contains_key("order-6")
-        })
-    });
-    assert_eq!(recorded.seen.get(&5), Some(&1), "{:?}", recorded.seen);
-    assert_eq!(recorded.order["order-6"], [6], "{:?}", recorded.order);
-    weir.wait_for("the deliveries stream to be empty", |weir| {
-        (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
-    });
-    weir.stop();
-}
-
-/// During a rolling upgrade an older node that starts narrows a key
-/// partition's consumer to the subject it publishes on; a keyed delivery
-/// an upgraded node published (its subject naming the tenant) waits, and
-/// runs once an upgraded node starts and widens the consumer again.
-#[test]
-fn a_keyed_delivery_runs_after_an_older_node_narrowed_its_consumer() {
-    let cluster = NatsCluster::start();
-    let (workspace, weir) = recorder_node(&cluster, "");
-    weir.stop();
-    let partition = "weir.deliveries.test-recorder.k0";
-    cluster.narrow_consumer("weir_deliveries", "test-recorder-K0", partition);
     let mut event = Event::new(
-        "rec-7".into(),
+        "rec-5".into(),
         "tests".into(),
         recorder::TYPE.into(),
         "default".into(),
     );
-    event.partitionkey = Some("order-7".into());
+    event.priority = Priority::Critical;
     event.datacontenttype = Some("application/json".into());
-    event.data = json!({"n": 7, "retry_first": false})
+    event.data = json!({"n": 5, "retry_first": false})
         .to_string()
         .into_bytes();
-    // The tenant "default", base64url.
-    cluster.publish(&format!("{partition}.ZGVmYXVsdA"), codec::encode(&event));
+    cluster.publish("weir.deliveries.test-recorder.any", codec::encode(&event));
 
-    let weir = workspace.start();
-    let recorded = weir.wait_for("the keyed delivery to run", |weir| {
-        recorded_when_available(weir).filter(|recorded| recorded.order.contains_key("order-7"))
+    let recorded = weir.wait_for("the delivery to run", |weir| {
+        recorded_when_available(weir).filter(|recorded| recorded.seen.contains_key(&5))
     });
-    assert_eq!(recorded.order["order-7"], [7], "{:?}", recorded.order);
+    assert_eq!(recorded.seen.get(&5), Some(&1), "{:?}", recorded.seen);
+    weir.wait_for("the deliveries stream to be empty", |weir| {
+        (weir.metric(r#"weir_queue_depth{plugin="test-recorder"}"#) == 0.0).then_some(())
+    });
     weir.stop();
 }
 

@@ -124,23 +124,6 @@ impl NatsCluster {
         })
     }
 
-    /// Sets the consumer `consumer` of the stream `stream` to take only
-    /// `filter`, as an older weir that starts does to a feed's consumer.
-    pub fn narrow_consumer(&self, stream: &str, consumer: &str, filter: &str) {
-        use async_nats::jetstream::consumer::PullConsumer;
-        self.as_client(async |jetstream| {
-            let stream = jetstream.get_stream(stream).await.expect("the stream");
-            let found: PullConsumer = stream.get_consumer(consumer).await.expect("the consumer");
-            let mut config = found.cached_info().config.clone();
-            config.filter_subject = filter.to_owned();
-            config.filter_subjects = Vec::new();
-            stream
-                .update_consumer(config)
-                .await
-                .expect("narrow the consumer");
-        });
-    }
-
     /// Runs `work` as a client of the cluster.
     fn as_client<T>(&self, work: impl AsyncFnOnce(async_nats::jetstream::Context) -> T) -> T {
         let url = format!("nats://127.0.0.1:{}", self.client_ports[0]);
