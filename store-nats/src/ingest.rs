@@ -3,7 +3,8 @@
 //! feed's subject: its ordering key's partition, or its priority and
 //! tenant), each with a
 //! `Nats-Msg-Id` from the event's identity, all acknowledged by JetStream
-//! before weir answers 202.
+//! before weir answers 202. The new events are stored first, so that the
+//! deliveries published are those of the event its identity holds.
 
 use std::collections::HashMap;
 use std::time::Duration;
