@@ -8,6 +8,9 @@
 use weir_event as event;
 use weir_runtime as runtime;
 
+pub mod admission;
+#[cfg(test)]
+mod admission_tests;
 pub mod backlog;
 pub mod config;
 pub mod deliver;

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use weir_core::admission::Shed;
 use weir_core::store::StoreError;
 
 /// The body of every error answer.
@@ -178,6 +179,34 @@ impl From<crate::event::ParseError> for ApiError {
             ParseError::InvalidJson(message) => ApiError::InvalidJson(message),
             ParseError::InvalidEvent(message) => ApiError::InvalidEvent(message),
             ParseError::TooManyEvents(message) => ApiError::TooManyEvents(message),
+        }
+    }
+}
+
+impl From<Shed> for ApiError {
+    fn from(shed: Shed) -> Self {
+        match shed {
+            Shed::Overloaded {
+                message,
+                retry_after_secs,
+            } => ApiError::Overloaded {
+                message,
+                retry_after_secs,
+            },
+            Shed::OverQuota {
+                message,
+                retry_after_secs,
+            } => ApiError::OverQuota {
+                message,
+                retry_after_secs,
+            },
+            Shed::RateLimited {
+                message,
+                retry_after_secs,
+            } => ApiError::RateLimited {
+                message,
+                retry_after_secs,
+            },
         }
     }
 }

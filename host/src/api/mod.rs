@@ -39,8 +39,9 @@ pub use readiness::StartupPlugins;
 use crate::backend::Backend;
 use crate::dispatch::Replays;
 use crate::event::rfc3339;
-use crate::ingest::{Admission, KeysInFlight};
+use crate::ingest::KeysInFlight;
 use weir_core::Shared;
+use weir_core::admission::Admission;
 
 /// What every handler can reach: one shared allocation, so the copy axum
 /// makes for each handler and middleware of a request is one reference

@@ -4,9 +4,6 @@
 //! `POST /v1/webhooks/{name}` (`webhook.rs`) takes the same path once a
 //! third-party request's signature checks out.
 
-mod admission;
-#[cfg(test)]
-mod admission_tests;
 mod idempotency;
 mod signature;
 pub mod webhook;
@@ -22,7 +19,6 @@ use serde::Serialize;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
-pub use admission::Admission;
 pub use idempotency::KeysInFlight;
 pub use weir_store_fjall::group_commit::GroupCommitter;
 

@@ -224,6 +224,35 @@ mod tests {
         assert!(stale.contains("more than tolerance_s = 300"), "{stale}");
     }
 
+    /// The example in Stripe's .NET library's tests (`stripe-dotnet`,
+    /// `src/StripeTests/Services/Events/EventUtilityTest.cs`, with the body
+    /// `Resources/event_test_signature.json`, its final newline included):
+    /// a signature weir did not compute, beside a `v0` that is ignored.
+    #[test]
+    fn the_stripe_libraries_published_example_verifies() {
+        const BODY: &str = "{\n  \"id\": \"evt_123\",\n  \"object\": \"event\",\n  \"account\": \"acct_123\",\n  \"api_version\": \"2017-05-25\",\n  \"created\": 1533204620,\n  \"data\": {\n    \"object\": {\n      \"id\": \"cus_123\",\n      \"object\": \"customer\",\n      \"created\": 123456789,\n      \"email\": \"test@stripe.com\",\n      \"livemode\": false,\n      \"metadata\": {}\n    }\n  },\n  \"livemode\": false,\n  \"pending_webhooks\": 1,\n  \"request\": {\n    \"id\": \"req_123\",\n    \"idempotency_key\": \"idempotency-key-123\"\n  },\n  \"type\": \"customer.created\"\n}\n";
+        let webhook = sender(
+            Scheme::Stripe {
+                tolerance: TOLERANCE,
+            },
+            b"webhook_secret",
+        );
+        let signed = headers(&[(
+            "stripe-signature",
+            "t=1533204620,\
+             v1=2220f87ef101a04665f11cdf770523143f875572008577fa0f20882ddb9cc3c7,\
+             v0=63f3a72374a733066c4be69ed7f8e5ac85c22c9f0a6a612ab9a025a9e4ee7eef",
+        )]);
+        let fresh = claim(&webhook, &signed, 1_533_204_620).expect("well formed and fresh");
+        fresh
+            .verify(&webhook.secrets, BODY.as_bytes())
+            .expect("genuine");
+        let without_newline = BODY.trim_end().as_bytes();
+        assert!(fresh.verify(&webhook.secrets, without_newline).is_err());
+        let stale = claim(&webhook, &signed, 1_533_204_620 + 301).expect_err("old");
+        assert!(stale.contains("more than tolerance_s = 300"), "{stale}");
+    }
+
     #[test]
     fn a_request_that_cannot_be_genuine_is_refused_from_its_headers() {
         let stripe = sender(

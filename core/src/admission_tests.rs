@@ -4,8 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::admission::Admission;
-use crate::api::ApiError;
+use crate::admission::{Admission, Shed};
 use crate::backlog::Backlog;
 use crate::config::{Config, Overrides};
 
@@ -26,7 +25,7 @@ fn the_backlog_mark_sheds_until_the_backlog_is_back_at_its_low_water_mark() {
     backlog.change("acme", 9);
     assert!(check().is_ok());
     backlog.change("acme", 1);
-    let Err(ApiError::Overloaded { message, .. }) = check() else {
+    let Err(Shed::Overloaded { message, .. }) = check() else {
         panic!("10 waiting is at the high-water mark");
     };
     assert!(message.contains("10 deliveries are waiting"), "{message}");
@@ -43,7 +42,7 @@ fn the_oldest_ready_mark_sheds_on_how_long_a_delivery_has_waited() {
     let (admission, backlog) = (Admission::default(), Backlog::default());
 
     backlog.set_oldest_ready_ms(1500);
-    let Err(ApiError::Overloaded { message, .. }) = admission.check_load(&config.ingest, &backlog)
+    let Err(Shed::Overloaded { message, .. }) = admission.check_load(&config.ingest, &backlog)
     else {
         panic!("a delivery waited past the mark");
     };
@@ -59,7 +58,7 @@ fn a_tenant_over_its_backlog_quota_is_refused_and_the_others_are_not() {
     backlog.change("acme", 3);
     backlog.change("globex", 50);
 
-    let Err(ApiError::OverQuota { message, .. }) =
+    let Err(Shed::OverQuota { message, .. }) =
         admission.check_quotas(&config, &backlog, &events(&[("acme", 1)]))
     else {
         panic!("acme is at its quota");
@@ -87,7 +86,7 @@ fn a_request_over_one_tenants_rate_takes_no_tokens_from_any() {
             .take_tokens(&config, &events(&[("acme", 4)]))
             .is_ok()
     );
-    let Err(ApiError::RateLimited {
+    let Err(Shed::RateLimited {
         retry_after_secs, ..
     }) = admission.take_tokens(&config, &events(&[("acme", 1), ("globex", 3)]))
     else {

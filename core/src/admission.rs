@@ -14,13 +14,39 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::api::ApiError;
 use crate::backlog::Backlog;
 use crate::config::{Config, IngestLimits, Watermarks};
 
 /// How long a client shed for a backlog should wait: long enough for a
 /// backlog of deliveries to shrink noticeably.
 const BACKLOG_RETRY_AFTER_SECS: u64 = 5;
+
+/// Why admission refused a request, and when its client should try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shed {
+    /// weir as a whole is too far behind (the backlog, or how long the
+    /// oldest ready delivery has waited): every request is refused.
+    Overloaded {
+        /// What is over which limit.
+        message: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// A tenant of the request has too many deliveries waiting.
+    OverQuota {
+        /// Which tenant, which quota.
+        message: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
+    /// A tenant of the request is over its ingest rate.
+    RateLimited {
+        /// Which tenant, which rate.
+        message: String,
+        /// When enough tokens will be back.
+        retry_after_secs: u64,
+    },
+}
 
 /// Admission state shared by all ingest requests.
 #[derive(Default)]
@@ -50,10 +76,10 @@ fn shedding(flag: &AtomicBool, marks: &Watermarks, value: u64) -> bool {
 impl Admission {
     /// Refuses with 503 while the backlog is too high or its oldest ready
     /// delivery has waited too long; needs nothing of the request.
-    pub fn check_load(&self, limits: &IngestLimits, backlog: &Backlog) -> Result<(), ApiError> {
+    pub fn check_load(&self, limits: &IngestLimits, backlog: &Backlog) -> Result<(), Shed> {
         let waiting = backlog.total();
         if shedding(&self.backlog_shedding, &limits.backlog, waiting) {
-            return Err(ApiError::Overloaded {
+            return Err(Shed::Overloaded {
                 message: format!(
                     "weir is behind: {waiting} deliveries are waiting (the limit is {}); retry later",
                     limits.backlog.high
@@ -64,7 +90,7 @@ impl Admission {
         if let Some(marks) = &limits.oldest_ready_ms {
             let waited_ms = backlog.oldest_ready_ms();
             if shedding(&self.age_shedding, marks, waited_ms) {
-                return Err(ApiError::Overloaded {
+                return Err(Shed::Overloaded {
                     message: format!(
                         "weir is behind: the oldest ready delivery has waited {waited_ms} ms for a \
                          plugin slot (the limit is {} ms); retry later",
@@ -83,7 +109,7 @@ impl Admission {
         config: &Config,
         backlog: &Backlog,
         events: &BTreeMap<&str, usize>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Shed> {
         let mut over = self
             .tenants_shedding
             .lock()
@@ -95,7 +121,7 @@ impl Admission {
             let waiting = backlog.of(tenant);
             if marks.shed(over.contains(*tenant), waiting) {
                 over.insert((*tenant).to_owned());
-                return Err(ApiError::OverQuota {
+                return Err(Shed::OverQuota {
                     message: format!(
                         "tenant {tenant:?} has {waiting} deliveries waiting (its quota is {}); retry later",
                         marks.high
@@ -110,11 +136,7 @@ impl Admission {
 
     /// Takes `events` tokens from each tenant's bucket: all of them, or, if
     /// any tenant is over its rate, none (the request is refused whole).
-    pub fn take_tokens(
-        &self,
-        config: &Config,
-        events: &BTreeMap<&str, usize>,
-    ) -> Result<(), ApiError> {
+    pub fn take_tokens(&self, config: &Config, events: &BTreeMap<&str, usize>) -> Result<(), Shed> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         for (tenant, &count) in events {
@@ -131,7 +153,7 @@ impl Admission {
             bucket.refilled = now;
             let missing = count as f64 - bucket.tokens;
             if missing > 0.0 {
-                return Err(ApiError::RateLimited {
+                return Err(Shed::RateLimited {
                     message: format!(
                         "tenant {tenant:?} is over its rate of {rate} events/s (burst {})",
                         limits.burst
