@@ -10,6 +10,14 @@ use serde::Deserialize;
 /// JetStream's error code for a `Nats-Expected-Last-Subject-Sequence` that
 /// did not hold: someone wrote the subject since.
 const WRONG_LAST_SEQUENCE: u64 = 10071;
+/// A message of the batch has a `Nats-Msg-Id` the stream has seen.
+const DUPLICATE_MESSAGE_ID: u64 = 10201;
+/// Another publish with a message id of the batch is being stored.
+const MESSAGE_ID_IN_PROCESS: u64 = 10158;
+/// The stream has too many batches in flight.
+const TOO_MANY_IN_FLIGHT: u64 = 10210;
+/// The stream takes no atomic batches.
+const NOT_ALLOWED: u64 = 10174;
 
 /// One message of a batch.
 pub struct Outgoing {
@@ -21,13 +29,35 @@ pub struct Outgoing {
     pub payload: Bytes,
 }
 
-/// Why a batch was not stored.
+/// Why a batch was not stored; in every case, nothing of it was.
 #[derive(Debug)]
 pub enum BatchRefused {
-    /// An expected last sequence did not hold; nothing was stored.
+    /// An expected last sequence did not hold.
     WrongLastSequence,
+    /// A message id of the batch was seen before.
+    DuplicateMessageId,
+    /// The stream is busy with other batches, or with another publish of a
+    /// message id of this one: the same batch may be stored a moment later.
+    Busy,
+    /// The stream takes no atomic batches (a weir that set it up before
+    /// ingest used them may have updated it since).
+    NotAllowed,
     /// Anything else, with JetStream's or the client's message.
     Failed(String),
+}
+
+impl std::fmt::Display for BatchRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchRefused::WrongLastSequence => {
+                f.write_str("an expected last sequence did not hold")
+            }
+            BatchRefused::DuplicateMessageId => f.write_str("a message id was seen before"),
+            BatchRefused::Busy => f.write_str("the stream is busy with other batches"),
+            BatchRefused::NotAllowed => f.write_str("the stream takes no atomic batches"),
+            BatchRefused::Failed(message) => f.write_str(message),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,12 +112,12 @@ pub async fn publish(
         (None, count) => Err(BatchRefused::Failed(format!(
             "the batch acknowledgement counts {count:?} of {total} messages"
         ))),
-        (Some(error), _) if error.err_code == WRONG_LAST_SEQUENCE => {
-            Err(BatchRefused::WrongLastSequence)
-        }
-        (Some(error), _) => Err(BatchRefused::Failed(format!(
-            "{} (error {})",
-            error.description, error.err_code
-        ))),
+        (Some(error), _) => Err(match error.err_code {
+            WRONG_LAST_SEQUENCE => BatchRefused::WrongLastSequence,
+            DUPLICATE_MESSAGE_ID => BatchRefused::DuplicateMessageId,
+            MESSAGE_ID_IN_PROCESS | TOO_MANY_IN_FLIGHT => BatchRefused::Busy,
+            NOT_ALLOWED => BatchRefused::NotAllowed,
+            code => BatchRefused::Failed(format!("{} (error {code})", error.description)),
+        }),
     }
 }

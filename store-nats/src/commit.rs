@@ -239,7 +239,10 @@ impl Nats {
                     None => Ok(Committed::Conflict),
                 }
             }
-            Err(BatchRefused::Failed(message)) => Err(NatsError::Request { action, message }),
+            Err(refused) => Err(NatsError::Request {
+                action,
+                message: refused.to_string(),
+            }),
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
+use tokio::sync::Semaphore;
 
+use super::ingest::INGEST_BATCHES;
 use super::{Names, Nats, NatsError, server_version};
 use weir_core::config::{NatsAuth, NatsSettings, Retention};
 
@@ -139,6 +141,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         requests,
         record_ttl: retention.retention,
         windows: Default::default(),
+        ingest_batches: Semaphore::new(INGEST_BATCHES),
     })
 }
 
@@ -161,6 +164,8 @@ async fn kept_stream(
             duplicate_window: DUPLICATE_WINDOW.min(retention.retention),
             // A read by subject (ingest's of an identity's event) is answered by any replica.
             allow_direct: true,
+            // Ingest stores a request's new events as one atomic batch.
+            allow_atomic_publish: true,
             ..Default::default()
         })
         .await

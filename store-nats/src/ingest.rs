@@ -3,8 +3,9 @@
 //! feed's subject: its ordering key's partition, or its priority and
 //! tenant), each with a
 //! `Nats-Msg-Id` from the event's identity, all acknowledged by JetStream
-//! before weir answers 202. The new events are stored first, so that the
-//! deliveries published are those of the event its identity holds.
+//! before weir answers 202. The new events are stored first, all or none
+//! (one atomic batch), so that the deliveries published are those of the
+//! event its identity holds, and a refused request stores nothing.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use futures_util::future::{join_all, try_join_all};
 use tokio::time::Instant;
 
+use super::atomic::{self, BatchRefused, Outgoing};
 use super::names::{self, DeliveryId, Feed};
 use super::{Nats, NatsError};
 use weir_core::route::RouteTable;
@@ -53,6 +55,10 @@ const IN_PROCESS_FOR: Duration = Duration::from_secs(5);
 const IN_PROCESS_FIRST_PAUSE: Duration = Duration::from_millis(5);
 const IN_PROCESS_LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
+/// How many atomic batches of events one node has in flight at most:
+/// JetStream takes 50 on a stream, so three nodes stay below it.
+pub(super) const INGEST_BATCHES: usize = 16;
+
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";
 
@@ -64,11 +70,10 @@ impl Nats {
     /// it is published; its deliveries are published again, in case the
     /// request that stored it failed before they were (their message ids
     /// keep them once within the duplicate window). The new events are
-    /// stored before any delivery is published, so that of two requests
-    /// racing with one identity, one is admitted and its content delivered;
-    /// the other is refused then, with the request's other new events
-    /// stored but none of their deliveries (sent again, they are
-    /// duplicates, and their deliveries published).
+    /// stored before any delivery is published, all of them or none (one
+    /// atomic batch), so that of two requests racing with one identity, one
+    /// is admitted and its content delivered, and the other is refused with
+    /// nothing of it stored.
     pub async fn submit(
         &self,
         routes: &RouteTable,
@@ -104,11 +109,115 @@ impl Nats {
             .collect())
     }
 
-    /// Stores each event no request stored before (`earlier` is `None`)
+    /// Stores the events no request stored before (`earlier` is `None`),
+    /// all of them or none, and waits for JetStream's ack. An event another
+    /// request stored meanwhile is read back: with the same content this one
+    /// is a duplicate (`Stored`) and the others are stored without it; with
+    /// other content the request is refused, with nothing of it stored.
+    async fn store_new_events(
+        &self,
+        events: &[Event],
+        payloads: &[Bytes],
+        earlier: &mut [Earlier],
+    ) -> Result<(), StoreError> {
+        let until = Instant::now() + IN_PROCESS_FOR;
+        let mut pause = IN_PROCESS_FIRST_PAUSE;
+        // Bounded: each pass stores the batch, marks an event stored
+        // before, or waits, until `until`.
+        while Instant::now() < until {
+            let new: Vec<usize> = (0..events.len())
+                .filter(|&index| earlier[index] == Earlier::None)
+                .collect();
+            if new.len() < 2 {
+                // One event is all or nothing by itself.
+                return self.store_each(events, payloads, earlier).await;
+            }
+            let refused = {
+                let _turn = self.ingest_batches.acquire().await;
+                let batch = new
+                    .iter()
+                    .map(|&index| self.event_message(&events[index], &payloads[index]));
+                atomic::publish(&self.client, batch.collect()).await
+            };
+            match refused {
+                Ok(()) => return Ok(()),
+                Err(BatchRefused::WrongLastSequence | BatchRefused::DuplicateMessageId) => {
+                    if !self.mark_stored_before(events, &new, earlier).await? {
+                        // A message id an older weir stored with nothing
+                        // on its identity's subject: one at a time.
+                        return self.store_each(events, payloads, earlier).await;
+                    }
+                }
+                // An older weir updated the stream since this one set it up.
+                Err(BatchRefused::NotAllowed) => {
+                    return self.store_each(events, payloads, earlier).await;
+                }
+                Err(BatchRefused::Busy) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(IN_PROCESS_LONGEST_PAUSE);
+                }
+                Err(BatchRefused::Failed(message)) => {
+                    return Err(NatsError::Request {
+                        action: "publish",
+                        message,
+                    }
+                    .into());
+                }
+            }
+        }
+        let busy = "the events stream stayed busy with other batches";
+        Err(NatsError::request("publish", busy).into())
+    }
+
+    /// Reads from the stream's leader each of the events `new` whose
+    /// identity another request took: other content refuses the request,
+    /// the same makes the event a duplicate (`Stored`). Whether any was.
+    async fn mark_stored_before(
+        &self,
+        events: &[Event],
+        new: &[usize],
+        earlier: &mut [Earlier],
+    ) -> Result<bool, StoreError> {
+        let reads = new.iter().map(|&index| async move {
+            let theirs = self.stored_identity(&events[index], Replica::Leader).await;
+            theirs.map(|theirs| (index, theirs))
+        });
+        let mut any = false;
+        for (index, theirs) in try_join_all(reads).await? {
+            let event = &events[index];
+            match theirs {
+                Some(theirs) if !theirs.same_content(event) => {
+                    return Err(StoreError::IdReused(id_reused(index, event)));
+                }
+                Some(_) => {
+                    earlier[index] = Earlier::Stored;
+                    any = true;
+                }
+                None => {}
+            }
+        }
+        Ok(any)
+    }
+
+    /// `event` (`payload`, encoded) as a message of a batch that stores it
+    /// only if its identity's subject is still empty and its message id unseen.
+    fn event_message(&self, event: &Event, payload: &Bytes) -> Outgoing {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", names::event_msg_id(event).as_str());
+        headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+        Outgoing {
+            subject: self.names.event_subject(event),
+            headers,
+            payload: payload.clone(),
+        }
+    }
+
+    /// Stores each event no request stored before, one message at a time,
     /// and waits for JetStream's acks. An event another request stored
     /// meanwhile is read back: with the same content this one is a
-    /// duplicate (`Stored`), with other content the request is refused.
-    async fn store_new_events(
+    /// duplicate (`Stored`), with other content the request is refused
+    /// (with the others stored).
+    async fn store_each(
         &self,
         events: &[Event],
         payloads: &[Bytes],
@@ -118,20 +227,17 @@ impl Nats {
         let stores = new.map(|(index, event)| async move {
             (index, self.store_event(event, &payloads[index]).await)
         });
+        let mut taken = Vec::new();
         for (index, stored) in join_all(stores).await {
-            if stored? {
-                continue;
+            if !stored? {
+                taken.push(index);
             }
-            let event = &events[index];
-            match self.stored_identity(event, Replica::Leader).await? {
-                Some(theirs) if !theirs.same_content(event) => {
-                    return Err(StoreError::IdReused(id_reused(index, event)));
-                }
-                // Found, or its message id seen with nothing on the
-                // subject: an older weir stored it before identities had
-                // subjects.
-                Some(_) | None => earlier[index] = Earlier::Stored,
-            }
+        }
+        self.mark_stored_before(events, &taken, earlier).await?;
+        // Taken with nothing on the subject: their message ids were seen,
+        // as an older weir stored them before identities had subjects.
+        for index in taken {
+            earlier[index] = Earlier::Stored;
         }
         Ok(())
     }

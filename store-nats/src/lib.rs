@@ -139,6 +139,8 @@ pub struct Nats {
     record_ttl: Duration,
     /// What this node has pulled, for how long ready deliveries wait.
     windows: waits::Windows,
+    /// Turns to have an ingest batch in flight on the events stream.
+    ingest_batches: tokio::sync::Semaphore,
 }
 
 impl Nats {

@@ -216,56 +216,73 @@ fn each_backend_refuses_an_identity_reused_with_other_content() {
 }
 
 /// Two requests racing with one identity and other content (on NATS each
-/// to a node of its own): one is admitted and the other refused, and what
-/// runs is the admitted content (on NATS a new event is stored before its
-/// deliveries are published, so a refused request's delivery never runs).
+/// to a node of its own), each with a new event of its own beside it: one
+/// request is admitted and the other refused with nothing of it stored, and
+/// what runs is the admitted content (on NATS a request's new events are
+/// stored as one atomic batch before their deliveries are published, so a
+/// refused request's delivery never runs).
 #[test]
 fn each_backend_runs_the_admitted_one_of_two_requests_racing_with_one_identity() {
     const RACES: u64 = 30;
-    // The racers' content: the recorder counts each number it sees.
+    // The racers' content: the recorder counts each number it sees; each
+    // racer's own event is its number plus `OWN`.
+    const OWN: u64 = 2000;
     let contents = |race: u64| [race, race + 1000];
     for backend in BACKENDS {
         let weir = Deployment::start(backend, &["test-recorder"], &recorder_config(""));
         let mut admitted = Vec::new();
+        let mut refused_own = Vec::new();
         for race in 0..RACES {
             let statuses = std::thread::scope(|scope| {
                 let racers = contents(race).map(|n| {
                     let mut event = recorder::event(n, None, false);
                     event["id"] = json!(format!("race-{race}"));
-                    let body = json!([event]).to_string();
+                    let body = json!([recorder::event(n + OWN, None, false), event]).to_string();
                     let node = weir.node(usize::from(n >= 1000));
                     scope.spawn(move || node.post_json("/v1/events", &body))
                 });
                 racers.map(|racer| racer.join().expect("a racer's answer"))
             });
-            let winners: Vec<u64> = (contents(race).into_iter().zip(&statuses))
-                .filter(|(_, answer)| answer.status == 202)
-                .map(|(n, _)| n)
-                .collect();
-            let refused = statuses.iter().filter(|answer| answer.status == 422);
+            let answered = |status: u16| {
+                (contents(race).into_iter().zip(&statuses))
+                    .filter(move |(_, answer)| answer.status == status)
+                    .map(|(n, _)| n)
+                    .collect::<Vec<u64>>()
+            };
+            let (winners, refused) = (answered(202), answered(422));
             assert_eq!(winners.len(), 1, "{backend:?}: {statuses:?}");
-            assert_eq!(refused.count(), 1, "{backend:?}: {statuses:?}");
-            admitted.push(winners[0]);
+            assert_eq!(refused.len(), 1, "{backend:?}: {statuses:?}");
+            admitted.extend([winners[0], winners[0] + OWN]);
+            refused_own.push(refused[0] + OWN);
+        }
+        for n in &refused_own {
+            let id = format!("rec-{n}");
+            let answer = weir.node(0).get(&format!("/v1/events/{id}"));
+            assert_eq!(
+                answer.status, 404,
+                "{backend:?}: {id} stored: {}",
+                answer.text
+            );
         }
         let processed = r#"weir_deliveries_processed_total{plugin="test-recorder"}"#;
-        weir.wait_for_metric(processed, RACES as f64);
+        weir.wait_for_metric(processed, admitted.len() as f64);
         let recorded = weir
             .node(0)
             .wait_for("every admitted event recorded", |node| {
                 let recorded = recorded_when_available(node)?;
-                (recorded.seen.len() >= RACES as usize).then_some(recorded)
+                (recorded.seen.len() >= admitted.len()).then_some(recorded)
             });
         assert_eq!(
             weir.metric(processed),
-            RACES as f64,
+            admitted.len() as f64,
             "{backend:?}: deliveries run"
         );
-        for n in admitted {
-            assert_eq!(recorded.seen.get(&n), Some(&1), "{backend:?}: {n}");
+        for n in &admitted {
+            assert_eq!(recorded.seen.get(n), Some(&1), "{backend:?}: {n}");
         }
         assert_eq!(
             recorded.seen.len(),
-            RACES as usize,
+            admitted.len(),
             "{backend:?}: {:?}",
             recorded.seen
         );
