@@ -10,10 +10,7 @@ use weir::client::{self, DeadFilter, Remote};
 use weir::config::{Config, Overrides};
 use weir::error::one_line;
 
-/// mimalloc rather than the system allocator: with glibc's, allocation took
-/// about a fifth of weir's CPU end to end (BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod allocator;
 
 /// weir: a durable event pipeline with sandboxed WebAssembly handlers.
 #[derive(Parser)]
@@ -244,6 +241,7 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
+    allocator::give_back_sooner();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
