@@ -50,7 +50,7 @@ pub enum Shed {
 
 /// Admission state shared by all ingest requests.
 #[derive(Default)]
-pub struct Admission {
+pub struct AdmissionControl {
     /// True from crossing the backlog's high-water mark until below the low one.
     backlog_shedding: AtomicBool,
     /// The same for the oldest ready delivery's wait.
@@ -73,7 +73,7 @@ fn shedding(flag: &AtomicBool, marks: &Watermarks, value: u64) -> bool {
     shed
 }
 
-impl Admission {
+impl AdmissionControl {
     /// Refuses with 503 while the backlog is too high or its oldest ready
     /// delivery has waited too long; needs nothing of the request.
     pub fn check_load(&self, limits: &IngestLimits, backlog: &Backlog) -> Result<(), Shed> {

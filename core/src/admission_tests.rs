@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::admission::{Admission, Shed};
+use crate::admission::{AdmissionControl, Shed};
 use crate::backlog::Backlog;
 use crate::config::{Config, Overrides};
 
@@ -19,7 +19,7 @@ fn events(per_tenant: &[(&'static str, usize)]) -> BTreeMap<&'static str, usize>
 #[test]
 fn the_backlog_mark_sheds_until_the_backlog_is_back_at_its_low_water_mark() {
     let config = config("[ingest]\nbacklog_high_water = 10\nbacklog_low_water = 5\n");
-    let (admission, backlog) = (Admission::default(), Backlog::default());
+    let (admission, backlog) = (AdmissionControl::default(), Backlog::default());
     let check = || admission.check_load(&config.ingest, &backlog);
 
     backlog.change("acme", 9);
@@ -39,7 +39,7 @@ fn the_backlog_mark_sheds_until_the_backlog_is_back_at_its_low_water_mark() {
 fn the_oldest_ready_mark_sheds_on_how_long_a_delivery_has_waited() {
     let config =
         config("[ingest]\noldest_ready_high_water_ms = 1000\noldest_ready_low_water_ms = 500\n");
-    let (admission, backlog) = (Admission::default(), Backlog::default());
+    let (admission, backlog) = (AdmissionControl::default(), Backlog::default());
 
     backlog.set_oldest_ready_ms(1500);
     let Err(Shed::Overloaded { message, .. }) = admission.check_load(&config.ingest, &backlog)
@@ -54,7 +54,7 @@ fn the_oldest_ready_mark_sheds_on_how_long_a_delivery_has_waited() {
 #[test]
 fn a_tenant_over_its_backlog_quota_is_refused_and_the_others_are_not() {
     let config = config("[tenants.acme]\nbacklog_high_water = 3\nbacklog_low_water = 1\n");
-    let (admission, backlog) = (Admission::default(), Backlog::default());
+    let (admission, backlog) = (AdmissionControl::default(), Backlog::default());
     backlog.change("acme", 3);
     backlog.change("globex", 50);
 
@@ -79,7 +79,7 @@ fn a_request_over_one_tenants_rate_takes_no_tokens_from_any() {
     let config = config(
         "[tenants.acme]\nrate_per_sec = 1\nburst = 5\n[tenants.globex]\nrate_per_sec = 1\nburst = 2\n",
     );
-    let admission = Admission::default();
+    let admission = AdmissionControl::default();
 
     assert!(
         admission

@@ -241,7 +241,6 @@ enum LogFormat {
 }
 
 fn main() -> ExitCode {
-    allocator::give_back_sooner();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
@@ -253,6 +252,8 @@ fn main() -> ExitCode {
             otlp_endpoint,
             allow_unauthenticated_remote,
         } => {
+            // Before anything starts: this may replace the process.
+            let not_restarted = allocator::give_back_sooner();
             let json = matches!(log_format, LogFormat::Json);
             let telemetry = match weir::telemetry::init(json, otlp_endpoint.as_deref()) {
                 Ok(telemetry) => telemetry,
@@ -261,6 +262,9 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            if let Some(error) = not_restarted {
+                tracing::warn!(%error, "cannot start again with MIMALLOC_PURGE_DELAY=10; freed memory goes back to the system after mimalloc's default of a second");
+            }
             let overrides = Overrides {
                 data_dir,
                 listen,

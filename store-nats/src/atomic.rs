@@ -29,7 +29,9 @@ pub struct Outgoing {
     pub payload: Bytes,
 }
 
-/// Why a batch was not stored; in every case, nothing of it was.
+/// Why a batch was not stored. JetStream stores none of a batch it refuses;
+/// a batch `Failed` for the client's reasons (its acknowledgement lost, say)
+/// may have been stored.
 #[derive(Debug)]
 pub enum BatchRefused {
     /// An expected last sequence did not hold.
@@ -53,7 +55,9 @@ impl std::fmt::Display for BatchRefused {
                 f.write_str("an expected last sequence did not hold")
             }
             BatchRefused::DuplicateMessageId => f.write_str("a message id was seen before"),
-            BatchRefused::Busy => f.write_str("the stream is busy with other batches"),
+            BatchRefused::Busy => f.write_str(
+                "the stream is busy: too many batches in flight, or a message id of the batch in process",
+            ),
             BatchRefused::NotAllowed => f.write_str("the stream takes no atomic batches"),
             BatchRefused::Failed(message) => f.write_str(message),
         }
@@ -112,12 +116,37 @@ pub async fn publish(
         (None, count) => Err(BatchRefused::Failed(format!(
             "the batch acknowledgement counts {count:?} of {total} messages"
         ))),
-        (Some(error), _) => Err(match error.err_code {
-            WRONG_LAST_SEQUENCE => BatchRefused::WrongLastSequence,
-            DUPLICATE_MESSAGE_ID => BatchRefused::DuplicateMessageId,
-            MESSAGE_ID_IN_PROCESS | TOO_MANY_IN_FLIGHT => BatchRefused::Busy,
-            NOT_ALLOWED => BatchRefused::NotAllowed,
-            code => BatchRefused::Failed(format!("{} (error {code})", error.description)),
-        }),
+        (Some(error), _) => Err(refusal(error.err_code, &error.description)),
+    }
+}
+
+/// What JetStream's error `code` (with its `description`) refusing a batch means.
+fn refusal(code: u64, description: &str) -> BatchRefused {
+    match code {
+        WRONG_LAST_SEQUENCE => BatchRefused::WrongLastSequence,
+        DUPLICATE_MESSAGE_ID => BatchRefused::DuplicateMessageId,
+        MESSAGE_ID_IN_PROCESS | TOO_MANY_IN_FLIGHT => BatchRefused::Busy,
+        NOT_ALLOWED => BatchRefused::NotAllowed,
+        code => BatchRefused::Failed(format!("{description} (error {code})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes of ADR-50 and JetStream's errors, as weir acts on them.
+    #[test]
+    fn each_refusal_code_is_read_as_what_it_means() {
+        let read = |code| refusal(code, "described");
+        assert!(matches!(read(10071), BatchRefused::WrongLastSequence));
+        assert!(matches!(read(10201), BatchRefused::DuplicateMessageId));
+        assert!(matches!(read(10158), BatchRefused::Busy));
+        assert!(matches!(read(10210), BatchRefused::Busy));
+        assert!(matches!(read(10174), BatchRefused::NotAllowed));
+        let BatchRefused::Failed(message) = read(10199) else {
+            panic!("a batch too large is no refusal weir retries");
+        };
+        assert_eq!(message, "described (error 10199)");
     }
 }

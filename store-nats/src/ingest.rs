@@ -17,6 +17,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
 use bytes::Bytes;
 use futures_util::future::{join_all, try_join_all};
+use futures_util::{StreamExt, TryStreamExt};
 use tokio::time::Instant;
 
 use super::atomic::{self, BatchRefused, Outgoing};
@@ -55,6 +56,9 @@ const IN_PROCESS_FOR: Duration = Duration::from_secs(5);
 const IN_PROCESS_FIRST_PAUSE: Duration = Duration::from_millis(5);
 const IN_PROCESS_LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
+/// How many identities a refused batch reads from the stream's leader at once.
+const LEADER_READS_AT_ONCE: usize = 32;
+
 /// How many atomic batches of events one node has in flight at most:
 /// JetStream takes 50 on a stream, so three nodes stay below it.
 pub(super) const INGEST_BATCHES: usize = 16;
@@ -73,7 +77,10 @@ impl Nats {
     /// stored before any delivery is published, all of them or none (one
     /// atomic batch), so that of two requests racing with one identity, one
     /// is admitted and its content delivered, and the other is refused with
-    /// nothing of it stored.
+    /// nothing of it stored. (Not where an older weir left its mark: a
+    /// stream it set up without atomic batches, or an event it stored
+    /// before identities had subjects. Then the events are stored one at a
+    /// time, and a request refused by a race may leave others stored.)
     pub async fn submit(
         &self,
         routes: &RouteTable,
@@ -133,7 +140,11 @@ impl Nats {
                 return self.store_each(events, payloads, earlier).await;
             }
             let refused = {
-                let _turn = self.ingest_batches.acquire().await;
+                // A turn is waited for within the same bound.
+                let Ok(_turn) = tokio::time::timeout_at(until, self.ingest_batches.acquire()).await
+                else {
+                    break;
+                };
                 let batch = new
                     .iter()
                     .map(|&index| self.event_message(&events[index], &payloads[index]));
@@ -148,7 +159,8 @@ impl Nats {
                         return self.store_each(events, payloads, earlier).await;
                     }
                 }
-                // An older weir updated the stream since this one set it up.
+                // An older weir, starting since this one did, set the
+                // stream up again without atomic batches.
                 Err(BatchRefused::NotAllowed) => {
                     return self.store_each(events, payloads, earlier).await;
                 }
@@ -165,7 +177,8 @@ impl Nats {
                 }
             }
         }
-        let busy = "the events stream stayed busy with other batches";
+        let busy = "the events stream stayed busy (batches in flight, or another request's \
+                    event with an identity of this one being stored)";
         Err(NatsError::request("publish", busy).into())
     }
 
@@ -178,12 +191,17 @@ impl Nats {
         new: &[usize],
         earlier: &mut [Earlier],
     ) -> Result<bool, StoreError> {
-        let reads = new.iter().map(|&index| async move {
+        let reads = new.iter().copied().map(|index| async move {
             let theirs = self.stored_identity(&events[index], Replica::Leader).await;
             theirs.map(|theirs| (index, theirs))
         });
+        // A few at a time: a request may hold a thousand events.
+        let read: Vec<(usize, Option<Event>)> = futures_util::stream::iter(reads)
+            .buffer_unordered(LEADER_READS_AT_ONCE)
+            .try_collect()
+            .await?;
         let mut any = false;
-        for (index, theirs) in try_join_all(reads).await? {
+        for (index, theirs) in read {
             let event = &events[index];
             match theirs {
                 Some(theirs) if !theirs.same_content(event) => {

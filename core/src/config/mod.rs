@@ -592,10 +592,13 @@ impl Config {
         let unscheduled =
             nats_refusals::refuse_what_nats_cannot_schedule((&raw.tenant_defaults, &raw.tenants));
         let undecided = nats_refusals::refuse_what_nats_servers_decide(&raw.queue);
+        let oversized =
+            nats_refusals::refuse_requests_past_one_batch(raw.ingest.max_events_per_request);
         let storage = raw.storage.resolve(listen)?;
         if matches!(storage, Storage::Nats(_)) {
             unscheduled?;
             undecided?;
+            oversized?;
         }
         if ingest.max_body_bytes == 0 || ingest.max_events_per_request == 0 {
             return Err(ConfigError::Invalid(
@@ -1051,6 +1054,10 @@ mod tests {
                 "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[queue]\ndurability = \"buffered\"\n",
                 "[queue] durability is not available with [storage] backend = \"nats\": what an acknowledged event survives is the servers' JetStream `sync_interval`",
             ),
+            (
+                "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n[ingest]\nmax_events_per_request = 1001\n",
+                "[ingest] max_events_per_request = 1001 is more than [storage] backend = \"nats\" stores at once",
+            ),
         ];
         for (text, expected) in cases {
             let error = load(text).expect_err(text);
@@ -1063,6 +1070,9 @@ mod tests {
         let lanes = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
                      [dispatch]\nlane_weights = { low = 2 }\n";
         assert!(load(lanes).is_ok(), "{lanes:?}");
+        let one_batch = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
+                         [ingest]\nmax_events_per_request = 1000\n";
+        assert!(load(one_batch).is_ok(), "{one_batch:?}");
         let tenants = "[storage]\nbackend = \"nats\"\n[storage.nats]\nservers = [\"a:4222\"]\n\
                        [tenant_defaults]\nbacklog_high_water = 10\n[tenants.acme]\nweight = 2\n\
                        [ingest]\noldest_ready_high_water_ms = 500\n";

@@ -1,5 +1,5 @@
 //! The settings the NATS store cannot honour yet, refused at start-up with
-//! the key named rather than ignored while weir runs.
+//! the key named rather than ignored (or failing) while weir runs.
 
 use std::collections::BTreeMap;
 
@@ -43,5 +43,25 @@ pub(super) fn refuse_what_nats_servers_decide(queue: &RawQueue) -> Result<(), Co
              (`always` for a power loss)",
         ),
         None => Ok(()),
+    }
+}
+
+/// The most events one request may carry on NATS: its new events are
+/// stored as one JetStream atomic batch, of at most this many messages
+/// (the servers' limit, ADR-50).
+const NATS_MAX_EVENTS_PER_REQUEST: usize = 1000;
+
+/// Refuses an `[ingest] max_events_per_request` above what one atomic
+/// batch holds: every such request would be refused by the servers.
+pub(super) fn refuse_requests_past_one_batch(
+    max_events_per_request: Option<usize>,
+) -> Result<(), ConfigError> {
+    match max_events_per_request {
+        Some(max) if max > NATS_MAX_EVENTS_PER_REQUEST => Err(ConfigError::Invalid(format!(
+            "[ingest] max_events_per_request = {max} is more than [storage] backend = \"nats\" \
+             stores at once: a request's new events are one JetStream atomic batch, of at most \
+             {NATS_MAX_EVENTS_PER_REQUEST} messages; set it to {NATS_MAX_EVENTS_PER_REQUEST} or less"
+        ))),
+        _ => Ok(()),
     }
 }

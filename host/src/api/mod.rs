@@ -41,7 +41,7 @@ use crate::dispatch::Replays;
 use crate::event::rfc3339;
 use crate::ingest::KeysInFlight;
 use weir_core::Shared;
-use weir_core::admission::Admission;
+use weir_core::admission::AdmissionControl;
 
 /// What every handler can reach: one shared allocation, so the copy axum
 /// makes for each handler and middleware of a request is one reference
@@ -74,7 +74,7 @@ pub struct App {
     /// Replay jobs started through the API.
     pub replays: Arc<Replays>,
     /// Ingest's load shedding and tenant rate limits.
-    pub admission: Arc<Admission>,
+    pub admission: Arc<AdmissionControl>,
     /// Idempotency keys whose first request is being answered.
     pub keys_in_flight: Arc<KeysInFlight>,
     /// The last minutes of the pipeline, for the dashboard.

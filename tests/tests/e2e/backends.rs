@@ -220,10 +220,12 @@ fn each_backend_refuses_an_identity_reused_with_other_content() {
 /// request is admitted and the other refused with nothing of it stored, and
 /// what runs is the admitted content (on NATS a request's new events are
 /// stored as one atomic batch before their deliveries are published, so a
-/// refused request's delivery never runs).
+/// refused request's delivery never runs). Racing with the same content,
+/// both are admitted, with their own events, and the raced one runs once.
 #[test]
 fn each_backend_runs_the_admitted_one_of_two_requests_racing_with_one_identity() {
     const RACES: u64 = 30;
+    const SAME_CONTENT_RACES: u64 = 10;
     // The racers' content: the recorder counts each number it sees; each
     // racer's own event is its number plus `OWN`.
     const OWN: u64 = 2000;
@@ -254,6 +256,28 @@ fn each_backend_runs_the_admitted_one_of_two_requests_racing_with_one_identity()
             assert_eq!(refused.len(), 1, "{backend:?}: {statuses:?}");
             admitted.extend([winners[0], winners[0] + OWN]);
             refused_own.push(refused[0] + OWN);
+        }
+        // With the same content both are admitted, and both their own
+        // events stored: the raced one is a duplicate for one of them.
+        for race in 0..SAME_CONTENT_RACES {
+            let raced = 5000 + race;
+            let statuses = std::thread::scope(|scope| {
+                let racers = [6000 + race, 7000 + race].map(|own| {
+                    let body = json!([
+                        recorder::event(own, None, false),
+                        recorder::event(raced, None, false)
+                    ])
+                    .to_string();
+                    let node = weir.node(usize::from(own >= 7000));
+                    scope.spawn(move || node.post_json("/v1/events", &body))
+                });
+                racers.map(|racer| racer.join().expect("a racer's answer"))
+            });
+            assert!(
+                statuses.iter().all(|answer| answer.status == 202),
+                "{backend:?}: {statuses:?}"
+            );
+            admitted.extend([raced, 6000 + race, 7000 + race]);
         }
         for n in &refused_own {
             let id = format!("rec-{n}");

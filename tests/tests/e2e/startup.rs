@@ -180,3 +180,29 @@ fn a_data_directory_others_can_write_is_refused() {
     assert_eq!(mode(&data), 0o700, "a new data directory is private");
     weir.stop();
 }
+
+/// `weir serve` gives freed memory back to the system after 10 ms (it
+/// starts itself again in place with mimalloc's purge delay set), and keeps
+/// an operator's own setting.
+#[test]
+fn weir_serves_with_mimallocs_purge_delay_at_10_ms_unless_the_operator_set_one() {
+    let workspace = Workspace::new(&["test-ack"], crate::support::ACK_EVERYTHING);
+    for (envs, expected) in [
+        (vec![], "MIMALLOC_PURGE_DELAY=10"),
+        (
+            vec![("MIMALLOC_PURGE_DELAY", "250")],
+            "MIMALLOC_PURGE_DELAY=250",
+        ),
+    ] {
+        let weir = workspace.start_with_env(&envs);
+        // The environment the running process was started with, last.
+        let environ = std::fs::read(format!("/proc/{}/environ", weir.pid()))
+            .expect("the process's environment");
+        let delays: Vec<&[u8]> = (environ.split(|&byte| byte == 0))
+            .filter(|variable| variable.starts_with(b"MIMALLOC_PURGE_DELAY="))
+            .collect();
+        assert_eq!(delays, [expected.as_bytes()], "{envs:?}");
+        assert_eq!(weir.get("/readyz").status, 200);
+        weir.stop();
+    }
+}
