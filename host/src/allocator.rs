@@ -3,7 +3,7 @@
 //! "The allocator"), giving memory it no longer uses back to the operating
 //! system after 10 ms rather than mimalloc 3's default of a second. Under an
 //! ingest flood fjall's flushed memtables are freed faster than a second's
-//! worth is reused, and holding them raised the peak RSS by about 60 MiB
+//! worth is reused, and holding them raised the peak RSS by about 50 MiB
 //! (BENCHMARKS.md, "Freed memory given back sooner").
 //!
 //! mimalloc reads its options from the environment when the process loads,
@@ -25,9 +25,10 @@ const PURGE_DELAY_MS: &str = "10";
 
 /// Replaces this process (same id, arguments and other environment) with
 /// weir started again with its purge delay, unless the environment sets
-/// one; returns only if it could not, with why.
+/// one (then `None`); otherwise returns only if it could not, with why.
 pub fn give_back_sooner() -> Option<std::io::Error> {
-    if std::env::var_os(PURGE_DELAY).is_some() {
+    // An empty value would be read as no delay at all: replaced too.
+    if std::env::var_os(PURGE_DELAY).is_some_and(|delay| !delay.is_empty()) {
         return None;
     }
     let exe = match std::env::current_exe() {

@@ -56,7 +56,9 @@ const IN_PROCESS_FOR: Duration = Duration::from_secs(5);
 const IN_PROCESS_FIRST_PAUSE: Duration = Duration::from_millis(5);
 const IN_PROCESS_LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
-/// How many identities a refused batch reads from the stream's leader at once.
+/// How many identities a refused batch reads from the stream's leader at
+/// once: enough to overlap the round trips, few enough that a request of a
+/// thousand events does not queue a thousand reads at one server.
 const LEADER_READS_AT_ONCE: usize = 32;
 
 /// How many atomic batches of events one node has in flight at most:
@@ -295,9 +297,9 @@ impl Nats {
     /// of one earlier in the request; an identity stored with other
     /// content refuses the request. Reads each identity's event directly.
     async fn earlier(&self, events: &[Event]) -> Result<Vec<Earlier>, StoreError> {
-        // A direct get, which any replica answers: one that lags behind
-        // misses only an event stored a moment ago, which storing the event
-        // then finds.
+        // A direct get, which any replica answers (so all at once: they
+        // spread over the servers): one that lags behind misses only an
+        // event stored a moment ago, which storing the event then finds.
         let reads = (events.iter()).map(|event| self.stored_identity(event, Replica::Any));
         let stored = try_join_all(reads).await?;
         let mut seen: HashMap<(&str, &str, &str), &Event> = HashMap::new();
