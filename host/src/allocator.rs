@@ -21,7 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The environment variable mimalloc reads its purge delay from, in ms.
 const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
 /// weir's delay: mimalloc 2's default.
-const PURGE_DELAY_MS: &str = "10";
+pub const PURGE_DELAY_MS: &str = "10";
 
 /// Replaces this process (same id, arguments and other environment) with
 /// weir started again with its purge delay, unless the environment sets

@@ -263,7 +263,8 @@ fn main() -> ExitCode {
                 }
             };
             if let Some(error) = not_restarted {
-                tracing::warn!(%error, "cannot start again with MIMALLOC_PURGE_DELAY=10; freed memory goes back to the system after mimalloc's default of a second");
+                let delay_ms = allocator::PURGE_DELAY_MS;
+                tracing::warn!(%error, "cannot start again with MIMALLOC_PURGE_DELAY={delay_ms}; freed memory goes back to the system after mimalloc's default of a second");
             }
             let overrides = Overrides {
                 data_dir,
