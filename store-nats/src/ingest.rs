@@ -94,20 +94,16 @@ impl Nats {
             .collect();
         self.store_new_events(events, &payloads, &mut earlier)
             .await?;
-        let mut sent = Vec::new();
+        let mut deliveries = Vec::new();
         for (index, event) in events.iter().enumerate() {
             if earlier[index] == Earlier::InRequest {
                 continue;
             }
             for target in routes.targets_for(event) {
-                let payload = &payloads[index];
-                sent.push(
-                    self.publish_delivery(&target, event, payload, 0, None)
-                        .await?,
-                );
+                deliveries.push((target, event, &payloads[index]));
             }
         }
-        stored(sent).await?;
+        self.store_deliveries(&deliveries).await?;
         Ok(events
             .iter()
             .zip(earlier)
@@ -129,11 +125,10 @@ impl Nats {
         payloads: &[Bytes],
         earlier: &mut [Earlier],
     ) -> Result<(), StoreError> {
-        let until = Instant::now() + IN_PROCESS_FOR;
-        let mut pause = IN_PROCESS_FIRST_PAUSE;
+        let mut pauses = Pauses::new();
         // Bounded: each pass stores the batch, marks an event stored
-        // before, or waits, until `until`.
-        while Instant::now() < until {
+        // before, or waits, while time is left.
+        while pauses.left() {
             let new: Vec<usize> = (0..events.len())
                 .filter(|&index| earlier[index] == Earlier::None)
                 .collect();
@@ -143,8 +138,8 @@ impl Nats {
             }
             let refused = {
                 // A turn is waited for within the same bound.
-                let Ok(_turn) = tokio::time::timeout_at(until, self.ingest_batches.acquire()).await
-                else {
+                let turn = self.ingest_batches.acquire();
+                let Ok(_turn) = tokio::time::timeout_at(pauses.until, turn).await else {
                     break;
                 };
                 let batch = new
@@ -166,10 +161,7 @@ impl Nats {
                 Err(BatchRefused::NotAllowed) => {
                     return self.store_each(events, payloads, earlier).await;
                 }
-                Err(BatchRefused::Busy) => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(IN_PROCESS_LONGEST_PAUSE);
-                }
+                Err(BatchRefused::Busy) => pauses.wait().await,
                 Err(BatchRefused::Failed(message)) => {
                     return Err(NatsError::Request {
                         action: "publish",
@@ -262,15 +254,53 @@ impl Nats {
         Ok(())
     }
 
+    /// Publishes each of `deliveries` (target, event, encoded event) and
+    /// waits for JetStream's acks. One whose message id another request's
+    /// publish has in process (both storing the same event) is published
+    /// again, as an event is: then it is stored, or a duplicate.
+    async fn store_deliveries(
+        &self,
+        deliveries: &[(Target, &Event, &Bytes)],
+    ) -> Result<(), StoreError> {
+        let mut pauses = Pauses::new();
+        let mut pending: Vec<usize> = (0..deliveries.len()).collect();
+        // Bounded: each pass publishes what is left, or waits, while time is left.
+        while pauses.left() {
+            let mut acks = Vec::with_capacity(pending.len());
+            for &index in &pending {
+                let (target, event, payload) = &deliveries[index];
+                acks.push(
+                    self.publish_delivery(target, event, payload, 0, None)
+                        .await?,
+                );
+            }
+            let acked = join_all(acks.into_iter().map(IntoFuture::into_future)).await;
+            let mut again = Vec::new();
+            for (index, acked) in pending.into_iter().zip(acked) {
+                match acked {
+                    Ok(_) => {}
+                    Err(error) if in_process(&error) => again.push(index),
+                    Err(error) => return Err(NatsError::request("publish", error).into()),
+                }
+            }
+            if again.is_empty() {
+                return Ok(());
+            }
+            pending = again;
+            pauses.wait().await;
+        }
+        let busy = "another request's delivery of an event of this one is still being stored";
+        Err(NatsError::request("publish", busy).into())
+    }
+
     /// Stores `event` (`payload`, encoded) only if its identity's subject
     /// is still empty and its message id unseen: whether it was stored, or
     /// another request's event with its identity was.
     async fn store_event(&self, event: &Event, payload: &Bytes) -> Result<bool, StoreError> {
         let subject = self.names.event_subject(event);
-        let until = Instant::now() + IN_PROCESS_FOR;
-        let mut pause = IN_PROCESS_FIRST_PAUSE;
-        // Bounded: each pass waits, until `until`.
-        while Instant::now() < until {
+        let mut pauses = Pauses::new();
+        // Bounded: each pass waits, while time is left.
+        while pauses.left() {
             let publish = PublishMessage::build()
                 .payload(payload.clone())
                 .message_id(names::event_msg_id(event))
@@ -282,10 +312,7 @@ impl Nats {
                 Err(error) if error.kind() == PublishErrorKind::WrongLastSequence => {
                     return Ok(false);
                 }
-                Err(error) if in_process(&error) => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(IN_PROCESS_LONGEST_PAUSE);
-                }
+                Err(error) if in_process(&error) => pauses.wait().await,
                 Err(error) => return Err(NatsError::request("publish", error).into()),
             }
         }
@@ -387,6 +414,34 @@ impl Nats {
             .send_publish(subject, publish)
             .await
             .map_err(|e| NatsError::request("publish", e))
+    }
+}
+
+/// The pauses before an event, or a batch of events, that JetStream found
+/// busy is sent again: doubling from the first to the longest, for
+/// [`IN_PROCESS_FOR`] in all.
+struct Pauses {
+    until: Instant,
+    next: Duration,
+}
+
+impl Pauses {
+    fn new() -> Pauses {
+        Pauses {
+            until: Instant::now() + IN_PROCESS_FOR,
+            next: IN_PROCESS_FIRST_PAUSE,
+        }
+    }
+
+    /// Whether there is time left to send it again.
+    fn left(&self) -> bool {
+        Instant::now() < self.until
+    }
+
+    /// Waits out the next pause.
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(IN_PROCESS_LONGEST_PAUSE);
     }
 }
 
