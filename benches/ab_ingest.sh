@@ -7,7 +7,8 @@
 # has shown a 20 % gap that interleaving did not. MODE `ingest` (the
 # default) routes to no plugin and rates the ingest; `end-to-end` routes
 # every event to test-ack and rates the events processed, as R in
-# sustained.sh. Loopback only; every run is bounded in events and seconds.
+# sustained.sh; `batches` routes to no plugin and sends 400,000 events in
+# batches of 100 at c=8, as ingest.sh's batched half. Loopback only; every run is bounded in events and seconds.
 #
 #   bash benches/ab_ingest.sh BEFORE_BINARY AFTER_BINARY [ROUNDS] [MODE]
 #
@@ -27,10 +28,13 @@ port=18185
 source benches/common.sh
 load=("$bin/weir-load" --url "$url" --events 20000 --batch 1 --concurrency 64 --max-seconds 120)
 case "$mode" in
-  ingest)
+  ingest | batches)
     printf '[routing]\nunmatched = "keep"\n[[route]]\nname = "none"\nmatch = { type = "never.sent" }\nplugins = ["booking-normalizer"]\n' >"$work/weir.toml"
     weir_args=(--config "$work/weir.toml")
     rate=ingest_events_per_s
+    if [ "$mode" = batches ]; then
+      load=("$bin/weir-load" --url "$url" --events 400000 --batch 100 --concurrency 8 --max-seconds 120)
+    fi
     ;;
   end-to-end)
     mkdir -p "$work/plugins"
@@ -41,7 +45,7 @@ case "$mode" in
     rate=processed_events_per_s
     ;;
   *)
-    echo "MODE is ingest or end-to-end, not $mode" >&2
+    echo "MODE is ingest, batches or end-to-end, not $mode" >&2
     exit 2
     ;;
 esac

@@ -16,13 +16,16 @@
 # SYNC_INTERVAL sets the servers' sync_interval (default always; "2m" is
 # nats-server's own default); INSTANCES sets every setup's
 # [plugin_defaults] instances (default: weir's, 4). NODES lists the node
-# counts to run on NATS (default "1 2 3"). IDLE=1 sends nothing instead: it
+# counts to run on NATS (default "1 2 3"). BATCH sends that many events per
+# request instead of one (the 10,000 events stay 10,000; a request's new
+# events are one atomic batch on NATS). IDLE=1 sends nothing instead: it
 # prints the CPU the three servers and the nodes take over 10 s of idling
 # (5 s after the nodes are ready), the cost of a cluster with no work.
 #
 #   bash benches/nats.sh [RUNS]
 #   SYNC_INTERVAL=2m INSTANCES=32 bash benches/nats.sh [RUNS]
 #   NODES=1 bash benches/nats.sh [RUNS]
+#   BATCH=10 NODES=1 bash benches/nats.sh [RUNS]
 #   IDLE=1 NODES=1 bash benches/nats.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -154,7 +157,7 @@ if [ -n "${IDLE:-}" ]; then
   exit 0
 fi
 
-load=(--events 10000 --batch 1 --concurrency 64 --wait-processed --max-seconds 300)
+load=(--events 10000 --batch "${BATCH:-1}" --concurrency 64 --wait-processed --max-seconds 300)
 for run in $(seq "$runs"); do
   start_weir
   sync

@@ -142,6 +142,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         record_ttl: retention.retention,
         windows: Default::default(),
         ingest_batches: Semaphore::new(INGEST_BATCHES),
+        restoring_batches: tokio::sync::Mutex::new(()),
     })
 }
 
@@ -206,15 +207,23 @@ async fn records_bucket(
     // key leaves a delete marker for a second.
     let markers = Some(Duration::from_secs(1));
     let store = bucket(jetstream, names.records_bucket(), settings, None, markers).await?;
-    let stream_name = format!("KV_{}", names.records_bucket());
+    allow_atomic_batches(jetstream, &format!("KV_{}", names.records_bucket())).await?;
+    Ok(store)
+}
+
+/// Sets the stream `stream_name` up to take atomic batches, if it does not
+/// yet: the key/value API leaves the flag out, and so does an older weir
+/// that sets the events stream up again at its start.
+pub(crate) async fn allow_atomic_batches(
+    jetstream: &jetstream::Context,
+    stream_name: &str,
+) -> Result<(), NatsError> {
     let mut stream = jetstream
-        .get_stream(&stream_name)
+        .get_stream(stream_name)
         .await
-        .map_err(setup(stream_name.clone()))?;
-    let mut config = stream
-        .info()
-        .await
-        .map_err(setup(stream_name.clone()))?
+        .map_err(setup(stream_name.to_owned()))?;
+    let mut config = (stream.info().await)
+        .map_err(setup(stream_name.to_owned()))?
         .config
         .clone();
     if !config.allow_atomic_publish {
@@ -222,9 +231,9 @@ async fn records_bucket(
         jetstream
             .update_stream(config)
             .await
-            .map_err(setup(stream_name))?;
+            .map_err(setup(stream_name.to_owned()))?;
     }
-    Ok(store)
+    Ok(())
 }
 
 /// The key/value bucket `name`, keeping each key's latest value on file, for

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::atomic::{self, BatchRefused, Outgoing};
 use super::names::{self, DeliveryId, Feed};
-use super::{Nats, NatsError};
+use super::{Nats, NatsError, connect};
 use weir_core::route::RouteTable;
 use weir_core::store::{Admission, StoreError, Target, id_reused};
 use weir_event::Event;
@@ -80,9 +80,10 @@ impl Nats {
     /// atomic batch), so that of two requests racing with one identity, one
     /// is admitted and its content delivered, and the other is refused with
     /// nothing of it stored. (Not where an older weir left its mark: a
-    /// stream it set up without atomic batches, or an event it stored
-    /// before identities had subjects. Then the events are stored one at a
-    /// time, and a request refused by a race may leave others stored.)
+    /// stream it set up again without atomic batches, until this node sets
+    /// it up to take them again, or an event it stored before identities
+    /// had subjects. Then the events are stored one at a time, and a
+    /// request refused by a race may leave others stored.)
     pub async fn submit(
         &self,
         routes: &RouteTable,
@@ -156,9 +157,8 @@ impl Nats {
                         return self.store_each(events, payloads, earlier).await;
                     }
                 }
-                // An older weir, starting since this one did, set the
-                // stream up again without atomic batches.
                 Err(BatchRefused::NotAllowed) => {
+                    self.restore_atomic_batches().await;
                     return self.store_each(events, payloads, earlier).await;
                 }
                 Err(BatchRefused::Busy) => pauses.wait().await,
@@ -252,6 +252,29 @@ impl Nats {
             earlier[index] = Earlier::Stored;
         }
         Ok(())
+    }
+
+    /// Sets the events stream up again to take atomic batches, after an
+    /// older weir, starting since this node did, set it up without them
+    /// (during a rolling upgrade). The request that found it so stores its
+    /// events one at a time, and so do those refused while this runs.
+    async fn restore_atomic_batches(&self) {
+        let Ok(_restoring) = self.restoring_batches.try_lock() else {
+            return;
+        };
+        let stream = self.names.events_stream();
+        tracing::warn!(
+            stream,
+            "the events stream takes no atomic batches (an older weir set it up again): \
+             setting it up to take them again; meanwhile a request's events are stored \
+             one at a time"
+        );
+        match connect::allow_atomic_batches(&self.jetstream, &stream).await {
+            Ok(()) => tracing::info!(stream, "the events stream takes atomic batches again"),
+            Err(error) => {
+                tracing::warn!(stream, %error, "the events stream could not be set up to take atomic batches")
+            }
+        }
     }
 
     /// Publishes each of `deliveries` (target, event, encoded event) and

@@ -561,3 +561,45 @@ fn a_commit_record_expires_with_its_event() {
     });
     weir.stop();
 }
+
+/// A stream an older weir set up again without atomic batches (its start
+/// does, during a rolling upgrade) refuses a request's batch of events:
+/// they are stored one at a time and run once each, and the node sets the
+/// stream up to take batches again.
+#[test]
+fn a_request_refused_a_batch_by_a_stream_an_older_weir_set_up_is_stored_and_the_stream_restored() {
+    let cluster = NatsCluster::start();
+    let (_workspace, weir) = recorder_node(&cluster, "");
+    cluster.refuse_atomic_batches("weir_events");
+    assert!(!cluster.takes_atomic_batches("weir_events"));
+
+    let body = Value::Array((1..=3).map(|n| recorder::event(n, None, false)).collect());
+    let answer = weir.post_json("/v1/events", &body.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let recorded = weir.wait_for("the three deliveries to run", |weir| {
+        recorded_when_available(weir).filter(|recorded| recorded.seen.len() == 3)
+    });
+    for n in 1..=3 {
+        assert_eq!(recorded.seen.get(&n), Some(&1), "{:?}", recorded.seen);
+    }
+    assert!(
+        weir.log_text()
+            .contains("the events stream takes no atomic batches"),
+        "{}",
+        weir.log_text()
+    );
+    assert!(cluster.takes_atomic_batches("weir_events"));
+
+    // The next request's batch is taken: no refusal, no second warning.
+    let body = Value::Array((4..=5).map(|n| recorder::event(n, None, false)).collect());
+    let answer = weir.post_json("/v1/events", &body.to_string());
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    let recorded = weir.wait_for("the next two deliveries to run", |weir| {
+        recorded_when_available(weir).filter(|recorded| recorded.seen.len() == 5)
+    });
+    assert_eq!(recorded.seen.get(&4), Some(&1), "{:?}", recorded.seen);
+    assert_eq!(recorded.seen.get(&5), Some(&1), "{:?}", recorded.seen);
+    let log = weir.log_text();
+    assert_eq!(log.matches("takes no atomic batches").count(), 1, "{log}");
+    weir.stop();
+}

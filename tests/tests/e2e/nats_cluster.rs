@@ -124,6 +124,30 @@ impl NatsCluster {
         })
     }
 
+    /// Whether the stream `stream` takes atomic batches.
+    pub fn takes_atomic_batches(&self, stream: &str) -> bool {
+        self.as_client(async |jetstream| {
+            let mut stream = jetstream.get_stream(stream).await.expect("the stream");
+            stream
+                .info()
+                .await
+                .expect("its info")
+                .config
+                .allow_atomic_publish
+        })
+    }
+
+    /// Sets the stream `stream` up again without atomic batches, as an older
+    /// weir's start does.
+    pub fn refuse_atomic_batches(&self, stream: &str) {
+        self.as_client(async |jetstream| {
+            let mut found = jetstream.get_stream(stream).await.expect("the stream");
+            let mut config = found.info().await.expect("its info").config.clone();
+            config.allow_atomic_publish = false;
+            jetstream.update_stream(config).await.expect("updated");
+        });
+    }
+
     /// Runs `work` as a client of the cluster.
     fn as_client<T>(&self, work: impl AsyncFnOnce(async_nats::jetstream::Context) -> T) -> T {
         let url = format!("nats://127.0.0.1:{}", self.client_ports[0]);
