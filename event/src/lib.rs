@@ -7,6 +7,7 @@
 mod attributes;
 mod binary;
 pub mod codec;
+pub mod compact;
 mod error;
 mod event;
 mod extension;

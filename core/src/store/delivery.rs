@@ -104,17 +104,6 @@ impl DeliveryRecord {
             error: None,
         }
     }
-
-    /// The stored form.
-    pub fn encode(&self) -> Vec<u8> {
-        // A struct of strings and integers always serializes.
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    /// Reads a stored record.
-    pub fn decode(bytes: &[u8]) -> Result<DeliveryRecord, serde_json::Error> {
-        serde_json::from_slice(bytes)
-    }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -4,6 +4,7 @@ use fjall::{Readable, Snapshot};
 
 use super::{
     DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys,
+    record_codec,
 };
 use weir_event::Event;
 
@@ -123,7 +124,7 @@ impl Queue {
         Ok(Some(DeadLetter {
             seq,
             event: codec::decode(&event)?,
-            record: DeliveryRecord::decode(&record)?,
+            record: record_codec::decode(plugin, &record)?,
         }))
     }
 

@@ -54,6 +54,11 @@ pub fn delivery(seq: Seq, plugin: &str) -> Vec<u8> {
     key
 }
 
+/// The plugin a `deliveries` key names.
+pub fn plugin_of_delivery(key: &[u8]) -> Option<&str> {
+    std::str::from_utf8(key.get(8..)?).ok()
+}
+
 /// Key in a per-plugin index (`leased`, `dead`): plugin ‖ 0x00 ‖ seq.
 pub fn plugin_seq(plugin: &str, seq: Seq) -> Vec<u8> {
     let mut key = plugin_prefix(plugin);

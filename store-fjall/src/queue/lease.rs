@@ -10,6 +10,7 @@ use super::holders::Hold;
 use super::lookahead::KEPT_PER_LANE;
 use super::{
     DeliveryRecord, DeliveryState, HolderChange, Lane, Pending, Queue, QueueError, Seq, keys,
+    record_codec,
 };
 use weir_event::now_ms;
 
@@ -101,9 +102,12 @@ impl Queue {
                 None => return Ok(None),
             },
         };
-        let mut record = DeliveryRecord::decode(&record.ok_or_else(|| {
-            QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
-        })?)?;
+        let mut record = record_codec::decode(
+            plugin,
+            &record.ok_or_else(|| {
+                QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
+            })?,
+        )?;
         // Counted in memory, and in the lease's key should weir stop before
         // it ends; the record is written once, by its ending.
         record.attempts += 1;

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use weir_event::Event;
 
-use super::{DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target, keys, scratch};
+use super::{
+    DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target, keys, record_codec, scratch,
+};
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
@@ -302,7 +304,11 @@ fn a_lease_an_earlier_version_left_is_ready_again_with_its_attempt() {
     let mut batch = queue.db.batch();
     batch.remove(&queue.ready, keys::ready("p", &lane, seq));
     batch.insert(&queue.leased, keys::plugin_seq("p", seq), [0; 12]);
-    batch.insert(&queue.deliveries, keys::delivery(seq, "p"), record.encode());
+    batch.insert(
+        &queue.deliveries,
+        keys::delivery(seq, "p"),
+        record_codec::encode(&record),
+    );
     batch.commit().expect("commit");
 
     let queue = reopen(dir.path(), queue);

@@ -23,6 +23,7 @@ mod lookahead;
 mod migrate;
 mod parking;
 mod pauses;
+mod record_codec;
 mod replay;
 mod request_keys;
 mod retention;
@@ -291,7 +292,7 @@ impl Queue {
         };
         let deliveries = snapshot
             .prefix(&self.deliveries, keys::seq(seq))
-            .map(|guard| Ok(self.as_leased(seq, DeliveryRecord::decode(&guard.value()?)?)))
+            .map(|guard| Ok(self.as_leased(seq, decode_delivery(guard)?)))
             .collect::<Result<_, QueueError>>()?;
         Ok(Some((codec::decode(&bytes)?, deliveries)))
     }
@@ -317,7 +318,7 @@ impl Queue {
     /// The delivery of event `seq` to `plugin`.
     pub fn delivery(&self, seq: Seq, plugin: &str) -> Result<Option<DeliveryRecord>, QueueError> {
         match self.deliveries.get(keys::delivery(seq, plugin))? {
-            Some(bytes) => Ok(Some(DeliveryRecord::decode(&bytes)?)),
+            Some(bytes) => Ok(Some(record_codec::decode(plugin, &bytes)?)),
             None => Ok(None),
         }
     }
@@ -326,7 +327,7 @@ impl Queue {
     pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
         self.deliveries
             .prefix(keys::seq(seq))
-            .map(|guard| Ok(DeliveryRecord::decode(&guard.value()?)?))
+            .map(decode_delivery)
             .collect()
     }
 
@@ -414,4 +415,12 @@ impl CommittedState for Queue {
         let read = || Queue::state_get(self, plugin, tenant, key).map(Versioned::unversioned);
         crate::failpoint::state_read(read)
     }
+}
+
+/// The record a `deliveries` entry holds, its plugin read from the key.
+fn decode_delivery(guard: fjall::Guard) -> Result<DeliveryRecord, QueueError> {
+    let (key, value) = guard.into_inner()?;
+    let plugin = keys::plugin_of_delivery(&key)
+        .ok_or_else(|| QueueError::Corrupt("malformed delivery key".into()))?;
+    record_codec::decode(plugin, &value)
 }

@@ -14,7 +14,7 @@ use fjall::{OwnedWriteBatch, PersistMode};
 use super::holders::Hold;
 use super::{
     DeliveryRecord, DeliveryState, HolderChange, Lane, Leased, Queue, QueueError, Seq, Target,
-    codec, keys,
+    codec, keys, record_codec,
 };
 use weir_event::{Event, now_ms};
 
@@ -112,7 +112,7 @@ impl<'q> Staging<'q> {
         self.next_seq += 1;
         let lane = Lane::of(event);
         self.batch
-            .insert(&queue.events, keys::seq(seq), codec::encode(event));
+            .insert(&queue.events, keys::seq(seq), codec::encode_compact(event));
         self.batch.insert(
             &queue.event_keys,
             keys::event_key(&event.id, &event.tenant, &event.source),
@@ -143,7 +143,7 @@ impl<'q> Staging<'q> {
             self.batch.insert(
                 &queue.deliveries,
                 keys::delivery(seq, plugin),
-                record.encode(),
+                record_codec::encode(&record),
             );
             self.added.push(Pending {
                 plugin: plugin.clone(),
@@ -250,7 +250,7 @@ impl<'q> Staging<'q> {
         self.batch.insert(
             &self.queue.deliveries,
             keys::delivery(seq, &record.plugin),
-            record.encode(),
+            record_codec::encode(record),
         );
     }
 
