@@ -159,4 +159,12 @@ mod tests {
             Err(Malformed("it has bytes past its end"))
         );
     }
+
+    #[test]
+    fn a_value_is_stored_as_its_place_in_its_table() {
+        let table = ['a', 'b', 'c'];
+        assert_eq!(code_of(&table, &'c'), 2);
+        assert_eq!(value_of(&table, 2), Some('c'));
+        assert_eq!(value_of(&table, 3), None);
+    }
 }
