@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::compact::{Malformed, Reader, Writer, code_of, value_of};
+use crate::compact::{Malformed, Reader, Writer};
 use crate::{Event, ExtensionValue, Priority};
 
 /// A stored event that cannot be read back: corruption or a bug, never user input.
@@ -41,7 +41,7 @@ pub fn encode_compact(event: &Event) -> Vec<u8> {
     out.option(event.time.as_deref(), Writer::str);
     out.option(event.datacontenttype.as_deref(), Writer::str);
     out.str(&event.tenant);
-    out.u8(code_of(&PRIORITIES, &event.priority));
+    out.u8(event.priority.rank());
     out.option(event.stage.as_deref(), Writer::str);
     out.option(event.partitionkey.as_deref(), Writer::str);
     out.u32(event.extensions.len() as u32);
@@ -109,7 +109,7 @@ fn read_compact(input: &mut Reader) -> Result<Event, Malformed> {
     let datacontenttype = input.option(Reader::string)?;
     let tenant = input.string()?;
     let priority =
-        value_of(&PRIORITIES, input.u8()?).ok_or(Malformed("it holds an unknown priority"))?;
+        Priority::from_rank(input.u8()?).ok_or(Malformed("it holds an unknown priority"))?;
     let stage = input.option(Reader::string)?;
     let partitionkey = input.option(Reader::string)?;
     let mut extensions = BTreeMap::new();
@@ -141,14 +141,6 @@ fn read_compact(input: &mut Reader) -> Result<Event, Malformed> {
     })
 }
 
-/// Each priority's byte: stored, so never renumbered.
-const PRIORITIES: [Priority; 4] = [
-    Priority::Critical,
-    Priority::High,
-    Priority::Normal,
-    Priority::Low,
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +164,8 @@ mod tests {
                 ("x".to_owned(), "1".into()),
                 ("n".to_owned(), ExtensionValue::Integer(7)),
                 ("vip".to_owned(), ExtensionValue::Boolean(true)),
+                ("lowest".to_owned(), ExtensionValue::Integer(i64::MIN)),
+                ("highest".to_owned(), ExtensionValue::Integer(i64::MAX)),
             ]
             .into(),
             hops: 2,
@@ -185,7 +179,7 @@ mod tests {
 
     #[test]
     fn compact_attributes_keep_every_priority_and_an_empty_event() {
-        for priority in PRIORITIES {
+        for priority in Priority::ALL {
             let mut event = Event::new("e".into(), "s".into(), "t".into(), "acme".into());
             event.priority = priority;
             assert_eq!(decode(&encode_compact(&event)).expect("decodes"), event);

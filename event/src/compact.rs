@@ -9,17 +9,6 @@
 #[error("{0}")]
 pub struct Malformed(pub &'static str);
 
-/// The byte of `value`: its place in `table`, its type's values in their
-/// stored order (so a table is only ever added to, never reordered).
-pub fn code_of<T: PartialEq>(table: &[T], value: &T) -> u8 {
-    table.iter().position(|known| known == value).unwrap_or(0) as u8
-}
-
-/// The value stored as `code`, by the same table as [`code_of`].
-pub fn value_of<T: Copy>(table: &[T], code: u8) -> Option<T> {
-    table.get(usize::from(code)).copied()
-}
-
 /// Writes a record's fields in order.
 #[derive(Debug, Default)]
 pub struct Writer(pub Vec<u8>);
@@ -158,13 +147,5 @@ mod tests {
             Reader(&[0]).finish(),
             Err(Malformed("it has bytes past its end"))
         );
-    }
-
-    #[test]
-    fn a_value_is_stored_as_its_place_in_its_table() {
-        let table = ['a', 'b', 'c'];
-        assert_eq!(code_of(&table, &'c'), 2);
-        assert_eq!(value_of(&table, 2), Some('c'));
-        assert_eq!(value_of(&table, 3), None);
     }
 }

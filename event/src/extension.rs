@@ -2,8 +2,9 @@
 //! types it: a boolean and a whole number stay what they were sent as, and
 //! come back as JSON booleans and numbers; anything else is a string.
 //!
-//! Stored in the event's JSON header as plain JSON values. Events stored
-//! before the types were kept hold only strings, which read back as strings.
+//! Stored with its type: as plain JSON values in a JSON header (NATS), and
+//! tagged in a compact one (fjall, `codec`). Events stored before the types
+//! were kept hold only strings, which read back as strings.
 
 use std::borrow::Cow;
 use std::fmt;

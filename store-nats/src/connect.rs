@@ -142,7 +142,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         record_ttl: retention.retention,
         windows: Default::default(),
         ingest_batches: Semaphore::new(INGEST_BATCHES),
-        restoring_batches: tokio::sync::Mutex::new(()),
+        restoring_batches: tokio::sync::Mutex::new(None),
     })
 }
 
@@ -213,11 +213,13 @@ async fn records_bucket(
 
 /// Sets the stream `stream_name` up to take atomic batches, if it does not
 /// yet: the key/value API leaves the flag out, and so does an older weir
-/// that sets the events stream up again at its start.
+/// that sets the events stream up again at its start. True if it did not
+/// (and now does). The stream's other settings are written back as read:
+/// every node sets them alike.
 pub(crate) async fn allow_atomic_batches(
     jetstream: &jetstream::Context,
     stream_name: &str,
-) -> Result<(), NatsError> {
+) -> Result<bool, NatsError> {
     let mut stream = jetstream
         .get_stream(stream_name)
         .await
@@ -226,14 +228,15 @@ pub(crate) async fn allow_atomic_batches(
         .map_err(setup(stream_name.to_owned()))?
         .config
         .clone();
-    if !config.allow_atomic_publish {
-        config.allow_atomic_publish = true;
-        jetstream
-            .update_stream(config)
-            .await
-            .map_err(setup(stream_name.to_owned()))?;
+    if config.allow_atomic_publish {
+        return Ok(false);
     }
-    Ok(())
+    config.allow_atomic_publish = true;
+    jetstream
+        .update_stream(config)
+        .await
+        .map_err(setup(stream_name.to_owned()))?;
+    Ok(true)
 }
 
 /// The key/value bucket `name`, keeping each key's latest value on file, for

@@ -65,6 +65,10 @@ const LEADER_READS_AT_ONCE: usize = 32;
 /// JetStream takes 50 on a stream, so three nodes stay below it.
 pub(super) const INGEST_BATCHES: usize = 16;
 
+/// How long after a failed try to set the events stream up to take atomic
+/// batches again the next request tries.
+const RESTORE_AFTER_FAILURE: Duration = Duration::from_secs(5);
+
 /// The header that carries a replayed delivery's generation.
 pub(super) const GENERATION_HEADER: &str = "Weir-Generation";
 
@@ -79,10 +83,10 @@ impl Nats {
     /// stored before any delivery is published, all of them or none (one
     /// atomic batch), so that of two requests racing with one identity, one
     /// is admitted and its content delivered, and the other is refused with
-    /// nothing of it stored. (Not where an older weir left its mark: a
-    /// stream it set up again without atomic batches, until this node sets
-    /// it up to take them again, or an event it stored before identities
-    /// had subjects. Then the events are stored one at a time, and a
+    /// nothing of it stored. (Not where an older weir left its mark: an
+    /// event it stored before identities had subjects, or a stream it set
+    /// up again without atomic batches that this node could not set up to
+    /// take them again. Then the events are stored one at a time, and a
     /// request refused by a race may leave others stored.)
     pub async fn submit(
         &self,
@@ -127,8 +131,10 @@ impl Nats {
         earlier: &mut [Earlier],
     ) -> Result<(), StoreError> {
         let mut pauses = Pauses::new();
+        let mut restored = false;
         // Bounded: each pass stores the batch, marks an event stored
-        // before, or waits, while time is left.
+        // before, sets the stream up to take batches (once), or waits,
+        // while time is left.
         while pauses.left() {
             let new: Vec<usize> = (0..events.len())
                 .filter(|&index| earlier[index] == Earlier::None)
@@ -157,8 +163,14 @@ impl Nats {
                         return self.store_each(events, payloads, earlier).await;
                     }
                 }
+                // Once per request: an older node starting again could
+                // clear the flag as often as it is set.
+                Err(BatchRefused::NotAllowed)
+                    if !restored && self.restore_atomic_batches().await =>
+                {
+                    restored = true;
+                }
                 Err(BatchRefused::NotAllowed) => {
-                    self.restore_atomic_batches().await;
                     return self.store_each(events, payloads, earlier).await;
                 }
                 Err(BatchRefused::Busy) => pauses.wait().await,
@@ -256,23 +268,39 @@ impl Nats {
 
     /// Sets the events stream up again to take atomic batches, after an
     /// older weir, starting since this node did, set it up without them
-    /// (during a rolling upgrade). The request that found it so stores its
-    /// events one at a time, and so do those refused while this runs.
-    async fn restore_atomic_batches(&self) {
-        let Ok(_restoring) = self.restoring_batches.try_lock() else {
-            return;
+    /// (during a rolling upgrade). True if it takes them now. One request
+    /// at a time tries, and none within [`RESTORE_AFTER_FAILURE`] of a
+    /// failed try: the others store their events one at a time.
+    async fn restore_atomic_batches(&self) -> bool {
+        let Ok(mut failed_at) = self.restoring_batches.try_lock() else {
+            return false;
         };
+        if failed_at.is_some_and(|at| at.elapsed() < RESTORE_AFTER_FAILURE) {
+            return false;
+        }
         let stream = self.names.events_stream();
-        tracing::warn!(
-            stream,
-            "the events stream takes no atomic batches (an older weir set it up again): \
-             setting it up to take them again; meanwhile a request's events are stored \
-             one at a time"
-        );
         match connect::allow_atomic_batches(&self.jetstream, &stream).await {
-            Ok(()) => tracing::info!(stream, "the events stream takes atomic batches again"),
+            Ok(changed) => {
+                if changed {
+                    tracing::warn!(
+                        stream,
+                        "the events stream took no atomic batches (an older weir's start set it \
+                         up without them): set it up to take them again"
+                    );
+                }
+                *failed_at = None;
+                true
+            }
             Err(error) => {
-                tracing::warn!(stream, %error, "the events stream could not be set up to take atomic batches")
+                tracing::warn!(
+                    stream,
+                    %error,
+                    "the events stream takes no atomic batches (an older weir's start set it up \
+                     without them) and could not be set up to take them again: requests' events \
+                     are stored one at a time meanwhile"
+                );
+                *failed_at = Some(Instant::now());
+                false
             }
         }
     }

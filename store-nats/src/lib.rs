@@ -142,8 +142,9 @@ pub struct Nats {
     /// Turns to have an ingest batch in flight on the events stream.
     ingest_batches: tokio::sync::Semaphore,
     /// Held while this node sets the events stream up again to take atomic
-    /// batches, so that the requests refused meanwhile do not each do it.
-    restoring_batches: tokio::sync::Mutex<()>,
+    /// batches, so that the requests refused meanwhile do not each do it;
+    /// when it last failed to.
+    restoring_batches: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Nats {

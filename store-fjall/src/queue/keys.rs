@@ -4,7 +4,7 @@
 //! |---------------|----------------------------------|------------------------|
 //! | `events`      | seq                              | event (see `codec`)    |
 //! | `event_keys`  | id ‖ 0x00 ‖ tenant ‖ 0x00 ‖ source | seq                  |
-//! | `deliveries`  | seq ‖ plugin                     | delivery record (JSON) |
+//! | `deliveries`  | seq ‖ plugin                     | delivery record (`record_codec`) |
 //! | `ready_lanes` | plugin ‖ 0x00 ‖ lane ‖ seq (below) | ready since (ms)     |
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
@@ -239,6 +239,17 @@ mod tests {
         assert_eq!(split_plugin_seq(b"short"), None);
         assert_eq!(read_lease(&lease(99, 3)), Some((99, 3)));
         assert!(!ordering("p", "t", "k").starts_with(&ordering("p", "t", "")));
+    }
+
+    #[test]
+    fn a_delivery_key_names_its_plugin() {
+        assert_eq!(plugin_of_delivery(&delivery(7, "pricing")), Some("pricing"));
+        assert_eq!(plugin_of_delivery(&[0, 1, 2]), None, "shorter than a seq");
+        assert_eq!(
+            plugin_of_delivery(&[0, 0, 0, 0, 0, 0, 0, 7, 0xff]),
+            None,
+            "not UTF-8"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! is left out (the key names it). A record an earlier build stored as JSON
 //! (it starts with `{`) still reads.
 
-use weir_event::compact::{Malformed, Reader, Writer, code_of, value_of};
+use weir_event::compact::{Malformed, Reader, Writer};
 
 use crate::queue::{Attempt, DeliveryRecord, DeliveryResult, DeliveryState, QueueError};
 
@@ -15,7 +15,7 @@ const BINARY_V1: u8 = 1;
 pub fn encode(record: &DeliveryRecord) -> Vec<u8> {
     let mut out = Writer::with_capacity(32);
     out.u8(BINARY_V1);
-    out.u8(code_of(&STATES, &record.state));
+    out.u8(state_code(record.state));
     out.u32(record.attempts);
     out.u32(record.generation);
     out.u32(record.replays);
@@ -58,7 +58,7 @@ fn read(plugin: &str, input: &mut Reader) -> Result<DeliveryRecord, Malformed> {
     if input.u8()? != BINARY_V1 {
         return Err(Malformed("it is in an unknown format"));
     }
-    let state = value_of(&STATES, input.u8()?).ok_or(Malformed("it holds an unknown state"))?;
+    let state = state_of(input.u8()?).ok_or(Malformed("it holds an unknown state"))?;
     let attempts = input.u32()?;
     let generation = input.u32()?;
     let replays = input.u32()?;
@@ -101,17 +101,35 @@ fn read(plugin: &str, input: &mut Reader) -> Result<DeliveryRecord, Malformed> {
     })
 }
 
-/// Each state's byte: stored, so never renumbered.
-const STATES: [DeliveryState; 8] = [
-    DeliveryState::Ready,
-    DeliveryState::Waiting,
-    DeliveryState::Leased,
-    DeliveryState::Held,
-    DeliveryState::Scheduled,
-    DeliveryState::Done,
-    DeliveryState::Dead,
-    DeliveryState::Discarded,
-];
+/// Each state's byte: stored, so never renumbered (a new state takes the
+/// next one).
+fn state_code(state: DeliveryState) -> u8 {
+    match state {
+        DeliveryState::Ready => 0,
+        DeliveryState::Waiting => 1,
+        DeliveryState::Leased => 2,
+        DeliveryState::Held => 3,
+        DeliveryState::Scheduled => 4,
+        DeliveryState::Done => 5,
+        DeliveryState::Dead => 6,
+        DeliveryState::Discarded => 7,
+    }
+}
+
+/// The state stored as `code` by [`state_code`].
+fn state_of(code: u8) -> Option<DeliveryState> {
+    Some(match code {
+        0 => DeliveryState::Ready,
+        1 => DeliveryState::Waiting,
+        2 => DeliveryState::Leased,
+        3 => DeliveryState::Held,
+        4 => DeliveryState::Scheduled,
+        5 => DeliveryState::Done,
+        6 => DeliveryState::Dead,
+        7 => DeliveryState::Discarded,
+        _ => return None,
+    })
+}
 
 #[cfg(test)]
 mod tests {
@@ -156,7 +174,16 @@ mod tests {
             decode("pricing", &encode(&record)).expect("decodes"),
             record
         );
-        for state in STATES {
+        for state in [
+            DeliveryState::Ready,
+            DeliveryState::Waiting,
+            DeliveryState::Leased,
+            DeliveryState::Held,
+            DeliveryState::Scheduled,
+            DeliveryState::Done,
+            DeliveryState::Dead,
+            DeliveryState::Discarded,
+        ] {
             record.state = state;
             assert_eq!(
                 decode("pricing", &encode(&record)).expect("decodes"),
@@ -178,6 +205,12 @@ mod tests {
         assert_eq!(record.state, DeliveryState::Dead);
         assert_eq!(record.attempts, 2);
         assert_eq!(record.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn a_damaged_json_record_is_refused() {
+        let error = decode("pricing", br#"{"plugin":"pricing","sta"#).expect_err("cut JSON");
+        assert!(matches!(error, QueueError::Corrupt(_)), "{error}");
     }
 
     #[test]
