@@ -3,9 +3,60 @@
 //! record is written in the batch that stores the request's events, so a key
 //! is recorded if and only if its events are. A second keyspace orders the
 //! records by time, so expired ones are removed without reading the rest.
+//! A record is stored in a compact binary form (`weir_event::compact`); one
+//! an earlier build stored as JSON (it starts with `{`) still reads.
 
 use super::{Queue, QueueError, Staging};
-use weir_core::store::{RequestKey, RequestRecord};
+use weir_core::store::{Admission, RequestKey, RequestRecord};
+use weir_event::compact::{Malformed, Reader, Writer};
+
+/// The first byte of the compact form; JSON starts with `{`.
+const COMPACT_V1: u8 = 1;
+
+/// The stored form of `record`.
+fn encode(record: &RequestRecord) -> Vec<u8> {
+    let mut out = Writer::with_capacity(64);
+    out.u8(COMPACT_V1);
+    out.str(&record.fingerprint);
+    out.u64(record.created_ms);
+    out.u32(record.admissions.len() as u32);
+    for admission in &record.admissions {
+        out.str(&admission.id);
+        out.u8(u8::from(admission.duplicate));
+    }
+    out.0
+}
+
+/// Reads a stored record, in either form.
+fn decode(bytes: &[u8]) -> Result<RequestRecord, QueueError> {
+    let corrupt = |why: String| QueueError::Corrupt(format!("idempotency key record: {why}"));
+    if bytes.first() == Some(&b'{') {
+        return serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()));
+    }
+    let mut input = Reader(bytes);
+    let record = read(&mut input).and_then(|record| input.finish().map(|()| record));
+    record.map_err(|Malformed(why)| corrupt(why.to_owned()))
+}
+
+fn read(input: &mut Reader) -> Result<RequestRecord, Malformed> {
+    if input.u8()? != COMPACT_V1 {
+        return Err(Malformed("it is in an unknown format"));
+    }
+    let fingerprint = input.string()?;
+    let created_ms = input.u64()?;
+    let mut admissions = Vec::new();
+    for _ in 0..input.u32()? {
+        admissions.push(Admission {
+            id: input.string()?,
+            duplicate: input.u8()? != 0,
+        });
+    }
+    Ok(RequestRecord {
+        fingerprint,
+        created_ms,
+        admissions,
+    })
+}
 
 /// Tenant names hold no NUL, so the scope ends unambiguously.
 fn storage_key(scope: &str, key: &str) -> Vec<u8> {
@@ -27,9 +78,7 @@ impl Queue {
         let Some(bytes) = self.request_keys.get(storage_key(scope, key))? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| QueueError::Corrupt(format!("idempotency key record: {e}")))
+        decode(&bytes).map(Some)
     }
 
     /// Removes up to `limit` records written before `cutoff_ms`, oldest
@@ -53,8 +102,7 @@ impl Queue {
             let current = self.request_keys.get(record_key)?;
             let batch = staging.batch();
             if let Some(bytes) = current
-                && serde_json::from_slice::<RequestRecord>(&bytes)
-                    .is_ok_and(|record| record.created_ms == created_ms)
+                && decode(&bytes).is_ok_and(|record| record.created_ms == created_ms)
             {
                 batch.remove(&self.request_keys, record_key.to_vec());
             }
@@ -71,7 +119,7 @@ impl Queue {
 impl Staging<'_> {
     /// Records `record` as the answer to `key`, replacing an expired one.
     pub fn put_request_record(&mut self, key: &RequestKey, record: &RequestRecord) {
-        let value = serde_json::to_vec(record).unwrap_or_default();
+        let value = encode(record);
         let queue = self.queue();
         let storage_key = storage_key(&key.scope, &key.key);
         let index_key = time_key(record.created_ms, &storage_key);
@@ -127,6 +175,57 @@ mod tests {
         assert_eq!(
             queue.remove_expired_request_keys(1_000, 10).expect("sweep"),
             0
+        );
+    }
+
+    #[test]
+    fn a_record_reads_back_and_an_earlier_builds_json_still_reads() {
+        let record = RequestRecord {
+            fingerprint: "sha256:ab".into(),
+            created_ms: 1_700_000_000_000,
+            admissions: vec![
+                Admission {
+                    id: "e1".into(),
+                    duplicate: false,
+                },
+                Admission {
+                    id: "ë2".into(),
+                    duplicate: true,
+                },
+            ],
+        };
+        let read = decode(&encode(&record)).expect("decodes");
+        assert_eq!(
+            serde_json::to_value(&read).expect("json"),
+            serde_json::to_value(&record).expect("json")
+        );
+        let earlier = serde_json::to_vec(&record).expect("json");
+        let read = decode(&earlier).expect("an earlier build's record decodes");
+        assert_eq!(read.admissions.len(), 2);
+        assert_eq!(read.created_ms, 1_700_000_000_000);
+    }
+
+    #[test]
+    fn a_damaged_record_is_refused_naming_the_problem() {
+        let record = RequestRecord {
+            fingerprint: "f".into(),
+            created_ms: 5,
+            admissions: Vec::new(),
+        };
+        let bytes = encode(&record);
+        let error = decode(&bytes[..bytes.len() - 1]).expect_err("a cut record");
+        assert!(
+            error
+                .to_string()
+                .contains("idempotency key record: it ends early"),
+            "{error}"
+        );
+        let error = decode(&[7]).expect_err("another format");
+        assert!(error.to_string().contains("unknown format"), "{error}");
+        let error = decode(b"{\"fingerprint\":").expect_err("cut JSON");
+        assert!(
+            error.to_string().contains("idempotency key record"),
+            "{error}"
         );
     }
 }
