@@ -7,6 +7,9 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use serde::Deserialize;
 
+/// The most messages JetStream takes in one atomic batch.
+pub const MAX_MESSAGES: usize = 1000;
+
 /// JetStream's error code for a `Nats-Expected-Last-Subject-Sequence` that
 /// did not hold: someone wrote the subject since.
 const WRONG_LAST_SEQUENCE: u64 = 10071;

@@ -67,6 +67,8 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
             storage: stream::StorageType::File,
             num_replicas: settings.replicas,
             duplicate_window: DUPLICATE_WINDOW,
+            // Ingest stores a request's new deliveries as one atomic batch.
+            allow_atomic_publish: true,
             ..Default::default()
         })
         .await
@@ -142,6 +144,7 @@ async fn try_connect(settings: &NatsSettings, retention: &Retention) -> Result<N
         record_ttl: retention.retention,
         windows: Default::default(),
         ingest_batches: Semaphore::new(INGEST_BATCHES),
+        delivery_batches: Semaphore::new(INGEST_BATCHES),
         restoring_batches: tokio::sync::Mutex::new(None),
     })
 }

@@ -61,8 +61,9 @@ const IN_PROCESS_LONGEST_PAUSE: Duration = Duration::from_millis(200);
 /// thousand events does not queue a thousand reads at one server.
 const LEADER_READS_AT_ONCE: usize = 32;
 
-/// How many atomic batches of events one node has in flight at most:
-/// JetStream takes 50 on a stream, so three nodes stay below it.
+/// How many atomic batches one node has in flight at most on each of the
+/// events and deliveries streams: JetStream takes 50 on a stream, so three
+/// nodes stay below it.
 pub(super) const INGEST_BATCHES: usize = 16;
 
 /// How long after a failed try to set the events stream up to take atomic
@@ -99,16 +100,21 @@ impl Nats {
             .collect();
         self.store_new_events(events, &payloads, &mut earlier)
             .await?;
-        let mut deliveries = Vec::new();
+        // The new events' deliveries in one batch; a duplicate's again,
+        // one at a time, since most of them are likely stored already.
+        let (mut new, mut again) = (Vec::new(), Vec::new());
         for (index, event) in events.iter().enumerate() {
-            if earlier[index] == Earlier::InRequest {
-                continue;
-            }
+            let into = match earlier[index] {
+                Earlier::InRequest => continue,
+                Earlier::None => &mut new,
+                Earlier::Stored => &mut again,
+            };
             for target in routes.targets_for(event) {
-                deliveries.push((target, event, &payloads[index]));
+                into.push((target, event, &payloads[index]));
             }
         }
-        self.store_deliveries(&deliveries).await?;
+        self.store_new_deliveries(&new).await?;
+        self.store_deliveries(&again).await?;
         Ok(events
             .iter()
             .zip(earlier)
@@ -305,6 +311,54 @@ impl Nats {
         }
     }
 
+    /// Publishes the deliveries of a request's new events (target, event,
+    /// encoded event) as one atomic batch, all or none, and waits for
+    /// JetStream's ack: one round trip, and a request that fails midway
+    /// leaves none of them. Where a batch is not taken, one at a time
+    /// instead: fewer than two, more than a batch holds, a message id seen
+    /// (another request storing the same event at once), or a stream an
+    /// older weir set up without atomic batches.
+    async fn store_new_deliveries(
+        &self,
+        deliveries: &[(Target, &Event, &Bytes)],
+    ) -> Result<(), StoreError> {
+        if deliveries.len() < 2 || deliveries.len() > atomic::MAX_MESSAGES {
+            return self.store_deliveries(deliveries).await;
+        }
+        let mut pauses = Pauses::new();
+        // Bounded: each pass stores the batch, or waits, while time is left.
+        while pauses.left() {
+            let refused = {
+                let turn = self.delivery_batches.acquire();
+                let Ok(_turn) = tokio::time::timeout_at(pauses.until, turn).await else {
+                    break;
+                };
+                let batch = (deliveries.iter()).map(|(target, event, payload)| {
+                    self.delivery_message(target, event, payload, 0, None)
+                });
+                atomic::publish(&self.client, batch.collect()).await
+            };
+            match refused {
+                Ok(()) => return Ok(()),
+                Err(BatchRefused::Busy) => pauses.wait().await,
+                Err(BatchRefused::Failed(message)) => {
+                    return Err(NatsError::Request {
+                        action: "publish",
+                        message,
+                    }
+                    .into());
+                }
+                Err(
+                    BatchRefused::DuplicateMessageId
+                    | BatchRefused::WrongLastSequence
+                    | BatchRefused::NotAllowed,
+                ) => return self.store_deliveries(deliveries).await,
+            }
+        }
+        let busy = "the deliveries stream stayed busy (batches in flight)";
+        Err(NatsError::request("publish", busy).into())
+    }
+
     /// Publishes each of `deliveries` (target, event, encoded event) and
     /// waits for JetStream's acks. One whose message id another request's
     /// publish has in process (both storing the same event) is published
@@ -442,6 +496,27 @@ impl Nats {
         generation: u32,
         again: Option<String>,
     ) -> Result<PublishAckFuture, NatsError> {
+        let message = self.delivery_message(target, event, payload, generation, again);
+        let publish = (PublishMessage::build())
+            .payload(message.payload)
+            .headers(message.headers);
+        self.jetstream
+            .send_publish(message.subject, publish)
+            .await
+            .map_err(|e| NatsError::request("publish", e))
+    }
+
+    /// The message of a delivery of `event` (`payload`, encoded) to
+    /// `target` in replay `generation`: on its feed's subject, its message
+    /// id the delivery's, or with `again` appended for one published anew.
+    fn delivery_message(
+        &self,
+        target: &Target,
+        event: &Event,
+        payload: &Bytes,
+        generation: u32,
+        again: Option<String>,
+    ) -> Outgoing {
         let id = DeliveryId {
             plugin: &target.plugin,
             event,
@@ -451,20 +526,17 @@ impl Nats {
             Some(again) => format!("{}.{again}", id.msg_id()),
             None => id.msg_id(),
         };
-        let mut publish = PublishMessage::build()
-            .payload(payload.clone())
-            .message_id(message_id);
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message_id.as_str());
         if generation > 0 {
-            let mut headers = HeaderMap::new();
             headers.insert(GENERATION_HEADER, generation.to_string().as_str());
-            publish = publish.headers(headers);
         }
         let feed = Feed::of(event, target.ordered);
-        let subject = (self.names).delivery_subject(&target.plugin, feed, &event.tenant);
-        self.jetstream
-            .send_publish(subject, publish)
-            .await
-            .map_err(|e| NatsError::request("publish", e))
+        Outgoing {
+            subject: (self.names).delivery_subject(&target.plugin, feed, &event.tenant),
+            headers,
+            payload: payload.clone(),
+        }
     }
 }
 

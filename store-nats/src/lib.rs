@@ -141,6 +141,9 @@ pub struct Nats {
     windows: waits::Windows,
     /// Turns to have an ingest batch in flight on the events stream.
     ingest_batches: tokio::sync::Semaphore,
+    /// Turns to have a batch of deliveries in flight on the deliveries
+    /// stream.
+    delivery_batches: tokio::sync::Semaphore,
     /// Held while this node sets the events stream up again to take atomic
     /// batches, so that the requests refused meanwhile do not each do it;
     /// when it last failed to.

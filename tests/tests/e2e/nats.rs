@@ -562,16 +562,19 @@ fn a_commit_record_expires_with_its_event() {
     weir.stop();
 }
 
-/// A stream an older weir set up again without atomic batches (its start
-/// does, during a rolling upgrade) refuses a request's batch of events:
-/// the node sets the stream up to take batches again, says so, and sends
-/// the batch again. Every event runs once.
+/// Streams an older weir set up again without atomic batches (its start
+/// does, during a rolling upgrade) refuse a request's batches: the node
+/// sets the events stream up to take batches again, says so, and sends
+/// the events' batch again; the deliveries go one at a time. Every event
+/// runs once.
 #[test]
 fn a_stream_an_older_weir_set_up_without_atomic_batches_is_set_up_again_to_take_them() {
     let cluster = NatsCluster::start();
     let (_workspace, weir) = recorder_node(&cluster, "");
-    cluster.refuse_atomic_batches("weir_events");
-    assert!(!cluster.takes_atomic_batches("weir_events"));
+    for stream in ["weir_events", "weir_deliveries"] {
+        cluster.refuse_atomic_batches(stream);
+        assert!(!cluster.takes_atomic_batches(stream));
+    }
 
     let body = Value::Array((1..=3).map(|n| recorder::event(n, None, false)).collect());
     let answer = weir.post_json("/v1/events", &body.to_string());
