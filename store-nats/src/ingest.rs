@@ -149,16 +149,13 @@ impl Nats {
                 // One event is all or nothing by itself.
                 return self.store_each(events, payloads, earlier).await;
             }
-            let refused = {
-                // A turn is waited for within the same bound.
-                let turn = self.ingest_batches.acquire();
-                let Ok(_turn) = tokio::time::timeout_at(pauses.until, turn).await else {
-                    break;
-                };
-                let batch = new
-                    .iter()
-                    .map(|&index| self.event_message(&events[index], &payloads[index]));
-                atomic::publish(&self.client, batch.collect()).await
+            let batch =
+                (new.iter()).map(|&index| self.event_message(&events[index], &payloads[index]));
+            let Some(refused) = self
+                .publish_batch(&self.ingest_batches, pauses.until, batch)
+                .await
+            else {
+                break;
             };
             match refused {
                 Ok(()) => return Ok(()),
@@ -180,13 +177,7 @@ impl Nats {
                     return self.store_each(events, payloads, earlier).await;
                 }
                 Err(BatchRefused::Busy) => pauses.wait().await,
-                Err(BatchRefused::Failed(message)) => {
-                    return Err(NatsError::Request {
-                        action: "publish",
-                        message,
-                    }
-                    .into());
-                }
+                Err(BatchRefused::Failed(message)) => return Err(batch_failed(message)),
             }
         }
         let busy = "the events stream stayed busy (batches in flight, or another request's \
@@ -328,26 +319,19 @@ impl Nats {
         let mut pauses = Pauses::new();
         // Bounded: each pass stores the batch, or waits, while time is left.
         while pauses.left() {
-            let refused = {
-                let turn = self.delivery_batches.acquire();
-                let Ok(_turn) = tokio::time::timeout_at(pauses.until, turn).await else {
-                    break;
-                };
-                let batch = (deliveries.iter()).map(|(target, event, payload)| {
-                    self.delivery_message(target, event, payload, 0, None)
-                });
-                atomic::publish(&self.client, batch.collect()).await
+            let batch = (deliveries.iter()).map(|(target, event, payload)| {
+                self.delivery_message(target, event, payload, 0, None)
+            });
+            let Some(refused) = self
+                .publish_batch(&self.delivery_batches, pauses.until, batch)
+                .await
+            else {
+                break;
             };
             match refused {
                 Ok(()) => return Ok(()),
                 Err(BatchRefused::Busy) => pauses.wait().await,
-                Err(BatchRefused::Failed(message)) => {
-                    return Err(NatsError::Request {
-                        action: "publish",
-                        message,
-                    }
-                    .into());
-                }
+                Err(BatchRefused::Failed(message)) => return Err(batch_failed(message)),
                 Err(
                     BatchRefused::DuplicateMessageId
                     | BatchRefused::WrongLastSequence
@@ -357,6 +341,19 @@ impl Nats {
         }
         let busy = "the deliveries stream stayed busy (batches in flight)";
         Err(NatsError::request("publish", busy).into())
+    }
+
+    /// Publishes `batch` as one atomic batch once one of `turns` is free,
+    /// waiting for it until `until` at the latest: what JetStream answered,
+    /// or none if no turn came in time.
+    async fn publish_batch(
+        &self,
+        turns: &tokio::sync::Semaphore,
+        until: Instant,
+        batch: impl Iterator<Item = Outgoing>,
+    ) -> Option<Result<(), BatchRefused>> {
+        let _turn = tokio::time::timeout_at(until, turns.acquire()).await.ok()?;
+        Some(atomic::publish(&self.client, batch.collect()).await)
     }
 
     /// Publishes each of `deliveries` (target, event, encoded event) and
@@ -538,6 +535,17 @@ impl Nats {
             payload: payload.clone(),
         }
     }
+}
+
+/// A batch JetStream did not take for a reason of the client's (its
+/// answer lost, say): it may have been stored, which a resend finds by
+/// its message ids.
+fn batch_failed(message: String) -> StoreError {
+    NatsError::Request {
+        action: "publish",
+        message,
+    }
+    .into()
 }
 
 /// The pauses before an event, or a batch of events, that JetStream found
