@@ -88,7 +88,8 @@ impl Nats {
     /// event it stored before identities had subjects, or a stream it set
     /// up again without atomic batches that this node could not set up to
     /// take them again. Then the events are stored one at a time, and a
-    /// request refused by a race may leave others stored.)
+    /// request refused by a race may leave others stored.) Their deliveries
+    /// follow as one atomic batch too, where the stream takes it.
     pub async fn submit(
         &self,
         routes: &RouteTable,
@@ -100,8 +101,10 @@ impl Nats {
             .collect();
         self.store_new_events(events, &payloads, &mut earlier)
             .await?;
-        // The new events' deliveries in one batch; a duplicate's again,
-        // one at a time, since most of them are likely stored already.
+        // A duplicate's deliveries again, one at a time, since most are
+        // likely stored already; first, as its event is stored before the
+        // request's new ones, so a key's deliveries keep their order. Then
+        // the new events' deliveries in one batch.
         let (mut new, mut again) = (Vec::new(), Vec::new());
         for (index, event) in events.iter().enumerate() {
             let into = match earlier[index] {
@@ -113,8 +116,8 @@ impl Nats {
                 into.push((target, event, &payloads[index]));
             }
         }
-        self.store_new_deliveries(&new).await?;
         self.store_deliveries(&again).await?;
+        self.store_new_deliveries(&new).await?;
         Ok(events
             .iter()
             .zip(earlier)
@@ -307,8 +310,9 @@ impl Nats {
     /// JetStream's ack: one round trip, and a request that fails midway
     /// leaves none of them. Where a batch is not taken, one at a time
     /// instead: fewer than two, more than a batch holds, a message id seen
-    /// (another request storing the same event at once), or a stream an
-    /// older weir set up without atomic batches.
+    /// (another request storing the same event at once), a stream an older
+    /// weir set up without atomic batches, a batch that failed otherwise,
+    /// or a stream that stayed too busy for one.
     async fn store_new_deliveries(
         &self,
         deliveries: &[(Target, &Event, &Bytes)],
@@ -331,16 +335,12 @@ impl Nats {
             match refused {
                 Ok(()) => return Ok(()),
                 Err(BatchRefused::Busy) => pauses.wait().await,
-                Err(BatchRefused::Failed(message)) => return Err(batch_failed(message)),
-                Err(
-                    BatchRefused::DuplicateMessageId
-                    | BatchRefused::WrongLastSequence
-                    | BatchRefused::NotAllowed,
-                ) => return self.store_deliveries(deliveries).await,
+                // One at a time is safe whatever became of the batch: a
+                // delivery it stored is a duplicate by its message id.
+                Err(_) => return self.store_deliveries(deliveries).await,
             }
         }
-        let busy = "the deliveries stream stayed busy (batches in flight)";
-        Err(NatsError::request("publish", busy).into())
+        self.store_deliveries(deliveries).await
     }
 
     /// Publishes `batch` as one atomic batch once one of `turns` is free,
