@@ -26,13 +26,19 @@ const COMPACT_V1: u8 = 1;
 pub fn encode(event: &Event) -> Vec<u8> {
     // Serializing a struct of strings and integers to a Vec cannot fail.
     let header = serde_json::to_vec(event).unwrap_or_default();
-    framed(header.len() as u32, &header, &event.data)
+    let mut bytes = Vec::with_capacity(4 + header.len() + event.data.len());
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&event.data);
+    bytes
 }
 
 /// Encodes `event` for a store only this build (or a later one) reads:
 /// compact attributes.
 pub fn encode_compact(event: &Event) -> Vec<u8> {
-    let mut out = Writer::with_capacity(128);
+    // Written in place: the length first, set once the attributes are.
+    let mut out = Writer::with_capacity(4 + 128 + event.data.len());
+    out.u32(0);
     out.u8(COMPACT_V1);
     out.str(&event.id);
     out.str(&event.source);
@@ -64,15 +70,10 @@ pub fn encode_compact(event: &Event) -> Vec<u8> {
     }
     out.u32(event.hops);
     out.u64(event.ingested_at_ms);
-    framed(out.0.len() as u32 | COMPACT, &out.0, &event.data)
-}
-
-/// `length`, then `header`, then `data`.
-fn framed(length: u32, header: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(4 + header.len() + data.len());
-    bytes.extend_from_slice(&length.to_le_bytes());
-    bytes.extend_from_slice(header);
-    bytes.extend_from_slice(data);
+    let mut bytes = out.0;
+    let length = (bytes.len() - 4) as u32 | COMPACT;
+    bytes[..4].copy_from_slice(&length.to_le_bytes());
+    bytes.extend_from_slice(&event.data);
     bytes
 }
 

@@ -6,12 +6,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use weir_event::codec;
+use weir_fuzz::assert_survives_storage;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(event) = codec::decode(bytes) {
-        for encoded in [codec::encode(&event), codec::encode_compact(&event)] {
-            let again = codec::decode(&encoded).expect("a decoded event encodes and decodes");
-            assert_eq!(again, event, "an event does not survive storage");
-        }
+        assert_survives_storage(&event);
     }
 });

@@ -180,7 +180,13 @@ impl Nats {
                     return self.store_each(events, payloads, earlier).await;
                 }
                 Err(BatchRefused::Busy) => pauses.wait().await,
-                Err(BatchRefused::Failed(message)) => return Err(batch_failed(message)),
+                Err(BatchRefused::Failed(message)) => {
+                    return Err(NatsError::Request {
+                        action: "publish",
+                        message,
+                    }
+                    .into());
+                }
             }
         }
         let busy = "the events stream stayed busy (batches in flight, or another request's \
@@ -535,17 +541,6 @@ impl Nats {
             payload: payload.clone(),
         }
     }
-}
-
-/// A batch JetStream did not take for a reason of the client's (its
-/// answer lost, say): it may have been stored, which a resend finds by
-/// its message ids.
-fn batch_failed(message: String) -> StoreError {
-    NatsError::Request {
-        action: "publish",
-        message,
-    }
-    .into()
 }
 
 /// The pauses before an event, or a batch of events, that JetStream found
