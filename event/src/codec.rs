@@ -36,8 +36,17 @@ pub fn encode(event: &Event) -> Vec<u8> {
 /// Encodes `event` for a store only this build (or a later one) reads:
 /// compact attributes.
 pub fn encode_compact(event: &Event) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(4 + 128 + event.data.len());
+    append_compact(event, &mut bytes);
+    bytes
+}
+
+/// Appends `event` to `bytes` as [`encode_compact`] encodes it: a group of
+/// events is written into one buffer, not a buffer each.
+pub fn append_compact(event: &Event, bytes: &mut Vec<u8>) {
     // Written in place: the length first, set once the attributes are.
-    let mut out = Writer::with_capacity(4 + 128 + event.data.len());
+    let start = bytes.len();
+    let mut out = Writer(std::mem::take(bytes));
     out.u32(0);
     out.u8(COMPACT_V1);
     out.str(&event.id);
@@ -70,11 +79,10 @@ pub fn encode_compact(event: &Event) -> Vec<u8> {
     }
     out.u32(event.hops);
     out.u64(event.ingested_at_ms);
-    let mut bytes = out.0;
-    let length = (bytes.len() - 4) as u32 | COMPACT;
-    bytes[..4].copy_from_slice(&length.to_le_bytes());
+    *bytes = out.0;
+    let length = (bytes.len() - start - 4) as u32 | COMPACT;
+    bytes[start..start + 4].copy_from_slice(&length.to_le_bytes());
     bytes.extend_from_slice(&event.data);
-    bytes
 }
 
 /// Decodes a stored event, in either form.
@@ -174,6 +182,13 @@ mod tests {
         };
         assert_eq!(decode(&encode(&event)).expect("decodes"), event);
         assert_eq!(decode(&encode_compact(&event)).expect("decodes"), event);
+        let mut appended = b"earlier bytes".to_vec();
+        append_compact(&event, &mut appended);
+        assert_eq!(
+            decode(&appended[13..]).expect("decodes"),
+            event,
+            "appended after others"
+        );
         assert!(decode(&[1, 0]).is_err());
         assert!(decode(&[200, 0, 0, 0, b'{']).is_err());
     }

@@ -3,7 +3,7 @@
 use fjall::{Readable, Snapshot};
 
 use super::{
-    DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys,
+    DeadFilter, DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, event_log, keys,
     record_codec,
 };
 use weir_event::Event;
@@ -116,14 +116,14 @@ impl Queue {
         seq: Seq,
         plugin: &str,
     ) -> Result<Option<DeadLetter>, QueueError> {
-        let event = snapshot.get(&self.events, keys::seq(seq))?;
+        let event = event_log::event_in(snapshot.range(&self.events, event_log::span(seq)), seq)?;
         let record = snapshot.get(&self.deliveries, keys::delivery(seq, plugin))?;
         let (Some(event), Some(record)) = (event, record) else {
             return Ok(None);
         };
         Ok(Some(DeadLetter {
             seq,
-            event: codec::decode(&event)?,
+            event,
             record: record_codec::decode(plugin, &record)?,
         }))
     }

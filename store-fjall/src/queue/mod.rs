@@ -11,6 +11,7 @@ pub use weir_event::codec;
 mod dead;
 mod disk_space;
 mod effects;
+mod event_log;
 mod holders;
 mod identity;
 mod integrity;
@@ -136,6 +137,17 @@ pub(crate) fn scratch() -> (tempfile::TempDir, Queue) {
     (dir, queue)
 }
 
+/// The sequence number of the last event in `events` (0 if there is none).
+fn last_in(events: &Keyspace) -> Result<Seq, QueueError> {
+    match events.last_key_value() {
+        Some(guard) => {
+            let (key, value) = guard.into_inner()?;
+            event_log::Group::read(&key, value)?.last()
+        }
+        None => Ok(0),
+    }
+}
+
 /// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
 /// A flood of ingest fills four keyspaces at once (events, their ids,
 /// deliveries, ready keys), each holding its active memtable and up to four
@@ -209,10 +221,7 @@ impl Queue {
         let keyspace = |name: &str| db.keyspace(name, options);
         let events = keyspace("events")?;
         let meta = keyspace("meta")?;
-        let after_last = match events.last_key_value() {
-            Some(guard) => keys::read_seq(&guard.key()?).map_or(1, |s| s + 1),
-            None => 1,
-        };
+        let after_last = last_in(&events)? + 1;
         // Never below the horizon: retention may have removed every event
         // above one it keeps (or every event), and a number under the
         // horizon would be given twice and never be looked at again.
@@ -265,18 +274,12 @@ impl Queue {
 
     /// The sequence number of the newest event (0 if there is none).
     pub fn last_seq(&self) -> Result<Seq, QueueError> {
-        match self.events.last_key_value() {
-            Some(guard) => Ok(keys::read_seq(&guard.key()?).unwrap_or(0)),
-            None => Ok(0),
-        }
+        last_in(&self.events)
     }
 
     /// The event at `seq`.
     pub fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
-        match self.events.get(keys::seq(seq))? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
-            None => Ok(None),
-        }
+        event_log::event_in(self.events.range(event_log::span(seq)), seq)
     }
 
     /// The event at `seq` with every delivery it has, read through one
@@ -287,14 +290,15 @@ impl Queue {
         seq: Seq,
     ) -> Result<Option<(Event, Vec<DeliveryRecord>)>, QueueError> {
         let snapshot = self.db.snapshot();
-        let Some(bytes) = snapshot.get(&self.events, keys::seq(seq))? else {
+        let scan = snapshot.range(&self.events, event_log::span(seq));
+        let Some(event) = event_log::event_in(scan, seq)? else {
             return Ok(None);
         };
         let deliveries = snapshot
             .prefix(&self.deliveries, keys::seq(seq))
             .map(|guard| Ok(self.as_leased(seq, decode_delivery(guard)?)))
             .collect::<Result<_, QueueError>>()?;
-        Ok(Some((codec::decode(&bytes)?, deliveries)))
+        Ok(Some((event, deliveries)))
     }
 
     /// `record` as it is now if its delivery is leased: a lease is in

@@ -7,6 +7,7 @@
 //! not stop it: it stays where it is, below the horizon, and its sequence
 //! number goes to `kept`, where a later sweep removes it once it is finished.
 
+use super::event_log::{self, Group, LogRemovals};
 use super::integrity::HORIZON;
 use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys};
 use crate::event::Event;
@@ -30,24 +31,36 @@ impl Queue {
     pub fn remove_expired(&self, cutoff_ms: u64, limit: usize) -> Result<usize, QueueError> {
         let mut staging = self.stage();
         let horizon = self.horizon()?;
+        let mut removals = LogRemovals::default();
         let mut passed = 0;
-        for guard in self.events.range(keys::seq(horizon)..).take(limit) {
+        'groups: for guard in self.events.range(*event_log::span(horizon).start()..) {
             let (key, value) = guard.into_inner()?;
-            let seq = keys::read_seq(&key)
-                .ok_or_else(|| QueueError::Corrupt("malformed event key".into()))?;
-            let event = codec::decode(&value)?;
-            if event.ingested_at_ms >= cutoff_ms {
-                break;
+            let group = Group::read(&key, value)?;
+            for member in group.members() {
+                let (seq, bytes) = member?;
+                // Below the horizon: a member kept by an earlier pass.
+                if seq < horizon {
+                    continue;
+                }
+                if passed == limit {
+                    break 'groups;
+                }
+                let event = codec::decode(bytes)?;
+                if event.ingested_at_ms >= cutoff_ms {
+                    break 'groups;
+                }
+                let deliveries = self.deliveries_of(seq)?;
+                if all_finished(&deliveries) {
+                    removals.remove(&group, seq);
+                    remove_event(&mut staging, seq, Some(&event), &deliveries);
+                } else {
+                    staging.batch().insert(&self.kept, keys::seq(seq), []);
+                }
+                passed += 1;
             }
-            let deliveries = self.deliveries_of(seq)?;
-            if all_finished(&deliveries) {
-                remove_event(&mut staging, seq, Some(&event), &deliveries);
-            } else {
-                staging.batch().insert(&self.kept, keys::seq(seq), []);
-            }
-            passed += 1;
         }
         if passed > 0 {
+            removals.stage(staging.batch(), &self.events)?;
             let new_horizon = horizon + passed as u64;
             staging
                 .batch()
@@ -81,6 +94,7 @@ impl Queue {
         let mut removed = 0;
         if !finished.is_empty() {
             let mut staging = self.stage();
+            let mut removals = LogRemovals::default();
             for seq in finished {
                 let deliveries = self.deliveries_of(seq)?;
                 // A dead letter revived meanwhile is pending again.
@@ -88,10 +102,12 @@ impl Queue {
                     continue;
                 }
                 let event = self.event(seq)?;
+                removals.remove_seq(&self.events, seq)?;
                 remove_event(&mut staging, seq, event.as_ref(), &deliveries);
                 staging.batch().remove(&self.kept, keys::seq(seq));
                 removed += 1;
             }
+            removals.stage(staging.batch(), &self.events)?;
             staging.commit()?;
         }
         Ok(KeptSweep {
@@ -112,9 +128,9 @@ fn all_finished(deliveries: &[DeliveryRecord]) -> bool {
     })
 }
 
-/// Stages the removal of event `seq` with its identity (if the event is
-/// there to name it), its deliveries, their idempotency records and dead
-/// letters.
+/// Stages the removal of event `seq`'s identity (if the event is there to
+/// name it), its deliveries, their idempotency records and dead letters;
+/// the event itself leaves its group through [`LogRemovals`].
 fn remove_event(
     staging: &mut Staging<'_>,
     seq: Seq,
@@ -123,7 +139,6 @@ fn remove_event(
 ) {
     let queue = staging.queue();
     let batch = staging.batch();
-    batch.remove(&queue.events, keys::seq(seq));
     if let Some(event) = event {
         batch.remove(
             &queue.event_keys,
@@ -146,7 +161,7 @@ fn remove_event(
 mod tests {
     use weir_event::Event;
 
-    use super::super::{Durability, Queue};
+    use super::super::{DeliveryRecord, DeliveryState, Durability, Queue, Target, scratch};
 
     fn add(queue: &Queue, id: &str) -> u64 {
         let event = Event::new(id.into(), "s".into(), "t".into(), "acme".into());
@@ -154,6 +169,57 @@ mod tests {
         let seq = staging.add_event(&event, &[]).expect("add");
         staging.commit().expect("commit");
         seq
+    }
+
+    /// Stores events e1 to e5 in one batch, so in one group; e2 and e4 with
+    /// a delivery to plugin `p` still pending.
+    fn add_group(queue: &Queue) {
+        let mut staging = queue.stage();
+        for i in 1..=5 {
+            let event = Event::new(format!("e{i}"), "s".into(), "t".into(), "acme".into());
+            let pending = [Target {
+                plugin: "p".into(),
+                ordered: false,
+            }];
+            let targets: &[Target] = if i % 2 == 0 { &pending } else { &[] };
+            staging.add_event(&event, targets).expect("add");
+        }
+        staging.commit().expect("commit");
+    }
+
+    fn stored_ids(queue: &Queue) -> Vec<String> {
+        (1..=5)
+            .filter_map(|seq| queue.event(seq).expect("read"))
+            .map(|event| event.id)
+            .collect()
+    }
+
+    #[test]
+    fn retention_passes_part_of_a_group_and_keeps_the_pending_members_of_it() {
+        let (_dir, queue) = scratch();
+        add_group(&queue);
+
+        assert_eq!(queue.remove_expired(u64::MAX, 2).expect("remove"), 2);
+        assert_eq!(stored_ids(&queue), ["e2", "e3", "e4", "e5"]);
+        assert_eq!(queue.check_sequence().expect("check"), 3);
+
+        assert_eq!(queue.remove_expired(u64::MAX, 10).expect("remove"), 3);
+        assert_eq!(
+            stored_ids(&queue),
+            ["e2", "e4"],
+            "kept for their deliveries"
+        );
+        assert_eq!(queue.check_sequence().expect("check"), 0);
+        assert_eq!(queue.last_seq().expect("last"), 4);
+
+        let mut staging = queue.stage();
+        let mut done = DeliveryRecord::ready("p");
+        done.state = DeliveryState::Done;
+        staging.put_record(4, &done);
+        staging.commit().expect("commit");
+        let sweep = queue.remove_finished_kept(0, 10).expect("sweep");
+        assert_eq!((sweep.removed, sweep.still_kept), (1, 1));
+        assert_eq!(stored_ids(&queue), ["e2"]);
     }
 
     #[test]

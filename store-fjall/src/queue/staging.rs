@@ -11,10 +11,11 @@ use std::sync::MutexGuard;
 
 use fjall::{OwnedWriteBatch, PersistMode};
 
+use super::event_log::GroupBuilder;
 use super::holders::Hold;
 use super::{
     DeliveryRecord, DeliveryState, HolderChange, Lane, Leased, Queue, QueueError, Seq, Target,
-    codec, keys, record_codec,
+    keys, record_codec,
 };
 use weir_event::{Event, now_ms};
 
@@ -26,6 +27,8 @@ pub struct Staging<'q> {
     /// The next sequence number as this staging hands them out.
     next_seq: Seq,
     pub(super) batch: OwnedWriteBatch,
+    /// The events added, as the group they are stored in.
+    log: GroupBuilder,
     /// Whether an ordering key has a head once this batch commits, for the keys
     /// the batch changed: a batch cannot read its own writes.
     heads: HashMap<Vec<u8>, bool>,
@@ -81,6 +84,7 @@ impl Queue {
             next_seq: *committed_seq,
             committed_seq,
             batch: self.db.batch(),
+            log: GroupBuilder::default(),
             heads: HashMap::new(),
             added: Vec::new(),
             readied: Vec::new(),
@@ -111,8 +115,10 @@ impl<'q> Staging<'q> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let lane = Lane::of(event);
-        self.batch
-            .insert(&queue.events, keys::seq(seq), codec::encode_compact(event));
+        self.log.push(seq, event);
+        if self.log.is_full() {
+            self.store_group();
+        }
         self.batch.insert(
             &queue.event_keys,
             keys::event_key(&event.id, &event.tenant, &event.source),
@@ -364,8 +370,16 @@ impl<'q> Staging<'q> {
         &self.added
     }
 
+    /// Stages the events added since the last group as one.
+    fn store_group(&mut self) {
+        if let Some((key, value)) = self.log.take() {
+            self.batch.insert(&self.queue.events, key, value);
+        }
+    }
+
     /// Writes the batch (not synced: see [`Queue::persist`] for durability).
     pub fn commit(mut self) -> Result<Staged, QueueError> {
+        self.store_group();
         let to_os = self.to_os.then_some(PersistMode::Buffer);
         self.batch.durability(to_os).commit()?;
         self.queue.holders.apply(self.holder_changes);

@@ -116,3 +116,35 @@ fn an_attempt_whose_lease_was_handed_out_again_cannot_release_it() {
     assert!(!staging.release(&stale, &stored).expect("release"));
     assert!(staging.release(&current, &stored).expect("release"));
 }
+
+#[test]
+fn a_batch_of_more_events_than_a_group_holds_is_stored_as_several_and_each_reads_back() {
+    let (_dir, queue) = scratch();
+    let mut staging = queue.stage();
+    let mut large = event("large", None);
+    large.data = vec![7; 40 << 10];
+    let mut seqs = Vec::new();
+    for i in 0..600 {
+        let stored = if i % 100 == 50 {
+            large.clone()
+        } else {
+            event(&format!("e{i}"), None)
+        };
+        seqs.push(staging.add_event(&stored, &[]).expect("add"));
+    }
+    staging.commit().expect("commit");
+
+    let groups = queue.events.iter().count();
+    assert!((3..600).contains(&groups), "{groups} keys for 600 events");
+    for (i, seq) in seqs.into_iter().enumerate() {
+        let read = queue.event(seq).expect("read").expect("stored");
+        let id = if i % 100 == 50 {
+            "large".to_owned()
+        } else {
+            format!("e{i}")
+        };
+        assert_eq!(read.id, id);
+    }
+    assert_eq!(queue.last_seq().expect("last"), 600);
+    assert_eq!(queue.check_sequence().expect("check"), 600);
+}

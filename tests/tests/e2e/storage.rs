@@ -8,8 +8,9 @@ use serde_json::json;
 use crate::recorder::{self, recorded, recorded_in, wait_until_idle};
 use crate::support::{Weir, Workspace, run_to_exit, settled_event};
 
-fn post_unrouted(weir: &Weir, count: usize) {
-    let events: Vec<_> = (0..count)
+/// Posts events `u{n}` for each of `numbers`, routed nowhere, in one request.
+fn post_unrouted(weir: &Weir, numbers: std::ops::Range<usize>) {
+    let events: Vec<_> = numbers
         .map(|n| json!({"id": format!("u{n}"), "source": "tests", "type": "unrouted"}))
         .collect();
     let answer = weir.post_json("/v1/events", &json!(events).to_string());
@@ -30,10 +31,51 @@ fn assert_each_ran_once_and_stop(weir: Weir, numbers: &[u64]) {
 fn a_gap_in_the_middle_of_the_event_log_stops_start_up() {
     let workspace = Workspace::new(&[], "");
     let weir = workspace.start();
-    post_unrouted(&weir, 10);
+    // Three requests one after the other: three groups, of events 1-4, 5-8, 9-12.
+    for first in [0, 4, 8] {
+        post_unrouted(&weir, first..first + 4);
+    }
     weir.stop();
 
-    // Damage: event 5 disappears from the middle of the log.
+    // Damage: the group of events 5 to 8 disappears from the middle of the log.
+    damage_event_log(&workspace, |events| {
+        events.remove(5u64.to_be_bytes()).expect("remove group 5")
+    });
+
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the event log is damaged: event 5 is missing (the next one stored is 9)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_group_of_events_damaged_in_place_stops_start_up_naming_it() {
+    let workspace = Workspace::new(&[], "");
+    let weir = workspace.start();
+    post_unrouted(&weir, 0..4);
+    weir.stop();
+
+    // Damage: the group's header claims a thousand events (1 << 30 marks a group).
+    damage_event_log(&workspace, |events| {
+        let header = ((1u32 << 30) | 1000).to_le_bytes();
+        events
+            .insert(1u64.to_be_bytes(), header)
+            .expect("overwrite group 1")
+    });
+
+    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("event group with a header that does not fit it"),
+        "{stderr}"
+    );
+}
+
+/// Opens the stopped weir's queue as fjall alone and applies `damage` to
+/// its events keyspace.
+fn damage_event_log(workspace: &Workspace, damage: impl FnOnce(&fjall::Keyspace)) {
     let queue_dir = workspace.path().join("data/queue");
     let db = fjall::Database::builder(&queue_dir)
         .open()
@@ -41,17 +83,8 @@ fn a_gap_in_the_middle_of_the_event_log_stops_start_up() {
     let events = db
         .keyspace("events", fjall::KeyspaceCreateOptions::default)
         .expect("events keyspace");
-    events.remove(5u64.to_be_bytes()).expect("remove event 5");
+    damage(&events);
     db.persist(fjall::PersistMode::SyncAll).expect("persist");
-    drop(events);
-    drop(db);
-
-    let (code, stderr) = run_to_exit(&workspace.serve_args(), &[], workspace.path());
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the event log is damaged: event 5 is missing (the next one stored is 6)"),
-        "{stderr}"
-    );
 }
 
 #[test]

@@ -1,0 +1,380 @@
+//! The `events` keyspace as a log of groups. The events one staged batch
+//! stores go under one key, the first one's sequence number, rather than a
+//! key each: an ingest round of a hundred events costs fjall one write, not a
+//! hundred. A group is a u32 header (`GROUPED` and the member count), an
+//! index of (sequence offset, end of the member's bytes) pairs, then each
+//! member as `codec::append_compact` encodes it.
+//!
+//! A value without `GROUPED` in its header is one event stored alone, as
+//! builds before groups wrote every event: it reads as a group of one, so
+//! old data needs no migration. Retention removes members by writing their
+//! group again without them.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use fjall::{Iter, Keyspace, OwnedWriteBatch, Slice};
+
+use super::{QueueError, Seq, codec, keys};
+use crate::event::Event;
+
+/// Set in a group's header. An event stored alone starts with its
+/// attributes' length, which never has it: attributes are far under 1 GiB
+/// (the compact form's mark is the bit above).
+const GROUPED: u32 = 1 << 30;
+
+/// Most members in one group: a lookup looks back at most this far.
+const MAX_MEMBERS: u64 = 256;
+
+/// A group closes once its members' bytes pass this: reading one event
+/// reads its whole group.
+const MAX_GROUP_BYTES: usize = 64 << 10;
+
+/// The keys a group holding `seq` can be stored under.
+pub(super) fn span(seq: Seq) -> RangeInclusive<[u8; 8]> {
+    keys::seq(seq.saturating_sub(MAX_MEMBERS - 1))..=keys::seq(seq)
+}
+
+/// The group that would hold `seq`, read from a scan of [`span`]`(seq)`:
+/// the last group stored at or before it, since groups cover disjoint,
+/// ascending ranges.
+pub(super) fn group_of(mut scan: Iter) -> Result<Option<Group>, QueueError> {
+    scan.next_back()
+        .map(|guard| {
+            let (key, value) = guard.into_inner()?;
+            Group::read(&key, value)
+        })
+        .transpose()
+}
+
+/// The event at `seq` in a scan of [`span`]`(seq)`, if it is stored.
+pub(super) fn event_in(scan: Iter, seq: Seq) -> Result<Option<Event>, QueueError> {
+    match group_of(scan)? {
+        Some(group) => group
+            .member(seq)?
+            .map(|bytes| Ok(codec::decode(bytes)?))
+            .transpose(),
+        None => Ok(None),
+    }
+}
+
+/// A group being staged.
+#[derive(Default)]
+pub(super) struct GroupBuilder {
+    first: Seq,
+    /// Each member's sequence offset from `first` and the end of its bytes.
+    index: Vec<(u32, u32)>,
+    bodies: Vec<u8>,
+}
+
+impl GroupBuilder {
+    /// Adds `event`, numbered `seq` (above every member's).
+    pub(super) fn push(&mut self, seq: Seq, event: &Event) {
+        if self.index.is_empty() {
+            self.first = seq;
+        }
+        codec::append_compact(event, &mut self.bodies);
+        self.index
+            .push(((seq - self.first) as u32, self.bodies.len() as u32));
+    }
+
+    /// Whether the group has all it may hold.
+    pub(super) fn is_full(&self) -> bool {
+        self.index.len() as u64 >= MAX_MEMBERS || self.bodies.len() >= MAX_GROUP_BYTES
+    }
+
+    /// The group's key and value, leaving the builder empty; `None` if no
+    /// event was added since the last take.
+    pub(super) fn take(&mut self) -> Option<([u8; 8], Vec<u8>)> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let value = encode(&self.index, &self.bodies);
+        self.index.clear();
+        self.bodies.clear();
+        Some((keys::seq(self.first), value))
+    }
+}
+
+fn encode(index: &[(u32, u32)], bodies: &[u8]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(4 + 8 * index.len() + bodies.len());
+    value.extend_from_slice(&(GROUPED | index.len() as u32).to_le_bytes());
+    for (offset, end) in index {
+        value.extend_from_slice(&offset.to_le_bytes());
+        value.extend_from_slice(&end.to_le_bytes());
+    }
+    value.extend_from_slice(bodies);
+    value
+}
+
+/// A stored group.
+#[derive(Clone)]
+pub(super) struct Group {
+    first: Seq,
+    value: Slice,
+    /// Members; 0 for an event stored alone.
+    grouped: usize,
+}
+
+impl Group {
+    /// The group stored under `key`.
+    pub(super) fn read(key: &[u8], value: Slice) -> Result<Group, QueueError> {
+        let first = keys::read_seq(key).ok_or_else(|| corrupt("a malformed key"))?;
+        let header = value
+            .get(..4)
+            .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        // Without the mark, an event stored alone: its decoder checks it.
+        let grouped = match header {
+            Some(header) if header & GROUPED != 0 => (header & !GROUPED) as usize,
+            _ => 0,
+        };
+        if header.is_some_and(|header| header & GROUPED != 0)
+            && (grouped == 0 || value.len() < 4 + 8 * grouped)
+        {
+            return Err(corrupt("a header that does not fit it"));
+        }
+        Ok(Group {
+            first,
+            value,
+            grouped,
+        })
+    }
+
+    /// How many members the group has.
+    fn len(&self) -> usize {
+        self.grouped.max(1)
+    }
+
+    /// Member `i`'s sequence number and bytes.
+    fn entry(&self, i: usize) -> Result<(Seq, &[u8]), QueueError> {
+        if self.grouped == 0 {
+            return Ok((self.first, &self.value));
+        }
+        let bodies = &self.value[4 + 8 * self.grouped..];
+        let (offset, end) = self.index(i);
+        let start = if i == 0 { 0 } else { self.index(i - 1).1 };
+        let bytes = bodies
+            .get(start as usize..end as usize)
+            .ok_or_else(|| corrupt("a member that runs past its end"))?;
+        Ok((self.first + u64::from(offset), bytes))
+    }
+
+    fn index(&self, i: usize) -> (u32, u32) {
+        let at = 4 + 8 * i;
+        let word = |at: usize| {
+            let bytes = &self.value[at..at + 4];
+            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        };
+        (word(at), word(at + 4))
+    }
+
+    /// The bytes of the member numbered `seq`, if the group holds it.
+    pub(super) fn member(&self, seq: Seq) -> Result<Option<&[u8]>, QueueError> {
+        let Some(offset) = seq.checked_sub(self.first) else {
+            return Ok(None);
+        };
+        if self.grouped == 0 {
+            return Ok((offset == 0).then_some(&self.value[..]));
+        }
+        let Ok(offset) = u32::try_from(offset) else {
+            return Ok(None);
+        };
+        // Offsets ascend; in a group not rewritten, member i is at offset i.
+        let (mut low, mut high) = (0, self.grouped);
+        while low < high {
+            let middle = (low + high) / 2;
+            match self.index(middle).0.cmp(&offset) {
+                Ordering::Less => low = middle + 1,
+                Ordering::Greater => high = middle,
+                Ordering::Equal => return Ok(Some(self.entry(middle)?.1)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every member's sequence number and bytes, in order.
+    pub(super) fn members(&self) -> impl Iterator<Item = Result<(Seq, &[u8]), QueueError>> {
+        (0..self.len()).map(|i| self.entry(i))
+    }
+
+    /// The sequence number of the last member.
+    pub(super) fn last(&self) -> Result<Seq, QueueError> {
+        Ok(self.entry(self.len() - 1)?.0)
+    }
+
+    /// The group's value without the members numbered in `removed`;
+    /// `None` if none is left.
+    fn without(&self, removed: &[Seq]) -> Result<Option<Vec<u8>>, QueueError> {
+        let mut index = Vec::with_capacity(self.len());
+        let mut bodies = Vec::new();
+        for member in self.members() {
+            let (seq, bytes) = member?;
+            if !removed.contains(&seq) {
+                bodies.extend_from_slice(bytes);
+                index.push(((seq - self.first) as u32, bodies.len() as u32));
+            }
+        }
+        Ok((!index.is_empty()).then(|| encode(&index, &bodies)))
+    }
+}
+
+fn corrupt(what: &str) -> QueueError {
+    QueueError::Corrupt(format!("event group with {what}"))
+}
+
+/// Members to remove, staged as one write of each group that held them.
+#[derive(Default)]
+pub(super) struct LogRemovals {
+    groups: BTreeMap<Seq, (Group, Vec<Seq>)>,
+}
+
+impl LogRemovals {
+    /// Removes member `seq` of `group`.
+    pub(super) fn remove(&mut self, group: &Group, seq: Seq) {
+        let (_, removed) = self
+            .groups
+            .entry(group.first)
+            .or_insert_with(|| (group.clone(), Vec::new()));
+        removed.push(seq);
+    }
+
+    /// Removes event `seq`, wherever `events` holds it.
+    pub(super) fn remove_seq(&mut self, events: &Keyspace, seq: Seq) -> Result<(), QueueError> {
+        if let Some(group) = group_of(events.range(span(seq)))? {
+            self.remove(&group, seq);
+        }
+        Ok(())
+    }
+
+    /// Stages the removals in `batch`.
+    pub(super) fn stage(
+        self,
+        batch: &mut OwnedWriteBatch,
+        events: &Keyspace,
+    ) -> Result<(), QueueError> {
+        for (first, (group, removed)) in self.groups {
+            match group.without(&removed)? {
+                Some(value) => batch.insert(events, keys::seq(first), value),
+                None => batch.remove(events, keys::seq(first)),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        Event::new(id.into(), "s".into(), "t".into(), "acme".into())
+    }
+
+    /// The group `builder` holds, as a read of it finds it.
+    fn stored(builder: &mut GroupBuilder) -> Group {
+        let (key, value) = builder.take().expect("a group");
+        Group::read(&key, Slice::from(value)).expect("read")
+    }
+
+    fn id_of(group: &Group, seq: Seq) -> Option<String> {
+        let bytes = group.member(seq).expect("member")?;
+        Some(codec::decode(bytes).expect("decode").id)
+    }
+
+    #[test]
+    fn a_group_gives_each_member_by_its_number_and_nothing_outside_it() {
+        let mut builder = GroupBuilder::default();
+        for (seq, id) in [(7, "e7"), (8, "e8"), (9, "e9")] {
+            builder.push(seq, &event(id));
+        }
+        let group = stored(&mut builder);
+        assert_eq!(id_of(&group, 7).as_deref(), Some("e7"));
+        assert_eq!(id_of(&group, 8).as_deref(), Some("e8"));
+        assert_eq!(id_of(&group, 9).as_deref(), Some("e9"));
+        assert_eq!(id_of(&group, 6), None);
+        assert_eq!(id_of(&group, 10), None);
+        assert_eq!(group.last().expect("last"), 9);
+        assert!(builder.take().is_none(), "the builder starts again empty");
+    }
+
+    #[test]
+    fn an_event_stored_alone_by_an_earlier_build_reads_as_a_group_of_one() {
+        for value in [
+            codec::encode(&event("json")),
+            codec::encode_compact(&event("compact")),
+        ] {
+            let group = Group::read(&keys::seq(5), Slice::from(value)).expect("read");
+            assert!(id_of(&group, 5).is_some());
+            assert_eq!(id_of(&group, 6), None);
+            assert_eq!(group.last().expect("last"), 5);
+        }
+    }
+
+    #[test]
+    fn a_group_without_some_members_keeps_the_others_and_without_all_is_nothing() {
+        let mut builder = GroupBuilder::default();
+        for seq in 1..=4 {
+            builder.push(seq, &event(&format!("e{seq}")));
+        }
+        let group = stored(&mut builder);
+        let rest = group.without(&[1, 3]).expect("without").expect("some left");
+        let rest = Group::read(&keys::seq(1), Slice::from(rest)).expect("read");
+        let ids: Vec<_> = (1..=4).map(|seq| id_of(&rest, seq)).collect();
+        assert_eq!(ids, [None, Some("e2".into()), None, Some("e4".into())]);
+        assert_eq!(rest.last().expect("last"), 4);
+        assert!(group.without(&[1, 2, 3, 4]).expect("without").is_none());
+    }
+
+    #[test]
+    fn a_group_fills_at_its_member_count_or_its_bytes() {
+        let mut by_count = GroupBuilder::default();
+        for seq in 0..MAX_MEMBERS {
+            assert!(!by_count.is_full());
+            by_count.push(seq, &event("e"));
+        }
+        assert!(by_count.is_full());
+        let mut by_bytes = GroupBuilder::default();
+        let mut large = event("large");
+        large.data = vec![0; MAX_GROUP_BYTES];
+        by_bytes.push(1, &large);
+        assert!(by_bytes.is_full());
+    }
+
+    #[test]
+    fn a_damaged_group_is_refused_naming_what_is_wrong() {
+        let mut builder = GroupBuilder::default();
+        builder.push(1, &event("e1"));
+        builder.push(2, &event("e2"));
+        let (_, value) = builder.take().expect("group");
+
+        let mut empty = value.clone();
+        empty[..4].copy_from_slice(&GROUPED.to_le_bytes());
+        let mut too_many = value.clone();
+        too_many[..4].copy_from_slice(&(GROUPED | 1000).to_le_bytes());
+        for damaged in [empty, too_many] {
+            let error = Group::read(&keys::seq(1), Slice::from(damaged))
+                .err()
+                .expect("refused");
+            assert!(
+                error.to_string().contains("a header that does not fit it"),
+                "{error}"
+            );
+        }
+
+        let cut = Slice::from(&value[..value.len() - 1]);
+        let group = Group::read(&keys::seq(1), cut).expect("the header fits");
+        let error = group.member(2).expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("a member that runs past its end"),
+            "{error}"
+        );
+
+        let error = Group::read(b"short", Slice::from(value))
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("a malformed key"), "{error}");
+    }
+}
