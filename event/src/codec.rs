@@ -1,4 +1,5 @@
-//! How a store lays out an event (fjall's `events` keyspace, a NATS message):
+//! How a store lays out an event (a member of a group in fjall's `events`
+//! keyspace, a NATS message):
 //! a little-endian u32 length, the attributes, then the payload bytes as
 //! they came (never re-encoded). The attributes are JSON where builds of
 //! weir share what is stored (NATS, during a rolling upgrade), and compact

@@ -1,9 +1,10 @@
 //! The `events` keyspace as a log of groups. The events one staged batch
 //! stores go under one key, the first one's sequence number, rather than a
 //! key each: an ingest round of a hundred events costs fjall one write, not a
-//! hundred. A group is a u32 header (`GROUPED` and the member count), an
-//! index of (sequence offset, end of the member's bytes) pairs, then each
-//! member as `codec::append_compact` encodes it.
+//! hundred. A group is a u32 header (`GROUPED` and the member count), the
+//! members as `codec::append_compact` encodes them, then an index of
+//! (sequence offset, end of the member's bytes) pairs: written in that order,
+//! a group is built in the one buffer fjall gets.
 //!
 //! A value without `GROUPED` in its header is one event stored alone, as
 //! builds before groups wrote every event: it reads as a group of one, so
@@ -14,9 +15,9 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use fjall::{Iter, Keyspace, OwnedWriteBatch, Slice};
+use fjall::{Iter, Keyspace, Slice};
 
-use super::{QueueError, Seq, codec, keys};
+use super::{QueueError, Seq, Staging, codec, keys};
 use crate::event::Event;
 
 /// Set in a group's header. An event stored alone starts with its
@@ -51,21 +52,28 @@ pub(super) fn group_of(mut scan: Iter) -> Result<Option<Group>, QueueError> {
 /// The event at `seq` in a scan of [`span`]`(seq)`, if it is stored.
 pub(super) fn event_in(scan: Iter, seq: Seq) -> Result<Option<Event>, QueueError> {
     match group_of(scan)? {
-        Some(group) => group
-            .member(seq)?
-            .map(|bytes| Ok(codec::decode(bytes)?))
-            .transpose(),
+        Some(group) => group.event(seq),
         None => Ok(None),
     }
 }
 
 /// A group being staged.
-#[derive(Default)]
 pub(super) struct GroupBuilder {
     first: Seq,
+    /// The header's room, then the members' bytes.
+    value: Vec<u8>,
     /// Each member's sequence offset from `first` and the end of its bytes.
     index: Vec<(u32, u32)>,
-    bodies: Vec<u8>,
+}
+
+impl Default for GroupBuilder {
+    fn default() -> Self {
+        GroupBuilder {
+            first: 0,
+            value: vec![0; 4],
+            index: Vec::new(),
+        }
+    }
 }
 
 impl GroupBuilder {
@@ -74,14 +82,19 @@ impl GroupBuilder {
         if self.index.is_empty() {
             self.first = seq;
         }
-        codec::append_compact(event, &mut self.bodies);
-        self.index
-            .push(((seq - self.first) as u32, self.bodies.len() as u32));
+        codec::append_compact(event, &mut self.value);
+        self.end_member(seq);
+    }
+
+    /// Records that the member numbered `seq` ends where the value does.
+    fn end_member(&mut self, seq: Seq) {
+        let end = self.value.len() - 4;
+        self.index.push(((seq - self.first) as u32, end as u32));
     }
 
     /// Whether the group has all it may hold.
     pub(super) fn is_full(&self) -> bool {
-        self.index.len() as u64 >= MAX_MEMBERS || self.bodies.len() >= MAX_GROUP_BYTES
+        self.index.len() as u64 >= MAX_MEMBERS || self.value.len() - 4 >= MAX_GROUP_BYTES
     }
 
     /// The group's key and value, leaving the builder empty; `None` if no
@@ -90,22 +103,15 @@ impl GroupBuilder {
         if self.index.is_empty() {
             return None;
         }
-        let value = encode(&self.index, &self.bodies);
-        self.index.clear();
-        self.bodies.clear();
+        let mut value = std::mem::replace(&mut self.value, vec![0; 4]);
+        value[..4].copy_from_slice(&(GROUPED | self.index.len() as u32).to_le_bytes());
+        value.reserve(8 * self.index.len());
+        for (offset, end) in self.index.drain(..) {
+            value.extend_from_slice(&offset.to_le_bytes());
+            value.extend_from_slice(&end.to_le_bytes());
+        }
         Some((keys::seq(self.first), value))
     }
-}
-
-fn encode(index: &[(u32, u32)], bodies: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(4 + 8 * index.len() + bodies.len());
-    value.extend_from_slice(&(GROUPED | index.len() as u32).to_le_bytes());
-    for (offset, end) in index {
-        value.extend_from_slice(&offset.to_le_bytes());
-        value.extend_from_slice(&end.to_le_bytes());
-    }
-    value.extend_from_slice(bodies);
-    value
 }
 
 /// A stored group.
@@ -121,17 +127,20 @@ impl Group {
     /// The group stored under `key`.
     pub(super) fn read(key: &[u8], value: Slice) -> Result<Group, QueueError> {
         let first = keys::read_seq(key).ok_or_else(|| corrupt("a malformed key"))?;
-        let header = value
-            .get(..4)
-            .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        let header = value.get(..4).map(|bytes| word(bytes, 0));
         // Without the mark, an event stored alone: its decoder checks it.
-        let grouped = match header {
-            Some(header) if header & GROUPED != 0 => (header & !GROUPED) as usize,
-            _ => 0,
+        let Some(grouped) = header
+            .filter(|header| header & GROUPED != 0)
+            .map(|header| (header & !GROUPED) as usize)
+        else {
+            return Ok(Group {
+                first,
+                value,
+                grouped: 0,
+            });
         };
-        if header.is_some_and(|header| header & GROUPED != 0)
-            && (grouped == 0 || value.len() < 4 + 8 * grouped)
-        {
+        let fits = (1..=MAX_MEMBERS as usize).contains(&grouped) && value.len() >= 4 + 8 * grouped;
+        if !fits {
             return Err(corrupt("a header that does not fit it"));
         }
         Ok(Group {
@@ -151,22 +160,20 @@ impl Group {
         if self.grouped == 0 {
             return Ok((self.first, &self.value));
         }
-        let bodies = &self.value[4 + 8 * self.grouped..];
+        let bodies = &self.value[4..self.value.len() - 8 * self.grouped];
         let (offset, end) = self.index(i);
         let start = if i == 0 { 0 } else { self.index(i - 1).1 };
         let bytes = bodies
             .get(start as usize..end as usize)
             .ok_or_else(|| corrupt("a member that runs past its end"))?;
-        Ok((self.first + u64::from(offset), bytes))
+        let seq = (self.first.checked_add(u64::from(offset)))
+            .ok_or_else(|| corrupt("a member numbered past the last number"))?;
+        Ok((seq, bytes))
     }
 
     fn index(&self, i: usize) -> (u32, u32) {
-        let at = 4 + 8 * i;
-        let word = |at: usize| {
-            let bytes = &self.value[at..at + 4];
-            u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-        };
-        (word(at), word(at + 4))
+        let at = self.value.len() - 8 * (self.grouped - i);
+        (word(&self.value, at), word(&self.value, at + 4))
     }
 
     /// The bytes of the member numbered `seq`, if the group holds it.
@@ -193,9 +200,22 @@ impl Group {
         Ok(None)
     }
 
+    /// The event numbered `seq`, if the group holds it.
+    pub(super) fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
+        match self.member(seq)? {
+            Some(bytes) => Ok(Some(codec::decode(bytes)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every member's sequence number and bytes, in order.
     pub(super) fn members(&self) -> impl Iterator<Item = Result<(Seq, &[u8]), QueueError>> {
         (0..self.len()).map(|i| self.entry(i))
+    }
+
+    /// The sequence number the group is stored under.
+    pub(super) fn first(&self) -> Seq {
+        self.first
     }
 
     /// The sequence number of the last member.
@@ -206,17 +226,25 @@ impl Group {
     /// The group's value without the members numbered in `removed`;
     /// `None` if none is left.
     fn without(&self, removed: &[Seq]) -> Result<Option<Vec<u8>>, QueueError> {
-        let mut index = Vec::with_capacity(self.len());
-        let mut bodies = Vec::new();
+        // Stored under the same key, so the offsets stay as they are.
+        let mut rest = GroupBuilder {
+            first: self.first,
+            ..GroupBuilder::default()
+        };
         for member in self.members() {
             let (seq, bytes) = member?;
             if !removed.contains(&seq) {
-                bodies.extend_from_slice(bytes);
-                index.push(((seq - self.first) as u32, bodies.len() as u32));
+                rest.value.extend_from_slice(bytes);
+                rest.end_member(seq);
             }
         }
-        Ok((!index.is_empty()).then(|| encode(&index, &bodies)))
+        Ok(rest.take().map(|(_, value)| value))
     }
+}
+
+/// The little-endian u32 at `at` in `bytes`, which has it.
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 fn corrupt(what: &str) -> QueueError {
@@ -239,26 +267,26 @@ impl LogRemovals {
         removed.push(seq);
     }
 
-    /// Removes event `seq`, wherever `events` holds it.
+    /// Removes event `seq`, if `events` holds it.
     pub(super) fn remove_seq(&mut self, events: &Keyspace, seq: Seq) -> Result<(), QueueError> {
-        if let Some(group) = group_of(events.range(span(seq)))? {
+        if let Some(group) = group_of(events.range(span(seq)))?
+            && group.member(seq)?.is_some()
+        {
             self.remove(&group, seq);
         }
         Ok(())
     }
 
-    /// Stages the removals in `batch`.
-    pub(super) fn stage(
-        self,
-        batch: &mut OwnedWriteBatch,
-        events: &Keyspace,
-    ) -> Result<(), QueueError> {
+    /// Stages the removals.
+    pub(super) fn stage(self, staging: &mut Staging<'_>) -> Result<(), QueueError> {
+        let events = &staging.queue().events;
         for (first, (group, removed)) in self.groups {
             match group.without(&removed)? {
-                Some(value) => batch.insert(events, keys::seq(first), value),
-                None => batch.remove(events, keys::seq(first)),
+                Some(value) => staging.batch().insert(events, keys::seq(first), value),
+                None => staging.batch().remove(events, keys::seq(first)),
             }
         }
+        staging.rewrites_log();
         Ok(())
     }
 }
@@ -352,7 +380,10 @@ mod tests {
         empty[..4].copy_from_slice(&GROUPED.to_le_bytes());
         let mut too_many = value.clone();
         too_many[..4].copy_from_slice(&(GROUPED | 1000).to_le_bytes());
-        for damaged in [empty, too_many] {
+        let mut index_cut = value.clone();
+        index_cut[..4].copy_from_slice(&(GROUPED | 2).to_le_bytes());
+        index_cut.truncate(4 + 8);
+        for damaged in [empty, too_many, index_cut] {
             let error = Group::read(&keys::seq(1), Slice::from(damaged))
                 .err()
                 .expect("refused");
@@ -362,8 +393,17 @@ mod tests {
             );
         }
 
-        let cut = Slice::from(&value[..value.len() - 1]);
-        let group = Group::read(&keys::seq(1), cut).expect("the header fits");
+        // The last member's end, the value's last word, past every member.
+        let mut past = value.clone();
+        let at = past.len() - 4;
+        past[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        let group = Group::read(&keys::seq(1), Slice::from(past)).expect("the header fits");
+        assert!(
+            group
+                .member(1)
+                .expect("the first member is whole")
+                .is_some()
+        );
         let error = group.member(2).expect_err("refused");
         assert!(
             error

@@ -2,7 +2,7 @@
 //!
 //! | keyspace      | key                              | value                  |
 //! |---------------|----------------------------------|------------------------|
-//! | `events`      | seq                              | event (see `codec`)    |
+//! | `events`      | seq of a group's first event     | a group of events (`event_log`) |
 //! | `event_keys`  | id ‖ 0x00 ‖ tenant ‖ 0x00 ‖ source | seq                  |
 //! | `deliveries`  | seq ‖ plugin                     | delivery record (`record_codec`) |
 //! | `ready_lanes` | plugin ‖ 0x00 ‖ lane ‖ seq (below) | ready since (ms)     |

@@ -24,6 +24,7 @@ mod lookahead;
 mod migrate;
 mod parking;
 mod pauses;
+mod recent_groups;
 mod record_codec;
 mod replay;
 mod request_keys;
@@ -49,6 +50,7 @@ use journal_sync::JournalSync;
 pub use lease::{LeaseRound, Leased};
 use lookahead::Lookahead;
 pub use pauses::PauseScope;
+use recent_groups::RecentGroups;
 pub use replay::Rerun;
 pub use retention::KeptSweep;
 pub use staging::{Pending, Staged, Staging};
@@ -183,6 +185,8 @@ pub struct Queue {
     holders: Holders,
     /// Deliveries found ready ahead of each lane's cursor by its last scan.
     lookahead: Lookahead,
+    /// The event groups read last, for the next reads of their members.
+    recent_groups: RecentGroups,
     /// The ingest group written and not yet synced, whose deliveries wait.
     pub(crate) unsynced: Unsynced,
     pub(crate) scheduled: Keyspace,
@@ -233,6 +237,7 @@ impl Queue {
             leased: keyspace("leased")?,
             holders: Holders::default(),
             lookahead: Lookahead::default(),
+            recent_groups: RecentGroups::default(),
             scheduled: keyspace("scheduled")?,
             due_floor: AtomicU64::new(0),
             unsynced: Unsynced::default(),
@@ -279,7 +284,17 @@ impl Queue {
 
     /// The event at `seq`.
     pub fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
-        event_log::event_in(self.events.range(event_log::span(seq)), seq)
+        if let Some(group) = self.recent_groups.spanning(seq) {
+            return group.event(seq);
+        }
+        let forgotten = self.recent_groups.forgotten();
+        let Some(group) = event_log::group_of(self.events.range(event_log::span(seq)))? else {
+            return Ok(None);
+        };
+        let event = group.event(seq)?;
+        let last = group.last()?;
+        self.recent_groups.keep(group, last, forgotten);
+        Ok(event)
     }
 
     /// The event at `seq` with every delivery it has, read through one

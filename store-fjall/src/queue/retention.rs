@@ -60,7 +60,7 @@ impl Queue {
             }
         }
         if passed > 0 {
-            removals.stage(staging.batch(), &self.events)?;
+            removals.stage(&mut staging)?;
             let new_horizon = horizon + passed as u64;
             staging
                 .batch()
@@ -107,7 +107,7 @@ impl Queue {
                 staging.batch().remove(&self.kept, keys::seq(seq));
                 removed += 1;
             }
-            removals.stage(staging.batch(), &self.events)?;
+            removals.stage(&mut staging)?;
             staging.commit()?;
         }
         Ok(KeptSweep {

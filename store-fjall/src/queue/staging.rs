@@ -45,6 +45,9 @@ pub struct Staging<'q> {
     /// Whether this batch makes a delivery stored before ready (again):
     /// what leases kept ahead may then have passed over it.
     readies_stored: bool,
+    /// Whether this batch writes event groups again (retention's
+    /// removals): what the recent groups kept may then hold stale.
+    log_rewritten: bool,
     /// Whether this batch goes to the operating system when it commits
     /// (not an fsync): what a lease's key and its ending need, so that a
     /// stop of weir neither loses a counted attempt nor counts an ended one.
@@ -92,6 +95,7 @@ impl Queue {
             due_floor_raised: None,
             holder_changes: Vec::new(),
             readies_stored: false,
+            log_rewritten: false,
             to_os: false,
         }
     }
@@ -370,7 +374,15 @@ impl<'q> Staging<'q> {
         &self.added
     }
 
-    /// Stages the events added since the last group as one.
+    /// Notes that this batch writes event groups again.
+    pub(super) fn rewrites_log(&mut self) {
+        self.log_rewritten = true;
+    }
+
+    /// Stages the events added since the last group as one. Stored last in
+    /// the batch, after its events' identities and deliveries: a reader
+    /// from those to the event goes through a snapshot, which sees the
+    /// whole batch or none of it.
     fn store_group(&mut self) {
         if let Some((key, value)) = self.log.take() {
             self.batch.insert(&self.queue.events, key, value);
@@ -387,6 +399,11 @@ impl<'q> Staging<'q> {
         // delivery must scan, and find it.
         if self.readies_stored {
             self.queue.lookahead.forget();
+        }
+        // Before the write lock goes: a reader under it must not find a
+        // removed event in a group kept from before.
+        if self.log_rewritten {
+            self.queue.recent_groups.forget();
         }
         *self.committed_seq = self.next_seq;
         self.queue
