@@ -56,7 +56,7 @@ impl Writer {
 #[derive(Debug)]
 pub struct Reader<'a>(pub &'a [u8]);
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
         let (head, rest) = (self.0.split_first_chunk::<N>()).ok_or(Malformed("it ends early"))?;
         self.0 = rest;
@@ -80,10 +80,15 @@ impl Reader<'_> {
 
     /// What [`Writer::str`] wrote.
     pub fn string(&mut self) -> Result<String, Malformed> {
+        self.str().map(str::to_owned)
+    }
+
+    /// What [`Writer::str`] wrote, borrowed from the input.
+    pub fn str(&mut self) -> Result<&'a str, Malformed> {
         let len = self.u32()? as usize;
         let bytes = (self.0.get(..len)).ok_or(Malformed("it ends inside a string"))?;
         self.0 = &self.0[len..];
-        String::from_utf8(bytes.to_vec()).map_err(|_| Malformed("it holds a string not UTF-8"))
+        std::str::from_utf8(bytes).map_err(|_| Malformed("it holds a string not UTF-8"))
     }
 
     /// What [`Writer::option`] wrote.

@@ -2,9 +2,11 @@
 //! stores go under one key, the first one's sequence number, rather than a
 //! key each: an ingest round of a hundred events costs fjall one write, not a
 //! hundred. A group is a u32 header (`GROUPED` and the member count), the
-//! members as `codec::append_compact` encodes them, then an index of
-//! (sequence offset, end of the member's bytes) pairs: written in that order,
-//! a group is built in the one buffer fjall gets.
+//! members, then an index of (sequence offset, end of the member's bytes)
+//! pairs: written in that order, a group is built in the one buffer fjall
+//! gets. A member is the plugins its event's deliveries were made for, then
+//! the event as `codec::append_compact` encodes it: a delivery that is ready
+//! has no record of its own until something happens to it.
 //!
 //! A value without `GROUPED` in its header is one event stored alone, as
 //! builds before groups wrote every event: it reads as a group of one, so
@@ -17,7 +19,9 @@ use std::ops::RangeInclusive;
 
 use fjall::{Iter, Keyspace, Slice};
 
-use super::{QueueError, Seq, Staging, codec, keys};
+use weir_event::compact::{Malformed, Reader, Writer};
+
+use super::{QueueError, Seq, Staging, Target, codec, keys};
 use crate::event::Event;
 
 /// Set in a group's header. An event stored alone starts with its
@@ -52,7 +56,7 @@ pub(super) fn group_of(mut scan: Iter) -> Result<Option<Group>, QueueError> {
 /// The event at `seq` in a scan of [`span`]`(seq)`, if it is stored.
 pub(super) fn event_in(scan: Iter, seq: Seq) -> Result<Option<Event>, QueueError> {
     match group_of(scan)? {
-        Some(group) => group.event(seq),
+        Some(group) => group.member(seq)?.map(|member| member.event()).transpose(),
         None => Ok(None),
     }
 }
@@ -77,11 +81,18 @@ impl Default for GroupBuilder {
 }
 
 impl GroupBuilder {
-    /// Adds `event`, numbered `seq` (above every member's).
-    pub(super) fn push(&mut self, seq: Seq, event: &Event) {
+    /// Adds `event`, numbered `seq` (above every member's), with
+    /// deliveries to `targets`.
+    pub(super) fn push(&mut self, seq: Seq, event: &Event, targets: &[Target]) {
         if self.index.is_empty() {
             self.first = seq;
         }
+        let mut out = Writer(std::mem::take(&mut self.value));
+        out.u32(targets.len() as u32);
+        for target in targets {
+            out.str(&target.plugin);
+        }
+        self.value = out.0;
         codec::append_compact(event, &mut self.value);
         self.end_member(seq);
     }
@@ -156,9 +167,9 @@ impl Group {
     }
 
     /// Member `i`'s sequence number and bytes.
-    fn entry(&self, i: usize) -> Result<(Seq, &[u8]), QueueError> {
+    fn entry(&self, i: usize) -> Result<(Seq, Member<'_>), QueueError> {
         if self.grouped == 0 {
-            return Ok((self.first, &self.value));
+            return Ok((self.first, Member::alone(&self.value)));
         }
         let bodies = &self.value[4..self.value.len() - 8 * self.grouped];
         let (offset, end) = self.index(i);
@@ -168,7 +179,7 @@ impl Group {
             .ok_or_else(|| corrupt("a member that runs past its end"))?;
         let seq = (self.first.checked_add(u64::from(offset)))
             .ok_or_else(|| corrupt("a member numbered past the last number"))?;
-        Ok((seq, bytes))
+        Ok((seq, Member::grouped(bytes)))
     }
 
     fn index(&self, i: usize) -> (u32, u32) {
@@ -176,13 +187,13 @@ impl Group {
         (word(&self.value, at), word(&self.value, at + 4))
     }
 
-    /// The bytes of the member numbered `seq`, if the group holds it.
-    pub(super) fn member(&self, seq: Seq) -> Result<Option<&[u8]>, QueueError> {
+    /// The member numbered `seq`, if the group holds it.
+    pub(super) fn member(&self, seq: Seq) -> Result<Option<Member<'_>>, QueueError> {
         let Some(offset) = seq.checked_sub(self.first) else {
             return Ok(None);
         };
         if self.grouped == 0 {
-            return Ok((offset == 0).then_some(&self.value[..]));
+            return Ok((offset == 0).then(|| Member::alone(&self.value)));
         }
         let Ok(offset) = u32::try_from(offset) else {
             return Ok(None);
@@ -200,16 +211,8 @@ impl Group {
         Ok(None)
     }
 
-    /// The event numbered `seq`, if the group holds it.
-    pub(super) fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
-        match self.member(seq)? {
-            Some(bytes) => Ok(Some(codec::decode(bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Every member's sequence number and bytes, in order.
-    pub(super) fn members(&self) -> impl Iterator<Item = Result<(Seq, &[u8]), QueueError>> {
+    /// Every member with its sequence number, in order.
+    pub(super) fn members(&self) -> impl Iterator<Item = Result<(Seq, Member<'_>), QueueError>> {
         (0..self.len()).map(|i| self.entry(i))
     }
 
@@ -232,13 +235,69 @@ impl Group {
             ..GroupBuilder::default()
         };
         for member in self.members() {
-            let (seq, bytes) = member?;
+            let (seq, member) = member?;
             if !removed.contains(&seq) {
-                rest.value.extend_from_slice(bytes);
+                rest.value.extend_from_slice(member.bytes);
                 rest.end_member(seq);
             }
         }
         Ok(rest.take().map(|(_, value)| value))
+    }
+}
+
+/// One member of a group, as stored.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Member<'g> {
+    bytes: &'g [u8],
+    /// Whether the plugins come before the event: not in an event stored
+    /// alone by an earlier build, whose every delivery has a record.
+    has_targets: bool,
+}
+
+impl<'g> Member<'g> {
+    fn alone(bytes: &'g [u8]) -> Self {
+        Member {
+            bytes,
+            has_targets: false,
+        }
+    }
+
+    fn grouped(bytes: &'g [u8]) -> Self {
+        Member {
+            bytes,
+            has_targets: true,
+        }
+    }
+
+    /// The event.
+    pub(super) fn event(&self) -> Result<Event, QueueError> {
+        Ok(codec::decode(self.read_targets(|_| ())?)?)
+    }
+
+    /// The plugins the event's deliveries were made for when it was stored
+    /// (none named for an event stored alone).
+    pub(super) fn targets(&self) -> Result<Vec<&'g str>, QueueError> {
+        let mut targets = Vec::new();
+        self.read_targets(|plugin| targets.push(plugin))?;
+        Ok(targets)
+    }
+
+    /// Gives each plugin to `each`; returns the event's bytes after them.
+    fn read_targets(&self, mut each: impl FnMut(&'g str)) -> Result<&'g [u8], QueueError> {
+        if !self.has_targets {
+            return Ok(self.bytes);
+        }
+        let mut input = Reader(self.bytes);
+        let mut read = || -> Result<(), Malformed> {
+            for _ in 0..input.u32()? {
+                each(input.str()?);
+            }
+            Ok(())
+        };
+        read().map_err(|Malformed(why)| {
+            corrupt(&format!("a member whose plugins are unreadable: {why}"))
+        })?;
+        Ok(input.0)
     }
 }
 
@@ -306,17 +365,24 @@ mod tests {
     }
 
     fn id_of(group: &Group, seq: Seq) -> Option<String> {
-        let bytes = group.member(seq).expect("member")?;
-        Some(codec::decode(bytes).expect("decode").id)
+        let member = group.member(seq).expect("member")?;
+        Some(member.event().expect("decode").id)
     }
 
     #[test]
     fn a_group_gives_each_member_by_its_number_and_nothing_outside_it() {
         let mut builder = GroupBuilder::default();
+        let targets = ["a", "b"].map(|plugin| Target {
+            plugin: plugin.into(),
+            ordered: false,
+        });
         for (seq, id) in [(7, "e7"), (8, "e8"), (9, "e9")] {
-            builder.push(seq, &event(id));
+            builder.push(seq, &event(id), &targets[..(seq - 7) as usize]);
         }
         let group = stored(&mut builder);
+        let targets_of = |seq| group.member(seq).expect("read").expect("member").targets();
+        assert_eq!(targets_of(7).expect("targets"), [] as [&str; 0]);
+        assert_eq!(targets_of(9).expect("targets"), ["a", "b"]);
         assert_eq!(id_of(&group, 7).as_deref(), Some("e7"));
         assert_eq!(id_of(&group, 8).as_deref(), Some("e8"));
         assert_eq!(id_of(&group, 9).as_deref(), Some("e9"));
@@ -334,6 +400,11 @@ mod tests {
         ] {
             let group = Group::read(&keys::seq(5), Slice::from(value)).expect("read");
             assert!(id_of(&group, 5).is_some());
+            let member = group.member(5).expect("read").expect("member");
+            assert!(
+                member.targets().expect("targets").is_empty(),
+                "each has a record"
+            );
             assert_eq!(id_of(&group, 6), None);
             assert_eq!(group.last().expect("last"), 5);
         }
@@ -343,7 +414,7 @@ mod tests {
     fn a_group_without_some_members_keeps_the_others_and_without_all_is_nothing() {
         let mut builder = GroupBuilder::default();
         for seq in 1..=4 {
-            builder.push(seq, &event(&format!("e{seq}")));
+            builder.push(seq, &event(&format!("e{seq}")), &[]);
         }
         let group = stored(&mut builder);
         let rest = group.without(&[1, 3]).expect("without").expect("some left");
@@ -359,21 +430,21 @@ mod tests {
         let mut by_count = GroupBuilder::default();
         for seq in 0..MAX_MEMBERS {
             assert!(!by_count.is_full());
-            by_count.push(seq, &event("e"));
+            by_count.push(seq, &event("e"), &[]);
         }
         assert!(by_count.is_full());
         let mut by_bytes = GroupBuilder::default();
         let mut large = event("large");
         large.data = vec![0; MAX_GROUP_BYTES];
-        by_bytes.push(1, &large);
+        by_bytes.push(1, &large, &[]);
         assert!(by_bytes.is_full());
     }
 
     #[test]
     fn a_damaged_group_is_refused_naming_what_is_wrong() {
         let mut builder = GroupBuilder::default();
-        builder.push(1, &event("e1"));
-        builder.push(2, &event("e2"));
+        builder.push(1, &event("e1"), &[]);
+        builder.push(2, &event("e2"), &[]);
         let (_, value) = builder.take().expect("group");
 
         let mut empty = value.clone();
@@ -409,6 +480,27 @@ mod tests {
             error
                 .to_string()
                 .contains("a member that runs past its end"),
+            "{error}"
+        );
+
+        let mut builder = GroupBuilder::default();
+        let p = Target {
+            plugin: "p".into(),
+            ordered: false,
+        };
+        builder.push(1, &event("e1"), &[p]);
+        let (_, mut plugins_cut) = builder.take().expect("group");
+        plugins_cut[4..8].copy_from_slice(&1000u32.to_le_bytes());
+        let group = Group::read(&keys::seq(1), Slice::from(plugins_cut)).expect("read");
+        let member = group
+            .member(1)
+            .expect("the index is whole")
+            .expect("member");
+        let error = member.event().expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("a member whose plugins are unreadable"),
             "{error}"
         );
 

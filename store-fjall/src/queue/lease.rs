@@ -102,12 +102,11 @@ impl Queue {
                 None => return Ok(None),
             },
         };
-        let mut record = record_codec::decode(
-            plugin,
-            &record.ok_or_else(|| {
-                QueueError::Corrupt(format!("ready delivery {seq}/{plugin} has no record"))
-            })?,
-        )?;
+        // A delivery ready since its event was stored has no record yet.
+        let mut record = match record {
+            Some(bytes) => record_codec::decode(plugin, &bytes)?,
+            None => DeliveryRecord::ready(plugin),
+        };
         // Counted in memory, and in the lease's key should weir stop before
         // it ends; the record is written once, by its ending.
         record.attempts += 1;

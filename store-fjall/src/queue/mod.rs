@@ -284,17 +284,29 @@ impl Queue {
 
     /// The event at `seq`.
     pub fn event(&self, seq: Seq) -> Result<Option<Event>, QueueError> {
-        if let Some(group) = self.recent_groups.spanning(seq) {
-            return group.event(seq);
-        }
-        let forgotten = self.recent_groups.forgotten();
-        let Some(group) = event_log::group_of(self.events.range(event_log::span(seq)))? else {
-            return Ok(None);
+        self.read_member(seq, |member| member.event())
+    }
+
+    /// What `read` finds in the log's member `seq`, if it is stored.
+    fn read_member<T>(
+        &self,
+        seq: Seq,
+        read: impl FnOnce(event_log::Member<'_>) -> Result<T, QueueError>,
+    ) -> Result<Option<T>, QueueError> {
+        let group = match self.recent_groups.spanning(seq) {
+            Some(group) => group,
+            None => {
+                let forgotten = self.recent_groups.forgotten();
+                let scan = self.events.range(event_log::span(seq));
+                let Some(group) = event_log::group_of(scan)? else {
+                    return Ok(None);
+                };
+                let last = group.last()?;
+                self.recent_groups.keep(group.clone(), last, forgotten);
+                group
+            }
         };
-        let event = group.event(seq)?;
-        let last = group.last()?;
-        self.recent_groups.keep(group, last, forgotten);
-        Ok(event)
+        group.member(seq)?.map(read).transpose()
     }
 
     /// The event at `seq` with every delivery it has, read through one
@@ -306,14 +318,21 @@ impl Queue {
     ) -> Result<Option<(Event, Vec<DeliveryRecord>)>, QueueError> {
         let snapshot = self.db.snapshot();
         let scan = snapshot.range(&self.events, event_log::span(seq));
-        let Some(event) = event_log::event_in(scan, seq)? else {
+        let Some(group) = event_log::group_of(scan)? else {
             return Ok(None);
         };
-        let deliveries = snapshot
+        let Some(member) = group.member(seq)? else {
+            return Ok(None);
+        };
+        let records = snapshot
             .prefix(&self.deliveries, keys::seq(seq))
-            .map(|guard| Ok(self.as_leased(seq, decode_delivery(guard)?)))
+            .map(decode_delivery)
             .collect::<Result<_, QueueError>>()?;
-        Ok(Some((event, deliveries)))
+        let deliveries = with_ready(records, &member.targets()?);
+        let deliveries = deliveries
+            .into_iter()
+            .map(|record| self.as_leased(seq, record));
+        Ok(Some((member.event()?, deliveries.collect())))
     }
 
     /// `record` as it is now if its delivery is leased: a lease is in
@@ -336,18 +355,29 @@ impl Queue {
 
     /// The delivery of event `seq` to `plugin`.
     pub fn delivery(&self, seq: Seq, plugin: &str) -> Result<Option<DeliveryRecord>, QueueError> {
-        match self.deliveries.get(keys::delivery(seq, plugin))? {
-            Some(bytes) => Ok(Some(record_codec::decode(plugin, &bytes)?)),
-            None => Ok(None),
+        if let Some(bytes) = self.deliveries.get(keys::delivery(seq, plugin))? {
+            return Ok(Some(record_codec::decode(plugin, &bytes)?));
         }
+        let made = self.read_member(seq, |member| Ok(member.targets()?.contains(&plugin)))?;
+        Ok((made == Some(true)).then(|| DeliveryRecord::ready(plugin)))
     }
 
     /// Every delivery of event `seq`, by plugin name.
     pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
-        self.deliveries
+        let records = self
+            .deliveries
             .prefix(keys::seq(seq))
             .map(decode_delivery)
-            .collect()
+            .collect::<Result<_, QueueError>>()?;
+        let targets = self.read_member(seq, |member| {
+            Ok(member
+                .targets()?
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>())
+        })?;
+        let targets = targets.unwrap_or_default();
+        Ok(with_ready(records, &targets))
     }
 
     /// One state value of (`plugin`, `tenant`).
@@ -437,6 +467,22 @@ impl CommittedState for Queue {
 }
 
 /// The record a `deliveries` entry holds, its plugin read from the key.
+/// An event's delivery `records` with a ready one for each plugin of
+/// `targets` that has none (a delivery's record is written once something
+/// happens to it), by plugin name as records are stored.
+fn with_ready(
+    mut records: Vec<DeliveryRecord>,
+    targets: &[impl AsRef<str>],
+) -> Vec<DeliveryRecord> {
+    for plugin in targets.iter().map(AsRef::as_ref) {
+        if !records.iter().any(|record| record.plugin == plugin) {
+            records.push(DeliveryRecord::ready(plugin));
+        }
+    }
+    records.sort_by(|a, b| a.plugin.cmp(&b.plugin));
+    records
+}
+
 fn decode_delivery(guard: fjall::Guard) -> Result<DeliveryRecord, QueueError> {
     let (key, value) = guard.into_inner()?;
     let plugin = keys::plugin_of_delivery(&key)

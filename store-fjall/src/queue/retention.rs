@@ -9,7 +9,7 @@
 
 use super::event_log::{self, Group, LogRemovals};
 use super::integrity::HORIZON;
-use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, codec, keys};
+use super::{DeliveryRecord, DeliveryState, Queue, QueueError, Seq, Staging, keys};
 use crate::event::Event;
 
 /// What one look through the kept events did.
@@ -37,7 +37,7 @@ impl Queue {
             let (key, value) = guard.into_inner()?;
             let group = Group::read(&key, value)?;
             for member in group.members() {
-                let (seq, bytes) = member?;
+                let (seq, member) = member?;
                 // Below the horizon: a member kept by an earlier pass.
                 if seq < horizon {
                     continue;
@@ -45,7 +45,7 @@ impl Queue {
                 if passed == limit {
                     break 'groups;
                 }
-                let event = codec::decode(bytes)?;
+                let event = member.event()?;
                 if event.ingested_at_ms >= cutoff_ms {
                     break 'groups;
                 }

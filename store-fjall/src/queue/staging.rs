@@ -119,7 +119,7 @@ impl<'q> Staging<'q> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let lane = Lane::of(event);
-        self.log.push(seq, event);
+        self.log.push(seq, event, targets);
         if self.log.is_full() {
             self.store_group();
         }
@@ -129,7 +129,6 @@ impl<'q> Staging<'q> {
             keys::seq(seq),
         );
         for Target { plugin, ordered } in targets {
-            let mut record = DeliveryRecord::ready(plugin);
             match event.partitionkey.as_ref().filter(|_| *ordered) {
                 Some(partitionkey) => {
                     let key = keys::ordering(plugin, &event.tenant, partitionkey);
@@ -138,10 +137,17 @@ impl<'q> Staging<'q> {
                         None => queue.heads.contains_key(&key)?,
                     };
                     if has_head {
-                        record.state = DeliveryState::Waiting;
                         let mut waiting = key.clone();
                         waiting.extend_from_slice(&keys::seq(seq));
                         self.batch.insert(&queue.waiting, waiting, []);
+                        // A delivery that is not ready has a record from the start.
+                        let mut record = DeliveryRecord::ready(plugin);
+                        record.state = DeliveryState::Waiting;
+                        self.batch.insert(
+                            &queue.deliveries,
+                            keys::delivery(seq, plugin),
+                            record_codec::encode(&record),
+                        );
                     } else {
                         self.batch.insert(&queue.heads, key.clone(), keys::seq(seq));
                         self.index_ready(plugin, &lane, seq);
@@ -150,11 +156,6 @@ impl<'q> Staging<'q> {
                 }
                 None => self.index_ready(plugin, &lane, seq),
             }
-            self.batch.insert(
-                &queue.deliveries,
-                keys::delivery(seq, plugin),
-                record_codec::encode(&record),
-            );
             self.added.push(Pending {
                 plugin: plugin.clone(),
                 lane: lane.clone(),

@@ -148,3 +148,32 @@ fn a_batch_of_more_events_than_a_group_holds_is_stored_as_several_and_each_reads
     assert_eq!(queue.last_seq().expect("last"), 600);
     assert_eq!(queue.check_sequence().expect("check"), 600);
 }
+
+#[test]
+fn a_ready_delivery_has_no_record_until_something_happens_to_it_and_a_waiting_one_has() {
+    let (_dir, queue) = scratch();
+    let head = add(
+        &queue,
+        &event("e1", Some("k")),
+        &[target("b", true), target("a", false)],
+    );
+    assert_eq!(queue.deliveries.iter().count(), 0, "no record written");
+    assert_eq!(state(&queue, head, "a"), DeliveryState::Ready);
+    let plugins: Vec<_> = (queue.deliveries_of(head).expect("read").into_iter())
+        .map(|record| (record.plugin, record.state))
+        .collect();
+    let ready = DeliveryState::Ready;
+    assert_eq!(plugins, [("a".into(), ready), ("b".into(), ready)]);
+    assert!(
+        queue.delivery(head, "c").expect("read").is_none(),
+        "not a target"
+    );
+
+    let behind = add(&queue, &event("e2", Some("k")), &[target("b", true)]);
+    assert_eq!(
+        queue.deliveries.iter().count(),
+        1,
+        "the waiting one's record"
+    );
+    assert_eq!(state(&queue, behind, "b"), DeliveryState::Waiting);
+}
