@@ -509,4 +509,53 @@ mod tests {
             .expect("refused");
         assert!(error.to_string().contains("a malformed key"), "{error}");
     }
+
+    #[test]
+    fn damage_anywhere_in_a_group_is_an_error_naming_corruption_never_a_panic() {
+        let mut builder = GroupBuilder::default();
+        let targets = [Target {
+            plugin: "p".into(),
+            ordered: false,
+        }];
+        for seq in 1..=3 {
+            builder.push(seq, &event(&format!("e{seq}")), &targets);
+        }
+        let (_, whole) = builder.take().expect("group");
+        // A fixed xorshift, so a failure repeats.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..5_000 {
+            let mut damaged = whole.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % damaged.len() as u64) as usize;
+                damaged[at] = next() as u8;
+            }
+            if next() % 8 == 0 {
+                damaged.truncate((next() % damaged.len() as u64) as usize);
+            }
+            let only_corrupt = |result: Result<(), QueueError>| match result {
+                Ok(()) | Err(QueueError::Corrupt(_)) => {}
+                Err(other) => panic!("not named corrupt: {other}"),
+            };
+            let read = Group::read(&keys::seq(1), Slice::from(damaged));
+            let Ok(group) = read else {
+                only_corrupt(read.map(drop));
+                continue;
+            };
+            for seq in 0..=4 {
+                only_corrupt(group.member(seq).and_then(|member| match member {
+                    Some(member) => member.targets().and(member.event()).map(drop),
+                    None => Ok(()),
+                }));
+            }
+            only_corrupt(group.members().try_for_each(|member| member.map(drop)));
+            only_corrupt(group.last().map(drop));
+            only_corrupt(group.without(&[2]).map(drop));
+        }
+    }
 }
