@@ -66,8 +66,15 @@ const LEADER_READS_AT_ONCE: usize = 32;
 /// nodes stay below it.
 pub(super) const INGEST_BATCHES: usize = 16;
 
-/// How long after a failed try to set the events stream up to take atomic
-/// batches again the next request tries.
+/// A stream a request publishes to in atomic batches.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Events,
+    Deliveries,
+}
+
+/// How long after a failed try to set a stream up to take atomic batches
+/// again the next request tries.
 const RESTORE_AFTER_FAILURE: Duration = Duration::from_secs(5);
 
 /// The header that carries a replayed delivery's generation.
@@ -172,7 +179,7 @@ impl Nats {
                 // Once per request: an older node starting again could
                 // clear the flag as often as it is set.
                 Err(BatchRefused::NotAllowed)
-                    if !restored && self.restore_atomic_batches().await =>
+                    if !restored && self.restore_atomic_batches(Stream::Events).await =>
                 {
                     restored = true;
                 }
@@ -272,25 +279,29 @@ impl Nats {
         Ok(())
     }
 
-    /// Sets the events stream up again to take atomic batches, after an
+    /// Sets `which` stream up again to take atomic batches, after an
     /// older weir, starting since this node did, set it up without them
     /// (during a rolling upgrade). True if it takes them now. One request
     /// at a time tries, and none within [`RESTORE_AFTER_FAILURE`] of a
-    /// failed try: the others store their events one at a time.
-    async fn restore_atomic_batches(&self) -> bool {
+    /// failed try of either stream: the others store their messages one at
+    /// a time.
+    async fn restore_atomic_batches(&self, which: Stream) -> bool {
         let Ok(mut failed_at) = self.restoring_batches.try_lock() else {
             return false;
         };
         if failed_at.is_some_and(|at| at.elapsed() < RESTORE_AFTER_FAILURE) {
             return false;
         }
-        let stream = self.names.events_stream();
+        let (stream, what) = match which {
+            Stream::Events => (self.names.events_stream(), "events"),
+            Stream::Deliveries => (self.names.deliveries_stream(), "deliveries"),
+        };
         match connect::allow_atomic_batches(&self.jetstream, &stream).await {
             Ok(changed) => {
                 if changed {
                     tracing::warn!(
                         stream,
-                        "the events stream took no atomic batches (an older weir's start set it \
+                        "the {what} stream took no atomic batches (an older weir's start set it \
                          up without them): set it up to take them again"
                     );
                 }
@@ -301,8 +312,8 @@ impl Nats {
                 tracing::warn!(
                     stream,
                     %error,
-                    "the events stream takes no atomic batches (an older weir's start set it up \
-                     without them) and could not be set up to take them again: requests' events \
+                    "the {what} stream takes no atomic batches (an older weir's start set it up \
+                     without them) and could not be set up to take them again: requests' {what} \
                      are stored one at a time meanwhile"
                 );
                 *failed_at = Some(Instant::now());
@@ -317,7 +328,8 @@ impl Nats {
     /// leaves none of them. Where a batch is not taken, one at a time
     /// instead: fewer than two, more than a batch holds, a message id seen
     /// (another request storing the same event at once), a stream an older
-    /// weir set up without atomic batches, a batch that failed otherwise,
+    /// weir set up without atomic batches that could not be set up again to
+    /// take them, a batch that failed otherwise,
     /// or a stream that stayed too busy for one.
     async fn store_new_deliveries(
         &self,
@@ -327,6 +339,7 @@ impl Nats {
             return self.store_deliveries(deliveries).await;
         }
         let mut pauses = Pauses::new();
+        let mut restored = false;
         // Bounded: each pass stores the batch, or waits, while time is left.
         while pauses.left() {
             let batch = (deliveries.iter()).map(|(target, event, payload)| {
@@ -341,6 +354,11 @@ impl Nats {
             match refused {
                 Ok(()) => return Ok(()),
                 Err(BatchRefused::Busy) => pauses.wait().await,
+                Err(BatchRefused::NotAllowed)
+                    if !restored && self.restore_atomic_batches(Stream::Deliveries).await =>
+                {
+                    restored = true;
+                }
                 // One at a time is safe whatever became of the batch: a
                 // delivery it stored is a duplicate by its message id.
                 Err(_) => return self.store_deliveries(deliveries).await,

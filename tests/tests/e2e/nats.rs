@@ -585,8 +585,12 @@ fn a_stream_an_older_weir_set_up_without_atomic_batches_is_set_up_again_to_take_
     for n in 1..=3 {
         assert_eq!(recorded.seen.get(&n), Some(&1), "{:?}", recorded.seen);
     }
-    weir.wait_for_log("the warning", |log| log.contains("took no atomic batches"));
+    for what in ["events", "deliveries"] {
+        let warning = format!("the {what} stream took no atomic batches");
+        weir.wait_for_log(&warning, |log| log.contains(&warning));
+    }
     assert!(cluster.takes_atomic_batches("weir_events"));
+    assert!(cluster.takes_atomic_batches("weir_deliveries"));
 
     // The next request's batch is taken: no refusal, no second warning.
     let body = Value::Array((4..=5).map(|n| recorder::event(n, None, false)).collect());
@@ -598,6 +602,6 @@ fn a_stream_an_older_weir_set_up_without_atomic_batches_is_set_up_again_to_take_
     assert_eq!(recorded.seen.get(&4), Some(&1), "{:?}", recorded.seen);
     assert_eq!(recorded.seen.get(&5), Some(&1), "{:?}", recorded.seen);
     let log = weir.log_text();
-    assert_eq!(log.matches("atomic batches").count(), 1, "{log}");
+    assert_eq!(log.matches("atomic batches").count(), 2, "{log}");
     weir.stop();
 }
