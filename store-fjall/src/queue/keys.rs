@@ -15,7 +15,7 @@
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
 //! | `held`        | tenant ‖ 0x00 ‖ plugin ‖ 0x00 ‖ seq | empty               |
 //! | `kept`        | seq (an expired event still pending) | empty              |
-//! | `meta`        | name (the horizon; `paused/…` for operators' pauses) | value |
+//! | `meta`        | name (the horizon, the layout; `paused/…` for operators' pauses) | value |
 //!
 //! An event is known by (tenant, source, id), as CloudEvents defines its
 //! identity; the id comes first in `event_keys` so that looking an event up by

@@ -17,6 +17,7 @@ mod identity;
 mod integrity;
 mod journal_sync;
 pub mod keys;
+mod layout;
 mod lease;
 #[cfg(test)]
 mod lease_tests;
@@ -98,6 +99,17 @@ pub enum QueueError {
     /// nothing of its request was stored.
     #[error("{0}")]
     IdReused(String),
+    /// The data directory is in a storage layout of a newer build.
+    #[error(
+        "the data directory was written by a newer weir (storage layout {found}; this build \
+         reads layouts up to {current}): run that build, or restore the backup taken before \
+         the upgrade",
+        current = layout::CURRENT
+    )]
+    NewerLayout {
+        /// The layout found.
+        found: u32,
+    },
     /// A write failed; nothing of it was stored.
     #[error("the write failed; nothing was stored: {0}")]
     WriteFailed(String),
@@ -116,9 +128,9 @@ impl From<QueueError> for StoreError {
             QueueError::DiskFull => StoreError::DiskFull,
             QueueError::WriteFailed(message) => StoreError::WriteFailed(message),
             QueueError::Closed | QueueError::Locked => StoreError::Unavailable(error.to_string()),
-            QueueError::Corrupt(_) | QueueError::Damaged { .. } => {
-                StoreError::Corrupt(error.to_string())
-            }
+            QueueError::Corrupt(_)
+            | QueueError::Damaged { .. }
+            | QueueError::NewerLayout { .. } => StoreError::Corrupt(error.to_string()),
             QueueError::Storage(error) => StoreError::Io(error.to_string()),
         }
     }
@@ -258,6 +270,7 @@ impl Queue {
             write_lock: Mutex::new(next_seq),
             db,
         };
+        queue.check_layout()?;
         queue.migrate_legacy_ready()?;
         queue.migrate_legacy_identities()?;
         Ok(queue)
