@@ -338,6 +338,9 @@ impl LogRemovals {
 
     /// Stages the removals.
     pub(super) fn stage(self, staging: &mut Staging<'_>) -> Result<(), QueueError> {
+        if !self.groups.is_empty() {
+            staging.rewrites_log();
+        }
         let events = &staging.queue().events;
         for (first, (group, removed)) in self.groups {
             match group.without(&removed)? {
@@ -345,7 +348,6 @@ impl LogRemovals {
                 None => staging.batch().remove(events, keys::seq(first)),
             }
         }
-        staging.rewrites_log();
         Ok(())
     }
 }

@@ -4,7 +4,9 @@
 //! or numbering new events over a newer build's. Builds before the key was
 //! written do not check it.
 
-use super::{Queue, QueueError};
+use fjall::Keyspace;
+
+use super::QueueError;
 
 /// `meta` key of the layout.
 const LAYOUT: &[u8] = b"layout";
@@ -13,30 +15,29 @@ const LAYOUT: &[u8] = b"layout";
 /// ready delivery (1, unwritten, is every layout before).
 pub(super) const CURRENT: u32 = 2;
 
-impl Queue {
-    /// Refuses a layout newer than [`CURRENT`]; records this one otherwise.
-    pub(super) fn check_layout(&self) -> Result<(), QueueError> {
-        let stored = match self.meta.get(LAYOUT)? {
-            Some(bytes) => {
-                let bytes: [u8; 4] = (bytes.as_ref().try_into())
-                    .map_err(|_| QueueError::Corrupt("malformed storage layout".into()))?;
-                u32::from_le_bytes(bytes)
-            }
-            None => 1,
-        };
-        if stored > CURRENT {
-            return Err(QueueError::NewerLayout { found: stored });
+/// Refuses a layout in `meta` newer than [`CURRENT`]; records this one
+/// otherwise.
+pub(super) fn check(meta: &Keyspace) -> Result<(), QueueError> {
+    let stored = match meta.get(LAYOUT)? {
+        Some(bytes) => {
+            let bytes: [u8; 4] = (bytes.as_ref().try_into())
+                .map_err(|_| QueueError::Corrupt("malformed storage layout".into()))?;
+            u32::from_le_bytes(bytes)
         }
-        if stored < CURRENT {
-            self.meta.insert(LAYOUT, CURRENT.to_le_bytes())?;
-        }
-        Ok(())
+        None => 1,
+    };
+    if stored > CURRENT {
+        return Err(QueueError::NewerLayout { found: stored });
     }
+    if stored < CURRENT {
+        meta.insert(LAYOUT, CURRENT.to_le_bytes())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Durability, Queue};
+    use super::super::{Durability, Queue, keys};
     use super::*;
 
     #[test]
@@ -50,6 +51,9 @@ mod tests {
                 .meta
                 .insert(LAYOUT, 7u32.to_le_bytes())
                 .expect("write");
+            // A log this build cannot read: the layout is named before it is read.
+            let unreadable = ((1u32 << 30) | 1000).to_le_bytes();
+            (queue.events.insert(keys::seq(1), unreadable)).expect("write");
             queue.sync().expect("sync");
         }
         let error = Queue::open(dir.path(), Durability::Buffered)

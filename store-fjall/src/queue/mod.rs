@@ -237,6 +237,8 @@ impl Queue {
         let keyspace = |name: &str| db.keyspace(name, options);
         let events = keyspace("events")?;
         let meta = keyspace("meta")?;
+        // Before anything of the log is read: a newer layout is named as such.
+        layout::check(&meta)?;
         let after_last = last_in(&events)? + 1;
         // Never below the horizon: retention may have removed every event
         // above one it keeps (or every event), and a number under the
@@ -270,7 +272,6 @@ impl Queue {
             write_lock: Mutex::new(next_seq),
             db,
         };
-        queue.check_layout()?;
         queue.migrate_legacy_ready()?;
         queue.migrate_legacy_identities()?;
         Ok(queue)
@@ -314,8 +315,10 @@ impl Queue {
                 let Some(group) = event_log::group_of(scan)? else {
                     return Ok(None);
                 };
-                let last = group.last()?;
-                self.recent_groups.keep(group.clone(), last, forgotten);
+                // A group whose last member is damaged still gives the others.
+                if let Ok(last) = group.last() {
+                    self.recent_groups.keep(group.clone(), last, forgotten);
+                }
                 group
             }
         };

@@ -52,6 +52,9 @@ impl RecentGroups {
         if kept.forgotten != forgotten {
             return;
         }
+        // Two reads that missed at once keep one copy.
+        let first = group.first();
+        kept.groups.retain(|(kept, _)| kept.first() != first);
         if kept.groups.len() == KEPT {
             kept.groups.remove(0);
         }
@@ -108,5 +111,13 @@ mod tests {
         assert!(recent.spanning(1).is_none(), "the oldest went");
         assert_eq!(recent.spanning(15).map(|group| group.first()), Some(11));
         assert!(recent.spanning(16).is_none(), "past the last member");
+
+        recent.keep(group_at(11), 14, recent.forgotten());
+        assert_eq!(
+            recent.spanning(15).map(|group| group.first()),
+            None,
+            "one copy, the newest"
+        );
+        assert_eq!(recent.lock().groups.len(), KEPT);
     }
 }

@@ -177,3 +177,29 @@ fn a_ready_delivery_has_no_record_until_something_happens_to_it_and_a_waiting_on
     );
     assert_eq!(state(&queue, behind, "b"), DeliveryState::Waiting);
 }
+
+#[test]
+fn a_group_whose_last_member_is_damaged_still_gives_the_others() {
+    let (_dir, queue) = scratch();
+    let mut staging = queue.stage();
+    let first = staging.add_event(&event("e1", None), &[]).expect("add");
+    let last = staging.add_event(&event("e2", None), &[]).expect("add");
+    staging.commit().expect("commit");
+    // The last word of a group is its last member's end: past every member.
+    let key = first.to_be_bytes();
+    let mut value = queue
+        .events
+        .get(key)
+        .expect("read")
+        .expect("group")
+        .to_vec();
+    let at = value.len() - 4;
+    value[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+    queue.events.insert(key, value).expect("damage");
+
+    for _ in 0..2 {
+        assert_eq!(queue.event(first).expect("read").expect("stored").id, "e1");
+        let error = queue.event(last).expect_err("refused");
+        assert!(error.to_string().contains("runs past its end"), "{error}");
+    }
+}
