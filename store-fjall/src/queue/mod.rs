@@ -163,12 +163,12 @@ fn last_in(events: &Keyspace) -> Result<Seq, QueueError> {
 }
 
 /// Largest in-memory write buffer per keyspace (fjall's default is 64 MiB).
-/// A flood of ingest fills four keyspaces at once (events, their ids,
-/// deliveries, ready keys), each holding its active memtable and up to four
-/// sealed ones waiting to be flushed, and a small key costs far more memory
-/// there than its bytes. With 8 MiB, ten plugins and ten million deliveries
-/// waiting peak at about 250 MiB in all (`benches/backlog.sh`), at the cost
-/// of more, smaller flushes.
+/// A flood of ingest fills three keyspaces at once (event groups, their ids,
+/// ready keys), each holding its active memtable and up to four sealed ones
+/// waiting to be flushed, and a small key costs far more memory there than
+/// its bytes. With 8 MiB, ten plugins and ten million deliveries waiting
+/// peak at about 160 MiB in all (`benches/backlog.sh`), at the cost of more,
+/// smaller flushes.
 const MEMTABLE_BYTES: u64 = 8 << 20;
 /// Block cache for reads; the hot part of the queue is its recent tail.
 const BLOCK_CACHE_BYTES: u64 = 64 << 20;
@@ -482,7 +482,6 @@ impl CommittedState for Queue {
     }
 }
 
-/// The record a `deliveries` entry holds, its plugin read from the key.
 /// An event's delivery `records` with a ready one for each plugin of
 /// `targets` that has none (a delivery's record is written once something
 /// happens to it), by plugin name as records are stored.
@@ -499,6 +498,7 @@ fn with_ready(
     records
 }
 
+/// The record a `deliveries` entry holds, its plugin read from the key.
 fn decode_delivery(guard: fjall::Guard) -> Result<DeliveryRecord, QueueError> {
     let (key, value) = guard.into_inner()?;
     let plugin = keys::plugin_of_delivery(&key)
