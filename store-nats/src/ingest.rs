@@ -329,8 +329,8 @@ impl Nats {
     /// instead: fewer than two, more than a batch holds, a message id seen
     /// (another request storing the same event at once), a stream an older
     /// weir set up without atomic batches that could not be set up again to
-    /// take them, a batch that failed otherwise,
-    /// or a stream that stayed too busy for one.
+    /// take them, a batch that failed otherwise, or a stream that stayed too
+    /// busy for one.
     async fn store_new_deliveries(
         &self,
         deliveries: &[(Target, &Event, &Bytes)],

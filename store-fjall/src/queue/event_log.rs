@@ -326,14 +326,24 @@ impl LogRemovals {
         removed.push(seq);
     }
 
-    /// Removes event `seq`, if `events` holds it.
-    pub(super) fn remove_seq(&mut self, events: &Keyspace, seq: Seq) -> Result<(), QueueError> {
-        if let Some(group) = group_of(events.range(span(seq)))?
-            && group.member(seq)?.is_some()
-        {
-            self.remove(&group, seq);
-        }
-        Ok(())
+    /// Removes event `seq`, if `events` holds it, and returns it.
+    pub(super) fn remove_seq(
+        &mut self,
+        events: &Keyspace,
+        seq: Seq,
+    ) -> Result<Option<Event>, QueueError> {
+        let Some(group) = group_of(events.range(span(seq)))? else {
+            return Ok(None);
+        };
+        let Some(event) = group
+            .member(seq)?
+            .map(|member| member.event())
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        self.remove(&group, seq);
+        Ok(Some(event))
     }
 
     /// Stages the removals.

@@ -101,8 +101,7 @@ impl Queue {
                 if !all_finished(&deliveries) {
                     continue;
                 }
-                let event = self.event(seq)?;
-                removals.remove_seq(&self.events, seq)?;
+                let event = removals.remove_seq(&self.events, seq)?;
                 remove_event(&mut staging, seq, event.as_ref(), &deliveries);
                 staging.batch().remove(&self.kept, keys::seq(seq));
                 removed += 1;
