@@ -1,6 +1,8 @@
 //! Finishing deliveries, a round at a time: each one's outcome, state
-//! writes, emitted events, idempotency record and new state go to storage
-//! in the round's one atomic batch, or not at all.
+//! writes, emitted events and new state go to storage in the round's one
+//! atomic batch, or not at all. A done delivery's record is its idempotency
+//! record: written with its effects, it takes the delivery out of its lane,
+//! so no later lease can run it again in its generation.
 
 use std::collections::HashSet;
 
@@ -9,7 +11,7 @@ use weir_core::deliver::{Ending, Finished};
 use crate::dispatch::FjallLeased;
 use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::queue::{DeliveryResult, DeliveryState, Leased, QueueError, Staging};
+use crate::queue::{DeliveryResult, DeliveryState, QueueError, Staging};
 use crate::runtime::Effects;
 
 /// Stores how each of a round of deliveries ended, in one atomic batch:
@@ -94,8 +96,6 @@ impl Round<'_> {
                 );
                 self.staging
                     .write_state(plugin, tenant, effects.state_writes);
-                let generation = leased.record.generation;
-                (self.staging).record_committed(plugin, leased.seq, generation, committed_at_ms);
                 self.children.extend(children);
                 self.settled.push((plugin.clone(), tenant.clone()));
             }
@@ -175,22 +175,4 @@ impl Round<'_> {
         }
         Ok(())
     }
-}
-
-/// Marks a delivery done whose effects were already committed (its idempotency
-/// record exists), without running it again.
-pub fn skip_committed(
-    embedded: &Embedded,
-    mut leased: Leased,
-    event: &Event,
-) -> Result<(), QueueError> {
-    leased.record.state = DeliveryState::Done;
-    let mut staging = embedded.queue.stage();
-    if !staging.release(&leased, event)? {
-        tracing::warn!("the lease expired before this delivery was marked done");
-        return Ok(());
-    }
-    embedded.commit(staging)?;
-    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The embedded store's side of the delivery engine and its lease loop
 //! (`weir_core::deliver`): a delivery leased from the fjall queue, how it is
-//! held while its tenant is paused, and how its endings, deferrals and
-//! skips are written there.
+//! held while its tenant is paused, and how its endings and deferrals are
+//! written there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,23 +75,10 @@ impl Deliveries for FjallDeliveries {
         &self,
         leased: FjallLeased,
     ) -> Result<Option<FjallLeased>, StoreError> {
-        // A retry in place ran here last and did not commit; while its renewed
-        // lease holds, nobody else can have run it since.
-        let renewed = leased.leased.renewed_until_ms;
-        if renewed.is_some_and(|until_ms| now_ms() < until_ms) {
-            return Ok(Some(leased));
-        }
-        let FjallLeased { leased, event } = leased;
-        let committed = self
-            .embedded
-            .queue
-            .is_committed(&leased.plugin, leased.seq, leased.record.generation)
-            .map_err(|e| self.failed(e))?;
-        if !committed {
-            return Ok(Some(FjallLeased { leased, event }));
-        }
-        commit::skip_committed(&self.embedded, leased, &event).map_err(|e| self.failed(e))?;
-        Ok(None)
+        // Never committed: an ending that commits writes the done record and
+        // takes the delivery out of its lane in one batch, and a lease takes
+        // only a delivery its lane still holds.
+        Ok(Some(leased))
     }
 
     async fn defer(&self, leased: FjallLeased, wait: Duration) -> Result<(), StoreError> {

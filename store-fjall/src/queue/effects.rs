@@ -1,6 +1,5 @@
 //! What a delivery's ending writes besides its record: the plugin state it
-//! changed and its idempotency record when it is done, its dead-letter entry
-//! when it dies. Each goes into the staging that releases its lease.
+//! changed when it is done, its dead-letter entry when it dies. Each goes into the staging that releases its lease.
 
 use super::{Seq, Staging, keys};
 
@@ -23,14 +22,6 @@ impl Staging<'_> {
                 None => self.batch.remove(&queue.state, full),
             }
         }
-    }
-
-    /// Records that generation `generation` of (`seq`, `plugin`) committed its
-    /// effects at `at_ms`: a later attempt finds it and settles without running.
-    pub fn record_committed(&mut self, plugin: &str, seq: Seq, generation: u32, at_ms: u64) {
-        let key = keys::committed(plugin, seq, generation);
-        self.batch
-            .insert(&self.queue().committed, key, at_ms.to_be_bytes());
     }
 
     /// Lists (`seq`, `plugin`) among the dead letters.

@@ -46,17 +46,4 @@ impl Queue {
         }
         Ok(found)
     }
-
-    /// Whether (`plugin`, event `seq`) already committed its effects in replay
-    /// `generation`.
-    pub fn is_committed(
-        &self,
-        plugin: &str,
-        seq: Seq,
-        generation: u32,
-    ) -> Result<bool, QueueError> {
-        Ok(self
-            .committed
-            .contains_key(keys::committed(plugin, seq, generation))?)
-    }
 }

@@ -9,7 +9,6 @@
 //! | `leased`      | plugin ‖ 0x00 ‖ seq              | lease deadline (ms) ‖ attempt |
 //! | `scheduled`   | due (ms) ‖ plugin ‖ 0x00 ‖ seq   | empty                  |
 //! | `dead`        | plugin ‖ 0x00 ‖ seq              | empty                  |
-//! | `committed`   | plugin ‖ 0x00 ‖ seq ‖ generation | commit time (ms)       |
 //! | `state`       | plugin ‖ 0x00 ‖ tenant ‖ 0x00 ‖ key | value               |
 //! | `heads`       | ordering key (below)             | seq of the key's head  |
 //! | `waiting`     | ordering key ‖ seq               | empty                  |
@@ -156,14 +155,6 @@ pub fn split_scheduled(key: &[u8]) -> Option<(u64, &str, Seq)> {
     Some((due, plugin, seq))
 }
 
-/// Key of the record that (`plugin`, event `seq`) committed its effects in
-/// replay `generation` (0 until the delivery is replayed from the log).
-pub fn committed(plugin: &str, seq: Seq, generation: u32) -> Vec<u8> {
-    let mut key = plugin_seq(plugin, seq);
-    key.extend_from_slice(&generation.to_be_bytes());
-    key
-}
-
 /// Key in `event_keys`: the identity of an event.
 pub fn event_key(id: &str, tenant: &str, source: &str) -> Vec<u8> {
     let mut key = event_id_prefix(id);
@@ -260,8 +251,6 @@ mod tests {
         // An id that extends another is a different range.
         assert!(!event_key("e10", "acme", "s").starts_with(&event_id_prefix("e1")));
         assert_eq!(split_event_key(&key, "e2"), None);
-        assert!(committed("p", 1, 0) < committed("p", 1, 1));
-        assert!(committed("p", 1, u32::MAX) < committed("p", 2, 0));
     }
 
     #[test]

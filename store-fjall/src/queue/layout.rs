@@ -11,9 +11,10 @@ use super::QueueError;
 /// `meta` key of the layout.
 const LAYOUT: &[u8] = b"layout";
 
-/// This build's layout: 2 stores events in groups and writes no record for a
-/// ready delivery (1, unwritten, is every layout before).
-pub(super) const CURRENT: u32 = 2;
+/// This build's layout: 3 keeps no commit records beside the done records
+/// (`migrate/commit_records.rs`); 2 stores events in groups and writes no
+/// record for a ready delivery; 1, unwritten, is every layout before.
+pub(super) const CURRENT: u32 = 3;
 
 /// Refuses a layout in `meta` newer than [`CURRENT`]; records this one
 /// otherwise.
@@ -61,6 +62,6 @@ mod tests {
             .expect("refused");
         let message = error.to_string();
         assert!(message.contains("storage layout 7"), "{message}");
-        assert!(message.contains("up to 2"), "{message}");
+        assert!(message.contains("up to 3"), "{message}");
     }
 }

@@ -207,7 +207,6 @@ pub struct Queue {
     /// `write_lock`, which every writer of `scheduled` holds.
     due_floor: AtomicU64,
     pub(crate) dead: Keyspace,
-    pub(crate) committed: Keyspace,
     pub(crate) state: Keyspace,
     pub(crate) heads: Keyspace,
     pub(crate) waiting: Keyspace,
@@ -256,7 +255,6 @@ impl Queue {
             due_floor: AtomicU64::new(0),
             unsynced: Unsynced::default(),
             dead: keyspace("dead")?,
-            committed: keyspace("committed")?,
             state: keyspace("state")?,
             heads: keyspace("heads")?,
             waiting: keyspace("waiting")?,
@@ -274,6 +272,7 @@ impl Queue {
         };
         queue.migrate_legacy_ready()?;
         queue.migrate_legacy_identities()?;
+        queue.drop_commit_records()?;
         Ok(queue)
     }
 

@@ -128,7 +128,7 @@ fn all_finished(deliveries: &[DeliveryRecord]) -> bool {
 }
 
 /// Stages the removal of event `seq`'s identity (if the event is there to
-/// name it), its deliveries, their idempotency records and dead letters;
+/// name it), its deliveries and their dead letters;
 /// the event itself leaves its group through [`LogRemovals`].
 fn remove_event(
     staging: &mut Staging<'_>,
@@ -146,10 +146,6 @@ fn remove_event(
     }
     for delivery in deliveries {
         batch.remove(&queue.deliveries, keys::delivery(seq, &delivery.plugin));
-        for generation in 0..=delivery.generation {
-            let key = keys::committed(&delivery.plugin, seq, generation);
-            batch.remove(&queue.committed, key);
-        }
         if delivery.state == DeliveryState::Dead {
             batch.remove(&queue.dead, keys::plugin_seq(&delivery.plugin, seq));
         }

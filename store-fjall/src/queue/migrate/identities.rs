@@ -1,16 +1,13 @@
-//! Event identities and commit records of versions that keyed them by the
-//! event id alone (`event_ids`, `idempotency`), moved to `event_keys` (tenant,
-//! source and id) and `committed` (by sequence number).
+//! Event identities of versions that keyed them by the event id alone
+//! (`event_ids`), moved to `event_keys` (tenant, source and id).
 
 use crate::queue::{Queue, QueueError, Seq, keys};
 
 /// Event id → seq.
 const LEGACY_EVENT_IDS: &str = "event_ids";
-/// plugin ‖ 0x00 ‖ event id [‖ 0x00 ‖ generation] → seq ‖ commit time (ms).
-const LEGACY_IDEMPOTENCY: &str = "idempotency";
 
 impl Queue {
-    /// Moves both legacy keyspaces, if present, then drops them.
+    /// Moves the legacy keyspace, if present, then drops it.
     pub(crate) fn migrate_legacy_identities(&self) -> Result<(), QueueError> {
         let ids = self.migrate_keyspace(LEGACY_EVENT_IDS, |batch, key, value| {
             let seq = read_seq(value)?;
@@ -22,27 +19,8 @@ impl Queue {
             batch.insert(&self.event_keys, new_key, keys::seq(seq));
             Ok(())
         })?;
-        let records = self.migrate_keyspace(LEGACY_IDEMPOTENCY, |batch, key, value| {
-            let seq = read_seq(value)?;
-            let plugin = keys::plugin_of(key).ok_or_else(corrupt)?;
-            let Some(event) = self.event(seq)? else {
-                return Ok(());
-            };
-            let rest = &key[plugin.len() + 1..];
-            let generation = match rest.strip_prefix(event.id.as_bytes()) {
-                Some([]) => 0,
-                Some([0, generation @ ..]) => {
-                    u32::from_be_bytes(generation.try_into().map_err(|_| corrupt())?)
-                }
-                _ => return Err(corrupt()),
-            };
-            let committed_at = value.get(8..).ok_or_else(corrupt)?;
-            let new_key = keys::committed(plugin, seq, generation);
-            batch.insert(&self.committed, new_key, committed_at);
-            Ok(())
-        })?;
-        if ids + records > 0 {
-            tracing::info!(ids, records, "keyed event identities by tenant and source");
+        if ids > 0 {
+            tracing::info!(ids, "keyed event identities by tenant and source");
         }
         Ok(())
     }
@@ -63,7 +41,7 @@ mod tests {
     use weir_event::Event;
 
     #[test]
-    fn identities_and_commit_records_of_an_earlier_version_are_rekeyed() {
+    fn identities_of_an_earlier_version_are_rekeyed() {
         let dir = tempfile::tempdir().expect("temp dir");
         {
             let queue = Queue::open(dir.path(), Durability::Fsync).expect("open");
@@ -75,7 +53,7 @@ mod tests {
             };
             staging.add_event(&event, &[target]).expect("stage");
             staging.commit().expect("commit");
-            // Rewrite both the way earlier versions kept them.
+            // Keep its identity the way earlier versions did.
             queue
                 .event_keys
                 .remove(keys::event_key("e1", "acme", "s"))
@@ -85,24 +63,10 @@ mod tests {
                 .keyspace(LEGACY_EVENT_IDS, Default::default)
                 .expect("ids");
             ids.insert("e1", keys::seq(1)).expect("insert");
-            let records = queue
-                .db
-                .keyspace(LEGACY_IDEMPOTENCY, Default::default)
-                .expect("records");
-            let mut record = keys::seq(1).to_vec();
-            record.extend_from_slice(&7u64.to_be_bytes());
-            records.insert(b"p\0e1", &record).expect("insert");
-            records
-                .insert(b"p\0e1\0\0\0\0\x02", &record)
-                .expect("insert");
             queue.sync().expect("sync");
         }
         let queue = Queue::open(dir.path(), Durability::Fsync).expect("reopen");
         assert!(!queue.db.keyspace_exists(LEGACY_EVENT_IDS));
-        assert!(!queue.db.keyspace_exists(LEGACY_IDEMPOTENCY));
         assert_eq!(queue.seq_of("e1", "acme", "s").expect("read"), Some(1));
-        assert!(queue.is_committed("p", 1, 0).expect("read"));
-        assert!(!queue.is_committed("p", 1, 1).expect("read"));
-        assert!(queue.is_committed("p", 1, 2).expect("read"));
     }
 }

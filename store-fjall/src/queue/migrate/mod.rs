@@ -1,6 +1,7 @@
 //! Moving data written by earlier versions of weir into today's layout, at
 //! start-up, before anything reads it.
 
+mod commit_records;
 mod identities;
 mod ready;
 
