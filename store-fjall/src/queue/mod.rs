@@ -379,11 +379,6 @@ impl Queue {
 
     /// Every delivery of event `seq`, by plugin name.
     pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
-        let records = self
-            .deliveries
-            .prefix(keys::seq(seq))
-            .map(decode_delivery)
-            .collect::<Result<_, QueueError>>()?;
         let targets = self.read_member(seq, |member| {
             Ok(member
                 .targets()?
@@ -391,8 +386,33 @@ impl Queue {
                 .map(str::to_owned)
                 .collect::<Vec<_>>())
         })?;
-        let targets = targets.unwrap_or_default();
-        Ok(with_ready(records, &targets))
+        self.deliveries_with(seq, &targets.unwrap_or_default())
+    }
+
+    /// Every delivery of event `seq`, read from `member`, its place in a
+    /// group the caller holds: a sweep through old groups reads them
+    /// without pushing the groups the leases use out of the cache.
+    fn deliveries_in(
+        &self,
+        seq: Seq,
+        member: &event_log::Member<'_>,
+    ) -> Result<Vec<DeliveryRecord>, QueueError> {
+        self.deliveries_with(seq, &member.targets()?)
+    }
+
+    /// The records of event `seq`'s deliveries, with the implicit ready
+    /// ones of `targets`, by plugin name.
+    fn deliveries_with(
+        &self,
+        seq: Seq,
+        targets: &[impl AsRef<str>],
+    ) -> Result<Vec<DeliveryRecord>, QueueError> {
+        let records = self
+            .deliveries
+            .prefix(keys::seq(seq))
+            .map(decode_delivery)
+            .collect::<Result<_, QueueError>>()?;
+        Ok(with_ready(records, targets))
     }
 
     /// One state value of (`plugin`, `tenant`).

@@ -1,11 +1,12 @@
-//! Retention: events whose deliveries are all finished are removed, with their
-//! deliveries and idempotency records, once older than the retention. Removal
-//! runs from the horizon (the oldest kept event) upwards and stops at the first
-//! event that is too young, so the log above the horizon stays a gapless range
-//! that start-up can check. An expired event that still has work pending (held
-//! for a paused tenant, waiting for a paused or removed plugin, retrying) does
-//! not stop it: it stays where it is, below the horizon, and its sequence
-//! number goes to `kept`, where a later sweep removes it once it is finished.
+//! Retention: events whose deliveries are all finished are removed, with
+//! their deliveries (whose done records are the idempotency records), once
+//! older than the retention. Removal runs from the horizon (the oldest kept
+//! event) upwards and stops at the first event that is too young, so the log
+//! above the horizon stays a gapless range that start-up can check. An
+//! expired event that still has work pending (held for a paused tenant,
+//! waiting for a paused or removed plugin, retrying) does not stop it: it
+//! stays where it is, below the horizon, and its sequence number goes to
+//! `kept`, where a later sweep removes it once it is finished.
 
 use super::event_log::{self, Group, LogRemovals};
 use super::integrity::HORIZON;
@@ -49,7 +50,7 @@ impl Queue {
                 if event.ingested_at_ms >= cutoff_ms {
                     break 'groups;
                 }
-                let deliveries = self.deliveries_of(seq)?;
+                let deliveries = self.deliveries_in(seq, &member)?;
                 if all_finished(&deliveries) {
                     removals.remove(&group, seq);
                     remove_event(&mut staging, seq, Some(&event), &deliveries);
@@ -215,6 +216,29 @@ mod tests {
         let sweep = queue.remove_finished_kept(0, 10).expect("sweep");
         assert_eq!((sweep.removed, sweep.still_kept), (1, 1));
         assert_eq!(stored_ids(&queue), ["e2"]);
+    }
+
+    #[test]
+    fn a_retention_pass_leaves_the_groups_it_read_out_of_the_cache() {
+        let (_dir, queue) = scratch();
+        let mut staging = queue.stage();
+        for i in 1..=3 {
+            let event = Event::new(format!("e{i}"), "s".into(), "t".into(), "acme".into());
+            let pending = Target {
+                plugin: "p".into(),
+                ordered: false,
+            };
+            staging.add_event(&event, &[pending]).expect("add");
+        }
+        staging.commit().expect("commit");
+
+        // Every member is pending: the pass keeps them all, and writes no
+        // group again (which would forget the cache anyway).
+        assert_eq!(queue.remove_expired(u64::MAX, 10).expect("remove"), 3);
+        assert!(
+            queue.recent_groups.spanning(1).is_none(),
+            "an old group in the cache pushes out one the leases read"
+        );
     }
 
     #[test]
