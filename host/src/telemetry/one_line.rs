@@ -31,6 +31,12 @@ struct Escaping<'a, W>(&'a mut W);
 
 impl<W: Write> Write for Escaping<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most text has none: one pass over its bytes, and it passes on
+        // whole. A control character is a byte below 0x20, 0x7f, or
+        // U+0080 to U+009F, which UTF-8 writes as 0xc2 and one more byte.
+        if !(text.bytes()).any(|byte| byte < 0x20 || byte == 0x7f || byte == 0xc2) {
+            return self.0.write_str(text);
+        }
         let mut plain = 0;
         for (at, c) in text.char_indices() {
             if c.is_control() {
@@ -72,13 +78,17 @@ mod tests {
             .fmt_fields(fields())
             .with_writer(move || writer.clone());
         let subscriber = tracing_subscriber::registry().with(layer);
-        let forged = "ok\n2026-01-01T00:00:00Z ERROR weir: forged\u{1b}[2J";
+        let forged = "ok\n2026-01-01T00:00:00Z ERROR weir: forged\u{1b}[2J\u{85}caf\u{e9}";
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(event_id = %forged, reason = forged, "handler said {forged}");
         });
         let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf-8");
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(!text.contains('\u{1b}'), "{text}");
+        // A control character past ASCII is escaped too, and other text
+        // past it is not.
+        assert!(!text.contains('\u{85}'), "{text}");
+        assert!(text.contains(r"[2J\u{85}café"), "{text}");
         assert!(
             text.contains(r"handler said ok\n2026-01-01T00:00:00Z ERROR weir: forged\u{1b}[2J"),
             "{text}"
