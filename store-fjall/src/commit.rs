@@ -11,7 +11,7 @@ use weir_core::deliver::{Ending, Finished};
 use crate::dispatch::FjallLeased;
 use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::queue::{DeliveryResult, DeliveryState, QueueError, Staging};
+use crate::queue::{DeliveryResult, DeliveryState, Leased, QueueError, Staging};
 use crate::runtime::Effects;
 
 /// Stores how each of a round of deliveries ended, in one atomic batch:
@@ -175,4 +175,22 @@ impl Round<'_> {
         }
         Ok(())
     }
+}
+
+/// Marks a delivery done whose record already holds its result, in its
+/// generation, without running it again ([`crate::queue::BeforeRun`]).
+pub fn skip_committed(
+    embedded: &Embedded,
+    mut leased: Leased,
+    event: &Event,
+) -> Result<(), QueueError> {
+    leased.record.state = DeliveryState::Done;
+    let mut staging = embedded.queue.stage();
+    if !staging.release(&leased, event)? {
+        tracing::warn!("the lease expired before this delivery was marked done");
+        return Ok(());
+    }
+    embedded.commit(staging)?;
+    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
+    Ok(())
 }

@@ -62,7 +62,7 @@ pub async fn deliver<S: Deliveries + 'static>(
         routes,
     } = *on;
     let Some(leased) = store.settle_if_committed(leased).await? else {
-        tracing::info!("effects already committed; not running again");
+        tracing::info!("not running: an earlier attempt committed it, or another lease holds it");
         return Ok(None);
     };
     let fresh = leased.attempt() <= 1;

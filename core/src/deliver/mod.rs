@@ -82,8 +82,9 @@ pub trait Deliveries: Send + Sync {
     /// Where a handler reads committed plugin state.
     fn state(&self) -> Arc<dyn CommittedState>;
 
-    /// Settles `leased` without running it if an earlier attempt committed
-    /// its effects (`None`); gives it back to run otherwise.
+    /// Settles `leased` without running it (`None`) if an earlier attempt
+    /// committed its effects, or another lease holds it now; gives it back
+    /// to run otherwise.
     fn settle_if_committed(
         &self,
         leased: Self::Leased,

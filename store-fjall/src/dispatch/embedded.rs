@@ -1,7 +1,7 @@
 //! The embedded store's side of the delivery engine and its lease loop
 //! (`weir_core::deliver`): a delivery leased from the fjall queue, how it is
-//! held while its tenant is paused, and how its endings and deferrals are
-//! written there.
+//! held while its tenant is paused, and how its endings, deferrals and
+//! skips are written there.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use super::hold;
 use crate::commit;
 use crate::embedded::Embedded;
 use crate::event::{Event, now_ms};
-use crate::queue::{self, Attempt, Lane, QueueError, Seq, StoreError};
+use crate::queue::{self, Attempt, BeforeRun, Lane, QueueError, Seq, StoreError};
 use crate::runtime::CommittedState;
 
 /// A delivery leased from the queue, with its event.
@@ -75,10 +75,16 @@ impl Deliveries for FjallDeliveries {
         &self,
         leased: FjallLeased,
     ) -> Result<Option<FjallLeased>, StoreError> {
-        // Never committed: an ending that commits writes the done record and
-        // takes the delivery out of its lane in one batch, and a lease takes
-        // only a delivery its lane still holds.
-        Ok(Some(leased))
+        match self.embedded.queue.before_run(&leased.leased) {
+            BeforeRun::Run => Ok(Some(leased)),
+            BeforeRun::LeaseLost => Ok(None),
+            BeforeRun::Committed => {
+                let FjallLeased { leased, event } = leased;
+                commit::skip_committed(&self.embedded, leased, &event)
+                    .map_err(|e| self.failed(e))?;
+                Ok(None)
+            }
+        }
     }
 
     async fn defer(&self, leased: FjallLeased, wait: Duration) -> Result<(), StoreError> {

@@ -35,6 +35,19 @@ pub struct Leased {
     pub renewed_until_ms: Option<u64>,
 }
 
+/// What a leased delivery is to do before its handler runs
+/// ([`Queue::before_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeforeRun {
+    /// Run it.
+    Run,
+    /// Its lease is no longer its own: a retry in place waited for a slot
+    /// past its renewal, and another lease took the delivery, which runs it.
+    LeaseLost,
+    /// It is done in this generation already: settle it without running.
+    Committed,
+}
+
 /// Leases staged to be taken at once ([`Queue::write_leases`]).
 #[derive(Default)]
 pub struct LeaseRound {
@@ -211,6 +224,30 @@ impl Queue {
         let read_through = read_through.as_ref().unwrap_or(&snapshot);
         let record = read_through.get(&self.deliveries, keys::delivery(seq, plugin))?;
         Ok(Some((seq, record)))
+    }
+
+    /// Whether `leased` still holds its lease: no expiry, stop or other
+    /// ending took it since.
+    pub fn holds(&self, leased: &Leased) -> bool {
+        let lease = self.holders.lease(&leased.plugin, leased.seq);
+        lease.is_some_and(|hold| {
+            hold.token == leased.token && hold.attempt == leased.record.attempts
+        })
+    }
+
+    /// What `leased` is to do before its handler runs. A done ending writes
+    /// its result in the batch that takes the delivery out of its lane, and
+    /// only a replay, in a new generation without the result, puts it back:
+    /// a result in the record it was leased with would mean a path put it
+    /// back by mistake, and it is settled rather than run twice.
+    pub fn before_run(&self, leased: &Leased) -> BeforeRun {
+        if !self.holds(leased) {
+            BeforeRun::LeaseLost
+        } else if leased.record.result.is_some() {
+            BeforeRun::Committed
+        } else {
+            BeforeRun::Run
+        }
     }
 
     /// Takes a round's leases: writes their keys at once, handed to the

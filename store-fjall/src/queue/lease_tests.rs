@@ -5,7 +5,10 @@ use std::path::Path;
 
 use weir_event::Event;
 
-use super::{DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target, keys, scratch};
+use super::{
+    BeforeRun, DeliveryResult, DeliveryState, Durability, Lane, LeaseRound, Queue, Seq, Target,
+    keys, scratch,
+};
 
 /// Stores an event of `tenant` with one delivery to plugin `p`.
 fn add(queue: &Queue, id: &str, tenant: &str) -> (Seq, Lane) {
@@ -382,4 +385,38 @@ fn an_expiry_listed_before_a_retry_in_place_renewed_the_lease_ends_nothing() {
     let staging = queue.stage();
     assert!(!staging.holds(&expired), "the lease as listed is gone");
     assert!(staging.holds(&running), "the renewed one holds");
+}
+
+/// Before its handler runs, a delivery whose lease is no longer its own
+/// does not run, and one whose record is done in its generation (put back
+/// in its lane, as no path should) is settled rather than run twice.
+#[test]
+fn before_it_runs_a_delivery_is_checked_for_its_lease_and_its_result() {
+    let (_dir, queue) = scratch();
+    let (seq, lane) = add(&queue, "e1", "acme");
+    let first = take(&queue, &lane);
+    assert_eq!(queue.before_run(&first), BeforeRun::Run);
+    queue.release_leases().expect("release");
+    assert_eq!(queue.before_run(&first), BeforeRun::LeaseLost);
+
+    let mut done = take(&queue, &lane);
+    assert_eq!(queue.before_run(&done), BeforeRun::Run);
+    done.record.state = DeliveryState::Done;
+    done.record.result = Some(DeliveryResult {
+        outcome: "ack".into(),
+        emitted: Vec::new(),
+        state_writes: 0,
+        committed_at_ms: 1,
+    });
+    let event = queue.event(seq).expect("read").expect("event");
+    let mut staging = queue.stage();
+    assert!(staging.release(&done, &event).expect("release"));
+    staging.commit().expect("commit");
+    let record = queue.delivery(seq, "p").expect("read").expect("record");
+    let mut staging = queue.stage();
+    staging.make_ready(seq, record).expect("ready again");
+    staging.commit().expect("commit");
+
+    let again = take(&queue, &lane);
+    assert_eq!(queue.before_run(&again), BeforeRun::Committed);
 }

@@ -48,7 +48,7 @@ pub use dead::{DeadLetter, DeadPage};
 use holders::{HolderChange, Holders};
 pub use identity::StoredId;
 use journal_sync::JournalSync;
-pub use lease::{LeaseRound, Leased};
+pub use lease::{BeforeRun, LeaseRound, Leased};
 use lookahead::Lookahead;
 pub use pauses::PauseScope;
 use recent_groups::RecentGroups;

@@ -250,10 +250,7 @@ impl<'q> Staging<'q> {
     /// outlived its lease neither writes nor runs again, and an expiry
     /// listed before a retry in place renewed the lease ends nothing.
     pub fn holds(&self, leased: &Leased) -> bool {
-        let lease = self.queue.holders.lease(&leased.plugin, leased.seq);
-        lease.is_some_and(|hold| {
-            hold.token == leased.token && hold.attempt == leased.record.attempts
-        })
+        self.queue.holds(leased)
     }
 
     /// Stores the record of delivery (`seq`, `record.plugin`).
