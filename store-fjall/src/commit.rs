@@ -178,7 +178,9 @@ impl Round<'_> {
 }
 
 /// Marks a delivery done whose record already holds its result, in its
-/// generation, without running it again ([`crate::queue::BeforeRun`]).
+/// generation, without running it again ([`crate::queue::BeforeRun`]). Its
+/// first ending counted it off the backlog, and a path that makes a
+/// delivery ready again does not count it back on, so neither does this.
 pub fn skip_committed(
     embedded: &Embedded,
     mut leased: Leased,
@@ -190,7 +192,5 @@ pub fn skip_committed(
         tracing::warn!("the lease expired before this delivery was marked done");
         return Ok(());
     }
-    embedded.commit(staging)?;
-    embedded.pending_changed(&leased.plugin, &event.tenant, -1);
-    Ok(())
+    embedded.commit(staging)
 }

@@ -62,7 +62,9 @@ pub async fn deliver<S: Deliveries + 'static>(
         routes,
     } = *on;
     let Some(leased) = store.settle_if_committed(leased).await? else {
-        tracing::info!("not running: an earlier attempt committed it, or another lease holds it");
+        tracing::info!(
+            "not running: an earlier attempt committed it, or its lease ended while it waited"
+        );
         return Ok(None);
     };
     let fresh = leased.attempt() <= 1;

@@ -83,8 +83,8 @@ pub trait Deliveries: Send + Sync {
     fn state(&self) -> Arc<dyn CommittedState>;
 
     /// Settles `leased` without running it (`None`) if an earlier attempt
-    /// committed its effects, or another lease holds it now; gives it back
-    /// to run otherwise.
+    /// committed its effects, or its lease ended while it waited; gives it
+    /// back to run otherwise.
     fn settle_if_committed(
         &self,
         leased: Self::Leased,

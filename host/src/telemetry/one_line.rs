@@ -34,7 +34,10 @@ impl<W: Write> Write for Escaping<'_, W> {
         // Most text has none: one pass over its bytes, and it passes on
         // whole. A control character is a byte below 0x20, 0x7f, or
         // U+0080 to U+009F, which UTF-8 writes as 0xc2 and one more byte.
-        if !(text.bytes()).any(|byte| byte < 0x20 || byte == 0x7f || byte == 0xc2) {
+        if !text
+            .bytes()
+            .any(|byte| byte < 0x20 || byte == 0x7f || byte == 0xc2)
+        {
             return self.0.write_str(text);
         }
         let mut plain = 0;

@@ -69,7 +69,6 @@ pub fn expire_leases(embedded: &Embedded, now_ms: u64) -> Result<usize, QueueErr
                 record,
                 lease_ms,
                 token: hold.token,
-                renewed_until_ms: None,
             },
             event,
         };

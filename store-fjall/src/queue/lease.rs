@@ -30,9 +30,6 @@ pub struct Leased {
     /// The token of this lease, which no other lease had: what an ending
     /// shows to write anything.
     pub token: u64,
-    /// Until when (ms since the Unix epoch) a renewal for a retry in place
-    /// holds the lease: meanwhile only this node can run the delivery.
-    pub renewed_until_ms: Option<u64>,
 }
 
 /// What a leased delivery is to do before its handler runs
@@ -41,8 +38,10 @@ pub struct Leased {
 pub enum BeforeRun {
     /// Run it.
     Run,
-    /// Its lease is no longer its own: a retry in place waited for a slot
-    /// past its renewal, and another lease took the delivery, which runs it.
+    /// Its lease is no longer its own: it waited for a slot (a retry in
+    /// place, or a lease taken ahead of one) past its deadline, and expiry
+    /// or a stop ended the lease; whatever that did with the delivery
+    /// stands.
     LeaseLost,
     /// It is done in this generation already: settle it without running.
     Committed,
@@ -151,7 +150,6 @@ impl Queue {
             record,
             lease_ms,
             token,
-            renewed_until_ms: None,
         }))
     }
 

@@ -380,7 +380,6 @@ fn an_expiry_listed_before_a_retry_in_place_renewed_the_lease_ends_nothing() {
         record,
         lease_ms: 60_000,
         token: listed.token,
-        renewed_until_ms: None,
     };
     let staging = queue.stage();
     assert!(!staging.holds(&expired), "the lease as listed is gone");

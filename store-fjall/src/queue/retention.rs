@@ -90,14 +90,14 @@ impl Queue {
         let looked_at = looked.len();
         let finished: Vec<Seq> = looked
             .into_iter()
-            .filter(|&seq| self.deliveries_of(seq).is_ok_and(|d| all_finished(&d)))
+            .filter(|&seq| self.deliveries_of_kept(seq).is_ok_and(|d| all_finished(&d)))
             .collect();
         let mut removed = 0;
         if !finished.is_empty() {
             let mut staging = self.stage();
             let mut removals = LogRemovals::default();
             for seq in finished {
-                let deliveries = self.deliveries_of(seq)?;
+                let deliveries = self.deliveries_of_kept(seq)?;
                 // A dead letter revived meanwhile is pending again.
                 if !all_finished(&deliveries) {
                     continue;
@@ -115,6 +115,19 @@ impl Queue {
             still_kept: looked_at - removed,
             next,
         })
+    }
+
+    /// Every delivery of kept event `seq`, its group read past the cache:
+    /// kept events are old, and their groups would push out those the
+    /// leases read.
+    fn deliveries_of_kept(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
+        let group = event_log::group_of(self.events.range(event_log::span(seq)))?;
+        let member = group.as_ref().map(|group| group.member(seq)).transpose()?;
+        match member.flatten() {
+            Some(member) => self.deliveries_in(seq, &member),
+            // No longer stored: its records alone.
+            None => self.deliveries_with(seq, &[] as &[&str]),
+        }
     }
 }
 
@@ -219,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn a_retention_pass_leaves_the_groups_it_read_out_of_the_cache() {
+    fn retention_leaves_the_groups_it_reads_out_of_the_cache() {
         let (_dir, queue) = scratch();
         let mut staging = queue.stage();
         for i in 1..=3 {
@@ -235,10 +248,15 @@ mod tests {
         // Every member is pending: the pass keeps them all, and writes no
         // group again (which would forget the cache anyway).
         assert_eq!(queue.remove_expired(u64::MAX, 10).expect("remove"), 3);
+        let cached = || queue.recent_groups.spanning(1).is_some();
         assert!(
-            queue.recent_groups.spanning(1).is_none(),
+            !cached(),
             "an old group in the cache pushes out one the leases read"
         );
+        // Nor does a sweep of the kept ones, still pending, that removes none.
+        let sweep = queue.remove_finished_kept(0, 10).expect("sweep");
+        assert_eq!((sweep.removed, sweep.still_kept), (0, 3));
+        assert!(!cached());
     }
 
     #[test]

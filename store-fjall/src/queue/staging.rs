@@ -236,7 +236,6 @@ impl<'q> Staging<'q> {
                 until_ms,
             },
         });
-        leased.renewed_until_ms = Some(until_ms);
         // Stored with when it runs next, for whoever reads it meanwhile;
         // the attempt that runs then ends with no such time.
         leased.record.next_attempt_at_ms = Some(due_ms);
