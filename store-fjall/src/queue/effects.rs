@@ -1,5 +1,6 @@
 //! What a delivery's ending writes besides its record: the plugin state it
-//! changed when it is done, its dead-letter entry when it dies. Each goes into the staging that releases its lease.
+//! changed when it is done, its dead-letter entry when it dies. Each goes
+//! into the staging that releases its lease.
 
 use super::{Seq, Staging, keys};
 
