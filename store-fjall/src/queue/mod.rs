@@ -379,40 +379,29 @@ impl Queue {
 
     /// Every delivery of event `seq`, by plugin name.
     pub fn deliveries_of(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
-        let targets = self.read_member(seq, |member| {
-            Ok(member
-                .targets()?
-                .into_iter()
-                .map(str::to_owned)
-                .collect::<Vec<_>>())
-        })?;
-        self.deliveries_with(seq, &targets.unwrap_or_default())
+        match self.read_member(seq, |member| self.deliveries_in(seq, Some(&member)))? {
+            Some(deliveries) => Ok(deliveries),
+            None => self.deliveries_in(seq, None),
+        }
     }
 
-    /// Every delivery of event `seq`, read from `member`, its place in a
-    /// group the caller holds: a sweep through old groups reads them
-    /// without pushing the groups the leases use out of the cache.
+    /// Every delivery of event `seq`, by plugin name: its records, and a
+    /// ready one for each plugin `member` (its place in a group the caller
+    /// holds, if it is still stored) names that has none. A sweep through
+    /// old groups reads them this way without pushing the groups the leases
+    /// use out of the cache.
     fn deliveries_in(
         &self,
         seq: Seq,
-        member: &event_log::Member<'_>,
+        member: Option<&event_log::Member<'_>>,
     ) -> Result<Vec<DeliveryRecord>, QueueError> {
-        self.deliveries_with(seq, &member.targets()?)
-    }
-
-    /// The records of event `seq`'s deliveries, with the implicit ready
-    /// ones of `targets`, by plugin name.
-    fn deliveries_with(
-        &self,
-        seq: Seq,
-        targets: &[impl AsRef<str>],
-    ) -> Result<Vec<DeliveryRecord>, QueueError> {
+        let targets = member.map(|member| member.targets()).transpose()?;
         let records = self
             .deliveries
             .prefix(keys::seq(seq))
             .map(decode_delivery)
             .collect::<Result<_, QueueError>>()?;
-        Ok(with_ready(records, targets))
+        Ok(with_ready(records, &targets.unwrap_or_default()))
     }
 
     /// One state value of (`plugin`, `tenant`).
@@ -504,11 +493,8 @@ impl CommittedState for Queue {
 /// An event's delivery `records` with a ready one for each plugin of
 /// `targets` that has none (a delivery's record is written once something
 /// happens to it), by plugin name as records are stored.
-fn with_ready(
-    mut records: Vec<DeliveryRecord>,
-    targets: &[impl AsRef<str>],
-) -> Vec<DeliveryRecord> {
-    for plugin in targets.iter().map(AsRef::as_ref) {
+fn with_ready(mut records: Vec<DeliveryRecord>, targets: &[&str]) -> Vec<DeliveryRecord> {
+    for &plugin in targets {
         if !records.iter().any(|record| record.plugin == plugin) {
             records.push(DeliveryRecord::ready(plugin));
         }

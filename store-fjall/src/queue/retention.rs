@@ -50,7 +50,7 @@ impl Queue {
                 if event.ingested_at_ms >= cutoff_ms {
                     break 'groups;
                 }
-                let deliveries = self.deliveries_in(seq, &member)?;
+                let deliveries = self.deliveries_in(seq, Some(&member))?;
                 if all_finished(&deliveries) {
                     removals.remove(&group, seq);
                     remove_event(&mut staging, seq, Some(&event), &deliveries);
@@ -123,11 +123,7 @@ impl Queue {
     fn deliveries_of_kept(&self, seq: Seq) -> Result<Vec<DeliveryRecord>, QueueError> {
         let group = event_log::group_of(self.events.range(event_log::span(seq)))?;
         let member = group.as_ref().map(|group| group.member(seq)).transpose()?;
-        match member.flatten() {
-            Some(member) => self.deliveries_in(seq, &member),
-            // No longer stored: its records alone.
-            None => self.deliveries_with(seq, &[] as &[&str]),
-        }
+        self.deliveries_in(seq, member.flatten().as_ref())
     }
 }
 

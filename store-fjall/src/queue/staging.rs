@@ -143,11 +143,7 @@ impl<'q> Staging<'q> {
                         // A delivery that is not ready has a record from the start.
                         let mut record = DeliveryRecord::ready(plugin);
                         record.state = DeliveryState::Waiting;
-                        self.batch.insert(
-                            &queue.deliveries,
-                            keys::delivery(seq, plugin),
-                            record_codec::encode(&record),
-                        );
+                        self.put_record(seq, &record);
                     } else {
                         self.batch.insert(&queue.heads, key.clone(), keys::seq(seq));
                         self.index_ready(plugin, &lane, seq);
